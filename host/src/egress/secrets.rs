@@ -1,0 +1,197 @@
+//! Secrets: values read once from the environment or a file, referenced by
+//! plugins as `{{secret:NAME}}`, substituted only into requests to hosts the
+//! operator bound the secret to, and redacted from everything returned.
+
+use super::allowed_hosts::AllowedHost;
+use super::{EgressError, origin};
+use crate::config::SecretEntry;
+use std::collections::BTreeMap;
+use std::path::Path;
+use url::Url;
+
+const OPEN: &str = "{{secret:";
+const CLOSE: &str = "}}";
+
+/// One configured secret.
+pub struct Secret {
+    value: Option<String>,
+    /// Where the value is read from, for messages (`env OPENAI_API_KEY`).
+    pub source: String,
+    pub hosts: Vec<AllowedHost>,
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secret({}, set: {})", self.source, self.value.is_some())
+    }
+}
+
+/// The secrets of one plugin, by name.
+#[derive(Debug, Default)]
+pub struct SecretSet {
+    plugin: String,
+    secrets: BTreeMap<String, Secret>,
+}
+
+impl SecretSet {
+    /// Read each secret's value from its env var(s) or file. A missing value
+    /// is not an error here: the plugin loads as unconfigured.
+    pub fn load(plugin: &str, entries: &BTreeMap<String, SecretEntry>, base_dir: &Path) -> SecretSet {
+        let secrets = entries
+            .iter()
+            .map(|(name, entry)| {
+                let from_env = entry.env.iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
+                let from_file = || {
+                    let path = entry.file.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })?;
+                    std::fs::read_to_string(path).ok().map(|v| v.trim_end().to_string()).filter(|v| !v.is_empty())
+                };
+                let value = from_env.or_else(from_file);
+                let mut sources: Vec<String> = entry.env.iter().map(|v| format!("env {v}")).collect();
+                if let Some(file) = &entry.file {
+                    sources.push(format!("file {}", file.display()));
+                }
+                (name.clone(), Secret { value, source: sources.join(" or "), hosts: entry.allow.clone() })
+            })
+            .collect();
+        SecretSet { plugin: plugin.into(), secrets }
+    }
+
+    /// Names of secrets that have no value, with where they are looked for.
+    pub fn missing(&self) -> Vec<(String, String)> {
+        self.secrets.iter().filter(|(_, s)| s.value.is_none()).map(|(n, s)| (n.clone(), s.source.clone())).collect()
+    }
+
+    /// Whether `name` is declared and has a value (what the `egress`
+    /// import's `secret-configured` answers; never the value).
+    pub fn is_configured(&self, name: &str) -> bool {
+        self.secrets.get(name).is_some_and(|s| s.value.is_some())
+    }
+
+    /// Replace every `{{secret:NAME}}` in `text` for a request to `url`.
+    pub fn substitute(&self, text: &str, url: &Url) -> Result<String, EgressError> {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find(OPEN) {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + OPEN.len()..];
+            let end = after
+                .find(CLOSE)
+                .ok_or_else(|| EgressError::InvalidRequest("unterminated `{{secret:` reference".into()))?;
+            out.push_str(self.value_for(after[..end].trim(), url)?);
+            rest = &after[end + CLOSE.len()..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// [`SecretSet::substitute`] for a body; non-UTF-8 bodies pass unchanged.
+    pub fn substitute_bytes(&self, body: &[u8], url: &Url) -> Result<Vec<u8>, EgressError> {
+        match std::str::from_utf8(body) {
+            Ok(text) if text.contains(OPEN) => Ok(self.substitute(text, url)?.into_bytes()),
+            _ => Ok(body.to_vec()),
+        }
+    }
+
+    fn value_for(&self, name: &str, url: &Url) -> Result<&str, EgressError> {
+        let plugin = &self.plugin;
+        let secret = self.secrets.get(name).ok_or_else(|| {
+            EgressError::SecretUnavailable(format!(
+                "plugin `{plugin}` referenced secret `{name}`, which [plugins.{plugin}.secrets] does not declare"
+            ))
+        })?;
+        if !secret.hosts.iter().any(|h| h.matches(url)) {
+            let bound = secret.hosts.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            return Err(EgressError::SecretUnavailable(format!(
+                "secret `{name}` may not be sent to {} (it is bound to: {}); if that host should get it, add \"{}\" to hosts in [plugins.{plugin}.secrets.{name}]",
+                origin(url),
+                if bound.is_empty() { "no host" } else { &bound },
+                AllowedHost::suggestion_for(url)
+            )));
+        }
+        secret.value.as_deref().ok_or_else(|| {
+            EgressError::SecretUnavailable(format!("secret `{name}` is not set; set {}", secret.source))
+        })
+    }
+
+    /// Replace secret values in `text` with `[redacted:NAME]`.
+    pub fn redact(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for (name, secret) in &self.secrets {
+            if let Some(value) = secret.value.as_deref().filter(|v| v.len() >= 4) {
+                if text.contains(value) {
+                    text = text.replace(value, &format!("[redacted:{name}]"));
+                }
+            }
+        }
+        text
+    }
+
+    /// [`SecretSet::redact`] over raw bytes (bodies need not be UTF-8).
+    pub fn redact_bytes(&self, mut body: Vec<u8>) -> Vec<u8> {
+        for (name, secret) in &self.secrets {
+            let Some(value) = secret.value.as_deref().filter(|v| v.len() >= 4) else { continue };
+            let needle = value.as_bytes();
+            if !body.windows(needle.len()).any(|w| w == needle) {
+                continue;
+            }
+            let marker = format!("[redacted:{name}]").into_bytes();
+            let mut out = Vec::with_capacity(body.len());
+            let mut i = 0;
+            while i < body.len() {
+                if body[i..].starts_with(needle) {
+                    out.extend_from_slice(&marker);
+                    i += needle.len();
+                } else {
+                    out.push(body[i]);
+                    i += 1;
+                }
+            }
+            body = out;
+        }
+        body
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(value: Option<&str>) -> SecretSet {
+        let mut secrets = BTreeMap::new();
+        secrets.insert(
+            "KEY".to_string(),
+            Secret {
+                value: value.map(String::from),
+                source: "env KEY".into(),
+                hosts: vec!["https://api.example.com".parse().unwrap()],
+            },
+        );
+        SecretSet { plugin: "p".into(), secrets }
+    }
+
+    #[test]
+    fn substitutes_only_toward_bound_hosts() {
+        let s = set(Some("sk-123456"));
+        let ok = s.substitute("Bearer {{secret:KEY}}", &"https://api.example.com/v1".parse().unwrap()).unwrap();
+        assert_eq!(ok, "Bearer sk-123456");
+        let err = s.substitute("Bearer {{secret:KEY}}", &"https://evil.example.net/".parse().unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("may not be sent to https://evil.example.net"), "{text}");
+        assert!(!text.contains("sk-123456"));
+    }
+
+    #[test]
+    fn undeclared_and_unset_secrets_are_refused() {
+        let s = set(None);
+        let url: Url = "https://api.example.com/".parse().unwrap();
+        assert!(s.substitute("{{secret:OTHER}}", &url).unwrap_err().to_string().contains("does not declare"));
+        assert!(s.substitute("{{secret:KEY}}", &url).unwrap_err().to_string().contains("not set; set env KEY"));
+    }
+
+    #[test]
+    fn redacts_values_in_text_and_bytes() {
+        let s = set(Some("sk-123456"));
+        assert_eq!(s.redact("echo sk-123456!"), "echo [redacted:KEY]!");
+        assert_eq!(s.redact_bytes(b"a sk-123456 b sk-123456".to_vec()), b"a [redacted:KEY] b [redacted:KEY]".to_vec());
+    }
+}

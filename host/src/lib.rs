@@ -1,0 +1,9 @@
+//! Easel: an MCP server for image generation whose providers are sandboxed
+//! WASI components. Data flows one way: `mcp`/`cli` → `jobs` →
+//! `providers` → `runtime` → (plugin) → `egress` → upstream, and images
+//! back into `store`.
+
+pub mod config;
+pub mod egress;
+pub mod model;
+pub mod runtime;

@@ -1,0 +1,199 @@
+//! The host's own view of the WIT types (`wit/v0.1.0`): serde shapes used by
+//! every room above the runtime, independent of the WIT version a plugin
+//! was built against. `runtime::convert` maps between them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Operation {
+    Generate,
+    Edit,
+    Inpaint,
+    Upscale,
+    Variation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Current,
+    Legacy,
+    Deprecated,
+    Retired,
+}
+
+/// Optional parameters a model honours.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Features {
+    pub negative_prompt: bool,
+    pub seed: bool,
+    pub steps: bool,
+    pub guidance: bool,
+    pub strength: bool,
+    pub mask: bool,
+    /// Free width/height within the limits (otherwise fixed sizes or ratios).
+    pub custom_size: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dimensions {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One model's capabilities, as its plugin's `describe` reported them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub display_name: String,
+    pub aliases: Vec<String>,
+    pub operations: Vec<Operation>,
+    pub aspect_ratios: Vec<String>,
+    pub size_tiers: Vec<String>,
+    pub sizes: Vec<Dimensions>,
+    pub min_side: u32,
+    pub max_side: u32,
+    pub size_multiple: u32,
+    pub default_size: Dimensions,
+    pub max_images: u32,
+    pub max_input_images: u32,
+    pub features: Features,
+    pub output_formats: Vec<String>,
+    pub lifecycle: Lifecycle,
+    pub replacement: Option<String>,
+    /// US dollars per image (after `prices` overrides in plugins.toml).
+    pub price_per_image_usd: Option<f64>,
+    pub prompt_notes: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SecretNeed {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+}
+
+/// A provider's capability discovery result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderInfo {
+    pub id: String,
+    pub display_name: String,
+    pub version: String,
+    pub description: String,
+    pub models: Vec<ModelInfo>,
+    pub default_model: String,
+    pub secrets: Vec<SecretNeed>,
+    pub hosts: Vec<String>,
+}
+
+impl ProviderInfo {
+    /// A model by id or alias (case-insensitive).
+    pub fn find_model(&self, name: &str) -> Option<&ModelInfo> {
+        self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)).or_else(|| {
+            self.models.iter().find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImageRole {
+    Reference,
+    Mask,
+    Control,
+}
+
+/// An input image, already resolved to bytes by the host.
+#[derive(Debug, Clone)]
+pub struct InputImage {
+    pub role: ImageRole,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+/// A validated request for one plugin call.
+#[derive(Debug, Clone)]
+pub struct GenerationRequest {
+    pub operation: Operation,
+    pub model: String,
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub size: Option<Dimensions>,
+    pub aspect_ratio: Option<String>,
+    pub size_tier: Option<String>,
+    pub count: u32,
+    pub seed: Option<u64>,
+    pub steps: Option<u32>,
+    pub guidance: Option<f32>,
+    pub strength: Option<f32>,
+    pub images: Vec<InputImage>,
+    /// JSON object text.
+    pub extra: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ImageData {
+    Inline { mime_type: String, data: Vec<u8> },
+    /// To download through the plugin's egress policy.
+    Remote { url: String, headers: Vec<(String, String)> },
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageOutput {
+    pub data: ImageData,
+    pub seed: Option<u64>,
+    pub revised_prompt: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Submission {
+    Done(Vec<ImageOutput>),
+    Pending(String),
+}
+
+#[derive(Debug, Clone)]
+pub enum JobState {
+    Queued(Option<u32>),
+    Running { fraction: Option<f32>, message: Option<String> },
+    Done(Vec<ImageOutput>),
+    Failed(ProviderError),
+}
+
+/// A provider's refusal or failure, shown to users and models as is.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ProviderError {
+    InvalidRequest { field: Option<String>, message: String },
+    Unsupported { message: String },
+    Unauthorized { message: String },
+    ContentBlocked { message: String },
+    RateLimited { retry_after_ms: Option<u64>, message: String },
+    Upstream { status: u16, message: String },
+    Timeout { message: String },
+    Unavailable { message: String },
+    Internal { message: String },
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProviderError::InvalidRequest { field: Some(field), message } => write!(f, "invalid `{field}`: {message}"),
+            ProviderError::InvalidRequest { field: None, message } => write!(f, "invalid request: {message}"),
+            ProviderError::Unsupported { message } => write!(f, "unsupported: {message}"),
+            ProviderError::Unauthorized { message } => write!(f, "unauthorized: {message}"),
+            ProviderError::ContentBlocked { message } => write!(f, "blocked by the provider's safety system: {message}"),
+            ProviderError::RateLimited { retry_after_ms: Some(ms), message } => {
+                write!(f, "rate limited (retry after {:.1} s): {message}", *ms as f64 / 1000.0)
+            }
+            ProviderError::RateLimited { retry_after_ms: None, message } => write!(f, "rate limited: {message}"),
+            ProviderError::Upstream { status, message } => write!(f, "provider error (HTTP {status}): {message}"),
+            ProviderError::Timeout { message } => write!(f, "timed out: {message}"),
+            ProviderError::Unavailable { message } => write!(f, "unavailable: {message}"),
+            ProviderError::Internal { message } => write!(f, "plugin error: {message}"),
+        }
+    }
+}

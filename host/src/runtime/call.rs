@@ -1,0 +1,207 @@
+//! One plugin, ready to call: every call gets a fresh `Store` from the
+//! cached pre-instantiated component, with a memory limit, an epoch
+//! deadline and a wall-clock timeout. Traps, timeouts, memory exhaustion
+//! and panics become a [`CallError`] for that call only.
+
+use super::bindings::{ImageProvider, ImageProviderPre};
+use super::convert;
+use super::state::{PluginContext, PluginState, ProgressSink};
+use crate::model::{GenerationRequest, JobState, ProviderError, ProviderInfo, Submission};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+
+/// Per-plugin resource limits (from `plugins.toml`).
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock limit of one call.
+    pub timeout: Duration,
+    /// Linear memory of one instance, bytes.
+    pub memory_bytes: usize,
+    /// Calls in flight at once; more wait their turn.
+    pub concurrency: usize,
+}
+
+/// Why a call failed. `Provider` is the plugin's own answer; the rest are
+/// the sandbox stopping a misbehaving plugin.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    #[error("{0}")]
+    Provider(ProviderError),
+    #[error("plugin `{plugin}` did not finish within {seconds} s and was stopped")]
+    Timeout { plugin: String, seconds: u64 },
+    #[error("plugin `{plugin}` exceeded its memory limit of {mib} MiB and was stopped (raise memory_mib in plugins.toml if it needs more)")]
+    OutOfMemory { plugin: String, mib: u64 },
+    #[error("plugin `{plugin}` crashed: {detail}")]
+    Crashed { plugin: String, detail: String },
+}
+
+/// The epoch callback's error once the deadline has passed.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+type WitResult<R> = wasmtime::Result<Result<R, super::bindings::easel::image_provider::types::ProviderError>>;
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = WitResult<R>> + Send + 'a>>;
+
+/// A loaded plugin. Cheap to share (`Arc`); each call is independent.
+pub struct Plugin {
+    name: String,
+    pre: ImageProviderPre<PluginState>,
+    context: Arc<PluginContext>,
+    limits: Limits,
+    permits: Arc<Semaphore>,
+}
+
+impl Plugin {
+    pub fn new(pre: ImageProviderPre<PluginState>, context: PluginContext, limits: Limits) -> Arc<Plugin> {
+        Arc::new(Plugin {
+            name: context.plugin.clone(),
+            pre,
+            context: Arc::new(context),
+            permits: Arc::new(Semaphore::new(limits.concurrency)),
+            limits,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The egress policy of this plugin (the host downloads remote images with it).
+    pub fn egress(&self) -> &crate::egress::EgressPolicy {
+        &self.context.egress
+    }
+
+    /// Capability discovery.
+    pub async fn describe(self: &Arc<Self>) -> Result<ProviderInfo, CallError> {
+        let info = self
+            .run(None, |guest, store| Box::pin(async move { guest.easel_image_provider_provider().call_describe(store).await }))
+            .await?;
+        Ok(convert::provider_info(info))
+    }
+
+    /// Start a generation.
+    pub async fn submit(self: &Arc<Self>, request: &GenerationRequest, progress: Option<ProgressSink>) -> Result<Submission, CallError> {
+        let request = convert::request(request);
+        let submission = self
+            .run(progress, move |guest, store| {
+                Box::pin(async move { guest.easel_image_provider_provider().call_submit(store, &request).await })
+            })
+            .await?;
+        Ok(convert::submission(submission))
+    }
+
+    /// Check a pending job once.
+    pub async fn poll(self: &Arc<Self>, token: &str, progress: Option<ProgressSink>) -> Result<JobState, CallError> {
+        let token = token.to_string();
+        let state = self
+            .run(progress, move |guest, store| {
+                Box::pin(async move { guest.easel_image_provider_provider().call_poll(store, &token).await })
+            })
+            .await?;
+        Ok(convert::job_state(state))
+    }
+
+    /// Ask the provider to stop a pending job.
+    pub async fn cancel(self: &Arc<Self>, token: &str) -> Result<(), CallError> {
+        let token = token.to_string();
+        self.run(None, move |guest, store| {
+            Box::pin(async move { guest.easel_image_provider_provider().call_cancel(store, &token).await })
+        })
+        .await
+    }
+
+    /// Instantiate in a fresh store and run `call` on its own task, so that
+    /// even a panic in host code serving this plugin stays in this call.
+    async fn run<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
+    {
+        let _permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
+        let plugin = self.clone();
+        let task = tokio::spawn(async move { plugin.run_in_store(progress, call).await });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(CallError::Crashed { plugin: self.name.clone(), detail: format!("host task failed: {join}") }),
+        }
+    }
+
+    async fn run_in_store<R, F>(&self, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
+    where
+        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R>,
+    {
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(self.limits.memory_bytes)
+            .instances(32)
+            .tables(64)
+            .memories(8)
+            .trap_on_grow_failure(true)
+            .build();
+        let state = PluginState::new(self.context.clone(), limits, progress, self.limits.timeout);
+        let mut store = Store::new(self.pre.engine(), state);
+        store.limiter(|state| &mut state.limits);
+        // Every tick: trap past the deadline, otherwise yield so that a busy
+        // guest never starves other calls on this executor thread.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(|context| {
+            if Instant::now() >= context.data().deadline {
+                return Err(wasmtime::Error::new(DeadlineExceeded));
+            }
+            Ok(UpdateDeadline::Yield(1))
+        });
+        let grace = self.limits.timeout + Duration::from_millis(500);
+        let outcome = tokio::time::timeout(grace, async {
+            let instance = self.pre.instantiate_async(&mut store).await?;
+            call(&instance, &mut store).await
+        })
+        .await;
+        match outcome {
+            Err(_) => Err(self.timeout()),
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(provider_error))) => Err(CallError::Provider(convert::provider_error(provider_error))),
+            Ok(Err(error)) => Err(self.classify(error, store.data())),
+        }
+    }
+
+    fn timeout(&self) -> CallError {
+        CallError::Timeout { plugin: self.name.clone(), seconds: self.limits.timeout.as_secs().max(1) }
+    }
+
+    fn classify(&self, error: wasmtime::Error, state: &PluginState) -> CallError {
+        if error.downcast_ref::<DeadlineExceeded>().is_some() {
+            return self.timeout();
+        }
+        let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+        if chain.iter().any(|m| m.contains("forcing trap when growing memory") || m.contains("memory minimum size")) {
+            return CallError::OutOfMemory { plugin: self.name.clone(), mib: (self.limits.memory_bytes >> 20) as u64 };
+        }
+        let mut detail = match error.downcast_ref::<Trap>() {
+            Some(Trap::StackOverflow) => "stack overflow (recursion too deep)".to_string(),
+            Some(trap) => format!("wasm trap: {trap}"),
+            None => chain.join(": "),
+        };
+        let stderr = state.stderr_text();
+        if !stderr.is_empty() {
+            let stderr = self.context.egress.secrets().redact(&stderr);
+            let tail: String = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            detail.push_str(&format!(" (plugin stderr: {tail})"));
+        }
+        CallError::Crashed { plugin: self.name.clone(), detail }
+    }
+}

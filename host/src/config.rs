@@ -250,6 +250,13 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// (line, column), 1-based; (0, 0) when unknown.
+    pub fn position(&self) -> (usize, usize) {
+        (self.line, self.column)
+    }
+}
+
 fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;

@@ -7,3 +7,8 @@ pub mod config;
 pub mod egress;
 pub mod model;
 pub mod runtime;
+pub mod jobs;
+pub mod providers;
+pub mod store;
+pub mod mcp;
+pub mod cli;

@@ -77,7 +77,7 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
             y: rng.unit() * height as f32,
             radius: short * (0.08 + rng.unit() * 0.3),
             color: hsv(base_hue + rng.unit() * 0.6 - 0.3, saturation, 0.5 + rng.unit() * 0.5),
-            strength: 0.45 + rng.unit() * 0.5,
+            strength: 0.7 + rng.unit() * 0.3,
         })
         .collect();
     let band_freq = 2.0 + rng.unit() * 10.0;
@@ -101,7 +101,7 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
                 }
             }
         }
-        let band = 0.06 * ((t * band_freq * std::f32::consts::TAU + band_phase).sin());
+        let band = 0.035 * ((t * band_freq * std::f32::consts::TAU + band_phase).sin());
         Rgb(c.map(|v| ((v + band).clamp(0.0, 1.0) * 255.0) as u8))
     })
 }

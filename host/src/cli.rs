@@ -1,0 +1,270 @@
+//! The `easel` command line: `serve`, `generate`, `plugins list|check`. Every
+//! command boots the same host (config → runtime → registry → store → jobs)
+//! that the MCP tools use.
+
+use crate::config::{ConfigError, Deployment};
+use crate::jobs::{GenerateSpec, InputSpec, JobProgress, Jobs, Outcome};
+use crate::mcp::EaselServer;
+use crate::model::ImageRole;
+use crate::providers::{Registry, Status};
+use crate::runtime::Runtime;
+use crate::store::{is_valid_id, Origin, Sidecar, Store};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Easel: image generation for MCP clients, with sandboxed WASI provider plugins.
+#[derive(Debug, Parser)]
+#[command(name = "easel", version, about)]
+pub struct Cli {
+    /// Deployment file (plugins.toml). Default: the one embedded in this binary.
+    #[arg(long, global = true, env = "EASEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Image store directory. Default: [store] dir in the config, else the user data directory.
+    #[arg(long, global = true, env = "EASEL_STORE")]
+    pub store: Option<PathBuf>,
+    /// Compiled-plugin cache directory. Default: the user cache directory.
+    #[arg(long, global = true, env = "EASEL_CACHE")]
+    pub cache: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the MCP server (stdio for Claude Desktop, or streamable HTTP).
+    Serve {
+        #[arg(long, value_enum, default_value_t = Transport::Stdio)]
+        transport: Transport,
+        /// Address to bind for HTTP (loopback by default).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: IpAddr,
+        /// Port for HTTP (0 picks a free one).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Extra names accepted in the Host header (when served behind a name).
+        #[arg(long = "allow-host")]
+        allow_hosts: Vec<String>,
+    },
+    /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
+    Generate(GenerateCmd),
+    /// Inspect the configured plugins.
+    Plugins {
+        #[command(subcommand)]
+        command: PluginsCmd,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Transport {
+    Stdio,
+    Http,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCmd {
+    /// Each plugin's status, models and why it is not ready.
+    List,
+    /// Load and describe every enabled plugin; exit non-zero if any fails.
+    Check,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GenerateCmd {
+    /// What the image should show.
+    pub prompt: String,
+    #[arg(long)]
+    pub provider: Option<String>,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub width: Option<u32>,
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// W:H, e.g. 16:9 (instead of width/height).
+    #[arg(long)]
+    pub aspect_ratio: Option<String>,
+    /// Size tier with --aspect-ratio, e.g. 1K.
+    #[arg(long)]
+    pub size_tier: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub count: Option<u32>,
+    #[arg(long)]
+    pub steps: Option<u32>,
+    #[arg(long)]
+    pub guidance: Option<f32>,
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    /// Input image (store id, image:// URI or file path); makes this an edit. Repeatable.
+    #[arg(long = "image")]
+    pub images: Vec<String>,
+    /// Mask image (store id or file path) for inpainting.
+    #[arg(long)]
+    pub mask: Option<String>,
+    /// Edit strength 0.0–1.0.
+    #[arg(long)]
+    pub strength: Option<f32>,
+    /// Copy the results into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Seconds to wait for the provider (default 600).
+    #[arg(long, default_value_t = 600)]
+    pub wait: u64,
+}
+
+/// Everything a command needs.
+pub struct Host {
+    pub deployment: Arc<Deployment>,
+    pub jobs: Arc<Jobs>,
+}
+
+/// Load the deployment (a config error is returned as is, for its position and fix).
+pub fn load_deployment(cli: &Cli) -> Result<Deployment, ConfigError> {
+    match &cli.config {
+        Some(path) => Deployment::load(path),
+        None => Ok(Deployment::embedded()),
+    }
+}
+
+/// Boot the host: runtime, registry (preloading plugins in the background), store, jobs.
+pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Host> {
+    let cache = cli.cache.clone().unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("easel"));
+    let store_dir = cli
+        .store
+        .clone()
+        .or_else(|| deployment.store.dir.as_ref().map(|d| deployment.resolve_path(d)))
+        .unwrap_or_else(Store::default_root);
+    let store = Store::open(&store_dir).with_context(|| format!("opening the image store at {}", store_dir.display()))?;
+    let runtime = Runtime::new(Some(cache.join("compiled")))?;
+    let deployment = Arc::new(deployment);
+    let registry = Registry::start(deployment.clone(), runtime, cache, preload);
+    Ok(Host { deployment, jobs: Jobs::new(registry, store) })
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
+    match &cli.command {
+        Command::Serve { transport, host, port, allow_hosts } => {
+            let booted = boot(&cli, deployment, true)?;
+            let server = EaselServer::new(booted.jobs.clone(), booted.deployment.preview, booted.deployment.defaults.wait_secs);
+            match transport {
+                Transport::Stdio => server.serve_stdio().await,
+                Transport::Http => crate::mcp::http::serve(server, SocketAddr::new(*host, *port), allow_hosts.clone()).await,
+            }
+        }
+        Command::Generate(cmd) => generate(&boot(&cli, deployment, false)?, cmd).await,
+        Command::Plugins { command } => plugins(&boot(&cli, deployment, true)?, command).await,
+    }
+}
+
+async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
+    let store = host.jobs.store();
+    let mut inputs = Vec::new();
+    for image in &cmd.images {
+        inputs.push(InputSpec { id: import(store, image)?, role: ImageRole::Reference });
+    }
+    if let Some(mask) = &cmd.mask {
+        inputs.push(InputSpec { id: import(store, mask)?, role: ImageRole::Mask });
+    }
+    let spec = GenerateSpec {
+        prompt: cmd.prompt.clone(),
+        provider: cmd.provider.clone(),
+        model: cmd.model.clone(),
+        negative_prompt: cmd.negative_prompt.clone(),
+        width: cmd.width,
+        height: cmd.height,
+        aspect_ratio: cmd.aspect_ratio.clone(),
+        size_tier: cmd.size_tier.clone(),
+        count: cmd.count,
+        seed: cmd.seed,
+        steps: cmd.steps,
+        guidance: cmd.guidance,
+        strength: cmd.strength,
+        inputs,
+    };
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
+    let printer = tokio::spawn(async move {
+        while let Some(p) = progress_rx.recv().await {
+            match p.fraction {
+                Some(f) => eprintln!("[{:>3.0}%] {}", f * 100.0, p.message),
+                None => eprintln!("[ .. ] {}", p.message),
+            }
+        }
+    });
+    let outcome = host.jobs.generate(spec, Some("cli".into()), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
+    let _ = printer.await;
+    let (job, images) = match outcome.map_err(|e| match &e.field {
+        Some(field) => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
+        None => anyhow::anyhow!("{}", e.message),
+    })? {
+        Outcome::Done { job, images } => (job, images),
+        Outcome::Pending { job } => bail!("job {} is still running after {} s; raise --wait", job.id, cmd.wait),
+    };
+    for warning in &job.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for image in images {
+        let path = match &cmd.out {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let target = dir.join(image.path.file_name().expect("store paths have file names"));
+                std::fs::copy(&image.path, &target).with_context(|| format!("copying to {}", target.display()))?;
+                target
+            }
+            None => image.path.clone(),
+        };
+        println!("{}\t{}", image.sidecar.id, path.display());
+    }
+    Ok(())
+}
+
+/// A store id as is; otherwise a file imported into the store.
+fn import(store: &Store, handle: &str) -> Result<String> {
+    let id = handle.strip_prefix("image://").unwrap_or(handle);
+    if is_valid_id(id) && store.metadata(id).is_ok() {
+        return Ok(id.to_string());
+    }
+    let path = Path::new(handle);
+    let bytes = std::fs::read(path).with_context(|| format!("--image {handle}: not a store id, and not a readable file"))?;
+    let stored = store
+        .put(&bytes, Sidecar::new(Origin::Imported, ""))
+        .with_context(|| format!("--image {handle}"))?;
+    Ok(stored.sidecar.id)
+}
+
+async fn plugins(host: &Host, command: &PluginsCmd) -> Result<()> {
+    let summaries = host.jobs.registry().summaries().await;
+    println!("config: {}", host.deployment.origin.name);
+    let mut failures = 0;
+    for s in &summaries {
+        let (status, reason) = match &s.status {
+            Status::Ready => ("ready", None),
+            Status::Unconfigured(r) => ("unconfigured", Some(r)),
+            Status::Disabled => ("disabled", None),
+            Status::Unavailable(r) => {
+                failures += 1;
+                ("unavailable", Some(r))
+            }
+        };
+        println!("{}{}  {status}", s.id, if s.is_default { " (default)" } else { "" });
+        if let Some(reason) = reason {
+            println!("    {reason}");
+        }
+        for m in &s.models {
+            let price = m.price_per_image_usd.map(|p| format!("  ${p:.3}/image")).unwrap_or_default();
+            println!("    {}  {:?}{price}", m.id, m.lifecycle);
+        }
+    }
+    if matches!(command, PluginsCmd::Check) && failures > 0 {
+        bail!("{failures} plugin(s) unavailable");
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Generation jobs: validate, submit, poll (the host owns the loop), report
+//! progress, store results, and hand back either the images or — when the
+//! bounded wait runs out — a job id that `status` answers later.
+
+mod record;
+mod run;
+pub mod validate;
+
+pub use record::{JobRecord, JobStatus};
+
+use crate::model::{ImageRole, Operation};
+use crate::providers::Registry;
+use crate::store::{Store, StoredImage};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// Longest a job may run at the provider before it is cancelled.
+pub const JOB_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// What a caller asks for: the common parameters of generate and edit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct GenerateSpec {
+    pub prompt: String,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub negative_prompt: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub aspect_ratio: Option<String>,
+    pub size_tier: Option<String>,
+    pub count: Option<u32>,
+    pub seed: Option<u64>,
+    pub steps: Option<u32>,
+    pub guidance: Option<f32>,
+    pub strength: Option<f32>,
+    /// Input images by store id.
+    pub inputs: Vec<InputSpec>,
+}
+
+/// An input image already in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub id: String,
+    pub role: ImageRole,
+}
+
+/// A progress event for the caller (MCP progress notification, CLI line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobProgress {
+    pub fraction: Option<f32>,
+    pub message: String,
+}
+
+/// How a request ended within the caller's wait.
+pub enum Outcome {
+    /// Finished: the job and its stored images.
+    Done { job: JobRecord, images: Vec<StoredImage> },
+    /// Still running; poll `status(job.id)`.
+    Pending { job: JobRecord },
+}
+
+/// Why a request failed; `field` names the argument at fault, if any.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl JobError {
+    pub fn field(field: &str, message: impl Into<String>) -> JobError {
+        JobError { field: Some(field.into()), message: message.into() }
+    }
+    pub fn other(message: impl Into<String>) -> JobError {
+        JobError { field: None, message: message.into() }
+    }
+}
+
+/// The job engine shared by the MCP server and the CLI.
+pub struct Jobs {
+    registry: Arc<Registry>,
+    store: Store,
+    live: Mutex<HashMap<String, (watch::Receiver<JobRecord>, tokio::task::AbortHandle)>>,
+}
+
+impl Jobs {
+    pub fn new(registry: Arc<Registry>, store: Store) -> Arc<Jobs> {
+        Arc::new(Jobs { registry, store, live: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Run a generation (`Operation::Generate` without inputs, otherwise an
+    /// edit) and wait up to `wait` for it. Progress goes to `progress`.
+    ///
+    /// Errors: routing and validation (with the field), unknown input ids,
+    /// and — when it finishes within the wait — the provider's own error.
+    pub async fn generate(
+        self: &Arc<Self>,
+        spec: GenerateSpec,
+        caller: Option<String>,
+        progress: Option<mpsc::UnboundedSender<JobProgress>>,
+        wait: Duration,
+    ) -> Result<Outcome, JobError> {
+        let operation = match (spec.inputs.is_empty(), spec.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
+            (true, _) => Operation::Generate,
+            (false, true) => Operation::Inpaint,
+            (false, false) => Operation::Edit,
+        };
+        let route = self
+            .registry
+            .route(spec.provider.as_deref(), spec.model.as_deref())
+            .await
+            .map_err(|e| JobError::field(e.field, e.message))?;
+        // A model that cannot inpaint may still take a mask with an edit.
+        let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
+            Operation::Edit
+        } else {
+            operation
+        };
+        let warnings = validate::check(&spec, operation, &route.model).map_err(|e| JobError::field(&e.field, e.message))?;
+        let request = run::build_request(&self.store, &spec, operation, &route.model)?;
+        let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
+        record.warnings = warnings;
+        let (state_tx, mut state_rx) = watch::channel(record.clone());
+        let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx };
+        let task = tokio::spawn(job.execute());
+        self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
+        let _ = record.persist(&self.store.jobs_dir());
+
+        let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
+            .await
+            .map(|waited| waited.map(|record| record.clone()));
+        match finished {
+            Ok(Ok(record)) => self.outcome(record),
+            // The task ended without a terminal state (it panicked): report what it left.
+            Ok(Err(_)) => self.outcome(state_rx.borrow().clone()),
+            Err(_) => Ok(Outcome::Pending { job: state_rx.borrow().clone() }),
+        }
+    }
+
+    /// Turn a finished record into images, or its error.
+    fn outcome(&self, record: JobRecord) -> Result<Outcome, JobError> {
+        match record.status {
+            JobStatus::Succeeded => {
+                let images = record
+                    .images
+                    .iter()
+                    .map(|id| self.store.get(id).map_err(|e| JobError::other(format!("{e:#}"))))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Outcome::Done { job: record, images })
+            }
+            JobStatus::Failed | JobStatus::Canceled => Err(JobError {
+                field: record.error_field.clone(),
+                message: record.error.clone().unwrap_or_else(|| format!("job {} was {:?}", record.id, record.status).to_lowercase()),
+            }),
+            JobStatus::Queued | JobStatus::Running => Ok(Outcome::Pending { job: record }),
+        }
+    }
+
+    /// The latest state of a job (live or from disk).
+    pub fn status(&self, job_id: &str) -> Result<JobRecord, JobError> {
+        if let Some((state, _)) = self.live.lock().unwrap().get(job_id) {
+            return Ok(state.borrow().clone());
+        }
+        JobRecord::load(&self.store.jobs_dir(), job_id)
+            .ok_or_else(|| JobError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)")))
+    }
+
+    /// The result of a job: its images once it succeeded.
+    pub fn result(&self, job_id: &str) -> Result<Outcome, JobError> {
+        self.outcome(self.status(job_id)?)
+    }
+
+    /// Stop a job: tell the provider (when it holds the job) and mark it canceled.
+    pub async fn cancel(&self, job_id: &str) -> Result<JobRecord, JobError> {
+        let record = self.status(job_id)?;
+        if record.status.is_terminal() {
+            return Ok(record);
+        }
+        let live = self.live.lock().unwrap().get(job_id).map(|(_, abort)| abort.clone());
+        if let Some(abort) = live {
+            abort.abort();
+        }
+        let mut record = record;
+        if let Some(token) = &record.token {
+            if let Some(provider) = self.registry.get(&record.provider) {
+                if let Ok(plugin) = provider.plugin().await {
+                    if let Err(e) = plugin.cancel(token).await {
+                        record.warnings.push(format!("the provider did not confirm the cancel: {e}"));
+                    }
+                }
+            }
+        }
+        record.status = JobStatus::Canceled;
+        record.error = Some(format!("job {job_id} was canceled"));
+        record.updated_at = chrono::Utc::now();
+        let _ = record.persist(&self.store.jobs_dir());
+        if let Some((state, _)) = self.live.lock().unwrap().remove(job_id) {
+            drop(state);
+        }
+        Ok(record)
+    }
+}

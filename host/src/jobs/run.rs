@@ -1,0 +1,261 @@
+//! One job's life on its own task: submit, poll until done (with backoff,
+//! rate-limit waits and a deadline), download and store the images, and
+//! publish every state change to waiters and to disk.
+
+use super::{GenerateSpec, JobError, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
+use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
+use crate::providers::Route;
+use crate::runtime::state::ProgressReport;
+use crate::runtime::CallError;
+use crate::store::{Origin, Sidecar, Store};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// First and longest pause between polls.
+const POLL_FIRST: Duration = Duration::from_millis(250);
+const POLL_MAX: Duration = Duration::from_secs(2);
+/// Transient poll failures tolerated in a row.
+const POLL_RETRIES: u32 = 3;
+
+/// Resolve input ids to bytes and build the plugin request.
+pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<GenerationRequest, JobError> {
+    let mut images = Vec::new();
+    for (index, input) in spec.inputs.iter().enumerate() {
+        let id = input.id.strip_prefix("image://").unwrap_or(&input.id);
+        let (sidecar, data) = store
+            .read(id)
+            .map_err(|e| JobError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
+        images.push(InputImage { role: input.role, mime_type: sidecar.mime_type, width: sidecar.width, height: sidecar.height, data });
+    }
+    let size = match (spec.width, spec.height) {
+        (Some(width), Some(height)) => Some(crate::model::Dimensions { width, height }),
+        _ => None,
+    };
+    Ok(GenerationRequest {
+        operation,
+        model: model.id.clone(),
+        prompt: spec.prompt.trim().to_string(),
+        negative_prompt: spec.negative_prompt.clone().filter(|n| !n.trim().is_empty()),
+        size,
+        aspect_ratio: spec.aspect_ratio.clone(),
+        size_tier: spec.size_tier.clone(),
+        count: spec.count.unwrap_or(1),
+        seed: spec.seed,
+        steps: spec.steps,
+        guidance: spec.guidance,
+        strength: spec.strength,
+        images,
+        extra: None,
+    })
+}
+
+/// A job in flight.
+pub struct JobRun {
+    pub store: Store,
+    pub route: Route,
+    pub request: GenerationRequest,
+    pub spec: GenerateSpec,
+    pub caller: Option<String>,
+    pub progress: Option<mpsc::UnboundedSender<JobProgress>>,
+    pub state: watch::Sender<JobRecord>,
+}
+
+impl JobRun {
+    pub async fn execute(self) {
+        let result = self.drive().await;
+        self.update(|record| match result {
+            Ok(ids) => {
+                record.status = JobStatus::Succeeded;
+                record.images = ids;
+                record.progress = Some(1.0);
+                record.token = None;
+            }
+            Err(error) => {
+                record.status = JobStatus::Failed;
+                record.error = Some(error.message);
+                record.error_field = error.field;
+            }
+        });
+    }
+
+    async fn drive(&self) -> Result<Vec<String>, JobError> {
+        let (report_tx, mut report_rx) = mpsc::unbounded_channel::<ProgressReport>();
+        let forward = {
+            let progress = self.progress.clone();
+            let state = self.state.clone();
+            tokio::spawn(async move {
+                while let Some(report) = report_rx.recv().await {
+                    state.send_modify(|r| {
+                        r.progress = report.fraction.or(r.progress);
+                        r.message = Some(report.message.clone());
+                    });
+                    if let Some(progress) = &progress {
+                        let _ = progress.send(JobProgress { fraction: report.fraction, message: report.message });
+                    }
+                }
+            })
+        };
+        let plugin = &self.route.plugin;
+        let outputs = match plugin.submit(&self.request, Some(report_tx.clone())).await.map_err(call_error)? {
+            Submission::Done(outputs) => outputs,
+            Submission::Pending(token) => {
+                self.update(|r| {
+                    r.token = Some(token.clone());
+                    r.status = JobStatus::Queued;
+                });
+                self.poll_until_done(&token, &report_tx).await?
+            }
+        };
+        drop(report_tx);
+        let _ = forward.await;
+        self.notify(Some(0.95), format!("storing {} image(s)", outputs.len()));
+        self.ingest(outputs).await
+    }
+
+    async fn poll_until_done(&self, token: &str, reports: &mpsc::UnboundedSender<ProgressReport>) -> Result<Vec<ImageOutput>, JobError> {
+        let started = Instant::now();
+        let mut pause = POLL_FIRST;
+        let mut failures = 0;
+        loop {
+            if started.elapsed() > JOB_DEADLINE {
+                let _ = self.route.plugin.cancel(token).await;
+                return Err(JobError::other(format!("the provider did not finish within {} minutes; the job was cancelled", JOB_DEADLINE.as_secs() / 60)));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(POLL_MAX);
+            match self.route.plugin.poll(token, Some(reports.clone())).await {
+                Ok(JobState::Queued(position)) => {
+                    failures = 0;
+                    self.update(|r| {
+                        r.status = JobStatus::Queued;
+                        r.queue_position = position;
+                    });
+                    let message = match position {
+                        Some(p) => format!("queued at {}, position {p}", self.route.provider.id),
+                        None => format!("queued at {}", self.route.provider.id),
+                    };
+                    self.notify(None, message);
+                }
+                Ok(JobState::Running { fraction, message }) => {
+                    failures = 0;
+                    self.update(|r| {
+                        r.status = JobStatus::Running;
+                        r.queue_position = None;
+                    });
+                    self.notify(fraction, message.unwrap_or_else(|| format!("generating at {}", self.route.provider.id)));
+                }
+                Ok(JobState::Done(outputs)) => return Ok(outputs),
+                Ok(JobState::Failed(error)) => return Err(provider_error(error)),
+                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. })) => {
+                    pause = Duration::from_millis(retry_after_ms.unwrap_or(2_000)).min(Duration::from_secs(60));
+                }
+                Err(error @ (CallError::Timeout { .. } | CallError::Provider(ProviderError::Timeout { .. } | ProviderError::Unavailable { .. } | ProviderError::Upstream { .. })))
+                    if failures < POLL_RETRIES =>
+                {
+                    failures += 1;
+                    tracing::warn!(job = %self.state.borrow().id, "poll failed ({failures}/{POLL_RETRIES}), retrying: {error}");
+                }
+                Err(error) => return Err(call_error(error)),
+            }
+        }
+    }
+
+    /// Download remote outputs (under the plugin's egress policy) and store all.
+    async fn ingest(&self, outputs: Vec<ImageOutput>) -> Result<Vec<String>, JobError> {
+        if outputs.is_empty() {
+            return Err(JobError::other(format!("provider `{}` returned no images", self.route.provider.id)));
+        }
+        let job_id = self.state.borrow().id.clone();
+        let origin = if self.request.operation == Operation::Generate { Origin::Generated } else { Origin::Edited };
+        let mut ids = Vec::new();
+        for (index, output) in outputs.into_iter().enumerate() {
+            let bytes = match output.data {
+                ImageData::Inline { data, .. } => data,
+                ImageData::Remote { url, headers } => {
+                    let response = self.route.plugin.egress().download(&url, headers).await.map_err(|e| {
+                        JobError::other(format!("downloading image {} from provider `{}` failed: {e}", index + 1, self.route.provider.id))
+                    })?;
+                    if response.status != 200 {
+                        return Err(JobError::other(format!(
+                            "downloading image {} from provider `{}` failed: HTTP {}",
+                            index + 1,
+                            self.route.provider.id,
+                            response.status
+                        )));
+                    }
+                    response.body
+                }
+            };
+            let mut sidecar = Sidecar::new(origin, &self.request.prompt);
+            sidecar.negative_prompt = self.request.negative_prompt.clone();
+            sidecar.parameters = self.parameters();
+            sidecar.provider = Some(self.route.provider.id.clone());
+            sidecar.model = Some(self.route.model.id.clone());
+            sidecar.seed = output.seed;
+            sidecar.revised_prompt = output.revised_prompt;
+            sidecar.parents = self.spec.inputs.iter().map(|i| i.id.trim_start_matches("image://").to_string()).collect();
+            sidecar.cost_estimate_usd = self.route.model.price_per_image_usd;
+            sidecar.caller = self.caller.clone();
+            sidecar.job_id = Some(job_id.clone());
+            let stored = self.store.put(&bytes, sidecar).map_err(|e| {
+                JobError::other(format!("provider `{}` returned image {} that cannot be stored: {e:#}", self.route.provider.id, index + 1))
+            })?;
+            ids.push(stored.sidecar.id);
+        }
+        Ok(ids)
+    }
+
+    /// The request as recorded in sidecars (inputs by id, not bytes).
+    fn parameters(&self) -> serde_json::Value {
+        let r = &self.request;
+        serde_json::json!({
+            "operation": r.operation,
+            "width": r.size.map(|s| s.width),
+            "height": r.size.map(|s| s.height),
+            "aspect_ratio": r.aspect_ratio,
+            "size_tier": r.size_tier,
+            "count": r.count,
+            "seed": r.seed,
+            "steps": r.steps,
+            "guidance": r.guidance,
+            "strength": r.strength,
+            "images": self.spec.inputs,
+        })
+    }
+
+    fn notify(&self, fraction: Option<f32>, message: String) {
+        self.update(|r| {
+            r.progress = fraction.or(r.progress);
+            r.message = Some(message.clone());
+        });
+        if let Some(progress) = &self.progress {
+            let _ = progress.send(JobProgress { fraction, message });
+        }
+    }
+
+    /// Change the record, publish it, and persist it.
+    fn update(&self, change: impl FnOnce(&mut JobRecord)) {
+        self.state.send_modify(|record| {
+            change(record);
+            record.updated_at = chrono::Utc::now();
+        });
+        let record = self.state.borrow().clone();
+        if let Err(e) = record.persist(&self.store.jobs_dir()) {
+            tracing::warn!(job = %record.id, "cannot persist job record: {e}");
+        }
+    }
+}
+
+fn provider_error(error: ProviderError) -> JobError {
+    match error {
+        ProviderError::InvalidRequest { field: Some(field), message } => JobError::field(&field, message),
+        other => JobError::other(other.to_string()),
+    }
+}
+
+fn call_error(error: CallError) -> JobError {
+    match error {
+        CallError::Provider(e) => provider_error(e),
+        other => JobError::other(other.to_string()),
+    }
+}

@@ -1,0 +1,361 @@
+//! The MCP tools: their argument schemas (what a model sees), truthful
+//! annotations, and the glue from arguments to `jobs` and `providers`.
+
+use super::results::{error_result, images_result, json_result, pending_result, resource_link, status_json};
+use super::EaselServer;
+use crate::jobs::{GenerateSpec, InputSpec, JobError, JobProgress, Outcome};
+use crate::model::ImageRole;
+use crate::store::preview::preview;
+use base64::Engine as _;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router, ErrorData, RoleServer};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use std::time::Duration;
+
+/// Longest bounded wait a caller may ask for, seconds.
+const MAX_WAIT_SECONDS: u64 = 300;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateArgs {
+    /// What the image should show. Be concrete: subject, setting, style, lighting.
+    pub prompt: String,
+    /// Provider id from list_providers (default: the deployment's default provider).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+    /// Model id or alias from list_providers (default: the provider's default model).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub model: Option<String>,
+    /// What the image should not show (only models that support it).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub negative_prompt: Option<String>,
+    /// Output width in pixels (give with height; or use aspect_ratio).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub width: Option<u32>,
+    /// Output height in pixels (give with width).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub height: Option<u32>,
+    /// Aspect ratio W:H such as "16:9", instead of width/height.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub aspect_ratio: Option<String>,
+    /// Size tier with aspect_ratio, e.g. "1K" or "2K" (see list_providers).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub size_tier: Option<String>,
+    /// Number of images, 1 to the model's maximum (default 1).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub count: Option<u32>,
+    /// Seed for reproducible results (models that support it).
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub seed: Option<u64>,
+    /// Sampling steps (diffusion models that support it).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub steps: Option<u32>,
+    /// Guidance / CFG scale (models that support it).
+    #[serde(default)]
+    #[schemars(with = "f32")]
+    pub guidance: Option<f32>,
+    /// Seconds to wait before returning a job id instead (default from the deployment, max 300).
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub wait_seconds: Option<u64>,
+}
+
+/// An input image for edit_image.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageArg {
+    /// Store id (from generate_image) or `image://ID` URI.
+    pub image: String,
+    /// `reference` (default): the image to edit or take after; `mask`: where to edit.
+    #[serde(default = "reference")]
+    pub role: ImageRole,
+}
+
+fn reference() -> ImageRole {
+    ImageRole::Reference
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditArgs {
+    /// What to change, e.g. "make it night time".
+    pub prompt: String,
+    /// Input images: at least one `reference`, optionally one `mask`.
+    pub images: Vec<ImageArg>,
+    /// How far to move from the input, 0.0 (keep) to 1.0 (replace); default 0.5 where supported.
+    #[serde(default)]
+    #[schemars(with = "f32")]
+    pub strength: Option<f32>,
+    /// Provider id (default: the deployment's default provider).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+    /// Model id or alias.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub model: Option<String>,
+    /// What the result should not show.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub negative_prompt: Option<String>,
+    /// Output width in pixels (default: the input's size).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub width: Option<u32>,
+    /// Output height in pixels.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub height: Option<u32>,
+    /// Number of images (default 1).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub count: Option<u32>,
+    /// Seed for reproducible results.
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub seed: Option<u64>,
+    /// Seconds to wait before returning a job id instead.
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobArgs {
+    /// Job id returned by generate_image or edit_image (job_…).
+    pub job_id: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowArgs {
+    /// Store id or `image://ID` URI.
+    pub image: String,
+    /// Longest edge of the returned preview in pixels (default: the deployment's preview size).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub max_edge: Option<u32>,
+}
+
+#[tool_router(vis = "pub(super)")]
+impl EaselServer {
+    /// Generate images from a text prompt. Returns image ids, small previews,
+    /// image:// resource links and file paths; if generation outlives the wait,
+    /// returns a job_id for get_generation_status. May cost money with paid providers.
+    #[tool(annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn generate_image(&self, Parameters(args): Parameters<GenerateArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let wait = args.wait_seconds;
+        let spec = GenerateSpec {
+            prompt: args.prompt,
+            provider: args.provider.filter(|p| !p.is_empty()),
+            model: args.model.filter(|m| !m.is_empty()),
+            negative_prompt: args.negative_prompt,
+            width: args.width,
+            height: args.height,
+            aspect_ratio: args.aspect_ratio.filter(|a| !a.is_empty()),
+            size_tier: args.size_tier.filter(|s| !s.is_empty()),
+            count: args.count,
+            seed: args.seed,
+            steps: args.steps,
+            guidance: args.guidance,
+            strength: None,
+            inputs: Vec::new(),
+        };
+        Ok(self.run_generation(spec, wait, context).await)
+    }
+
+    /// Edit images: give input images by id (from generate_image) with role
+    /// `reference` (and optionally one `mask`) plus what to change. The result
+    /// records its parents. May cost money with paid providers.
+    #[tool(annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn edit_image(&self, Parameters(args): Parameters<EditArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        if args.images.is_empty() {
+            return Ok(error_result(&JobError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]")));
+        }
+        let spec = GenerateSpec {
+            prompt: args.prompt,
+            provider: args.provider.filter(|p| !p.is_empty()),
+            model: args.model.filter(|m| !m.is_empty()),
+            negative_prompt: args.negative_prompt,
+            width: args.width,
+            height: args.height,
+            aspect_ratio: None,
+            size_tier: None,
+            count: args.count,
+            seed: args.seed,
+            steps: None,
+            guidance: None,
+            strength: args.strength,
+            inputs: args.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect(),
+        };
+        Ok(self.run_generation(spec, args.wait_seconds, context).await)
+    }
+
+    /// Status of a generation job; returns its images once it has succeeded.
+    #[tool(annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
+    async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
+        Ok(match self.jobs.result(&args.job_id) {
+            Ok(Outcome::Done { job, images }) => images_result(&images, &job, self.preview),
+            Ok(Outcome::Pending { job }) => pending_result(&job),
+            Err(error) => match self.jobs.status(&args.job_id) {
+                Ok(job) => {
+                    let mut result = error_result(&error);
+                    result.structured_content = Some(status_json(&job));
+                    result
+                }
+                Err(_) => error_result(&error),
+            },
+        })
+    }
+
+    /// Cancel a running generation job (the provider is told to stop).
+    #[tool(annotations(title = "Cancel generation", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
+    async fn cancel_generation(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
+        Ok(match self.jobs.cancel(&args.job_id).await {
+            Ok(job) => json_result(format!("Job {} is {:?}.", job.id, job.status).to_lowercase(), status_json(&job)),
+            Err(error) => error_result(&error),
+        })
+    }
+
+    /// List the configured image providers with their status (ready,
+    /// unconfigured with the reason, disabled, unavailable), models, model
+    /// lifecycle (deprecated/retired) and price per image where known.
+    #[tool(annotations(title = "List providers", read_only_hint = true, open_world_hint = false))]
+    async fn list_providers(&self) -> Result<CallToolResult, ErrorData> {
+        let summaries = self.jobs.registry().summaries().await;
+        let mut text = String::new();
+        for s in &summaries {
+            let status = serde_json::to_value(&s.status).unwrap_or_default();
+            text.push_str(&format!(
+                "- {}{}: {}{}\n",
+                s.id,
+                if s.is_default { " (default)" } else { "" },
+                status["status"].as_str().unwrap_or("?"),
+                status["reason"].as_str().map(|r| format!(" — {r}")).unwrap_or_default()
+            ));
+            for m in &s.models {
+                let lifecycle = serde_json::to_value(m.lifecycle).unwrap_or_default();
+                text.push_str(&format!("    {} ({}, {})\n", m.id, m.display_name, lifecycle.as_str().unwrap_or("?")));
+            }
+        }
+        Ok(json_result(text, json!({ "providers": summaries })))
+    }
+
+    /// Full capabilities of each model (sizes, aspect ratios, limits,
+    /// supported parameters, prompt advice), optionally for one provider.
+    #[tool(annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
+    async fn list_models(&self, Parameters(args): Parameters<ListModelsArgs>) -> Result<CallToolResult, ErrorData> {
+        let registry = self.jobs.registry();
+        let mut models = Vec::new();
+        for provider in registry.providers() {
+            if args.provider.as_deref().is_some_and(|p| !p.is_empty() && p != provider.id) {
+                continue;
+            }
+            if let Ok(info) = provider.info().await {
+                for model in info.models {
+                    models.push(json!({"provider": provider.id, "model": model}));
+                }
+            }
+        }
+        if models.is_empty() {
+            if let Some(p) = args.provider.filter(|p| !p.is_empty()) {
+                return Ok(error_result(&JobError::field("provider", format!("no models found for provider `{p}`; see list_providers"))));
+            }
+        }
+        Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), json!({ "models": models })))
+    }
+
+    /// Show a stored image (downscaled to fit the preview budget), with its
+    /// resource link and file path.
+    #[tool(annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
+    async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
+        let id = args.image.strip_prefix("image://").unwrap_or(&args.image);
+        let stored = match self.jobs.store().get(id) {
+            Ok(stored) => stored,
+            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+        };
+        let edge = args.max_edge.unwrap_or(self.preview.max_edge).clamp(16, 4096);
+        let bytes = std::fs::read(&stored.path).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let mut content = vec![ContentBlock::text(format!(
+            "image {}  {}x{} {}  file {}",
+            id,
+            stored.sidecar.width,
+            stored.sidecar.height,
+            stored.sidecar.mime_type,
+            stored.path.display()
+        ))];
+        match preview(&bytes, edge, self.preview.max_bytes) {
+            Ok(Some(p)) => content.push(ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(&p.data), p.mime_type)),
+            Ok(None) => content.push(ContentBlock::text("(too large to show within the preview budget; use the file path)")),
+            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+        }
+        content.push(resource_link(&stored));
+        let mut result = CallToolResult::success(content);
+        result.structured_content = Some(super::results::image_json(&stored));
+        Ok(result)
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListModelsArgs {
+    /// Only this provider's models.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+}
+
+impl EaselServer {
+    /// Run a generation with progress notifications (when the client sent a
+    /// progress token) and the bounded wait.
+    async fn run_generation(&self, spec: GenerateSpec, wait_seconds: Option<u64>, context: RequestContext<RoleServer>) -> CallToolResult {
+        let wait = Duration::from_secs(wait_seconds.unwrap_or(self.wait_secs).min(MAX_WAIT_SECONDS));
+        let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
+        let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
+        let forwarder = context.meta.get_progress_token().map(|token| {
+            let peer = context.peer.clone();
+            tokio::spawn(async move {
+                let mut last = 0.0f64;
+                while let Some(event) = progress_rx.recv().await {
+                    let mut value = event.fraction.map(|f| f64::from(f) * 100.0).unwrap_or(last);
+                    if value <= last {
+                        value = last + 0.1;
+                    }
+                    last = value.min(99.9);
+                    let param = ProgressNotificationParam::new(token.clone(), last).with_total(100.0).with_message(event.message);
+                    if peer.notify_progress(param).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        });
+        let outcome = self.jobs.generate(spec, caller, forwarder.is_some().then_some(progress_tx), wait).await;
+        if let Some(mut forwarder) = forwarder {
+            // Let queued notifications go out before the result, then stop:
+            // a job that outlives this call must not notify a finished request.
+            if tokio::time::timeout(Duration::from_millis(200), &mut forwarder).await.is_err() {
+                forwarder.abort();
+            }
+        }
+        match outcome {
+            Ok(Outcome::Done { job, images }) => images_result(&images, &job, self.preview),
+            Ok(Outcome::Pending { job }) => pending_result(&job),
+            Err(error) => error_result(&error),
+        }
+    }
+}

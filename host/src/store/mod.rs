@@ -1,0 +1,236 @@
+//! The image store: content-addressed originals (`<root>/images/<id>.<ext>`,
+//! id = first 16 hex digits of the sha256 of the bytes) each with a JSON
+//! sidecar (`<id>.json`). Writes are atomic (temp file + rename), ids are
+//! checked before they touch a path, and everything survives restarts.
+
+pub mod preview;
+mod sidecar;
+
+pub use sidecar::{Origin, Sidecar};
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Hex digits of the sha256 used as an id (64 bits).
+pub const ID_LEN: usize = 16;
+
+/// Formats the store keeps (never SVG: several MCP clients break on it).
+pub const ACCEPTED_MIME: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
+
+/// An image as stored.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    pub sidecar: Sidecar,
+    pub path: PathBuf,
+}
+
+/// The store at one root directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// Facts read from image bytes: format and pixel size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub mime_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Identify PNG/JPEG/WebP/GIF bytes and read their size without decoding
+/// the pixels. Errors on anything else.
+pub fn probe(bytes: &[u8]) -> Result<Probe> {
+    let format = image::guess_format(bytes).context("not an image (unknown format)")?;
+    let mime_type = match format {
+        image::ImageFormat::Png => "image/png",
+        image::ImageFormat::Jpeg => "image/jpeg",
+        image::ImageFormat::WebP => "image/webp",
+        image::ImageFormat::Gif => "image/gif",
+        other => bail!("{other:?} images are not accepted (use PNG, JPEG, WebP or GIF)"),
+    };
+    let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
+        .into_dimensions()
+        .context("the image header is damaged")?;
+    Ok(Probe { mime_type, width, height })
+}
+
+/// File extension for a MIME type.
+pub fn extension(mime_type: &str) -> &'static str {
+    match mime_type {
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "png",
+    }
+}
+
+/// Whether `id` has the shape of a store id (so it is safe in a path).
+pub fn is_valid_id(id: &str) -> bool {
+    id.len() == ID_LEN && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Store {
+    /// Open (creating if needed) a store at `root`.
+    pub fn open(root: &Path) -> Result<Store> {
+        for dir in ["images", "tmp", "jobs"] {
+            std::fs::create_dir_all(root.join(dir)).with_context(|| format!("creating {}", root.join(dir).display()))?;
+        }
+        let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
+        Ok(Store { root })
+    }
+
+    /// The default root: `<user data dir>/easel` (e.g. `~/.local/share/easel`).
+    pub fn default_root() -> PathBuf {
+        dirs::data_dir().unwrap_or_else(std::env::temp_dir).join("easel")
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Directory for job records (owned by `jobs`).
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.root.join("jobs")
+    }
+
+    /// Store `bytes` with `sidecar` (whose id, mime, size and hash are filled
+    /// in here). Identical bytes give the same id; the first sidecar wins.
+    pub fn put(&self, bytes: &[u8], mut sidecar: Sidecar) -> Result<StoredImage> {
+        let probe = probe(bytes)?;
+        let digest = hex::encode(Sha256::digest(bytes));
+        let id = digest[..ID_LEN].to_string();
+        sidecar.id = id.clone();
+        sidecar.sha256 = digest;
+        sidecar.mime_type = probe.mime_type.to_string();
+        sidecar.width = probe.width;
+        sidecar.height = probe.height;
+        sidecar.bytes = bytes.len() as u64;
+        let path = self.image_path(&id, probe.mime_type);
+        if let Ok(existing) = self.metadata(&id) {
+            if path.exists() {
+                return Ok(StoredImage { sidecar: existing, path });
+            }
+        }
+        self.write_atomically(&path, bytes)?;
+        self.write_atomically(&self.sidecar_path(&id), &serde_json::to_vec_pretty(&sidecar)?)?;
+        Ok(StoredImage { sidecar, path })
+    }
+
+    /// The sidecar of `id`. Errors if the id is malformed or unknown.
+    pub fn metadata(&self, id: &str) -> Result<Sidecar> {
+        let path = self.sidecar_path(self.checked(id)?);
+        let text = std::fs::read(&path).map_err(|_| anyhow::anyhow!("no image with id `{id}` in the store"))?;
+        serde_json::from_slice(&text).with_context(|| format!("sidecar {} is damaged", path.display()))
+    }
+
+    /// Sidecar and file path of `id`.
+    pub fn get(&self, id: &str) -> Result<StoredImage> {
+        let sidecar = self.metadata(id)?;
+        let path = self.image_path(&sidecar.id, &sidecar.mime_type);
+        if !path.exists() {
+            bail!("image `{id}` has metadata but its file is missing");
+        }
+        Ok(StoredImage { sidecar, path })
+    }
+
+    /// The original bytes of `id`.
+    pub fn read(&self, id: &str) -> Result<(Sidecar, Vec<u8>)> {
+        let stored = self.get(id)?;
+        let bytes = std::fs::read(&stored.path).with_context(|| format!("reading {}", stored.path.display()))?;
+        Ok((stored.sidecar, bytes))
+    }
+
+    /// All sidecars, newest first.
+    pub fn list(&self) -> Result<Vec<Sidecar>> {
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(self.root.join("images"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Ok(sidecar) = std::fs::read(&path).map_err(anyhow::Error::from).and_then(|b| Ok(serde_json::from_slice::<Sidecar>(&b)?)) {
+                    all.push(sidecar);
+                }
+            }
+        }
+        all.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok(all)
+    }
+
+    fn checked<'a>(&self, id: &'a str) -> Result<&'a str> {
+        if !is_valid_id(id) {
+            bail!("`{id}` is not an image id (ids are {ID_LEN} lower-case hex digits, e.g. from generate_image)");
+        }
+        Ok(id)
+    }
+
+    fn image_path(&self, id: &str, mime_type: &str) -> PathBuf {
+        self.root.join("images").join(format!("{id}.{}", extension(mime_type)))
+    }
+
+    fn sidecar_path(&self, id: &str) -> PathBuf {
+        self.root.join("images").join(format!("{id}.json"))
+    }
+
+    /// Write to `tmp/`, fsync, then rename over `path`: readers see the old
+    /// file or the whole new one, never a part.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.with_context(|| format!("writing {}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        image::RgbImage::from_pixel(width, height, image::Rgb([9, 99, 199]))
+            .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn put_then_reopen_reads_the_same_image_and_sidecar() {
+        let dir = tempfile::tempdir().unwrap();
+        let stored = Store::open(dir.path()).unwrap().put(&png(30, 20), Sidecar::new(Origin::Generated, "a fox")).unwrap();
+        assert_eq!((stored.sidecar.width, stored.sidecar.height), (30, 20));
+        assert!(is_valid_id(&stored.sidecar.id));
+        let reopened = Store::open(dir.path()).unwrap();
+        let (sidecar, bytes) = reopened.read(&stored.sidecar.id).unwrap();
+        assert_eq!(sidecar.prompt.as_deref(), Some("a fox"));
+        assert_eq!(bytes, png(30, 20));
+        assert_eq!(reopened.list().unwrap().len(), 1);
+        assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no temp files left behind");
+    }
+
+    #[test]
+    fn ids_that_could_escape_the_root_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for bad in ["../../etc/passwd", "0123456789abcdeF", "/abs", ""] {
+            let err = store.metadata(bad).unwrap_err().to_string();
+            assert!(err.contains("not an image id"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn non_images_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let err = store.put(b"<svg></svg>", Sidecar::new(Origin::Imported, "x")).unwrap_err();
+        assert!(err.to_string().contains("not an image"), "{err}");
+    }
+}

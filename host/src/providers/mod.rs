@@ -231,9 +231,13 @@ impl Registry {
         self.providers.iter().find(|p| p.id == id)
     }
 
-    /// The provider used when a request names none.
+    /// The provider used when a request names none: `[defaults] provider`,
+    /// else the first enabled one that has its secrets.
     pub fn default_provider(&self) -> Option<&str> {
-        self.default_provider.as_deref().or_else(|| self.providers.iter().find(|p| p.entry().enabled).map(|p| p.id.as_str()))
+        self.default_provider.as_deref().or_else(|| {
+            let usable = |p: &&Arc<Provider>| p.entry().enabled && p.unconfigured.is_none();
+            self.providers.iter().find(usable).or_else(|| self.providers.iter().find(|p| p.entry().enabled)).map(|p| p.id.as_str())
+        })
     }
 
     /// Everything `list_providers` shows, in config order.

@@ -84,14 +84,30 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
     let band_phase = rng.unit() * std::f32::consts::TAU;
 
     let (fw, fh) = (width as f32, height as f32);
-    RgbImage::from_fn(width, height, |px, py| {
-        let (x, y) = (px as f32, py as f32);
-        let t = (((x / fw - 0.5) * dir_x + (y / fh - 0.5) * dir_y) + 0.5).clamp(0.0, 1.0);
+    let mut image = RgbImage::new(width, height);
+    let mut row_blobs: Vec<&Blob> = Vec::with_capacity(blobs.len());
+    for (py, row) in image.enumerate_rows_mut() {
+        let y = py as f32;
+        // Only blobs that reach this row matter.
+        row_blobs.clear();
+        row_blobs.extend(blobs.iter().filter(|b| (y - b.y).abs() < b.radius));
+        for (px, _, pixel) in row {
+            *pixel = shade(px as f32 / fw, y / fh, px as f32, y, dir_x, dir_y, top, bottom, &row_blobs, band_freq, band_phase);
+        }
+    }
+    image
+}
+
+/// One pixel: gradient, then blobs, then bands.
+#[allow(clippy::too_many_arguments)]
+fn shade(u: f32, v: f32, x: f32, y: f32, dir_x: f32, dir_y: f32, top: [f32; 3], bottom: [f32; 3], blobs: &[&Blob], band_freq: f32, band_phase: f32) -> Rgb<u8> {
+    {
+        let t = (((u - 0.5) * dir_x + (v - 0.5) * dir_y) + 0.5).clamp(0.0, 1.0);
         let mut c = [0.0f32; 3];
         for i in 0..3 {
             c[i] = top[i] * (1.0 - t) + bottom[i] * t;
         }
-        for blob in &blobs {
+        for blob in blobs {
             let (dx, dy) = (x - blob.x, y - blob.y);
             let d2 = (dx * dx + dy * dy) / (blob.radius * blob.radius);
             if d2 < 1.0 {
@@ -103,13 +119,13 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
         }
         let band = 0.035 * ((t * band_freq * std::f32::consts::TAU + band_phase).sin());
         Rgb(c.map(|v| ((v + band).clamp(0.0, 1.0) * 255.0) as u8))
-    })
+    }
 }
 
 /// PNG-encode with fast compression (speed over size: previews are re-encoded anyway).
 pub fn encode_png(image: &RgbImage) -> Result<Vec<u8>, ProviderError> {
     let mut out = Vec::with_capacity((image.width() * image.height()) as usize);
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Sub)
         .write_image(image.as_raw(), image.width(), image.height(), image::ExtendedColorType::Rgb8)
         .map_err(|e| ProviderError::Internal(format!("PNG encoding failed: {e}")))?;
     Ok(out)

@@ -1,0 +1,435 @@
+"""A local fake of fal.ai's queue API (shared/providers/PROTOCOLS.md §3), for
+testing Easel's fal plugin without the internet. Standard library only.
+
+Run:    python3 tests/fakes/fal_fake.py --port 0 --key test-key
+        -> prints one line "LISTENING http://127.0.0.1:<port>" and serves until killed.
+Import: server, base_url = start(key="test-key", port=0)   # serves in a thread
+        ...; server.shutdown()
+
+Wire protocol (what the real queue host https://queue.fal.run does):
+  POST /{endpoint_id}                       submit; 200 {request_id, response_url, status_url,
+                                            cancel_url, status: "IN_QUEUE", queue_position}
+  GET  /{owner}/{app}/requests/{id}/status  202 IN_QUEUE (queue_position) -> 202 IN_PROGRESS
+                                            (logs with ?logs=1) -> 200 COMPLETED
+  GET  /{owner}/{app}/requests/{id}         the model output {"images":[{url,width,height,
+                                            content_type}],"seed",...}, or the failure's status + detail
+  PUT  /{owner}/{app}/requests/{id}/cancel  202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
+                                            | 404 NOT_FOUND
+  GET  /files/{name}.png                    output images (production: https://v3.fal.media/...),
+                                            real PNGs of the size asked for; no auth, like the CDN
+Every queue call needs "Authorization: Key <key>"; otherwise 401 {"detail": ...}.
+Status, result and cancel URLs use only owner/app of the endpoint id (§3.2); all URLs in
+answers are absolute and built from this server's own address.
+
+State machine (deterministic, per status poll): `queue_polls` polls IN_QUEUE (default 2),
+then `run_polls` polls IN_PROGRESS (default 2), then COMPLETED.
+
+Markers in the prompt script errors and timing:
+  [fake:validation]    submit -> 422 {"detail":[{"loc":["body","image_size"],...}]}
+  [fake:nsfw]          runs, then COMPLETED with error_type content_policy_violation;
+                       the result GET -> 422 detail[] of type content_policy_violation
+  [fake:rate_limit]    submit -> 429 {"detail": ...} with retry-after: 1
+  [fake:server_error]  submit -> 500 {"detail": ..., "error_type": "internal_server_error"}
+  [fake:model_error]   runs, then COMPLETED with an error; the result GET -> 500 detail
+  [fake:slow]          stays IN_PROGRESS until cancelled
+  [fake:echo_auth]     IN_PROGRESS logs include the Authorization header as received
+                       (to prove the host redacts secrets from what the plugin sees)
+A wrong or missing key gives 401. Real validation also applies: a missing prompt,
+num_images outside 1..4, a bad image_size, a missing image_url / image_urls on
+image-to-image / edit endpoints -> 422 detail[] naming the field.
+
+Test hooks (no auth):
+  GET    /__fake/requests  JSON list of every request: {method, path, headers, body_len, json}
+  DELETE /__fake/requests  clears that list
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import re
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+FLUX_PRESETS = {
+    "square_hd": (1024, 1024),
+    "square": (512, 512),
+    "portrait_4_3": (768, 1024),
+    "portrait_16_9": (576, 1024),
+    "landscape_4_3": (1024, 768),
+    "landscape_16_9": (1024, 576),
+}
+BANANA_TIERS = {"0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth")
+
+
+def make_png(width: int, height: int, seed: str) -> bytes:
+    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    raw = bytearray()
+    for y in range(height):
+        t = y / max(1, height - 1)
+        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
+        raw += b"\x00" + pixel * width
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+
+
+def png_size(data_uri: str) -> tuple[int, int] | None:
+    """Width and height of a PNG given as a data: URI (None for anything else)."""
+    if not isinstance(data_uri, str) or not data_uri.startswith("data:") or "," not in data_uri:
+        return None
+    try:
+        data = base64.b64decode(data_uri.split(",", 1)[1][:64] + "==")
+    except ValueError:
+        return None
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def markers(prompt: object) -> set[str]:
+    text = prompt if isinstance(prompt, str) else ""
+    return {m for m in MARKERS if f"[fake:{m}]" in text}
+
+
+def app_of(endpoint: str) -> str:
+    parts = [p for p in endpoint.split("/") if p]
+    keep = 3 if parts and parts[0] in ("workflows", "comfy") else 2
+    return "/".join(parts[:keep])
+
+
+def field_error(field: str, msg: str, kind: str, value: object = None) -> dict:
+    return {"loc": ["body", field], "msg": msg, "type": kind, "input": value}
+
+
+class Job:
+    def __init__(self, endpoint: str, body: dict, scripted: set[str], auth: str):
+        self.id = str(uuid.uuid4())
+        self.endpoint = endpoint
+        self.app = app_of(endpoint)
+        self.body = body
+        self.scripted = scripted
+        self.auth = auth
+        self.polls = 0
+        self.cancelled = False
+        self.result: tuple[int, dict] | None = None
+
+
+class FalState:
+    def __init__(self, key: str, queue_polls: int = 2, run_polls: int = 2):
+        self.key = key
+        self.queue_polls = queue_polls
+        self.run_polls = run_polls
+        self.lock = threading.Lock()
+        self.jobs: dict[str, Job] = {}
+        self.files: dict[str, bytes] = {}
+        self.recorded: list[dict] = []
+        self.base_url = ""
+
+    def finished(self, job: Job) -> bool:
+        return job.cancelled or ("slow" not in job.scripted and job.polls > self.queue_polls + self.run_polls)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "fal-fake/1.0"
+    state: FalState  # set on the subclass made by make_server
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet unless --verbose
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    # -- plumbing -------------------------------------------------------------------------
+    def send_json(self, status: int, body: object, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:
+        self.handle_any("GET")
+
+    def do_POST(self) -> None:
+        self.handle_any("POST")
+
+    def do_PUT(self) -> None:
+        self.handle_any("PUT")
+
+    def do_DELETE(self) -> None:
+        self.handle_any("DELETE")
+
+    def handle_any(self, method: str) -> None:
+        raw = self.read_body()
+        url = urlsplit(self.path)
+        path, query = url.path, url.query
+        st = self.state
+        if path == "/__fake/requests":
+            with st.lock:
+                if method == "DELETE":
+                    st.recorded.clear()
+                    return self.send_json(200, [])
+                return self.send_json(200, list(st.recorded))
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        with st.lock:
+            st.recorded.append({
+                "method": method,
+                "path": self.path,
+                "headers": {k: v for k, v in self.headers.items()},
+                "body_len": len(raw),
+                "json": parsed,
+            })
+        if path.startswith("/files/") and method == "GET":
+            return self.serve_file(path[len("/files/"):])
+        auth = self.headers.get("Authorization", "")
+        if auth != f"Key {st.key}":
+            detail = "Missing authorization header" if not auth else "Invalid authorization: the key is not valid"
+            return self.send_json(401, {"detail": detail})
+        match = re.fullmatch(r"/(.+)/requests/([^/]+)(/status|/cancel)?", path)
+        if match:
+            app, request_id, suffix = match.group(1), match.group(2), match.group(3) or ""
+            with st.lock:
+                job = st.jobs.get(request_id)
+                if job is not None and job.app != app:
+                    job = None
+            if suffix == "/status" and method == "GET":
+                return self.status(job, "logs=1" in query)
+            if suffix == "/cancel" and method == "PUT":
+                return self.cancel(job)
+            if suffix == "" and method == "GET":
+                return self.result(job)
+            return self.send_json(405, {"detail": f"Method {method} not allowed"})
+        if method == "POST":
+            return self.submit(path.strip("/"), raw, auth)
+        return self.send_json(404, {"detail": "Not found"})
+
+    # -- queue ----------------------------------------------------------------------------
+    def submit(self, endpoint: str, raw: bytes, auth: str) -> None:
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return self.send_json(422, {"detail": [{"loc": ["body"], "msg": "Input should be a valid dictionary", "type": "dict_type"}]})
+        scripted = markers(body.get("prompt"))
+        if "rate_limit" in scripted:
+            return self.send_json(429, {"detail": "Too many requests: concurrent request limit reached"}, {"retry-after": "1"})
+        if "server_error" in scripted:
+            return self.send_json(500, {"detail": "Internal server error", "error_type": "internal_server_error"},
+                                  {"x-fal-retryable": "true"})
+        errors = self.validate(endpoint, body)
+        if "validation" in scripted:
+            errors.append(field_error("image_size", "Input should be 'square_hd', 'square', 'portrait_4_3', "
+                                      "'portrait_16_9', 'landscape_4_3' or 'landscape_16_9'", "enum", body.get("image_size")))
+        if errors:
+            return self.send_json(422, {"detail": errors})
+        job = Job(endpoint, body, scripted, auth)
+        st = self.state
+        with st.lock:
+            st.jobs[job.id] = job
+        base = f"{st.base_url}/{job.app}/requests/{job.id}"
+        self.send_json(200, {
+            "request_id": job.id,
+            "response_url": base,
+            "status_url": f"{base}/status",
+            "cancel_url": f"{base}/cancel",
+            "status": "IN_QUEUE",
+            "queue_position": max(0, st.queue_polls - 1),
+        }, {"x-fal-request-id": job.id})
+
+    @staticmethod
+    def validate(endpoint: str, body: dict) -> list[dict]:
+        errors = []
+        prompt = body.get("prompt")
+        if not isinstance(prompt, str) or not prompt.strip():
+            errors.append(field_error("prompt", "Field required", "missing", prompt))
+        n = body.get("num_images", 1)
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4:
+            errors.append(field_error("num_images", "Input should be less than or equal to 4", "less_than_equal", n))
+        size = body.get("image_size")
+        if size is not None:
+            ok = size in FLUX_PRESETS if isinstance(size, str) else (
+                isinstance(size, dict) and all(isinstance(size.get(k), int) and 1 <= size[k] <= 14142 for k in ("width", "height")))
+            if not ok:
+                errors.append(field_error("image_size", "Input should be a valid image size preset or {width, height}", "enum", size))
+        if endpoint.endswith("/image-to-image") and not isinstance(body.get("image_url"), str):
+            errors.append(field_error("image_url", "Field required", "missing"))
+        if endpoint.endswith("/edit"):
+            urls = body.get("image_urls")
+            if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+                errors.append(field_error("image_urls", "Field required", "missing", urls))
+        return errors
+
+    def status(self, job: Job | None, logs: bool) -> None:
+        if job is None:
+            return self.send_json(404, {"detail": "Request not found"})
+        st = self.state
+        with st.lock:
+            n = job.polls
+            job.polls += 1
+        response_url = f"{st.base_url}/{job.app}/requests/{job.id}"
+        if job.cancelled:
+            return self.send_json(200, {"status": "COMPLETED", "logs": [] if logs else None, "response_url": response_url,
+                                        "error": "Request was cancelled", "error_type": "request_cancelled"})
+        if n < st.queue_polls:
+            return self.send_json(202, {"status": "IN_QUEUE", "queue_position": st.queue_polls - 1 - n, "response_url": response_url})
+        step = n - st.queue_polls + 1
+        if "slow" in job.scripted or step <= st.run_polls:
+            total = max(st.run_polls, 1)
+            lines = [log_line("Loading the model")]
+            if "echo_auth" in job.scripted:
+                lines.append(log_line(f"authorization header: {job.auth}"))
+            lines += [log_line(f"step {min(i, total)}/{total}") for i in range(1, step + 1)]
+            return self.send_json(202, {"status": "IN_PROGRESS", "logs": lines if logs else None, "response_url": response_url})
+        body = {"status": "COMPLETED", "logs": [log_line("done")] if logs else None, "metrics": {"inference_time": 0.42},
+                "response_url": response_url}
+        if "nsfw" in job.scripted:
+            body.update(error="The content could not be processed because it contained material flagged by a content checker.",
+                        error_type="content_policy_violation")
+        elif "model_error" in job.scripted:
+            body.update(error="CUDA out of memory while generating", error_type="internal_server_error")
+        self.send_json(200, body)
+
+    def result(self, job: Job | None) -> None:
+        if job is None:
+            return self.send_json(404, {"detail": "Request not found"})
+        st = self.state
+        if not st.finished(job):
+            return self.send_json(400, {"detail": "Request is still in progress"})
+        if job.cancelled:
+            return self.send_json(400, {"detail": "Request was cancelled"})
+        if "nsfw" in job.scripted:
+            return self.send_json(422, {"detail": [{
+                "loc": ["body", "prompt"],
+                "msg": "The content could not be processed because it contained material flagged by a content checker.",
+                "type": "content_policy_violation",
+                "url": "https://docs.fal.ai/errors#content_policy_violation",
+            }]}, {"x-fal-error-type": "content_policy_violation"})
+        if "model_error" in job.scripted:
+            return self.send_json(500, {"detail": "CUDA out of memory while generating", "error_type": "internal_server_error"})
+        with st.lock:
+            if job.result is None:
+                job.result = (200, self.render(job))
+        self.send_json(*job.result)
+
+    def render(self, job: Job) -> dict:
+        """Make the output images (called once per job, under the lock)."""
+        st, body = self.state, job.body
+        width, height = output_size(job.endpoint, body)
+        seed = body.get("seed") if isinstance(body.get("seed"), int) else int(job.id[:8], 16)
+        images = []
+        for i in range(body.get("num_images", 1)):
+            name = f"{job.id}-{i}.png"
+            st.files[name] = make_png(width, height, f"{body.get('prompt')}|{seed}|{i}")
+            images.append({"url": f"{st.base_url}/files/{name}", "width": width, "height": height,
+                           "content_type": "image/png", "file_name": name, "file_size": len(st.files[name])})
+        out = {"images": images, "timings": {"inference": 0.42}, "seed": seed,
+               "has_nsfw_concepts": [False] * len(images), "prompt": body.get("prompt")}
+        if "nano-banana" in job.endpoint:
+            out["description"] = ""
+        return out
+
+    def cancel(self, job: Job | None) -> None:
+        if job is None:
+            return self.send_json(404, {"status": "NOT_FOUND"})
+        with self.state.lock:
+            if self.state.finished(job):
+                return self.send_json(400, {"status": "ALREADY_COMPLETED"})
+            job.cancelled = True
+        self.send_json(202, {"status": "CANCELLATION_REQUESTED"})
+
+    def serve_file(self, name: str) -> None:
+        with self.state.lock:
+            data = self.state.files.get(name)
+        if data is None:
+            return self.send_json(404, {"detail": "File not found"})
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def log_line(message: str) -> dict:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {"message": message, "level": "INFO", "source": "USER", "timestamp": stamp}
+
+
+def output_size(endpoint: str, body: dict) -> tuple[int, int]:
+    """Pixel size of the output, from the input the way fal's endpoints read it."""
+    first_input = body.get("image_url") or (body.get("image_urls") or [None])[0]
+    if "nano-banana" in endpoint:
+        ratio = body.get("aspect_ratio") or "1:1"
+        if ratio == "auto":
+            w, h = png_size(first_input) or (1, 1)
+        else:
+            w, h = (int(x) for x in ratio.split(":"))
+        edge = BANANA_TIERS.get(str(body.get("resolution", "1K")).upper(), 1024)
+        return (edge, max(1, round(edge * h / w))) if w >= h else (max(1, round(edge * w / h)), edge)
+    size = body.get("image_size")
+    if isinstance(size, str):
+        return FLUX_PRESETS[size]
+    if isinstance(size, dict):
+        return size["width"], size["height"]
+    return png_size(first_input) or FLUX_PRESETS["landscape_4_3"]
+
+
+def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",
+                queue_polls: int = 2, run_polls: int = 2) -> ThreadingHTTPServer:
+    state = FalState(key, queue_polls, run_polls)
+    handler = type("FalHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    state.base_url = f"http://{host}:{server.server_address[1]}"
+    server.state = state  # type: ignore[attr-defined]
+    return server
+
+
+def start(key: str = "test-key", port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
+    """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
+    server = make_server(key, port, **options)
+    threading.Thread(target=server.serve_forever, name="fal-fake", daemon=True).start()
+    return server, server.state.base_url  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--key", default="test-key", help="the FAL_KEY this fake accepts")
+    parser.add_argument("--queue-polls", type=int, default=2)
+    parser.add_argument("--run-polls", type=int, default=2)
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    server = make_server(args.key, args.port, args.host, args.queue_polls, args.run_polls)
+    server.verbose = args.verbose  # type: ignore[attr-defined]
+    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

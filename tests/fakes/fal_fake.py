@@ -298,9 +298,9 @@ class Handler(BaseHTTPRequestHandler):
         if "slow" in job.scripted or step <= st.run_polls:
             total = max(st.run_polls, 1)
             lines = [log_line("Loading the model")]
+            lines += [log_line(f"step {min(i, total)}/{total}") for i in range(1, step + 1)]
             if "echo_auth" in job.scripted:
                 lines.append(log_line(f"authorization header: {job.auth}"))
-            lines += [log_line(f"step {min(i, total)}/{total}") for i in range(1, step + 1)]
             return self.send_json(202, {"status": "IN_PROGRESS", "logs": lines if logs else None, "response_url": response_url})
         body = {"status": "COMPLETED", "logs": [log_line("done")] if logs else None, "metrics": {"inference_time": 0.42},
                 "response_url": response_url}

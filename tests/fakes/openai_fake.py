@@ -476,6 +476,7 @@ class Handler(BaseHTTPRequestHandler):
                               code="invalid_image_format")
         if "[fake:garbage]" in prompt:
             return "garbage"
+        fields["_seed"] = zlib.crc32(images[0][2]) ^ zlib.crc32(prompt.encode())
         if fields.get("size") in (None, "", "auto"):
             first = png_size(images[0][2])
             if first is not None and first[0] <= 4096 and first[1] <= 4096:
@@ -483,7 +484,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.result(model, prompt, fields, n, w, h)
 
     def result(self, model, prompt, fields, n, w, h):
-        seed = zlib.crc32(prompt.encode())
+        seed = fields.get("_seed", zlib.crc32(prompt.encode()))
         revised = "[fake:revised_prompt]" in prompt or model == "dall-e-3"
         data = []
         for i in range(n):

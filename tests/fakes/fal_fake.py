@@ -39,7 +39,7 @@ num_images outside 1..4, a bad image_size, a missing image_url / image_urls on
 image-to-image / edit endpoints -> 422 detail[] naming the field.
 
 Test hooks (no auth):
-  GET    /__fake/requests  JSON list of every request: {method, path, headers, body_len, json}
+  GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
   DELETE /__fake/requests  clears that list
 """
 
@@ -196,7 +196,7 @@ class Handler(BaseHTTPRequestHandler):
             st.recorded.append({
                 "method": method,
                 "path": self.path,
-                "headers": {k: v for k, v in self.headers.items()},
+                "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body_len": len(raw),
                 "json": parsed,
             })

@@ -30,6 +30,8 @@ Scripted outcomes: put a marker in the prompt text.
   [fake:overloaded]      503 "The engine is currently overloaded"
   [fake:garbage]         200 with a body that is not JSON
   [fake:revised_prompt]  every data[] item carries a revised_prompt
+  [fake:echo_auth]       every data[] item's revised_prompt echoes the Authorization header
+                         (to show that what reaches the plugin has the key redacted)
 Real validation also applies: unknown parameters, sizes per model, n, quality,
 output_format, image formats, mask format and size, input_fidelity per model.
 
@@ -498,6 +500,8 @@ class Handler(BaseHTTPRequestHandler):
                 item["b64_json"] = base64.b64encode(png).decode()
             if revised:
                 item["revised_prompt"] = "A detailed rendering of: " + prompt
+            if "[fake:echo_auth]" in prompt:
+                item["revised_prompt"] = "echo: Authorization: " + self.headers.get("authorization", "")
             data.append(item)
         body = {"created": int(time.time()), "data": data}
         if model not in DALLE:

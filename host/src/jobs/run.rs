@@ -16,6 +16,11 @@ const POLL_FIRST: Duration = Duration::from_millis(250);
 const POLL_MAX: Duration = Duration::from_secs(2);
 /// Transient poll failures tolerated in a row.
 const POLL_RETRIES: u32 = 3;
+/// Rate-limited submits retried (a 429 means nothing was created, so a retry
+/// cannot double-charge; other failures of a create are never retried).
+const SUBMIT_RETRIES: u32 = 3;
+/// Longest single wait a provider's retry-after may impose on a submit.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Resolve input ids to bytes and build the plugin request.
 pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<GenerationRequest, JobError> {
@@ -95,8 +100,7 @@ impl JobRun {
                 }
             })
         };
-        let plugin = &self.route.plugin;
-        let outputs = match plugin.submit(&self.request, Some(report_tx.clone())).await.map_err(call_error)? {
+        let outputs = match self.submit(&report_tx).await? {
             Submission::Done(outputs) => outputs,
             Submission::Pending(token) => {
                 self.update(|r| {
@@ -110,6 +114,24 @@ impl JobRun {
         let _ = forward.await;
         self.notify(Some(0.95), format!("storing {} image(s)", outputs.len()));
         self.ingest(outputs).await
+    }
+
+    /// Submit, retrying only rate limits: honours the provider's retry-after
+    /// (capped at [`MAX_RETRY_AFTER`]) plus up to 25% jitter.
+    async fn submit(&self, reports: &mpsc::UnboundedSender<ProgressReport>) -> Result<Submission, JobError> {
+        let mut attempt = 0;
+        loop {
+            match self.route.plugin.submit(&self.request, Some(reports.clone())).await {
+                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) if attempt < SUBMIT_RETRIES => {
+                    attempt += 1;
+                    let base = Duration::from_millis(retry_after_ms.unwrap_or(1_000 << attempt)).min(MAX_RETRY_AFTER);
+                    let wait = base + base.mul_f64(rand::random::<f64>() * 0.25);
+                    self.notify(None, format!("rate limited by {} ({message}); retry {attempt}/{SUBMIT_RETRIES} in {:.1} s", self.route.provider.id, wait.as_secs_f64()));
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other.map_err(call_error),
+            }
+        }
     }
 
     async fn poll_until_done(&self, token: &str, reports: &mpsc::UnboundedSender<ProgressReport>) -> Result<Vec<ImageOutput>, JobError> {

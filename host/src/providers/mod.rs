@@ -37,6 +37,8 @@ pub enum Status {
 pub struct Provider {
     pub id: String,
     unconfigured: Option<String>,
+    /// Read once at start; moved into the egress policy when the plugin loads.
+    secrets: std::sync::Mutex<Option<SecretSet>>,
     plugin: OnceCell<Result<Arc<Plugin>, String>>,
     info: Mutex<Option<(Instant, Result<ProviderInfo, String>)>>,
     runtime: Arc<Runtime>,
@@ -110,7 +112,7 @@ impl Provider {
             .map_err(|e| format!("loading plugin `{}` panicked: {e}", self.id))?
             .map_err(|e| format!("{e:#}"))?;
         let entry = self.entry();
-        let secrets = SecretSet::load(&self.id, &entry.secrets, &self.deployment.origin.base_dir);
+        let secrets = self.secrets.lock().unwrap().take().unwrap_or_default();
         let egress = EgressPolicy::new(
             &self.id,
             entry.allow.clone(),
@@ -201,6 +203,7 @@ impl Registry {
                 Arc::new(Provider {
                     id: id.clone(),
                     unconfigured,
+                    secrets: std::sync::Mutex::new(Some(secrets)),
                     plugin: OnceCell::new(),
                     info: Mutex::new(None),
                     runtime: runtime.clone(),

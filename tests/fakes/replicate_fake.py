@@ -1,0 +1,399 @@
+"""A local fake of Replicate's predictions API (shared/providers/PROTOCOLS.md §4), for
+testing Easel's Replicate plugin without the internet. Standard library only.
+
+Run:    python3 tests/fakes/replicate_fake.py --port 0 --key test-key
+        -> prints one line "LISTENING http://127.0.0.1:<port>" and serves until killed.
+        Point the plugin's base_url at that address (with or without /v1).
+Import: server, base_url = start(key="test-key", port=0)   # serves in a thread
+        ...; server.shutdown()
+
+Wire protocol (what https://api.replicate.com does):
+  POST /v1/models/{owner}/{name}/predictions  {"input": {...}} -> 201 prediction ("version": "hidden")
+  POST /v1/predictions                        {"version": "<64 hex>" | "owner/name[:<64 hex>]", "input"}
+  GET  /v1/predictions/{id}                   the prediction object
+  POST /v1/predictions/{id}/cancel            -> 200 the prediction, now "canceled"
+  GET  /files/{name}.png                      output files (production: https://replicate.delivery/...),
+                                              real PNGs of the size asked for (no auth unless
+                                              --file-auth, since the docs advise sending it)
+The prediction object carries id, model, version, input, logs, output, error, status,
+created_at/started_at/completed_at, metrics (when terminal) and absolute
+urls.get/urls.cancel/urls.web built from this server's own address.
+Auth: "Authorization: Bearer <key>" (the older "Token <key>" also works); otherwise
+401 {"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}.
+
+State machine (deterministic, per GET poll): `starting_polls` polls "starting" (default 2),
+`processing_polls` polls "processing" with tqdm-style logs (default 2), then "succeeded" with
+`output` = a list of URLs (one per num_outputs), or one URL string for google/nano-banana*.
+"Prefer: wait[=N]" on create: a prompt with [fake:fast] finishes inside the create call
+(status succeeded/failed in the 201); any other prediction "outlives the wait", which the
+fake shortens to --wait-cap seconds (default 0.2), and comes back "starting".
+
+Markers in input.prompt script errors and timing:
+  [fake:validation]    create -> 422 RFC 7807 body with invalid_fields on input.aspect_ratio
+  [fake:nsfw]          runs, then "failed" with cog-flux's NSFW error string
+  [fake:rate_limit]    create -> 429 {"detail": "Request was throttled..."} with retry-after: 1
+  [fake:server_error]  create -> 500 {"title","detail","status"}
+  [fake:model_error]   runs, then "failed" with "CUDA out of memory"
+  [fake:slow]          stays "processing" until cancelled
+  [fake:fast]          finishes at once when the create call has Prefer: wait
+  [fake:echo_auth]     processing logs end with the Authorization header as received
+A wrong or missing token gives 401. Real validation also applies: a missing prompt,
+num_outputs outside 1..4, an unknown aspect_ratio or output_format -> 422 invalid_fields;
+a malformed version -> 422 "Invalid version or not permitted".
+
+Test hooks (no auth):
+  GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
+  DELETE /__fake/requests  clears that list
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import math
+import random
+import re
+import string
+import struct
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+RATIOS = {"1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21", "4:3", "3:4", "match_input_image"}
+FORMATS = {"webp", "jpg", "png"}
+TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
+MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "fast", "echo_auth")
+NSFW_ERROR = "All generated images contained NSFW content. Try running it again with a different prompt."
+VERSION = re.compile(r"^(?:[a-z0-9_.-]+/[a-z0-9_.-]+(?::[0-9a-f]{64})?|[0-9a-f]{64})$")
+
+
+def make_png(width: int, height: int, seed: str) -> bytes:
+    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    raw = bytearray()
+    for y in range(height):
+        t = y / max(1, height - 1)
+        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
+        raw += b"\x00" + pixel * width
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+
+
+def png_size(data_uri: object) -> tuple[int, int] | None:
+    """Width and height of a PNG given as a data: URI (None for anything else)."""
+    if not isinstance(data_uri, str) or not data_uri.startswith("data:") or "," not in data_uri:
+        return None
+    try:
+        data = base64.b64decode(data_uri.split(",", 1)[1][:64] + "==")
+    except ValueError:
+        return None
+    return struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else None
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def problem(status: int, title: str, detail: str, **extra: object) -> dict:
+    return {"title": title, "detail": detail, "status": status, **extra}
+
+
+def invalid(fields: list[dict]) -> dict:
+    detail = "".join(f"- {f['field']}: {f['description']}\n" for f in fields)
+    return problem(422, "Input validation failed", detail, invalid_fields=fields)
+
+
+class Prediction:
+    def __init__(self, model: str, version: str, inp: dict, scripted: set[str], auth: str):
+        self.id = "".join(random.choices(string.ascii_lowercase + string.digits, k=26))
+        self.model, self.version, self.input = model, version, inp
+        self.scripted, self.auth = scripted, auth
+        self.polls = 0
+        self.status = "starting"
+        self.logs = ""
+        self.output: object = None
+        self.error: str | None = None
+        self.created_at, self.started_at, self.completed_at = now(), None, None
+
+
+class ReplicateState:
+    def __init__(self, key: str, starting_polls: int = 2, processing_polls: int = 2,
+                 wait_cap: float = 0.2, file_auth: bool = False):
+        self.key = key
+        self.starting_polls, self.processing_polls = starting_polls, processing_polls
+        self.wait_cap, self.file_auth = wait_cap, file_auth
+        self.lock = threading.Lock()
+        self.predictions: dict[str, Prediction] = {}
+        self.files: dict[str, bytes] = {}
+        self.recorded: list[dict] = []
+        self.base_url = ""
+
+    def as_json(self, p: Prediction) -> dict:
+        base = f"{self.base_url}/v1/predictions/{p.id}"
+        body = {
+            "id": p.id, "model": p.model, "version": p.version, "input": p.input, "logs": p.logs,
+            "output": p.output, "data_removed": False, "error": p.error, "status": p.status, "source": "api",
+            "created_at": p.created_at, "started_at": p.started_at, "completed_at": p.completed_at,
+            "urls": {"get": base, "cancel": f"{base}/cancel", "web": f"{self.base_url}/p/{p.id}"},
+        }
+        if p.status in ("succeeded", "failed", "canceled"):
+            body["metrics"] = {"predict_time": 0.42, "total_time": 0.5}
+        return body
+
+    def advance(self, p: Prediction) -> None:
+        """One poll's worth of progress (under the lock)."""
+        if p.status in ("succeeded", "failed", "canceled"):
+            return
+        n = p.polls
+        p.polls += 1
+        if n < self.starting_polls:
+            p.status = "starting"
+            return
+        step = n - self.starting_polls + 1
+        if "slow" in p.scripted or step <= self.processing_polls:
+            p.status, p.started_at = "processing", p.started_at or now()
+            total = max(self.processing_polls, 1)
+            lines = [f"Using seed: {self.seed(p)}"]
+            for i in range(1, min(step, total) + 1):
+                pct = round(100 * i / total)
+                bar = "█" * (pct // 10) + " " * (10 - pct // 10)
+                lines.append(f"{pct:3d}%|{bar}| {i}/{total} [00:0{i}<00:00,  2.00it/s]")
+            if "echo_auth" in p.scripted:
+                lines.append(f"authorization header: {p.auth}")
+            p.logs = "\n".join(lines) + "\n"
+            return
+        self.finish(p)
+
+    def finish(self, p: Prediction) -> None:
+        p.started_at = p.started_at or now()
+        p.completed_at = now()
+        if "nsfw" in p.scripted:
+            p.status, p.error = "failed", NSFW_ERROR
+        elif "model_error" in p.scripted:
+            p.status, p.error = "failed", "CUDA out of memory. Tried to allocate 2.00 GiB"
+        else:
+            p.status, p.output = "succeeded", self.render(p)
+
+    def seed(self, p: Prediction) -> int:
+        seed = p.input.get("seed")
+        return seed if isinstance(seed, int) else int(hashlib.sha256(p.id.encode()).hexdigest()[:6], 16)
+
+    def render(self, p: Prediction) -> object:
+        width, height = output_size(p.input)
+        ext = "png"
+        urls = []
+        count = 1 if "nano-banana" in p.model else p.input.get("num_outputs", 1)
+        for i in range(count):
+            name = f"{p.id}-out-{i}.{ext}"
+            self.files[name] = make_png(width, height, f"{p.input.get('prompt')}|{self.seed(p)}|{i}")
+            urls.append(f"{self.base_url}/files/{name}")
+        return urls[0] if "nano-banana" in p.model else urls
+
+
+def output_size(inp: dict) -> tuple[int, int]:
+    """About one megapixel at the requested ratio, or width/height, or the input's size."""
+    if isinstance(inp.get("width"), int) and isinstance(inp.get("height"), int):
+        return inp["width"], inp["height"]
+    first = inp.get("image") or inp.get("input_image") or (inp.get("image_input") or [None])[0]
+    ratio = inp.get("aspect_ratio") or ("match_input_image" if first else "1:1")
+    if ratio == "match_input_image":
+        w, h = png_size(first) or (1, 1)
+    else:
+        w, h = (int(x) for x in ratio.split(":"))
+    if "resolution" in inp:
+        edge = TIERS.get(str(inp["resolution"]).upper(), 1024)
+        return (edge, max(16, round(edge * h / w))) if w >= h else (max(16, round(edge * w / h)), edge)
+    width = round(math.sqrt(1024 * 1024 * w / h) / 16) * 16
+    return width, max(16, round(width * h / w / 16) * 16)
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "replicate-fake/1.0"
+    state: ReplicateState  # set on the subclass made by make_server
+
+    def log_message(self, format: str, *args: object) -> None:
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    def send_json(self, status: int, body: object, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self.handle_any("GET")
+
+    def do_POST(self) -> None:
+        self.handle_any("POST")
+
+    def do_DELETE(self) -> None:
+        self.handle_any("DELETE")
+
+    def handle_any(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = urlsplit(self.path).path
+        st = self.state
+        if path == "/__fake/requests":
+            with st.lock:
+                if method == "DELETE":
+                    st.recorded.clear()
+                return self.send_json(200, list(st.recorded))
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        with st.lock:
+            st.recorded.append({"method": method, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                "body_len": len(raw), "json": parsed})
+        auth = self.headers.get("Authorization", "")
+        authorized = auth in (f"Bearer {st.key}", f"Token {st.key}")
+        if path.startswith("/files/") and method == "GET":
+            if st.file_auth and not authorized:
+                return self.send_json(401, problem(401, "Unauthenticated", "You did not pass a valid authentication token"))
+            return self.serve_file(path[len("/files/"):])
+        if not authorized:
+            return self.send_json(401, problem(401, "Unauthenticated", "You did not pass a valid authentication token"))
+        if m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path):
+            if method == "POST":
+                return self.create(f"{m.group(1)}/{m.group(2)}", parsed, version_required=False, auth=auth)
+        elif path == "/v1/predictions" and method == "POST":
+            return self.create(None, parsed, version_required=True, auth=auth)
+        elif m := re.fullmatch(r"/v1/predictions/([a-z0-9]+)(/cancel)?", path):
+            with st.lock:
+                p = st.predictions.get(m.group(1))
+                if p is None:
+                    return self.send_json(404, problem(404, "Not found", "The requested prediction could not be found."))
+                if m.group(2) and method == "POST":
+                    if p.status not in ("succeeded", "failed", "canceled"):
+                        p.status, p.completed_at = "canceled", now()
+                    return self.send_json(200, st.as_json(p))
+                if not m.group(2) and method == "GET":
+                    st.advance(p)
+                    return self.send_json(200, st.as_json(p))
+        self.send_json(404, problem(404, "Not found", "The requested resource could not be found."))
+
+    def create(self, model: str | None, body: object, version_required: bool, auth: str) -> None:
+        st = self.state
+        if not isinstance(body, dict):
+            return self.send_json(400, problem(400, "Bad request", "The request body must be a JSON object."))
+        version = "hidden"
+        if version_required:
+            ref = body.get("version")
+            if not isinstance(ref, str) or not VERSION.match(ref):
+                return self.send_json(422, problem(422, "Invalid version or not permitted",
+                                                   "The specified version does not exist (or perhaps you don't have permission to use it?)"))
+            name, _, hexid = ref.partition(":")
+            model = name if "/" in name else "owner/model"
+            version = hexid or (ref if "/" not in ref else "hidden")
+        inp = body.get("input")
+        if not isinstance(inp, dict):
+            return self.send_json(422, invalid([{"type": "required", "field": "input", "description": "input is required"}]))
+        scripted = {m for m in MARKERS if f"[fake:{m}]" in str(inp.get("prompt", ""))}
+        if "rate_limit" in scripted:
+            return self.send_json(429, {"detail": "Request was throttled. Expected available in 1 second.", "status": 429},
+                                  {"Retry-After": "1"})
+        if "server_error" in scripted:
+            return self.send_json(500, problem(500, "Internal Server Error", "Something went wrong on our end; please retry."))
+        fields = validate(inp)
+        if "validation" in scripted:
+            fields.append({"type": "enum", "field": "input.aspect_ratio",
+                           "description": "aspect_ratio must be one of the following: \"1:1\", \"16:9\", \"21:9\", \"2:3\", "
+                                          "\"3:2\", \"4:5\", \"5:4\", \"9:16\", \"9:21\""})
+        if fields:
+            return self.send_json(422, invalid(fields))
+        p = Prediction(model or "owner/model", version, inp, scripted, auth)
+        with st.lock:
+            st.predictions[p.id] = p
+        prefer = self.headers.get("Prefer", "")
+        if prefer.startswith("wait"):
+            if "fast" in scripted:
+                with st.lock:
+                    st.finish(p)
+            else:
+                wait = prefer.partition("=")[2]
+                time.sleep(min(float(wait) if wait.isdigit() else 60.0, st.wait_cap))
+        with st.lock:
+            self.send_json(201, st.as_json(p))
+
+    def serve_file(self, name: str) -> None:
+        with self.state.lock:
+            data = self.state.files.get(name)
+        if data is None:
+            return self.send_json(404, problem(404, "Not found", "File not found"))
+        self.send_response(200)
+        self.send_header("Content-Type", "image/png")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def validate(inp: dict) -> list[dict]:
+    fields = []
+    if not isinstance(inp.get("prompt"), str) or not inp["prompt"].strip():
+        fields.append({"type": "required", "field": "input", "description": "prompt is required"})
+    n = inp.get("num_outputs", 1)
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 4:
+        fields.append({"type": "number_lte", "field": "input.num_outputs", "description": "Must be less than or equal to 4"})
+    if "aspect_ratio" in inp and inp["aspect_ratio"] not in RATIOS:
+        fields.append({"type": "enum", "field": "input.aspect_ratio",
+                       "description": f"aspect_ratio must be one of the following: {', '.join(sorted(RATIOS))}"})
+    if "output_format" in inp and inp["output_format"] not in FORMATS:
+        fields.append({"type": "enum", "field": "input.output_format",
+                       "description": "output_format must be one of the following: \"webp\", \"jpg\", \"png\""})
+    return fields
+
+
+def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1", **options) -> ThreadingHTTPServer:
+    state = ReplicateState(key, **options)
+    handler = type("ReplicateHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    state.base_url = f"http://{host}:{server.server_address[1]}"
+    server.state = state  # type: ignore[attr-defined]
+    return server
+
+
+def start(key: str = "test-key", port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
+    """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
+    server = make_server(key, port, **options)
+    threading.Thread(target=server.serve_forever, name="replicate-fake", daemon=True).start()
+    return server, server.state.base_url  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--key", default="test-key", help="the REPLICATE_API_TOKEN this fake accepts")
+    parser.add_argument("--starting-polls", type=int, default=2)
+    parser.add_argument("--processing-polls", type=int, default=2)
+    parser.add_argument("--wait-cap", type=float, default=0.2, help="longest Prefer: wait hold, seconds")
+    parser.add_argument("--file-auth", action="store_true", help="require the token on /files downloads")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    server = make_server(args.key, args.port, args.host, starting_polls=args.starting_polls,
+                         processing_polls=args.processing_polls, wait_cap=args.wait_cap, file_auth=args.file_auth)
+    server.verbose = args.verbose  # type: ignore[attr-defined]
+    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

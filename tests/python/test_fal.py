@@ -1,0 +1,281 @@
+"""End-to-end tests of the fal plugin: the `easel` binary (CLI and MCP over stdio)
+driving the sandboxed fal component against tests/fakes/fal_fake.py.
+
+Needs EASEL_BIN (the built host). The plugin comes from `builtin = "fal"`, or from
+EASEL_FAL_WASM (a path to easel_fal.wasm) while it is not built in yet.
+MCP tests use the official `mcp` Python SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EASEL_BIN = os.environ.get("EASEL_BIN")
+if not EASEL_BIN:
+    pytest.skip("EASEL_BIN is not set: build the host and point EASEL_BIN at the easel binary", allow_module_level=True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+import fal_fake  # noqa: E402
+
+KEY = "fal-test-key-7c1d9e"
+WASM = os.environ.get("EASEL_FAL_WASM")
+
+
+class Setup:
+    """One fake server plus a plugins.toml, store and cache pointing at it."""
+
+    def __init__(self, root: Path, cache: Path, base: str, server):
+        self.root, self.base, self.server = root, base, server
+        self.config = root / "plugins.toml"
+        self.store = root / "store"
+        source = f'path = "{WASM}"' if WASM else 'builtin = "fal"'
+        self.config.write_text(f"""
+[defaults]
+provider = "fal"
+wait_secs = 20
+
+[plugins.fal]
+{source}
+allowed_hosts = ["{base}"]
+[plugins.fal.secrets.FAL_KEY]
+env = "FAL_KEY"
+hosts = ["{base}"]
+[plugins.fal.config]
+queue_url = "{base}"
+""")
+        self.env = {**os.environ, "FAL_KEY": KEY, "EASEL_CACHE": str(cache)}
+
+    def cli(self, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess:
+        env = dict(self.env)
+        if key is None:
+            env.pop("FAL_KEY", None)
+        else:
+            env["FAL_KEY"] = key
+        return subprocess.run([EASEL_BIN, "--config", str(self.config), "--store", str(self.store), *args],
+                              env=env, capture_output=True, text=True, timeout=180)
+
+    def generate(self, prompt: str, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess:
+        return self.cli("generate", prompt, "--provider", "fal", *args, key=key)
+
+    def requests(self) -> list[dict]:
+        return list(self.server.state.recorded)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("easel-cache")
+
+
+@pytest.fixture
+def setup(tmp_path, cache_dir):
+    server, base = fal_fake.start(key=KEY)
+    yield Setup(tmp_path, cache_dir, base, server)
+    server.shutdown()
+    server.server_close()
+
+
+def png_size(path: str | Path) -> tuple[int, int]:
+    data = Path(path).read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
+    return [(parts[0], parts[1]) for parts in lines]
+
+
+def submits(setup: Setup) -> list[dict]:
+    return [r for r in setup.requests() if r["method"] == "POST"]
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+def test_generate_sends_fal_inputs_and_stores_pngs(setup):
+    images = outputs(setup.generate("a red fox in snow", "--width", "512", "--height", "384", "--count", "2", "--seed", "42"))
+    assert len(images) == 2
+    for _, path in images:
+        assert png_size(path) == (512, 384)
+    [submit] = submits(setup)
+    assert submit["path"] == "/fal-ai/flux/dev"
+    body = submit["json"]
+    assert body["prompt"] == "a red fox in snow"
+    assert body["image_size"] == {"width": 512, "height": 384}
+    assert (body["num_images"], body["seed"]) == (2, 42)
+    paths = [r["path"] for r in setup.requests()]
+    assert any(p.endswith("/status?logs=1") for p in paths), paths
+    assert any(p.startswith("/files/") for p in paths), "the host downloads the images from the fake's URLs"
+    # Status, result and cancel use owner/app only (PROTOCOLS §3.2).
+    assert all(p.startswith(("/fal-ai/flux/dev", "/fal-ai/flux/requests/", "/files/")) for p in paths), paths
+
+
+def test_auth_header_arrives_in_fal_form_and_the_plugin_never_sees_the_key(setup):
+    result = setup.generate("a lighthouse [fake:echo_auth]", "--width", "512", "--height", "512")
+    outputs(result)
+    queue_calls = [r for r in setup.requests() if not r["path"].startswith("/files/")]
+    assert queue_calls
+    for r in queue_calls:
+        assert r["headers"].get("authorization") == f"Key {KEY}", r
+    for r in setup.requests():
+        assert "{{secret" not in json.dumps(r["headers"]), "the host substitutes secret references"
+    # The fake echoes the header into its logs; what reaches the plugin (and so the
+    # progress lines it reports) has the key redacted by the host.
+    assert "[redacted:FAL_KEY]" in result.stderr, result.stderr
+    assert KEY not in result.stderr and KEY not in result.stdout
+
+
+def test_edit_with_a_reference_image_uses_image_to_image(setup, tmp_path):
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(fal_fake.make_png(320, 240, "reference"))
+    images = outputs(setup.generate("make it night time", "--image", str(reference), "--strength", "0.6",
+                                    "--model", "fal-ai/flux/dev"))
+    assert len(images) == 1
+    assert png_size(images[0][1]) == (320, 240), "the fake keeps the input's size when no image_size is given"
+    [submit] = submits(setup)
+    assert submit["path"] == "/fal-ai/flux/dev/image-to-image"
+    body = submit["json"]
+    assert body["image_url"].startswith("data:image/png;base64,")
+    assert abs(body["strength"] - 0.6) < 1e-6
+
+
+@pytest.mark.parametrize("marker, expected", [
+    ("validation", ["image_size"]),
+    ("nsfw", ["safety", "content checker"]),
+    ("rate_limit", ["rate limited", "retry after 1.0 s"]),
+    ("server_error", ["HTTP 500", "Internal server error"]),
+    ("model_error", ["CUDA out of memory"]),
+])
+def test_provider_errors_are_readable(setup, marker, expected):
+    result = setup.generate(f"a cat [fake:{marker}]", "--width", "512", "--height", "512")
+    assert result.returncode != 0, result.stdout
+    for text in expected:
+        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
+    assert "panic" not in result.stderr.lower()
+
+
+def test_wrong_key_is_unauthorized_and_names_the_variable(setup):
+    result = setup.generate("a cat", key="not-the-key")
+    assert result.returncode != 0
+    assert "unauthorized" in result.stderr.lower() and "FAL_KEY" in result.stderr, result.stderr
+    assert "not-the-key" not in result.stderr
+    [submit] = submits(setup)
+    assert submit["headers"]["authorization"] == "Key not-the-key"
+
+
+def test_missing_key_fails_before_any_request(setup):
+    result = setup.generate("a cat", key=None)
+    assert result.returncode != 0
+    assert "FAL_KEY" in result.stderr, result.stderr
+    assert submits(setup) == []
+
+
+# -- MCP ------------------------------------------------------------------------------------
+
+def run_mcp(setup: Setup, body):
+    """Run `body(session)` against `easel serve` over stdio; returns its result."""
+    anyio = pytest.importorskip("anyio")
+    mcp = pytest.importorskip("mcp")
+    from mcp.client.stdio import stdio_client
+
+    params = mcp.StdioServerParameters(command=EASEL_BIN, args=["--config", str(setup.config), "--store", str(setup.store), "serve"],
+                                       env=setup.env)
+
+    async def main():
+        async with stdio_client(params) as (read, write):
+            async with mcp.ClientSession(read, write) as session:
+                await session.initialize()
+                return await body(session)
+
+    return anyio.run(main)
+
+
+def is_error(result) -> bool:
+    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
+    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
+
+
+def structured(result) -> dict:
+    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
+    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
+    return value if value is not None else (getattr(result, "structuredContent", None) or {})
+
+
+def test_mcp_generate_reports_progress_in_order(setup):
+    events: list[tuple[float, str]] = []
+
+    async def progress(value, total, message):
+        events.append((value, message or ""))
+
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "fal", "width": 512, "height": 384},
+                                       progress_callback=progress)
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"], image["mime_type"]) == (512, 384, "image/png")
+    assert Path(image["path"]).exists()
+    messages = [m for _, m in events]
+    first = lambda pred: next(i for i, m in enumerate(messages) if pred(m))  # noqa: E731
+    accepted = first(lambda m: "fal accepted request" in m)
+    queued = first(lambda m: m.startswith("queued at fal"))
+    running = first(lambda m: "step 1/2" in m or m == "running at fal")
+    done = first(lambda m: "step 2/2" in m)
+    assert accepted < queued < running < done, messages
+    values = [v for v, _ in events]
+    assert values == sorted(values), f"progress must not go backwards: {events}"
+
+
+def test_mcp_edit_image_with_a_stored_reference(setup):
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a house", "provider": "fal", "width": 512, "height": 512})
+        assert not is_error(made), made.content
+        reference = structured(made)["images"][0]["id"]
+        return await session.call_tool("edit_image", {"prompt": "paint it blue", "provider": "fal", "model": "fal-ai/flux/dev",
+                                                      "images": [{"image": reference, "role": "reference"}], "strength": 0.4})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (512, 512)
+    edit = submits(setup)[-1]
+    assert edit["path"] == "/fal-ai/flux/dev/image-to-image"
+    assert edit["json"]["image_url"].startswith("data:image/png;base64,")
+
+
+def test_mcp_errors_are_tool_results(setup):
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "x [fake:nsfw]", "provider": "fal"})
+
+    result = run_mcp(setup, body)
+    assert is_error(result)
+    text = " ".join(c.text for c in result.content if getattr(c, "text", None))
+    assert "safety" in text, text
+
+
+def test_mcp_cancel_reaches_fal(setup):
+    async def body(session):
+        started = await session.call_tool("generate_image", {"prompt": "a slow one [fake:slow]", "provider": "fal", "wait_seconds": 3})
+        assert not is_error(started), started.content
+        job_id = structured(started)["job_id"]
+        assert structured(started)["status"] in ("queued", "running")
+        cancelled = await session.call_tool("cancel_generation", {"job_id": job_id})
+        status = await session.call_tool("get_generation_status", {"job_id": job_id})
+        return cancelled, status
+
+    cancelled, status = run_mcp(setup, body)
+    assert not is_error(cancelled), cancelled.content
+    assert structured(status)["status"] == "canceled", structured(status)
+    cancels = [r for r in setup.requests() if r["method"] == "PUT"]
+    assert len(cancels) == 1 and cancels[0]["path"].endswith("/cancel"), setup.requests()
+    assert cancels[0]["path"].startswith("/fal-ai/flux/requests/")
+    assert cancels[0]["headers"]["authorization"] == f"Key {KEY}"

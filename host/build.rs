@@ -10,8 +10,10 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").unwrap());
-    for watched in ["plugins", "tests/fixtures", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    // Relative to the package root, so that two checkouts sharing one
+    // CARGO_TARGET_DIR each watch their own files.
+    for watched in ["../plugins", "../tests/fixtures", "../wit", "../Cargo.lock", "build.rs"] {
+        println!("cargo:rerun-if-changed={watched}");
     }
 
     let plugins = crates_in(&root.join("plugins"));

@@ -22,11 +22,15 @@ step "build (host and WASI plugins)"
 cargo build --release --locked -p easel
 export EASEL_BIN="$CARGO_TARGET_DIR/release/easel"
 
-step "Rust tests"
+step "Rust tests (host, and each plugin's logic natively)"
+packages=(-p easel)
+for manifest in plugins/*/Cargo.toml; do
+  packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
+done
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --release --locked -p easel --no-fail-fast
+  cargo nextest run --release --locked "${packages[@]}" --no-fail-fast
 else
-  cargo test --release --locked -p easel --no-fail-fast
+  cargo test --release --locked "${packages[@]}" --no-fail-fast
 fi
 
 step "MCP client tools (pip, npm)"

@@ -8,7 +8,8 @@ use crate::mcp::EaselServer;
 use crate::model::ImageRole;
 use crate::providers::{Registry, Status};
 use crate::runtime::Runtime;
-use crate::store::{is_valid_id, Origin, Sidecar, Store};
+use crate::inputs::InputResolver;
+use crate::store::Store;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::{IpAddr, SocketAddr};
@@ -146,7 +147,8 @@ pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Host> {
     let runtime = Runtime::new(Some(cache.join("compiled")))?;
     let deployment = Arc::new(deployment);
     let registry = Registry::start(deployment.clone(), runtime, cache, preload);
-    Ok(Host { deployment, jobs: Jobs::new(registry, store) })
+    let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);
+    Ok(Host { deployment, jobs: Jobs::new(registry, store, inputs) })
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -166,13 +168,12 @@ pub async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
-    let store = host.jobs.store();
     let mut inputs = Vec::new();
     for image in &cmd.images {
-        inputs.push(InputSpec { id: import(store, image)?, role: ImageRole::Reference });
+        inputs.push(InputSpec { id: import(host, image)?, role: ImageRole::Reference });
     }
     if let Some(mask) = &cmd.mask {
-        inputs.push(InputSpec { id: import(store, mask)?, role: ImageRole::Mask });
+        inputs.push(InputSpec { id: import(host, mask)?, role: ImageRole::Mask });
     }
     let spec = GenerateSpec {
         prompt: cmd.prompt.clone(),
@@ -226,18 +227,14 @@ async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
     Ok(())
 }
 
-/// A store id as is; otherwise a file imported into the store.
-fn import(store: &Store, handle: &str) -> Result<String> {
-    let id = handle.strip_prefix("image://").unwrap_or(handle);
-    if is_valid_id(id) && store.metadata(id).is_ok() {
-        return Ok(id.to_string());
-    }
+/// A file the user named is imported as is (it is their own machine);
+/// anything else goes to the input resolver when the job starts.
+fn import(host: &Host, handle: &str) -> Result<String> {
     let path = Path::new(handle);
-    let bytes = std::fs::read(path).with_context(|| format!("--image {handle}: not a store id, and not a readable file"))?;
-    let stored = store
-        .put(&bytes, Sidecar::new(Origin::Imported, ""))
-        .with_context(|| format!("--image {handle}"))?;
-    Ok(stored.sidecar.id)
+    if path.is_file() {
+        return host.jobs.inputs().import_file(path).map_err(|e| anyhow::anyhow!("--image {handle}: {e}"));
+    }
+    Ok(handle.to_string())
 }
 
 async fn plugins(host: &Host, command: &PluginsCmd) -> Result<()> {

@@ -41,6 +41,8 @@ pub struct Deployment {
     pub store: StoreSettings,
     #[serde(default)]
     pub preview: PreviewSettings,
+    #[serde(default)]
+    pub inputs: InputSettings,
     /// Plugins by id (the id is the provider name users see).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,
@@ -103,6 +105,35 @@ fn default_max_edge() -> u32 {
 }
 fn default_max_bytes() -> usize {
     400 * 1024
+}
+
+/// `[inputs]`: where input images (for edits) may come from besides the store.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSettings {
+    /// Directories whose files may be given by path (relative to this file).
+    /// Empty (the default): no local paths.
+    #[serde(default)]
+    pub allowed_dirs: Vec<PathBuf>,
+    /// Private or loopback hosts that image URLs may point at (public hosts
+    /// are always allowed; same forms as `allowed_hosts`).
+    #[serde(default)]
+    pub allowed_hosts: Vec<Spanned<String>>,
+    /// Largest input image accepted, MiB (default 32).
+    #[serde(default = "default_input_mib")]
+    pub max_mib: u64,
+    #[serde(skip)]
+    pub allow: Vec<AllowedHost>,
+}
+
+fn default_input_mib() -> u64 {
+    32
+}
+
+impl Default for InputSettings {
+    fn default() -> Self {
+        InputSettings { allowed_dirs: Vec::new(), allowed_hosts: Vec::new(), max_mib: default_input_mib(), allow: Vec::new() }
+    }
 }
 
 /// One `[plugins.ID]` table.
@@ -302,6 +333,7 @@ impl Deployment {
         for (id, entry) in &mut deployment.plugins {
             entry.validate(id, &origin)?;
         }
+        deployment.inputs.allow = parse_hosts(&deployment.inputs.allowed_hosts, &origin)?;
         if let Some(provider) = &deployment.defaults.provider {
             if !deployment.plugins.contains_key(provider.get_ref()) {
                 return Err(origin.error(

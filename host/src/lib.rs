@@ -12,3 +12,4 @@ pub mod providers;
 pub mod store;
 pub mod mcp;
 pub mod cli;
+pub mod inputs;

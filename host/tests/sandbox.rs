@@ -44,7 +44,8 @@ memory_mib = 32
     let runtime = Runtime::new(Some(dir.path().join("cache"))).unwrap();
     let registry = Registry::start(deployment, runtime, dir.path().join("cache"), false);
     let store = Store::open(&dir.path().join("store")).unwrap();
-    Harness { jobs: Jobs::new(registry, store), _dir: dir }
+    let inputs = easel::inputs::InputResolver::new(store.clone(), &Default::default(), dir.path());
+    Harness { jobs: Jobs::new(registry, store, inputs), _dir: dir }
 }
 
 impl Harness {

@@ -15,7 +15,7 @@ HTTP **400** INVALID_ARGUMENT with an ErrorInfo detail `reason: API_KEY_INVALID`
 gets 403 PERMISSION_DENIED.
 
 Answers carry real PNGs sized from imageConfig (aspectRatio x imageSize; 1K by default;
-without aspectRatio an edit follows the first input PNG's shape). Gemini 3 models first
+without aspectRatio an edit takes the offered ratio nearest the first input PNG's shape). Gemini 3 models first
 send a `thought: true` text part and a 64x64 `thought: true` interim image, then the
 final image with a `thoughtSignature`: clients must skip thought parts.
 
@@ -26,7 +26,8 @@ Scripted outcomes: put a marker in the prompt text.
   [fake:text_only]      200, candidate with a text part only, finishReason STOP
   [fake:validation]     400 INVALID_ARGUMENT with a google.rpc.BadRequest fieldViolation on
                         generation_config.image_config.aspect_ratio
-  [fake:rate_limit]     429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo retryDelay "12s"
+  [fake:rate_limit]     429 RESOURCE_EXHAUSTED with QuotaFailure, Help and RetryInfo retryDelay "1s";
+                        [fake:rate_limit=N] gives retryDelay "Ns" (e.g. =12 as in Google's answers)
   [fake:permission]     403 PERMISSION_DENIED
   [fake:location]       400 FAILED_PRECONDITION "User location is not supported for the API use."
   [fake:server_error]   500 INTERNAL
@@ -131,17 +132,17 @@ def png_size(data: bytes):
     return None
 
 
-def output_size(ratio: str | None, tier: str | None, first_input: bytes | None):
+def output_size(ratio: str | None, tier: str | None, first_input: bytes | None, ratios=RATIOS):
+    """Pixels for ratio x tier; without a ratio, the offered ratio nearest the first input PNG."""
     scale = TIER_SCALE.get(tier or "1K", 1)
     if ratio is None and first_input is not None and png_size(first_input):
         w, h = png_size(first_input)
-        r = w / h
-    elif ratio in SIZES_1K:
+        ratio = min(ratios, key=lambda r: abs(math.log((w / h) / (int(r.split(":")[0]) / int(r.split(":")[1])))))
+    if ratio in SIZES_1K:
         w, h = SIZES_1K[ratio]
         return int(w * scale), int(h * scale)
-    else:
-        rw, rh = (int(v) for v in (ratio or "1:1").split(":"))
-        r = rw / rh
+    rw, rh = (int(v) for v in (ratio or "1:1").split(":"))
+    r = rw / rh
     w = int(round(math.sqrt(1024 * 1024 * r) * scale / 16)) * 16
     h = int(round(math.sqrt(1024 * 1024 / r) * scale / 16)) * 16
     return max(16, w), max(16, h)
@@ -173,7 +174,8 @@ def scripted(prompt: str):
     if "[fake:validation]" in prompt:
         raise bad_request("Invalid value at 'generation_config.image_config.aspect_ratio': unsupported aspect "
                           "ratio for this model.", "generation_config.image_config.aspect_ratio")
-    if "[fake:rate_limit]" in prompt:
+    limited = re.search(r"\[fake:rate_limit(?:=([0-9.]+))?\]", prompt)
+    if limited:
         raise RpcError(429, "RESOURCE_EXHAUSTED", "You exceeded your current quota, please check your plan and "
                        "billing details. For more information on this error, head to: "
                        "https://ai.google.dev/gemini-api/docs/rate-limits.", [
@@ -185,7 +187,8 @@ def scripted(prompt: str):
                            {"@type": "type.googleapis.com/google.rpc.Help", "links": [{
                                "description": "Learn more about Gemini API quotas",
                                "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]},
-                           {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}])
+                           {"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": (limited.group(1) or "1") + "s"}])
     if "[fake:permission]" in prompt:
         raise RpcError(403, "PERMISSION_DENIED", "The caller does not have permission")
     if "[fake:location]" in prompt:
@@ -419,7 +422,7 @@ class Handler(BaseHTTPRequestHandler):
         if "[fake:text_only]" in prompt or "IMAGE" not in modalities:
             return {"candidates": [{"content": {"role": "model", "parts": [{"text": "Here is a description."}]},
                                     "finishReason": "STOP", "index": 0}], "usageMetadata": usage, **base}
-        w, h = output_size(ratio, tier, images[0] if images else None)
+        w, h = output_size(ratio, tier, images[0] if images else None, ratios)
         seed_value = zlib.crc32(prompt.encode()) ^ (seed or 0) ^ (zlib.crc32(images[0]) if images else 0)
         final = base64.b64encode(make_png(w, h, seed_value)).decode()
         parts = []

@@ -23,8 +23,9 @@ Scripted outcomes: put a marker in the prompt text.
   [fake:content_policy]  400 content_policy_violation (the dall-e-3 form)
   [fake:validation]      400 invalid_request_error, param "size", code invalid_value
   [fake:not_found]       404 model_not_found
-  [fake:rate_limit]      429 rate_limit_exceeded with header `retry-after: 7`
-  [fake:rate_limit_ms]   429 rate_limit_exceeded with header `retry-after-ms: 1500`
+  [fake:rate_limit]      429 rate_limit_exceeded with header `retry-after: 1` (seconds);
+                         [fake:rate_limit=N] sends `retry-after: N`
+  [fake:rate_limit_ms]   429 rate_limit_exceeded with header `retry-after-ms: 300`
   [fake:quota]           429 insufficient_quota
   [fake:server_error]    500 server_error
   [fake:overloaded]      503 "The engine is currently overloaded"
@@ -190,11 +191,13 @@ def scripted(prompt: str):
     if "[fake:rate_limit_ms]" in prompt:
         raise ApiError(429, "Rate limit reached for gpt-image-1.5 in organization org-fake on images per minute "
                        "(IPM): Limit 5, Used 5, Requested 1.", kind="requests", code="rate_limit_exceeded",
-                       headers={"retry-after-ms": "1500"})
-    if "[fake:rate_limit]" in prompt:
+                       headers={"retry-after-ms": "300"})
+    limited = re.search(r"\[fake:rate_limit(?:=([0-9.]+))?\]", prompt)
+    if limited:
+        after = limited.group(1) or "1"
         raise ApiError(429, "Rate limit reached for gpt-image-1.5 in organization org-fake on images per minute "
-                       "(IPM): Limit 5, Used 5, Requested 1. Please try again in 7s.", kind="requests",
-                       code="rate_limit_exceeded", headers={"retry-after": "7"})
+                       f"(IPM): Limit 5, Used 5, Requested 1. Please try again in {after}s.", kind="requests",
+                       code="rate_limit_exceeded", headers={"retry-after": after})
     if "[fake:quota]" in prompt:
         raise ApiError(429, "You exceeded your current quota, please check your plan and billing details.",
                        kind="insufficient_quota", code="insufficient_quota")

@@ -8,6 +8,7 @@ pub mod validate;
 
 pub use record::{JobRecord, JobStatus};
 
+use crate::inputs::InputResolver;
 use crate::model::{ImageRole, Operation};
 use crate::providers::Registry;
 use crate::store::{Store, StoredImage};
@@ -40,7 +41,7 @@ pub struct GenerateSpec {
     pub inputs: Vec<InputSpec>,
 }
 
-/// An input image already in the store.
+/// An input image: any handle `inputs` accepts; a store id once resolved.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InputSpec {
     pub id: String,
@@ -83,12 +84,17 @@ impl JobError {
 pub struct Jobs {
     registry: Arc<Registry>,
     store: Store,
+    inputs: InputResolver,
     live: Mutex<HashMap<String, (watch::Receiver<JobRecord>, tokio::task::AbortHandle)>>,
 }
 
 impl Jobs {
-    pub fn new(registry: Arc<Registry>, store: Store) -> Arc<Jobs> {
-        Arc::new(Jobs { registry, store, live: Mutex::new(HashMap::new()) })
+    pub fn new(registry: Arc<Registry>, store: Store, inputs: InputResolver) -> Arc<Jobs> {
+        Arc::new(Jobs { registry, store, inputs, live: Mutex::new(HashMap::new()) })
+    }
+
+    pub fn inputs(&self) -> &InputResolver {
+        &self.inputs
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -128,6 +134,10 @@ impl Jobs {
             operation
         };
         let warnings = validate::check(&spec, operation, &route.model).map_err(|e| JobError::field(&e.field, e.message))?;
+        let mut spec = spec;
+        for (index, input) in spec.inputs.iter_mut().enumerate() {
+            input.id = self.inputs.resolve(&input.id).await.map_err(|e| JobError::field(&format!("images[{index}].image"), e))?;
+        }
         let request = run::build_request(&self.store, &spec, operation, &route.model)?;
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;

@@ -25,9 +25,13 @@ pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<Str
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
+    let server = server.with_base_url(format!("http://{local}"));
+    let store = server.jobs().store().clone();
     let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
     let router = axum::Router::new()
         .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/i/{file}", axum::routing::get(serve_image))
+        .with_state(store)
         .nest_service("/mcp", service);
     // One line on stderr that scripts can wait for.
     eprintln!("easel: MCP over streamable HTTP at http://{local}/mcp");
@@ -37,4 +41,44 @@ pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<Str
         })
         .await?;
     Ok(())
+}
+
+/// `GET /i/{id}.{ext}[?view parameters]`: an original, or a view of it
+/// (a different extension re-encodes). Ids are 64 bits of a content hash:
+/// unguessable without the image itself.
+async fn serve_image(
+    axum::extract::State(store): axum::extract::State<crate::store::Store>,
+    axum::extract::Path(file): axum::extract::Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> axum::response::Response {
+    use axum::http::{header, StatusCode};
+    use axum::response::IntoResponse;
+    use crate::store::views::{ViewFormat, ViewSpec};
+    let (id, ext) = file.split_once('.').unwrap_or((&file, ""));
+    let Ok(stored) = store.get(id) else {
+        return (StatusCode::NOT_FOUND, "no such image").into_response();
+    };
+    let mut spec = match ViewSpec::from_query(query.as_deref().unwrap_or("")) {
+        Ok(spec) => spec,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    };
+    let original_ext = crate::store::extension(&stored.sidecar.mime_type);
+    if !ext.is_empty() && ext != original_ext && spec.format.is_none() {
+        match ViewFormat::parse(ext) {
+            Some(format) => spec.format = Some(format),
+            None => return (StatusCode::NOT_FOUND, "use .png, .jpg, .webp or .gif").into_response(),
+        }
+    }
+    let (mime, body) = if spec == ViewSpec::default() {
+        match std::fs::read(&stored.path) {
+            Ok(bytes) => (stored.sidecar.mime_type.clone(), bytes),
+            Err(_) => return (StatusCode::NOT_FOUND, "no such image").into_response(),
+        }
+    } else {
+        match store.view(id, &spec) {
+            Ok(view) => (view.mime_type.to_string(), view.data.clone()),
+            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+        }
+    };
+    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "private, max-age=86400".to_string())], body).into_response()
 }

@@ -2,6 +2,7 @@
 //! `image://{id}/metadata`), prompts, logging and completion, served over
 //! stdio (Claude Desktop) or streamable HTTP (`http`).
 
+mod assets;
 pub mod http;
 mod prompts;
 pub mod results;
@@ -25,12 +26,42 @@ pub struct EaselServer {
     jobs: Arc<Jobs>,
     preview: PreviewSettings,
     wait_secs: u64,
+    /// `http://host:port` when served over HTTP: results then carry `/i/` URLs.
+    base_url: Option<String>,
     tool_router: ToolRouter<EaselServer>,
 }
 
 impl EaselServer {
     pub fn new(jobs: Arc<Jobs>, preview: PreviewSettings, wait_secs: u64) -> EaselServer {
-        EaselServer { jobs, preview, wait_secs, tool_router: Self::tool_router() }
+        EaselServer { jobs, preview, wait_secs, base_url: None, tool_router: Self::tool_router() + Self::asset_router() }
+    }
+
+    /// Results will carry `{base_url}/i/{id}.{ext}` links.
+    pub fn with_base_url(mut self, base_url: String) -> EaselServer {
+        self.base_url = Some(base_url);
+        self
+    }
+
+    pub fn jobs(&self) -> &Arc<Jobs> {
+        &self.jobs
+    }
+
+    /// Add `url` to an image's JSON facts when served over HTTP.
+    fn with_url(&self, mut facts: serde_json::Value) -> serde_json::Value {
+        if let (Some(base), Some(id), Some(mime)) = (&self.base_url, facts["id"].as_str(), facts["mime_type"].as_str()) {
+            facts["url"] = serde_json::Value::String(format!("{base}/i/{id}.{}", crate::store::extension(mime)));
+        }
+        facts
+    }
+
+    fn images_result(&self, images: &[crate::store::StoredImage], job: &crate::jobs::JobRecord) -> CallToolResult {
+        let mut result = results::images_result(images, job, self.preview);
+        if let Some(list) = result.structured_content.as_mut().and_then(|s| s["images"].as_array_mut()) {
+            for image in list.iter_mut() {
+                *image = self.with_url(image.take());
+            }
+        }
+        result
     }
 
     /// Serve MCP on stdin/stdout until the client disconnects.
@@ -42,8 +73,23 @@ impl EaselServer {
 
     fn read_image(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
         let rest = uri.strip_prefix("image://").ok_or_else(|| not_found(uri))?;
+        if rest == "list" || rest.starts_with("list?") {
+            return self.read_list(uri, rest.split_once('?').map(|(_, q)| q).unwrap_or(""));
+        }
         let (id, view) = rest.split_once('/').unwrap_or((rest, ""));
         let store = self.jobs.store();
+        if view == "view" || view.starts_with("view?") {
+            let query = view.split_once('?').map(|(_, q)| q).unwrap_or("");
+            let spec = crate::store::views::ViewSpec::from_query(query).map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))?;
+            store.metadata(id).map_err(|_| not_found(uri))?;
+            let view = store.view(id, &spec).map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))?;
+            return Ok(ReadResourceResult::new(vec![ResourceContents::BlobResourceContents {
+                uri: uri.to_string(),
+                mime_type: Some(view.mime_type.to_string()),
+                blob: base64::engine::general_purpose::STANDARD.encode(&view.data),
+                meta: None,
+            }]));
+        }
         match view {
             "" => {
                 let (sidecar, bytes) = store.read(id).map_err(|_| not_found(uri))?;
@@ -58,6 +104,8 @@ impl EaselServer {
                 let stored = store.get(id).map_err(|_| not_found(uri))?;
                 let mut json = serde_json::to_value(&stored.sidecar).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
                 json["path"] = serde_json::Value::String(stored.path.display().to_string());
+                json["lineage"] = serde_json::Value::Array(store.lineage(&stored.sidecar));
+                json = self.with_url(json);
                 Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
                     uri: uri.to_string(),
                     mime_type: Some("application/json".into()),
@@ -67,6 +115,38 @@ impl EaselServer {
             }
             _ => Err(not_found(uri)),
         }
+    }
+}
+
+impl EaselServer {
+    /// `image://list?cursor=N&provider=…&model=…&text=…`: a page of the gallery as JSON.
+    fn read_list(&self, uri: &str, query: &str) -> Result<ReadResourceResult, ErrorData> {
+        let mut filter = crate::store::gallery::Filter::default();
+        let mut cursor = None;
+        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            let value = Some(value.into_owned());
+            match key.as_ref() {
+                "cursor" => cursor = value,
+                "provider" => filter.provider = value,
+                "model" => filter.model = value,
+                "text" => filter.text = value,
+                "origin" => filter.origin = value,
+                other => return Err(ErrorData::invalid_params(format!("unknown parameter `{other}` (cursor, provider, model, text, origin)"), None)),
+            }
+        }
+        let all = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let (items, next) = crate::store::gallery::page(all, &filter, cursor.as_deref(), 50).map_err(|e| ErrorData::invalid_params(e, None))?;
+        let images: Vec<serde_json::Value> = items
+            .iter()
+            .map(|s| self.with_url(serde_json::json!({"id": s.id, "uri": format!("image://{}", s.id), "prompt": s.prompt, "width": s.width, "height": s.height, "mime_type": s.mime_type, "created_at": s.created_at})))
+            .collect();
+        let next_uri = next.map(|c| format!("image://list?cursor={c}"));
+        Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
+            uri: uri.to_string(),
+            mime_type: Some("application/json".into()),
+            text: serde_json::to_string_pretty(&serde_json::json!({"images": images, "next": next_uri})).unwrap_or_default(),
+            meta: None,
+        }]))
     }
 }
 
@@ -100,7 +180,11 @@ impl ServerHandler for EaselServer {
 
     async fn list_resources(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListResourcesResult, ErrorData> {
         let images = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
-        let resources = images
+        let gallery = Resource::new("image://list", "image-list")
+            .with_title("Gallery")
+            .with_description("All stored images, newest first, paginated")
+            .with_mime_type("application/json");
+        let resources = std::iter::once(gallery).chain(images
             .into_iter()
             .take(RESOURCE_LIST_LIMIT)
             .map(|s| {
@@ -112,7 +196,7 @@ impl ServerHandler for EaselServer {
                     resource = resource.with_description(prompt);
                 }
                 resource
-            })
+            }))
             .collect();
         Ok(ListResourcesResult::with_all_items(resources))
     }
@@ -126,6 +210,13 @@ impl ServerHandler for EaselServer {
             ResourceTemplate::new("image://{id}", "image")
                 .with_title("Stored image")
                 .with_description("The original bytes of a stored image (PNG, JPEG, WebP or GIF)"),
+            ResourceTemplate::new("image://{id}/view{?width,height,format,quality,crop_x,crop_y,crop_w,crop_h,rotate,flip}", "image-view")
+                .with_title("Image view")
+                .with_description("A stored image resized (fit inside width/height), cropped, rotated (90/180/270), flipped (h/v) or re-encoded (png, jpeg, webp, gif)"),
+            ResourceTemplate::new("image://list{?cursor,provider,model,text,origin}", "image-list")
+                .with_title("Gallery")
+                .with_description("Stored images, newest first, 50 per page; `next` gives the following page")
+                .with_mime_type("application/json"),
             ResourceTemplate::new("image://{id}/metadata", "image-metadata")
                 .with_title("Image metadata")
                 .with_description("Prompt, parameters, provider, model, seed, lineage (parents) and file path of a stored image")

@@ -1,14 +1,12 @@
 //! The MCP tools: their argument schemas (what a model sees), truthful
 //! annotations, and the glue from arguments to `jobs` and `providers`.
 
-use super::results::{error_result, images_result, json_result, pending_result, resource_link, status_json};
+use super::results::{error_result, json_result, pending_result, status_json};
 use super::EaselServer;
 use crate::jobs::{GenerateSpec, InputSpec, JobError, JobProgress, Outcome};
 use crate::model::ImageRole;
-use crate::store::preview::preview;
-use base64::Engine as _;
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock, ProgressNotificationParam};
+use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
 use schemars::JsonSchema;
@@ -68,6 +66,9 @@ pub struct GenerateArgs {
     #[serde(default)]
     #[schemars(with = "f32")]
     pub guidance: Option<f32>,
+    /// Reference images (store id, image:// URI, data: URI, URL or allowed path) to guide the result.
+    #[serde(default)]
+    pub reference_images: Vec<String>,
     /// Seconds to wait before returning a job id instead (default from the deployment, max 300).
     #[serde(default)]
     #[schemars(with = "u64")]
@@ -78,7 +79,8 @@ pub struct GenerateArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageArg {
-    /// Store id (from generate_image) or `image://ID` URI.
+    /// Store id (from generate_image), `image://ID` URI, `data:image/…;base64,…` URI,
+    /// http(s) URL, or a file path inside the deployment's allowed directories.
     pub image: String,
     /// `reference` (default): the image to edit or take after; `mask`: where to edit.
     #[serde(default = "reference")]
@@ -141,17 +143,6 @@ pub struct JobArgs {
     pub job_id: String,
 }
 
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShowArgs {
-    /// Store id or `image://ID` URI.
-    pub image: String,
-    /// Longest edge of the returned preview in pixels (default: the deployment's preview size).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub max_edge: Option<u32>,
-}
-
 #[tool_router(vis = "pub(super)")]
 impl EaselServer {
     /// Generate images from a text prompt. Returns image ids, small previews,
@@ -174,7 +165,7 @@ impl EaselServer {
             steps: args.steps,
             guidance: args.guidance,
             strength: None,
-            inputs: Vec::new(),
+            inputs: args.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect(),
         };
         Ok(self.run_generation(spec, wait, context).await)
     }
@@ -210,7 +201,7 @@ impl EaselServer {
     #[tool(annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
     async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.jobs.result(&args.job_id) {
-            Ok(Outcome::Done { job, images }) => images_result(&images, &job, self.preview),
+            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job),
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => match self.jobs.status(&args.job_id) {
                 Ok(job) => {
@@ -279,36 +270,6 @@ impl EaselServer {
         }
         Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), json!({ "models": models })))
     }
-
-    /// Show a stored image (downscaled to fit the preview budget), with its
-    /// resource link and file path.
-    #[tool(annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
-    async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
-        let id = args.image.strip_prefix("image://").unwrap_or(&args.image);
-        let stored = match self.jobs.store().get(id) {
-            Ok(stored) => stored,
-            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
-        };
-        let edge = args.max_edge.unwrap_or(self.preview.max_edge).clamp(16, 4096);
-        let bytes = std::fs::read(&stored.path).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-        let mut content = vec![ContentBlock::text(format!(
-            "image {}  {}x{} {}  file {}",
-            id,
-            stored.sidecar.width,
-            stored.sidecar.height,
-            stored.sidecar.mime_type,
-            stored.path.display()
-        ))];
-        match preview(&bytes, edge, self.preview.max_bytes) {
-            Ok(Some(p)) => content.push(ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(&p.data), p.mime_type)),
-            Ok(None) => content.push(ContentBlock::text("(too large to show within the preview budget; use the file path)")),
-            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
-        }
-        content.push(resource_link(&stored));
-        let mut result = CallToolResult::success(content);
-        result.structured_content = Some(super::results::image_json(&stored));
-        Ok(result)
-    }
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -323,7 +284,7 @@ pub struct ListModelsArgs {
 impl EaselServer {
     /// Run a generation with progress notifications (when the client sent a
     /// progress token) and the bounded wait.
-    async fn run_generation(&self, spec: GenerateSpec, wait_seconds: Option<u64>, context: RequestContext<RoleServer>) -> CallToolResult {
+    pub(super) async fn run_generation(&self, spec: GenerateSpec, wait_seconds: Option<u64>, context: RequestContext<RoleServer>) -> CallToolResult {
         let wait = Duration::from_secs(wait_seconds.unwrap_or(self.wait_secs).min(MAX_WAIT_SECONDS));
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
@@ -353,7 +314,7 @@ impl EaselServer {
             }
         }
         match outcome {
-            Ok(Outcome::Done { job, images }) => images_result(&images, &job, self.preview),
+            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job),
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => error_result(&error),
         }

@@ -3,7 +3,9 @@
 //! sidecar (`<id>.json`). Writes are atomic (temp file + rename), ids are
 //! checked before they touch a path, and everything survives restarts.
 
+pub mod gallery;
 pub mod preview;
+pub mod views;
 mod sidecar;
 
 pub use sidecar::{Origin, Sidecar};
@@ -26,10 +28,25 @@ pub struct StoredImage {
     pub path: PathBuf,
 }
 
-/// The store at one root directory.
-#[derive(Debug, Clone)]
+/// The store at one root directory (cheap to clone; clones share the view cache).
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    views: std::sync::Arc<views::ViewCache>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.root.display())
+    }
+}
+
+/// What remains of a deleted image: enough for its children's lineage.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Tombstone {
+    pub id: String,
+    pub deleted_at: chrono::DateTime<chrono::Utc>,
+    pub prompt: Option<String>,
 }
 
 /// Facts read from image bytes: format and pixel size.
@@ -79,7 +96,7 @@ impl Store {
             std::fs::create_dir_all(root.join(dir)).with_context(|| format!("creating {}", root.join(dir).display()))?;
         }
         let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
-        Ok(Store { root })
+        Ok(Store { root, views: Default::default() })
     }
 
     /// The default root: `<user data dir>/easel` (e.g. `~/.local/share/easel`).
@@ -143,6 +160,48 @@ impl Store {
         Ok((stored.sidecar, bytes))
     }
 
+    /// A transformed view of `id` (cached in a bounded LRU).
+    pub fn view(&self, id: &str, spec: &views::ViewSpec) -> Result<std::sync::Arc<views::View>> {
+        if let Some(view) = self.views.get(id, spec) {
+            return Ok(view);
+        }
+        let (sidecar, bytes) = self.read(id)?;
+        let view = std::sync::Arc::new(spec.render(&bytes, &sidecar.mime_type)?);
+        self.views.put(id, spec, view.clone());
+        Ok(view)
+    }
+
+    /// Delete `id` and its cached views, leaving a tombstone so that the
+    /// lineage of its children can say "deleted".
+    pub fn delete(&self, id: &str) -> Result<Tombstone> {
+        let stored = self.get(id)?;
+        let tombstone = Tombstone { id: stored.sidecar.id.clone(), deleted_at: chrono::Utc::now(), prompt: stored.sidecar.prompt.clone() };
+        self.write_atomically(&self.tombstone_path(id), &serde_json::to_vec_pretty(&tombstone)?)?;
+        std::fs::remove_file(self.sidecar_path(id)).with_context(|| format!("deleting the metadata of {id}"))?;
+        std::fs::remove_file(&stored.path).with_context(|| format!("deleting {}", stored.path.display()))?;
+        self.views.forget(id);
+        Ok(tombstone)
+    }
+
+    /// The tombstone of a deleted image, if `id` was deleted.
+    pub fn tombstone(&self, id: &str) -> Option<Tombstone> {
+        let id = self.checked(id).ok()?;
+        serde_json::from_slice(&std::fs::read(self.tombstone_path(id)).ok()?).ok()
+    }
+
+    /// Each parent of `sidecar` with its state: `present` or `deleted`.
+    pub fn lineage(&self, sidecar: &Sidecar) -> Vec<serde_json::Value> {
+        sidecar
+            .parents
+            .iter()
+            .map(|parent| match (self.metadata(parent), self.tombstone(parent)) {
+                (Ok(_), _) => serde_json::json!({"id": parent, "status": "present", "uri": format!("image://{parent}")}),
+                (Err(_), Some(t)) => serde_json::json!({"id": parent, "status": "deleted", "deleted_at": t.deleted_at}),
+                (Err(_), None) => serde_json::json!({"id": parent, "status": "missing"}),
+            })
+            .collect()
+    }
+
     /// All sidecars, newest first.
     pub fn list(&self) -> Result<Vec<Sidecar>> {
         let mut all = Vec::new();
@@ -167,6 +226,10 @@ impl Store {
 
     fn image_path(&self, id: &str, mime_type: &str) -> PathBuf {
         self.root.join("images").join(format!("{id}.{}", extension(mime_type)))
+    }
+
+    fn tombstone_path(&self, id: &str) -> PathBuf {
+        self.root.join("images").join(format!("{id}.deleted"))
     }
 
     fn sidecar_path(&self, id: &str) -> PathBuf {

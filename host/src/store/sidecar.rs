@@ -56,6 +56,9 @@ pub struct Sidecar {
     /// Generation job that produced it.
     #[serde(default)]
     pub job_id: Option<String>,
+    /// Where an imported image came from (URL without query, or file path).
+    #[serde(default)]
+    pub source: Option<String>,
 }
 
 impl Sidecar {
@@ -82,6 +85,7 @@ impl Sidecar {
             cost_estimate_usd: None,
             caller: None,
             job_id: None,
+            source: None,
         }
     }
 }

@@ -1,0 +1,297 @@
+//! Tools for images as assets: `show_image` (with transforms),
+//! `list_images` (the gallery), `vary_image` (re-run with a new seed or
+//! overrides) and `delete_image`.
+
+use super::results::{error_result, image_json, json_result, resource_link};
+use super::EaselServer;
+use crate::jobs::{GenerateSpec, InputSpec, JobError};
+use crate::model::ImageRole;
+use crate::store::gallery::{self, Filter};
+use crate::store::views::ViewSpec;
+use base64::Engine as _;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router, ErrorData, RoleServer};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ShowArgs {
+    /// Store id or `image://ID` URI.
+    pub image: String,
+    /// Fit inside this width, pixels (default: the preview size).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub width: Option<u32>,
+    /// Fit inside this height, pixels.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub height: Option<u32>,
+    /// png, jpeg, webp or gif.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub format: Option<String>,
+    /// JPEG quality 1–100.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub quality: Option<u32>,
+    /// Crop rectangle in pixels of the original: x, y, width, height.
+    #[serde(default)]
+    #[schemars(with = "Vec<u32>")]
+    pub crop: Option<Vec<u32>>,
+    /// 90, 180 or 270 degrees clockwise.
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub rotate: Option<u32>,
+    /// `h` (mirror) or `v` (upside down).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub flip: Option<String>,
+    /// Return full resolution if it fits the byte budget (default false).
+    #[serde(default)]
+    pub full_resolution: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListImagesArgs {
+    /// Only images from this provider.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+    /// Only images from this model.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub model: Option<String>,
+    /// generated, edited or imported.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub origin: Option<String>,
+    /// Words that must appear in the prompt.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub text: Option<String>,
+    /// Made on or after this date (2026-11-21 or RFC 3339).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub since: Option<String>,
+    /// Made before this date.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub until: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub limit: Option<u32>,
+    /// `next_cursor` from the previous page.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VaryArgs {
+    /// The image to vary (store id or image:// URI).
+    pub image: String,
+    /// New seed (default: a random one).
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub seed: Option<u64>,
+    /// Replace the prompt.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub prompt: Option<String>,
+    /// Replace the negative prompt.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub negative_prompt: Option<String>,
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub width: Option<u32>,
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub height: Option<u32>,
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub count: Option<u32>,
+    /// Another provider (default: the original's).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+    /// Another model (default: the original's).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub model: Option<String>,
+    /// Seconds to wait before returning a job id instead.
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub wait_seconds: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteArgs {
+    /// Store id or image:// URI of the image to delete.
+    pub image: String,
+}
+
+fn id_of(handle: &str) -> &str {
+    handle.strip_prefix("image://").unwrap_or(handle)
+}
+
+#[tool_router(router = asset_router, vis = "pub(super)")]
+impl EaselServer {
+    /// Show a stored image, optionally resized, cropped, rotated, flipped or
+    /// re-encoded; always within the preview byte budget, with its
+    /// resource link, file path and URL.
+    #[tool(annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
+    async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
+        let id = id_of(&args.image);
+        let stored = match self.jobs.store().get(id) {
+            Ok(stored) => stored,
+            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+        };
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        let (edge_w, edge_h) = if args.full_resolution { (None, None) } else { (Some(self.preview.max_edge), Some(self.preview.max_edge)) };
+        if let Some(w) = args.width.or(edge_w) {
+            query.append_pair("width", &w.to_string());
+        }
+        if let Some(h) = args.height.or(edge_h) {
+            query.append_pair("height", &h.to_string());
+        }
+        for (key, value) in [("format", args.format.clone()), ("quality", args.quality.map(|q| q.to_string())), ("rotate", args.rotate.map(|r| r.to_string())), ("flip", args.flip.clone())] {
+            if let Some(value) = value {
+                query.append_pair(key, &value);
+            }
+        }
+        if let Some(crop) = &args.crop {
+            let [x, y, w, h] = crop.as_slice() else {
+                return Ok(error_result(&JobError::field("crop", "give four numbers: x, y, width, height")));
+            };
+            for (key, value) in [("crop_x", x), ("crop_y", y), ("crop_w", w), ("crop_h", h)] {
+                query.append_pair(key, &value.to_string());
+            }
+        }
+        let query = query.finish();
+        let spec = match ViewSpec::from_query(&query) {
+            Ok(spec) => spec,
+            Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
+        };
+        let view = match self.jobs.store().view(id, &spec) {
+            Ok(view) => view,
+            Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
+        };
+        let mut facts = image_json(&stored);
+        facts["view"] = json!({"uri": format!("image://{id}/view?{query}"), "width": view.width, "height": view.height, "mime_type": view.mime_type, "bytes": view.data.len()});
+        let mut content = vec![ContentBlock::text(format!(
+            "image {id}: view {}x{} {} of the {}x{} original at {}",
+            view.width,
+            view.height,
+            view.mime_type,
+            stored.sidecar.width,
+            stored.sidecar.height,
+            stored.path.display()
+        ))];
+        if view.data.len() <= self.preview.max_bytes {
+            content.push(ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(&view.data), view.mime_type));
+        } else {
+            content.push(ContentBlock::text(format!(
+                "(the view is {} KiB, over the {} KiB budget for one result; ask for a smaller width or JPEG, or open the file path)",
+                view.data.len() / 1024,
+                self.preview.max_bytes / 1024
+            )));
+        }
+        content.push(resource_link(&stored));
+        let mut result = CallToolResult::success(content);
+        result.structured_content = Some(self.with_url(facts));
+        Ok(result)
+    }
+
+    /// The gallery: stored images, newest first, filtered by provider, model,
+    /// origin, date or prompt text, a page at a time.
+    #[tool(annotations(title = "List images", read_only_hint = true, open_world_hint = false))]
+    async fn list_images(&self, Parameters(args): Parameters<ListImagesArgs>) -> Result<CallToolResult, ErrorData> {
+        let since = match args.since.as_deref().map(|t| gallery::parse_time("since", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return Ok(error_result(&JobError::field("since", e))),
+        };
+        let until = match args.until.as_deref().map(|t| gallery::parse_time("until", t)).transpose() {
+            Ok(t) => t,
+            Err(e) => return Ok(error_result(&JobError::field("until", e))),
+        };
+        let filter = Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
+        let all = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let (items, next) = match gallery::page(all, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
+            Ok(page) => page,
+            Err(e) => return Ok(error_result(&JobError::field("cursor", e))),
+        };
+        let mut text = format!("{} image(s){}", items.len(), next.as_ref().map(|c| format!("; more with cursor \"{c}\"")).unwrap_or_default());
+        let images: Vec<serde_json::Value> = items
+            .iter()
+            .map(|s| {
+                text.push_str(&format!("\n- {} {}x{} {} {}", s.id, s.width, s.height, s.created_at.format("%Y-%m-%d %H:%M"), s.prompt.as_deref().unwrap_or("(imported)")));
+                self.with_url(json!({
+                    "id": s.id, "uri": format!("image://{}", s.id), "width": s.width, "height": s.height, "mime_type": s.mime_type,
+                    "prompt": s.prompt, "provider": s.provider, "model": s.model, "origin": s.origin, "created_at": s.created_at, "parents": s.parents,
+                }))
+            })
+            .collect();
+        Ok(json_result(text, json!({"images": images, "next_cursor": next})))
+    }
+
+    /// Re-run the request that made an image with a new seed (random unless
+    /// given) and optional overrides; the result records the original as its parent's sibling (same parents).
+    #[tool(annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        let original = match self.jobs.store().metadata(id_of(&args.image)) {
+            Ok(s) => s,
+            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+        };
+        let Some(prompt) = args.prompt.or(original.prompt.clone()) else {
+            return Ok(error_result(&JobError::field("image", format!("image {} was imported, not generated; use edit_image with it as a reference", original.id))));
+        };
+        let p = &original.parameters;
+        let number = |key: &str| p.get(key).and_then(|v| v.as_u64());
+        let inputs: Vec<InputSpec> = p
+            .get("images")
+            .and_then(|v| serde_json::from_value::<Vec<InputSpec>>(v.clone()).ok())
+            .unwrap_or_else(|| original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect());
+        let size_overridden = args.width.is_some() || args.height.is_some();
+        let spec = GenerateSpec {
+            prompt,
+            provider: args.provider.or(original.provider.clone()),
+            model: args.model.or(original.model.clone()),
+            negative_prompt: args.negative_prompt.or(original.negative_prompt.clone()),
+            width: args.width.or(if size_overridden { None } else { number("width").map(|w| w as u32) }),
+            height: args.height.or(if size_overridden { None } else { number("height").map(|h| h as u32) }),
+            aspect_ratio: if size_overridden { None } else { p.get("aspect_ratio").and_then(|v| v.as_str()).map(String::from) },
+            size_tier: p.get("size_tier").and_then(|v| v.as_str()).map(String::from),
+            count: args.count.or(Some(1)),
+            // 32-bit: the range every provider accepts.
+            seed: Some(args.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()))),
+            steps: number("steps").map(|s| s as u32),
+            guidance: p.get("guidance").and_then(|v| v.as_f64()).map(|g| g as f32),
+            strength: p.get("strength").and_then(|v| v.as_f64()).map(|s| s as f32),
+            inputs,
+        };
+        Ok(self.run_generation(spec, args.wait_seconds, context).await)
+    }
+
+    /// Delete a stored image and its cached views. Images made from it keep
+    /// its id in their lineage, marked deleted.
+    #[tool(annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
+    async fn delete_image(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<CallToolResult, ErrorData> {
+        let id = id_of(&args.image);
+        if let Some(t) = self.jobs.store().tombstone(id) {
+            return Ok(json_result(format!("image {id} was already deleted"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at})));
+        }
+        match self.jobs.store().delete(id) {
+            Ok(t) => Ok(json_result(format!("deleted image {id}"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at}))),
+            Err(e) => Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+        }
+    }
+}

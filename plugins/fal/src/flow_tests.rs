@@ -1,0 +1,160 @@
+//! Flow tests: submit → poll → result → cancel against a scripted host that
+//! answers like fal's queue (PROTOCOLS §3.3) and records every request.
+
+use super::*;
+use crate::types::{EgressError, ImageData, Operation};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+
+#[derive(Default)]
+struct Mock {
+    config: BTreeMap<String, String>,
+    key_set: bool,
+    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
+    sent: RefCell<Vec<HttpRequest>>,
+    progress: RefCell<Vec<(Option<f32>, String)>>,
+}
+
+impl Mock {
+    fn new() -> Mock {
+        let mut m = Mock { key_set: true, ..Mock::default() };
+        m.config.insert("queue_url".into(), "http://127.0.0.1:9/".into());
+        m
+    }
+    fn answer(&self, status: u16, body: &str) {
+        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
+    }
+}
+
+impl Host for Mock {
+    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
+        self.sent.borrow_mut().push(request);
+        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
+    }
+    fn secret_configured(&self, name: &str) -> bool {
+        self.key_set && name == SECRET
+    }
+    fn config(&self, key: &str) -> Option<String> {
+        self.config.get(key).cloned()
+    }
+    fn progress(&self, fraction: Option<f32>, message: &str) {
+        self.progress.borrow_mut().push((fraction, message.into()));
+    }
+    fn log(&self, _level: Level, _message: &str) {}
+}
+
+const SUBMITTED: &str = r#"{"request_id":"r1","response_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1",
+  "status_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1/status","cancel_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1/cancel",
+  "status":"IN_QUEUE","queue_position":1}"#;
+
+fn submitted_token(host: &Mock) -> String {
+    host.answer(200, SUBMITTED);
+    let mut request = Request::text("flux-dev", "a red fox");
+    request.count = 2;
+    match submit(host, &request).unwrap() {
+        Submission::Pending(token) => token,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn submit_posts_to_the_queue_with_the_key_reference() {
+    let host = Mock::new();
+    let token = Token::decode(&submitted_token(&host)).unwrap();
+    assert_eq!(token.request_id, "r1");
+    assert_eq!(token.cancel_url, "http://127.0.0.1:9/fal-ai/flux/requests/r1/cancel");
+    let sent = &host.sent.borrow()[0];
+    assert_eq!((sent.method.as_str(), sent.url.as_str()), ("POST", "http://127.0.0.1:9/fal-ai/flux/dev"));
+    assert!(sent.headers.contains(&("Authorization".into(), "Key {{secret:FAL_KEY}}".into())));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!((body["prompt"].as_str(), body["num_images"].as_u64()), (Some("a red fox"), Some(2)));
+    assert!(host.progress.borrow()[0].1.contains("queue position 1"));
+}
+
+#[test]
+fn poll_walks_queue_progress_and_result() {
+    let host = Mock::new();
+    let token = submitted_token(&host);
+    host.answer(202, r#"{"status":"IN_QUEUE","queue_position":0}"#);
+    assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(Some(0)));
+    assert_eq!(host.sent.borrow()[1].url, "http://127.0.0.1:9/fal-ai/flux/requests/r1/status?logs=1");
+    host.answer(202, r#"{"status":"IN_PROGRESS","logs":[{"message":"step 1/4","level":"INFO"}]}"#);
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Running { fraction: Some(f), .. } if f == 0.25));
+    assert_eq!(host.progress.borrow().last().unwrap(), &(Some(0.25), "fal: step 1/4".to_string()));
+    host.answer(200, r#"{"status":"COMPLETED","logs":[],"metrics":{"inference_time":1.2}}"#);
+    host.answer(200, r#"{"images":[{"url":"http://127.0.0.1:9/files/a.png","width":512,"height":384}],"seed":9}"#);
+    match poll(&host, &token).unwrap() {
+        JobState::Done(images) => {
+            assert_eq!(images.len(), 1);
+            assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] });
+            assert_eq!(images[0].seed, Some(9));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(host.sent.borrow().last().unwrap().url, "http://127.0.0.1:9/fal-ai/flux/requests/r1");
+}
+
+#[test]
+fn a_failed_run_is_a_failed_job() {
+    let host = Mock::new();
+    let token = submitted_token(&host);
+    host.answer(200, r#"{"status":"COMPLETED","error":"flagged","error_type":"content_policy_violation"}"#);
+    host.answer(422, r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged by the content checker","type":"content_policy_violation"}]}"#);
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::ContentBlocked(m)) if m.contains("content checker")));
+    host.answer(200, r#"{"status":"COMPLETED","error":"CUDA out of memory","error_type":"internal_server_error"}"#);
+    host.answer(502, "bad gateway");
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA")));
+    // A transient status error is an Err for the host to retry.
+    host.answer(503, "unavailable");
+    assert!(matches!(poll(&host, &token), Err(ProviderError::Upstream { status: 503, .. })));
+    host.answer(404, r#"{"detail":"not found"}"#);
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { status: 404, .. })));
+}
+
+#[test]
+fn submit_errors_are_classified() {
+    let host = Mock::new();
+    host.answer(422, r#"{"detail":[{"loc":["body","image_size"],"msg":"Input should be a valid preset","type":"enum"}]}"#);
+    let err = submit(&host, &Request::text("fal-ai/flux/dev", "x")).unwrap_err();
+    assert!(matches!(err, ProviderError::InvalidRequest { field: Some(ref f), .. } if f == "width"), "{err:?}");
+    host.answers.borrow_mut().push_back(Err(EgressError::Connection("refused".into())));
+    assert!(matches!(submit(&host, &Request::text("fal-ai/flux/dev", "x")), Err(ProviderError::Unavailable(m)) if m.contains("refused")));
+}
+
+#[test]
+fn missing_key_fails_fast() {
+    let mut host = Mock::new();
+    host.key_set = false;
+    let err = submit(&host, &Request::text("fal-ai/flux/dev", "x")).unwrap_err();
+    assert!(matches!(err, ProviderError::Unauthorized(ref m) if m.starts_with("FAL_KEY is not set")));
+    assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
+fn cancel_puts_and_tolerates_finished_requests() {
+    let host = Mock::new();
+    let token = submitted_token(&host);
+    host.answer(202, r#"{"status":"CANCELLATION_REQUESTED"}"#);
+    cancel(&host, &token).unwrap();
+    let sent = host.sent.borrow().last().cloned().unwrap();
+    assert_eq!((sent.method.as_str(), sent.url.as_str()), ("PUT", "http://127.0.0.1:9/fal-ai/flux/requests/r1/cancel"));
+    host.answer(400, r#"{"status":"ALREADY_COMPLETED"}"#);
+    cancel(&host, &token).unwrap();
+    host.answer(401, r#"{"detail":"bad key"}"#);
+    assert!(matches!(cancel(&host, &token), Err(ProviderError::Unauthorized(_))));
+}
+
+#[test]
+fn describe_lists_models_hosts_and_extra_ids() {
+    let mut host = Mock::new();
+    host.config.insert("extra_models".into(), r#"["fal-ai/recraft/v3"]"#.into());
+    let info = describe(&host);
+    assert_eq!(info.id, "fal");
+    assert_eq!(info.default_model, DEFAULT_MODEL);
+    assert!(info.models.iter().any(|m| m.id == "fal-ai/recraft/v3" && m.operations.contains(&Operation::Edit)));
+    assert!(info.hosts.contains(&"https://*.fal.media".to_string()));
+    assert_eq!(info.hosts[0], "http://127.0.0.1:9");
+    host.config.insert("default_model".into(), "fal-ai/some/new-model".into());
+    let info = describe(&host);
+    assert!(info.models.iter().any(|m| m.id == info.default_model));
+}

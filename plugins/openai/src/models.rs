@@ -1,0 +1,239 @@
+//! The OpenAI image model table: ids, life cycle, sizes, limits and prices.
+//!
+//! `GET /models` exposes no capabilities, so this table is hard-coded from
+//! PROTOCOLS §0 (life cycle, from the openai 3.54.0 `types/image_model.py`
+//! docstring), §1.3/§1.4 (sizes, counts, inputs) and §1.8 (prices, which are
+//! third-party quotes [S]).
+
+use crate::types::Op;
+
+/// Feature bits, mirroring WIT `features` (converted in `plugin.rs`).
+pub mod feat {
+    pub const NEGATIVE_PROMPT: u8 = 1;
+    pub const SEED: u8 = 1 << 1;
+    pub const STEPS: u8 = 1 << 2;
+    pub const GUIDANCE: u8 = 1 << 3;
+    pub const STRENGTH: u8 = 1 << 4;
+    pub const MASK: u8 = 1 << 5;
+    pub const CUSTOM_SIZE: u8 = 1 << 6;
+}
+
+/// Where a model stands (WIT `lifecycle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Current,
+    Legacy,
+    Deprecated,
+    Retired,
+}
+
+/// How a model takes its output size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeRule {
+    /// Only the sizes in [`Model::sizes`] (or `auto`).
+    Fixed,
+    /// Any `WxH` with both sides multiples of 16, aspect ratio between 1:3
+    /// and 3:1 and at most [`MAX_FREE_PIXELS`] pixels (gpt-image-2 and
+    /// later — PROTOCOLS §1.3).
+    Free,
+}
+
+/// Pixel budget of free sizes: 3840×2160 (PROTOCOLS §1.3).
+pub const MAX_FREE_PIXELS: u64 = 3840 * 2160;
+
+/// Long edge in pixels of each size tier offered for free-size models
+/// (an Easel convenience: OpenAI itself has no tiers).
+pub const FREE_TIERS: [(&str, u32); 3] = [("1K", 1024), ("2K", 2048), ("4K", 3840)];
+
+/// One model's capabilities (converted to WIT `model-info` in `plugin.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Model {
+    pub id: &'static str,
+    pub display_name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub operations: &'static [Op],
+    /// `W:H` strings; empty = any (within the size rule).
+    pub aspect_ratios: &'static [&'static str],
+    pub size_tiers: &'static [&'static str],
+    /// `(width, height)` pixels; empty = free sizes.
+    pub sizes: &'static [(u32, u32)],
+    pub min_side: u32,
+    pub max_side: u32,
+    pub size_multiple: u32,
+    pub default_size: (u32, u32),
+    /// `n` upper bound (1–10 for GPT image models — PROTOCOLS §1.3).
+    pub max_images: u32,
+    /// Reference images per edit (16 for GPT image models — PROTOCOLS §1.4).
+    pub max_input_images: u32,
+    /// [`feat`] bits.
+    pub features: u8,
+    pub output_formats: &'static [&'static str],
+    pub lifecycle: Lifecycle,
+    pub replacement: Option<&'static str>,
+    /// Why and when it was retired, for the refusal message.
+    pub retired_note: Option<&'static str>,
+    /// US dollars per 1024² image at `medium` quality, when known [S].
+    pub price_per_image_usd: Option<f64>,
+    pub prompt_notes: Option<&'static str>,
+    pub size_rule: SizeRule,
+    /// Whether `/images/edits` takes `input_fidelity` (not gpt-image-1-mini
+    /// nor gpt-image-2 — PROTOCOLS §1.4; assumed for 2.5+ [M]).
+    pub input_fidelity: bool,
+    /// GPT image family (base64 output, quality/background/format options);
+    /// false for the dall-e models.
+    pub gpt_image: bool,
+}
+
+const GPT_OPS: &[Op] = &[Op::Generate, Op::Edit, Op::Inpaint];
+const FIXED_SIZES: &[(u32, u32)] = &[(1024, 1024), (1536, 1024), (1024, 1536)];
+const FIXED_RATIOS: &[&str] = &["1:1", "3:2", "2:3"];
+const GPT_FORMATS: &[&str] = &["image/png", "image/jpeg", "image/webp"];
+const GPT_NOTES: &str = "Write a full natural-language description (subject, setting, style, lighting, composition); \
+up to 32000 characters. Renders legible text well: quote the exact words. There is no negative prompt: say what to \
+leave out in the prompt itself. For edits, say what to change and what to keep.";
+
+/// gpt-image-1.5-style model: fixed sizes, 1–10 images, up to 16 references.
+const FIXED_BASE: Model = Model {
+    id: "",
+    display_name: "",
+    aliases: &[],
+    operations: GPT_OPS,
+    aspect_ratios: FIXED_RATIOS,
+    size_tiers: &[],
+    sizes: FIXED_SIZES,
+    min_side: 1024,
+    max_side: 1536,
+    size_multiple: 1,
+    default_size: (1024, 1024),
+    max_images: 10,
+    max_input_images: 16,
+    features: feat::MASK | feat::STRENGTH,
+    output_formats: GPT_FORMATS,
+    lifecycle: Lifecycle::Current,
+    replacement: None,
+    retired_note: None,
+    price_per_image_usd: None,
+    prompt_notes: Some(GPT_NOTES),
+    size_rule: SizeRule::Fixed,
+    input_fidelity: true,
+    gpt_image: true,
+};
+
+/// gpt-image-2-style model: free `WxH` sizes.
+const FREE_BASE: Model = Model {
+    aspect_ratios: &[],
+    size_tiers: &["1K", "2K", "4K"],
+    sizes: &[],
+    min_side: 16,
+    max_side: 3840,
+    size_multiple: 16,
+    features: feat::MASK | feat::STRENGTH | feat::CUSTOM_SIZE,
+    size_rule: SizeRule::Free,
+    ..FIXED_BASE
+};
+
+/// Every model this plugin knows, current first.
+pub const MODELS: &[Model] = &[
+    Model { id: "gpt-image-1.5", display_name: "GPT Image 1.5", price_per_image_usd: Some(0.034), ..FIXED_BASE },
+    Model {
+        id: "gpt-image-1-mini",
+        display_name: "GPT Image 1 mini",
+        features: feat::MASK,
+        input_fidelity: false,
+        price_per_image_usd: Some(0.011),
+        ..FIXED_BASE
+    },
+    Model { id: "gpt-image-2", display_name: "GPT Image 2", features: feat::MASK | feat::CUSTOM_SIZE, input_fidelity: false, ..FREE_BASE },
+    Model {
+        id: "gpt-image-2-2026-04-21",
+        display_name: "GPT Image 2 (2026-04-21 snapshot)",
+        features: feat::MASK | feat::CUSTOM_SIZE,
+        input_fidelity: false,
+        ..FREE_BASE
+    },
+    Model { id: "gpt-image-2.5-sunburst", display_name: "GPT Image 2.5 Sunburst", ..FREE_BASE },
+    Model { id: "gpt-image-2.5-flare", display_name: "GPT Image 2.5 Flare", ..FREE_BASE },
+    Model { id: "gpt-image-2.5-sunburst-2026-09-08", display_name: "GPT Image 2.5 Sunburst (2026-09-08 snapshot)", ..FREE_BASE },
+    Model { id: "gpt-image-2.5-flare-2026-09-08", display_name: "GPT Image 2.5 Flare (2026-09-08 snapshot)", ..FREE_BASE },
+    Model { id: "gpt-image-2.6-sunburst", display_name: "GPT Image 2.6 Sunburst", ..FREE_BASE },
+    Model { id: "gpt-image-2.6-flare", display_name: "GPT Image 2.6 Flare", ..FREE_BASE },
+    Model { id: "chatgpt-image-latest", display_name: "ChatGPT Image (latest)", ..FIXED_BASE },
+    Model {
+        id: "gpt-image-1",
+        display_name: "GPT Image 1",
+        lifecycle: Lifecycle::Retired,
+        replacement: Some("gpt-image-2.5-sunburst"),
+        retired_note: Some("shut down on the OpenAI API on 2026-10-23"),
+        price_per_image_usd: Some(0.042),
+        ..FIXED_BASE
+    },
+    Model {
+        id: "dall-e-3",
+        display_name: "DALL·E 3",
+        operations: &[Op::Generate],
+        aspect_ratios: &["1:1"],
+        sizes: &[(1024, 1024), (1792, 1024), (1024, 1792)],
+        max_side: 1792,
+        max_images: 1,
+        max_input_images: 0,
+        features: 0,
+        output_formats: &["image/png"],
+        lifecycle: Lifecycle::Retired,
+        replacement: Some("gpt-image-1.5"),
+        retired_note: Some("retired on the OpenAI API on 2026-05-12"),
+        price_per_image_usd: Some(0.04),
+        prompt_notes: None,
+        input_fidelity: false,
+        gpt_image: false,
+        ..FIXED_BASE
+    },
+    Model {
+        id: "dall-e-2",
+        display_name: "DALL·E 2",
+        operations: &[Op::Generate, Op::Edit, Op::Inpaint, Op::Variation],
+        aspect_ratios: &["1:1"],
+        sizes: &[(256, 256), (512, 512), (1024, 1024)],
+        min_side: 256,
+        max_side: 1024,
+        max_input_images: 1,
+        features: feat::MASK,
+        output_formats: &["image/png"],
+        lifecycle: Lifecycle::Retired,
+        replacement: Some("gpt-image-1-mini"),
+        retired_note: Some("retired on the OpenAI API on 2026-05-12"),
+        price_per_image_usd: Some(0.02),
+        prompt_notes: None,
+        input_fidelity: false,
+        gpt_image: false,
+        ..FIXED_BASE
+    },
+];
+
+/// Model used when a request names none.
+pub const DEFAULT_MODEL: &str = "gpt-image-1.5";
+
+/// A model by exact id.
+pub fn find(id: &str) -> Option<&'static Model> {
+    MODELS.iter().find(|m| m.id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_consistent() {
+        assert!(find(DEFAULT_MODEL).is_some_and(|m| m.lifecycle == Lifecycle::Current));
+        for model in MODELS {
+            assert!(!model.id.is_empty() && !model.display_name.is_empty());
+            assert_eq!(MODELS.iter().filter(|m| m.id == model.id).count(), 1, "{} twice", model.id);
+            if let Some(replacement) = model.replacement {
+                let target = find(replacement).expect("replacement is listed");
+                assert_eq!(target.lifecycle, Lifecycle::Current, "{} → {replacement}", model.id);
+            }
+            assert_eq!(model.lifecycle == Lifecycle::Retired, model.retired_note.is_some(), "{}", model.id);
+            assert!(model.sizes.contains(&model.default_size) || model.sizes.is_empty(), "{}", model.id);
+            assert_eq!(model.features & feat::STRENGTH != 0, model.input_fidelity, "{}", model.id);
+        }
+    }
+}

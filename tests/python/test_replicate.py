@@ -1,0 +1,299 @@
+"""End-to-end tests of the Replicate plugin: the `easel` binary (CLI and MCP over
+stdio) driving the sandboxed replicate component against tests/fakes/replicate_fake.py.
+
+Needs EASEL_BIN (the built host). The plugin comes from `builtin = "replicate"`, or
+from EASEL_REPLICATE_WASM (a path to easel_replicate.wasm) while it is not built in yet.
+MCP tests use the official `mcp` Python SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EASEL_BIN = os.environ.get("EASEL_BIN")
+if not EASEL_BIN:
+    pytest.skip("EASEL_BIN is not set: build the host and point EASEL_BIN at the easel binary", allow_module_level=True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+import replicate_fake  # noqa: E402
+
+KEY = "r8_test_token_5f2a9c"
+WASM = os.environ.get("EASEL_REPLICATE_WASM")
+VERSION = "39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"
+
+
+class Setup:
+    """One fake server plus a plugins.toml, store and cache pointing at it."""
+
+    def __init__(self, root: Path, cache: Path, base: str, server):
+        self.root, self.base, self.server = root, base, server
+        self.config = root / "plugins.toml"
+        self.store = root / "store"
+        source = f'path = "{WASM}"' if WASM else 'builtin = "replicate"'
+        self.config.write_text(f"""
+[defaults]
+provider = "replicate"
+wait_secs = 20
+
+[plugins.replicate]
+{source}
+allowed_hosts = ["{base}"]
+[plugins.replicate.secrets.REPLICATE_API_TOKEN]
+env = "REPLICATE_API_TOKEN"
+hosts = ["{base}"]
+[plugins.replicate.config]
+base_url = "{base}"
+extra_models = ["stability-ai/sdxl:{VERSION}"]
+""")
+        self.env = {**os.environ, "REPLICATE_API_TOKEN": KEY, "EASEL_CACHE": str(cache)}
+
+    def generate(self, prompt: str, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess:
+        env = dict(self.env)
+        if key is None:
+            env.pop("REPLICATE_API_TOKEN", None)
+        else:
+            env["REPLICATE_API_TOKEN"] = key
+        return subprocess.run([EASEL_BIN, "--config", str(self.config), "--store", str(self.store),
+                               "generate", prompt, "--provider", "replicate", *args],
+                              env=env, capture_output=True, text=True, timeout=180)
+
+    def requests(self) -> list[dict]:
+        return list(self.server.state.recorded)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("easel-cache")
+
+
+@pytest.fixture
+def setup(tmp_path, cache_dir):
+    server, base = replicate_fake.start(key=KEY)
+    yield Setup(tmp_path, cache_dir, base, server)
+    server.shutdown()
+    server.server_close()
+
+
+def png_size(path: str | Path) -> tuple[int, int]:
+    data = Path(path).read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
+    return [(parts[0], parts[1]) for parts in lines]
+
+
+def creates(setup: Setup) -> list[dict]:
+    return [r for r in setup.requests() if r["method"] == "POST" and r["path"].endswith("/predictions")]
+
+
+def polls(setup: Setup) -> list[dict]:
+    return [r for r in setup.requests() if r["method"] == "GET" and r["path"].startswith("/v1/predictions/")]
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+def test_generate_creates_an_official_model_prediction_and_polls_it(setup):
+    images = outputs(setup.generate("a red fox in snow", "--aspect-ratio", "16:9", "--count", "2", "--seed", "42"))
+    assert len(images) == 2
+    expected = replicate_fake.output_size({"aspect_ratio": "16:9"})
+    for _, path in images:
+        assert png_size(path) == expected
+    [create] = creates(setup)
+    assert create["path"] == "/v1/models/black-forest-labs/flux-schnell/predictions"
+    assert create["headers"]["prefer"] == "wait=5"
+    inp = create["json"]["input"]
+    assert inp["prompt"] == "a red fox in snow"
+    assert (inp["aspect_ratio"], inp["num_outputs"], inp["seed"], inp["output_format"]) == ("16:9", 2, 42, "png")
+    assert len(polls(setup)) >= 5, "starting, starting, processing, processing, succeeded"
+    assert any(r["path"].startswith("/files/") for r in setup.requests())
+
+
+def test_a_fast_prediction_finishes_inside_prefer_wait(setup):
+    outputs(setup.generate("a quick sketch [fake:fast]", "--width", "512", "--height", "512"))
+    [create] = creates(setup)
+    assert create["json"]["input"]["aspect_ratio"] == "1:1", "width/height map to the nearest offered ratio"
+    assert polls(setup) == [], "the 201 already carried the output"
+
+
+def test_a_version_id_goes_to_the_predictions_endpoint(setup):
+    outputs(setup.generate("a castle", "--model", f"stability-ai/sdxl:{VERSION}", "--width", "640", "--height", "480"))
+    [create] = creates(setup)
+    assert create["path"] == "/v1/predictions"
+    assert create["json"]["version"] == VERSION
+    assert (create["json"]["input"]["width"], create["json"]["input"]["height"]) == (640, 480)
+
+
+def test_auth_header_arrives_as_bearer_and_the_plugin_never_sees_the_token(setup):
+    result = setup.generate("a lighthouse [fake:echo_auth]")
+    outputs(result)
+    api_calls = [r for r in setup.requests() if r["path"].startswith("/v1/")]
+    assert api_calls
+    for r in api_calls:
+        assert r["headers"].get("authorization") == f"Bearer {KEY}", r
+    for r in setup.requests():
+        assert "{{secret" not in json.dumps(r["headers"])
+    # The fake echoes the header into the logs; the plugin's progress lines show it redacted.
+    assert "[redacted:REPLICATE_API_TOKEN]" in result.stderr, result.stderr
+    assert KEY not in result.stderr and KEY not in result.stdout
+
+
+def test_edit_sends_the_reference_as_a_data_uri(setup, tmp_path):
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(replicate_fake.make_png(320, 240, "reference"))
+    images = outputs(setup.generate("make it night time", "--image", str(reference), "--strength", "0.6",
+                                    "--model", "black-forest-labs/flux-dev"))
+    width, height = png_size(images[0][1])
+    assert abs(width / height - 4 / 3) < 0.05, "the fake matches the input image's ratio"
+    [create] = creates(setup)
+    assert create["path"] == "/v1/models/black-forest-labs/flux-dev/predictions"
+    inp = create["json"]["input"]
+    assert inp["image"].startswith("data:image/png;base64,")
+    assert abs(inp["prompt_strength"] - 0.6) < 1e-6
+
+
+@pytest.mark.parametrize("marker, expected", [
+    ("validation", ["aspect_ratio", "must be one of"]),
+    ("nsfw", ["safety", "NSFW"]),
+    ("rate_limit", ["rate limited", "retry after 1.0 s", "throttled"]),
+    ("server_error", ["HTTP 500", "Internal Server Error"]),
+    ("model_error", ["CUDA out of memory"]),
+])
+def test_provider_errors_are_readable(setup, marker, expected):
+    result = setup.generate(f"a cat [fake:{marker}]")
+    assert result.returncode != 0, result.stdout
+    for text in expected:
+        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
+    assert "panic" not in result.stderr.lower()
+
+
+def test_wrong_token_is_unauthorized_and_names_the_variable(setup):
+    result = setup.generate("a cat", key="r8_wrong")
+    assert result.returncode != 0
+    assert "unauthorized" in result.stderr.lower() and "REPLICATE_API_TOKEN" in result.stderr, result.stderr
+    assert "valid authentication token" in result.stderr
+    [create] = creates(setup)
+    assert create["headers"]["authorization"] == "Bearer r8_wrong"
+
+
+def test_missing_token_fails_before_any_request(setup):
+    result = setup.generate("a cat", key=None)
+    assert result.returncode != 0
+    assert "REPLICATE_API_TOKEN" in result.stderr, result.stderr
+    assert creates(setup) == []
+
+
+# -- MCP ------------------------------------------------------------------------------------
+
+def run_mcp(setup: Setup, body):
+    """Run `body(session)` against `easel serve` over stdio; returns its result."""
+    anyio = pytest.importorskip("anyio")
+    mcp = pytest.importorskip("mcp")
+    from mcp.client.stdio import stdio_client
+
+    params = mcp.StdioServerParameters(command=EASEL_BIN, args=["--config", str(setup.config), "--store", str(setup.store), "serve"],
+                                       env=setup.env)
+
+    async def main():
+        async with stdio_client(params) as (read, write):
+            async with mcp.ClientSession(read, write) as session:
+                await session.initialize()
+                return await body(session)
+
+    return anyio.run(main)
+
+
+def is_error(result) -> bool:
+    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
+    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
+
+
+def structured(result) -> dict:
+    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
+    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
+    return value if value is not None else (getattr(result, "structuredContent", None) or {})
+
+
+def test_mcp_generate_reports_progress_in_order(setup):
+    events: list[tuple[float, str]] = []
+
+    async def progress(value, total, message):
+        events.append((value, message or ""))
+
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "replicate", "aspect_ratio": "1:1"},
+                                       progress_callback=progress)
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"], image["mime_type"]) == (1024, 1024, "image/png")
+    messages = [m for _, m in events]
+    first = lambda pred: next(i for i, m in enumerate(messages) if pred(m))  # noqa: E731
+    created = first(lambda m: "Replicate prediction" in m and "starting" in m)
+    queued = first(lambda m: m.startswith("queued at replicate"))
+    halfway = first(lambda m: " 50%|" in m)
+    done = first(lambda m: "100%|" in m)
+    assert created < queued < halfway < done, messages
+    values = [v for v, _ in events]
+    assert values == sorted(values), f"progress must not go backwards: {events}"
+
+
+def test_mcp_edit_image_with_a_stored_reference(setup):
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a house", "provider": "replicate", "aspect_ratio": "3:2"})
+        assert not is_error(made), made.content
+        reference = structured(made)["images"][0]["id"]
+        return await session.call_tool("edit_image", {"prompt": "paint it blue", "provider": "replicate",
+                                                      "model": "black-forest-labs/flux-dev",
+                                                      "images": [{"image": reference, "role": "reference"}], "strength": 0.4})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert image["width"] > image["height"]
+    edit = creates(setup)[-1]
+    assert edit["path"] == "/v1/models/black-forest-labs/flux-dev/predictions"
+    assert edit["json"]["input"]["image"].startswith("data:image/png;base64,")
+
+
+def test_mcp_errors_are_tool_results(setup):
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "x [fake:validation]", "provider": "replicate"})
+
+    result = run_mcp(setup, body)
+    assert is_error(result)
+    text = " ".join(c.text for c in result.content if getattr(c, "text", None))
+    assert "aspect_ratio" in text, text
+
+
+def test_mcp_cancel_reaches_replicate(setup):
+    async def body(session):
+        started = await session.call_tool("generate_image", {"prompt": "a slow one [fake:slow]", "provider": "replicate",
+                                                             "wait_seconds": 3})
+        assert not is_error(started), started.content
+        job_id = structured(started)["job_id"]
+        assert structured(started)["status"] in ("queued", "running")
+        cancelled = await session.call_tool("cancel_generation", {"job_id": job_id})
+        status = await session.call_tool("get_generation_status", {"job_id": job_id})
+        return cancelled, status
+
+    cancelled, status = run_mcp(setup, body)
+    assert not is_error(cancelled), cancelled.content
+    assert structured(status)["status"] == "canceled", structured(status)
+    cancels = [r for r in setup.requests() if r["method"] == "POST" and r["path"].endswith("/cancel")]
+    assert len(cancels) == 1 and cancels[0]["path"].startswith("/v1/predictions/"), setup.requests()
+    assert cancels[0]["headers"]["authorization"] == f"Bearer {KEY}"
+    [prediction] = setup.server.state.predictions.values()
+    assert prediction.status == "canceled"

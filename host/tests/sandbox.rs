@@ -198,3 +198,18 @@ async fn a_slow_plugin_does_not_block_others() {
     assert!(started.elapsed() < Duration::from_millis(1900), "placeholder waited for the looping plugin: {:?}", started.elapsed());
     assert!(slow.await.unwrap().message.contains("did not finish"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_importing_filesystem_or_sockets_is_refused_at_load() {
+    let escapee = format!("{}/easel_fixture_escapee.wasm", env!("EASEL_WASM_DIR"));
+    let h = harness(&format!("[plugins.escapee]\npath = \"{escapee}\"")).await;
+    let provider = h.jobs.registry().get("escapee").unwrap();
+    let error = provider.plugin().await.err().expect("the escapee must not load");
+    assert!(error.contains("plugin `escapee` is refused"), "{error}");
+    assert!(error.contains("wasi:filesystem/"), "names the filesystem import: {error}");
+    assert!(error.contains("wasi:sockets/"), "names the sockets import: {error}");
+    let spec = GenerateSpec { prompt: "x".into(), provider: Some("escapee".into()), ..GenerateSpec::default() };
+    let err = h.jobs.generate(spec, None, None, Duration::from_secs(10)).await.err().unwrap();
+    assert!(err.message.contains("cannot take requests") && err.message.contains("wasi:filesystem/"), "{}", err.message);
+    h.placeholder_still_works().await;
+}

@@ -52,6 +52,9 @@ pub enum Command {
         /// Extra names accepted in the Host header (when served behind a name).
         #[arg(long = "allow-host")]
         allow_hosts: Vec<String>,
+        /// Require `Authorization: Bearer <token>` over HTTP; a file with one token per line.
+        #[arg(long, env = "EASEL_HTTP_TOKENS_FILE")]
+        tokens_file: Option<PathBuf>,
     },
     /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
@@ -154,12 +157,21 @@ pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Host> {
 pub async fn run(cli: Cli) -> Result<()> {
     let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
-        Command::Serve { transport, host, port, allow_hosts } => {
+        Command::Serve { transport, host, port, allow_hosts, tokens_file } => {
             let booted = boot(&cli, deployment, true)?;
             let server = EaselServer::new(booted.jobs.clone(), booted.deployment.preview, booted.deployment.defaults.wait_secs);
             match transport {
                 Transport::Stdio => server.serve_stdio().await,
-                Transport::Http => crate::mcp::http::serve(server, SocketAddr::new(*host, *port), allow_hosts.clone()).await,
+                Transport::Http => {
+                    let tokens = match tokens_file {
+                        Some(path) => crate::mcp::http::read_tokens(path)?,
+                        None => Vec::new(),
+                    };
+                    if tokens.is_empty() && !host.is_loopback() {
+                        eprintln!("easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images");
+                    }
+                    crate::mcp::http::serve(server, SocketAddr::new(*host, *port), allow_hosts.clone(), tokens).await
+                }
             }
         }
         Command::Generate(cmd) => generate(&boot(&cli, deployment, false)?, cmd).await,

@@ -190,6 +190,7 @@ impl fmt::Display for ProviderError {
                 write!(f, "rate limited (retry after {:.1} s): {message}", *ms as f64 / 1000.0)
             }
             ProviderError::RateLimited { retry_after_ms: None, message } => write!(f, "rate limited: {message}"),
+            ProviderError::Upstream { status: 0, message } => write!(f, "provider error: {message}"),
             ProviderError::Upstream { status, message } => write!(f, "provider error (HTTP {status}): {message}"),
             ProviderError::Timeout { message } => write!(f, "timed out: {message}"),
             ProviderError::Unavailable { message } => write!(f, "unavailable: {message}"),

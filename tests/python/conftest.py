@@ -46,9 +46,9 @@ def easel_args(store_dir, cache_dir, config=None):
 class HttpServer:
     """`easel serve --transport http --port 0` as a child process."""
 
-    def __init__(self, args, env=None):
+    def __init__(self, args, env=None, serve_args=()):
         self.proc = subprocess.Popen(
-            args + ["serve", "--transport", "http", "--port", "0"],
+            args + ["serve", "--transport", "http", "--port", "0", *serve_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

@@ -182,3 +182,27 @@ def test_foreign_host_and_origin_are_refused(http_server):
 def test_health_endpoint_answers(http_server):
     with urllib.request.urlopen(http_server.base + "/health", timeout=10) as response:
         assert json.load(response)["status"] == "ok"
+
+
+def test_bearer_token_is_required_when_configured(store_dir, cache_dir, tmp_path):
+    from conftest import HttpServer
+
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# one per line\ns3cret-token-1\n")
+    server = HttpServer(easel_args(store_dir, cache_dir), serve_args=["--tokens-file", str(tokens)])
+    try:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        for auth in [None, "Bearer wrong", "s3cret-token-1"]:
+            request = urllib.request.Request(server.url, data=body, method="POST", headers=dict(headers, **({"Authorization": auth} if auth else {})))
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(request, timeout=10)
+            assert refused.value.code == 401, auth
+        ok = urllib.request.Request(server.url, data=body, method="POST", headers=dict(headers, Authorization="Bearer s3cret-token-1"))
+        with urllib.request.urlopen(ok, timeout=10) as response:
+            assert response.status == 200
+        with urllib.request.urlopen(server.base + "/health", timeout=10) as response:
+            assert response.status == 200, "health checks need no token"
+    finally:
+        server.stop()

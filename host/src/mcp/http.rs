@@ -11,9 +11,30 @@ use std::sync::Arc;
 /// Largest JSON-RPC POST body accepted, bytes (inputs come by id, not inline).
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
 
+/// Bearer tokens from a file: one per line, blank lines and `#` comments skipped.
+pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading tokens from {}: {e}", path.display()))?;
+    let tokens: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    if tokens.is_empty() {
+        anyhow::bail!("{} holds no tokens (one per line)", path.display());
+    }
+    Ok(tokens)
+}
+
+/// Whether `header` is `Bearer <one of tokens>`, compared in constant time
+/// (over the sha256 of each, so lengths do not leak either).
+fn authorized(header: Option<&str>, tokens: &[String]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
+    let given = Sha256::digest(given.trim().as_bytes());
+    tokens.iter().fold(false, |found, token| found | bool::from(Sha256::digest(token.as_bytes()).ct_eq(&given)))
+}
+
 /// Serve until ctrl-c. `allowed_hosts` extends the loopback names accepted
-/// in `Host` (for deployments behind a name).
-pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<String>) -> anyhow::Result<()> {
+/// in `Host` (for deployments behind a name); non-empty `tokens` require
+/// `Authorization: Bearer` on everything but `/health`.
+pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<String>, tokens: Vec<String>) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     let port = local.port();
@@ -33,6 +54,19 @@ pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<Str
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
         .nest_service("/mcp", service);
+    let tokens = Arc::new(tokens);
+    let router = router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
+        let tokens = tokens.clone();
+        async move {
+            let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            if tokens.is_empty() || request.uri().path() == "/health" || authorized(header, &tokens) {
+                return next.run(request).await;
+            }
+            let mut refused = axum::response::IntoResponse::into_response((axum::http::StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
+            refused.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+            refused
+        }
+    }));
     // One line on stderr that scripts can wait for.
     eprintln!("easel: MCP over streamable HTTP at http://{local}/mcp");
     axum::serve(listener, router)

@@ -1,0 +1,255 @@
+//! Request bodies for `POST /sdapi/v1/txt2img` and `/img2img`
+//! (PROTOCOLS §6.3, §6.4): the Easel request mapped onto A1111's field
+//! names, with the operator's `params` underneath and the request's
+//! `extra` on top.
+//!
+//! Mapping: `count` → `batch_size` (with `n_iter` 1), `guidance` →
+//! `cfg_scale`, `strength` → `denoising_strength`, the checkpoint →
+//! `override_settings.sd_model_checkpoint`, the first reference image →
+//! `init_images[0]`, a mask → `mask` (white = repaint, A1111's convention).
+//! Every body carries `force_task_id`, so `/internal/progress` can tell
+//! whether this very task is queued, running or finished (§6.2).
+
+use crate::types::{Operation, ProviderError, Request, Role};
+use crate::util::{b64, parse_ratio, round_down};
+use serde_json::{Map, Value, json};
+
+/// Width and height must be multiples of this (A1111's sliders step by 8).
+pub const SIZE_MULTIPLE: u32 = 8;
+pub const MIN_SIDE: u32 = 64;
+pub const MAX_SIDE: u32 = 2048;
+
+/// Which generation route a task uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Txt2img,
+    Img2img,
+}
+
+impl Endpoint {
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::Txt2img => "/sdapi/v1/txt2img",
+            Endpoint::Img2img => "/sdapi/v1/img2img",
+        }
+    }
+}
+
+/// One ready-to-send generation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Task {
+    pub endpoint: Endpoint,
+    pub body: Value,
+    /// Images asked for (A1111 may add a grid or extension outputs).
+    pub count: u32,
+}
+
+/// Build the body. `checkpoint` is the title to load (`None` keeps the
+/// server's current one), `params` the operator's defaults, `default_size`
+/// the size used when the request gives neither size nor input image.
+pub fn build(
+    request: &Request,
+    checkpoint: Option<&str>,
+    params: &Map<String, Value>,
+    default_size: (u32, u32),
+    task_id: &str,
+) -> Result<Task, ProviderError> {
+    if request.images.iter().any(|i| i.role == Role::Control) {
+        return Err(ProviderError::invalid(
+            Some("images"),
+            "SD WebUI takes control images only through an extension (ControlNet's `alwayson_scripts`); pass them in `extra` instead of role `control`",
+        ));
+    }
+    let reference = request.images.iter().find(|i| i.role == Role::Reference);
+    let mask = request.images.iter().find(|i| i.role == Role::Mask);
+    let endpoint = match (request.operation, reference) {
+        (Operation::Generate, None) => Endpoint::Txt2img,
+        (Operation::Generate, Some(_)) | (Operation::Edit | Operation::Inpaint | Operation::Variation, Some(_)) => Endpoint::Img2img,
+        (Operation::Upscale, _) => {
+            return Err(ProviderError::Unsupported("upscaling is not offered by the sdwebui plugin; use edit with a larger size instead".into()));
+        }
+        (_, None) => return Err(ProviderError::invalid(Some("images"), "an edit needs an image with role `reference`")),
+    };
+    if mask.is_some() && endpoint == Endpoint::Txt2img {
+        return Err(ProviderError::invalid(Some("images"), "a mask needs a reference image to inpaint"));
+    }
+
+    let mut body = params.clone();
+    let mut set = |key: &str, value: Value| {
+        body.insert(key.to_string(), value);
+    };
+    set("prompt", json!(request.prompt));
+    if let Some(negative) = request.negative_prompt.as_deref().filter(|n| !n.trim().is_empty()) {
+        set("negative_prompt", json!(negative));
+    }
+    if let Some(seed) = request.seed {
+        set("seed", json!(seed));
+    }
+    set("batch_size", json!(request.count.max(1)));
+    set("n_iter", json!(1));
+    if let Some(steps) = request.steps {
+        set("steps", json!(steps));
+    }
+    if let Some(guidance) = request.guidance {
+        set("cfg_scale", json!(round3(guidance)));
+    }
+    let (width, height) = output_size(request, reference.map(|r| (r.width, r.height)), default_size)?;
+    set("width", json!(width));
+    set("height", json!(height));
+    if let Some(reference) = reference {
+        set("init_images", json!([b64(&reference.data)]));
+        if let Some(strength) = request.strength {
+            set("denoising_strength", json!(round3(strength)));
+        }
+        if let Some(mask) = mask {
+            set("mask", json!(b64(&mask.data)));
+        }
+    }
+    if let Some(title) = checkpoint {
+        let mut overrides = match params.get("override_settings") {
+            Some(Value::Object(o)) => o.clone(),
+            _ => Map::new(),
+        };
+        overrides.insert("sd_model_checkpoint".into(), json!(title));
+        set("override_settings", Value::Object(overrides));
+    }
+    // Images come back in the response; the server's disk is not our store.
+    body.entry("send_images").or_insert(json!(true));
+    body.entry("save_images").or_insert(json!(false));
+
+    if let Some(extra) = request.extra.as_deref().filter(|e| !e.trim().is_empty()) {
+        match serde_json::from_str::<Value>(extra) {
+            Ok(Value::Object(extra)) => body.extend(extra),
+            _ => return Err(ProviderError::invalid(Some("extra"), "must be a JSON object of SD WebUI request fields")),
+        }
+    }
+    body.insert("force_task_id".into(), json!(task_id));
+    Ok(Task { endpoint, body: Value::Object(body), count: request.count.max(1) })
+}
+
+/// Output size: the request's size; else the aspect ratio on the default
+/// size's long edge; else (edits) the input image's size; else the default.
+/// Always a multiple of 8 within 64..=2048.
+pub fn output_size(request: &Request, input: Option<(u32, u32)>, default_size: (u32, u32)) -> Result<(u32, u32), ProviderError> {
+    let fit = |v: u32| round_down(v.min(MAX_SIDE), SIZE_MULTIPLE, MIN_SIDE);
+    if let Some(size) = request.size {
+        return Ok((fit(size.width), fit(size.height)));
+    }
+    if let Some(ratio) = request.aspect_ratio.as_deref() {
+        let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
+        let long = default_size.0.max(default_size.1);
+        let (w, h) = if rw >= rh { (long, long * rh / rw) } else { (long * rw / rh, long) };
+        return Ok((fit(w), fit(h)));
+    }
+    if let Some((w, h)) = input {
+        return Ok((fit(w), fit(h)));
+    }
+    Ok((fit(default_size.0), fit(default_size.1)))
+}
+
+/// f32 → a short decimal (0.6f32 is 0.6000000238…; A1111 echoes what it gets).
+fn round3(value: f32) -> f64 {
+    (f64::from(value) * 1000.0).round() / 1000.0
+}
+
+/// Easel's parameter name for an A1111 body field, for 422 messages.
+pub fn easel_field(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "prompt" => "prompt",
+        "negative_prompt" => "negative_prompt",
+        "seed" => "seed",
+        "steps" => "steps",
+        "cfg_scale" => "guidance",
+        "width" => "width",
+        "height" => "height",
+        "batch_size" | "n_iter" => "count",
+        "denoising_strength" => "strength",
+        "init_images" | "mask" => "images",
+        "override_settings" | "sd_model_checkpoint" => "model",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::{Dims, InputImage};
+
+    fn image(role: Role, w: u32, h: u32) -> InputImage {
+        InputImage { role, mime_type: "image/png".into(), width: w, height: h, data: b"\x89PNG".to_vec() }
+    }
+
+    #[test]
+    fn txt2img_maps_every_field() {
+        let mut r = Request::text("v1-5", "a red fox");
+        r.negative_prompt = Some("blurry".into());
+        r.seed = Some(42);
+        r.count = 3;
+        r.steps = Some(20);
+        r.guidance = Some(6.5);
+        r.size = Some(Dims { width: 640, height: 384 });
+        let mut params = Map::new();
+        params.insert("sampler_name".into(), json!("Euler a"));
+        params.insert("steps".into(), json!(30));
+        let t = build(&r, Some("v1-5.safetensors [6ce0161689]"), &params, (512, 512), "task(easel-1)").unwrap();
+        assert_eq!(t.endpoint, Endpoint::Txt2img);
+        assert_eq!(t.count, 3);
+        let b = &t.body;
+        assert_eq!(b["prompt"], "a red fox");
+        assert_eq!(b["negative_prompt"], "blurry");
+        assert_eq!((b["seed"].as_u64(), b["batch_size"].as_u64(), b["n_iter"].as_u64()), (Some(42), Some(3), Some(1)));
+        assert_eq!(b["steps"], 20, "the request beats the operator's params");
+        assert_eq!(b["sampler_name"], "Euler a");
+        assert_eq!(b["cfg_scale"], 6.5);
+        assert_eq!((b["width"].as_u64(), b["height"].as_u64()), (Some(640), Some(384)));
+        assert_eq!(b["override_settings"]["sd_model_checkpoint"], "v1-5.safetensors [6ce0161689]");
+        assert_eq!(b["force_task_id"], "task(easel-1)");
+        assert!(b.get("init_images").is_none() && b.get("denoising_strength").is_none());
+    }
+
+    #[test]
+    fn img2img_takes_init_image_mask_and_strength() {
+        let mut r = Request::text("m", "make it night");
+        r.operation = Operation::Inpaint;
+        r.strength = Some(0.6);
+        r.images = vec![image(Role::Reference, 333, 250), image(Role::Mask, 333, 250)];
+        let t = build(&r, None, &Map::new(), (512, 512), "t").unwrap();
+        assert_eq!(t.endpoint, Endpoint::Img2img);
+        let b = &t.body;
+        assert_eq!(b["init_images"][0], "iVBORw==");
+        assert_eq!(b["mask"], "iVBORw==");
+        assert_eq!(b["denoising_strength"], 0.6);
+        assert_eq!((b["width"].as_u64(), b["height"].as_u64()), (Some(328), Some(248)), "input size rounded to 8");
+        assert!(b.get("override_settings").is_none());
+    }
+
+    #[test]
+    fn aspect_ratio_uses_the_default_long_edge() {
+        let mut r = Request::text("m", "x");
+        r.aspect_ratio = Some("16:9".into());
+        assert_eq!(output_size(&r, None, (1024, 1024)).unwrap(), (1024, 576));
+        r.aspect_ratio = Some("2:3".into());
+        assert_eq!(output_size(&r, None, (512, 512)).unwrap(), (336, 512));
+    }
+
+    #[test]
+    fn extra_goes_on_top_and_bad_extra_is_refused() {
+        let mut r = Request::text("m", "x");
+        r.extra = Some(r#"{"sampler_name":"DDIM","enable_hr":true}"#.into());
+        let t = build(&r, None, &Map::new(), (512, 512), "t").unwrap();
+        assert_eq!((t.body["sampler_name"].as_str(), t.body["enable_hr"].as_bool()), (Some("DDIM"), Some(true)));
+        r.extra = Some("[1]".into());
+        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "extra"));
+    }
+
+    #[test]
+    fn control_images_and_orphan_masks_are_refused() {
+        let mut r = Request::text("m", "x");
+        r.images = vec![image(Role::Control, 64, 64)];
+        assert!(build(&r, None, &Map::new(), (512, 512), "t").is_err());
+        r.operation = Operation::Inpaint;
+        r.images = vec![image(Role::Mask, 64, 64)];
+        assert!(build(&r, None, &Map::new(), (512, 512), "t").is_err());
+    }
+}

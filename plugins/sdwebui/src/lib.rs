@@ -1,0 +1,46 @@
+//! Easel's AUTOMATIC1111 Stable Diffusion WebUI provider: txt2img, img2img
+//! and inpainting through the server's `/sdapi/v1` API (PROTOCOLS §6), one
+//! model per checkpoint, the checkpoint chosen per request with
+//! `override_settings.sd_model_checkpoint`.
+//!
+//! The server must run with `--api`. A loopback or LAN address is only
+//! reachable when `allowed_hosts` names it literally, e.g.
+//! `allowed_hosts = ["http://127.0.0.1:7860"]`.
+//!
+//! Config keys (`[plugins.sdwebui.config]`):
+//! - `base_url`: default `http://127.0.0.1:7860`.
+//! - `submit_mode`: `deferred` (default) — `submit` checks the server and
+//!   returns a job token, the first `poll` runs the (blocking) generation,
+//!   so `cancel_generation` can `POST /sdapi/v1/interrupt` it; or `sync` —
+//!   `submit` generates and returns the images (no cancel). See [`flow`].
+//! - `default_model`: a checkpoint (model name, title or hash); default: the
+//!   checkpoint the server has loaded.
+//! - `default_size`: `"WxH"` when a request gives no size; default 1024x1024
+//!   for checkpoints named like SDXL/SD3/Flux/Pony, else 512x512.
+//! - `max_images`: largest batch (`count`), default 8.
+//! - `params`: a table merged into every request body under the request's
+//!   own fields, e.g. `params = { sampler_name = "DPM++ 2M", scheduler =
+//!   "Karras", steps = 25 }`. A request's `extra` JSON goes on top.
+//! - `request_timeout_secs`: how long one generation may take, default 900;
+//!   the host caps it at the plugin's `timeout_secs` (default 120), so raise
+//!   `timeout_secs` in `[plugins.sdwebui]` for slow GPUs.
+//!
+//! Secret (optional): `SDWEBUI_AUTH`, for servers started with `--api-auth
+//! user:pass`. The host substitutes secrets verbatim and HTTP Basic needs
+//! base64, so its value is base64 of `user:pass` (`printf %s 'user:pass' |
+//! base64`); the plugin sends `Authorization: Basic {{secret:SDWEBUI_AUTH}}`.
+//!
+//! Everything but [`component`] is plain Rust over the [`types::Host`]
+//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
+//! to the WIT world `image-provider`.
+
+pub mod api;
+pub mod flow;
+pub mod models;
+pub mod response;
+pub mod token;
+pub mod types;
+pub mod util;
+
+#[cfg(target_arch = "wasm32")]
+mod component;

@@ -1,0 +1,197 @@
+//! Capability discovery from the server itself (PROTOCOLS §6.2): one model
+//! per checkpoint of `GET /sdapi/v1/sd-models`, samplers and schedulers from
+//! `/samplers` and `/schedulers` for the prompt notes, and the loaded
+//! checkpoint (`sd_model_checkpoint` of `GET /sdapi/v1/options`) as default.
+//!
+//! `sd-models` items: `{"title": "v1-5-pruned-emaonly.safetensors
+//! [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689",
+//! "sha256", "filename", "config"}`. The model id is `model_name`; the title
+//! and hash are aliases, and the title is what `override_settings` gets.
+
+use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::util::text_of;
+use serde_json::Value;
+
+/// One checkpoint the server lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub title: String,
+    pub model_name: String,
+    pub hash: Option<String>,
+}
+
+impl Checkpoint {
+    /// Whether `name` picks this checkpoint (id, title, hash, or the title
+    /// without its ` [hash]` suffix), case-insensitively.
+    pub fn answers_to(&self, name: &str) -> bool {
+        let name = name.trim();
+        let bare_title = self.title.rsplit_once(" [").map_or(self.title.as_str(), |(t, _)| t);
+        [self.model_name.as_str(), self.title.as_str(), bare_title]
+            .iter()
+            .chain(self.hash.as_deref().iter())
+            .any(|candidate| candidate.eq_ignore_ascii_case(name))
+    }
+}
+
+/// Checkpoints from `GET /sdapi/v1/sd-models`.
+pub fn checkpoints(list: &Value) -> Vec<Checkpoint> {
+    let Some(items) = list.as_array() else { return vec![] };
+    items
+        .iter()
+        .filter_map(|item| {
+            let title = item.get("title").map(text_of).filter(|t| !t.is_empty());
+            let model_name = item.get("model_name").map(text_of).filter(|t| !t.is_empty());
+            let (title, model_name) = match (title, model_name) {
+                (Some(t), Some(m)) => (t, m),
+                (Some(t), None) => (t.clone(), t.rsplit_once(" [").map_or(t.as_str(), |(n, _)| n).to_string()),
+                (None, Some(m)) => (m.clone(), m),
+                (None, None) => return None,
+            };
+            let hash = item.get("hash").and_then(Value::as_str).filter(|h| !h.is_empty()).map(String::from);
+            Some(Checkpoint { title, model_name, hash })
+        })
+        .collect()
+}
+
+/// Names from `/samplers` (`[{"name","aliases","options"}]`) or
+/// `/schedulers` (`[{"name","label",...}]`; the label is what people read).
+pub fn names(list: Option<&Value>, prefer_label: bool) -> Vec<String> {
+    let Some(items) = list.and_then(Value::as_array) else { return vec![] };
+    items
+        .iter()
+        .filter_map(|i| {
+            let label = prefer_label.then(|| i.get("label").and_then(Value::as_str)).flatten();
+            label.or_else(|| i.get("name").and_then(Value::as_str)).or_else(|| i.as_str()).map(String::from)
+        })
+        .collect()
+}
+
+/// Default output size for a checkpoint: 1024² for names that say XL, SD3,
+/// Flux or Pony (trained at 1024), else 512² (A1111's own default).
+pub fn default_size_for(checkpoint: &Checkpoint) -> (u32, u32) {
+    let name = checkpoint.title.to_ascii_lowercase();
+    let big = ["xl", "sd3", "flux", "pony", "illustrious"].iter().any(|k| name.contains(k));
+    if big { (1024, 1024) } else { (512, 512) }
+}
+
+/// What the operator may set about every model.
+#[derive(Debug, Clone, Default)]
+pub struct Shape {
+    /// Overrides the per-checkpoint default size.
+    pub default_size: Option<(u32, u32)>,
+    pub max_images: u32,
+    pub samplers: Vec<String>,
+    pub schedulers: Vec<String>,
+}
+
+/// One model per checkpoint.
+pub fn model_infos(checkpoints: &[Checkpoint], shape: &Shape) -> Vec<ModelInfo> {
+    let notes = prompt_notes(shape);
+    checkpoints
+        .iter()
+        .map(|c| {
+            let mut aliases = vec![c.title.clone()];
+            if let Some(hash) = &c.hash {
+                aliases.push(hash.clone());
+            }
+            aliases.retain(|a| a != &c.model_name);
+            aliases.dedup();
+            let (w, h) = shape.default_size.unwrap_or_else(|| default_size_for(c));
+            ModelInfo {
+                id: c.model_name.clone(),
+                display_name: c.title.clone(),
+                aliases,
+                operations: vec![Operation::Generate, Operation::Edit, Operation::Inpaint],
+                aspect_ratios: vec![],
+                size_tiers: vec![],
+                sizes: vec![],
+                min_side: MIN_SIDE,
+                max_side: MAX_SIDE,
+                size_multiple: SIZE_MULTIPLE,
+                default_size: Dims { width: w, height: h },
+                max_images: shape.max_images.max(1),
+                max_input_images: 1,
+                features: Features {
+                    negative_prompt: true,
+                    seed: true,
+                    steps: true,
+                    guidance: true,
+                    strength: true,
+                    mask: true,
+                    custom_size: true,
+                },
+                output_formats: vec!["image/png".into()],
+                lifecycle: Lifecycle::Current,
+                replacement: None,
+                price_per_image_usd: Some(0.0),
+                prompt_notes: Some(notes.clone()),
+            }
+        })
+        .collect()
+}
+
+fn prompt_notes(shape: &Shape) -> String {
+    let mut notes = String::from(
+        "A Stable Diffusion checkpoint on your own AUTOMATIC1111 WebUI (runs on your GPU, no cost per image). \
+         Comma-separated subject, style and quality phrases work best; `(word:1.3)` weights a phrase; put what to avoid in negative_prompt. \
+         steps 20–30 and guidance (cfg_scale) 5–8 are typical. edit_image is img2img: strength (denoising_strength, default 0.75) is how far to move from the input; \
+         a mask (white = repaint) makes it inpainting. count is the batch size. Images come back PNG unless the server's samples_format says otherwise.",
+    );
+    if !shape.samplers.is_empty() {
+        notes.push_str(&format!(" Samplers on this server: {}.", shape.samplers.join(", ")));
+    }
+    if !shape.schedulers.is_empty() {
+        notes.push_str(&format!(" Schedulers: {}.", shape.schedulers.join(", ")));
+    }
+    notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `extra`.");
+    notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn list() -> Value {
+        json!([
+            {"title": "v1-5-pruned-emaonly.safetensors [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689",
+             "sha256": "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa", "filename": "/m/v1-5-pruned-emaonly.safetensors", "config": null},
+            {"title": "sd_xl_base_1.0.safetensors [31e35c80fc]", "model_name": "sd_xl_base_1.0", "hash": "31e35c80fc"}
+        ])
+    }
+
+    #[test]
+    fn one_model_per_checkpoint_with_aliases() {
+        let cps = checkpoints(&list());
+        let shape = Shape { max_images: 8, samplers: vec!["Euler a".into(), "DPM++ 2M".into()], ..Shape::default() };
+        let models = model_infos(&cps, &shape);
+        assert_eq!(models.len(), 2);
+        assert_eq!(models[0].id, "v1-5-pruned-emaonly");
+        assert_eq!(models[0].aliases, vec!["v1-5-pruned-emaonly.safetensors [6ce0161689]".to_string(), "6ce0161689".into()]);
+        assert_eq!(models[0].default_size, Dims { width: 512, height: 512 });
+        assert_eq!(models[1].default_size, Dims { width: 1024, height: 1024 });
+        assert_eq!((models[0].size_multiple, models[0].max_images, models[0].price_per_image_usd), (8, 8, Some(0.0)));
+        assert!(models[0].features.mask && models[0].features.strength && models[0].features.custom_size);
+        assert!(models[0].prompt_notes.as_deref().unwrap().contains("Euler a, DPM++ 2M"));
+    }
+
+    #[test]
+    fn checkpoints_answer_to_all_their_names() {
+        let cps = checkpoints(&list());
+        assert!(cps[0].answers_to("v1-5-pruned-emaonly"));
+        assert!(cps[0].answers_to("v1-5-pruned-emaonly.safetensors [6ce0161689]"));
+        assert!(cps[0].answers_to("v1-5-pruned-emaonly.safetensors"));
+        assert!(cps[0].answers_to("6CE0161689"));
+        assert!(!cps[0].answers_to("sd_xl_base_1.0"));
+    }
+
+    #[test]
+    fn sampler_and_scheduler_names() {
+        let samplers = json!([{"name": "DPM++ 2M", "aliases": ["k_dpmpp_2m"], "options": {}}]);
+        let schedulers = json!([{"name": "karras", "label": "Karras", "aliases": null}]);
+        assert_eq!(names(Some(&samplers), false), vec!["DPM++ 2M"]);
+        assert_eq!(names(Some(&schedulers), true), vec!["Karras"]);
+        assert!(names(None, true).is_empty());
+    }
+}

@@ -1,0 +1,273 @@
+//! Plain Rust mirrors of the WIT types this plugin uses, and the [`Host`]
+//! trait over its imports, so that all provider logic compiles and is
+//! unit-tested natively; `component` converts to and from the bindings.
+//!
+//! Field meanings and units are those of `wit/v0.1.0/image-provider.wit`.
+
+/// What a request asks the model to do (WIT `operation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    Generate,
+    Edit,
+    Inpaint,
+    Upscale,
+    Variation,
+}
+
+/// Where a model stands in its provider's life cycle (WIT `lifecycle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifecycle {
+    Current,
+    Legacy,
+    Deprecated,
+    Retired,
+}
+
+/// Optional parameters a model honours (WIT `features` flags).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Features {
+    pub negative_prompt: bool,
+    pub seed: bool,
+    pub steps: bool,
+    pub guidance: bool,
+    pub strength: bool,
+    pub mask: bool,
+    pub custom_size: bool,
+}
+
+/// Width × height in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dims {
+    pub width: u32,
+    pub height: u32,
+}
+
+/// One model's capabilities (WIT `model-info`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    pub id: String,
+    pub display_name: String,
+    pub aliases: Vec<String>,
+    pub operations: Vec<Operation>,
+    pub aspect_ratios: Vec<String>,
+    pub size_tiers: Vec<String>,
+    pub sizes: Vec<Dims>,
+    pub min_side: u32,
+    pub max_side: u32,
+    pub size_multiple: u32,
+    pub default_size: Dims,
+    pub max_images: u32,
+    pub max_input_images: u32,
+    pub features: Features,
+    /// MIME types, e.g. `image/png`.
+    pub output_formats: Vec<String>,
+    pub lifecycle: Lifecycle,
+    pub replacement: Option<String>,
+    /// US dollars per image.
+    pub price_per_image_usd: Option<f64>,
+    pub prompt_notes: Option<String>,
+}
+
+/// A secret the plugin references as `{{secret:NAME}}` (WIT `secret-need`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SecretNeed {
+    pub name: String,
+    pub description: String,
+    pub required: bool,
+}
+
+/// What `describe` reports (WIT `provider-info`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderInfo {
+    pub id: String,
+    pub display_name: String,
+    pub version: String,
+    pub description: String,
+    pub models: Vec<ModelInfo>,
+    pub default_model: String,
+    pub secrets: Vec<SecretNeed>,
+    pub hosts: Vec<String>,
+}
+
+/// How an input image is used (WIT `image-role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Reference,
+    Mask,
+    Control,
+}
+
+/// An input image as bytes (WIT `input-image`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputImage {
+    pub role: Role,
+    pub mime_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+/// One validated generation request (WIT `generation-request`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub operation: Operation,
+    pub model: String,
+    pub prompt: String,
+    pub negative_prompt: Option<String>,
+    pub size: Option<Dims>,
+    /// `W:H`.
+    pub aspect_ratio: Option<String>,
+    /// e.g. `1K`.
+    pub size_tier: Option<String>,
+    pub count: u32,
+    pub seed: Option<u64>,
+    pub steps: Option<u32>,
+    pub guidance: Option<f32>,
+    /// 0.0 ..= 1.0.
+    pub strength: Option<f32>,
+    pub images: Vec<InputImage>,
+    /// Provider-specific input fields as JSON object text, merged into the body.
+    pub extra: Option<String>,
+}
+
+impl Request {
+    /// A text-to-image request with everything else unset (tests, defaults).
+    pub fn text(model: &str, prompt: &str) -> Request {
+        Request {
+            operation: Operation::Generate,
+            model: model.into(),
+            prompt: prompt.into(),
+            negative_prompt: None,
+            size: None,
+            aspect_ratio: None,
+            size_tier: None,
+            count: 1,
+            seed: None,
+            steps: None,
+            guidance: None,
+            strength: None,
+            images: vec![],
+            extra: None,
+        }
+    }
+}
+
+/// Where an output image's bytes are (WIT `image-data`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageData {
+    Inline { mime_type: String, data: Vec<u8> },
+    /// The host downloads it through egress; headers may hold `{{secret:…}}`.
+    Remote { url: String, headers: Vec<(String, String)> },
+}
+
+/// One produced image (WIT `image-output`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub data: ImageData,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub seed: Option<u64>,
+    pub revised_prompt: Option<String>,
+}
+
+/// What `submit` did (WIT `submission`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Submission {
+    Done(Vec<Output>),
+    Pending(String),
+}
+
+/// What `poll` found (WIT `job-state`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobState {
+    Queued(Option<u32>),
+    Running { fraction: Option<f32>, message: Option<String> },
+    Done(Vec<Output>),
+    Failed(ProviderError),
+}
+
+/// Why a call failed (WIT `provider-error`); messages are shown to users.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderError {
+    InvalidRequest { field: Option<String>, message: String },
+    Unsupported(String),
+    Unauthorized(String),
+    ContentBlocked(String),
+    RateLimited { retry_after_ms: Option<u64>, message: String },
+    Upstream { status: u16, message: String },
+    Timeout(String),
+    Unavailable(String),
+    Internal(String),
+}
+
+impl ProviderError {
+    pub fn invalid(field: Option<&str>, message: impl Into<String>) -> Self {
+        ProviderError::InvalidRequest { field: field.map(String::from), message: message.into() }
+    }
+}
+
+/// An HTTP request through the host's egress (WIT `http-request`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpRequest {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Per-request timeout, milliseconds (the host caps it).
+    pub timeout_ms: Option<u32>,
+}
+
+/// An HTTP response (WIT `http-response`); header names are lower-case.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// First header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON, if it is JSON.
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Why egress refused or failed (WIT `egress-error`); text is safe to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EgressError {
+    Denied(String),
+    SecretUnavailable(String),
+    InvalidRequest(String),
+    Connection(String),
+    Timeout(String),
+    TooLarge(String),
+}
+
+/// Log levels (WIT `log.level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// The plugin's imports: egress, config, progress and log.
+pub trait Host {
+    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError>;
+    fn secret_configured(&self, name: &str) -> bool;
+    /// A `[plugins.NAME.config]` value (strings as is, other TOML as JSON text).
+    fn config(&self, key: &str) -> Option<String>;
+    fn progress(&self, fraction: Option<f32>, message: &str);
+    fn log(&self, level: Level, message: &str);
+}

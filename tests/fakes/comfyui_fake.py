@@ -1,0 +1,547 @@
+"""A local fake of ComfyUI's HTTP API (server v0.3.64; shared/providers/PROTOCOLS.md §5), for
+testing Easel's comfyui plugin without a GPU. Standard library only.
+
+Run:    python3 tests/fakes/comfyui_fake.py --port 0
+        -> prints one line "LISTENING http://127.0.0.1:<port>" and serves until killed.
+Import: server, base_url = start(port=0)   # serves in a thread; server.state is a ComfyState
+        ...; server.shutdown()
+
+Wire protocol (every route is also served under /api, like the real server):
+  POST /prompt {"prompt": {...API-format graph...}, "client_id"}
+       -> 200 {"prompt_id", "number", "node_errors": {}}
+       -> 400 {"error": {"type", "message", "details", "extra_info"}, "node_errors": {id: {"errors": [...],
+          "dependent_outputs": [...], "class_type"}}}; with --legacy-errors (or [fake:legacy_errors]) `error` is
+          the older plain string. Validation is real for the core nodes below: unknown class_type
+          (invalid_prompt), required_input_missing, bad_linked_input, return_type_mismatch,
+          invalid_input_type, value_smaller_than_min / value_bigger_than_max, value_not_in_list,
+          LoadImage's custom_validation_failed, prompt_no_outputs, no_prompt.
+  GET  /prompt                   {"exec_info": {"queue_remaining": N}}
+  GET  /history/{prompt_id}      {} until done, then {id: {prompt, outputs, status, meta}}
+  GET  /history                  all finished prompts; POST /history {"delete": [...]} | {"clear": true}
+  GET  /queue                    {"queue_running": [[number, id, prompt, extra_data, outputs]], "queue_pending": [...]}
+  POST /queue {"delete": [...]} | {"clear": true}     removes pending prompts
+  POST /interrupt [{"prompt_id"}]                     stops that running prompt (no body: all running)
+  GET  /view?filename=&subfolder=&type=               the PNG (400 for ".." or a leading "/", 404 if missing)
+  POST /upload/image (multipart: image, type, subfolder, overwrite) -> {"name", "subfolder", "type"}
+  GET  /object_info, /object_info/{Class}             node definitions (checkpoints, samplers, schedulers)
+  GET  /models, /models/checkpoints                   folder names, checkpoint file names
+  GET  /system_stats                                  a minimal stats object
+
+Job life (deterministic, advanced by GET /history/{id} polls): `queued_polls` polls pending (default 2;
+position reported through phantom jobs ahead in /queue), `running_polls` polls running (default 2),
+then done: one real PNG per batch item, of the size the graph asks for (EmptyLatentImage, or
+LoadImage → ImageScale → VAEEncode → RepeatLatentBatch), saved as output files.
+
+Markers in the positive prompt text (any string input of the graph):
+  [fake:exec_error]     runs, then fails with an execution_error on the KSampler (out of memory)
+  [fake:slow]           stays running until /interrupt (then execution_interrupted) or /queue delete
+  [fake:bad_checkpoint] validation says ckpt_name is not in the list (a checkpoint removed meanwhile)
+  [fake:legacy_errors]  this prompt's 400 uses the older plain-string `error`
+  [fake:fast]           done at the first poll
+
+Test hooks:
+  GET    /__fake/requests  JSON list of every request: {method, path (with query), headers, body_len, json, form}
+  DELETE /__fake/requests  clears that list
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import struct
+import sys
+import threading
+import time
+import uuid
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
+SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde", "lcm", "ddim", "uni_pc"]
+SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic", "kl_optimal"]
+MAX_RES = 16384
+OUTPUT_NODES = {"SaveImage", "PreviewImage"}
+MARKER = re.compile(r"\[fake:([a-z_]+)\]")
+
+
+def make_png(width: int, height: int, seed: str) -> bytes:
+    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    raw = bytearray()
+    for y in range(height):
+        t = y / max(1, height - 1)
+        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
+        raw += b"\x00" + pixel * width
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + chunk(b"IEND", b"")
+
+
+def png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def node_defs(state: "ComfyState") -> dict:
+    """object_info entries for the core nodes this fake knows (shapes as in server.py `node_info`)."""
+    def INT(default, lo, hi, step=1):
+        return ["INT", {"default": default, "min": lo, "max": hi, "step": step}]
+
+    def FLOAT(default, lo, hi, step=0.01):
+        return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": step}]
+
+    inputs = {
+        "CheckpointLoaderSimple": ({"ckpt_name": [list(state.checkpoints), {"tooltip": "The name of the checkpoint (model) to load."}]},
+                                   ["MODEL", "CLIP", "VAE"], "loaders", False),
+        "CLIPTextEncode": ({"text": ["STRING", {"multiline": True, "dynamicPrompts": True}], "clip": ["CLIP", {}]},
+                           ["CONDITIONING"], "conditioning", False),
+        "EmptyLatentImage": ({"width": INT(512, 16, MAX_RES, 8), "height": INT(512, 16, MAX_RES, 8), "batch_size": INT(1, 1, 4096)},
+                             ["LATENT"], "latent", False),
+        "KSampler": ({"model": ["MODEL", {}], "seed": INT(0, 0, 0xFFFFFFFFFFFFFFFF), "steps": INT(20, 1, 10000),
+                      "cfg": FLOAT(8.0, 0.0, 100.0, 0.1), "sampler_name": [list(SAMPLERS), {}], "scheduler": [list(SCHEDULERS), {}],
+                      "positive": ["CONDITIONING", {}], "negative": ["CONDITIONING", {}], "latent_image": ["LATENT", {}],
+                      "denoise": FLOAT(1.0, 0.0, 1.0)}, ["LATENT"], "sampling", False),
+        "VAEDecode": ({"samples": ["LATENT", {}], "vae": ["VAE", {}]}, ["IMAGE"], "latent", False),
+        "VAEEncode": ({"pixels": ["IMAGE", {}], "vae": ["VAE", {}]}, ["LATENT"], "latent", False),
+        "RepeatLatentBatch": ({"samples": ["LATENT", {}], "amount": INT(1, 1, 64)}, ["LATENT"], "latent/batch", False),
+        "ImageScale": ({"image": ["IMAGE", {}], "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"], {}],
+                        "width": INT(512, 0, MAX_RES), "height": INT(512, 0, MAX_RES), "crop": [["disabled", "center"], {}]},
+                       ["IMAGE"], "image/upscaling", False),
+        "LoadImage": ({"image": [sorted(name for (kind, sub, name) in state.files if kind == "input" and not sub), {"image_upload": True}]},
+                      ["IMAGE", "MASK"], "image", False),
+        "SaveImage": ({"images": ["IMAGE", {}], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}, [], "image", True),
+        "PreviewImage": ({"images": ["IMAGE", {}]}, [], "image", True),
+    }
+    out = {}
+    for name, (required, outputs, category, output_node) in inputs.items():
+        out[name] = {"input": {"required": required, "optional": {}, "hidden": {}}, "input_order": {"required": list(required)},
+                     "output": outputs, "output_is_list": [False] * len(outputs), "output_name": outputs, "name": name,
+                     "display_name": name, "description": "", "python_module": "nodes", "category": category,
+                     "output_node": output_node}
+    return out
+
+
+def err(kind: str, message: str, details: str, **extra) -> dict:
+    return {"type": kind, "message": message, "details": details, "extra_info": extra}
+
+
+def validate(graph: object, state: "ComfyState", markers: set[str]) -> tuple[dict | None, dict]:
+    """(error, node_errors) as execution.validate_prompt builds them; error None when valid."""
+    defs = node_defs(state)
+    if not isinstance(graph, dict):
+        return err("invalid_prompt", "Cannot execute because the prompt is not an object.", ""), {}
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or "class_type" not in node:
+            return err("invalid_prompt", "Cannot execute because a node is missing the class_type property.", f"Node ID '#{node_id}'"), {}
+        if node["class_type"] not in defs:
+            return err("invalid_prompt", f"Cannot execute because node {node['class_type']} does not exist.", f"Node ID '#{node_id}'"), {}
+    outputs = [i for i, n in graph.items() if n["class_type"] in OUTPUT_NODES]
+    if not outputs:
+        return err("prompt_no_outputs", "Prompt has no outputs", ""), {}
+    node_errors: dict = {}
+    for node_id, node in graph.items():
+        spec = defs[node["class_type"]]["input"]["required"]
+        inputs = node.get("inputs") or {}
+        problems = []
+        for name, (kind, opts) in spec.items():
+            if name not in inputs:
+                problems.append(err("required_input_missing", "Required input is missing", name, input_name=name))
+                continue
+            value = inputs[name]
+            if isinstance(value, list) and not isinstance(kind, list):
+                if len(value) != 2 or str(value[0]) not in graph:
+                    problems.append(err("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
+                                        name, input_name=name, received_value=value))
+                    continue
+                source = defs[graph[str(value[0])]["class_type"]]["output"]
+                got = source[value[1]] if isinstance(value[1], int) and value[1] < len(source) else None
+                if got != kind:
+                    problems.append(err("return_type_mismatch", "Return type mismatch between linked nodes",
+                                        f"{name}, received_type({got}) mismatch input_type({kind})", input_name=name))
+                continue
+            if kind in ("INT", "FLOAT"):
+                try:
+                    number = int(value) if kind == "INT" else float(value)
+                    if isinstance(value, bool):
+                        raise ValueError("bool")
+                except (TypeError, ValueError) as e:
+                    problems.append(err("invalid_input_type", f"Failed to convert an input value to a {kind} value",
+                                        f"{name}, {value}, {e}", input_name=name, received_value=value))
+                    continue
+                if number < opts["min"]:
+                    problems.append(err("value_smaller_than_min", f"Value {number} smaller than min of {opts['min']}", name,
+                                        input_name=name, received_value=value))
+                elif number > opts["max"]:
+                    problems.append(err("value_bigger_than_max", f"Value {number} bigger than max of {opts['max']}", name,
+                                        input_name=name, received_value=value))
+            elif isinstance(kind, list):
+                if node["class_type"] == "LoadImage":
+                    if ("input", *split_name(str(value))) not in state.files:
+                        problems.append(err("custom_validation_failed", "Custom validation failed for node",
+                                            f"image - Invalid image file: {value}", input_name=name))
+                else:
+                    if name == "ckpt_name" and "bad_checkpoint" in markers:
+                        kind = [k for k in kind if k != value]
+                    if value not in kind:
+                        problems.append(err("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {kind}",
+                                            input_name=name, input_config=[kind, opts], received_value=value))
+        if problems:
+            node_errors[node_id] = {"errors": problems, "dependent_outputs": outputs, "class_type": node["class_type"]}
+    if node_errors:
+        lines = "\n".join(f"{e['message']}: {e['details']}" for n in node_errors.values() for e in n["errors"])
+        return err("prompt_outputs_failed_validation", "Prompt outputs failed validation", lines), node_errors
+    return None, {}
+
+
+def split_name(value: str) -> tuple[str, str]:
+    """'sub/name.png' -> ('sub', 'name.png')."""
+    sub, _, name = value.rpartition("/")
+    return sub, name
+
+
+class Job:
+    def __init__(self, number: float, prompt_id: str, graph: dict, extra: dict, outputs: list, markers: set[str]):
+        self.number, self.id, self.graph, self.extra, self.outputs = number, prompt_id, graph, extra, outputs
+        self.markers = markers
+        self.polls = 0
+        self.state = "pending"  # pending | running | success | error | deleted
+        self.history: dict | None = None
+
+    def queue_item(self) -> list:
+        return [self.number, self.id, self.graph, self.extra, self.outputs]
+
+
+class ComfyState:
+    def __init__(self, checkpoints=None, queued_polls: int = 2, running_polls: int = 2, legacy_errors: bool = False,
+                 object_info: bool = True):
+        self.checkpoints = list(CHECKPOINTS if checkpoints is None else checkpoints)
+        self.queued_polls, self.running_polls = queued_polls, running_polls
+        self.legacy_errors, self.object_info = legacy_errors, object_info
+        self.lock = threading.RLock()
+        self.jobs: dict[str, Job] = {}
+        self.files: dict[tuple[str, str, str], bytes] = {}
+        self.number = 0
+        self.counter = 0
+        self.recorded: list[dict] = []
+        self.base_url = ""
+
+    # -- queue ---------------------------------------------------------------------------
+    def queue(self) -> dict:
+        running, pending = [], []
+        for job in self.jobs.values():
+            if job.state == "running":
+                running.append(job.queue_item())
+            elif job.state == "pending":
+                pending.append(job.queue_item())
+                ahead = max(0, self.queued_polls - job.polls) if "fast" not in job.markers else 0
+                for k in range(ahead):  # phantom jobs queued earlier by someone else
+                    pending.append([job.number - 0.5 - k * 0.01, f"other-{job.id[:8]}-{k}", {}, {}, []])
+        if pending and not running:
+            running.append([-1, "other-running", {}, {}, []])
+        return {"queue_running": running, "queue_pending": pending}
+
+    def advance(self, job: Job) -> None:
+        """One history poll's worth of progress."""
+        if job.state not in ("pending", "running"):
+            return
+        job.polls += 1
+        if "fast" in job.markers or job.polls > self.queued_polls + self.running_polls:
+            if "slow" in job.markers:
+                job.state = "running"
+            else:
+                self.finish(job)
+        elif job.polls > self.queued_polls:
+            job.state = "running"
+
+    def finish(self, job: Job) -> None:
+        start = int(time.time() * 1000)
+        messages = [["execution_start", {"prompt_id": job.id, "timestamp": start}],
+                    ["execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": start + 1}]]
+        outputs: dict = {}
+        if "exec_error" in job.markers:
+            sampler = next((i for i, n in job.graph.items() if n["class_type"] == "KSampler"), next(iter(job.graph)))
+            messages.append(["execution_error", {
+                "prompt_id": job.id, "node_id": sampler, "node_type": job.graph[sampler]["class_type"], "executed": [],
+                "exception_message": "Allocation on device 0 would exceed allowed memory. (out of memory)",
+                "exception_type": "torch.OutOfMemoryError", "traceback": ["  File \"execution.py\", line 496, in execute\n"],
+                "current_inputs": {}, "current_outputs": {}, "timestamp": start + 4000}])
+            self.record_history(job, "error", False, messages, outputs)
+            return
+        for node_id, node in job.graph.items():
+            if node["class_type"] not in OUTPUT_NODES:
+                continue
+            width, height, batch = self.image_size(job.graph, node["inputs"]["images"][0])
+            kind = "output" if node["class_type"] == "SaveImage" else "temp"
+            prefix = str(node["inputs"].get("filename_prefix", "ComfyUI")) if kind == "output" else "ComfyUI_temp"
+            images = []
+            for index in range(batch):
+                self.counter += 1
+                name = f"{prefix}_{self.counter:05}_.png"
+                self.files[(kind, "", name)] = make_png(width, height, f"{job.id}/{index}")
+                images.append({"filename": name, "subfolder": "", "type": kind})
+            outputs[node_id] = {"images": images}
+        messages.append(["execution_success", {"prompt_id": job.id, "timestamp": start + 4000}])
+        self.record_history(job, "success", True, messages, outputs)
+
+    def interrupt(self, job: Job) -> None:
+        node = next((i for i, n in job.graph.items() if n["class_type"] == "KSampler"), next(iter(job.graph)))
+        messages = [["execution_start", {"prompt_id": job.id, "timestamp": int(time.time() * 1000)}],
+                    ["execution_interrupted", {"prompt_id": job.id, "node_id": node, "node_type": job.graph[node]["class_type"],
+                                               "executed": [], "timestamp": int(time.time() * 1000)}]]
+        self.record_history(job, "error", False, messages, {})
+
+    def record_history(self, job: Job, status: str, completed: bool, messages: list, outputs: dict) -> None:
+        job.state = "success" if status == "success" else "error"
+        job.history = {"prompt": job.queue_item(), "outputs": outputs,
+                       "status": {"status_str": status, "completed": completed, "messages": messages},
+                       "meta": {i: {"node_id": i, "display_node": i, "parent_node": None, "real_node_id": i} for i in outputs}}
+
+    def image_size(self, graph: dict, node_id: str, depth: int = 0) -> tuple[int, int, int]:
+        """(width, height, batch) flowing out of a node, following links back."""
+        node = graph.get(str(node_id)) or {}
+        inputs, kind = node.get("inputs") or {}, node.get("class_type")
+        link = lambda name: self.image_size(graph, inputs[name][0], depth + 1)  # noqa: E731
+        if depth > 50:
+            return 512, 512, 1
+        if kind == "EmptyLatentImage":
+            return int(inputs["width"]), int(inputs["height"]), int(inputs["batch_size"])
+        if kind == "RepeatLatentBatch":
+            w, h, b = link("samples")
+            return w, h, b * int(inputs["amount"])
+        if kind == "ImageScale":
+            w, h, b = link("image")
+            tw, th = int(inputs["width"]), int(inputs["height"])
+            if tw == 0 and th == 0:
+                return w, h, b
+            return (tw or round(w * th / h)), (th or round(h * tw / w)), b
+        if kind == "LoadImage":
+            data = self.files.get(("input", *split_name(str(inputs["image"]))), b"")
+            w, h = png_size(data) or (512, 512)
+            return w, h, 1
+        upstream = {"KSampler": "latent_image", "VAEDecode": "samples", "VAEEncode": "pixels"}.get(kind)
+        return link(upstream) if upstream and isinstance(inputs.get(upstream), list) else (512, 512, 1)
+
+
+class Handler(BaseHTTPRequestHandler):
+    state: ComfyState
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        if getattr(self.server, "verbose", False):
+            sys.stderr.write("comfyui-fake: " + format % args + "\n")
+
+    def send(self, status: int, body: bytes = b"", content_type: str = "application/json", headers: dict | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def send_json(self, status: int, value: object) -> None:
+        self.send(status, json.dumps(value).encode())
+
+    def do_GET(self) -> None:
+        self.handle_any("GET")
+
+    def do_POST(self) -> None:
+        self.handle_any("POST")
+
+    def do_DELETE(self) -> None:
+        self.handle_any("DELETE")
+
+    def handle_any(self, method: str) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        url = urlsplit(self.path)
+        path = url.path[4:] if url.path.startswith("/api/") else url.path
+        query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        form = parse_multipart(self.headers.get("content-type") or "", body)
+        try:  # like aiohttp's request.json(), whatever the content-type
+            parsed = json.loads(body) if body and not form else None
+        except ValueError:
+            parsed = None
+        if not path.startswith("/__fake/"):
+            with self.state.lock:
+                self.state.recorded.append({
+                    "method": method, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                    "body_len": len(body), "json": parsed,
+                    "form": {k: (v[0] if v[0] else v[1].decode(errors="replace")) for k, v in form.items()} if form else None})
+        with self.state.lock:
+            self.route(method, path, query, body, parsed, form)
+
+    def route(self, method: str, path: str, query: dict, body: bytes, data: object, form: dict) -> None:
+        s = self.state
+        if path == "/__fake/requests":
+            if method == "DELETE":
+                s.recorded.clear()
+            return self.send_json(200, s.recorded)
+        if method == "POST" and path == "/prompt":
+            return self.queue_prompt(data if isinstance(data, dict) else {})
+        if method == "GET" and path == "/prompt":
+            remaining = sum(1 for j in s.jobs.values() if j.state in ("pending", "running"))
+            return self.send_json(200, {"exec_info": {"queue_remaining": remaining}})
+        if method == "GET" and path.startswith("/history/"):
+            job = s.jobs.get(path[len("/history/"):])
+            if job is None:
+                return self.send_json(200, {})
+            s.advance(job)
+            return self.send_json(200, {job.id: job.history} if job.history else {})
+        if method == "GET" and path == "/history":
+            return self.send_json(200, {j.id: j.history for j in s.jobs.values() if j.history})
+        if method == "POST" and path == "/history":
+            data = data if isinstance(data, dict) else {}
+            for job in list(s.jobs.values()):
+                if job.history and (data.get("clear") or job.id in (data.get("delete") or [])):
+                    del s.jobs[job.id]
+            return self.send(200)
+        if method == "GET" and path == "/queue":
+            return self.send_json(200, s.queue())
+        if method == "POST" and path == "/queue":
+            data = data if isinstance(data, dict) else {}
+            for job in s.jobs.values():
+                if job.state == "pending" and (data.get("clear") or job.id in (data.get("delete") or [])):
+                    job.state = "deleted"
+            return self.send(200)
+        if method == "POST" and path == "/interrupt":
+            wanted = data.get("prompt_id") if isinstance(data, dict) else None
+            for job in s.jobs.values():
+                if job.state == "running" and (wanted is None or job.id == wanted):
+                    s.interrupt(job)
+            return self.send(200)
+        if method == "GET" and path == "/view":
+            return self.view(query)
+        if method == "POST" and path == "/upload/image":
+            return self.upload(form)
+        if method == "GET" and path.startswith("/object_info"):
+            if not s.object_info:
+                return self.send(404, b"404: Not Found", "text/plain")
+            defs = node_defs(s)
+            name = path[len("/object_info/"):] if path.startswith("/object_info/") else None
+            return self.send_json(200, defs if name is None else ({name: defs[name]} if name in defs else {}))
+        if method == "GET" and path == "/models":
+            return self.send_json(200, ["checkpoints", "loras", "vae", "embeddings", "upscale_models"])
+        if method == "GET" and path == "/models/checkpoints":
+            return self.send_json(200, s.checkpoints)
+        if method == "GET" and path == "/system_stats":
+            return self.send_json(200, {"system": {"os": "posix", "comfyui_version": "0.3.64-fake", "python_version": sys.version},
+                                        "devices": [{"name": "fake", "type": "cpu", "index": 0, "vram_total": 0, "vram_free": 0}]})
+        self.send(404, b"404: Not Found", "text/plain")
+
+    def queue_prompt(self, data: dict) -> None:
+        s = self.state
+        if "prompt" not in data:
+            error = err("no_prompt", "No prompt provided", "No prompt provided")
+            return self.send_json(400, {"error": error["message"] if s.legacy_errors else error, "node_errors": {}})
+        graph = data["prompt"]
+        markers = set(MARKER.findall(json.dumps(graph)))
+        error, node_errors = validate(graph, s, markers)
+        if error is not None:
+            legacy = s.legacy_errors or "legacy_errors" in markers
+            return self.send_json(400, {"error": error["message"] if legacy else error, "node_errors": node_errors})
+        s.number += 1
+        extra = dict(data.get("extra_data") or {})
+        if "client_id" in data:
+            extra["client_id"] = data["client_id"]
+        prompt_id = str(data.get("prompt_id") or uuid.uuid4())
+        outputs = [i for i, n in graph.items() if n["class_type"] in OUTPUT_NODES]
+        s.jobs[prompt_id] = Job(float(s.number), prompt_id, graph, extra, outputs, markers)
+        self.send_json(200, {"prompt_id": prompt_id, "number": s.number, "node_errors": {}})
+
+    def view(self, query: dict) -> None:
+        name, sub, kind = query.get("filename", ""), query.get("subfolder", ""), query.get("type", "output")
+        if not name or name.startswith("/") or ".." in name:
+            return self.send(400, b"400: Bad Request", "text/plain")
+        if sub.startswith("/") or ".." in sub:
+            return self.send(403, b"403: Forbidden", "text/plain")
+        data = self.state.files.get((kind, sub, name))
+        if data is None:
+            return self.send(404, b"404: Not Found", "text/plain")
+        self.send(200, data, "image/png", {"Content-Disposition": f'filename="{name}"'})
+
+    def upload(self, form: dict) -> None:
+        if "image" not in form or not form["image"][0]:
+            return self.send(400, b"400: Bad Request", "text/plain")
+        filename, data = form["image"]
+        field = lambda k, d: form[k][1].decode() if k in form else d  # noqa: E731
+        kind, sub = field("type", "input") or "input", field("subfolder", "")
+        overwrite = field("overwrite", "").lower() in ("true", "1")
+        name = filename.replace("\\", "/").rpartition("/")[2] or "image.png"
+        stem, dot, ext = name.rpartition(".")
+        if not dot:
+            stem, ext = name, ""
+        i = 1
+        while not overwrite and (kind, sub, name) in self.state.files and self.state.files[(kind, sub, name)] != data:
+            name = f"{stem} ({i}).{ext}" if ext else f"{stem} ({i})"
+            i += 1
+        self.state.files[(kind, sub, name)] = data
+        self.send_json(200, {"name": name, "subfolder": sub, "type": kind})
+
+
+def parse_multipart(content_type: str, body: bytes) -> dict:
+    """{field: (filename or "", bytes)} of a multipart/form-data body."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    if not content_type.startswith("multipart/form-data") or not match:
+        return {}
+    out = {}
+    for part in body.split(b"--" + match.group(1).encode())[1:]:
+        if part.startswith(b"--"):
+            break
+        head, _, data = part.lstrip(b"\r\n").partition(b"\r\n\r\n")
+        disposition = head.decode(errors="replace")
+        name = re.search(r'name="([^"]*)"', disposition)
+        filename = re.search(r'filename="([^"]*)"', disposition)
+        if name:
+            out[name.group(1)] = (filename.group(1) if filename else "", data[:-2] if data.endswith(b"\r\n") else data)
+    return out
+
+
+def make_server(port: int = 0, host: str = "127.0.0.1", **options) -> ThreadingHTTPServer:
+    state = ComfyState(**options)
+    handler = type("ComfyHandler", (Handler,), {"state": state})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    state.base_url = f"http://{host}:{server.server_address[1]}"
+    server.state = state  # type: ignore[attr-defined]
+    return server
+
+
+def start(port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
+    """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
+    server = make_server(port, **options)
+    threading.Thread(target=server.serve_forever, name="comfyui-fake", daemon=True).start()
+    return server, server.state.base_url  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--checkpoint", action="append", help="a checkpoint file name (repeatable; default: SD1.5 and SDXL base)")
+    parser.add_argument("--queued-polls", type=int, default=2)
+    parser.add_argument("--running-polls", type=int, default=2)
+    parser.add_argument("--legacy-errors", action="store_true", help="400s carry `error` as a plain string (older ComfyUI)")
+    parser.add_argument("--no-object-info", action="store_true", help="/object_info answers 404 (exercises /models/checkpoints)")
+    parser.add_argument("--verbose", action="store_true")
+    args = parser.parse_args()
+    server = make_server(args.port, args.host, checkpoints=args.checkpoint, queued_polls=args.queued_polls,
+                         running_polls=args.running_polls, legacy_errors=args.legacy_errors, object_info=not args.no_object_info)
+    server.verbose = args.verbose  # type: ignore[attr-defined]
+    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,414 @@
+"""A local fake of AUTOMATIC1111 Stable Diffusion WebUI's API (shared/providers/PROTOCOLS.md §6),
+for testing Easel's sdwebui plugin without a GPU. Standard library only.
+
+Run:    python3 tests/fakes/sdwebui_fake.py --port 0 [--basic user:pass] [--no-api]
+        -> prints one line "LISTENING http://127.0.0.1:<port>" and serves until killed.
+Import: server, base_url = start(port=0, basic=None, api=True)   # serves in a thread
+        ...; server.shutdown(); server.server_close()
+        server.state holds what happened (requests, generations, interrupts).
+
+Wire protocol (what `webui.sh --api` serves):
+  POST /sdapi/v1/txt2img   body per §6.3 -> {"images": [<base64 PNG, no prefix>], "parameters": {...echo...},
+                                             "info": "<JSON *string*: prompt, seed, all_seeds, width, height, ...>"}
+  POST /sdapi/v1/img2img   §6.4: init_images (required, else 404 "Init image not found"), mask,
+                           denoising_strength; "parameters" echoes init_images/mask as null
+  GET  /sdapi/v1/sd-models, /samplers, /schedulers, /options;  POST /sdapi/v1/options {"sd_model_checkpoint"}
+  GET  /sdapi/v1/progress  {"progress", "eta_relative", "state": {..., "job_count", ...}, "current_task", ...}
+  POST /sdapi/v1/interrupt, /sdapi/v1/skip, /sdapi/v1/refresh-checkpoints
+  POST /internal/progress  {"id_task"} -> {"active", "queued", "completed", "progress", "eta", "textinfo", ...}
+Generation runs under one global lock, like A1111: concurrent requests wait (they show as
+"queued" in /internal/progress). `force_task_id` names the task; otherwise "task(<random>)".
+`override_settings.sd_model_checkpoint` (title, model name or hash) picks the checkpoint for one
+request (restored afterwards unless override_settings_restore_afterwards is false).
+Every response carries X-Process-Time.
+
+Errors, as A1111 sends them:
+  --basic user:pass   every /sdapi route needs HTTP Basic: 401 {"detail": "Incorrect username or
+                      password"} + WWW-Authenticate: Basic (internal routes are not covered, as in A1111)
+  --no-api            the UI without --api: /sdapi routes are 404 {"detail": "Not Found"}
+  body validation     422 {"detail": [{"loc": ["body", <field>], "msg", "type"}]} (FastAPI)
+  unknown sampler     400 {"error": "HTTPException", "detail": "Sampler not found", "body": "", "errors": ""}
+  bad base64 image    500 {"error": "HTTPException", "detail": "Invalid encoded image", ...}
+Markers in the prompt:
+  [fake:server_error]  500 {"error": "OutOfMemoryError", "detail": "", "body": "", "errors": "CUDA out of memory..."}
+  [fake:validation]    422 on body.steps
+  [fake:slow]          keeps "sampling" until /sdapi/v1/interrupt (or 120 s), then answers like
+                       A1111 does after an interrupt: 200 with the images made so far
+  [fake:grid]          return_grid: a grid image first, "index_of_first_image": 1 in info
+
+Test hooks (no auth):  GET /__fake/requests (list of {method, path, headers, json}),
+                       DELETE /__fake/requests, GET /__fake/state (generations, interrupts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import random
+import struct
+import sys
+import threading
+import time
+import zlib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+CHECKPOINTS = [
+    {"title": "v1-5-pruned-emaonly.safetensors [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689",
+     "sha256": "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa",
+     "filename": "/models/Stable-diffusion/v1-5-pruned-emaonly.safetensors", "config": None},
+    {"title": "sd_xl_base_1.0.safetensors [31e35c80fc]", "model_name": "sd_xl_base_1.0", "hash": "31e35c80fc",
+     "sha256": "31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6120b893f7e5b",
+     "filename": "/models/Stable-diffusion/sd_xl_base_1.0.safetensors", "config": None},
+]
+SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "Euler a", "Euler", "DDIM", "UniPC"]
+SCHEDULERS = [("automatic", "Automatic"), ("uniform", "Uniform"), ("karras", "Karras"), ("exponential", "Exponential")]
+INT_FIELDS = ("steps", "width", "height", "batch_size", "n_iter", "seed", "subseed", "mask_blur", "inpainting_fill", "resize_mode")
+FLOAT_FIELDS = ("cfg_scale", "denoising_strength", "subseed_strength", "image_cfg_scale")
+OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 8.00 GiB total capacity; 6.10 GiB already allocated)"
+
+
+def make_png(width: int, height: int, seed: str) -> bytes:
+    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    top, bottom = digest[0:3], digest[3:6]
+    raw = bytearray()
+    for y in range(height):
+        t = y / max(1, height - 1)
+        raw += b"\x00" + bytes(int(a + (b - a) * t) for a, b in zip(top, bottom)) * width
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
+
+
+def image_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return struct.unpack(">II", data[16:24])
+    return None
+
+
+def decode_image(text: object) -> bytes | None:
+    """A1111's decode_base64_to_image: optional data: prefix, then base64 of an image."""
+    if not isinstance(text, str):
+        return None
+    if text.startswith("data:image/"):
+        text = text.split(";")[1].split(",")[1] if ";" in text and "," in text else ""
+    try:
+        data = base64.b64decode(text, validate=False)
+    except ValueError:
+        return None
+    return data if data[:8] == b"\x89PNG\r\n\x1a\n" or data[:3] == b"\xff\xd8\xff" or data[8:12] == b"WEBP" else None
+
+
+class State:
+    def __init__(self, basic: str | None, api: bool):
+        self.basic = basic
+        self.api = api
+        self.lock = threading.Lock()          # protects the fields below
+        self.generation_lock = threading.Lock()  # A1111's queue_lock: one generation at a time
+        self.recorded: list[dict] = []
+        self.checkpoint = CHECKPOINTS[0]["title"]
+        self.pending: dict[str, float] = {}
+        self.finished: list[str] = []
+        self.current_task: str | None = None
+        self.job = ""
+        self.step, self.steps = 0, 0
+        self.interrupted = False
+        self.interrupts: list[dict] = []
+        self.generations: list[dict] = []
+
+    def find_checkpoint(self, name: str) -> dict | None:
+        for c in CHECKPOINTS:
+            if name in (c["title"], c["model_name"], c["hash"], c["title"].split(" [")[0]):
+                return c
+        return None
+
+
+class FakeError(Exception):
+    def __init__(self, status: int, body: dict, headers: dict | None = None):
+        super().__init__(status)
+        self.status, self.body, self.headers = status, body, headers or {}
+
+
+def handled(status: int, error: str, detail: str = "", errors: str = "") -> FakeError:
+    """A1111's api exception handler body."""
+    return FakeError(status, {"error": error, "detail": detail, "body": "", "errors": errors})
+
+
+def unprocessable(field: str, msg: str, kind: str) -> FakeError:
+    return FakeError(422, {"detail": [{"loc": ["body", field], "msg": msg, "type": kind}]})
+
+
+def validate(body: dict) -> None:
+    """Pydantic-style type checks on the fields A1111 declares."""
+    for field in INT_FIELDS:
+        if field in body and body[field] is not None and (isinstance(body[field], bool) or not isinstance(body[field], int)):
+            raise unprocessable(field, "value is not a valid integer", "type_error.integer")
+    for field in FLOAT_FIELDS:
+        if field in body and body[field] is not None and (isinstance(body[field], bool) or not isinstance(body[field], (int, float))):
+            raise unprocessable(field, "value is not a valid float", "type_error.float")
+    for field in ("prompt", "negative_prompt"):
+        if field in body and not isinstance(body[field], str):
+            raise unprocessable(field, "str type expected", "type_error.str")
+    if "init_images" in body and body["init_images"] is not None and not isinstance(body["init_images"], list):
+        raise unprocessable("init_images", "value is not a valid list", "type_error.list")
+    if "override_settings" in body and body["override_settings"] is not None and not isinstance(body["override_settings"], dict):
+        raise unprocessable("override_settings", "value is not a valid dict", "type_error.dict")
+
+
+def generate(state: State, body: dict, img2img: bool) -> dict:
+    prompt = body.get("prompt", "")
+    validate(body)
+    if "[fake:validation]" in prompt:
+        raise unprocessable("steps", "value is not a valid integer", "type_error.integer")
+    sampler = body.get("sampler_name") or body.get("sampler_index") or "Euler"
+    if sampler not in SAMPLERS and sampler != "Euler":
+        raise handled(400, "HTTPException", "Sampler not found")
+    init = None
+    if img2img:
+        images = body.get("init_images") or []
+        if not images:
+            raise handled(404, "HTTPException", "Init image not found")
+        init = decode_image(images[0])
+        if init is None or (body.get("mask") is not None and decode_image(body["mask"]) is None):
+            raise handled(500, "HTTPException", "Invalid encoded image")
+    task = body.get("force_task_id") or f"task({random.randrange(16**15):015x})"
+    width, height = body.get("width") or 512, body.get("height") or 512
+    batch = body.get("batch_size") or 1
+    steps = body.get("steps") or 50
+    seed = body.get("seed")
+    if seed is None or seed == -1:
+        seed = random.randrange(2**32)
+    overrides = body.get("override_settings") or {}
+    with state.lock:
+        state.pending[task] = time.time()
+    with state.generation_lock:
+        with state.lock:
+            del state.pending[task]
+            previous = state.checkpoint
+            if "sd_model_checkpoint" in overrides:
+                found = state.find_checkpoint(overrides["sd_model_checkpoint"])
+                if found:
+                    state.checkpoint = found["title"]
+            checkpoint = state.checkpoint
+            state.current_task, state.job = task, "scripts_img2img" if img2img else "scripts_txt2img"
+            state.step, state.steps, state.interrupted = 0, steps, False
+        try:
+            if "[fake:server_error]" in prompt:
+                raise handled(500, "OutOfMemoryError", "", OOM)
+            deadline = time.time() + (120 if "[fake:slow]" in prompt else min(0.3, steps * 0.005))
+            while time.time() < deadline and not state.interrupted:
+                time.sleep(0.02)
+                with state.lock:
+                    state.step = min(state.steps, state.step + 1)
+            interrupted = state.interrupted
+        finally:
+            with state.lock:
+                state.finished = (state.finished + [task])[-16:]
+                state.current_task, state.job, state.step, state.steps = None, "", 0, 0
+                if body.get("override_settings_restore_afterwards", True):
+                    state.checkpoint = previous
+    model = next(c for c in CHECKPOINTS if c["title"] == checkpoint)
+    seeds = [seed + i for i in range(batch)]
+    images = [base64.b64encode(make_png(width, height, f"{prompt}|{s}|{model['model_name']}|{bool(init)}")).decode() for s in seeds]
+    first = 0
+    if "[fake:grid]" in prompt and batch > 1:
+        images.insert(0, base64.b64encode(make_png(width * 2, height, "grid")).decode())
+        first = 1
+    info = {
+        "prompt": prompt, "all_prompts": [prompt] * batch, "negative_prompt": body.get("negative_prompt", ""),
+        "all_negative_prompts": [body.get("negative_prompt", "")] * batch, "seed": seed, "all_seeds": seeds,
+        "subseed": seed + 1000, "all_subseeds": [s + 1000 for s in seeds], "subseed_strength": 0, "width": width,
+        "height": height, "sampler_name": sampler, "cfg_scale": body.get("cfg_scale", 7.0), "steps": steps,
+        "batch_size": batch, "restore_faces": False, "sd_model_name": model["model_name"], "sd_model_hash": model["hash"],
+        "seed_resize_from_w": -1, "seed_resize_from_h": -1, "denoising_strength": body.get("denoising_strength", 0.75 if img2img else None),
+        "extra_generation_params": {}, "index_of_first_image": first, "infotexts": [f"{prompt}\nSteps: {steps}, Seed: {s}" for s in seeds],
+        "styles": [], "job_timestamp": time.strftime("%Y%m%d%H%M%S"), "clip_skip": 1, "is_using_inpainting_conditioning": False,
+    }
+    parameters = {k: v for k, v in body.items()}
+    if img2img and not body.get("include_init_images"):
+        parameters["init_images"], parameters["mask"] = None, None
+    with state.lock:
+        state.generations.append({"task": task, "img2img": img2img, "seeds": seeds, "checkpoint": checkpoint,
+                                  "width": width, "height": height, "interrupted": interrupted,
+                                  "init_size": image_size(init) if init else None})
+    return {"images": images, "parameters": parameters, "info": json.dumps(info)}
+
+
+class Handler(BaseHTTPRequestHandler):
+    server_version = "uvicorn"
+    sys_version = ""
+
+    def log_message(self, format, *args):  # noqa: A002 - quiet
+        pass
+
+    @property
+    def state(self) -> State:
+        return self.server.state
+
+    def send_json(self, status: int, body, headers: dict | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("X-Process-Time", f"{time.time() - self.started:.4f}")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = None
+        return raw, parsed
+
+    def record(self, path: str, parsed) -> None:
+        if path.startswith("/__fake/"):
+            return
+        with self.state.lock:
+            self.state.recorded.append({"method": self.command, "path": path,
+                                        "headers": {k.lower(): v for k, v in self.headers.items()}, "json": parsed})
+
+    def check_auth(self) -> None:
+        if not self.state.basic:
+            return
+        expected = "Basic " + base64.b64encode(self.state.basic.encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            raise FakeError(401, {"detail": "Incorrect username or password"}, {"WWW-Authenticate": "Basic"})
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def dispatch(self):
+        self.started = time.time()
+        path = urlsplit(self.path).path
+        raw, parsed = self.read_body()
+        self.record(self.path, parsed)
+        try:
+            status, body = self.route(path, raw, parsed)
+            self.send_json(status, body)
+        except FakeError as e:
+            self.send_json(e.status, e.body, e.headers)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def route(self, path: str, raw: bytes, parsed):
+        s, method = self.state, self.command
+        if path == "/__fake/requests":
+            if method == "DELETE":
+                with s.lock:
+                    s.recorded.clear()
+                return 200, {}
+            with s.lock:
+                return 200, list(s.recorded)
+        if path == "/__fake/state":
+            with s.lock:
+                return 200, {"generations": s.generations, "interrupts": s.interrupts, "checkpoint": s.checkpoint}
+        if path == "/internal/progress" and method == "POST":
+            return 200, self.task_progress(parsed or {})
+        if not path.startswith("/sdapi/v1/") or not s.api:
+            raise FakeError(404, {"detail": "Not Found"})
+        self.check_auth()
+        route = (method, path[len("/sdapi/v1"):])
+        if route[0] == "POST" and route[1] in ("/txt2img", "/img2img"):
+            if not isinstance(parsed, dict):
+                raise FakeError(422, {"detail": [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]})
+            return 200, generate(s, parsed, route[1] == "/img2img")
+        if route == ("GET", "/sd-models"):
+            return 200, CHECKPOINTS
+        if route == ("GET", "/samplers"):
+            return 200, [{"name": n, "aliases": [], "options": {}} for n in SAMPLERS]
+        if route == ("GET", "/schedulers"):
+            return 200, [{"name": n, "label": l, "aliases": None, "default_rho": -1, "need_inner_model": False} for n, l in SCHEDULERS]
+        if route == ("GET", "/options"):
+            with s.lock:
+                return 200, {"sd_model_checkpoint": s.checkpoint, "samples_format": "png", "return_grid": True}
+        if route == ("POST", "/options"):
+            found = s.find_checkpoint((parsed or {}).get("sd_model_checkpoint", "")) if isinstance(parsed, dict) else None
+            if isinstance(parsed, dict) and "sd_model_checkpoint" in parsed and not found:
+                raise handled(500, "RuntimeError", "", f"model {parsed['sd_model_checkpoint']!r} not found")
+            with s.lock:
+                if found:
+                    s.checkpoint = found["title"]
+            return 200, None
+        if route == ("GET", "/progress"):
+            with s.lock:
+                running = s.current_task is not None
+                fraction = s.step / s.steps if running and s.steps else 0.0
+                return 200, {"progress": fraction, "eta_relative": (s.steps - s.step) * 0.02 if running else 0.0,
+                             "state": {"skipped": False, "interrupted": s.interrupted, "stopping_generation": False, "job": s.job,
+                                       "job_count": 1 if running else 0, "job_timestamp": "0", "job_no": 0,
+                                       "sampling_step": s.step, "sampling_steps": s.steps},
+                             "current_image": None, "textinfo": None, "current_task": s.current_task}
+        if route in (("POST", "/interrupt"), ("POST", "/skip")):
+            with s.lock:
+                if route[1] == "/interrupt":
+                    s.interrupted = True
+                s.interrupts.append({"task": s.current_task, "kind": route[1][1:], "at": time.time()})
+            return 200, None
+        if route == ("POST", "/refresh-checkpoints"):
+            return 200, None
+        raise FakeError(404, {"detail": "Not Found"})
+
+    def task_progress(self, body: dict) -> dict:
+        s, task = self.state, body.get("id_task")
+        with s.lock:
+            active, queued, completed = task is not None and task == s.current_task, task in s.pending, task in s.finished
+            if not active:
+                text = "Waiting..."
+                if queued:
+                    order = sorted(s.pending, key=s.pending.get)
+                    text = f"In queue: {order.index(task) + 1}/{len(order)}"
+                return {"active": False, "queued": queued, "completed": completed, "progress": None, "eta": None,
+                        "live_preview": None, "id_live_preview": -1, "textinfo": text}
+            fraction = s.step / s.steps if s.steps else 0.0
+            return {"active": True, "queued": False, "completed": False, "progress": fraction, "eta": (s.steps - s.step) * 0.02,
+                    "live_preview": None, "id_live_preview": -1, "textinfo": None}
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def start(port: int = 0, basic: str | None = None, api: bool = True, host: str = "127.0.0.1"):
+    """Serve in a background thread; returns (server, base_url)."""
+    server = Server((host, port), Handler)
+    server.state = State(basic, api)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://{host}:{server.server_address[1]}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--basic", help="user:pass for --api-auth style HTTP Basic on /sdapi routes")
+    parser.add_argument("--no-api", action="store_true", help="serve like the UI without --api (/sdapi is 404)")
+    args = parser.parse_args()
+    server, base = start(args.port, args.basic, not args.no_api, args.host)
+    print(f"LISTENING {base}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

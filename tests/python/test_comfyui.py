@@ -1,0 +1,376 @@
+"""End-to-end tests of the ComfyUI plugin: the `easel` binary (CLI and MCP over stdio)
+driving the sandboxed comfyui component against tests/fakes/comfyui_fake.py, which speaks
+ComfyUI's real HTTP API (PROTOCOLS.md §5).
+
+Needs EASEL_BIN (the built host). The plugin comes from `builtin = "comfyui"`, or from
+EASEL_COMFYUI_WASM (a path to easel_comfyui.wasm) while it is not built in yet.
+MCP tests use the official `mcp` Python SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EASEL_BIN = os.environ.get("EASEL_BIN")
+if not EASEL_BIN:
+    pytest.skip("EASEL_BIN is not set: build the host and point EASEL_BIN at the easel binary", allow_module_level=True)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
+import comfyui_fake  # noqa: E402
+
+WASM = os.environ.get("EASEL_COMFYUI_WASM")
+SD15, SDXL = comfyui_fake.CHECKPOINTS
+# The plugin's built-in txt2img graph (plugins/comfyui/src/workflows/txt2img.json), for custom-workflow tests.
+TXT2IMG = {
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{negative_prompt}}", "clip": ["4", 1]}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": "{{width}}", "height": "{{height}}", "batch_size": "{{batch_size}}"}},
+    "3": {"class_type": "KSampler", "inputs": {"seed": "{{seed}}", "steps": "{{steps}}", "cfg": "{{cfg}}", "sampler_name": "{{sampler}}",
+                                               "scheduler": "{{scheduler}}", "denoise": 1.0, "model": ["4", 0], "positive": ["6", 0],
+                                               "negative": ["7", 0], "latent_image": ["5", 0]}},
+    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+    "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "easel", "images": ["8", 0]}},
+}
+
+
+class Setup:
+    """One fake ComfyUI plus a plugins.toml, store and cache pointing at it."""
+
+    def __init__(self, root: Path, cache: Path, base: str, server):
+        self.root, self.base, self.server = root, base, server
+        self.config = root / "plugins.toml"
+        self.store = root / "store"
+        self.env = {**os.environ, "EASEL_CACHE": str(cache)}
+        self.write_config()
+
+    def write_config(self, base_url: str | None = None, allowed: list[str] | None = None, extra: str = "") -> None:
+        source = f'path = "{WASM}"' if WASM else 'builtin = "comfyui"'
+        allowed = [self.base] if allowed is None else allowed
+        self.config.write_text(f"""
+[defaults]
+provider = "comfyui"
+wait_secs = 20
+
+[plugins.comfyui]
+{source}
+allowed_hosts = {json.dumps(allowed)}
+[plugins.comfyui.config]
+base_url = "{base_url or self.base}"
+{extra}
+""")
+
+    def generate(self, prompt: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([EASEL_BIN, "--config", str(self.config), "--store", str(self.store),
+                               "generate", prompt, "--provider", "comfyui", *args],
+                              env=self.env, capture_output=True, text=True, timeout=180)
+
+    def requests(self, method: str | None = None, prefix: str = "") -> list[dict]:
+        return [r for r in list(self.server.state.recorded)
+                if (method is None or r["method"] == method) and r["path"].startswith(prefix)]
+
+    def prompts(self) -> list[dict]:
+        """The graphs sent with POST /prompt."""
+        return [r["json"] for r in self.requests("POST", "/prompt")]
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("easel-cache")
+
+
+@pytest.fixture
+def make_setup(tmp_path, cache_dir):
+    servers = []
+
+    def make(**options) -> Setup:
+        server, base = comfyui_fake.start(**options)
+        servers.append(server)
+        return Setup(tmp_path, cache_dir, base, server)
+
+    yield make
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def setup(make_setup) -> Setup:
+    return make_setup()
+
+
+def png_size(path: str | Path) -> tuple[int, int]:
+    data = Path(path).read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
+    return [(parts[0], parts[1]) for parts in lines]
+
+
+def failed(result: subprocess.CompletedProcess, *expected: str) -> str:
+    assert result.returncode != 0, result.stdout
+    for text in expected:
+        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
+    assert "panic" not in result.stderr.lower()
+    return result.stderr
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def classes(graph: dict) -> dict[str, str]:
+    return {node_id: node["class_type"] for node_id, node in graph.items()}
+
+
+def find(graph: dict, class_type: str) -> dict:
+    return next(node["inputs"] for node in graph.values() if node["class_type"] == class_type)
+
+
+# -- CLI ------------------------------------------------------------------------------------
+
+def test_txt2img_queues_the_default_workflow_and_returns_the_saved_pngs(setup):
+    images = outputs(setup.generate("a red fox in snow", "--width", "320", "--height", "256", "--count", "2",
+                                    "--seed", "42", "--steps", "12", "--guidance", "6.5", "--negative-prompt", "blurry"))
+    assert len(images) == 2
+    for _, path in images:
+        assert png_size(path) == (320, 256)
+    [body] = setup.prompts()
+    assert len(body["client_id"]) >= 16
+    graph = body["prompt"]
+    assert sorted(classes(graph).values()) == sorted(["CheckpointLoaderSimple", "CLIPTextEncode", "CLIPTextEncode",
+                                                     "EmptyLatentImage", "KSampler", "VAEDecode", "SaveImage"])
+    assert find(graph, "EmptyLatentImage") == {"width": 320, "height": 256, "batch_size": 2}
+    sampler = find(graph, "KSampler")
+    assert (sampler["seed"], sampler["steps"], sampler["cfg"], sampler["denoise"]) == (42, 12, 6.5, 1.0)
+    texts = sorted(n["inputs"]["text"] for n in graph.values() if n["class_type"] == "CLIPTextEncode")
+    assert texts == ["a red fox in snow", "blurry"]
+    assert find(graph, "CheckpointLoaderSimple")["ckpt_name"] == SD15, "the first checkpoint is the default model"
+    assert len(setup.requests("GET", "/history/")) >= 5, "pending, pending, running, running, done"
+    assert setup.requests("GET", "/queue")
+    views = setup.requests("GET", "/view?")
+    assert len(views) == 2 and all("type=output" in r["path"] for r in views)
+
+
+def test_model_and_alias_reach_ckpt_name_and_sdxl_defaults_to_1024(setup):
+    [(_, path)] = outputs(setup.generate("a castle", "--model", SDXL))
+    assert png_size(path) == (1024, 1024)
+    outputs(setup.generate("a castle", "--model", "sd_xl_base_1.0", "--width", "512", "--height", "512"))
+    first, second = setup.prompts()
+    assert find(first["prompt"], "CheckpointLoaderSimple")["ckpt_name"] == SDXL
+    assert find(second["prompt"], "CheckpointLoaderSimple")["ckpt_name"] == SDXL
+    seeds = {find(b["prompt"], "KSampler")["seed"] for b in (first, second)}
+    assert len(seeds) == 2 and all(isinstance(s, int) and 0 <= s < 2**53 for s in seeds), "unseeded runs draw fresh seeds"
+
+
+def test_img2img_uploads_the_input_then_loads_and_encodes_it(setup, tmp_path):
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(comfyui_fake.make_png(320, 240, "reference"))
+    [(_, path)] = outputs(setup.generate("make it night time", "--image", str(reference), "--strength", "0.6"))
+    assert png_size(path) == (320, 240)
+    [upload] = setup.requests("POST", "/upload/image")
+    assert upload["headers"]["content-type"].startswith("multipart/form-data; boundary=")
+    assert upload["form"]["type"] == "input" and upload["form"]["image"].endswith(".png")
+    [body] = setup.prompts()
+    graph = body["prompt"]
+    assert find(graph, "LoadImage")["image"] == upload["form"]["image"]
+    assert "VAEEncode" in classes(graph).values() and "EmptyLatentImage" not in classes(graph).values()
+    assert find(graph, "KSampler")["denoise"] == pytest.approx(0.6)
+
+
+def test_node_errors_name_the_node_and_input(setup):
+    workflow = json.loads(json.dumps(TXT2IMG))
+    del workflow["5"]["inputs"]["height"]  # and so no {{height}}: the plugin needs none without --height
+    setup.write_config(extra=f"workflow_txt2img = '{json.dumps(workflow)}'")
+    failed(setup.generate("a fox"), "node 5 (EmptyLatentImage) input `height`", "Required input is missing")
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["object-error", "plain-string-error"])
+def test_a_vanished_checkpoint_is_an_invalid_model(make_setup, legacy):
+    setup = make_setup(legacy_errors=legacy)
+    stderr = failed(setup.generate("a fox [fake:bad_checkpoint]"),
+                    "node 4 (CheckpointLoaderSimple) input `ckpt_name`", "Value not in list", SD15)
+    assert "model" in stderr
+    [response_error] = [r for r in setup.requests("POST", "/prompt")]
+    assert response_error["json"]["prompt"]
+
+
+def test_an_unknown_node_class_is_named(setup):
+    workflow = json.loads(json.dumps(TXT2IMG))
+    workflow["3"]["class_type"] = "FancySampler"
+    setup.write_config(extra=f"workflow_txt2img = '{json.dumps(workflow)}'")
+    failed(setup.generate("a fox"), "FancySampler", "#3", "not installed")
+
+
+def test_a_custom_img2img_workflow_without_image_placeholder_is_refused(setup, tmp_path):
+    workflow = {"1": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["2", 1]}}}
+    setup.write_config(extra=f"workflow_img2img = '{json.dumps(workflow)}'")
+    reference = tmp_path / "reference.png"
+    reference.write_bytes(comfyui_fake.make_png(64, 64, "r"))
+    failed(setup.generate("night", "--image", str(reference)), "{{image}}", "workflow_img2img")
+    assert setup.prompts() == [] and setup.requests("POST", "/upload/image") == []
+
+
+def test_execution_errors_are_readable(setup):
+    failed(setup.generate("a fox [fake:exec_error]"), "node 3 (KSampler)", "out of memory")
+
+
+def test_backend_down_says_how_to_start_comfyui(setup):
+    down = f"http://127.0.0.1:{closed_port()}"
+    setup.write_config(base_url=down, allowed=[down])
+    failed(setup.generate("a fox"), f"ComfyUI not reachable at {down}", "python main.py --listen")
+
+
+def test_private_address_needs_its_literal_allowed_hosts_entry(setup):
+    setup.write_config(allowed=[])
+    failed(setup.generate("a fox"), f'add "{setup.base}"', "allowed_hosts")
+    assert setup.requests() == [], "nothing reached the server"
+    setup.write_config(allowed=["https://comfy.example.com"])
+    failed(setup.generate("a fox"), f'add "{setup.base}"')
+    setup.write_config(allowed=[setup.base])
+    outputs(setup.generate("a fox", "--width", "64", "--height", "64"))
+
+
+# -- MCP ------------------------------------------------------------------------------------
+
+def run_mcp(setup: Setup, body):
+    """Run `body(session)` against `easel serve` over stdio; returns its result."""
+    anyio = pytest.importorskip("anyio")
+    mcp = pytest.importorskip("mcp")
+    from mcp.client.stdio import stdio_client
+
+    params = mcp.StdioServerParameters(command=EASEL_BIN, args=["--config", str(setup.config), "--store", str(setup.store), "serve"],
+                                       env=setup.env)
+
+    async def main():
+        async with stdio_client(params) as (read, write):
+            async with mcp.ClientSession(read, write) as session:
+                await session.initialize()
+                return await body(session)
+
+    return anyio.run(main)
+
+
+def is_error(result) -> bool:
+    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
+    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
+
+
+def structured(result) -> dict:
+    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
+    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
+    return value if value is not None else (getattr(result, "structuredContent", None) or {})
+
+
+def text_of(result) -> str:
+    return " ".join(c.text for c in result.content if getattr(c, "text", None))
+
+
+def test_mcp_generate_reports_queue_position_running_and_download(setup):
+    events: list[tuple[float, str]] = []
+
+    async def progress(value, total, message):
+        events.append((value, message or ""))
+
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "comfyui", "width": 256, "height": 192},
+                                       progress_callback=progress)
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (256, 192)
+    assert Path(image["path"]).exists()
+    messages = [m for _, m in events]
+    first = lambda pred: next(i for i, m in enumerate(messages) if pred(m))  # noqa: E731
+    queued = first(lambda m: m.startswith("queued at ComfyUI as prompt"))
+    position1 = first(lambda m: "position 1" in m)
+    position0 = first(lambda m: "position 0" in m)
+    running = first(lambda m: m.startswith("running on ComfyUI"))
+    download = first(lambda m: m.startswith("downloading image 1/1"))
+    assert queued < position1 < position0 < running < download, messages
+    values = [v for v, _ in events]
+    assert values == sorted(values), f"progress must not go backwards: {events}"
+
+
+def test_mcp_edit_image_with_a_stored_reference(setup):
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a house", "provider": "comfyui", "width": 384, "height": 256})
+        assert not is_error(made), made.content
+        reference = structured(made)["images"][0]["id"]
+        return await session.call_tool("edit_image", {"prompt": "paint it blue", "provider": "comfyui",
+                                                      "images": [{"image": reference, "role": "reference"}], "strength": 0.4})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (384, 256)
+    assert len(setup.requests("POST", "/upload/image")) == 1
+    edit = setup.prompts()[-1]["prompt"]
+    assert find(edit, "KSampler")["denoise"] == pytest.approx(0.4)
+    assert find(edit, "LoadImage")["image"].startswith("easel-")
+
+
+def test_mcp_cancel_reaches_interrupt_and_queue_delete(make_setup):
+    setup = make_setup(queued_polls=0)
+
+    async def body(session):
+        started = await session.call_tool("generate_image", {"prompt": "a slow one [fake:slow]", "provider": "comfyui",
+                                                             "width": 64, "height": 64, "wait_seconds": 2})
+        assert not is_error(started), started.content
+        job_id = structured(started)["job_id"]
+        assert structured(started)["status"] == "running", structured(started)
+        cancelled = await session.call_tool("cancel_generation", {"job_id": job_id})
+        status = await session.call_tool("get_generation_status", {"job_id": job_id})
+        return cancelled, status
+
+    cancelled, status = run_mcp(setup, body)
+    assert not is_error(cancelled), cancelled.content
+    assert structured(status)["status"] == "canceled", structured(status)
+    [job] = setup.server.state.jobs.values()
+    [delete] = setup.requests("POST", "/queue")
+    assert delete["json"] == {"delete": [job.id]}
+    [interrupt] = setup.requests("POST", "/interrupt")
+    assert interrupt["json"] == {"prompt_id": job.id}
+    assert job.state == "error" and "execution_interrupted" in json.dumps(job.history)
+
+
+def test_mcp_errors_are_tool_results_naming_the_node(setup):
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "x [fake:bad_checkpoint]", "provider": "comfyui"})
+
+    result = run_mcp(setup, body)
+    assert is_error(result)
+    assert "node 4 (CheckpointLoaderSimple) input `ckpt_name`" in text_of(result), text_of(result)
+
+
+def test_mcp_list_providers_shows_checkpoints_or_why_comfyui_is_down(setup):
+    async def body(session):
+        return await session.call_tool("list_providers", {})
+
+    result = run_mcp(setup, body)
+    [comfy] = [p for p in structured(result)["providers"] if p["id"] == "comfyui"]
+    assert comfy["status"] == "ready", comfy
+    assert [m["id"] for m in comfy["models"]] == [SD15, SDXL]
+
+    down = f"http://127.0.0.1:{closed_port()}"
+    setup.write_config(base_url=down, allowed=[down])
+    result = run_mcp(setup, body)
+    [comfy] = [p for p in structured(result)["providers"] if p["id"] == "comfyui"]
+    assert comfy["status"] == "unavailable", comfy
+    assert f"ComfyUI not reachable at {down}" in comfy["reason"] and "python main.py --listen" in comfy["reason"]

@@ -1,7 +1,10 @@
-//! Builds every WASI component in the workspace (`plugins/*` and
-//! `tests/fixtures/*`) for `wasm32-wasip2` with a nested cargo in its own
-//! target directory, embeds the shipped plugins (`plugins/*`) as built-ins
-//! and tells the tests where the fixtures are (`EASEL_WASM_DIR`).
+//! Builds every WASI component in the workspace (the `cdylib` crates in
+//! `plugins/*` and `tests/fixtures/*`) for `wasm32-wasip2` with a nested
+//! cargo in its own target directory, embeds the shipped plugins (the
+//! `cdylib`s in `plugins/*`) as built-ins and tells the tests where the
+//! fixtures are (`EASEL_WASM_DIR`). Library crates there (such as
+//! `plugins/kit`) are neither built on their own nor embedded: cargo builds
+//! them as dependencies of the components that use them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -51,13 +54,17 @@ fn main() {
     println!("cargo:rustc-env=EASEL_WASM_DIR={}", wasm_dir.display());
 }
 
-/// (directory name, package name) of each crate directly under `dir`.
+/// (directory name, package name) of each component crate directly under
+/// `dir`: those whose manifest says `crate-type = ["cdylib"]`.
 fn crates_in(dir: &Path) -> Vec<(String, String)> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut crates: Vec<(String, String)> = entries
         .filter_map(|entry| {
             let path = entry.ok()?.path();
             let manifest = std::fs::read_to_string(path.join("Cargo.toml")).ok()?;
+            if !is_cdylib(&manifest) {
+                return None;
+            }
             let name = manifest
                 .lines()
                 .find_map(|line| line.trim().strip_prefix("name = ").map(|v| v.trim_matches('"').to_string()))?;
@@ -66,4 +73,12 @@ fn crates_in(dir: &Path) -> Vec<(String, String)> {
         .collect();
     crates.sort();
     crates
+}
+
+/// Whether a manifest declares a `cdylib` (a WASI component), not a library.
+fn is_cdylib(manifest: &str) -> bool {
+    manifest.lines().any(|line| {
+        let line = line.trim();
+        line.starts_with("crate-type") && line.contains("\"cdylib\"")
+    })
 }

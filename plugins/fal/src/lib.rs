@@ -3,9 +3,9 @@
 //! in by the host (the plugin never sees the key). Wire protocol:
 //! `shared/providers/PROTOCOLS.md` §3.
 //!
-//! Everything but [`component`] is plain Rust over the [`types::Host`]
-//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
-//! to the WIT world `image-provider`.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`Fal`] to the WIT world
+//! `image-provider` (wasm32 only).
 
 pub mod errors;
 pub mod flow;
@@ -13,8 +13,30 @@ pub mod input;
 pub mod models;
 pub mod status;
 pub mod token;
-pub mod types;
-pub mod util;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+pub use easel_plugin_kit::{types, util};
+use easel_plugin_kit::Provider;
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// fal.ai's queue API as an Easel [`Provider`]; the calls are in [`flow`].
+pub struct Fal;
+
+impl Provider for Fal {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        Ok(flow::describe(host))
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(Fal);

@@ -5,9 +5,9 @@
 //! host (the plugin never sees the token). Wire protocol:
 //! `shared/providers/PROTOCOLS.md` §4.
 //!
-//! Everything but [`component`] is plain Rust over the [`types::Host`]
-//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
-//! to the WIT world `image-provider`.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`Replicate`] to the WIT
+//! world `image-provider` (wasm32 only).
 
 pub mod errors;
 pub mod flow;
@@ -15,8 +15,30 @@ pub mod input;
 pub mod models;
 pub mod prediction;
 pub mod token;
-pub mod types;
-pub mod util;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+pub use easel_plugin_kit::{types, util};
+use easel_plugin_kit::Provider;
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// Replicate's predictions API as an Easel [`Provider`]; the calls are in [`flow`].
+pub struct Replicate;
+
+impl Provider for Replicate {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        Ok(flow::describe(host))
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(Replicate);

@@ -1,17 +1,26 @@
 //! The WASI component glue (wasm32 only): the generated bindings, the
-//! [`Host`] implementation over the imports, and conversions between the
-//! bindings and the plain types in [`crate::types`] that `flow` works with.
+//! [`t::Host`] implementation over the imports, the [`Adapter`] that exports
+//! any [`Provider`] through the bindings' `Guest` trait, and conversions
+//! between the bindings and the plain types in [`crate::types`].
 
-wit_bindgen::generate!({
-    path: "../../wit/v0.1.0",
-    world: "image-provider",
-});
+/// The bindings wit-bindgen generates for the `image-provider` world. The
+/// export macro is public so that each plugin crate exports its own
+/// provider (see [`crate::export_provider`]).
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../../wit/v0.1.0",
+        world: "image-provider",
+        pub_export_macro: true,
+        default_bindings_module: "easel_plugin_kit::bindings",
+    });
+}
 
-use crate::flow;
+use crate::Provider;
 use crate::types as t;
-use easel::image_provider::types as w;
-use easel::image_provider::{config, egress, log, progress};
-use exports::easel::image_provider::provider::Guest;
+use bindings::easel::image_provider::types as w;
+use bindings::easel::image_provider::{config, egress, log, progress};
+use bindings::exports::easel::image_provider::provider::Guest;
+use std::marker::PhantomData;
 
 /// The host's imports as a [`t::Host`].
 struct Imports;
@@ -62,22 +71,24 @@ impl t::Host for Imports {
     }
 }
 
-struct Plugin;
+/// Implements the bindings' `Guest` for any [`Provider`] `P`, converting
+/// between the WIT types and the plain ones and passing the real imports.
+pub struct Adapter<P>(PhantomData<P>);
 
-impl Guest for Plugin {
+impl<P: Provider + 'static> Guest for Adapter<P> {
     fn describe() -> Result<w::ProviderInfo, w::ProviderError> {
-        Ok(provider_info(flow::describe(&Imports)))
+        P::describe(&Imports).map(provider_info).map_err(error_to)
     }
 
     fn submit(request: w::GenerationRequest) -> Result<w::Submission, w::ProviderError> {
-        match flow::submit(&Imports, &request_from(request)).map_err(error_to)? {
+        match P::submit(&Imports, &request_from(request)).map_err(error_to)? {
             t::Submission::Done(images) => Ok(w::Submission::Done(images.into_iter().map(output_to).collect())),
             t::Submission::Pending(token) => Ok(w::Submission::Pending(token)),
         }
     }
 
     fn poll(token: String) -> Result<w::JobState, w::ProviderError> {
-        Ok(match flow::poll(&Imports, &token).map_err(error_to)? {
+        Ok(match P::poll(&Imports, &token).map_err(error_to)? {
             t::JobState::Queued(position) => w::JobState::Queued(position),
             t::JobState::Running { fraction, message } => w::JobState::Running(w::RunningState { fraction, message }),
             t::JobState::Done(images) => w::JobState::Done(images.into_iter().map(output_to).collect()),
@@ -86,11 +97,9 @@ impl Guest for Plugin {
     }
 
     fn cancel(token: String) -> Result<(), w::ProviderError> {
-        flow::cancel(&Imports, &token).map_err(error_to)
+        P::cancel(&Imports, &token).map_err(error_to)
     }
 }
-
-export!(Plugin);
 
 fn request_from(r: w::GenerationRequest) -> t::Request {
     t::Request {

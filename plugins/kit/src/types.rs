@@ -1,6 +1,6 @@
-//! Plain Rust mirrors of the WIT types this plugin uses, and the [`Host`]
-//! trait over its imports, so that all provider logic compiles and is
-//! unit-tested natively; `component` converts to and from the bindings.
+//! Plain Rust mirrors of the WIT types, and the [`Host`] trait over a
+//! plugin's imports, so that all provider logic compiles and is unit-tested
+//! natively; the wasm32 glue (`component`) converts to and from the bindings.
 //!
 //! Field meanings and units are those of `wit/v0.1.0/image-provider.wit`.
 
@@ -34,6 +34,8 @@ pub struct Features {
     pub mask: bool,
     pub custom_size: bool,
 }
+
+use std::fmt;
 
 /// Width × height in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,8 +203,35 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// `invalid-request`, naming the Easel parameter at fault if known.
     pub fn invalid(field: Option<&str>, message: impl Into<String>) -> Self {
         ProviderError::InvalidRequest { field: field.map(String::from), message: message.into() }
+    }
+
+    /// `upstream` with the provider's HTTP status (0 when there was none).
+    pub fn upstream(status: u16, message: impl Into<String>) -> Self {
+        ProviderError::Upstream { status, message: message.into() }
+    }
+
+    /// The user-facing text, whatever the variant.
+    pub fn message(&self) -> &str {
+        match self {
+            ProviderError::InvalidRequest { message, .. }
+            | ProviderError::Upstream { message, .. }
+            | ProviderError::RateLimited { message, .. } => message,
+            ProviderError::Unsupported(m)
+            | ProviderError::Unauthorized(m)
+            | ProviderError::ContentBlocked(m)
+            | ProviderError::Timeout(m)
+            | ProviderError::Unavailable(m)
+            | ProviderError::Internal(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
     }
 }
 
@@ -236,8 +265,14 @@ impl HttpResponse {
         serde_json::from_slice(&self.body).ok()
     }
 
+    /// Whether the status is 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The body as (lossy) UTF-8 text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 }
 
@@ -262,12 +297,26 @@ pub enum Level {
     Error,
 }
 
-/// The plugin's imports: egress, config, progress and log.
+/// The plugin's imports (egress, config, progress and log), plus a source
+/// of randomness that tests can fix.
 pub trait Host {
+    /// One HTTP exchange through the host (WIT `egress.fetch`).
     fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError>;
+    /// Whether the operator configured secret `name` (never its value).
     fn secret_configured(&self, name: &str) -> bool;
     /// A `[plugins.NAME.config]` value (strings as is, other TOML as JSON text).
     fn config(&self, key: &str) -> Option<String>;
+    /// Progress of the current call (WIT `progress.report`).
     fn progress(&self, fraction: Option<f32>, message: &str);
+    /// A log line for the host's `tracing` output (WIT `log.log`).
     fn log(&self, level: Level, message: &str);
+
+    /// 64 random bits. By default from std's `RandomState`, which std seeds
+    /// from WASI `random` in a component: each call gets new keys.
+    fn random_u64(&self) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u8(0);
+        hasher.finish()
+    }
 }

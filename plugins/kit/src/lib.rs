@@ -1,0 +1,54 @@
+//! What Easel's provider plugins share: plain-Rust mirrors of the WIT types
+//! and the [`Host`](types::Host) trait over the imports ([`types`]),
+//! provider-neutral helpers ([`util`], [`local`]), the [`Provider`] trait a
+//! plugin implements, and (wasm32 only) the WIT bindings and the adapter
+//! that exports any [`Provider`] as the `image-provider` world.
+//!
+//! A plugin crate is a `cdylib` that implements [`Provider`] over plain
+//! types, unit-tests it natively with a scripted [`Host`](types::Host), and
+//! ends its `lib.rs` with one line:
+//!
+//! ```ignore
+//! easel_plugin_kit::export_provider!(MyProvider);
+//! ```
+
+pub mod local;
+pub mod types;
+pub mod util;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+#[cfg(target_arch = "wasm32")]
+pub use component::{Adapter, bindings};
+
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// One image backend, over the plain types: what the WIT `provider`
+/// interface exports, with the host's imports passed in as a [`Host`].
+/// The host makes a fresh instance for every call, so there is no `self`:
+/// whatever must survive between `submit` and `poll` goes into the token.
+pub trait Provider {
+    /// Capability discovery (WIT `describe`).
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError>;
+    /// Start a generation (WIT `submit`): `done` for synchronous APIs,
+    /// `pending` with a job token for queues.
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError>;
+    /// Check a pending job once (WIT `poll`).
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError>;
+    /// Ask the backend to stop a pending job, best effort (WIT `cancel`).
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError>;
+}
+
+/// Exports a [`Provider`] as this component's `provider` interface. Expands
+/// to nothing outside wasm32, so a plugin's `lib.rs` can invoke it
+/// unconditionally and still build and test natively.
+#[macro_export]
+macro_rules! export_provider {
+    ($provider:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            type EaselPluginExport = $crate::Adapter<$provider>;
+            $crate::bindings::export!(EaselPluginExport with_types_in $crate::bindings);
+        };
+    };
+}

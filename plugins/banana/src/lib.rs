@@ -45,9 +45,9 @@
 //! 500 as `upstream` with the traceback's last line. v4 calls are queued
 //! (`submit` → `pending`, `poll` → `/check/v4/`). Neither can be cancelled.
 //!
-//! Everything but [`component`] is plain Rust over the [`types::Host`]
-//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
-//! to the WIT world `image-provider`.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`Banana`] to the WIT
+//! world `image-provider` (wasm32 only).
 
 pub mod errors;
 pub mod extract;
@@ -56,10 +56,41 @@ pub mod potassium;
 pub mod settings;
 pub mod template;
 pub mod token;
-pub mod types;
-pub mod util;
 pub mod v4;
 pub mod vars;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+pub use easel_plugin_kit::types;
+
+pub mod util {
+    //! The kit's shared helpers, with the self-hosted-server flavours of
+    //! `config_url` and `egress_error` (which name the server to start).
+
+    pub use easel_plugin_kit::local::{config_url, egress_error};
+    pub use easel_plugin_kit::util::*;
+}
+
+use easel_plugin_kit::Provider;
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// A Potassium or v4 server as an Easel [`Provider`]; the calls are in [`flow`].
+pub struct Banana;
+
+impl Provider for Banana {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        flow::describe(host)
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(Banana);

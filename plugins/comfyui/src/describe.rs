@@ -7,7 +7,7 @@
 use crate::api;
 use crate::client::Client;
 use crate::settings::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, Settings, TOKEN_SECRET};
-use crate::types::{Features, Host, Level, ModelInfo, Operation, ProviderError, ProviderInfo, SecretNeed};
+use crate::types::{Features, Host, Level, Lifecycle, ModelInfo, Operation, ProviderError, ProviderInfo, SecretNeed};
 use crate::workflow::{Kind, Template};
 
 /// Model id used when a custom workflow loads its own model (no
@@ -64,6 +64,9 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
                 display_name: if id == WORKFLOW_MODEL { "Operator workflow".into() } else { stem.to_string() },
                 aliases: if unique_stem { vec![stem.to_string()] } else { vec![] },
                 operations: operations.clone(),
+                aspect_ratios: vec![],
+                size_tiers: vec![],
+                sizes: vec![],
                 min_side: MIN_SIDE,
                 max_side: MAX_SIDE,
                 size_multiple: SIZE_MULTIPLE,
@@ -72,6 +75,8 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
                 max_input_images: 1,
                 features,
                 output_formats: vec!["image/png".into()],
+                lifecycle: Lifecycle::Current,
+                replacement: None,
                 price_per_image_usd: Some(0.0),
                 prompt_notes: Some(notes.clone()),
             }

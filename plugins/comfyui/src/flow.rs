@@ -16,7 +16,7 @@ use crate::errors;
 use crate::multipart;
 use crate::settings::{self, Extra, Settings};
 use crate::token::Token;
-use crate::types::{Dims, Host, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission};
+use crate::types::{Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission};
 use crate::workflow::{Kind, Template};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -209,12 +209,13 @@ fn finished(client: &Client, token: &Token) -> Result<Option<JobState>, Provider
         let response = client.get_file(file.view_url(&client.base))?;
         let response = client.ok("GET /view", response)?;
         let size = api::png_size(&response.body);
+        let mime_type = api::mime_of(response.header("content-type"), &file.filename);
         outputs.push(Output {
-            mime_type: api::mime_of(response.header("content-type"), &file.filename),
+            data: ImageData::Inline { mime_type, data: response.body },
             width: size.map(|s| s.0),
             height: size.map(|s| s.1),
             seed: token.seed,
-            data: response.body,
+            revised_prompt: None,
         });
     }
     Ok(Some(JobState::Done(outputs)))

@@ -50,7 +50,7 @@ fn txt2img_fills_the_builtin_template_and_returns_a_token() {
     r.seed = Some(42);
     r.guidance = Some(6.5);
     r.negative_prompt = Some("blurry".into());
-    let Submission::Pending(token) = submit(&mock, &r).unwrap();
+    let Submission::Pending(token) = submit(&mock, &r).unwrap() else { panic!() };
     let body = sent_graph(&mock);
     let g = &body["prompt"];
     assert_eq!(g["5"]["inputs"], json!({"width": 640, "height": 480, "batch_size": 2}));
@@ -141,7 +141,7 @@ fn poll_reports_queue_position_then_running_then_images() {
     assert!(matches!(poll(&mock, &token()).unwrap(), JobState::Running { .. }));
     let JobState::Done(images) = poll(&mock, &token()).unwrap() else { panic!() };
     assert_eq!((images[0].width, images[0].height, images[0].seed), (Some(512), Some(512), Some(9)));
-    assert_eq!(images[0].mime_type, "image/png");
+    assert!(matches!(&images[0].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
     let [view] = mock.sent("GET", "/view").try_into().unwrap();
     assert_eq!(view.url, format!("{BASE}/view?filename=easel_00001_.png&subfolder=&type=output"));
 }

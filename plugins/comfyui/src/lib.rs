@@ -4,9 +4,9 @@
 //! inline from `/view`. Wire protocol: `shared/providers/PROTOCOLS.md` §5
 //! (read from the ComfyUI v0.3.64 server source).
 //!
-//! Everything but `component` is plain Rust over the [`types::Host`]
-//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
-//! to the WIT world `image-provider`.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`ComfyUi`] to the WIT
+//! world `image-provider` (wasm32 only).
 
 pub mod api;
 pub mod client;
@@ -16,11 +16,35 @@ pub mod flow;
 pub mod multipart;
 pub mod settings;
 pub mod token;
-pub mod types;
 pub mod workflow;
 
 #[cfg(test)]
 mod testing;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+pub use easel_plugin_kit::types;
+use easel_plugin_kit::Provider;
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// A ComfyUI server as an Easel [`Provider`]; the calls are in [`describe`]
+/// and [`flow`].
+pub struct ComfyUi;
+
+impl Provider for ComfyUi {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        describe::describe(host)
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(ComfyUi);

@@ -30,17 +30,48 @@
 //! base64, so its value is base64 of `user:pass` (`printf %s 'user:pass' |
 //! base64`); the plugin sends `Authorization: Basic {{secret:SDWEBUI_AUTH}}`.
 //!
-//! Everything but [`component`] is plain Rust over the [`types::Host`]
-//! trait, so it is unit-tested natively; `component` (wasm32 only) binds it
-//! to the WIT world `image-provider`.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`SdWebUi`] to the WIT
+//! world `image-provider` (wasm32 only).
 
 pub mod api;
 pub mod flow;
 pub mod models;
 pub mod response;
 pub mod token;
-pub mod types;
-pub mod util;
 
-#[cfg(target_arch = "wasm32")]
-mod component;
+pub use easel_plugin_kit::types;
+
+pub mod util {
+    //! The kit's shared helpers, with the self-hosted-server flavours of
+    //! `config_url` and `egress_error` (which name the server to start).
+
+    pub use easel_plugin_kit::local::{config_url, egress_error};
+    pub use easel_plugin_kit::util::*;
+}
+
+use easel_plugin_kit::Provider;
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// AUTOMATIC1111's `/sdapi/v1` API as an Easel [`Provider`]; the calls are in [`flow`].
+pub struct SdWebUi;
+
+impl Provider for SdWebUi {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        flow::describe(host)
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(SdWebUi);

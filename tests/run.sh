@@ -46,7 +46,7 @@ fi
 
 for era in mcp1 mcp2; do
   step "Python MCP SDK ($era) over stdio and streamable HTTP"
-  "$TOOLS/$era/bin/python" -m pytest -q -p no:cacheprovider tests/python
+  "$TOOLS/$era/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python
 done
 
 step "MCP conformance suite"

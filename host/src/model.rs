@@ -89,11 +89,47 @@ pub struct ProviderInfo {
 }
 
 impl ProviderInfo {
-    /// A model by id or alias (case-insensitive).
-    pub fn find_model(&self, name: &str) -> Option<&ModelInfo> {
-        self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name)).or_else(|| {
-            self.models.iter().find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
-        })
+    /// A model by id or alias (case-insensitive), else the first model whose
+    /// id is a pattern (`*` = any run of characters except `/`) that `name`
+    /// matches — returned with the caller's id, so that e.g. a Replicate
+    /// `*/*` entry passes any `owner/name` through with its capabilities.
+    pub fn find_model(&self, name: &str) -> Option<std::borrow::Cow<'_, ModelInfo>> {
+        let exact = self.models.iter().find(|m| m.id.eq_ignore_ascii_case(name) && !m.id.contains('*'));
+        let alias = || self.models.iter().find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)));
+        if let Some(model) = exact.or_else(alias) {
+            return Some(std::borrow::Cow::Borrowed(model));
+        }
+        let pattern = self.models.iter().find(|m| m.id.contains('*') && glob_matches(&m.id, name))?;
+        Some(std::borrow::Cow::Owned(ModelInfo { id: name.to_string(), aliases: Vec::new(), ..pattern.clone() }))
+    }
+}
+
+/// `*` matches any run of characters other than `/`; the rest literally
+/// (ASCII case-insensitive).
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some((b'*', rest)) => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != b'/').any(|i| go(rest, &t[i..])),
+            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+        }
+    }
+    !text.is_empty() && go(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_matches;
+
+    #[test]
+    fn model_patterns_match_within_path_segments() {
+        assert!(glob_matches("*/*", "black-forest-labs/flux-pro"));
+        assert!(glob_matches("*/*:*", "owner/name:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"));
+        assert!(glob_matches("fal-ai/*", "fal-ai/recraft-v3"));
+        assert!(!glob_matches("*/*", "a/b/c"));
+        assert!(!glob_matches("fal-ai/*", "other/x"));
+        assert!(!glob_matches("*/*", "no-slash"));
     }
 }
 

@@ -135,6 +135,12 @@ def test_a_version_id_goes_to_the_predictions_endpoint(setup):
     assert (create["json"]["input"]["width"], create["json"]["input"]["height"]) == (640, 480)
 
 
+def test_any_owner_name_passes_through_without_configuration(setup):
+    outputs(setup.generate("a lighthouse", "--model", "someone/brand-new-model", "--width", "512", "--height", "512"))
+    [create] = creates(setup)
+    assert create["path"] == "/v1/models/someone/brand-new-model/predictions"
+
+
 def test_auth_header_arrives_as_bearer_and_the_plugin_never_sees_the_token(setup):
     result = setup.generate("a lighthouse [fake:echo_auth]")
     outputs(result)

@@ -294,7 +294,7 @@ impl Registry {
         let info = provider.info().await.map_err(|message| RouteError { field: "provider", message })?;
         let plugin = provider.plugin().await.map_err(|message| RouteError { field: "provider", message })?;
         let model = match model {
-            Some(name) => info.find_model(name).cloned().ok_or_else(|| RouteError {
+            Some(name) => info.find_model(name).map(|m| m.into_owned()).ok_or_else(|| RouteError {
                 field: "model",
                 message: format!(
                     "provider `{}` has no model `{name}`; its models: {}",
@@ -302,7 +302,7 @@ impl Registry {
                     info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
                 ),
             })?,
-            None => info.find_model(&info.default_model).cloned().ok_or_else(|| RouteError {
+            None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| RouteError {
                 field: "model",
                 message: format!("provider `{}` names a default model `{}` it does not list", provider.id, info.default_model),
             })?,

@@ -143,6 +143,11 @@ pub fn all(extra: &[String]) -> Vec<ModelInfo> {
             models.push(generic(id));
         }
     }
+    // Patterns: the host passes any matching id through with loose
+    // capabilities (WIT `model-info.id`); the provider's own 422 names a bad field.
+    for pattern in ["*/*", "*/*/*", "*/*/*/*"] {
+        models.push(generic(pattern));
+    }
     models
 }
 

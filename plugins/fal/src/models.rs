@@ -266,7 +266,7 @@ mod tests {
     #[test]
     fn table_is_consistent() {
         let models = all(&["fal-ai/recraft/v3".into(), "fal-ai/flux/dev".into()]);
-        assert_eq!(models.len(), TABLE.len() + 1);
+        assert_eq!(models.len(), TABLE.len() + 1 + 3, "the table, one extra, three id patterns");
         for m in &models {
             assert!(m.max_images >= 1 && m.min_side <= m.max_side, "{}", m.id);
             assert_eq!(m.lifecycle == Lifecycle::Deprecated, m.replacement.is_some(), "{}", m.id);

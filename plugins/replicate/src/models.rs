@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn table_is_consistent() {
         let models = all(&["stability-ai/sdxl".into(), "flux-dev".into()]);
-        assert_eq!(models.len(), TABLE.len() + 1);
+        assert_eq!(models.len(), TABLE.len() + 1 + 2, "the table, one extra, two id patterns");
         for m in &models {
             assert_eq!(m.lifecycle == Lifecycle::Deprecated, m.replacement.is_some(), "{}", m.id);
             if let Some(r) = &m.replacement {

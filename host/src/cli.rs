@@ -159,6 +159,14 @@ pub async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Serve { transport, host, port, allow_hosts, tokens_file } => {
             let booted = boot(&cli, deployment, true)?;
+            // Jobs a killed server left unfinished: resume or fail them, in the background.
+            let jobs = booted.jobs.clone();
+            tokio::spawn(async move {
+                let recovery = jobs.recover().await;
+                if !recovery.resumed.is_empty() || !recovery.failed.is_empty() {
+                    tracing::info!(resumed = recovery.resumed.len(), failed = recovery.failed.len(), "recovered unfinished jobs");
+                }
+            });
             let server = EaselServer::new(booted.jobs.clone(), booted.deployment.preview, booted.deployment.defaults.wait_secs);
             match transport {
                 Transport::Stdio => server.serve_stdio().await,

@@ -3,10 +3,12 @@
 //! bounded wait runs out — a job id that `status` answers later.
 
 mod record;
+mod recover;
 mod run;
 pub mod validate;
 
-pub use record::{JobRecord, JobStatus};
+pub use record::{JobLock, JobRecord, JobStatus, ResumeInfo};
+pub use recover::Recovery;
 
 use crate::inputs::InputResolver;
 use crate::model::{ImageRole, Operation};
@@ -141,11 +143,14 @@ impl Jobs {
         let request = run::build_request(&self.store, &spec, operation, &route.model)?;
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
+        record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
+        let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id)
+            .map_err(|e| JobError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
+        let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
-        let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx };
+        let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx, resume_token: None, lock };
         let task = tokio::spawn(job.execute());
         self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
-        let _ = record.persist(&self.store.jobs_dir());
 
         let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
             .await

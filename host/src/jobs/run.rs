@@ -2,7 +2,7 @@
 //! rate-limit waits and a deadline), download and store the images, and
 //! publish every state change to waiters and to disk.
 
-use super::{GenerateSpec, JobError, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
+use super::{GenerateSpec, JobError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
 use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
 use crate::providers::Route;
 use crate::runtime::state::ProgressReport;
@@ -63,24 +63,33 @@ pub struct JobRun {
     pub caller: Option<String>,
     pub progress: Option<mpsc::UnboundedSender<JobProgress>>,
     pub state: watch::Sender<JobRecord>,
+    /// Set when a restarted server picks the job up again: skip the submit
+    /// and poll this provider job token.
+    pub resume_token: Option<String>,
+    /// Held while this process drives the job (see [`JobLock`]).
+    pub lock: Option<JobLock>,
 }
 
 impl JobRun {
     pub async fn execute(self) {
         let result = self.drive().await;
-        self.update(|record| match result {
-            Ok(ids) => {
-                record.status = JobStatus::Succeeded;
-                record.images = ids;
-                record.progress = Some(1.0);
-                record.token = None;
+        self.update(|record| {
+            match result {
+                Ok(ids) => {
+                    record.status = JobStatus::Succeeded;
+                    record.images = ids;
+                    record.progress = Some(1.0);
+                    record.token = None;
+                }
+                Err(error) => {
+                    record.status = JobStatus::Failed;
+                    record.error = Some(error.message);
+                    record.error_field = error.field;
+                }
             }
-            Err(error) => {
-                record.status = JobStatus::Failed;
-                record.error = Some(error.message);
-                record.error_field = error.field;
-            }
+            record.resume = None;
         });
+        drop(self.lock);
     }
 
     async fn drive(&self) -> Result<Vec<String>, JobError> {
@@ -100,7 +109,14 @@ impl JobRun {
                 }
             })
         };
-        let outputs = match self.submit(&report_tx).await? {
+        let submission = match &self.resume_token {
+            Some(token) => {
+                self.notify(None, format!("resumed after a restart; polling provider `{}` again", self.route.provider.id));
+                Submission::Pending(token.clone())
+            }
+            None => self.submit(&report_tx).await?,
+        };
+        let outputs = match submission {
             Submission::Done(outputs) => outputs,
             Submission::Pending(token) => {
                 self.update(|r| {

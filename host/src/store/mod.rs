@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 /// Hex digits of the sha256 used as an id (64 bits).
 pub const ID_LEN: usize = 16;
 
+/// Age after which a temp file is taken to be left by a dead process.
+pub const STALE_TEMP: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Formats the store keeps (never SVG: several MCP clients break on it).
 pub const ACCEPTED_MIME: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
 
@@ -96,7 +99,26 @@ impl Store {
             std::fs::create_dir_all(root.join(dir)).with_context(|| format!("creating {}", root.join(dir).display()))?;
         }
         let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
-        Ok(Store { root, views: Default::default() })
+        let store = Store { root, views: Default::default() };
+        store.sweep_temp(STALE_TEMP);
+        Ok(store)
+    }
+
+    /// Remove temp files older than `max_age` from `tmp/` and `jobs/`: what a
+    /// process killed mid-write leaves. Younger ones may belong to another
+    /// live process writing the same store, so they stay.
+    pub fn sweep_temp(&self, max_age: std::time::Duration) -> usize {
+        let mut removed = 0;
+        for (dir, is_temp) in [(self.root.join("tmp"), (|_: &str| true) as fn(&str) -> bool), (self.jobs_dir(), |name: &str| name.ends_with(".tmp"))] {
+            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            for entry in entries.filter_map(|e| e.ok()) {
+                let stale = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= max_age);
+                if stale && entry.file_name().to_str().is_some_and(is_temp) && std::fs::remove_file(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        removed
     }
 
     /// The default root: `<user data dir>/easel` (e.g. `~/.local/share/easel`).
@@ -240,11 +262,16 @@ impl Store {
     /// file or the whole new one, never a part.
     fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
         let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
-        let result = (|| {
+        let result = (|| -> std::io::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(bytes)?;
             file.sync_all()?;
-            std::fs::rename(&tmp, path)
+            std::fs::rename(&tmp, path)?;
+            // Make the rename itself durable (the directory entry).
+            if let Some(dir) = path.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
         })();
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -277,6 +304,35 @@ mod tests {
         assert_eq!(bytes, png(30, 20));
         assert_eq!(reopened.list().unwrap().len(), 1);
         assert!(std::fs::read_dir(dir.path().join("tmp")).unwrap().next().is_none(), "no temp files left behind");
+    }
+
+    #[test]
+    fn what_a_killed_writer_leaves_is_invisible_and_swept_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let kept = store.put(&png(8, 8), Sidecar::new(Origin::Generated, "kept")).unwrap();
+        // A process killed mid-put: a half-written temp file, and an image
+        // whose sidecar was never written; plus a temp file of a live writer.
+        let stale = dir.path().join("tmp").join("dead-writer");
+        std::fs::write(&stale, &png(9, 9)[..20]).unwrap();
+        let old = std::time::SystemTime::now() - STALE_TEMP - std::time::Duration::from_secs(60);
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(old).unwrap();
+        let live = dir.path().join("tmp").join("live-writer");
+        std::fs::write(&live, b"partial").unwrap();
+        let orphan = png(10, 10);
+        let orphan_id = hex::encode(Sha256::digest(&orphan))[..ID_LEN].to_string();
+        std::fs::write(dir.path().join("images").join(format!("{orphan_id}.png")), &orphan).unwrap();
+
+        let reopened = Store::open(dir.path()).unwrap();
+        assert!(!stale.exists(), "a stale temp file is swept at open");
+        assert!(live.exists(), "a young temp file may be another live writer's and stays");
+        let listed: Vec<String> = reopened.list().unwrap().into_iter().map(|s| s.id).collect();
+        assert_eq!(listed, vec![kept.sidecar.id.clone()], "only whole images are listed");
+        assert!(reopened.get(&orphan_id).is_err(), "an image without its sidecar is not served");
+        // Storing the same bytes again completes the interrupted put.
+        let again = reopened.put(&orphan, Sidecar::new(Origin::Generated, "retry")).unwrap();
+        assert_eq!(again.sidecar.id, orphan_id);
+        assert_eq!(reopened.read(&orphan_id).unwrap().1, orphan);
     }
 
     #[test]

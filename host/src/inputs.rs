@@ -58,7 +58,7 @@ impl InputResolver {
             return Err(format!("`{handle}` is not an image:// URI of a stored image (image://<16 hex digits>)"));
         }
         if let Some(data) = handle.strip_prefix("data:") {
-            let bytes = self.decode_data_uri(data)?;
+            let bytes = decode_data_uri(data, self.max_bytes)?;
             return self.import(&bytes, "data: URI".into());
         }
         if handle.starts_with("http://") || handle.starts_with("https://") {
@@ -87,17 +87,6 @@ impl InputResolver {
         let mut sidecar = Sidecar::new(Origin::Imported, "");
         sidecar.source = Some(source);
         self.store.put(bytes, sidecar).map(|s| s.sidecar.id).map_err(|e| format!("{e:#}"))
-    }
-
-    fn decode_data_uri(&self, data: &str) -> Result<Vec<u8>, String> {
-        let (meta, payload) = data.split_once(',').ok_or("a data: URI needs a comma before the data")?;
-        if !meta.starts_with("image/") || !meta.ends_with(";base64") {
-            return Err("only base64 image data URIs are accepted (data:image/png;base64,…)".into());
-        }
-        if payload.len() as u64 / 4 * 3 > self.max_bytes {
-            return Err(format!("the data: URI is over the {} MiB input limit", self.max_bytes >> 20));
-        }
-        base64::engine::general_purpose::STANDARD.decode(payload.trim()).map_err(|e| format!("the data: URI is not valid base64: {e}"))
     }
 
     /// A path inside an allowed directory, after resolving `..` and symlinks.
@@ -171,6 +160,21 @@ impl InputResolver {
         }
         Ok(())
     }
+}
+
+/// The bytes of a data: URI given without its `data:` prefix
+/// (`image/png;base64,…`), refused before decoding when the payload would
+/// exceed `max_bytes`. Only base64 `image/*` URIs are accepted; the bytes
+/// are not checked to be an image here (`store::probe` does that).
+pub(crate) fn decode_data_uri(data: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let (meta, payload) = data.split_once(',').ok_or("a data: URI needs a comma before the data")?;
+    if !meta.starts_with("image/") || !meta.ends_with(";base64") {
+        return Err("only base64 image data URIs are accepted (data:image/png;base64,…)".into());
+    }
+    if payload.len() as u64 / 4 * 3 > max_bytes {
+        return Err(format!("the data: URI is over the {} MiB input limit", max_bytes >> 20));
+    }
+    base64::engine::general_purpose::STANDARD.decode(payload.trim()).map_err(|e| format!("the data: URI is not valid base64: {e}"))
 }
 
 fn shorten(text: &str) -> String {

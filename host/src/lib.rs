@@ -13,3 +13,5 @@ pub mod store;
 pub mod mcp;
 pub mod cli;
 pub mod inputs;
+#[doc(hidden)]
+pub mod fuzz_targets;

@@ -89,6 +89,30 @@ pub struct ProviderInfo {
 }
 
 impl ProviderInfo {
+    /// What makes this description unusable, one sentence each (empty when
+    /// it is consistent): a model without an id, a model id listed twice, a
+    /// smallest side above the largest, or a default model that no entry
+    /// matches. The registry refuses a plugin whose `describe` has any, so
+    /// a lying plugin is reported unavailable instead of failing later.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for model in &self.models {
+            if model.id.trim().is_empty() {
+                problems.push("a model has an empty id".to_string());
+            } else if !seen.insert(model.id.to_ascii_lowercase()) {
+                problems.push(format!("model `{}` is listed twice", model.id));
+            }
+            if model.min_side > model.max_side {
+                problems.push(format!("model `{}` has min_side {} above max_side {}", model.id, model.min_side, model.max_side));
+            }
+        }
+        if !self.models.is_empty() && self.find_model(&self.default_model).is_none() {
+            problems.push(format!("default model `{}` is not among its models", self.default_model));
+        }
+        problems
+    }
+
     /// A model by id or alias (case-insensitive), else the first model whose
     /// id is a pattern (`*` = any run of characters except `/`) that `name`
     /// matches — returned with the caller's id, so that e.g. a Replicate

@@ -98,6 +98,12 @@ impl EgressPolicy {
         EgressPolicy { plugin: plugin.into(), allow, secrets, max_response_bytes, max_timeout, client: shared_client() }
     }
 
+    /// The largest body this plugin may receive or return, bytes
+    /// (`max_response_mib` of its `[plugins.ID]` entry).
+    pub fn max_response_bytes(&self) -> u64 {
+        self.max_response_bytes
+    }
+
     /// The secrets this plugin may reference.
     pub fn secrets(&self) -> &SecretSet {
         &self.secrets

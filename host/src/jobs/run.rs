@@ -207,7 +207,18 @@ impl JobRun {
         let origin = if self.request.operation == Operation::Generate { Origin::Generated } else { Origin::Edited };
         let mut ids = Vec::new();
         for (index, output) in outputs.into_iter().enumerate() {
+            let cap = self.route.plugin.egress().max_response_bytes();
             let bytes = match output.data {
+                ImageData::Inline { data, .. } if data.len() as u64 > cap => {
+                    return Err(JobError::other(format!(
+                        "provider `{}` returned image {} of {} MiB, over its {} MiB output cap (max_response_mib in [plugins.{}])",
+                        self.route.provider.id,
+                        index + 1,
+                        data.len() >> 20,
+                        cap >> 20,
+                        self.route.provider.id
+                    )));
+                }
                 ImageData::Inline { data, .. } => data,
                 ImageData::Remote { url, headers } => {
                     let response = self.route.plugin.egress().download(&url, headers).await.map_err(|e| {

@@ -6,7 +6,7 @@ mod assets;
 pub mod http;
 mod prompts;
 pub mod results;
-mod tools;
+pub(crate) mod tools;
 
 use crate::config::PreviewSettings;
 use crate::jobs::Jobs;

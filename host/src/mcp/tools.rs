@@ -136,6 +136,56 @@ pub struct EditArgs {
     pub wait_seconds: Option<u64>,
 }
 
+impl GenerateArgs {
+    /// The job spec `generate_image` runs (empty provider, model, ratio and
+    /// tier strings mean "not given"); `wait_seconds` is not part of it.
+    pub(crate) fn into_spec(self) -> GenerateSpec {
+        GenerateSpec {
+            prompt: self.prompt,
+            provider: self.provider.filter(|p| !p.is_empty()),
+            model: self.model.filter(|m| !m.is_empty()),
+            negative_prompt: self.negative_prompt,
+            width: self.width,
+            height: self.height,
+            aspect_ratio: self.aspect_ratio.filter(|a| !a.is_empty()),
+            size_tier: self.size_tier.filter(|s| !s.is_empty()),
+            count: self.count,
+            seed: self.seed,
+            steps: self.steps,
+            guidance: self.guidance,
+            strength: None,
+            inputs: self.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect(),
+        }
+    }
+}
+
+impl EditArgs {
+    /// The job spec `edit_image` runs; `wait_seconds` is not part of it.
+    ///
+    /// Errors: no input images (field `images`).
+    pub(crate) fn into_spec(self) -> Result<GenerateSpec, JobError> {
+        if self.images.is_empty() {
+            return Err(JobError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
+        }
+        Ok(GenerateSpec {
+            prompt: self.prompt,
+            provider: self.provider.filter(|p| !p.is_empty()),
+            model: self.model.filter(|m| !m.is_empty()),
+            negative_prompt: self.negative_prompt,
+            width: self.width,
+            height: self.height,
+            aspect_ratio: None,
+            size_tier: None,
+            count: self.count,
+            seed: self.seed,
+            steps: None,
+            guidance: None,
+            strength: self.strength,
+            inputs: self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect(),
+        })
+    }
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobArgs {
@@ -151,23 +201,7 @@ impl EaselServer {
     #[tool(annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn generate_image(&self, Parameters(args): Parameters<GenerateArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let wait = args.wait_seconds;
-        let spec = GenerateSpec {
-            prompt: args.prompt,
-            provider: args.provider.filter(|p| !p.is_empty()),
-            model: args.model.filter(|m| !m.is_empty()),
-            negative_prompt: args.negative_prompt,
-            width: args.width,
-            height: args.height,
-            aspect_ratio: args.aspect_ratio.filter(|a| !a.is_empty()),
-            size_tier: args.size_tier.filter(|s| !s.is_empty()),
-            count: args.count,
-            seed: args.seed,
-            steps: args.steps,
-            guidance: args.guidance,
-            strength: None,
-            inputs: args.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect(),
-        };
-        Ok(self.run_generation(spec, wait, context).await)
+        Ok(self.run_generation(args.into_spec(), wait, context).await)
     }
 
     /// Edit images: give input images by id (from generate_image) with role
@@ -175,26 +209,11 @@ impl EaselServer {
     /// records its parents. May cost money with paid providers.
     #[tool(annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn edit_image(&self, Parameters(args): Parameters<EditArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        if args.images.is_empty() {
-            return Ok(error_result(&JobError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]")));
+        let wait = args.wait_seconds;
+        match args.into_spec() {
+            Ok(spec) => Ok(self.run_generation(spec, wait, context).await),
+            Err(error) => Ok(error_result(&error)),
         }
-        let spec = GenerateSpec {
-            prompt: args.prompt,
-            provider: args.provider.filter(|p| !p.is_empty()),
-            model: args.model.filter(|m| !m.is_empty()),
-            negative_prompt: args.negative_prompt,
-            width: args.width,
-            height: args.height,
-            aspect_ratio: None,
-            size_tier: None,
-            count: args.count,
-            seed: args.seed,
-            steps: None,
-            guidance: None,
-            strength: args.strength,
-            inputs: args.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect(),
-        };
-        Ok(self.run_generation(spec, args.wait_seconds, context).await)
     }
 
     /// Status of a generation job; returns its images once it has succeeded.

@@ -132,6 +132,7 @@ impl Provider {
             timeout: Duration::from_secs(entry.timeout_secs),
             memory_bytes: (entry.memory_mib << 20) as usize,
             concurrency: entry.concurrency,
+            transfer_bytes: ((entry.max_response_mib << 21) as usize).max(crate::runtime::call::MIN_TRANSFER_BYTES),
         };
         tracing::debug!(plugin = %self.id, "loaded in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
         Ok(Plugin::new(pre, PluginContext { plugin: self.id.clone(), egress, config }, limits))
@@ -146,7 +147,14 @@ impl Provider {
             }
         }
         let result = match self.plugin().await {
-            Ok(plugin) => plugin.describe().await.map(|info| self.with_prices(info)).map_err(|e| e.to_string()),
+            Ok(plugin) => plugin.describe().await.map_err(|e| e.to_string()).and_then(|info| {
+                let problems = info.problems();
+                if problems.is_empty() {
+                    Ok(self.with_prices(info))
+                } else {
+                    Err(format!("plugin `{}` describes itself inconsistently: {}", self.id, problems.join("; ")))
+                }
+            }),
             Err(e) => Err(e),
         };
         *cached = Some((Instant::now(), result.clone()));

@@ -23,7 +23,13 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Calls in flight at once; more wait their turn.
     pub concurrency: usize,
+    /// Most bytes the guest may hand the host in one crossing (a host call's
+    /// arguments, or an export's results): wasmtime's "hostcall fuel".
+    pub transfer_bytes: usize,
 }
+
+/// Floor of [`Limits::transfer_bytes`]: wasmtime's own default (128 MiB).
+pub const MIN_TRANSFER_BYTES: usize = 128 << 20;
 
 /// Why a call failed. `Provider` is the plugin's own answer; the rest are
 /// the sandbox stopping a misbehaving plugin.
@@ -35,6 +41,8 @@ pub enum CallError {
     Timeout { plugin: String, seconds: u64 },
     #[error("plugin `{plugin}` exceeded its memory limit of {mib} MiB and was stopped (raise memory_mib in plugins.toml if it needs more)")]
     OutOfMemory { plugin: String, mib: u64 },
+    #[error("plugin `{plugin}` tried to hand the host more than {mib} MiB at once and was stopped (the cap is twice max_response_mib, at least 128 MiB)")]
+    TooMuchData { plugin: String, mib: u64 },
     #[error("plugin `{plugin}` crashed: {detail}")]
     Crashed { plugin: String, detail: String },
 }
@@ -156,6 +164,7 @@ impl Plugin {
         let state = PluginState::new(self.context.clone(), limits, progress, self.limits.timeout);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
+        store.set_hostcall_fuel(self.limits.transfer_bytes);
         // Every tick: trap past the deadline, otherwise yield so that a busy
         // guest never starves other calls on this executor thread.
         store.set_epoch_deadline(1);
@@ -188,6 +197,9 @@ impl Plugin {
             return self.timeout();
         }
         let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
+        if chain.iter().any(|m| m.contains("fuel allocated for hostcalls has been exhausted")) {
+            return CallError::TooMuchData { plugin: self.name.clone(), mib: (self.limits.transfer_bytes >> 20) as u64 };
+        }
         if chain.iter().any(|m| m.contains("forcing trap when growing memory") || m.contains("memory minimum size")) {
             return CallError::OutOfMemory { plugin: self.name.clone(), mib: (self.limits.memory_bytes >> 20) as u64 };
         }

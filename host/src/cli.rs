@@ -55,6 +55,10 @@ pub enum Command {
         /// Require `Authorization: Bearer <token>` over HTTP; a file with one token per line.
         #[arg(long, env = "EASEL_HTTP_TOKENS_FILE")]
         tokens_file: Option<PathBuf>,
+        /// Most MCP sessions open at once over HTTP; more are refused with 503
+        /// until some close or sit idle for 5 minutes.
+        #[arg(long, default_value_t = crate::mcp::http::DEFAULT_MAX_SESSIONS)]
+        max_sessions: usize,
     },
     /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
@@ -157,7 +161,7 @@ pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Host> {
 pub async fn run(cli: Cli) -> Result<()> {
     let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
-        Command::Serve { transport, host, port, allow_hosts, tokens_file } => {
+        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions } => {
             let booted = boot(&cli, deployment, true)?;
             // Jobs a killed server left unfinished: resume or fail them, in the background.
             let jobs = booted.jobs.clone();
@@ -178,7 +182,13 @@ pub async fn run(cli: Cli) -> Result<()> {
                     if tokens.is_empty() && !host.is_loopback() {
                         eprintln!("easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images");
                     }
-                    crate::mcp::http::serve(server, SocketAddr::new(*host, *port), allow_hosts.clone(), tokens).await
+                    let options = crate::mcp::http::HttpOptions {
+                        addr: SocketAddr::new(*host, *port),
+                        allowed_hosts: allow_hosts.clone(),
+                        tokens,
+                        max_sessions: *max_sessions,
+                    };
+                    crate::mcp::http::serve(server, options).await
                 }
             }
         }
@@ -221,7 +231,12 @@ async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
         }
     });
     let outcome = host.jobs.generate(spec, Some("cli".into()), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
-    let _ = printer.await;
+    if matches!(outcome, Ok(Outcome::Pending { .. })) {
+        // The job still runs (and holds a progress sender): stop printing.
+        printer.abort();
+    } else {
+        let _ = printer.await;
+    }
     let (job, images) = match outcome.map_err(|e| match &e.field {
         Some(field) => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
         None => anyhow::anyhow!("{}", e.message),

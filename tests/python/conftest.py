@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -70,6 +71,9 @@ class HttpServer:
         if not self.url:
             self.proc.kill()
             raise RuntimeError("easel serve --transport http did not start:\n" + "".join(lines))
+        # Keep draining stderr so that a chatty server never blocks on a full pipe.
+        self.log = lines
+        threading.Thread(target=lambda: [lines.append(line) for line in self.proc.stderr], daemon=True).start()
 
     def stop(self):
         self.proc.terminate()

@@ -184,8 +184,14 @@ impl JobRun {
                 }
                 Ok(JobState::Done(outputs)) => return Ok(outputs),
                 Ok(JobState::Failed(error)) => return Err(provider_error(error)),
-                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, .. })) => {
-                    pause = Duration::from_millis(retry_after_ms.unwrap_or(2_000)).min(Duration::from_secs(60));
+                // The provider still holds the job: wait as asked (never less
+                // than the first pause, so `retry-after: 0` cannot make a tight
+                // loop), say so, and keep polling until the job deadline.
+                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) => {
+                    pause = Duration::from_millis(retry_after_ms.unwrap_or(2_000)).clamp(POLL_FIRST, Duration::from_secs(60));
+                    let note = format!("rate limited by {} while polling ({message}); next poll in {:.1} s", self.route.provider.id, pause.as_secs_f64());
+                    tracing::warn!(job = %self.state.borrow().id, "{note}");
+                    self.notify(None, note);
                 }
                 Err(error @ (CallError::Timeout { .. } | CallError::Provider(ProviderError::Timeout { .. } | ProviderError::Unavailable { .. } | ProviderError::Upstream { .. })))
                     if failures < POLL_RETRIES =>

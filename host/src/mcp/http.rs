@@ -1,6 +1,7 @@
 //! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`) and
 //! `/health`, bound to 127.0.0.1 by default, with foreign `Host` and
-//! `Origin` headers refused (DNS-rebinding protection) and a request-size cap.
+//! `Origin` headers refused (DNS-rebinding protection), a request-size cap,
+//! optional bearer tokens, and a cap on open sessions.
 
 use super::EaselServer;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -10,6 +11,23 @@ use std::sync::Arc;
 
 /// Largest JSON-RPC POST body accepted, bytes (inputs come by id, not inline).
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
+
+/// Default cap on MCP sessions open at once. rmcp closes a session after
+/// 5 minutes without traffic (`SessionConfig::DEFAULT_KEEP_ALIVE`), so a
+/// client opening sessions in a loop holds at most this many.
+pub const DEFAULT_MAX_SESSIONS: usize = 256;
+
+/// How `serve` listens and whom it lets in.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// Names accepted in `Host` besides the loopback ones.
+    pub allowed_hosts: Vec<String>,
+    /// Non-empty: `Authorization: Bearer` required on all but `/health`.
+    pub tokens: Vec<String>,
+    /// Most MCP sessions at once; a new one past it gets HTTP 503.
+    pub max_sessions: usize,
+}
 
 /// Bearer tokens from a file: one per line, blank lines and `#` comments skipped.
 pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
@@ -31,10 +49,9 @@ fn authorized(header: Option<&str>, tokens: &[String]) -> bool {
     tokens.iter().fold(false, |found, token| found | bool::from(Sha256::digest(token.as_bytes()).ct_eq(&given)))
 }
 
-/// Serve until ctrl-c. `allowed_hosts` extends the loopback names accepted
-/// in `Host` (for deployments behind a name); non-empty `tokens` require
-/// `Authorization: Bearer` on everything but `/health`.
-pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<String>, tokens: Vec<String>) -> anyhow::Result<()> {
+/// Serve until ctrl-c (see [`HttpOptions`]).
+pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<()> {
+    let HttpOptions { addr, allowed_hosts, tokens, max_sessions } = options;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     let port = local.port();
@@ -48,12 +65,33 @@ pub async fn serve(server: EaselServer, addr: SocketAddr, allowed_hosts: Vec<Str
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
     let server = server.with_base_url(format!("http://{local}"));
     let store = server.jobs().store().clone();
-    let service = StreamableHttpService::new(move || Ok(server.clone()), Arc::new(LocalSessionManager::default()), config);
+    let sessions = Arc::new(LocalSessionManager::default());
+    let refusals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
+    let mcp = axum::Router::new().fallback_service(service).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let (sessions, refusals) = (sessions.clone(), refusals.clone());
+            async move {
+                // A POST without a session id opens a session (initialize).
+                let opens = request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
+                if opens && sessions.sessions.read().await.len() >= max_sessions {
+                    // Logged at the 1st, 10th, 100th… refusal: a loop must not flood the log.
+                    let count = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                    if count.to_string().strip_prefix('1').is_some_and(|rest| rest.bytes().all(|b| b == b'0')) {
+                        tracing::warn!("refused a new MCP session ({count} so far): {max_sessions} are open (--max-sessions)");
+                    }
+                    let message = format!("too many MCP sessions are open ({max_sessions}); close one (HTTP DELETE /mcp) or retry after idle sessions expire");
+                    return axum::response::IntoResponse::into_response((axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "30")], message));
+                }
+                next.run(request).await
+            }
+        },
+    ));
     let router = axum::Router::new()
         .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
-        .nest_service("/mcp", service);
+        .nest("/mcp", mcp);
     let tokens = Arc::new(tokens);
     let router = router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
         let tokens = tokens.clone();

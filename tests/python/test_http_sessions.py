@@ -1,0 +1,66 @@
+"""Streamable HTTP under a client that opens sessions in a loop: past
+`--max-sessions` new sessions get HTTP 503 with the reason, memory stays
+flat, open sessions keep working, and closing one makes room."""
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import HttpServer, easel_args
+from mcpclient import connect, field
+
+pytestmark = pytest.mark.anyio
+
+INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+    "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "loop", "version": "0"}}}).encode()
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+def open_session(url):
+    """POST initialize; (HTTP status, session id or the refusal text)."""
+    request = urllib.request.Request(url, data=INITIALIZE, method="POST", headers=HEADERS)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("mcp-session-id")
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+def rss_kib(pid):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+async def test_a_client_opening_sessions_in_a_loop_is_capped_and_memory_stays_flat(store_dir, cache_dir):
+    server = HttpServer(easel_args(store_dir, cache_dir), serve_args=["--max-sessions", "64"])
+    try:
+        opened = [open_session(server.url) for _ in range(64)]
+        assert all(status == 200 and sid for status, sid in opened), opened[:3]
+        at_cap = rss_kib(server.proc.pid)
+
+        refused = [open_session(server.url) for _ in range(600)]
+        assert {status for status, _ in refused} == {503}
+        assert "too many MCP sessions are open (64)" in refused[0][1]
+        grown = rss_kib(server.proc.pid) - at_cap
+        assert grown < 16 * 1024, f"600 refused sessions grew the server by {grown} KiB"
+        assert server.proc.poll() is None, "the server is still up"
+
+        # Closing one session (HTTP DELETE) makes room for a real client.
+        delete = urllib.request.Request(server.url, method="DELETE", headers={"mcp-session-id": opened[0][1]})
+        with urllib.request.urlopen(delete, timeout=10) as response:
+            assert response.status in (200, 202, 204)
+        async with connect(server.url) as client:
+            result = await client.call_tool("generate_image", {"prompt": "room again", "width": 64, "height": 64})
+            assert field(result, "structuredContent")["images"]
+    finally:
+        server.stop()

@@ -1,6 +1,7 @@
-"""Streamable HTTP under a client that opens sessions in a loop: past
-`--max-sessions` new sessions get HTTP 503 with the reason, memory stays
-flat, open sessions keep working, and closing one makes room."""
+"""Streamable HTTP exposure: bound to loopback unless told otherwise, and
+under a client that opens sessions in a loop, past `--max-sessions` new
+sessions get HTTP 503 with the reason, memory stays flat, open sessions
+keep working, and closing one makes room."""
 
 import json
 import urllib.error
@@ -64,3 +65,12 @@ async def test_a_client_opening_sessions_in_a_loop_is_capped_and_memory_stays_fl
             assert field(result, "structuredContent")["images"]
     finally:
         server.stop()
+
+
+def test_http_listens_on_loopback_only_by_default(http_server):
+    assert http_server.base.startswith("http://127.0.0.1:"), http_server.base
+    port = int(http_server.base.rsplit(":", 1)[1])
+    # /proc/net/tcp lists listening sockets (state 0A) as HEXIP:HEXPORT.
+    listening = [line.split()[1] for line in Path("/proc/net/tcp").read_text().splitlines()[1:] if line.split()[3] == "0A"]
+    ours = [addr for addr in listening if int(addr.split(":")[1], 16) == port]
+    assert ours == ["0100007F:%04X" % port], f"listening as {ours}, expected 127.0.0.1 only"

@@ -52,7 +52,9 @@ pub enum Command {
         /// Extra names accepted in the Host header (when served behind a name).
         #[arg(long = "allow-host")]
         allow_hosts: Vec<String>,
-        /// Require `Authorization: Bearer <token>` over HTTP; a file with one token per line.
+        /// Require `Authorization: Bearer <token>` over HTTP; a file with one
+        /// token per line. Tokens may also come from EASEL_HTTP_TOKENS
+        /// (comma- or space-separated); either source turns auth on.
         #[arg(long, env = "EASEL_HTTP_TOKENS_FILE")]
         tokens_file: Option<PathBuf>,
         /// Most MCP sessions open at once over HTTP; more are refused with 503
@@ -175,10 +177,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             match transport {
                 Transport::Stdio => server.serve_stdio().await,
                 Transport::Http => {
-                    let tokens = match tokens_file {
+                    let mut tokens = match tokens_file {
                         Some(path) => crate::mcp::http::read_tokens(path)?,
                         None => Vec::new(),
                     };
+                    tokens.extend(crate::mcp::http::tokens_from_env());
                     if tokens.is_empty() && !host.is_loopback() {
                         eprintln!("easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images");
                     }

@@ -54,40 +54,20 @@ class Harness:
         self.cache = cache
         self.log = root / "easel-stderr.log"
         limits = f"timeout_secs = {TIMEOUT_SECS}\nmax_response_mib = {CAP_MIB}"
-        self.config.write_text(f"""
-[defaults]
-wait_secs = 20
-
-[plugins.openai]
-builtin = "openai"
+        providers = [("openai", "OPENAI_API_KEY", "base_url", f"{base}/v1"),
+                     ("gemini", "GEMINI_API_KEY", "base_url", f"{base}/v1beta"),
+                     ("fal", "FAL_KEY", "queue_url", base)]
+        self.config.write_text("[defaults]\nwait_secs = 20\n" + "".join(f"""
+[plugins.{name}]
+builtin = "{name}"
 allowed_hosts = ["{base}"]
 {limits}
-[plugins.openai.secrets.OPENAI_API_KEY]
-env = "OPENAI_API_KEY"
+[plugins.{name}.secrets.{var}]
+env = "{var}"
 hosts = ["{base}"]
-[plugins.openai.config]
-base_url = "{base}/v1"
-
-[plugins.gemini]
-builtin = "gemini"
-allowed_hosts = ["{base}"]
-{limits}
-[plugins.gemini.secrets.GEMINI_API_KEY]
-env = "GEMINI_API_KEY"
-hosts = ["{base}"]
-[plugins.gemini.config]
-base_url = "{base}/v1beta"
-
-[plugins.fal]
-builtin = "fal"
-allowed_hosts = ["{base}"]
-{limits}
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+[plugins.{name}.config]
+{key} = "{value}"
+""" for name, var, key, value in providers))
         env = {k: v for k, v in os.environ.items() if k not in KEY_VARS and k != "RUST_LOG"}
         # No RUST_LOG: what is logged must show at the default level.
         self.env = {**env, "OPENAI_API_KEY": KEY, "GEMINI_API_KEY": KEY, "FAL_KEY": KEY, "EASEL_FAULTY_LOG": str(self.log)}

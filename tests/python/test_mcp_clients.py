@@ -5,6 +5,7 @@ can act on."""
 
 import base64
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -204,5 +205,26 @@ def test_bearer_token_is_required_when_configured(store_dir, cache_dir, tmp_path
             assert response.status == 200
         with urllib.request.urlopen(server.base + "/health", timeout=10) as response:
             assert response.status == 200, "health checks need no token"
+    finally:
+        server.stop()
+
+
+def test_bearer_tokens_can_come_from_the_environment(store_dir, cache_dir):
+    from conftest import HttpServer
+
+    env = {**os.environ, "EASEL_HTTP_TOKENS": "env-token-a, env-token-b"}
+    server = HttpServer(easel_args(store_dir, cache_dir), env=env)
+    try:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}}).encode()
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        for auth, expected in [(None, 401), ("Bearer env-token-c", 401), ("Bearer env-token-b", 200)]:
+            request = urllib.request.Request(server.url, data=body, method="POST", headers=dict(headers, **({"Authorization": auth} if auth else {})))
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status = response.status
+            except urllib.error.HTTPError as refused:
+                status = refused.code
+            assert status == expected, (auth, status)
     finally:
         server.stop()

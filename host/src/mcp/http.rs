@@ -39,6 +39,16 @@ pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     Ok(tokens)
 }
 
+/// Bearer tokens from `EASEL_HTTP_TOKENS` (comma- or space-separated), if set.
+pub fn tokens_from_env() -> Vec<String> {
+    std::env::var("EASEL_HTTP_TOKENS")
+        .unwrap_or_default()
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// Whether `header` is `Bearer <one of tokens>`, compared in constant time
 /// (over the sha256 of each, so lengths do not leak either).
 fn authorized(header: Option<&str>, tokens: &[String]) -> bool {

@@ -334,6 +334,7 @@ impl Deployment {
             entry.validate(id, &origin)?;
         }
         deployment.inputs.allow = parse_hosts(&deployment.inputs.allowed_hosts, &origin)?;
+        in_range("[inputs] max_mib", deployment.inputs.max_mib, 4096, &origin)?;
         if let Some(provider) = &deployment.defaults.provider {
             if !deployment.plugins.contains_key(provider.get_ref()) {
                 return Err(origin.error(
@@ -351,6 +352,18 @@ impl Deployment {
     pub fn resolve_path(&self, path: &Path) -> PathBuf {
         if path.is_absolute() { path.to_path_buf() } else { self.origin.base_dir.join(path) }
     }
+}
+
+/// `value` must be 1..=`max`; the error names the setting and the range.
+fn in_range(name: &str, value: u64, max: u64, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+    if (1..=max).contains(&value) {
+        return Ok(());
+    }
+    Err(origin.error(
+        None,
+        format!("{name} = {value} is out of range (1 to {max})"),
+        format!("set it between 1 and {max}, or remove it to use the default"),
+    ))
 }
 
 fn known(deployment: &Deployment) -> String {
@@ -421,12 +434,16 @@ impl PluginEntry {
                 }
             }
         }
-        if self.memory_mib == 0 || self.timeout_secs == 0 || self.concurrency == 0 {
-            return Err(origin.error(
-                None,
-                format!("[plugins.{id}] limits must be positive (memory_mib, timeout_secs, concurrency)"),
-                "set them to at least 1 or remove them to use the defaults",
-            ));
+        // Upper bounds: wasm32 memory ends at 4 GiB, and MiB figures are
+        // shifted into byte counts, which must not wrap.
+        let limits = [
+            ("memory_mib", self.memory_mib, 4096),
+            ("timeout_secs", self.timeout_secs, 86_400),
+            ("concurrency", self.concurrency as u64, 1024),
+            ("max_response_mib", self.max_response_mib, 4096),
+        ];
+        for (name, value, max) in limits {
+            in_range(&format!("[plugins.{id}] {name}"), value, max, origin)?;
         }
         self.allow = parse_hosts(&self.allowed_hosts, origin)?;
         for (name, secret) in &mut self.secrets {
@@ -494,6 +511,19 @@ mod tests {
         let err = parse("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\"https://*\"]\n").unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.contains("bad host"), "{err}");
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_naming_the_setting() {
+        for (line, expected) in [
+            ("memory_mib = 0", "[plugins.placeholder] memory_mib = 0 is out of range (1 to 4096)"),
+            ("max_response_mib = 17592186044416", "max_response_mib = 17592186044416 is out of range (1 to 4096)"),
+            ("timeout_secs = 100000", "timeout_secs = 100000 is out of range (1 to 86400)"),
+        ] {
+            let text = format!("[plugins.placeholder]\nbuiltin = \"placeholder\"\n{line}\n");
+            let err = parse(&text).unwrap_err();
+            assert!(err.message.contains(expected) && err.fix.contains("between 1 and"), "{line}: {err}");
+        }
     }
 
     #[test]

@@ -60,8 +60,12 @@ pub struct Probe {
     pub height: u32,
 }
 
+/// Most pixels an image may have (8192×8192, 256 MiB as RGBA): a small file
+/// that decodes to gigabytes (a decompression bomb) is refused by its header.
+pub const MAX_PIXELS: u64 = 8192 * 8192;
+
 /// Identify PNG/JPEG/WebP/GIF bytes and read their size without decoding
-/// the pixels. Errors on anything else.
+/// the pixels. Errors on anything else, and on more than [`MAX_PIXELS`].
 pub fn probe(bytes: &[u8]) -> Result<Probe> {
     let format = image::guess_format(bytes).context("not an image (unknown format)")?;
     let mime_type = match format {
@@ -74,6 +78,13 @@ pub fn probe(bytes: &[u8]) -> Result<Probe> {
     let (width, height) = image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
         .into_dimensions()
         .context("the image header is damaged")?;
+    if u64::from(width) * u64::from(height) > MAX_PIXELS {
+        bail!(
+            "the image is {width}x{height} ({} megapixels), over the {} megapixel limit (8192x8192)",
+            u64::from(width) * u64::from(height) / 1_000_000,
+            MAX_PIXELS / 1_000_000
+        );
+    }
     Ok(Probe { mime_type, width, height })
 }
 
@@ -343,6 +354,21 @@ mod tests {
             let err = store.metadata(bad).unwrap_err().to_string();
             assert!(err.contains("not an image id"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_decompression_bomb_is_refused_by_its_header() {
+        // A real 1x1 PNG whose IHDR is rewritten to claim 23000x23000.
+        let mut bomb = png(1, 1);
+        bomb[16..20].copy_from_slice(&23000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&23000u32.to_be_bytes());
+        let crc = crc32fast::hash(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let err = probe(&bomb).unwrap_err().to_string();
+        assert!(err.contains("23000x23000 (529 megapixels), over the 67 megapixel limit"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Store::open(dir.path()).unwrap().put(&bomb, Sidecar::new(Origin::Imported, "")).is_err());
+        assert_eq!(probe(&png(4, 3)).unwrap().width, 4, "ordinary images still pass");
     }
 
     #[test]

@@ -131,7 +131,9 @@ impl ViewSpec {
         let mut image = image::load_from_memory(bytes).context("decoding the original")?;
         if let Some((x, y, w, h)) = self.crop {
             let (iw, ih) = image.dimensions();
-            if x >= iw || y >= ih || x + w > iw || y + h > ih {
+            // u64: `x + w` must not wrap for crops near u32::MAX.
+            let fits = |start: u32, len: u32, full: u32| len > 0 && u64::from(start) + u64::from(len) <= u64::from(full);
+            if !fits(x, w, iw) || !fits(y, h, ih) {
                 bail!("the crop {w}x{h}+{x}+{y} does not fit inside the {iw}x{ih} image");
             }
             image = image.crop_imm(x, y, w, h);
@@ -237,6 +239,19 @@ mod tests {
         assert_eq!(image::guess_format(&view.data).unwrap(), ImageFormat::Jpeg);
         let fit = ViewSpec::from_query("width=50").unwrap().render(&png(100, 50), "image/png").unwrap();
         assert_eq!((fit.width, fit.height), (50, 25));
+    }
+
+    #[test]
+    fn a_crop_that_would_wrap_around_is_refused() {
+        let mut png = Vec::new();
+        image::RgbImage::from_pixel(16, 8, image::Rgb([1, 2, 3]))
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        for query in ["crop_x=1&crop_y=0&crop_w=4294967295&crop_h=1", "crop_x=0&crop_y=4294967295&crop_w=2&crop_h=2"] {
+            let spec = ViewSpec::from_query(query).unwrap();
+            let err = spec.render(&png, "image/png").err().unwrap_or_else(|| panic!("{query} rendered"));
+            assert!(err.to_string().contains("does not fit inside the 16x8 image"), "{query}: {err}");
+        }
     }
 
     #[test]

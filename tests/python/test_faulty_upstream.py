@@ -415,7 +415,7 @@ def test_image_url_serving_html_is_refused_as_not_an_image_naming_the_provider(u
         return call, stored
 
     call, stored_after_fault = upstream.mcp(body)
-    failed(call, "provider `openai` returned image 1 that cannot be stored", "not an image")
+    failed(call, "provider `openai` returned image 1 as a URL that serves `text/html", "not an image")
     assert stored_after_fault == [], "the HTML page was not stored as an image"
     assert [a["fault"] for a in upstream.attempts("file")] == ["html", None]
 

@@ -20,6 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+/// How long a finished job stays in memory before `status` reads it from disk.
+const FORGET_AFTER: Duration = Duration::from_secs(60);
+
 /// Longest a job may run at the provider before it is cancelled.
 pub const JOB_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
@@ -151,6 +154,7 @@ impl Jobs {
         let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx, resume_token: None, lock };
         let task = tokio::spawn(job.execute());
         self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
+        self.forget_when_done(record.id.clone(), state_rx.clone());
 
         let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
             .await
@@ -161,6 +165,20 @@ impl Jobs {
             Ok(Err(_)) => self.outcome(state_rx.borrow().clone()),
             Err(_) => Ok(Outcome::Pending { job: state_rx.borrow().clone() }),
         }
+    }
+
+    /// Drop a job from the live map a while after it ends; by then its final
+    /// record is on disk, where `status` finds it. Keeps the map bounded by
+    /// the jobs in flight.
+    fn forget_when_done(self: &Arc<Self>, id: String, mut state: watch::Receiver<JobRecord>) {
+        let jobs = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let _ = state.wait_for(|r| r.status.is_terminal()).await;
+            tokio::time::sleep(FORGET_AFTER).await;
+            if let Some(jobs) = jobs.upgrade() {
+                jobs.live.lock().unwrap().remove(&id);
+            }
+        });
     }
 
     /// Turn a finished record into images, or its error.

@@ -106,7 +106,8 @@ impl Jobs {
             lock: Some(lock),
         };
         let task = tokio::spawn(job.execute());
-        self.live.lock().unwrap().insert(record.id.clone(), (state_rx, task.abort_handle()));
+        self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
+        self.forget_when_done(record.id.clone(), state_rx);
         Ok(())
     }
 }

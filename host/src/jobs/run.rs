@@ -238,6 +238,16 @@ impl JobRun {
                             response.status
                         )));
                     }
+                    // Say what the URL served when it is plainly not an image.
+                    if let Some(kind) = response.header("content-type").filter(|t| !t.starts_with("image/") && !t.starts_with("application/octet-stream")) {
+                        if crate::store::probe(&response.body).is_err() {
+                            return Err(JobError::other(format!(
+                                "provider `{}` returned image {} as a URL that serves `{kind}`, not an image",
+                                self.route.provider.id,
+                                index + 1
+                            )));
+                        }
+                    }
                     response.body
                 }
             };

@@ -20,8 +20,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// How long a finished job stays in memory before `status` reads it from disk.
-const FORGET_AFTER: Duration = Duration::from_secs(60);
+/// How long a finished job stays in memory before `status` reads it from
+/// disk (the default of [`Jobs::with_retention`]).
+pub const FORGET_AFTER: Duration = Duration::from_secs(60);
 
 /// Longest a job may run at the provider before it is cancelled.
 pub const JOB_DEADLINE: Duration = Duration::from_secs(15 * 60);
@@ -91,11 +92,26 @@ pub struct Jobs {
     store: Store,
     inputs: InputResolver,
     live: Mutex<HashMap<String, (watch::Receiver<JobRecord>, tokio::task::AbortHandle)>>,
+    /// How long a finished job stays in `live`.
+    retention: Duration,
 }
 
 impl Jobs {
+    /// The engine, keeping finished jobs in memory for [`FORGET_AFTER`].
     pub fn new(registry: Arc<Registry>, store: Store, inputs: InputResolver) -> Arc<Jobs> {
-        Arc::new(Jobs { registry, store, inputs, live: Mutex::new(HashMap::new()) })
+        Jobs::with_retention(registry, store, inputs, FORGET_AFTER)
+    }
+
+    /// The engine, keeping a finished job in memory for `retention` after it
+    /// ends; after that `status` and `result` read its record from disk.
+    pub fn with_retention(registry: Arc<Registry>, store: Store, inputs: InputResolver, retention: Duration) -> Arc<Jobs> {
+        Arc::new(Jobs { registry, store, inputs, live: Mutex::new(HashMap::new()), retention })
+    }
+
+    /// How many jobs are held in memory: those in flight, and those that
+    /// ended less than the retention ago.
+    pub fn live_count(&self) -> usize {
+        self.live.lock().unwrap().len()
     }
 
     pub fn inputs(&self) -> &InputResolver {
@@ -172,9 +188,10 @@ impl Jobs {
     /// the jobs in flight.
     fn forget_when_done(self: &Arc<Self>, id: String, mut state: watch::Receiver<JobRecord>) {
         let jobs = Arc::downgrade(self);
+        let retention = self.retention;
         tokio::spawn(async move {
             let _ = state.wait_for(|r| r.status.is_terminal()).await;
-            tokio::time::sleep(FORGET_AFTER).await;
+            tokio::time::sleep(retention).await;
             if let Some(jobs) = jobs.upgrade() {
                 jobs.live.lock().unwrap().remove(&id);
             }

@@ -375,6 +375,8 @@ def test_upstream_dripping_one_byte_a_second_times_out_at_the_plugin_timeout(ups
     assert provider in text.lower(), f"the error does not name {provider}: {text}"
     if where == "fal-image-download":
         assert "downloading image 1 from provider `fal` failed: timed out" in text, text
+    else:
+        assert upstream.base in text, f"the error does not name the upstream that dripped: {text}"
     assert TIMEOUT_SECS - 0.5 <= call.elapsed < TIMEOUT_SECS + SLACK, call.elapsed
     assert eventually(lambda: upstream.faulted(stage, "drip")[0]["hung_up"], 4.0), "the host hung up on the dripping connection"
     sent = upstream.faulted(stage, "drip")[0]["sent"]

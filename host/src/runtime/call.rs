@@ -37,8 +37,11 @@ pub const MIN_TRANSFER_BYTES: usize = 128 << 20;
 pub enum CallError {
     #[error("{0}")]
     Provider(ProviderError),
-    #[error("plugin `{plugin}` did not finish within {seconds} s and was stopped")]
-    Timeout { plugin: String, seconds: u64 },
+    /// `waiting` names the upstream request the plugin was blocked on when
+    /// it was stopped (" while waiting 2.9 s for the answer to POST
+    /// https://api.openai.com"), or the last one that timed out, or is empty.
+    #[error("plugin `{plugin}` did not finish within {seconds} s and was stopped{waiting}")]
+    Timeout { plugin: String, seconds: u64, waiting: String },
     #[error("plugin `{plugin}` exceeded its memory limit of {mib} MiB and was stopped (raise memory_mib in plugins.toml if it needs more)")]
     OutOfMemory { plugin: String, mib: u64 },
     #[error("plugin `{plugin}` tried to hand the host more than {mib} MiB at once and was stopped (the cap is twice max_response_mib, at least 128 MiB)")]
@@ -181,20 +184,25 @@ impl Plugin {
         })
         .await;
         match outcome {
-            Err(_) => Err(self.timeout()),
+            Err(_) => Err(self.timeout(store.data())),
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(provider_error))) => Err(CallError::Provider(convert::provider_error(provider_error))),
             Ok(Err(error)) => Err(self.classify(error, store.data())),
         }
     }
 
-    fn timeout(&self) -> CallError {
-        CallError::Timeout { plugin: self.name.clone(), seconds: self.limits.timeout.as_secs().max(1) }
+    fn timeout(&self, state: &PluginState) -> CallError {
+        let waiting = match (&state.waiting_on, &state.timed_out) {
+            (Some((request, since)), _) => format!(" while waiting {:.1} s for the answer to {request}", since.elapsed().as_secs_f32()),
+            (None, Some(message)) => format!(" after an upstream request timed out ({message})"),
+            (None, None) => String::new(),
+        };
+        CallError::Timeout { plugin: self.name.clone(), seconds: self.limits.timeout.as_secs().max(1), waiting }
     }
 
     fn classify(&self, error: wasmtime::Error, state: &PluginState) -> CallError {
         if error.downcast_ref::<DeadlineExceeded>().is_some() {
-            return self.timeout();
+            return self.timeout(state);
         }
         let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
         if chain.iter().any(|m| m.contains("fuel allocated for hostcalls has been exhausted")) {

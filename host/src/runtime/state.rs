@@ -42,6 +42,12 @@ pub struct PluginState {
     /// Past this instant the epoch callback traps the guest.
     pub(crate) deadline: Instant,
     pub(crate) stderr: MemoryOutputPipe,
+    /// The upstream request the guest is blocked on ("POST https://host")
+    /// and since when; `None` between requests. Named in timeout errors.
+    pub(crate) waiting_on: Option<(String, Instant)>,
+    /// The last upstream request of this call that timed out, as the egress
+    /// error put it. Named in timeout errors when nothing was in flight.
+    pub(crate) timed_out: Option<String>,
 }
 
 impl PluginState {
@@ -57,6 +63,8 @@ impl PluginState {
             progress,
             deadline: Instant::now() + timeout,
             stderr,
+            waiting_on: None,
+            timed_out: None,
         }
     }
 
@@ -85,9 +93,15 @@ impl egress::Host for PluginState {
             timeout: request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
         };
         tracing::debug!(plugin = %context.plugin, method = %request.method, url = %redact_query(&request.url), "egress");
+        let target = url::Url::parse(&request.url).map(|url| crate::egress::origin(&url)).unwrap_or_else(|_| "an invalid URL".into());
+        self.waiting_on = Some((format!("{} {target}", request.method), Instant::now()));
         let result = context.egress.fetch(request).await;
+        self.waiting_on = None;
         if let Err(error) = &result {
             tracing::warn!(plugin = %context.plugin, "egress refused or failed: {error}");
+            if let HostEgressError::Timeout(message) = error {
+                self.timed_out = Some(message.clone());
+            }
         }
         Ok(result
             .map(|r| egress::HttpResponse { status: r.status, headers: r.headers, body: r.body })

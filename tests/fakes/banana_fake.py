@@ -48,17 +48,16 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import random
-import struct
 import sys
 import threading
 import time
 import uuid
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from fakekit import FakeHandler, make_png, png_size, serve_in_thread
 
 ROUTES = ("/", "/sdxl")
 MODEL_KEYS = ("sd15-key", "sdxl-key")
@@ -72,24 +71,6 @@ TRACEBACK = """Traceback (most recent call last):
     raise RuntimeError("CUDA out of memory")
 RuntimeError: CUDA out of memory
 """
-
-
-def make_png(width: int, height: int, seed: str) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    top, bottom = digest[0:3], digest[3:6]
-    raw = bytearray()
-    for y in range(height):
-        t = y / max(1, height - 1)
-        raw += b"\x00" + bytes(int(a + (b - a) * t) for a, b in zip(top, bottom)) * width
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
-
-
-def png_size(data: bytes) -> tuple[int, int] | None:
-    return struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else None
 
 
 class HandlerFailed(Exception):
@@ -160,12 +141,9 @@ def run_handler(state: State, route: str, inputs: dict, base: str, request_id: s
     return {"image_base64": encoded[0], "seed": seeds[0]}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     server_version = "Werkzeug/3.0.1"
     sys_version = "Python/3.10"
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
 
     @property
     def state(self) -> State:
@@ -186,22 +164,9 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def send_json(self, status: int, value, headers: dict | None = None) -> None:
-        self.send(status, json.dumps(value).encode(), headers=headers)
-
-    def do_GET(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
-    def dispatch(self):
+    def handle_any(self, method: str) -> None:
         path = urlsplit(self.path).path
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -322,7 +287,7 @@ def start(port: int = 0, api_key: str | None = None, shape: str = "image_base64"
         raise ValueError(f"shape must be one of {SHAPES}")
     server = Server((host, port), Handler)
     server.state = State(api_key, shape, v4_running_checks)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server, "banana-fake")
     return server, f"http://{host}:{server.server_address[1]}"
 
 

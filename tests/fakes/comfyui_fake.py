@@ -47,17 +47,16 @@ Test hooks:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
-import struct
 import sys
 import threading
 import time
 import uuid
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakekit import FakeHandler, make_png, png_size, serve_in_foreground, serve_in_thread
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
 SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde", "lcm", "ddim", "uni_pc"]
@@ -65,29 +64,6 @@ SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", 
 MAX_RES = 16384
 OUTPUT_NODES = {"SaveImage", "PreviewImage"}
 MARKER = re.compile(r"\[fake:([a-z_]+)\]")
-
-
-def make_png(width: int, height: int, seed: str) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    top, bottom = digest[0:3], digest[3:6]
-    raw = bytearray()
-    for y in range(height):
-        t = y / max(1, height - 1)
-        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
-        raw += b"\x00" + pixel * width
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 1)) + chunk(b"IEND", b"")
-
-
-def png_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return struct.unpack(">II", data[16:24])
-    return None
 
 
 def node_defs(state: "ComfyState") -> dict:
@@ -330,38 +306,16 @@ class ComfyState:
         return link(upstream) if upstream and isinstance(inputs.get(upstream), list) else (512, 512, 1)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     state: ComfyState
+    log_prefix = "comfyui-fake"
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: object) -> None:
-        if getattr(self.server, "verbose", False):
-            sys.stderr.write("comfyui-fake: " + format % args + "\n")
-
-    def send(self, status: int, body: bytes = b"", content_type: str = "application/json", headers: dict | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
 
     def send_json(self, status: int, value: object) -> None:
         self.send(status, json.dumps(value).encode())
 
-    def do_GET(self) -> None:
-        self.handle_any("GET")
-
-    def do_POST(self) -> None:
-        self.handle_any("POST")
-
-    def do_DELETE(self) -> None:
-        self.handle_any("DELETE")
-
     def handle_any(self, method: str) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self.read_body()
         url = urlsplit(self.path)
         path = url.path[4:] if url.path.startswith("/api/") else url.path
         query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
@@ -518,7 +472,7 @@ def make_server(port: int = 0, host: str = "127.0.0.1", **options) -> ThreadingH
 def start(port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = make_server(port, **options)
-    threading.Thread(target=server.serve_forever, name="comfyui-fake", daemon=True).start()
+    serve_in_thread(server, "comfyui-fake")
     return server, server.state.base_url  # type: ignore[attr-defined]
 
 
@@ -536,11 +490,7 @@ def main() -> None:
     server = make_server(args.port, args.host, checkpoints=args.checkpoint, queued_polls=args.queued_polls,
                          running_polls=args.running_polls, legacy_errors=args.legacy_errors, object_info=not args.no_object_info)
     server.verbose = args.verbose  # type: ignore[attr-defined]
-    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

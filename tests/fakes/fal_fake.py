@@ -46,18 +46,16 @@ Test hooks (no auth):
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import re
-import struct
 import sys
 import threading
 import time
 import uuid
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from fakekit import FakeHandler, data_uri_png_size, make_png, serve_in_foreground, serve_in_thread
 
 FLUX_PRESETS = {
     "square_hd": (1024, 1024),
@@ -69,34 +67,6 @@ FLUX_PRESETS = {
 }
 BANANA_TIERS = {"0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth")
-
-
-def make_png(width: int, height: int, seed: str) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    top, bottom = digest[0:3], digest[3:6]
-    raw = bytearray()
-    for y in range(height):
-        t = y / max(1, height - 1)
-        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
-        raw += b"\x00" + pixel * width
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
-
-
-def png_size(data_uri: str) -> tuple[int, int] | None:
-    """Width and height of a PNG given as a data: URI (None for anything else)."""
-    if not isinstance(data_uri, str) or not data_uri.startswith("data:") or "," not in data_uri:
-        return None
-    try:
-        data = base64.b64decode(data_uri.split(",", 1)[1][:64] + "==")
-    except ValueError:
-        return None
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    return struct.unpack(">II", data[16:24])
 
 
 def markers(prompt: object) -> set[str]:
@@ -142,41 +112,11 @@ class FalState:
         return job.cancelled or ("slow" not in job.scripted and job.polls > self.queue_polls + self.run_polls)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     server_version = "fal-fake/1.0"
     state: FalState  # set on the subclass made by make_server
 
-    def log_message(self, format: str, *args: object) -> None:  # quiet unless --verbose
-        if getattr(self.server, "verbose", False):
-            super().log_message(format, *args)
-
     # -- plumbing -------------------------------------------------------------------------
-    def send_json(self, status: int, body: object, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def read_body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
-
-    def do_GET(self) -> None:
-        self.handle_any("GET")
-
-    def do_POST(self) -> None:
-        self.handle_any("POST")
-
-    def do_PUT(self) -> None:
-        self.handle_any("PUT")
-
-    def do_DELETE(self) -> None:
-        self.handle_any("DELETE")
-
     def handle_any(self, method: str) -> None:
         raw = self.read_body()
         url = urlsplit(self.path)
@@ -364,11 +304,7 @@ class Handler(BaseHTTPRequestHandler):
             data = self.state.files.get(name)
         if data is None:
             return self.send_json(404, {"detail": "File not found"})
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send(200, data, "image/png")
 
 
 def log_line(message: str) -> dict:
@@ -382,7 +318,7 @@ def output_size(endpoint: str, body: dict) -> tuple[int, int]:
     if "nano-banana" in endpoint:
         ratio = body.get("aspect_ratio") or "1:1"
         if ratio == "auto":
-            w, h = png_size(first_input) or (1, 1)
+            w, h = data_uri_png_size(first_input) or (1, 1)
         else:
             w, h = (int(x) for x in ratio.split(":"))
         edge = BANANA_TIERS.get(str(body.get("resolution", "1K")).upper(), 1024)
@@ -392,7 +328,7 @@ def output_size(endpoint: str, body: dict) -> tuple[int, int]:
         return FLUX_PRESETS[size]
     if isinstance(size, dict):
         return size["width"], size["height"]
-    return png_size(first_input) or FLUX_PRESETS["landscape_4_3"]
+    return data_uri_png_size(first_input) or FLUX_PRESETS["landscape_4_3"]
 
 
 def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",
@@ -409,7 +345,7 @@ def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",
 def start(key: str = "test-key", port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = make_server(key, port, **options)
-    threading.Thread(target=server.serve_forever, name="fal-fake", daemon=True).start()
+    serve_in_thread(server, "fal-fake")
     return server, server.state.base_url  # type: ignore[attr-defined]
 
 
@@ -424,11 +360,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.key, args.port, args.host, args.queue_polls, args.run_polls)
     server.verbose = args.verbose  # type: ignore[attr-defined]
-    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import re
 import socket
@@ -72,9 +71,10 @@ import sys
 import threading
 import time
 import uuid
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakekit import FakeHandler, make_png, serve_in_foreground, serve_in_thread
 
 STAGES = ("openai", "gemini", "fal_submit", "fal_status", "fal_result", "fal_cancel", "file")
 FAULTS = ("status", "reset", "drip", "truncate", "invalid_json", "html", "huge", "redirect_loop")
@@ -108,17 +108,6 @@ REASONS = {401: "Unauthorized", 404: "Not Found", 429: "Too Many Requests", 500:
            502: "Bad Gateway", 503: "Service Unavailable"}
 LOGIN_PAGE = (b"<!doctype html><html><head><title>Sign in</title></head>"
               b"<body><h1>Please sign in to continue</h1><form action=\"/login\"></form></body></html>")
-
-
-def make_png(seed: str, width: int = 32, height: int = 24) -> bytes:
-    """A real RGB PNG, one colour per seed."""
-    colour = hashlib.sha256(seed.encode()).digest()[:3]
-    raw = b"".join(b"\x00" + colour * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 def stage_of(method: str, path: str) -> str:
@@ -179,25 +168,9 @@ class FaultState:
             return [dict(r) for r in self.requests if stage is None or r["stage"] == stage]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     server_version = "faulty-fake/1.0"
     state: FaultState  # set on the subclass made by make_server
-
-    def log_message(self, format: str, *args: object) -> None:
-        if getattr(self.server, "verbose", False):
-            super().log_message(format, *args)
-
-    def do_GET(self) -> None:
-        self.handle_any("GET")
-
-    def do_POST(self) -> None:
-        self.handle_any("POST")
-
-    def do_PUT(self) -> None:
-        self.handle_any("PUT")
-
-    def do_DELETE(self) -> None:
-        self.handle_any("DELETE")
 
     # -- plumbing -------------------------------------------------------------------------
     def send(self, status: int, body: bytes, content_type: str = "application/json",
@@ -211,12 +184,8 @@ class Handler(BaseHTTPRequestHandler):
         if body:
             self.wfile.write(body)
 
-    def send_json(self, status: int, value: object, headers: dict | None = None) -> None:
-        self.send(status, json.dumps(value).encode(), "application/json", headers)
-
     def handle_any(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         url = urlsplit(self.path)
         st = self.state
         if url.path.startswith("/__fake/"):
@@ -361,7 +330,7 @@ class Handler(BaseHTTPRequestHandler):
             prompt = (body or {}).get("prompt", "")
             data = []
             for i in range(int((body or {}).get("n", 1))):
-                png = make_png(f"openai|{prompt}|{i}|{uuid.uuid4()}")
+                png = make_png(32, 24, f"openai|{prompt}|{i}|{uuid.uuid4()}")
                 if st.openai_output == "url":
                     name = f"{uuid.uuid4().hex}.png"
                     with st.lock:
@@ -375,7 +344,7 @@ class Handler(BaseHTTPRequestHandler):
                 _, text = GOOGLE_ERRORS[401]
                 return as_json(400, {"error": {"code": 400, "message": text, "status": "INVALID_ARGUMENT", "details": [
                     {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}})
-            png = make_png(f"gemini|{json.dumps(body)}|{uuid.uuid4()}")
+            png = make_png(32, 24, f"gemini|{json.dumps(body)}|{uuid.uuid4()}")
             part = {"inlineData": {"mimeType": "image/png", "data": base64.b64encode(png).decode()}}
             return as_json(200, {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP",
                                                  "index": 0}], "modelVersion": path.split("/")[-1].split(":")[0]})
@@ -406,7 +375,7 @@ class Handler(BaseHTTPRequestHandler):
                 job["images"] = []
                 for i in range(int(job["body"].get("num_images", 1))):
                     name = f"{request_id}-{i}.png"
-                    st.files[name] = make_png(f"fal|{request_id}|{i}")
+                    st.files[name] = make_png(32, 24, f"fal|{request_id}|{i}")
                     job["images"].append({"url": f"{st.base_url}/files/{name}", "width": 32, "height": 24,
                                           "content_type": "image/png"})
             images = list(job["images"])
@@ -434,7 +403,7 @@ def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1") -
 def start(key: str = "test-key", port: int = 0, **options) -> tuple[FaultyServer, str]:
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = make_server(key, port, **options)
-    threading.Thread(target=server.serve_forever, args=(0.05,), name="faulty-fake", daemon=True).start()
+    serve_in_thread(server, "faulty-fake", poll_interval=0.05)
     return server, server.state.base_url  # type: ignore[attr-defined]
 
 
@@ -447,11 +416,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.key, args.port, args.host)
     server.verbose = args.verbose  # type: ignore[attr-defined]
-    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

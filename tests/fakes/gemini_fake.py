@@ -53,13 +53,13 @@ import binascii
 import json
 import math
 import re
-import struct
-import sys
 import threading
 import uuid
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from fakekit import FakeHandler, make_png, png_size, serve_in_foreground, serve_in_thread
 
 RATIOS = ["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"]
 RATIOS_31 = RATIOS + ["1:4", "4:1", "1:8", "8:1"]
@@ -109,28 +109,6 @@ def normalize(value):
 
 
 # ---------------------------------------------------------------- PNG helpers
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def make_png(width: int, height: int, seed: int = 0) -> bytes:
-    """A real RGB PNG of width x height: a horizontal-band gradient whose hue depends on seed."""
-    r0, g0, b0 = (seed * 53 + 30) % 256, (seed * 97) % 256, (seed * 13 + 200) % 256
-    span = max(1, height - 1)
-    rows = []
-    for y in range(height):
-        shade = y * 180 // span
-        rows.append(b"\x00" + bytes((r0, (g0 + shade) % 256, (b0 + shade // 3) % 256)) * width)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + _chunk(b"IDAT", zlib.compress(b"".join(rows), 1)) + _chunk(b"IEND", b""))
-
-
-def png_size(data: bytes):
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    return None
-
 
 def output_size(ratio: str | None, tier: str | None, first_input: bytes | None, ratios=RATIOS):
     """Pixels for ratio x tier; without a ratio, the offered ratio nearest the first input PNG."""
@@ -222,36 +200,16 @@ class FakeGemini(ThreadingHTTPServer):
             self.requests.clear()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     protocol_version = "HTTP/1.1"
+    log_prefix = "gemini_fake"
+
+    def headers_for_every_response(self) -> dict:
+        return {"vary": "Origin, X-Origin, Referer"}
     server: FakeGemini
 
-    def log_message(self, fmt, *args):
-        if self.server.verbose:
-            sys.stderr.write("gemini_fake: " + (fmt % args) + "\n")
-
-    def read_body(self) -> bytes:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("content-length") or 0))
-
     def send_json(self, status: int, value):
-        self.send_raw(status, json.dumps(value).encode(), "application/json; charset=UTF-8")
-
-    def send_raw(self, status: int, body: bytes, content_type: str):
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(body)))
-        self.send_header("vary", "Origin, X-Origin, Referer")
-        self.end_headers()
-        self.wfile.write(body)
+        self.send(status, json.dumps(value).encode(), "application/json; charset=UTF-8")
 
     def record(self, body: bytes, parsed=None):
         entry = {"method": self.command, "path": self.path,
@@ -332,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise bad_request("Invalid JSON payload received. Expected an object.")
             answer = self.generate(model, parsed)
             if answer == "garbage":
-                return self.send_raw(200, b"<html>proxy error</html>", "text/html")
+                return self.send(200, b"<html>proxy error</html>", "text/html")
             self.send_json(200, answer)
         except RpcError as e:
             self.send_json(e.code, e.body())
@@ -443,7 +401,7 @@ class Handler(BaseHTTPRequestHandler):
 def start(key: str = "test-key", port: int = 0, host: str = "127.0.0.1", verbose: bool = False):
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = FakeGemini((host, port), key, verbose)
-    threading.Thread(target=server.serve_forever, name="gemini-fake", daemon=True).start()
+    serve_in_thread(server, "gemini-fake")
     return server, server.base_url
 
 
@@ -455,11 +413,7 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = parser.parse_args(argv)
     server = FakeGemini((args.host, args.port), args.key, args.verbose)
-    print(f"LISTENING {server.base_url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.base_url)
 
 
 if __name__ == "__main__":

@@ -48,13 +48,13 @@ import argparse
 import base64
 import json
 import re
-import struct
-import sys
 import threading
 import time
 import uuid
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+
+from fakekit import FakeHandler, make_png, png_size, serve_in_foreground, serve_in_thread
 
 FIXED_SIZES = ["1024x1024", "1536x1024", "1024x1536"]
 GPT_FIXED = {"gpt-image-1", "gpt-image-1.5", "gpt-image-1-mini", "chatgpt-image-latest"}
@@ -76,41 +76,7 @@ EDIT_FIELDS = {"model", "prompt", "n", "size", "quality", "background", "output_
                "response_format", "user", "markup", "image", "image[]", "mask"}
 
 
-# ---------------------------------------------------------------- PNG helpers
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-_png_cache: dict = {}
-
-
-def make_png(width: int, height: int, seed: int = 0) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient whose hue depends on seed."""
-    key = (width, height, seed % 997)
-    if key in _png_cache:
-        return _png_cache[key]
-    r0, g0, b0 = (seed * 67) % 256, (seed * 131 + 80) % 256, (seed * 29 + 160) % 256
-    rows = []
-    span = max(1, height - 1)
-    for y in range(height):
-        shade = y * 200 // span
-        pixel = bytes(((r0 + shade) % 256, (g0 + shade // 2) % 256, b0))
-        rows.append(b"\x00" + pixel * width)
-    raw = zlib.compress(b"".join(rows), 1)
-    png = (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-           + _chunk(b"IDAT", raw) + _chunk(b"IEND", b""))
-    if len(_png_cache) < 32:
-        _png_cache[key] = png
-    return png
-
-
-def png_size(data: bytes):
-    """(width, height) of a PNG, or None."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    return None
-
+# ---------------------------------------------------------------- image helpers
 
 def sniff(data: bytes):
     if data[:8] == b"\x89PNG\r\n\x1a\n":
@@ -321,42 +287,15 @@ class FakeOpenAI(ThreadingHTTPServer):
             self.requests.clear()
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     protocol_version = "HTTP/1.1"
+    log_prefix = "openai_fake"
+
+    def headers_for_every_response(self) -> dict:
+        return {"x-request-id": "req_" + uuid.uuid4().hex[:24], "openai-processing-ms": "42"}
     server: FakeOpenAI
 
-    def log_message(self, fmt, *args):
-        if self.server.verbose:
-            sys.stderr.write("openai_fake: " + (fmt % args) + "\n")
-
     # -- plumbing
-
-    def read_body(self) -> bytes:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":
-            out = b""
-            while True:
-                size = int(self.rfile.readline().strip().split(b";")[0] or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    return out
-                out += self.rfile.read(size)
-                self.rfile.readline()
-        return self.rfile.read(int(self.headers.get("content-length") or 0))
-
-    def send_json(self, status: int, value, headers=None):
-        body = json.dumps(value).encode()
-        self.send_raw(status, body, "application/json", headers)
-
-    def send_raw(self, status, body: bytes, content_type: str, headers=None):
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(body)))
-        self.send_header("x-request-id", "req_" + uuid.uuid4().hex[:24])
-        self.send_header("openai-processing-ms", "42")
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(body)
 
     def record(self, body: bytes, parsed_json=None, form=None):
         entry = {"method": self.command, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
@@ -391,8 +330,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/files/"):
             data = self.server.files.get(self.path[len("/files/"):])
             if data is None:
-                return self.send_raw(404, b"not found", "text/plain")
-            return self.send_raw(200, data, "image/png")
+                return self.send(404, b"not found", "text/plain")
+            return self.send(200, data, "image/png")
         self.record(b"")
         try:
             if self.path.split("?")[0] in ("/v1/models", "/v1/models/"):
@@ -428,7 +367,7 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 raise ApiError(404, f"Invalid URL (POST {self.path})")
             if result == "garbage":
-                return self.send_raw(200, b"<html>upstream proxy hiccup</html>", "text/html")
+                return self.send(200, b"<html>upstream proxy hiccup</html>", "text/html")
             self.send_json(200, result)
         except ApiError as e:
             self.send_json(e.status, e.body(), e.headers)
@@ -525,7 +464,7 @@ class Handler(BaseHTTPRequestHandler):
 def start(key: str = "sk-test", port: int = 0, host: str = "127.0.0.1", verbose: bool = False):
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = FakeOpenAI((host, port), key, verbose)
-    threading.Thread(target=server.serve_forever, name="openai-fake", daemon=True).start()
+    serve_in_thread(server, "openai-fake")
     return server, server.base_url
 
 
@@ -537,11 +476,7 @@ def main(argv=None):
     parser.add_argument("--verbose", action="store_true", help="log each request to stderr")
     args = parser.parse_args(argv)
     server = FakeOpenAI((args.host, args.port), args.key, args.verbose)
-    print(f"LISTENING {server.base_url}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.base_url)
 
 
 if __name__ == "__main__":

@@ -49,20 +49,19 @@ Test hooks (no auth):
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import math
 import random
 import re
 import string
-import struct
 import sys
 import threading
 import time
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from fakekit import FakeHandler, data_uri_png_size, make_png, serve_in_foreground, serve_in_thread
 
 RATIOS = {"1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21", "4:3", "3:4", "match_input_image"}
 FORMATS = {"webp", "jpg", "png"}
@@ -70,32 +69,6 @@ TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
 MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "fast", "echo_auth")
 NSFW_ERROR = "All generated images contained NSFW content. Try running it again with a different prompt."
 VERSION = re.compile(r"^(?:[a-z0-9_.-]+/[a-z0-9_.-]+(?::[0-9a-f]{64})?|[0-9a-f]{64})$")
-
-
-def make_png(width: int, height: int, seed: str) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    top, bottom = digest[0:3], digest[3:6]
-    raw = bytearray()
-    for y in range(height):
-        t = y / max(1, height - 1)
-        pixel = bytes(int(a + (b - a) * t) for a, b in zip(top, bottom))
-        raw += b"\x00" + pixel * width
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
-
-
-def png_size(data_uri: object) -> tuple[int, int] | None:
-    """Width and height of a PNG given as a data: URI (None for anything else)."""
-    if not isinstance(data_uri, str) or not data_uri.startswith("data:") or "," not in data_uri:
-        return None
-    try:
-        data = base64.b64decode(data_uri.split(",", 1)[1][:64] + "==")
-    except ValueError:
-        return None
-    return struct.unpack(">II", data[16:24]) if data[:8] == b"\x89PNG\r\n\x1a\n" else None
 
 
 def now() -> str:
@@ -205,7 +178,7 @@ def output_size(inp: dict) -> tuple[int, int]:
     first = inp.get("image") or inp.get("input_image") or (inp.get("image_input") or [None])[0]
     ratio = inp.get("aspect_ratio") or ("match_input_image" if first else "1:1")
     if ratio == "match_input_image":
-        w, h = png_size(first) or (1, 1)
+        w, h = data_uri_png_size(first) or (1, 1)
     else:
         w, h = (int(x) for x in ratio.split(":"))
     if "resolution" in inp:
@@ -215,36 +188,12 @@ def output_size(inp: dict) -> tuple[int, int]:
     return width, max(16, round(width * h / w / 16) * 16)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     server_version = "replicate-fake/1.0"
     state: ReplicateState  # set on the subclass made by make_server
 
-    def log_message(self, format: str, *args: object) -> None:
-        if getattr(self.server, "verbose", False):
-            super().log_message(format, *args)
-
-    def send_json(self, status: int, body: object, headers: dict | None = None) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self.handle_any("GET")
-
-    def do_POST(self) -> None:
-        self.handle_any("POST")
-
-    def do_DELETE(self) -> None:
-        self.handle_any("DELETE")
-
     def handle_any(self, method: str) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self.read_body()
         path = urlsplit(self.path).path
         st = self.state
         if path == "/__fake/requests":
@@ -334,11 +283,7 @@ class Handler(BaseHTTPRequestHandler):
             data = self.state.files.get(name)
         if data is None:
             return self.send_json(404, problem(404, "Not found", "File not found"))
-        self.send_response(200)
-        self.send_header("Content-Type", "image/png")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self.send(200, data, "image/png")
 
 
 def validate(inp: dict) -> list[dict]:
@@ -370,7 +315,7 @@ def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1", *
 def start(key: str = "test-key", port: int = 0, **options) -> tuple[ThreadingHTTPServer, str]:
     """Serve in a daemon thread; returns (server, base_url). Stop with server.shutdown()."""
     server = make_server(key, port, **options)
-    threading.Thread(target=server.serve_forever, name="replicate-fake", daemon=True).start()
+    serve_in_thread(server, "replicate-fake")
     return server, server.state.base_url  # type: ignore[attr-defined]
 
 
@@ -388,11 +333,7 @@ def main() -> None:
     server = make_server(args.key, args.port, args.host, starting_polls=args.starting_polls,
                          processing_polls=args.processing_polls, wait_cap=args.wait_cap, file_auth=args.file_auth)
     server.verbose = args.verbose  # type: ignore[attr-defined]
-    print(f"LISTENING {server.state.base_url}", flush=True)  # type: ignore[attr-defined]
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

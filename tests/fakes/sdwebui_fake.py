@@ -44,16 +44,15 @@ from __future__ import annotations
 
 import argparse
 import base64
-import hashlib
 import json
 import random
-import struct
 import sys
 import threading
 import time
-import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from urllib.parse import urlsplit
+
+from fakekit import FakeHandler, make_png, png_size, serve_in_thread
 
 CHECKPOINTS = [
     {"title": "v1-5-pruned-emaonly.safetensors [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689",
@@ -68,26 +67,6 @@ SCHEDULERS = [("automatic", "Automatic"), ("uniform", "Uniform"), ("karras", "Ka
 INT_FIELDS = ("steps", "width", "height", "batch_size", "n_iter", "seed", "subseed", "mask_blur", "inpainting_fill", "resize_mode")
 FLOAT_FIELDS = ("cfg_scale", "denoising_strength", "subseed_strength", "image_cfg_scale")
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 8.00 GiB total capacity; 6.10 GiB already allocated)"
-
-
-def make_png(width: int, height: int, seed: str) -> bytes:
-    """A real RGB PNG of width x height: a vertical gradient coloured by `seed`."""
-    digest = hashlib.sha256(seed.encode()).digest()
-    top, bottom = digest[0:3], digest[3:6]
-    raw = bytearray()
-    for y in range(height):
-        t = y / max(1, height - 1)
-        raw += b"\x00" + bytes(int(a + (b - a) * t) for a, b in zip(top, bottom)) * width
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(raw), 6)) + chunk(b"IEND", b"")
-
-
-def image_size(data: bytes) -> tuple[int, int] | None:
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return struct.unpack(">II", data[16:24])
-    return None
 
 
 def decode_image(text: object) -> bytes | None:
@@ -234,16 +213,13 @@ def generate(state: State, body: dict, img2img: bool) -> dict:
     with state.lock:
         state.generations.append({"task": task, "img2img": img2img, "seeds": seeds, "checkpoint": checkpoint,
                                   "width": width, "height": height, "interrupted": interrupted,
-                                  "init_size": image_size(init) if init else None})
+                                  "init_size": png_size(init) if init else None})
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(FakeHandler):
     server_version = "uvicorn"
     sys_version = ""
-
-    def log_message(self, format, *args):  # noqa: A002 - quiet
-        pass
 
     @property
     def state(self) -> State:
@@ -260,9 +236,8 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def read_body(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
+    def read_json(self):
+        raw = self.read_body()
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -283,19 +258,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.headers.get("Authorization") != expected:
             raise FakeError(401, {"detail": "Incorrect username or password"}, {"WWW-Authenticate": "Basic"})
 
-    def do_GET(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
-    def dispatch(self):
+    def handle_any(self, method: str) -> None:
         self.started = time.time()
         path = urlsplit(self.path).path
-        raw, parsed = self.read_body()
+        raw, parsed = self.read_json()
         self.record(self.path, parsed)
         try:
             status, body = self.route(path, raw, parsed)
@@ -388,7 +354,7 @@ def start(port: int = 0, basic: str | None = None, api: bool = True, host: str =
     """Serve in a background thread; returns (server, base_url)."""
     server = Server((host, port), Handler)
     server.state = State(basic, api)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    serve_in_thread(server, "sdwebui-fake")
     return server, f"http://{host}:{server.server_address[1]}"
 
 

@@ -21,3 +21,12 @@ def dimensions(data: bytes):
                 return width, height
             i += 2 + length
     raise ValueError("not a PNG or JPEG")
+
+
+def png_size(path):
+    """(width, height) of the PNG file at `path`; fails the test if it is not a PNG."""
+    from pathlib import Path
+
+    data = Path(path).read_bytes()[:24]
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", data[16:24])

@@ -13,7 +13,6 @@ import base64
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import uuid
@@ -27,6 +26,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import banana_fake  # noqa: E402
+from imagebytes import png_size  # noqa: E402
 
 WASM = os.environ.get("EASEL_BANANA_WASM")
 KEY = "bk_test_7f3e19a2c4"
@@ -101,12 +101,6 @@ def fake():
 def setup(tmp_path, cache_dir, fake):
     server, base = fake()
     return Setup(tmp_path, cache_dir, base, server)
-
-
-def png_size(path: str | Path) -> tuple[int, int]:
-    data = Path(path).read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import comfyui_fake  # noqa: E402
+from imagebytes import png_size  # noqa: E402
 
 WASM = os.environ.get("EASEL_COMFYUI_WASM")
 SD15, SDXL = comfyui_fake.CHECKPOINTS
@@ -105,12 +105,6 @@ def make_setup(tmp_path, cache_dir):
 @pytest.fixture
 def setup(make_setup) -> Setup:
     return make_setup()
-
-
-def png_size(path: str | Path) -> tuple[int, int]:
-    data = Path(path).read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import fal_fake  # noqa: E402
+from imagebytes import png_size  # noqa: E402
 
 KEY = "fal-test-key-7c1d9e"
 WASM = os.environ.get("EASEL_FAL_WASM")
@@ -79,12 +79,6 @@ def setup(tmp_path, cache_dir):
     yield Setup(tmp_path, cache_dir, base, server)
     server.shutdown()
     server.server_close()
-
-
-def png_size(path: str | Path) -> tuple[int, int]:
-    data = Path(path).read_bytes()[:24]
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    return struct.unpack(">II", data[16:24])
 
 
 def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:

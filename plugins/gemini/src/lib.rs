@@ -7,13 +7,39 @@
 //! carry `x-goog-api-key: {{secret:GEMINI_API_KEY}}` and the host fills it in
 //! toward the hosts the operator bound it to. Wire facts: PROTOCOLS.md §2.
 //!
-//! Everything but `plugin` is plain Rust that unit-tests natively.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`Gemini`] to the WIT world
+//! `image-provider` (wasm32 only).
 
+pub mod flow;
 pub mod models;
 pub mod request;
 pub mod response;
-pub mod types;
-pub mod util;
 
-#[cfg(target_arch = "wasm32")]
-mod plugin;
+use easel_plugin_kit::Provider;
+pub use easel_plugin_kit::{types, util};
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// The Gemini API's `generateContent` as an Easel [`Provider`]; the calls
+/// are in [`flow`].
+pub struct Gemini;
+
+impl Provider for Gemini {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        Ok(flow::describe(host))
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(Gemini);

@@ -6,27 +6,11 @@
 //! of Google notices), §2.2 (aspect ratios, `imageSize`), §2.6 (limits and
 //! prices, [S]/[M]).
 
-use crate::types::Op;
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
 
-/// Feature bits, mirroring WIT `features` (converted in `plugin.rs`).
-pub mod feat {
-    pub const NEGATIVE_PROMPT: u8 = 1;
-    pub const SEED: u8 = 1 << 1;
-    pub const STEPS: u8 = 1 << 2;
-    pub const GUIDANCE: u8 = 1 << 3;
-    pub const STRENGTH: u8 = 1 << 4;
-    pub const MASK: u8 = 1 << 5;
-    pub const CUSTOM_SIZE: u8 = 1 << 6;
-}
-
-/// Where a model stands (WIT `lifecycle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
-    Current,
-    Legacy,
-    Deprecated,
-    Retired,
-}
+/// No optional parameters: the base of every model's [`Features`].
+const NO_FEATURES: Features =
+    Features { negative_prompt: false, seed: false, steps: false, guidance: false, strength: false, mask: false, custom_size: false };
 
 /// Which endpoint a model used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +27,14 @@ pub enum Api {
 /// value is sent with an upper-case K (PROTOCOLS §2.2).
 pub const TIERS: [(&str, u32); 4] = [("512", 512), ("1K", 1024), ("2K", 2048), ("4K", 4096)];
 
-/// One model's capabilities (converted to WIT `model-info` in `plugin.rs`).
+/// One model's capabilities ([`Model::info`] is what `describe` reports).
 #[derive(Debug, Clone, Copy)]
 pub struct Model {
     pub id: &'static str,
     pub display_name: &'static str,
     /// Case-insensitive names the host resolves to `id`.
     pub aliases: &'static [&'static str],
-    pub operations: &'static [Op],
+    pub operations: &'static [Operation],
     /// `imageConfig.aspectRatio` values.
     pub aspect_ratios: &'static [&'static str],
     /// `imageConfig.imageSize` values; empty = the field is not sent.
@@ -62,8 +46,7 @@ pub struct Model {
     pub max_images: u32,
     /// Reference images per call (14 for Gemini 3.x, ≤3 advised for 2.5 [S]).
     pub max_input_images: u32,
-    /// [`feat`] bits.
-    pub features: u8,
+    pub features: Features,
     pub output_formats: &'static [&'static str],
     pub lifecycle: Lifecycle,
     pub replacement: Option<&'static str>,
@@ -75,7 +58,7 @@ pub struct Model {
     pub api: Api,
 }
 
-const OPS: &[Op] = &[Op::Generate, Op::Edit];
+const OPS: &[Operation] = &[Operation::Generate, Operation::Edit];
 /// SDK docstring ratios [P] plus 4:5 and 5:4 from Google docs [S].
 const RATIOS: &[&str] = &["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
 /// Gemini 3.1 Flash Image adds the extreme ratios [S].
@@ -96,7 +79,7 @@ const FLASH_31: Model = Model {
     max_side: 8192,
     max_images: 4,
     max_input_images: 14,
-    features: feat::SEED,
+    features: Features { seed: true, ..NO_FEATURES },
     output_formats: &["image/png", "image/jpeg"],
     lifecycle: Lifecycle::Current,
     replacement: None,
@@ -120,12 +103,12 @@ const IMAGEN: Model = Model {
     id: "",
     display_name: "",
     aliases: &[],
-    operations: &[Op::Generate],
+    operations: &[Operation::Generate],
     aspect_ratios: &["1:1", "3:4", "4:3", "9:16", "16:9"],
     size_tiers: &[],
     max_side: 2048,
     max_input_images: 0,
-    features: 0,
+    features: NO_FEATURES,
     lifecycle: Lifecycle::Retired,
     replacement: Some("gemini-3.1-flash-image"),
     retired_note: Some("shut down on the Gemini API on 2026-08-17 (Imagen now needs Vertex AI)"),
@@ -219,6 +202,36 @@ pub const DEFAULT_MODEL: &str = "gemini-3.1-flash-image";
 /// A model by exact id.
 pub fn find(id: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.id == id)
+}
+
+impl Model {
+    /// The model as `describe` reports it (WIT `model-info`). Sizes come
+    /// from aspect ratio × tier, so none are listed; width/height map to
+    /// the nearest pair.
+    pub fn info(&self) -> ModelInfo {
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ModelInfo {
+            id: self.id.into(),
+            display_name: self.display_name.into(),
+            aliases: strings(self.aliases),
+            operations: self.operations.to_vec(),
+            aspect_ratios: strings(self.aspect_ratios),
+            size_tiers: strings(self.size_tiers),
+            sizes: vec![],
+            min_side: self.min_side,
+            max_side: self.max_side,
+            size_multiple: 1,
+            default_size: Dims { width: 1024, height: 1024 },
+            max_images: self.max_images,
+            max_input_images: self.max_input_images,
+            features: self.features,
+            output_formats: strings(self.output_formats),
+            lifecycle: self.lifecycle,
+            replacement: self.replacement.map(Into::into),
+            price_per_image_usd: self.price_per_image_usd,
+            prompt_notes: self.prompt_notes.map(Into::into),
+        }
+    }
 }
 
 /// Nominal square edge of a tier name (`0.5K` is accepted for `512`).

@@ -5,10 +5,9 @@
 //! before the text, `count` → one call per image since the API has no `n`)
 //! — PROTOCOLS §2.1, §2.2.
 
-use crate::models::{self, Api, Lifecycle, Model, tier_edge};
-use crate::types::{Failure, HttpRequest, Input, Op, Request, Role};
+use crate::models::{self, Api, Model, tier_edge};
+use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
 use crate::util::{self, parse_ratio};
-use base64::Engine;
 use serde_json::{Map, Value, json};
 
 /// Secret the plugin references as `{{secret:GEMINI_API_KEY}}`; operators
@@ -17,6 +16,8 @@ pub const SECRET: &str = "GEMINI_API_KEY";
 /// Production base URL with the API version Google's REST docs use
 /// (PROTOCOLS §2.1, §8); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
+/// A valid `extra`, shown when a request's is not a JSON object.
+const EXTRA_EXAMPLE: &str = r#"{"generationConfig": {"temperature": 0.5}}"#;
 /// Per-call timeout in milliseconds (the host caps it at the plugin limit).
 pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 /// Largest `seed`: the API's `generationConfig.seed` is an int32.
@@ -69,7 +70,7 @@ impl Plan {
     pub fn call(&self, index: u32) -> HttpRequest {
         let mut body = self.body.clone();
         if let Some(seed) = self.seed_for(index) {
-            util::merge(&mut body, json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default());
+            util::deep_merge(&mut body, json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default());
         }
         HttpRequest {
             method: "POST".into(),
@@ -86,32 +87,39 @@ impl Plan {
 }
 
 /// Check `req` against its model and plan the calls.
-pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, Failure> {
+pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, ProviderError> {
     let model = models::find(&req.model).ok_or_else(|| {
-        Failure::Unsupported(format!("model `{}` is not a Gemini image model this plugin knows; default is `{}`", req.model, models::DEFAULT_MODEL))
+        ProviderError::Unsupported(format!(
+            "model `{}` is not a Gemini image model this plugin knows; default is `{}`",
+            req.model,
+            models::DEFAULT_MODEL
+        ))
     })?;
     if model.lifecycle == Lifecycle::Retired || model.api == Api::Predict {
-        return Err(Failure::Unsupported(format!(
+        return Err(ProviderError::Unsupported(format!(
             "model `{}` was {}; use `{}` instead",
             model.id,
             model.retired_note.unwrap_or("retired by Google"),
             model.replacement.unwrap_or(models::DEFAULT_MODEL)
         )));
     }
-    if !model.operations.contains(&req.op) {
-        return Err(Failure::field(
-            "model",
-            format!("model `{}` cannot do {:?}; Gemini image models generate and edit", model.id, req.op).to_lowercase(),
+    if !model.operations.contains(&req.operation) {
+        return Err(ProviderError::invalid(
+            Some("model"),
+            format!("model `{}` cannot do {:?}; Gemini image models generate and edit", model.id, req.operation).to_lowercase(),
         ));
     }
     check_unsupported(req, model)?;
     if req.count == 0 || req.count > model.max_images {
-        return Err(Failure::field("count", format!("must be between 1 and {} for `{}` (got {})", model.max_images, model.id, req.count)));
+        return Err(ProviderError::invalid(
+            Some("count"),
+            format!("must be between 1 and {} for `{}` (got {})", model.max_images, model.id, req.count),
+        ));
     }
     if let Some(seed) = req.seed
         && seed + u64::from(req.count) - 1 > MAX_SEED
     {
-        return Err(Failure::field("seed", format!("must be at most {MAX_SEED} (Gemini seeds are 32-bit; got {seed})")));
+        return Err(ProviderError::invalid(Some("seed"), format!("must be at most {MAX_SEED} (Gemini seeds are 32-bit; got {seed})")));
     }
     let (aspect_ratio, image_size) = image_config(model, req)?;
 
@@ -135,7 +143,7 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, Failure> {
     let mut body = Map::new();
     body.insert("contents".into(), json!([{"role": "user", "parts": parts}]));
     body.insert("generationConfig".into(), Value::Object(generation_config));
-    util::merge(&mut body, util::parse_extra(req.extra.as_deref())?);
+    util::deep_merge(&mut body, util::parse_extra(req.extra.as_deref(), EXTRA_EXAMPLE)?);
     Ok(Plan {
         model,
         url: format!("{}/models/{}:generateContent", settings.base_url, model.id),
@@ -149,8 +157,8 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, Failure> {
 }
 
 /// Refuse what Gemini has no field for, naming the field.
-fn check_unsupported(req: &Request, model: &Model) -> Result<(), Failure> {
-    let refuse = |field: &str, why: &str| Err(Failure::field(field, format!("Gemini `{}` {why}", model.id)));
+fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> {
+    let refuse = |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("Gemini `{}` {why}", model.id)));
     if req.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) {
         return refuse("negative_prompt", "has no negative prompt; name what to avoid in the prompt itself");
     }
@@ -171,49 +179,52 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), Failure> {
     }
     let references = req.images.len() as u32;
     if references > model.max_input_images {
-        return Err(Failure::field("images", format!("`{}` takes at most {} reference images (got {references})", model.id, model.max_input_images)));
+        return Err(ProviderError::invalid(
+            Some("images"),
+            format!("`{}` takes at most {} reference images (got {references})", model.id, model.max_input_images),
+        ));
     }
-    if req.op != Op::Generate && references == 0 {
-        return Err(Failure::field("images", "an edit needs at least one image with role `reference`"));
+    if req.operation != Operation::Generate && references == 0 {
+        return Err(ProviderError::invalid(Some("images"), "an edit needs at least one image with role `reference`"));
     }
     Ok(())
 }
 
 /// `inlineData` part for reference image `index` (PNG, JPEG, WebP, HEIC/HEIF).
-fn inline_part(index: usize, image: &Input) -> Result<Value, Failure> {
-    let mime = util::sniff_mime(&image.data).unwrap_or(image.mime_type.as_str());
+fn inline_part(index: usize, image: &InputImage) -> Result<Value, ProviderError> {
+    let mime = util::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
     if !matches!(mime, "image/png" | "image/jpeg" | "image/webp" | "image/heic" | "image/heif") {
-        return Err(Failure::field("images", format!("reference image {} is {mime}; Gemini takes PNG, JPEG, WebP or HEIC", index + 1)));
+        return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; Gemini takes PNG, JPEG, WebP or HEIC", index + 1)));
     }
-    let data = base64::engine::general_purpose::STANDARD.encode(&image.data);
+    let data = util::b64(&image.data);
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
 }
 
 /// `(aspectRatio, imageSize)` to send. An explicit aspect ratio or tier is
 /// checked against the model; an explicit width × height becomes the
 /// nearest offered ratio (within 5 %) and the smallest tier that covers it.
-pub fn image_config(model: &Model, req: &Request) -> Result<(Option<String>, Option<String>), Failure> {
+pub fn image_config(model: &Model, req: &Request) -> Result<(Option<String>, Option<String>), ProviderError> {
     let tier = match &req.size_tier {
         None => None,
         Some(tier) => {
             let wire = normalize_tier(tier);
             if !model.size_tiers.iter().any(|t| *t == wire) {
                 let offered = if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
-                return Err(Failure::field("size_tier", format!("`{tier}` is not offered by `{}` (offered: {offered})", model.id)));
+                return Err(ProviderError::invalid(Some("size_tier"), format!("`{tier}` is not offered by `{}` (offered: {offered})", model.id)));
             }
             Some(wire)
         }
     };
     if let Some(ratio) = &req.aspect_ratio {
         if !model.aspect_ratios.contains(&ratio.trim()) {
-            return Err(Failure::field(
-                "aspect_ratio",
+            return Err(ProviderError::invalid(
+                Some("aspect_ratio"),
                 format!("`{ratio}` is not offered by `{}`; choose one of {}", model.id, model.aspect_ratios.join(", ")),
             ));
         }
         return Ok((Some(ratio.trim().to_string()), tier));
     }
-    let Some((w, h)) = req.size else {
+    let Some(Dims { width: w, height: h }) = req.size else {
         return Ok((None, tier));
     };
     let wanted = f64::from(w) / f64::from(h);
@@ -223,8 +234,8 @@ pub fn image_config(model: &Model, req: &Request) -> Result<(Option<String>, Opt
         .filter_map(|r| parse_ratio(r).map(|(rw, rh)| (*r, (rw, rh), (wanted / (f64::from(rw) / f64::from(rh))).ln().abs())))
         .min_by(|a, b| a.2.total_cmp(&b.2));
     let Some((ratio, (rw, rh), _)) = nearest.filter(|n| n.2 <= RATIO_TOLERANCE) else {
-        return Err(Failure::field(
-            "width",
+        return Err(ProviderError::invalid(
+            Some("width"),
             format!(
                 "{w}x{h} does not match an aspect ratio `{}` offers ({}); use aspect_ratio instead of width/height",
                 model.id,
@@ -258,10 +269,10 @@ mod tests {
         Settings::from_config(|k| (k == "base_url").then(|| "http://127.0.0.1:9/v1beta/".to_string()))
     }
 
-    fn png(role: Role) -> Input {
+    fn png(role: Role) -> InputImage {
         let mut data = b"\x89PNG\r\n\x1a\n".to_vec();
         data.extend_from_slice(&[1, 2, 3]);
-        Input { role, mime_type: "image/png".into(), width: 64, height: 64, data }
+        InputImage { role, mime_type: "image/png".into(), width: 64, height: 64, data }
     }
 
     fn body(req: &Request, index: u32) -> Value {
@@ -270,14 +281,14 @@ mod tests {
 
     fn field_of(req: &Request) -> String {
         match plan(req, &settings()) {
-            Err(Failure::InvalidRequest { field, .. }) => field.unwrap(),
+            Err(ProviderError::InvalidRequest { field, .. }) => field.unwrap(),
             other => panic!("{other:?}"),
         }
     }
 
     #[test]
     fn generation_body_url_and_auth() {
-        let mut req = Request::generate("gemini-3.1-flash-image", "a watercolor fox");
+        let mut req = Request::text("gemini-3.1-flash-image", "a watercolor fox");
         req.aspect_ratio = Some("16:9".into());
         req.size_tier = Some("2k".into());
         let plan = plan(&req, &settings()).unwrap();
@@ -296,8 +307,8 @@ mod tests {
 
     #[test]
     fn references_come_before_the_text_and_seeds_step() {
-        let mut req = Request::generate("gemini-3-pro-image", "make it night");
-        req.op = Op::Edit;
+        let mut req = Request::text("gemini-3-pro-image", "make it night");
+        req.operation = Operation::Edit;
         req.images = vec![png(Role::Reference), png(Role::Reference)];
         req.seed = Some(41);
         req.count = 2;
@@ -311,36 +322,39 @@ mod tests {
 
     #[test]
     fn sizes_map_to_the_nearest_ratio_and_a_covering_tier() {
-        let mut req = Request::generate("gemini-3.1-flash-image", "x");
-        req.size = Some((1920, 1080));
+        let mut req = Request::text("gemini-3.1-flash-image", "x");
+        req.size = Some(Dims { width: 1920, height: 1080 });
         assert_eq!(image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(), (Some("16:9".into()), Some("2K".into())));
-        req.size = Some((1024, 1024));
+        req.size = Some(Dims { width: 1024, height: 1024 });
         assert_eq!(image_config(models::find("gemini-3-pro-image").unwrap(), &req).unwrap(), (Some("1:1".into()), Some("1K".into())));
-        req.size = Some((512, 512));
+        req.size = Some(Dims { width: 512, height: 512 });
         assert_eq!(image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(), (Some("1:1".into()), Some("512".into())));
-        req.size = Some((1000, 600));
+        req.size = Some(Dims { width: 1000, height: 600 });
         assert_eq!(field_of(&req), "width");
     }
 
     #[test]
     fn refusals_name_the_field() {
-        let base = Request::generate("gemini-3.1-flash-image", "x");
+        let base = Request::text("gemini-3.1-flash-image", "x");
         assert_eq!(field_of(&Request { size_tier: Some("8K".into()), ..base.clone() }), "size_tier");
         assert_eq!(field_of(&Request { size_tier: Some("512".into()), model: "gemini-3-pro-image".into(), ..base.clone() }), "size_tier");
         assert_eq!(field_of(&Request { aspect_ratio: Some("8:1".into()), model: "gemini-3-pro-image".into(), ..base.clone() }), "aspect_ratio");
         assert_eq!(field_of(&Request { negative_prompt: Some("blur".into()), ..base.clone() }), "negative_prompt");
         assert_eq!(field_of(&Request { count: 5, ..base.clone() }), "count");
         assert_eq!(field_of(&Request { seed: Some(u64::from(u32::MAX)), ..base.clone() }), "seed");
-        assert_eq!(field_of(&Request { op: Op::Edit, images: vec![png(Role::Mask), png(Role::Reference)], ..base.clone() }), "images");
-        assert_eq!(field_of(&Request { op: Op::Edit, strength: Some(0.4), images: vec![png(Role::Reference)], ..base.clone() }), "strength");
-        assert_eq!(field_of(&Request { op: Op::Edit, ..base.clone() }), "images");
+        assert_eq!(field_of(&Request { operation: Operation::Edit, images: vec![png(Role::Mask), png(Role::Reference)], ..base.clone() }), "images");
+        assert_eq!(
+            field_of(&Request { operation: Operation::Edit, strength: Some(0.4), images: vec![png(Role::Reference)], ..base.clone() }),
+            "strength"
+        );
+        assert_eq!(field_of(&Request { operation: Operation::Edit, ..base.clone() }), "images");
     }
 
     #[test]
     fn retired_models_name_the_replacement() {
         for id in ["gemini-2.5-flash-image-preview", "gemini-2.5-flash-image", "imagen-4.0-generate-001"] {
-            match plan(&Request::generate(id, "x"), &settings()) {
-                Err(Failure::Unsupported(m)) => assert!(m.contains("`gemini-3.1-flash-image`"), "{m}"),
+            match plan(&Request::text(id, "x"), &settings()) {
+                Err(ProviderError::Unsupported(m)) => assert!(m.contains("`gemini-3.1-flash-image`"), "{m}"),
                 other => panic!("{other:?}"),
             }
         }
@@ -348,10 +362,15 @@ mod tests {
 
     #[test]
     fn extra_merges_into_the_body() {
-        let req = Request { extra: Some(r#"{"generationConfig": {"temperature": 0.4}}"#.into()), ..Request::generate("gemini-3.1-flash-image", "x") };
+        let req = Request { extra: Some(r#"{"generationConfig": {"temperature": 0.4}}"#.into()), ..Request::text("gemini-3.1-flash-image", "x") };
         let body = body(&req, 0);
         assert_eq!(body["generationConfig"]["temperature"], 0.4);
         assert_eq!(body["generationConfig"]["responseModalities"], json!(["TEXT", "IMAGE"]));
         assert_eq!(Settings::from_config(|_| None).base_url, DEFAULT_BASE_URL);
+        let req = Request { extra: Some("[1]".into()), ..req };
+        assert_eq!(
+            plan(&req, &settings()).unwrap_err(),
+            ProviderError::invalid(Some("extra"), r#"must be a JSON object, e.g. {"generationConfig": {"temperature": 0.5}}"#)
+        );
     }
 }

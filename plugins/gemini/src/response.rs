@@ -5,7 +5,7 @@
 //! camelCase and snake_case are both read, and [M] fields may be missing.
 
 use crate::request::SECRET;
-use crate::types::{Bytes, Failure, HttpResponse, Image};
+use crate::types::{HttpResponse, ImageData, Output, ProviderError};
 use crate::util::{self, snippet};
 use base64::Engine;
 use serde_json::Value;
@@ -15,7 +15,7 @@ const BLOCKING_FINISH: &[&str] =
     &["IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "SAFETY", "PROHIBITED_CONTENT", "SPII", "BLOCKLIST", "RECITATION"];
 
 /// Images from a 200 response, or the classified failure.
-pub fn interpret(resp: &HttpResponse, now_unix_secs: u64) -> Result<Vec<Image>, Failure> {
+pub fn interpret(resp: &HttpResponse, now_unix_secs: u64) -> Result<Vec<Output>, ProviderError> {
     if resp.status == 200 { parse_success(&resp.body) } else { Err(classify_error(resp, now_unix_secs)) }
 }
 
@@ -35,8 +35,8 @@ fn get_str<'a>(value: &'a Value, camel: &str) -> Option<&'a str> {
 /// is not marked `thought: true` (Gemini 3 may send interim thought images
 /// first — §2.3). No image at all is a failure classified by
 /// `promptFeedback.blockReason` or the candidate's `finishReason` (§2.4).
-pub fn parse_success(body: &[u8]) -> Result<Vec<Image>, Failure> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Failure::Upstream {
+pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Upstream {
         status: 200,
         message: format!("Gemini answered with something that is not JSON ({e}): {}", snippet(body, 200)),
     })?;
@@ -59,9 +59,9 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Image>, Failure> {
         if let Some((declared, b64)) = last {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
-                .map_err(|e| Failure::Upstream { status: 200, message: format!("Gemini sent an image that is not valid base64: {e}") })?;
-            let mime = util::sniff_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
-            images.push(Image { mime_type: mime, data: Bytes::Inline(data), width: None, height: None, seed: None, revised_prompt: None });
+                .map_err(|e| ProviderError::Upstream { status: 200, message: format!("Gemini sent an image that is not valid base64: {e}") })?;
+            let mime_type = util::sniff_image_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
+            images.push(Output { data: ImageData::Inline { mime_type, data }, width: None, height: None, seed: None, revised_prompt: None });
         }
     }
     if !images.is_empty() {
@@ -72,20 +72,22 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Image>, Failure> {
         && let Some(reason) = get_str(feedback, "blockReason")
     {
         let detail = get_str(feedback, "blockReasonMessage").map(|m| format!(": {m}")).unwrap_or_default();
-        return Err(Failure::ContentBlocked(format!(
+        return Err(ProviderError::ContentBlocked(format!(
             "{}{model_said}",
             util::sentence(&format!("Gemini blocked the prompt (blockReason {reason}){detail}"))
         )));
     }
     let Some(first) = candidates.first() else {
-        return Err(Failure::Upstream { status: 200, message: format!("Gemini answered without candidates: {}", snippet(body, 200)) });
+        return Err(ProviderError::Upstream { status: 200, message: format!("Gemini answered without candidates: {}", snippet(body, 200)) });
     };
     let reason = get_str(first, "finishReason").unwrap_or("unknown");
     let message = get_str(first, "finishMessage").map(|m| format!(": {}", m.trim().trim_end_matches('.'))).unwrap_or_default();
     if BLOCKING_FINISH.contains(&reason) {
-        return Err(Failure::ContentBlocked(format!("Gemini's safety filters withheld the image (finishReason {reason}){message}.{model_said}")));
+        return Err(ProviderError::ContentBlocked(format!(
+            "Gemini's safety filters withheld the image (finishReason {reason}){message}.{model_said}"
+        )));
     }
-    Err(Failure::Upstream {
+    Err(ProviderError::Upstream {
         status: 200,
         message: format!(
             "Gemini returned no image (finishReason {reason}){message}.{model_said} Try rephrasing the prompt so that it clearly asks for a picture."
@@ -119,7 +121,7 @@ pub fn easel_field(text: &str) -> Option<&'static str> {
 
 /// Classify a non-200 answer with a Google RPC body
 /// `{"error": {code, message, status, details[]}}` (PROTOCOLS §2.5).
-pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> Failure {
+pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     // Some proxies wrap the error in a one-element array.
@@ -132,7 +134,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> Failure {
     let reason = of_type("google.rpc.ErrorInfo").find_map(|d| get_str(d, "reason").map(str::to_string)).unwrap_or_default();
     let retry = of_type("google.rpc.RetryInfo")
         .find_map(|d| get(d, "retryDelay").and_then(duration_ms))
-        .or_else(|| util::retry_after_ms(resp.header("retry-after-ms"), resp.header("retry-after"), now_unix_secs));
+        .or_else(|| util::retry_delay_ms(resp, now_unix_secs));
     let violation = of_type("google.rpc.BadRequest")
         .flat_map(|d| get(d, "fieldViolations").and_then(Value::as_array).cloned().unwrap_or_default())
         .find_map(|v| get_str(&v, "field").map(str::to_string));
@@ -141,24 +143,27 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> Failure {
 
     let key_problem = reason.starts_with("API_KEY") || message.contains("API key not valid") || message.contains("API Key not found");
     if key_problem || status == 401 {
-        return Failure::Unauthorized(format!(
+        return ProviderError::Unauthorized(format!(
             "Gemini rejected the API key ({label}): {message} Set {SECRET} (or GOOGLE_API_KEY) to a valid key from https://aistudio.google.com/apikey."
         ));
     }
     match status {
-        403 => {
-            Failure::Unauthorized(format!("Gemini refused access ({label}): {message} Check that the {SECRET} key's project may use the Gemini API."))
-        }
-        429 => Failure::RateLimited { retry_after_ms: retry, message: format!("Gemini quota or rate limit ({label}): {message}") },
-        404 => Failure::field("model", format!("Gemini does not serve this model for generateContent ({label}): {message}")),
-        400 if rpc == "FAILED_PRECONDITION" => Failure::Unsupported(format!("Gemini cannot serve this request ({label}): {message}")),
+        403 => ProviderError::Unauthorized(format!(
+            "Gemini refused access ({label}): {message} Check that the {SECRET} key's project may use the Gemini API."
+        )),
+        429 => ProviderError::RateLimited { retry_after_ms: retry, message: format!("Gemini quota or rate limit ({label}): {message}") },
+        404 => ProviderError::invalid(Some("model"), format!("Gemini does not serve this model for generateContent ({label}): {message}")),
+        400 if rpc == "FAILED_PRECONDITION" => ProviderError::Unsupported(format!("Gemini cannot serve this request ({label}): {message}")),
         400 | 422 => {
             let field = violation.as_deref().and_then(easel_field).or_else(|| easel_field(&message));
             let at = violation.map(|v| format!(" at `{v}`")).unwrap_or_default();
-            Failure::InvalidRequest { field: field.map(str::to_string), message: format!("Gemini rejected the request{at} ({label}): {message}") }
+            ProviderError::InvalidRequest {
+                field: field.map(str::to_string),
+                message: format!("Gemini rejected the request{at} ({label}): {message}"),
+            }
         }
-        _ if status >= 500 => Failure::Upstream { status, message: format!("Gemini server error ({label}): {message}") },
-        _ => Failure::Upstream { status, message: format!("Gemini answered HTTP {status} ({label}): {message}") },
+        _ if status >= 500 => ProviderError::Upstream { status, message: format!("Gemini server error ({label}): {message}") },
+        _ => ProviderError::Upstream { status, message: format!("Gemini answered HTTP {status} ({label}): {message}") },
     }
 }
 
@@ -171,37 +176,34 @@ mod tests {
         HttpResponse { status, headers: vec![], body: serde_json::to_vec(&body).unwrap() }
     }
 
-    fn b64(bytes: &[u8]) -> String {
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    }
-
     #[test]
     fn takes_the_last_non_thought_image() {
         let thought = b"\x89PNG\r\n\x1a\nthought";
         let final_image = b"\x89PNG\r\n\x1a\nfinal";
         let body = json!({"candidates": [{"content": {"role": "model", "parts": [
             {"text": "planning", "thought": true},
-            {"inlineData": {"mimeType": "image/png", "data": b64(thought)}, "thought": true},
+            {"inlineData": {"mimeType": "image/png", "data": util::b64(thought)}, "thought": true},
             {"text": "Here it is."},
-            {"inline_data": {"mime_type": "image/png", "data": b64(final_image)}, "thoughtSignature": "abc"}
+            {"inline_data": {"mime_type": "image/png", "data": util::b64(final_image)}, "thoughtSignature": "abc"}
         ]}, "finishReason": "STOP"}]});
         let images = interpret(&resp(200, body), 0).unwrap();
         assert_eq!(images.len(), 1);
-        assert_eq!(images[0].data, Bytes::Inline(final_image.to_vec()));
-        assert_eq!(images[0].mime_type, "image/png");
+        assert_eq!(images[0].data, ImageData::Inline { mime_type: "image/png".into(), data: final_image.to_vec() });
     }
 
     #[test]
     fn refusals_in_200_bodies() {
         let blocked = json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "modelVersion": "gemini-3-pro-image"});
-        assert!(matches!(interpret(&resp(200, blocked), 0), Err(Failure::ContentBlocked(m)) if m.contains("PROHIBITED_CONTENT")));
+        assert!(matches!(interpret(&resp(200, blocked), 0), Err(ProviderError::ContentBlocked(m)) if m.contains("PROHIBITED_CONTENT")));
         let safety = json!({"candidates": [{"finishReason": "IMAGE_SAFETY", "finishMessage": "Unable to show the generated image."}]});
-        assert!(matches!(interpret(&resp(200, safety), 0), Err(Failure::ContentBlocked(m)) if m.contains("IMAGE_SAFETY") && m.contains("Unable")));
+        assert!(
+            matches!(interpret(&resp(200, safety), 0), Err(ProviderError::ContentBlocked(m)) if m.contains("IMAGE_SAFETY") && m.contains("Unable"))
+        );
         let none = json!({"candidates": [{"content": {"parts": [{"text": "Which fox do you mean?"}]}, "finishReason": "NO_IMAGE"}]});
         assert!(
-            matches!(interpret(&resp(200, none), 0), Err(Failure::Upstream { status: 200, message }) if message.contains("NO_IMAGE") && message.contains("Which fox"))
+            matches!(interpret(&resp(200, none), 0), Err(ProviderError::Upstream { status: 200, message }) if message.contains("NO_IMAGE") && message.contains("Which fox"))
         );
-        assert!(matches!(interpret(&resp(200, json!({})), 0), Err(Failure::Upstream { .. })));
+        assert!(matches!(interpret(&resp(200, json!({})), 0), Err(ProviderError::Upstream { .. })));
     }
 
     #[test]
@@ -209,7 +211,7 @@ mod tests {
         let body = json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT", "details": [
             {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID", "domain": "googleapis.com"}]}});
         assert!(
-            matches!(classify_error(&resp(400, body), 0), Failure::Unauthorized(m) if m.contains("API_KEY_INVALID") && m.contains("GEMINI_API_KEY"))
+            matches!(classify_error(&resp(400, body), 0), ProviderError::Unauthorized(m) if m.contains("API_KEY_INVALID") && m.contains("GEMINI_API_KEY"))
         );
     }
 
@@ -218,7 +220,7 @@ mod tests {
         let body = json!({"error": {"code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED", "details": [
             {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}});
-        assert!(matches!(classify_error(&resp(429, body), 0), Failure::RateLimited { retry_after_ms: Some(12000), .. }));
+        assert!(matches!(classify_error(&resp(429, body), 0), ProviderError::RateLimited { retry_after_ms: Some(12000), .. }));
         assert_eq!(duration_ms(&json!("0.5s")), Some(500));
     }
 
@@ -226,20 +228,22 @@ mod tests {
     fn validation_names_the_field() {
         let body = json!({"error": {"code": 400, "message": "Invalid value at 'generation_config.image_config.aspect_ratio'", "status": "INVALID_ARGUMENT", "details": [
             {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "generation_config.image_config.aspect_ratio", "description": "bad"}]}]}});
-        assert!(matches!(classify_error(&resp(400, body), 0), Failure::InvalidRequest { field: Some(f), .. } if f == "aspect_ratio"));
+        assert!(matches!(classify_error(&resp(400, body), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "aspect_ratio"));
         let plain = json!({"error": {"code": 400, "message": "Unsupported image size 8K", "status": "INVALID_ARGUMENT"}});
-        assert!(matches!(classify_error(&resp(400, plain), 0), Failure::InvalidRequest { field: Some(f), .. } if f == "size_tier"));
+        assert!(matches!(classify_error(&resp(400, plain), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "size_tier"));
     }
 
     #[test]
     fn other_statuses() {
         let missing = json!({"error": {"code": 404, "message": "models/x is not found for API version v1beta", "status": "NOT_FOUND"}});
-        assert!(matches!(classify_error(&resp(404, missing), 0), Failure::InvalidRequest { field: Some(f), .. } if f == "model"));
+        assert!(matches!(classify_error(&resp(404, missing), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
         let overloaded = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
-        assert!(matches!(classify_error(&resp(503, overloaded), 0), Failure::Upstream { status: 503, message } if message.contains("overloaded")));
+        assert!(
+            matches!(classify_error(&resp(503, overloaded), 0), ProviderError::Upstream { status: 503, message } if message.contains("overloaded"))
+        );
         let denied = json!({"error": {"code": 403, "message": "Method doesn't allow unregistered callers", "status": "PERMISSION_DENIED"}});
-        assert!(matches!(classify_error(&resp(403, denied), 0), Failure::Unauthorized(_)));
+        assert!(matches!(classify_error(&resp(403, denied), 0), ProviderError::Unauthorized(_)));
         let html = HttpResponse { status: 502, headers: vec![], body: b"<html>bad gateway</html>".to_vec() };
-        assert!(matches!(classify_error(&html, 0), Failure::Upstream { status: 502, message } if message.contains("bad gateway")));
+        assert!(matches!(classify_error(&html, 0), ProviderError::Upstream { status: 502, message } if message.contains("bad gateway")));
     }
 }

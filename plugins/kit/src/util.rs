@@ -1,5 +1,6 @@
 //! Small provider-neutral helpers: base64 and data URIs, MIME sniffing,
-//! `Retry-After`, egress-error mapping for cloud APIs, config parsing,
+//! `Retry-After` (also `retry-after-ms` and HTTP dates), egress-error
+//! mapping for cloud APIs, config parsing, the `extra` JSON passthrough,
 //! size and aspect-ratio arithmetic, progress parsing from log text,
 //! message text and random ids.
 
@@ -56,6 +57,23 @@ pub fn sniff_mime(data: &[u8]) -> &'static str {
     }
 }
 
+/// [`sniff_mime`] for callers with a fallback of their own: `None` when the
+/// magic bytes are none of PNG, JPEG, WebP or GIF.
+pub fn sniff_image_mime(data: &[u8]) -> Option<&'static str> {
+    Some(sniff_mime(data)).filter(|mime| *mime != "application/octet-stream")
+}
+
+/// File-name extension for an image MIME type (e.g. multipart file names);
+/// `png` for anything unknown.
+pub fn file_extension(mime: &str) -> &'static str {
+    match mime {
+        "image/jpeg" => "jpg",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        _ => "png",
+    }
+}
+
 /// Map an egress failure from a cloud API to the error users see; `what`
 /// names the call. Self-hosted servers use [`crate::local::egress_error`].
 pub fn egress_error(error: EgressError, what: &str) -> ProviderError {
@@ -68,11 +86,64 @@ pub fn egress_error(error: EgressError, what: &str) -> ProviderError {
     }
 }
 
+/// Map an egress failure of a synchronous call to `provider` (e.g.
+/// "OpenAI") at `url`. Denials and unavailable secrets keep the host's own
+/// text, which already says which `allowed_hosts` entry or secret to set;
+/// the other kinds name the provider (and the URL where that helps).
+pub fn egress_error_at(error: EgressError, provider: &str, url: &str) -> ProviderError {
+    match error {
+        EgressError::Denied(m) => ProviderError::Unavailable(m),
+        EgressError::SecretUnavailable(m) => ProviderError::Unauthorized(m),
+        EgressError::InvalidRequest(m) => ProviderError::Internal(format!("the host refused the request to {url}: {m}")),
+        EgressError::Connection(m) => ProviderError::Unavailable(format!("cannot reach {provider} at {url}: {m}")),
+        EgressError::Timeout(m) => ProviderError::Timeout(format!("{provider} did not answer in time: {m}")),
+        EgressError::TooLarge(m) => ProviderError::Upstream { status: 0, message: format!("{provider}'s answer was too large: {m}") },
+    }
+}
+
 /// `Retry-After` in milliseconds: delta-seconds only (an HTTP date gives `None`).
 pub fn retry_after_ms(response: &HttpResponse) -> Option<u64> {
     let value = response.header("retry-after")?.trim();
     let seconds: f64 = value.parse().ok()?;
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64)
+}
+
+/// Milliseconds to wait from `retry-after-ms` (float milliseconds) or else
+/// `retry-after` (delta-seconds, or an HTTP date taken relative to
+/// `now_unix_secs`): the order the OpenAI SDK honours them in.
+pub fn retry_delay_ms(response: &HttpResponse, now_unix_secs: u64) -> Option<u64> {
+    let millis = response.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0);
+    if let Some(ms) = millis {
+        return Some(ms.round() as u64);
+    }
+    let value = response.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| (secs * 1000.0).round() as u64);
+    }
+    let at = parse_http_date(value)?;
+    Some(at.saturating_sub(now_unix_secs) * 1000)
+}
+
+/// Unix seconds of an IMF-fixdate such as `Wed, 21 Oct 2015 07:28:00 GMT`.
+pub fn parse_http_date(text: &str) -> Option<u64> {
+    let rest = text.split_once(", ").map_or(text, |(_, r)| r);
+    let mut parts = rest.split_whitespace();
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month_name = parts.next()?;
+    let month =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"].iter().position(|m| *m == month_name)? as u32 + 1;
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':').map(|p| p.parse::<u64>().ok());
+    let (h, m, s) = (hms.next()??, hms.next()??, hms.next()??);
+    // Days from 1970-01-01 (Howard Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (i64::from(month) + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days).ok().map(|d| d * 86_400 + h * 3600 + m * 60 + s)
 }
 
 /// A config value that is a list: JSON array text (`["a","b"]`, how the
@@ -129,6 +200,32 @@ pub fn bad_config(key: &str, expected: &str) -> ProviderError {
     ProviderError::invalid(None, format!("config key `{key}` must be {expected}; fix [plugins.<name>.config] in plugins.toml"))
 }
 
+/// Parse a request's `extra` text, which must be a JSON object (empty or
+/// absent is an empty one); `example` shows a valid one in the refusal.
+pub fn parse_extra(extra: Option<&str>, example: &str) -> Result<Map<String, Value>, ProviderError> {
+    match extra.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Ok(Map::new()),
+        Some(text) => match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(ProviderError::invalid(Some("extra"), format!("must be a JSON object, e.g. {example}"))),
+            Err(e) => Err(ProviderError::invalid(Some("extra"), format!("is not valid JSON: {e}"))),
+        },
+    }
+}
+
+/// Deep-merge `patch` into `target`: objects merge key by key, anything
+/// else replaces.
+pub fn deep_merge(target: &mut Map<String, Value>, patch: Map<String, Value>) {
+    for (key, value) in patch {
+        match (target.get_mut(&key), value) {
+            (Some(Value::Object(existing)), Value::Object(more)) => deep_merge(existing, more),
+            (_, value) => {
+                target.insert(key, value);
+            }
+        }
+    }
+}
+
 /// `WxH` (also `W×H`, `W*H`) as two positive numbers.
 pub fn parse_size(text: &str) -> Option<(u32, u32)> {
     let text = text.trim().trim_matches('"');
@@ -179,6 +276,19 @@ pub fn truncate(text: &str, max: usize) -> String {
     let mut cut: String = text.chars().take(max).collect();
     cut.push('…');
     cut
+}
+
+/// At most `max` characters of a response body for an error message (as
+/// [`truncate`]), or `(empty body)`.
+pub fn snippet(body: &[u8], max: usize) -> String {
+    let text = String::from_utf8_lossy(body);
+    if text.trim().is_empty() { "(empty body)".into() } else { truncate(&text, max) }
+}
+
+/// `text` trimmed and ending in `.`, `!` or `?`, so that more can follow.
+pub fn sentence(text: &str) -> String {
+    let text = text.trim();
+    if text.is_empty() || text.ends_with(['.', '!', '?']) { text.to_string() } else { format!("{text}.") }
 }
 
 /// The last non-empty line of log text (`\r` counts as a line break, as
@@ -326,5 +436,86 @@ mod tests {
     fn truncates_long_text() {
         assert_eq!(truncate("abcdef", 3), "abc…");
         assert_eq!(truncate(" ab ", 3), "ab");
+    }
+
+    #[test]
+    fn sniffs_images_or_nothing() {
+        assert_eq!(sniff_image_mime(b"\x89PNG\r\n\x1a\nrest"), Some("image/png"));
+        assert_eq!(sniff_image_mime(&[0xff, 0xd8, 0xff, 0xe0]), Some("image/jpeg"));
+        assert_eq!(sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
+        assert_eq!(sniff_image_mime(b"GIF89a"), Some("image/gif"));
+        assert_eq!(sniff_image_mime(b"hello"), None);
+        assert_eq!((file_extension("image/jpeg"), file_extension("image/webp"), file_extension("image/png")), ("jpg", "webp", "png"));
+    }
+
+    #[test]
+    fn retry_delay_prefers_milliseconds_then_seconds_then_dates() {
+        let with = |headers: &[(&str, &str)]| HttpResponse {
+            status: 429,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: vec![],
+        };
+        assert_eq!(retry_delay_ms(&with(&[("retry-after-ms", "1500"), ("retry-after", "9")]), 0), Some(1500));
+        assert_eq!(retry_delay_ms(&with(&[("retry-after", "7")]), 0), Some(7000));
+        assert_eq!(retry_delay_ms(&with(&[("retry-after", "0.5")]), 0), Some(500));
+        let at = parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT").unwrap();
+        assert_eq!(at, 1_445_412_480);
+        assert_eq!(retry_delay_ms(&with(&[("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT")]), at - 3), Some(3000));
+        assert_eq!(retry_delay_ms(&with(&[("retry-after", "soon")]), 0), None);
+        assert_eq!(retry_delay_ms(&with(&[]), 0), None);
+    }
+
+    #[test]
+    fn merges_extra_deeply() {
+        let mut target = serde_json::json!({"a": 1, "cfg": {"x": 1}}).as_object().unwrap().clone();
+        deep_merge(&mut target, parse_extra(Some(r#"{"cfg": {"y": 2}, "a": 3}"#), "{}").unwrap());
+        assert_eq!(Value::Object(target), serde_json::json!({"a": 3, "cfg": {"x": 1, "y": 2}}));
+        assert_eq!(
+            parse_extra(Some("[1]"), r#"{"quality": "high"}"#),
+            Err(ProviderError::invalid(Some("extra"), r#"must be a JSON object, e.g. {"quality": "high"}"#))
+        );
+        let broken = parse_extra(Some("{"), "{}");
+        assert!(
+            matches!(broken, Err(ProviderError::InvalidRequest { field: Some(f), message }) if f == "extra" && message.starts_with("is not valid JSON: "))
+        );
+        assert!(parse_extra(Some("  "), "{}").unwrap().is_empty());
+        assert!(parse_extra(None, "{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn origins_snippets_and_sentences() {
+        assert_eq!(origin_of("http://127.0.0.1:9/v1"), "http://127.0.0.1:9");
+        assert_eq!(origin_of("https://api.openai.com/v1/"), "https://api.openai.com");
+        assert_eq!(origin_of("https://generativelanguage.googleapis.com/v1beta/"), "https://generativelanguage.googleapis.com");
+        assert_eq!(snippet(b"  abcdef ", 3), "abc…");
+        assert_eq!(snippet(b"  abc ", 3), "abc");
+        assert_eq!(snippet(b"", 3), "(empty body)");
+        assert_eq!(snippet(b" \n ", 3), "(empty body)");
+        assert_eq!(sentence(" no key "), "no key.");
+        assert_eq!(sentence("done!"), "done!");
+        assert_eq!(sentence(""), "");
+    }
+
+    #[test]
+    fn egress_errors_name_the_provider() {
+        let url = "http://127.0.0.1:9/v1/images/generations";
+        assert_eq!(egress_error_at(EgressError::Denied("add it".into()), "OpenAI", url), ProviderError::Unavailable("add it".into()));
+        assert_eq!(egress_error_at(EgressError::SecretUnavailable("unset".into()), "OpenAI", url), ProviderError::Unauthorized("unset".into()));
+        assert_eq!(
+            egress_error_at(EgressError::Connection("refused".into()), "OpenAI", url),
+            ProviderError::Unavailable(format!("cannot reach OpenAI at {url}: refused"))
+        );
+        assert_eq!(
+            egress_error_at(EgressError::InvalidRequest("bad header".into()), "Gemini", url),
+            ProviderError::Internal(format!("the host refused the request to {url}: bad header"))
+        );
+        assert_eq!(
+            egress_error_at(EgressError::Timeout("300 s".into()), "Gemini", url),
+            ProviderError::Timeout("Gemini did not answer in time: 300 s".into())
+        );
+        assert_eq!(
+            egress_error_at(EgressError::TooLarge("64 MiB".into()), "Gemini", url),
+            ProviderError::upstream(0, "Gemini's answer was too large: 64 MiB")
+        );
     }
 }

@@ -6,14 +6,39 @@
 //! `Authorization: Bearer {{secret:OPENAI_API_KEY}}` and the host fills it in
 //! toward the hosts the operator bound it to. Wire facts: PROTOCOLS.md §1.
 //!
-//! Everything but `plugin` is plain Rust that unit-tests natively.
+//! Everything is plain Rust over the [`types::Host`] trait, so it is
+//! unit-tested natively; `easel-plugin-kit` binds [`OpenAi`] to the WIT world
+//! `image-provider` (wasm32 only).
 
+pub mod flow;
 pub mod models;
 pub mod multipart;
 pub mod request;
 pub mod response;
-pub mod types;
-pub mod util;
 
-#[cfg(target_arch = "wasm32")]
-mod plugin;
+use easel_plugin_kit::Provider;
+pub use easel_plugin_kit::{types, util};
+use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
+
+/// OpenAI Images as an Easel [`Provider`]; the calls are in [`flow`].
+pub struct OpenAi;
+
+impl Provider for OpenAi {
+    fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
+        Ok(flow::describe(host))
+    }
+
+    fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
+        flow::submit(host, request)
+    }
+
+    fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
+        flow::poll(host, token)
+    }
+
+    fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
+        flow::cancel(host, token)
+    }
+}
+
+easel_plugin_kit::export_provider!(OpenAi);

@@ -5,27 +5,11 @@
 //! docstring), §1.3/§1.4 (sizes, counts, inputs) and §1.8 (prices, which are
 //! third-party quotes [S]).
 
-use crate::types::Op;
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
 
-/// Feature bits, mirroring WIT `features` (converted in `plugin.rs`).
-pub mod feat {
-    pub const NEGATIVE_PROMPT: u8 = 1;
-    pub const SEED: u8 = 1 << 1;
-    pub const STEPS: u8 = 1 << 2;
-    pub const GUIDANCE: u8 = 1 << 3;
-    pub const STRENGTH: u8 = 1 << 4;
-    pub const MASK: u8 = 1 << 5;
-    pub const CUSTOM_SIZE: u8 = 1 << 6;
-}
-
-/// Where a model stands (WIT `lifecycle`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifecycle {
-    Current,
-    Legacy,
-    Deprecated,
-    Retired,
-}
+/// No optional parameters: the base of every model's [`Features`].
+const NO_FEATURES: Features =
+    Features { negative_prompt: false, seed: false, steps: false, guidance: false, strength: false, mask: false, custom_size: false };
 
 /// How a model takes its output size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,13 +29,13 @@ pub const MAX_FREE_PIXELS: u64 = 3840 * 2160;
 /// (an Easel convenience: OpenAI itself has no tiers).
 pub const FREE_TIERS: [(&str, u32); 3] = [("1K", 1024), ("2K", 2048), ("4K", 3840)];
 
-/// One model's capabilities (converted to WIT `model-info` in `plugin.rs`).
+/// One model's capabilities ([`Model::info`] is what `describe` reports).
 #[derive(Debug, Clone, Copy)]
 pub struct Model {
     pub id: &'static str,
     pub display_name: &'static str,
     pub aliases: &'static [&'static str],
-    pub operations: &'static [Op],
+    pub operations: &'static [Operation],
     /// `W:H` strings; empty = any (within the size rule).
     pub aspect_ratios: &'static [&'static str],
     pub size_tiers: &'static [&'static str],
@@ -65,8 +49,7 @@ pub struct Model {
     pub max_images: u32,
     /// Reference images per edit (16 for GPT image models — PROTOCOLS §1.4).
     pub max_input_images: u32,
-    /// [`feat`] bits.
-    pub features: u8,
+    pub features: Features,
     pub output_formats: &'static [&'static str],
     pub lifecycle: Lifecycle,
     pub replacement: Option<&'static str>,
@@ -84,7 +67,7 @@ pub struct Model {
     pub gpt_image: bool,
 }
 
-const GPT_OPS: &[Op] = &[Op::Generate, Op::Edit, Op::Inpaint];
+const GPT_OPS: &[Operation] = &[Operation::Generate, Operation::Edit, Operation::Inpaint];
 const FIXED_SIZES: &[(u32, u32)] = &[(1024, 1024), (1536, 1024), (1024, 1536)];
 const FIXED_RATIOS: &[&str] = &["1:1", "3:2", "2:3"];
 const GPT_FORMATS: &[&str] = &["image/png", "image/jpeg", "image/webp"];
@@ -107,7 +90,7 @@ const FIXED_BASE: Model = Model {
     default_size: (1024, 1024),
     max_images: 10,
     max_input_images: 16,
-    features: feat::MASK | feat::STRENGTH,
+    features: Features { mask: true, strength: true, ..NO_FEATURES },
     output_formats: GPT_FORMATS,
     lifecycle: Lifecycle::Current,
     replacement: None,
@@ -127,7 +110,7 @@ const FREE_BASE: Model = Model {
     min_side: 16,
     max_side: 3840,
     size_multiple: 16,
-    features: feat::MASK | feat::STRENGTH | feat::CUSTOM_SIZE,
+    features: Features { mask: true, strength: true, custom_size: true, ..NO_FEATURES },
     size_rule: SizeRule::Free,
     ..FIXED_BASE
 };
@@ -138,16 +121,22 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "gpt-image-1-mini",
         display_name: "GPT Image 1 mini",
-        features: feat::MASK,
+        features: Features { mask: true, ..NO_FEATURES },
         input_fidelity: false,
         price_per_image_usd: Some(0.011),
         ..FIXED_BASE
     },
-    Model { id: "gpt-image-2", display_name: "GPT Image 2", features: feat::MASK | feat::CUSTOM_SIZE, input_fidelity: false, ..FREE_BASE },
+    Model {
+        id: "gpt-image-2",
+        display_name: "GPT Image 2",
+        features: Features { mask: true, custom_size: true, ..NO_FEATURES },
+        input_fidelity: false,
+        ..FREE_BASE
+    },
     Model {
         id: "gpt-image-2-2026-04-21",
         display_name: "GPT Image 2 (2026-04-21 snapshot)",
-        features: feat::MASK | feat::CUSTOM_SIZE,
+        features: Features { mask: true, custom_size: true, ..NO_FEATURES },
         input_fidelity: false,
         ..FREE_BASE
     },
@@ -170,13 +159,13 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "dall-e-3",
         display_name: "DALL·E 3",
-        operations: &[Op::Generate],
+        operations: &[Operation::Generate],
         aspect_ratios: &["1:1"],
         sizes: &[(1024, 1024), (1792, 1024), (1024, 1792)],
         max_side: 1792,
         max_images: 1,
         max_input_images: 0,
-        features: 0,
+        features: NO_FEATURES,
         output_formats: &["image/png"],
         lifecycle: Lifecycle::Retired,
         replacement: Some("gpt-image-1.5"),
@@ -190,13 +179,13 @@ pub const MODELS: &[Model] = &[
     Model {
         id: "dall-e-2",
         display_name: "DALL·E 2",
-        operations: &[Op::Generate, Op::Edit, Op::Inpaint, Op::Variation],
+        operations: &[Operation::Generate, Operation::Edit, Operation::Inpaint, Operation::Variation],
         aspect_ratios: &["1:1"],
         sizes: &[(256, 256), (512, 512), (1024, 1024)],
         min_side: 256,
         max_side: 1024,
         max_input_images: 1,
-        features: feat::MASK,
+        features: Features { mask: true, ..NO_FEATURES },
         output_formats: &["image/png"],
         lifecycle: Lifecycle::Retired,
         replacement: Some("gpt-image-1-mini"),
@@ -217,6 +206,35 @@ pub fn find(id: &str) -> Option<&'static Model> {
     MODELS.iter().find(|m| m.id == id)
 }
 
+impl Model {
+    /// The model as `describe` reports it (WIT `model-info`).
+    pub fn info(&self) -> ModelInfo {
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let dims = |(width, height): (u32, u32)| Dims { width, height };
+        ModelInfo {
+            id: self.id.into(),
+            display_name: self.display_name.into(),
+            aliases: strings(self.aliases),
+            operations: self.operations.to_vec(),
+            aspect_ratios: strings(self.aspect_ratios),
+            size_tiers: strings(self.size_tiers),
+            sizes: self.sizes.iter().copied().map(dims).collect(),
+            min_side: self.min_side,
+            max_side: self.max_side,
+            size_multiple: self.size_multiple,
+            default_size: dims(self.default_size),
+            max_images: self.max_images,
+            max_input_images: self.max_input_images,
+            features: self.features,
+            output_formats: strings(self.output_formats),
+            lifecycle: self.lifecycle,
+            replacement: self.replacement.map(Into::into),
+            price_per_image_usd: self.price_per_image_usd,
+            prompt_notes: self.prompt_notes.map(Into::into),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +251,7 @@ mod tests {
             }
             assert_eq!(model.lifecycle == Lifecycle::Retired, model.retired_note.is_some(), "{}", model.id);
             assert!(model.sizes.contains(&model.default_size) || model.sizes.is_empty(), "{}", model.id);
-            assert_eq!(model.features & feat::STRENGTH != 0, model.input_fidelity, "{}", model.id);
+            assert_eq!(model.features.strength, model.input_fidelity, "{}", model.id);
         }
     }
 }

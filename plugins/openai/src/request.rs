@@ -4,9 +4,9 @@
 //! of `/images/generations` and the multipart body of `/images/edits`
 //! (PROTOCOLS §1.3, §1.4).
 
-use crate::models::{self, FREE_TIERS, Lifecycle, MAX_FREE_PIXELS, Model, SizeRule};
+use crate::models::{self, FREE_TIERS, MAX_FREE_PIXELS, Model, SizeRule};
 use crate::multipart::Form;
-use crate::types::{Failure, HttpRequest, Input, Op, Request, Role};
+use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
 use crate::util::{self, parse_ratio};
 use serde_json::{Map, Value, json};
 
@@ -14,6 +14,8 @@ use serde_json::{Map, Value, json};
 pub const SECRET: &str = "OPENAI_API_KEY";
 /// Production base URL (PROTOCOLS §1.1); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+/// A valid `extra`, shown when a request's is not a JSON object.
+const EXTRA_EXAMPLE: &str = r#"{"quality": "high"}"#;
 /// Per-request timeout: image calls take up to a few minutes (the SDK allows
 /// 600 s — PROTOCOLS §1.1); the host caps it at the plugin's limit.
 pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
@@ -62,24 +64,31 @@ pub struct Built {
 }
 
 /// Check `req` against its model and build the HTTP call.
-pub fn build(req: &Request, settings: &Settings) -> Result<Built, Failure> {
+pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError> {
     let model = models::find(&req.model).ok_or_else(|| {
-        Failure::Unsupported(format!("model `{}` is not an OpenAI image model this plugin knows; default is `{}`", req.model, models::DEFAULT_MODEL))
+        ProviderError::Unsupported(format!(
+            "model `{}` is not an OpenAI image model this plugin knows; default is `{}`",
+            req.model,
+            models::DEFAULT_MODEL
+        ))
     })?;
     if model.lifecycle == Lifecycle::Retired {
-        return Err(Failure::Unsupported(format!(
+        return Err(ProviderError::Unsupported(format!(
             "model `{}` was {}; use `{}` instead",
             model.id,
             model.retired_note.unwrap_or("retired by OpenAI"),
             model.replacement.unwrap_or(models::DEFAULT_MODEL)
         )));
     }
-    if !model.operations.contains(&req.op) {
-        return Err(Failure::field("model", format!("model `{}` cannot do {:?}", model.id, req.op).to_lowercase()));
+    if !model.operations.contains(&req.operation) {
+        return Err(ProviderError::invalid(Some("model"), format!("model `{}` cannot do {:?}", model.id, req.operation).to_lowercase()));
     }
     check_unsupported(req, model)?;
     if req.count == 0 || req.count > model.max_images {
-        return Err(Failure::field("count", format!("must be between 1 and {} for `{}` (got {})", model.max_images, model.id, req.count)));
+        return Err(ProviderError::invalid(
+            Some("count"),
+            format!("must be between 1 and {} for `{}` (got {})", model.max_images, model.id, req.count),
+        ));
     }
     let size = resolve_size(model, req)?.map(|(w, h)| format!("{w}x{h}"));
     let mut fields = Map::new();
@@ -89,20 +98,20 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, Failure> {
     if let Some(size) = size {
         fields.insert("size".into(), json!(size));
     }
-    let edit = req.op != Op::Generate;
+    let edit = req.operation != Operation::Generate;
     if model.gpt_image {
         let mut defaults = settings.defaults.clone();
         if edit {
             // `/images/edits` lists no `moderation` field (PROTOCOLS §1.4).
             defaults.remove("moderation");
         }
-        util::merge(&mut fields, defaults);
+        util::deep_merge(&mut fields, defaults);
     }
     if edit && let Some(strength) = req.strength {
         // Low strength = stay close to the input = high fidelity.
         fields.insert("input_fidelity".into(), json!(if strength <= 0.5 { "high" } else { "low" }));
     }
-    util::merge(&mut fields, util::parse_extra(req.extra.as_deref())?);
+    util::deep_merge(&mut fields, util::parse_extra(req.extra.as_deref(), EXTRA_EXAMPLE)?);
     let output_format = fields.get("output_format").and_then(Value::as_str).map(str::to_string);
 
     let mut headers =
@@ -117,7 +126,7 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, Failure> {
         let (content_type, body) = edit_form(req, model, &fields)?;
         ("images/edits", content_type, body)
     } else {
-        let body = serde_json::to_vec(&Value::Object(fields)).map_err(|e| Failure::Internal(format!("cannot encode the request: {e}")))?;
+        let body = serde_json::to_vec(&Value::Object(fields)).map_err(|e| ProviderError::Internal(format!("cannot encode the request: {e}")))?;
         ("images/generations", "application/json".to_string(), body)
     };
     headers.push(("content-type".into(), content_type));
@@ -134,8 +143,8 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, Failure> {
 }
 
 /// Refuse parameters OpenAI has no field for, naming the field.
-fn check_unsupported(req: &Request, model: &Model) -> Result<(), Failure> {
-    let refuse = |field: &str, why: &str| Err(Failure::field(field, format!("OpenAI `{}` {why}", model.id)));
+fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> {
+    let refuse = |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("OpenAI `{}` {why}", model.id)));
     if req.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) {
         return refuse("negative_prompt", "has no negative prompt; say what to leave out in the prompt itself");
     }
@@ -149,8 +158,8 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), Failure> {
         return refuse("guidance", "takes no guidance scale");
     }
     if req.strength.is_some() {
-        if req.op == Op::Generate {
-            return Err(Failure::field("strength", "only applies to edits"));
+        if req.operation == Operation::Generate {
+            return Err(ProviderError::invalid(Some("strength"), "only applies to edits"));
         }
         if !model.input_fidelity {
             return refuse("strength", "has no edit-strength control (no `input_fidelity`); say how much to change in the prompt");
@@ -161,26 +170,32 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), Failure> {
 
 /// The `size` to send: from width/height, or aspect ratio (+ tier), or none
 /// (the API then picks, `auto`).
-pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, Failure> {
+pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, ProviderError> {
     match model.size_rule {
         SizeRule::Fixed => {
             if let Some(tier) = &req.size_tier {
-                return Err(Failure::field("size_tier", format!("`{tier}`: `{}` has fixed sizes only ({})", model.id, list_sizes(model))));
+                return Err(ProviderError::invalid(
+                    Some("size_tier"),
+                    format!("`{tier}`: `{}` has fixed sizes only ({})", model.id, list_sizes(model)),
+                ));
             }
-            if let Some((w, h)) = req.size {
+            if let Some(Dims { width: w, height: h }) = req.size {
                 if !model.sizes.contains(&(w, h)) {
-                    return Err(Failure::field("width", format!("{w}x{h} is not offered by `{}`; choose one of {}", model.id, list_sizes(model))));
+                    return Err(ProviderError::invalid(
+                        Some("width"),
+                        format!("{w}x{h} is not offered by `{}`; choose one of {}", model.id, list_sizes(model)),
+                    ));
                 }
                 return Ok(Some((w, h)));
             }
             match &req.aspect_ratio {
                 None => Ok(None),
                 Some(ratio) => {
-                    let (rw, rh) = parse_ratio(ratio).ok_or_else(|| Failure::field("aspect_ratio", format!("`{ratio}` is not W:H")))?;
+                    let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
                     model.sizes.iter().find(|(w, h)| u64::from(*w) * u64::from(rh) == u64::from(*h) * u64::from(rw)).map(|s| Some(*s)).ok_or_else(
                         || {
-                            Failure::field(
-                                "aspect_ratio",
+                            ProviderError::invalid(
+                                Some("aspect_ratio"),
                                 format!("`{ratio}` is not offered by `{}`; choose one of {}", model.id, model.aspect_ratios.join(", ")),
                             )
                         },
@@ -189,7 +204,7 @@ pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, 
             }
         }
         SizeRule::Free => {
-            if let Some((w, h)) = req.size {
+            if let Some(Dims { width: w, height: h }) = req.size {
                 check_free_size(model, w, h)?;
                 return Ok(Some((w, h)));
             }
@@ -197,16 +212,14 @@ pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, 
                 return Ok(None);
             }
             let ratio = req.aspect_ratio.as_deref().unwrap_or("1:1");
-            let (rw, rh) = parse_ratio(ratio).ok_or_else(|| Failure::field("aspect_ratio", format!("`{ratio}` is not W:H")))?;
+            let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
             if rw > 3 * rh || rh > 3 * rw {
-                return Err(Failure::field("aspect_ratio", format!("`{ratio}` is outside 1:3 .. 3:1, which `{}` requires", model.id)));
+                return Err(ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is outside 1:3 .. 3:1, which `{}` requires", model.id)));
             }
             let tier = req.size_tier.as_deref().unwrap_or("1K");
-            let long = FREE_TIERS
-                .iter()
-                .find(|(name, _)| name.eq_ignore_ascii_case(tier))
-                .map(|(_, px)| *px)
-                .ok_or_else(|| Failure::field("size_tier", format!("`{tier}` is not one of {}", FREE_TIERS.map(|(n, _)| n).join(", "))))?;
+            let long = FREE_TIERS.iter().find(|(name, _)| name.eq_ignore_ascii_case(tier)).map(|(_, px)| *px).ok_or_else(|| {
+                ProviderError::invalid(Some("size_tier"), format!("`{tier}` is not one of {}", FREE_TIERS.map(|(n, _)| n).join(", ")))
+            })?;
             Ok(Some(free_size_for(rw, rh, long)))
         }
     }
@@ -230,20 +243,20 @@ pub fn free_size_for(rw: u32, rh: u32, long: u32) -> (u32, u32) {
     (w, h)
 }
 
-fn check_free_size(model: &Model, w: u32, h: u32) -> Result<(), Failure> {
+fn check_free_size(model: &Model, w: u32, h: u32) -> Result<(), ProviderError> {
     for (field, v) in [("width", w), ("height", h)] {
         if v % 16 != 0 || v > model.max_side || v < model.min_side {
-            return Err(Failure::field(
-                field,
+            return Err(ProviderError::invalid(
+                Some(field),
                 format!("must be a multiple of 16 between {} and {} for `{}` (got {v})", model.min_side, model.max_side, model.id),
             ));
         }
     }
     if w > 3 * h || h > 3 * w {
-        return Err(Failure::field("width", format!("{w}x{h}: the aspect ratio must be between 1:3 and 3:1 for `{}`", model.id)));
+        return Err(ProviderError::invalid(Some("width"), format!("{w}x{h}: the aspect ratio must be between 1:3 and 3:1 for `{}`", model.id)));
     }
     if u64::from(w) * u64::from(h) > MAX_FREE_PIXELS {
-        return Err(Failure::field("width", format!("{w}x{h} has more pixels than 3840x2160, the most `{}` makes", model.id)));
+        return Err(ProviderError::invalid(Some("width"), format!("{w}x{h} has more pixels than 3840x2160, the most `{}` makes", model.id)));
     }
     Ok(())
 }
@@ -254,17 +267,17 @@ fn list_sizes(model: &Model) -> String {
 
 /// The `/images/edits` form: scalar fields as text, `image[]` per reference,
 /// then `mask` (PROTOCOLS §1.4).
-fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Result<(String, Vec<u8>), Failure> {
-    let references: Vec<&Input> = req.images.iter().filter(|i| i.role == Role::Reference).collect();
+fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Result<(String, Vec<u8>), ProviderError> {
+    let references: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Reference).collect();
     if req.images.iter().any(|i| i.role == Role::Control) {
-        return Err(Failure::field("images", "OpenAI takes no control images; use role `reference` (or `mask`)"));
+        return Err(ProviderError::invalid(Some("images"), "OpenAI takes no control images; use role `reference` (or `mask`)"));
     }
     if references.is_empty() {
-        return Err(Failure::field("images", "an edit needs at least one image with role `reference`"));
+        return Err(ProviderError::invalid(Some("images"), "an edit needs at least one image with role `reference`"));
     }
     if references.len() as u32 > model.max_input_images {
-        return Err(Failure::field(
-            "images",
+        return Err(ProviderError::invalid(
+            Some("images"),
             format!("`{}` takes at most {} reference images (got {})", model.id, model.max_input_images, references.len()),
         ));
     }
@@ -278,24 +291,24 @@ fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Resul
         form.text(key, text);
     }
     for (index, image) in references.iter().enumerate() {
-        let mime = util::sniff_mime(&image.data).unwrap_or(image.mime_type.as_str());
+        let mime = util::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
         if !matches!(mime, "image/png" | "image/jpeg" | "image/webp") {
-            return Err(Failure::field("images", format!("reference image {} is {mime}; OpenAI takes PNG, JPEG or WebP", index + 1)));
+            return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; OpenAI takes PNG, JPEG or WebP", index + 1)));
         }
-        form.file("image[]", &format!("image_{index}.{}", util::extension(mime)), mime, image.data.clone());
+        form.file("image[]", &format!("image_{index}.{}", util::file_extension(mime)), mime, image.data.clone());
     }
-    let masks: Vec<&Input> = req.images.iter().filter(|i| i.role == Role::Mask).collect();
+    let masks: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Mask).collect();
     if masks.len() > 1 {
-        return Err(Failure::field("images", "give at most one image with role `mask`"));
+        return Err(ProviderError::invalid(Some("images"), "give at most one image with role `mask`"));
     }
     if let Some(mask) = masks.first() {
-        if util::sniff_mime(&mask.data).unwrap_or(mask.mime_type.as_str()) != "image/png" {
-            return Err(Failure::field("images", "the mask must be a PNG whose fully transparent pixels mark the area to edit"));
+        if util::sniff_image_mime(&mask.data).unwrap_or(mask.mime_type.as_str()) != "image/png" {
+            return Err(ProviderError::invalid(Some("images"), "the mask must be a PNG whose fully transparent pixels mark the area to edit"));
         }
         let first = references[0];
         if (mask.width, mask.height) != (first.width, first.height) {
-            return Err(Failure::field(
-                "images",
+            return Err(ProviderError::invalid(
+                Some("images"),
                 format!(
                     "the mask is {}x{} but the first reference is {}x{}; OpenAI needs them the same size",
                     mask.width, mask.height, first.width, first.height
@@ -315,10 +328,10 @@ mod tests {
         Settings::from_config(|k| (k == "base_url").then(|| "http://127.0.0.1:9/v1/".to_string()))
     }
 
-    fn png(w: u32, h: u32) -> Input {
+    fn png(w: u32, h: u32) -> InputImage {
         let mut data = b"\x89PNG\r\n\x1a\n".to_vec();
         data.extend_from_slice(&[0; 8]);
-        Input { role: Role::Reference, mime_type: "image/png".into(), width: w, height: h, data }
+        InputImage { role: Role::Reference, mime_type: "image/png".into(), width: w, height: h, data }
     }
 
     fn body_json(built: &Built) -> Value {
@@ -327,7 +340,7 @@ mod tests {
 
     #[test]
     fn generation_maps_names_and_auth() {
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
+        let mut req = Request::text("gpt-image-1.5", "a fox");
         req.count = 2;
         req.aspect_ratio = Some("3:2".into());
         let built = build(&req, &settings()).unwrap();
@@ -341,41 +354,43 @@ mod tests {
     fn config_defaults_and_extra_are_merged() {
         let s = Settings::from_config(|k| (k == "quality").then(|| "low".to_string()));
         assert_eq!(s.base_url, DEFAULT_BASE_URL);
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
+        let mut req = Request::text("gpt-image-1.5", "a fox");
         req.extra = Some(r#"{"output_format": "webp", "background": "transparent"}"#.into());
         let built = build(&req, &s).unwrap();
         let body = body_json(&built);
         assert_eq!(body["quality"], "low");
         assert_eq!(body["background"], "transparent");
         assert_eq!(built.output_format.as_deref(), Some("webp"));
+        req.extra = Some("[1]".into());
+        assert_eq!(build(&req, &s).unwrap_err(), ProviderError::invalid(Some("extra"), r#"must be a JSON object, e.g. {"quality": "high"}"#));
     }
 
     #[test]
     fn refusals_name_the_field() {
         let field_of = |req: &Request| match build(req, &settings()) {
-            Err(Failure::InvalidRequest { field, .. }) => field.unwrap(),
+            Err(ProviderError::InvalidRequest { field, .. }) => field.unwrap(),
             other => panic!("{other:?}"),
         };
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
-        req.size = Some((512, 512));
+        let mut req = Request::text("gpt-image-1.5", "a fox");
+        req.size = Some(Dims { width: 512, height: 512 });
         assert_eq!(field_of(&req), "width");
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
+        let mut req = Request::text("gpt-image-1.5", "a fox");
         req.seed = Some(1);
         assert_eq!(field_of(&req), "seed");
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
+        let mut req = Request::text("gpt-image-1.5", "a fox");
         req.count = 11;
         assert_eq!(field_of(&req), "count");
-        let mut req = Request::generate("gpt-image-1.5", "a fox");
+        let mut req = Request::text("gpt-image-1.5", "a fox");
         req.size_tier = Some("2K".into());
         assert_eq!(field_of(&req), "size_tier");
-        let mut req = Request::generate("gpt-image-2", "a fox");
-        req.size = Some((3840, 1024));
+        let mut req = Request::text("gpt-image-2", "a fox");
+        req.size = Some(Dims { width: 3840, height: 1024 });
         assert_eq!(field_of(&req), "width");
-        let mut req = Request::generate("gpt-image-2", "a fox");
-        req.size = Some((1000, 1000));
+        let mut req = Request::text("gpt-image-2", "a fox");
+        req.size = Some(Dims { width: 1000, height: 1000 });
         assert_eq!(field_of(&req), "width");
-        let mut req = Request::generate("gpt-image-1-mini", "a fox");
-        req.op = Op::Edit;
+        let mut req = Request::text("gpt-image-1-mini", "a fox");
+        req.operation = Operation::Edit;
         req.images = vec![png(64, 64)];
         req.strength = Some(0.2);
         assert_eq!(field_of(&req), "strength");
@@ -383,8 +398,8 @@ mod tests {
 
     #[test]
     fn retired_models_name_the_replacement() {
-        match build(&Request::generate("dall-e-3", "a fox"), &settings()) {
-            Err(Failure::Unsupported(message)) => assert!(message.contains("`gpt-image-1.5`"), "{message}"),
+        match build(&Request::text("dall-e-3", "a fox"), &settings()) {
+            Err(ProviderError::Unsupported(message)) => assert!(message.contains("`gpt-image-1.5`"), "{message}"),
             other => panic!("{other:?}"),
         }
     }
@@ -395,9 +410,9 @@ mod tests {
         assert_eq!(free_size_for(1, 1, 3840), (2880, 2880));
         assert_eq!(free_size_for(9, 16, 1024), (576, 1024));
         assert_eq!(free_size_for(3, 2, 2048), (2048, 1360));
-        let mut req = Request::generate("gpt-image-2", "a fox");
+        let mut req = Request::text("gpt-image-2", "a fox");
         req.aspect_ratio = Some("4:1".into());
-        assert!(matches!(build(&req, &settings()), Err(Failure::InvalidRequest { field: Some(f), .. }) if f == "aspect_ratio"));
+        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "aspect_ratio"));
         req.aspect_ratio = Some("16:9".into());
         req.size_tier = Some("2k".into());
         assert_eq!(body_json(&build(&req, &settings()).unwrap())["size"], "2048x1152");
@@ -405,10 +420,10 @@ mod tests {
 
     #[test]
     fn edits_are_multipart_with_images_and_mask() {
-        let mut req = Request::generate("gpt-image-1.5", "add a hat");
-        req.op = Op::Inpaint;
+        let mut req = Request::text("gpt-image-1.5", "add a hat");
+        req.operation = Operation::Inpaint;
         req.strength = Some(0.3);
-        req.images = vec![png(64, 64), png(32, 32), Input { role: Role::Mask, ..png(64, 64) }];
+        req.images = vec![png(64, 64), png(32, 32), InputImage { role: Role::Mask, ..png(64, 64) }];
         let built = build(&req, &settings()).unwrap();
         assert_eq!(built.http.url, "http://127.0.0.1:9/v1/images/edits");
         let content_type = &built.http.headers.iter().find(|(k, _)| k == "content-type").unwrap().1;
@@ -420,8 +435,8 @@ mod tests {
         assert!(text.contains("name=\"n\"\r\n\r\n1\r\n"));
 
         req.images[2].width = 10;
-        assert!(matches!(build(&req, &settings()), Err(Failure::InvalidRequest { field: Some(f), .. }) if f == "images"));
+        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images"));
         req.images = vec![];
-        assert!(matches!(build(&req, &settings()), Err(Failure::InvalidRequest { field: Some(f), .. }) if f == "images"));
+        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images"));
     }
 }

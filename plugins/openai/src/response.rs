@@ -4,7 +4,7 @@
 //! marked [M] in PROTOCOLS may be missing or shaped differently.
 
 use crate::request::SECRET;
-use crate::types::{Bytes, Failure, HttpResponse, Image};
+use crate::types::{HttpResponse, ImageData, Output, ProviderError};
 use crate::util::{self, snippet};
 use base64::Engine;
 use serde_json::Value;
@@ -12,13 +12,13 @@ use serde_json::Value;
 /// Images from a 200 response, or the classified failure for any other.
 /// `output_format` is what the request asked for; `now_unix_secs` is used
 /// for `retry-after` HTTP dates.
-pub fn interpret(resp: &HttpResponse, output_format: Option<&str>, now_unix_secs: u64) -> Result<Vec<Image>, Failure> {
+pub fn interpret(resp: &HttpResponse, output_format: Option<&str>, now_unix_secs: u64) -> Result<Vec<Output>, ProviderError> {
     if resp.status == 200 { parse_success(&resp.body, output_format) } else { Err(classify_error(resp, now_unix_secs)) }
 }
 
 /// Images in a success body.
-pub fn parse_success(body: &[u8], output_format: Option<&str>) -> Result<Vec<Image>, Failure> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| Failure::Upstream {
+pub fn parse_success(body: &[u8], output_format: Option<&str>) -> Result<Vec<Output>, ProviderError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Upstream {
         status: 200,
         message: format!("OpenAI answered with something that is not JSON ({e}): {}", snippet(body, 200)),
     })?;
@@ -34,15 +34,16 @@ pub fn parse_success(body: &[u8], output_format: Option<&str>) -> Result<Vec<Ima
         if let Some(b64) = item.get("b64_json").and_then(Value::as_str) {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
-                .map_err(|e| Failure::Upstream { status: 200, message: format!("OpenAI image {} is not valid base64: {e}", index + 1) })?;
-            let mime = util::sniff_mime(&data).map(str::to_string).unwrap_or_else(|| format_mime(format));
-            images.push(Image { mime_type: mime, data: Bytes::Inline(data), width, height, seed: None, revised_prompt });
+                .map_err(|e| ProviderError::Upstream { status: 200, message: format!("OpenAI image {} is not valid base64: {e}", index + 1) })?;
+            let mime_type = util::sniff_image_mime(&data).map(str::to_string).unwrap_or_else(|| format_mime(format));
+            images.push(Output { data: ImageData::Inline { mime_type, data }, width, height, seed: None, revised_prompt });
         } else if let Some(url) = item.get("url").and_then(Value::as_str) {
-            images.push(Image { mime_type: format_mime(format), data: Bytes::Url(url.into()), width, height, seed: None, revised_prompt });
+            // The host downloads it (legacy dall-e `url` answers).
+            images.push(Output { data: ImageData::Remote { url: url.into(), headers: vec![] }, width, height, seed: None, revised_prompt });
         }
     }
     if images.is_empty() {
-        return Err(Failure::Upstream { status: 200, message: format!("OpenAI answered without any image: {}", snippet(body, 200)) });
+        return Err(ProviderError::Upstream { status: 200, message: format!("OpenAI answered without any image: {}", snippet(body, 200)) });
     }
     Ok(images)
 }
@@ -70,7 +71,7 @@ pub fn easel_field(param: &str) -> String {
 }
 
 /// Classify a non-200 response (PROTOCOLS §1.7).
-pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> Failure {
+pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     let error = body.get("error").cloned().unwrap_or(Value::Null);
@@ -96,33 +97,34 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> Failure {
                 out.push_str(&format!(" [categories: {}]", categories.join(", ")));
             }
         }
-        return Failure::ContentBlocked(out);
+        return ProviderError::ContentBlocked(out);
     }
     match status {
-        401 => Failure::Unauthorized(format!(
+        401 => ProviderError::Unauthorized(format!(
             "OpenAI rejected the API key ({}): {message} Set {SECRET} to a valid key from https://platform.openai.com/api-keys.",
             if code.is_empty() { "HTTP 401" } else { &code }
         )),
-        403 => Failure::Unauthorized(format!(
+        403 => ProviderError::Unauthorized(format!(
             "OpenAI refused access (HTTP 403{}): {message} Check that the {SECRET} key's project and organization may use this model.",
             if code.is_empty() { String::new() } else { format!(", {code}") }
         )),
-        429 if code == "insufficient_quota" || kind == "insufficient_quota" => {
-            Failure::Upstream { status, message: format!("OpenAI says the account is out of credit (insufficient_quota): {message}{request_id}") }
-        }
-        429 => Failure::RateLimited {
-            retry_after_ms: util::retry_after_ms(resp.header("retry-after-ms"), resp.header("retry-after"), now_unix_secs),
+        429 if code == "insufficient_quota" || kind == "insufficient_quota" => ProviderError::Upstream {
+            status,
+            message: format!("OpenAI says the account is out of credit (insufficient_quota): {message}{request_id}"),
+        },
+        429 => ProviderError::RateLimited {
+            retry_after_ms: util::retry_delay_ms(resp, now_unix_secs),
             message: format!("OpenAI rate limit{}: {message}", if code.is_empty() { String::new() } else { format!(" ({code})") }),
         },
         404 if code == "model_not_found" || param.as_deref() == Some("model") => {
-            Failure::field("model", format!("OpenAI does not offer this model to this key: {message}"))
+            ProviderError::invalid(Some("model"), format!("OpenAI does not offer this model to this key: {message}"))
         }
         400 | 404 | 422 => match param.filter(|p| !p.is_empty()) {
-            Some(param) => Failure::field(&easel_field(&param), format!("OpenAI rejected `{param}`: {message}")),
-            None => Failure::InvalidRequest { field: None, message: format!("OpenAI rejected the request (HTTP {status}): {message}") },
+            Some(param) => ProviderError::invalid(Some(&easel_field(&param)), format!("OpenAI rejected `{param}`: {message}")),
+            None => ProviderError::InvalidRequest { field: None, message: format!("OpenAI rejected the request (HTTP {status}): {message}") },
         },
-        _ if status >= 500 => Failure::Upstream { status, message: format!("OpenAI server error: {message}{request_id}") },
-        _ => Failure::Upstream { status, message: format!("OpenAI answered HTTP {status}: {message}{request_id}") },
+        _ if status >= 500 => ProviderError::Upstream { status, message: format!("OpenAI server error: {message}{request_id}") },
+        _ => ProviderError::Upstream { status, message: format!("OpenAI answered HTTP {status}: {message}{request_id}") },
     }
 }
 
@@ -146,59 +148,60 @@ mod tests {
     #[test]
     fn decodes_b64_images_and_revised_prompts() {
         let png = b"\x89PNG\r\n\x1a\nxxxx";
-        let b64 = base64::engine::general_purpose::STANDARD.encode(png);
+        let b64 = util::b64(png);
         let body = json!({"created": 1, "output_format": "png", "size": "1536x1024", "data": [{"b64_json": b64, "revised_prompt": "A fox."}]});
         let images = interpret(&resp(200, body, &[]), None, 0).unwrap();
         assert_eq!(images.len(), 1);
-        assert_eq!(images[0].data, Bytes::Inline(png.to_vec()));
+        assert_eq!(images[0].data, ImageData::Inline { mime_type: "image/png".into(), data: png.to_vec() });
         assert_eq!((images[0].width, images[0].height), (Some(1536), Some(1024)));
-        assert_eq!(images[0].mime_type, "image/png");
         assert_eq!(images[0].revised_prompt.as_deref(), Some("A fox."));
     }
 
     #[test]
     fn legacy_urls_become_remote_images() {
         let body = json!({"created": 1, "data": [{"url": "http://x/img.png"}]});
-        assert_eq!(interpret(&resp(200, body, &[]), None, 0).unwrap()[0].data, Bytes::Url("http://x/img.png".into()));
-        assert!(matches!(interpret(&resp(200, json!({"data": []}), &[]), None, 0), Err(Failure::Upstream { status: 200, .. })));
+        assert_eq!(interpret(&resp(200, body, &[]), None, 0).unwrap()[0].data, ImageData::Remote { url: "http://x/img.png".into(), headers: vec![] });
+        assert!(matches!(interpret(&resp(200, json!({"data": []}), &[]), None, 0), Err(ProviderError::Upstream { status: 200, .. })));
     }
 
     #[test]
     fn classifies_errors() {
         let bad_key = error(401, "Incorrect API key provided: sk-te****.", "invalid_request_error", None, Some("invalid_api_key"));
-        assert!(matches!(classify_error(&bad_key, 0), Failure::Unauthorized(m) if m.contains("OPENAI_API_KEY") && m.contains("invalid_api_key")));
+        assert!(
+            matches!(classify_error(&bad_key, 0), ProviderError::Unauthorized(m) if m.contains("OPENAI_API_KEY") && m.contains("invalid_api_key"))
+        );
 
         let blocked = resp(
             400,
             json!({"error": {"message": "Your request was rejected by the safety system.", "type": "image_generation_user_error", "param": null, "code": "moderation_blocked", "moderation_details": {"moderation_stage": "input", "categories": ["violence"]}}}),
             &[],
         );
-        assert!(matches!(classify_error(&blocked, 0), Failure::ContentBlocked(m) if m.contains("violence") && m.contains("input")));
+        assert!(matches!(classify_error(&blocked, 0), ProviderError::ContentBlocked(m) if m.contains("violence") && m.contains("input")));
 
         let size = error(400, "Invalid value: '512x512'.", "invalid_request_error", Some("size"), Some("invalid_value"));
         assert!(
-            matches!(classify_error(&size, 0), Failure::InvalidRequest { field: Some(f), message } if f == "width" && message.contains("`size`"))
+            matches!(classify_error(&size, 0), ProviderError::InvalidRequest { field: Some(f), message } if f == "width" && message.contains("`size`"))
         );
 
         let limited = HttpResponse {
             headers: vec![("retry-after".into(), "7".into())],
             ..error(429, "Rate limit exceeded", "requests", None, Some("rate_limit_exceeded"))
         };
-        assert!(matches!(classify_error(&limited, 0), Failure::RateLimited { retry_after_ms: Some(7000), .. }));
+        assert!(matches!(classify_error(&limited, 0), ProviderError::RateLimited { retry_after_ms: Some(7000), .. }));
 
         let quota = error(429, "You exceeded your current quota", "insufficient_quota", None, Some("insufficient_quota"));
-        assert!(matches!(classify_error(&quota, 0), Failure::Upstream { status: 429, .. }));
+        assert!(matches!(classify_error(&quota, 0), ProviderError::Upstream { status: 429, .. }));
 
         let server = HttpResponse {
             headers: vec![("x-request-id".into(), "req_1".into())],
             ..error(500, "The server had an error", "server_error", None, None)
         };
-        assert!(matches!(classify_error(&server, 0), Failure::Upstream { status: 500, message } if message.contains("req_1")));
+        assert!(matches!(classify_error(&server, 0), ProviderError::Upstream { status: 500, message } if message.contains("req_1")));
 
         let missing = error(404, "The model `x` does not exist", "invalid_request_error", None, Some("model_not_found"));
-        assert!(matches!(classify_error(&missing, 0), Failure::InvalidRequest { field: Some(f), .. } if f == "model"));
+        assert!(matches!(classify_error(&missing, 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
 
         let html = HttpResponse { status: 502, headers: vec![], body: b"<html>Bad gateway</html>".to_vec() };
-        assert!(matches!(classify_error(&html, 0), Failure::Upstream { status: 502, message } if message.contains("Bad gateway")));
+        assert!(matches!(classify_error(&html, 0), ProviderError::Upstream { status: 502, message } if message.contains("Bad gateway")));
     }
 }

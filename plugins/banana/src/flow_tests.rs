@@ -2,55 +2,31 @@
 //! start → check, against a scripted host that records every request.
 
 use super::*;
-use crate::types::{EgressError, HttpResponse, ImageData, InputImage, Level, Role};
+use crate::types::{EgressError, ImageData, InputImage, Role};
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 use serde_json::json;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    key_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
+/// A Potassium server at the default address, no API key configured.
+fn mock() -> Mock {
+    Mock { config: [("base_url".to_string(), "http://127.0.0.1:8000".to_string())].into(), ..Mock::default() }
 }
 
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock::default();
-        m.config.insert("base_url".into(), "http://127.0.0.1:8000".into());
-        m
-    }
-    fn v4() -> Mock {
-        let mut m = Mock::new();
-        m.config.insert("mode".into(), "v4".into());
-        m.config.insert("model_key".into(), "sd15-key".into());
-        m
-    }
-    fn answer(&self, status: u16, body: &str) {
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
-    }
-    fn body(&self, index: usize) -> Value {
-        serde_json::from_slice(&self.sent.borrow()[index].body).unwrap()
-    }
-    fn header(&self, index: usize, name: &str) -> Option<String> {
-        self.sent.borrow()[index].headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
-    }
+/// The same in v4 mode, with a model key.
+fn mock_v4() -> Mock {
+    let mut m = mock();
+    m.config.insert("mode".into(), "v4".into());
+    m.config.insert("model_key".into(), "sd15-key".into());
+    m
 }
 
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.key_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, _fraction: Option<f32>, _message: &str) {}
-    fn log(&self, _level: Level, _message: &str) {}
+/// The JSON body of the `index`th request.
+fn body(host: &Mock, index: usize) -> Value {
+    serde_json::from_slice(&host.request(index).body).unwrap()
+}
+
+/// A header of the `index`th request, by case-insensitive name.
+fn header(host: &Mock, index: usize, name: &str) -> Option<String> {
+    host.request(index).headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone())
 }
 
 const PNG: &str = "iVBORw0KGgo=";
@@ -64,7 +40,7 @@ fn done(s: Submission) -> Vec<crate::types::Output> {
 
 #[test]
 fn describe_is_honest_and_reads_capabilities_off_the_template() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(200, r#"{"gpu_available":true,"sequence_number":3,"idle_time":120,"inference_time":900}"#);
     let info = describe(&host).unwrap();
     assert_eq!(host.sent.borrow()[0].url, "http://127.0.0.1:8000/__status__");
@@ -79,17 +55,17 @@ fn describe_is_honest_and_reads_capabilities_off_the_template() {
 
 #[test]
 fn describe_when_down_or_denied() {
-    let host = Mock::new();
-    host.answers.borrow_mut().push_back(Err(EgressError::Connection("connection refused".into())));
+    let host = mock();
+    host.fail(EgressError::Connection("connection refused".into()));
     assert!(matches!(describe(&host), Err(ProviderError::Unavailable(m)) if m.starts_with("Potassium server not reachable at http://127.0.0.1:8000")));
     let denial = "plugin `banana` may not reach http://127.0.0.1:8000 (its allowed_hosts is empty); to allow it, add \"http://127.0.0.1:8000\" to allowed_hosts";
-    host.answers.borrow_mut().push_back(Err(EgressError::Denied(denial.into())));
+    host.fail(EgressError::Denied(denial.into()));
     assert_eq!(describe(&host).unwrap_err(), ProviderError::Unavailable(denial.into()));
 }
 
 #[test]
 fn routes_make_models_and_a_template_limits_features() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("routes".into(), r#"["/", "/sdxl"]"#.into());
     host.config.insert("request_template".into(), r#"{"text": "{{prompt}}", "n": "{{count}}"}"#.into());
     host.answer(404, "");
@@ -103,8 +79,8 @@ fn routes_make_models_and_a_template_limits_features() {
 
 #[test]
 fn potassium_call_renders_the_template_and_reads_base64() {
-    let mut host = Mock::new();
-    host.key_set = true;
+    let mut host = mock();
+    host.secrets.push(SECRET.into());
     host.answer(200, &json!({"image_base64": PNG}).to_string());
     let mut request = Request::text("default", "a red fox");
     request.seed = Some(42);
@@ -115,14 +91,14 @@ fn potassium_call_renders_the_template_and_reads_base64() {
     assert_eq!(images[0].seed, Some(42));
     assert!(matches!(&images[0].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
     assert_eq!(host.sent.borrow()[0].url, "http://127.0.0.1:8000/");
-    assert_eq!(host.body(0), json!({"prompt": "a red fox", "seed": 42, "num_inference_steps": 20, "width": 640, "height": 384}));
-    assert_eq!(host.header(0, "X-Banana-Api-Key").as_deref(), Some("{{secret:BANANA_API_KEY}}"));
-    assert_eq!(host.header(0, "X-Banana-Request-Id").map(|id| id.len()), Some(36));
+    assert_eq!(body(&host, 0), json!({"prompt": "a red fox", "seed": 42, "num_inference_steps": 20, "width": 640, "height": 384}));
+    assert_eq!(header(&host, 0, "X-Banana-Api-Key").as_deref(), Some("{{secret:BANANA_API_KEY}}"));
+    assert_eq!(header(&host, 0, "X-Banana-Request-Id").map(|id| id.len()), Some(36));
 }
 
 #[test]
 fn several_images_are_several_calls_unless_the_template_takes_count() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(200, &json!({"image_base64": PNG}).to_string());
     host.answer(200, &json!({"image_base64": PNG}).to_string());
     let mut request = Request::text("default", "x");
@@ -130,10 +106,10 @@ fn several_images_are_several_calls_unless_the_template_takes_count() {
     request.seed = Some(7);
     let images = done(submit(&host, &request).unwrap());
     assert_eq!(images.iter().map(|i| i.seed).collect::<Vec<_>>(), [Some(7), Some(8)]);
-    assert_eq!((host.body(0)["seed"].as_u64(), host.body(1)["seed"].as_u64()), (Some(7), Some(8)));
-    assert_ne!(host.header(0, "X-Banana-Request-Id"), host.header(1, "X-Banana-Request-Id"));
+    assert_eq!((body(&host, 0)["seed"].as_u64(), body(&host, 1)["seed"].as_u64()), (Some(7), Some(8)));
+    assert_ne!(header(&host, 0, "X-Banana-Request-Id"), header(&host, 1, "X-Banana-Request-Id"));
 
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("request_template".into(), r#"{"prompt": "{{prompt}}", "num_images": "{{count}}"}"#.into());
     host.config.insert("image_pointer".into(), "/result/images".into());
     host.config.insert("seed_pointer".into(), "/result/seeds".into());
@@ -142,12 +118,12 @@ fn several_images_are_several_calls_unless_the_template_takes_count() {
     let images = done(submit(&host, &request).unwrap());
     assert_eq!(images.iter().map(|i| i.seed).collect::<Vec<_>>(), [Some(1), Some(2), Some(3)]);
     assert_eq!(host.sent.borrow().len(), 1);
-    assert_eq!(host.body(0)["num_images"], 3);
+    assert_eq!(body(&host, 0)["num_images"], 3);
 }
 
 #[test]
 fn urls_edits_busy_and_failures() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(200, r#"{"output": {"url": "/files/a.png"}}"#);
     let mut request = Request::text("default", "night");
     request.operation = crate::types::Operation::Inpaint;
@@ -158,7 +134,7 @@ fn urls_edits_busy_and_failures() {
     ];
     let images = done(submit(&host, &request).unwrap());
     assert!(matches!(&images[0].data, ImageData::Remote { url, .. } if url == "http://127.0.0.1:8000/files/a.png"));
-    let body = host.body(0);
+    let body = body(&host, 0);
     assert_eq!((body["image"].as_str(), body["mask_image"].as_str(), body["strength"].as_f64()), (Some("iVBORw=="), Some("TUFTSw=="), Some(0.6)));
 
     host.answer(423, "");
@@ -172,23 +148,23 @@ fn urls_edits_busy_and_failures() {
 
 #[test]
 fn v4_starts_then_checks_until_success() {
-    let mut host = Mock::v4();
-    host.key_set = true;
+    let mut host = mock_v4();
+    host.secrets.push(SECRET.into());
     host.answer(200, r#"{"id":"a","message":"","created":1,"apiVersion":"January 11, 2023","callID":"call-1","finished":false,"modelOutputs":null}"#);
     let mut request = Request::text("sd15-key", "a fox");
     request.seed = Some(5);
     let Submission::Pending(token) = submit(&host, &request).unwrap() else { panic!() };
-    let start = host.body(0);
+    let start = body(&host, 0);
     assert!(host.sent.borrow()[0].url.ends_with("/start/v4/"));
     assert_eq!((start["modelKey"].as_str(), start["apiKey"].as_str(), start["startOnly"].as_bool()), (Some("sd15-key"), Some("{{secret:BANANA_API_KEY}}"), Some(false)));
     assert_eq!(start["modelInputs"]["prompt"], "a fox");
     assert_eq!(start["id"].as_str().map(str::len), Some(36));
-    assert!(host.header(0, "X-Banana-Api-Key").is_none(), "v4 keys travel in the body");
+    assert!(header(&host, 0, "X-Banana-Api-Key").is_none(), "v4 keys travel in the body");
 
     host.answer(200, r#"{"id":"b","message":"running","created":2,"apiVersion":"x","modelOutputs":null}"#);
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Running { message: Some(m), .. } if m.contains("running")));
-    assert_eq!(host.body(1)["callID"], "call-1");
-    assert_eq!(host.body(1)["longPoll"], true);
+    assert_eq!(body(&host, 1)["callID"], "call-1");
+    assert_eq!(body(&host, 1)["longPoll"], true);
     host.answer(200, &json!({"id":"c","message":"success","created":3,"apiVersion":"x","modelOutputs":[{"image_base64": PNG}]}).to_string());
     let JobState::Done(images) = poll(&host, &token).unwrap() else { panic!() };
     assert_eq!(images[0].seed, Some(5));
@@ -200,14 +176,14 @@ fn v4_starts_then_checks_until_success() {
 
 #[test]
 fn v4_can_finish_inside_start_and_needs_its_config() {
-    let host = Mock::v4();
+    let host = mock_v4();
     host.answer(200, &json!({"id":"a","message":"success","created":1,"apiVersion":"x","callID":"c","finished":true,"modelOutputs":[{"image_base64": PNG}]}).to_string());
     assert_eq!(done(submit(&host, &Request::text("sd15-key", "x")).unwrap()).len(), 1);
-    assert_eq!(host.body(0)["apiKey"], "");
+    assert_eq!(body(&host, 0)["apiKey"], "");
     host.answer(200, r#"{"id":"a","message":"error: invalid apiKey","created":1,"apiVersion":"x","callID":"","finished":false}"#);
     assert!(matches!(submit(&host, &Request::text("sd15-key", "x")), Err(ProviderError::Unauthorized(m)) if m.contains("BANANA_API_KEY")));
 
-    let mut host = Mock::v4();
+    let mut host = mock_v4();
     host.config.remove("model_key");
     assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("model_key")));
     host.config.remove("base_url");

@@ -3,44 +3,10 @@
 
 use super::*;
 use crate::types::{EgressError, ImageData, Operation};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    key_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
-    progress: RefCell<Vec<(Option<f32>, String)>>,
-}
-
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock { key_set: true, ..Mock::default() };
-        m.config.insert("queue_url".into(), "http://127.0.0.1:9/".into());
-        m
-    }
-    fn answer(&self, status: u16, body: &str) {
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
-    }
-}
-
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.key_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, fraction: Option<f32>, message: &str) {
-        self.progress.borrow_mut().push((fraction, message.into()));
-    }
-    fn log(&self, _level: Level, _message: &str) {}
+fn mock() -> Mock {
+    Mock::new(SECRET, &[("queue_url", "http://127.0.0.1:9/")])
 }
 
 const SUBMITTED: &str = r#"{"request_id":"r1","response_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1",
@@ -59,7 +25,7 @@ fn submitted_token(host: &Mock) -> String {
 
 #[test]
 fn submit_posts_to_the_queue_with_the_key_reference() {
-    let host = Mock::new();
+    let host = mock();
     let token = Token::decode(&submitted_token(&host)).unwrap();
     assert_eq!(token.request_id, "r1");
     assert_eq!(token.cancel_url, "http://127.0.0.1:9/fal-ai/flux/requests/r1/cancel");
@@ -73,7 +39,7 @@ fn submit_posts_to_the_queue_with_the_key_reference() {
 
 #[test]
 fn poll_walks_queue_progress_and_result() {
-    let host = Mock::new();
+    let host = mock();
     let token = submitted_token(&host);
     host.answer(202, r#"{"status":"IN_QUEUE","queue_position":0}"#);
     assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(Some(0)));
@@ -96,7 +62,7 @@ fn poll_walks_queue_progress_and_result() {
 
 #[test]
 fn a_failed_run_is_a_failed_job() {
-    let host = Mock::new();
+    let host = mock();
     let token = submitted_token(&host);
     host.answer(200, r#"{"status":"COMPLETED","error":"flagged","error_type":"content_policy_violation"}"#);
     host.answer(422, r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged by the content checker","type":"content_policy_violation"}]}"#);
@@ -113,18 +79,18 @@ fn a_failed_run_is_a_failed_job() {
 
 #[test]
 fn submit_errors_are_classified() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(422, r#"{"detail":[{"loc":["body","image_size"],"msg":"Input should be a valid preset","type":"enum"}]}"#);
     let err = submit(&host, &Request::text("fal-ai/flux/dev", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::InvalidRequest { field: Some(ref f), .. } if f == "width"), "{err:?}");
-    host.answers.borrow_mut().push_back(Err(EgressError::Connection("refused".into())));
+    host.fail(EgressError::Connection("refused".into()));
     assert!(matches!(submit(&host, &Request::text("fal-ai/flux/dev", "x")), Err(ProviderError::Unavailable(m)) if m.contains("refused")));
 }
 
 #[test]
 fn missing_key_fails_fast() {
-    let mut host = Mock::new();
-    host.key_set = false;
+    let mut host = mock();
+    host.secrets.clear();
     let err = submit(&host, &Request::text("fal-ai/flux/dev", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::Unauthorized(ref m) if m.starts_with("FAL_KEY is not set")));
     assert!(host.sent.borrow().is_empty());
@@ -132,7 +98,7 @@ fn missing_key_fails_fast() {
 
 #[test]
 fn cancel_puts_and_tolerates_finished_requests() {
-    let host = Mock::new();
+    let host = mock();
     let token = submitted_token(&host);
     host.answer(202, r#"{"status":"CANCELLATION_REQUESTED"}"#);
     cancel(&host, &token).unwrap();
@@ -146,7 +112,7 @@ fn cancel_puts_and_tolerates_finished_requests() {
 
 #[test]
 fn describe_lists_models_hosts_and_extra_ids() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("extra_models".into(), r#"["fal-ai/recraft/v3"]"#.into());
     let info = describe(&host);
     assert_eq!(info.id, "fal");

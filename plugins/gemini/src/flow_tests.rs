@@ -3,63 +3,22 @@
 //! every request.
 
 use super::*;
-use crate::types::{Dims, EgressError, Features, HttpRequest, HttpResponse, ImageData, Lifecycle, Operation};
+use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle, Operation};
 use crate::util;
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 use serde_json::Value;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    key_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
-    progress: RefCell<Vec<(Option<f32>, String)>>,
-    logs: RefCell<Vec<(Level, String)>>,
+fn mock() -> Mock {
+    Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1beta/")])
 }
 
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock { key_set: true, ..Mock::default() };
-        m.config.insert("base_url".into(), "http://127.0.0.1:9/v1beta/".into());
-        m
-    }
-
-    fn answer(&self, status: u16, body: &str) {
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
-    }
-
-    fn answer_image(&self, image: &[u8]) {
-        let b64 = util::b64(image);
-        self.answer(
-            200,
-            &format!(r#"{{"candidates": [{{"content": {{"parts": [{{"inlineData": {{"mimeType": "image/png", "data": "{b64}"}}}}]}}}}]}}"#),
-        );
-    }
-
-    fn fail(&self, error: EgressError) {
-        self.answers.borrow_mut().push_back(Err(error));
-    }
-}
-
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.key_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, fraction: Option<f32>, message: &str) {
-        self.progress.borrow_mut().push((fraction, message.into()));
-    }
-    fn log(&self, level: Level, message: &str) {
-        self.logs.borrow_mut().push((level, message.into()));
-    }
+/// Queue a `generateContent` answer holding `image` as inline PNG data.
+fn answer_image(host: &Mock, image: &[u8]) {
+    let b64 = util::b64(image);
+    host.answer(
+        200,
+        &format!(r#"{{"candidates": [{{"content": {{"parts": [{{"inlineData": {{"mimeType": "image/png", "data": "{b64}"}}}}]}}}}]}}"#),
+    );
 }
 
 const FIRST: &[u8] = b"\x89PNG\r\n\x1a\nfirst";
@@ -74,7 +33,7 @@ fn done(submission: Submission) -> Vec<Output> {
 
 #[test]
 fn describe_reports_the_table_and_the_base_url_origin() {
-    let info = describe(&Mock::new());
+    let info = describe(&mock());
     assert_eq!((info.id.as_str(), info.display_name.as_str()), ("gemini", "Google Gemini (Nano Banana)"));
     assert_eq!((info.version.as_str(), info.default_model.as_str()), (env!("CARGO_PKG_VERSION"), models::DEFAULT_MODEL));
     assert_eq!(info.hosts, vec!["http://127.0.0.1:9".to_string()]);
@@ -106,9 +65,9 @@ fn describe_reports_the_table_and_the_base_url_origin() {
 
 #[test]
 fn submit_makes_one_call_per_image_with_stepping_seeds() {
-    let host = Mock::new();
-    host.answer_image(FIRST);
-    host.answer_image(SECOND);
+    let host = mock();
+    answer_image(&host, FIRST);
+    answer_image(&host, SECOND);
     let req = Request { count: 2, seed: Some(41), aspect_ratio: Some("16:9".into()), ..Request::text("gemini-3-pro-image", "a fox") };
     let images = done(submit(&host, &req).unwrap());
     assert_eq!(images.len(), 2);
@@ -136,8 +95,8 @@ fn submit_makes_one_call_per_image_with_stepping_seeds() {
 
 #[test]
 fn a_later_failure_keeps_the_images_already_made() {
-    let host = Mock::new();
-    host.answer_image(FIRST);
+    let host = mock();
+    answer_image(&host, FIRST);
     host.answer(503, r#"{"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}}"#);
     let req = Request { count: 3, ..Request::text("gemini-3.1-flash-image", "a fox") };
     let images = done(submit(&host, &req).unwrap());
@@ -153,7 +112,7 @@ fn a_later_failure_keeps_the_images_already_made() {
 
 #[test]
 fn egress_failures_name_gemini_and_the_url() {
-    let host = Mock::new();
+    let host = mock();
     let req = Request::text("gemini-3.1-flash-image", "x");
     let url = "http://127.0.0.1:9/v1beta/models/gemini-3.1-flash-image:generateContent";
     host.fail(EgressError::Connection("refused".into()));
@@ -166,8 +125,8 @@ fn egress_failures_name_gemini_and_the_url() {
 
 #[test]
 fn missing_key_fails_fast() {
-    let mut host = Mock::new();
-    host.key_set = false;
+    let mut host = mock();
+    host.secrets.clear();
     assert_eq!(
         submit(&host, &Request::text("gemini-3.1-flash-image", "x")).unwrap_err(),
         ProviderError::Unauthorized(
@@ -180,7 +139,7 @@ fn missing_key_fails_fast() {
 
 #[test]
 fn poll_and_cancel_have_no_jobs() {
-    let host = Mock::new();
+    let host = mock();
     assert_eq!(
         poll(&host, "t1").unwrap_err(),
         ProviderError::invalid(Some("job_id"), "Gemini generateContent is synchronous: submit returns the images, so there is no job `t1` to poll")

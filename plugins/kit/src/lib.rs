@@ -5,7 +5,8 @@
 //! that exports any [`Provider`] as the `image-provider` world.
 //!
 //! A plugin crate is a `cdylib` that implements [`Provider`] over plain
-//! types, unit-tests it natively with a scripted [`Host`](types::Host), and
+//! types, unit-tests it natively with a scripted [`Host`](types::Host)
+//! ([`testing::ScriptedHost`], native builds only), and
 //! ends its `lib.rs` with one line:
 //!
 //! ```ignore
@@ -13,6 +14,8 @@
 //! ```
 
 pub mod local;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 pub mod types;
 pub mod util;
 

@@ -2,59 +2,19 @@
 //! that answers like OpenAI Images (PROTOCOLS §1) and records every request.
 
 use super::*;
-use crate::types::{Dims, EgressError, Features, HttpRequest, HttpResponse, ImageData, Lifecycle};
+use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle};
 use crate::util;
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    key_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
-    progress: RefCell<Vec<(Option<f32>, String)>>,
-}
-
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock { key_set: true, ..Mock::default() };
-        m.config.insert("base_url".into(), "http://127.0.0.1:9/v1/".into());
-        m
-    }
-
-    fn answer(&self, status: u16, headers: &[(&str, &str)], body: &str) {
-        let headers = headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers, body: body.as_bytes().to_vec() }));
-    }
-
-    fn fail(&self, error: EgressError) {
-        self.answers.borrow_mut().push_back(Err(error));
-    }
-}
-
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.key_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, fraction: Option<f32>, message: &str) {
-        self.progress.borrow_mut().push((fraction, message.into()));
-    }
-    fn log(&self, _level: Level, _message: &str) {}
+fn mock() -> Mock {
+    Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1/")])
 }
 
 const PNG: &[u8] = b"\x89PNG\r\n\x1a\nxxxx";
 
 #[test]
 fn describe_reports_the_table_and_the_base_url_origin() {
-    let info = describe(&Mock::new());
+    let info = describe(&mock());
     assert_eq!((info.id.as_str(), info.display_name.as_str(), info.version.as_str()), ("openai", "OpenAI Images", env!("CARGO_PKG_VERSION")));
     assert_eq!(info.default_model, models::DEFAULT_MODEL);
     assert_eq!(info.hosts, vec!["http://127.0.0.1:9".to_string()]);
@@ -85,8 +45,8 @@ fn describe_reports_the_table_and_the_base_url_origin() {
 
 #[test]
 fn submit_posts_once_and_returns_the_images() {
-    let host = Mock::new();
-    host.answer(200, &[], &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, util::b64(PNG)));
+    let host = mock();
+    host.answer(200, &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, util::b64(PNG)));
     let mut req = Request::text("gpt-image-1.5", "a fox");
     req.count = 1;
     let images = match submit(&host, &req).unwrap() {
@@ -106,8 +66,8 @@ fn submit_posts_once_and_returns_the_images() {
 
 #[test]
 fn missing_key_fails_fast() {
-    let mut host = Mock::new();
-    host.key_set = false;
+    let mut host = mock();
+    host.secrets.clear();
     let err = submit(&host, &Request::text("gpt-image-1.5", "x")).unwrap_err();
     assert_eq!(
         err,
@@ -120,7 +80,7 @@ fn missing_key_fails_fast() {
 
 #[test]
 fn egress_failures_and_error_answers_are_classified() {
-    let host = Mock::new();
+    let host = mock();
     let req = Request::text("gpt-image-1.5", "x");
     let url = "http://127.0.0.1:9/v1/images/generations";
     host.fail(EgressError::Connection("refused".into()));
@@ -129,7 +89,7 @@ fn egress_failures_and_error_answers_are_classified() {
     assert_eq!(submit(&host, &req).unwrap_err(), ProviderError::Unavailable("add 127.0.0.1:9 to allowed_hosts".into()));
     host.fail(EgressError::Timeout("after 300 s".into()));
     assert_eq!(submit(&host, &req).unwrap_err(), ProviderError::Timeout("OpenAI did not answer in time: after 300 s".into()));
-    host.answer(429, &[("retry-after-ms", "250")], r#"{"error": {"message": "Slow down", "type": "requests", "code": "rate_limit_exceeded"}}"#);
+    host.answer_with(429, &[("retry-after-ms", "250")], br#"{"error": {"message": "Slow down", "type": "requests", "code": "rate_limit_exceeded"}}"#);
     assert_eq!(
         submit(&host, &req).unwrap_err(),
         ProviderError::RateLimited { retry_after_ms: Some(250), message: "OpenAI rate limit (rate_limit_exceeded): Slow down.".into() }
@@ -142,7 +102,7 @@ fn egress_failures_and_error_answers_are_classified() {
 
 #[test]
 fn poll_and_cancel_have_no_jobs() {
-    let host = Mock::new();
+    let host = mock();
     assert_eq!(
         poll(&host, "t1").unwrap_err(),
         ProviderError::invalid(Some("job_id"), "OpenAI Images is synchronous: submit returns the images, so there is no job `t1` to poll")

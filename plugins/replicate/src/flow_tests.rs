@@ -4,44 +4,10 @@
 
 use super::*;
 use crate::types::{EgressError, ImageData};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    key_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
-    progress: RefCell<Vec<(Option<f32>, String)>>,
-}
-
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock { key_set: true, ..Mock::default() };
-        m.config.insert("base_url".into(), "http://127.0.0.1:9".into());
-        m
-    }
-    fn answer(&self, status: u16, body: &str) {
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
-    }
-}
-
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.key_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, fraction: Option<f32>, message: &str) {
-        self.progress.borrow_mut().push((fraction, message.into()));
-    }
-    fn log(&self, _level: Level, _message: &str) {}
+fn mock() -> Mock {
+    Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9")])
 }
 
 const STARTING: &str = r#"{"id":"p1","model":"black-forest-labs/flux-schnell","version":"hidden","status":"starting","output":null,
@@ -58,7 +24,7 @@ fn pending_token(host: &Mock) -> String {
 
 #[test]
 fn create_uses_the_official_model_path_bearer_and_prefer_wait() {
-    let host = Mock::new();
+    let host = mock();
     let token = Token::decode(&pending_token(&host)).unwrap();
     assert_eq!((token.id.as_str(), token.cancel.as_str()), ("p1", "http://127.0.0.1:9/v1/predictions/p1/cancel"));
     let sent = &host.sent.borrow()[0];
@@ -72,7 +38,7 @@ fn create_uses_the_official_model_path_bearer_and_prefer_wait() {
 
 #[test]
 fn a_prediction_finished_within_the_wait_is_done_at_once() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("base_url".into(), "http://127.0.0.1:9/v1/".into());
     host.config.insert("prefer_wait_secs".into(), "0".into());
     host.config.insert("download_auth".into(), "true".into());
@@ -94,7 +60,7 @@ fn a_prediction_finished_within_the_wait_is_done_at_once() {
 
 #[test]
 fn poll_walks_starting_processing_succeeded() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending_token(&host);
     host.answer(200, STARTING);
     assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(None));
@@ -114,13 +80,13 @@ fn poll_walks_starting_processing_succeeded() {
 
 #[test]
 fn failures_and_transient_errors() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending_token(&host);
     host.answer(200, r#"{"id":"p1","status":"failed","error":"CUDA out of memory"}"#);
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA")));
     host.answer(502, "bad gateway");
     assert!(matches!(poll(&host, &token), Err(ProviderError::Upstream { status: 502, .. })));
-    host.answers.borrow_mut().push_back(Err(EgressError::Timeout("no answer in 20 s".into())));
+    host.fail(EgressError::Timeout("no answer in 20 s".into()));
     assert!(matches!(poll(&host, &token), Err(ProviderError::Timeout(_))));
     host.answer(404, r#"{"detail":"Not found"}"#);
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { status: 404, .. })));
@@ -128,7 +94,7 @@ fn failures_and_transient_errors() {
 
 #[test]
 fn create_errors_are_classified() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(422, r#"{"title":"Input validation failed","status":422,"invalid_fields":[{"type":"enum","field":"input.aspect_ratio","description":"aspect_ratio must be one of ..."}]}"#);
     let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::InvalidRequest { field: Some(ref f), .. } if f == "aspect_ratio"), "{err:?}");
@@ -142,8 +108,8 @@ fn create_errors_are_classified() {
 
 #[test]
 fn missing_token_fails_fast() {
-    let mut host = Mock::new();
-    host.key_set = false;
+    let mut host = mock();
+    host.secrets.clear();
     let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::Unauthorized(ref m) if m.starts_with("REPLICATE_API_TOKEN is not set")));
     assert!(host.sent.borrow().is_empty());
@@ -151,7 +117,7 @@ fn missing_token_fails_fast() {
 
 #[test]
 fn cancel_posts_to_urls_cancel() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending_token(&host);
     host.answer(200, r#"{"id":"p1","status":"canceled"}"#);
     cancel(&host, &token).unwrap();
@@ -163,7 +129,7 @@ fn cancel_posts_to_urls_cancel() {
 
 #[test]
 fn describe_lists_models_and_hosts() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("extra_models".into(), "stability-ai/sdxl, me/thing".into());
     let info = describe(&host);
     assert_eq!((info.id.as_str(), info.default_model.as_str()), ("replicate", DEFAULT_MODEL));

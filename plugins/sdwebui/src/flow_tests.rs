@@ -4,53 +4,21 @@
 
 use super::*;
 use crate::types::{EgressError, ImageData};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use easel_plugin_kit::testing::ScriptedHost as Mock;
 
-#[derive(Default)]
-struct Mock {
-    config: BTreeMap<String, String>,
-    auth_set: bool,
-    answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
-    sent: RefCell<Vec<HttpRequest>>,
-    progress: RefCell<Vec<(Option<f32>, String)>>,
+/// A WebUI at the default address, without `--api-auth`.
+fn mock() -> Mock {
+    Mock { config: [("base_url".to_string(), "http://127.0.0.1:7860/".to_string())].into(), ..Mock::default() }
 }
 
-impl Mock {
-    fn new() -> Mock {
-        let mut m = Mock::default();
-        m.config.insert("base_url".into(), "http://127.0.0.1:7860/".into());
-        m
-    }
-    fn answer(&self, status: u16, body: &str) {
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers: vec![], body: body.as_bytes().to_vec() }));
-    }
-    fn fail(&self, error: EgressError) {
-        self.answers.borrow_mut().push_back(Err(error));
-    }
-    fn paths(&self) -> Vec<String> {
-        self.sent.borrow().iter().map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860"))).collect()
-    }
-    fn body(&self, index: usize) -> Value {
-        serde_json::from_slice(&self.sent.borrow()[index].body).unwrap()
-    }
+/// "METHOD /path" of every request sent.
+fn paths(host: &Mock) -> Vec<String> {
+    host.sent.borrow().iter().map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860"))).collect()
 }
 
-impl Host for Mock {
-    fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
-        self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
-    }
-    fn secret_configured(&self, name: &str) -> bool {
-        self.auth_set && name == SECRET
-    }
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
-    }
-    fn progress(&self, fraction: Option<f32>, message: &str) {
-        self.progress.borrow_mut().push((fraction, message.into()));
-    }
-    fn log(&self, _level: Level, _message: &str) {}
+/// The JSON body of the `index`th request.
+fn body(host: &Mock, index: usize) -> Value {
+    serde_json::from_slice(&host.request(index).body).unwrap()
 }
 
 const MODELS: &str = r#"[{"title":"v1-5-pruned-emaonly.safetensors [6ce0161689]","model_name":"v1-5-pruned-emaonly","hash":"6ce0161689","sha256":"x","filename":"/m/a.safetensors","config":null},
@@ -77,13 +45,13 @@ fn pending(host: &Mock, request: &Request) -> String {
 
 #[test]
 fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(200, MODELS);
     host.answer(200, r#"[{"name":"Euler a","aliases":["k_euler_a"],"options":{}},{"name":"DPM++ 2M","aliases":[],"options":{}}]"#);
     host.answer(404, r#"{"detail":"Not Found"}"#);
     host.answer(200, r#"{"sd_model_checkpoint":"sd_xl_base_1.0.safetensors [31e35c80fc]","samples_format":"png"}"#);
     let info = describe(&host).unwrap();
-    assert_eq!(host.paths(), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/samplers", "GET /sdapi/v1/schedulers", "GET /sdapi/v1/options"]);
+    assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/samplers", "GET /sdapi/v1/schedulers", "GET /sdapi/v1/options"]);
     assert_eq!(info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["v1-5-pruned-emaonly", "sd_xl_base_1.0"]);
     assert_eq!(info.default_model, "sd_xl_base_1.0");
     assert_eq!(info.hosts, ["http://127.0.0.1:7860"]);
@@ -94,7 +62,7 @@ fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
 
 #[test]
 fn describe_when_down_or_denied() {
-    let host = Mock::new();
+    let host = mock();
     host.fail(EgressError::Connection("http://127.0.0.1:7860: connection refused".into()));
     let e = describe(&host).unwrap_err();
     assert!(matches!(&e, ProviderError::Unavailable(m) if m.starts_with("SD WebUI not reachable at http://127.0.0.1:7860 — start it with `--api`")), "{e:?}");
@@ -105,8 +73,8 @@ fn describe_when_down_or_denied() {
 
 #[test]
 fn basic_auth_is_a_secret_reference() {
-    let mut host = Mock::new();
-    host.auth_set = true;
+    let mut host = mock();
+    host.secrets.push(SECRET.into());
     host.answer(401, r#"{"detail":"Incorrect username or password"}"#);
     let e = describe(&host).unwrap_err();
     assert!(matches!(&e, ProviderError::Unauthorized(m) if m.contains("base64")), "{e:?}");
@@ -116,12 +84,12 @@ fn basic_auth_is_a_secret_reference() {
 
 #[test]
 fn deferred_submit_queues_and_the_first_poll_generates() {
-    let host = Mock::new();
+    let host = mock();
     let mut request = Request::text("v1-5-pruned-emaonly", "a red fox");
     request.count = 2;
     request.seed = Some(1234);
     let token = pending(&host, &request);
-    assert_eq!(host.paths(), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/progress?skip_current_image=true"]);
+    assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/progress?skip_current_image=true"]);
     assert!(host.progress.borrow()[0].1.contains("queued for SD WebUI"));
     let decoded = Token::decode(&token).unwrap();
     assert_eq!(decoded.body["override_settings"]["sd_model_checkpoint"], "v1-5-pruned-emaonly.safetensors [6ce0161689]");
@@ -133,29 +101,29 @@ fn deferred_submit_queues_and_the_first_poll_generates() {
     let JobState::Done(images) = poll(&host, &token).unwrap() else { panic!("not done") };
     assert_eq!(images.iter().map(|i| i.seed).collect::<Vec<_>>(), [Some(1234), Some(1235)]);
     assert!(matches!(&images[0].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
-    assert_eq!(&host.paths()[2..], ["POST /internal/progress", "POST /sdapi/v1/txt2img"]);
-    assert_eq!(host.body(2)["id_task"], decoded.task.as_str());
-    assert_eq!(host.body(3)["prompt"], "a red fox");
+    assert_eq!(&paths(&host)[2..], ["POST /internal/progress", "POST /sdapi/v1/txt2img"]);
+    assert_eq!(body(&host, 2)["id_task"], decoded.task.as_str());
+    assert_eq!(body(&host, 3)["prompt"], "a red fox");
     assert!(host.progress.borrow().iter().any(|(f, m)| *f == Some(0.9) && m.contains("returned 2 image(s)")));
 }
 
 #[test]
 fn sync_mode_generates_inside_submit() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("submit_mode".into(), "sync".into());
     host.config.insert("params".into(), r#"{"sampler_name":"Euler a","steps":25}"#.into());
     host.answer(200, MODELS);
     host.answer(200, &generated(&[7]));
     let Submission::Done(images) = submit(&host, &Request::text("sd_xl_base_1.0", "a castle")).unwrap() else { panic!() };
     assert_eq!(images[0].seed, Some(7));
-    assert_eq!(host.paths(), ["GET /sdapi/v1/sd-models", "POST /sdapi/v1/txt2img"]);
-    let body = host.body(1);
+    assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "POST /sdapi/v1/txt2img"]);
+    let body = body(&host, 1);
     assert_eq!((body["width"].as_u64(), body["steps"].as_u64(), body["sampler_name"].as_str()), (Some(1024), Some(25), Some("Euler a")));
 }
 
 #[test]
 fn unknown_checkpoint_is_the_model_field() {
-    let host = Mock::new();
+    let host = mock();
     host.answer(200, MODELS);
     let e = submit(&host, &Request::text("gone", "x")).unwrap_err();
     assert!(matches!(&e, ProviderError::InvalidRequest { field: Some(f), message } if f == "model" && message.contains("sd_xl_base_1.0")));
@@ -163,7 +131,7 @@ fn unknown_checkpoint_is_the_model_field() {
 
 #[test]
 fn server_answers_are_final_and_missing_answers_are_retryable() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending(&host, &Request::text("v1-5-pruned-emaonly", "x"));
     host.answer(200, UNKNOWN_TASK);
     host.answer(500, r#"{"error":"RuntimeError","detail":"","body":"","errors":"boom"}"#);
@@ -178,18 +146,18 @@ fn server_answers_are_final_and_missing_answers_are_retryable() {
 
 #[test]
 fn a_poll_that_finds_its_task_running_interrupts_it() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending(&host, &Request::text("v1-5-pruned-emaonly", "x"));
     host.answer(200, ACTIVE_TASK);
     host.answer(200, "");
     let state = poll(&host, &token).unwrap();
     assert!(matches!(&state, JobState::Failed(ProviderError::Timeout(m)) if m.contains("timeout_secs")), "{state:?}");
-    assert_eq!(host.paths().last().unwrap(), "POST /sdapi/v1/interrupt");
+    assert_eq!(paths(&host).last().unwrap(), "POST /sdapi/v1/interrupt");
 }
 
 #[test]
 fn cancel_interrupts_only_its_own_task() {
-    let host = Mock::new();
+    let host = mock();
     let token = pending(&host, &Request::text("v1-5-pruned-emaonly", "x"));
     let task = Token::decode(&token).unwrap().task;
     let before = host.sent.borrow().len();
@@ -197,7 +165,7 @@ fn cancel_interrupts_only_its_own_task() {
     host.answer(200, ACTIVE_TASK);
     host.answer(200, "");
     cancel(&host, &token).unwrap();
-    assert_eq!(&host.paths()[before..], ["POST /internal/progress", "POST /sdapi/v1/interrupt"]);
+    assert_eq!(&paths(&host)[before..], ["POST /internal/progress", "POST /sdapi/v1/interrupt"]);
 
     host.answer(200, QUEUED_TASK);
     assert!(matches!(cancel(&host, &token), Err(ProviderError::Unsupported(_))));
@@ -214,12 +182,12 @@ fn cancel_interrupts_only_its_own_task() {
     host.answer(200, &IDLE.replace("\"job_count\":0", "\"job_count\":1").replace("\"current_task\":null", &format!("\"current_task\":\"{task}\"")));
     host.answer(200, "");
     cancel(&host, &token).unwrap();
-    assert_eq!(host.paths().last().unwrap(), "POST /sdapi/v1/interrupt");
+    assert_eq!(paths(&host).last().unwrap(), "POST /sdapi/v1/interrupt");
 }
 
 #[test]
 fn bad_config_is_reported() {
-    let mut host = Mock::new();
+    let mut host = mock();
     host.config.insert("submit_mode".into(), "later".into());
     assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("submit_mode")));
     host.config.insert("submit_mode".into(), "sync".into());

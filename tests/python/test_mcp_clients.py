@@ -121,6 +121,7 @@ async def test_edit_by_id_records_lineage_in_metadata(target):
         ({"prompt": "x", "count": 9}, "count"),
         ({"prompt": "x", "aspect_ratio": "7:5"}, "aspect_ratio"),
         ({"prompt": "   "}, "prompt"),
+        ({"prompt": "x", "seed": 2**53}, "seed"),
     ],
 )
 async def test_bad_arguments_are_tool_errors_naming_the_field(target, arguments, bad_field):

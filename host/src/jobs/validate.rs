@@ -18,6 +18,12 @@ fn invalid(field: &str, message: String) -> Invalid {
 /// Longest prompt accepted (characters); providers cap lower themselves.
 pub const MAX_PROMPT_CHARS: usize = 32_000;
 
+/// Largest seed accepted: 2^53 − 1, JavaScript's `Number.MAX_SAFE_INTEGER`.
+/// MCP clients written in JavaScript (Claude Desktop, the Inspector) parse
+/// JSON numbers as doubles, so a larger seed would come back rounded and
+/// no longer reproduce its image.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+
 /// Validate `spec` for `operation` on `model`. Returns warnings to show
 /// (e.g. a deprecated model) on success.
 pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, Invalid> {
@@ -56,6 +62,12 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     }
     if spec.seed.is_some() && !features.seed {
         return Err(unsupported("seed"));
+    }
+    if let Some(seed) = spec.seed.filter(|seed| *seed > MAX_SEED) {
+        return Err(invalid(
+            "seed",
+            format!("must be at most {MAX_SEED} (2^53 - 1), got {seed}: larger integers lose digits in JavaScript clients, so the seed would not reproduce the image"),
+        ));
     }
     if let Some(steps) = spec.steps {
         if !features.steps {
@@ -202,6 +214,8 @@ mod tests {
         assert_eq!(field_of(GenerateSpec { aspect_ratio: Some("wide".into()), ..spec() }), "aspect_ratio");
         assert_eq!(field_of(GenerateSpec { size_tier: Some("4K".into()), ..spec() }), "size_tier");
         assert_eq!(field_of(GenerateSpec { strength: Some(0.5), ..spec() }), "strength");
+        assert_eq!(field_of(GenerateSpec { seed: Some(MAX_SEED + 1), ..spec() }), "seed");
+        assert!(check(&GenerateSpec { seed: Some(MAX_SEED), ..spec() }, Operation::Generate, &model()).is_ok(), "2^53 - 1 itself is a valid seed");
     }
 
     #[test]

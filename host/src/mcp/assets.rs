@@ -97,9 +97,9 @@ pub struct ListImagesArgs {
 pub struct VaryArgs {
     /// The image to vary (store id or image:// URI).
     pub image: String,
-    /// New seed (default: a random one).
+    /// New seed, 0 to 2^53 - 1 (default: a random one).
     #[serde(default)]
-    #[schemars(with = "u64")]
+    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,
     /// Replace the prompt.
     #[serde(default)]

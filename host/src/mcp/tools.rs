@@ -54,9 +54,9 @@ pub struct GenerateArgs {
     #[serde(default)]
     #[schemars(with = "u32")]
     pub count: Option<u32>,
-    /// Seed for reproducible results (models that support it).
+    /// Seed for reproducible results (models that support it), 0 to 2^53 - 1.
     #[serde(default)]
-    #[schemars(with = "u64")]
+    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,
     /// Sampling steps (diffusion models that support it).
     #[serde(default)]
@@ -126,9 +126,9 @@ pub struct EditArgs {
     #[serde(default)]
     #[schemars(with = "u32")]
     pub count: Option<u32>,
-    /// Seed for reproducible results.
+    /// Seed for reproducible results, 0 to 2^53 - 1.
     #[serde(default)]
-    #[schemars(with = "u64")]
+    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,
     /// Seconds to wait before returning a job id instead.
     #[serde(default)]

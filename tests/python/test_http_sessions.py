@@ -5,6 +5,7 @@ loop, past `--max-sessions` new sessions get HTTP 503 with the reason,
 memory stays flat, open sessions keep working, and closing one makes room."""
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -36,6 +37,18 @@ def open_session(url):
         return refused.code, refused.read().decode()
 
 
+def settled_rss_kib(pid, timeout=30.0):
+    """RSS once it has not moved for a second (at most `timeout` seconds)."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        now = rss_kib(pid)
+        if now == last:
+            return now
+        last = now
+        time.sleep(1.0)
+    raise AssertionError(f"the server's memory was still changing after {timeout} s")
+
+
 def rss_kib(pid):
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -48,22 +61,15 @@ async def test_a_client_opening_sessions_in_a_loop_is_capped_and_memory_stays_fl
     try:
         opened = [open_session(server.url) for _ in range(64)]
         assert all(status == 200 and sid for status, sid in opened), opened[:3]
-        at_cap = rss_kib(server.proc.pid)
+        # The server loads its plugins in the background after it starts
+        # listening (tens of MiB while they compile); measure once that settles.
+        at_cap = settled_rss_kib(server.proc.pid)
 
-        # Refuse in rounds of 1000 until memory stops growing. Each new
-        # connection costs some allocator and I/O-driver slack that is
-        # reused, not leaked: growth levels off after a few thousand, and a
-        # leak of even 2 KiB a refusal would never level off.
-        rounds = []
-        while len(rounds) < 15 and not (len(rounds) >= 3 and rounds[-1] < 2048 and rounds[-2] < 2048):
-            before = rss_kib(server.proc.pid)
-            refused = [open_session(server.url) for _ in range(1000)]
-            assert {status for status, _ in refused} == {503}
-            rounds.append(rss_kib(server.proc.pid) - before)
+        refused = [open_session(server.url) for _ in range(2000)]
+        assert {status for status, _ in refused} == {503}
         assert "too many MCP sessions are open (64)" in refused[0][1]
         grown = rss_kib(server.proc.pid) - at_cap
-        assert rounds[-1] < 2048 and rounds[-2] < 2048, f"RSS grew by {rounds} KiB in rounds of 1000 refusals and never levelled off"
-        assert grown < 128 * 1024, f"{1000 * len(rounds)} refused sessions grew the server by {grown} KiB"
+        assert grown < 4 * 1024, f"2000 refused sessions grew the server by {grown} KiB"
         assert server.proc.poll() is None, "the server is still up"
 
         # Closing one session (HTTP DELETE) makes room for a real client.

@@ -86,6 +86,16 @@ hosts = ["{base}"]
 
         return anyio.run(main)
 
+    def fault_then_recover(self, provider: str, limit: float) -> "Call":
+        """generate_image through the scripted fault (failing the test past
+        `limit` seconds), then a normal request that must succeed; the first call."""
+        async def body(s):
+            call = await s.generate(provider, limit=limit)
+            await s.still_serves(provider)
+            return call
+
+        return self.mcp(body)
+
     def cli(self, *args: str, timeout: float) -> tuple[subprocess.CompletedProcess | None, float]:
         """`easel generate …`; (None, elapsed) if it outlived `timeout` (it is killed)."""
         started = time.monotonic()
@@ -190,10 +200,7 @@ def eventually(predicate, seconds: float) -> bool:
 def test_openai_429_with_retry_after_is_retried_after_the_delay_and_reported_then_succeeds(upstream):
     upstream.state.script("openai", "status", times=2, code=429, retry_after="0.5")
 
-    async def body(s):
-        return await s.generate("openai", limit=10), await s.still_serves("openai")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("openai", limit=10)
     assert not call.is_error, call.text
     attempts = upstream.attempts("openai")[:3]
     assert [a["fault"] for a in attempts] == ["status", "status", None], "two 429s, then the retry that worked"
@@ -228,10 +235,7 @@ def test_gemini_429_retry_info_delay_is_honoured_then_succeeds(upstream):
     # Without it the host would wait its own default (2 s).
     upstream.state.script("gemini", "status", times=1, code=429, retry_delay="0.4s")
 
-    async def body(s):
-        return await s.generate("gemini", limit=10), await s.still_serves("gemini")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("gemini", limit=10)
     assert not call.is_error, call.text
     first, second = upstream.attempts("gemini")[:2]
     assert "retry-after" not in str(first["headers"]).lower()
@@ -246,10 +250,7 @@ def test_gemini_429_retry_info_delay_is_honoured_then_succeeds(upstream):
 def test_fal_status_poll_rate_limited_waits_the_retry_after_then_succeeds(upstream):
     upstream.state.script("fal_status", "status", times=2, code=429, retry_after="0.3")
 
-    async def body(s):
-        return await s.generate("fal", limit=10), await s.still_serves("fal")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("fal", limit=10)
     assert not call.is_error, call.text
     polls = upstream.attempts("fal_status")[:3]
     assert [p["fault"] for p in polls] == ["status", "status", None]
@@ -260,10 +261,7 @@ def test_fal_status_poll_rate_limited_waits_the_retry_after_then_succeeds(upstre
 def test_fal_status_poll_rate_limit_is_reported_while_the_host_waits(upstream):
     upstream.state.script("fal_status", "status", times=2, code=429, retry_after="0.3")
 
-    async def body(s):
-        return await s.generate("fal", limit=10), await s.still_serves("fal")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("fal", limit=10)
     assert not call.is_error, call.text
     said = " ".join(call.progress) + upstream.logged()
     assert re.search(r"rate.limit|throttl|HTTP 429|retry.after", said, re.I), f"the waits were not reported: {call.progress}"
@@ -301,10 +299,7 @@ def test_cli_generate_returns_after_its_wait_while_fal_keeps_rate_limiting_polls
 def test_fal_status_polls_failing_twice_are_retried_logged_and_the_job_succeeds(upstream, code):
     upstream.state.script("fal_status", "status", times=2, code=code)
 
-    async def body(s):
-        return await s.generate("fal", limit=10), await s.still_serves("fal")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("fal", limit=10)
     assert not call.is_error, call.text
     assert [p["fault"] for p in upstream.attempts("fal_status")][:3] == ["status", "status", None]
     log = upstream.logged()
@@ -337,10 +332,7 @@ def test_openai_create_answering_5xx_is_not_retried_and_the_error_names_the_stat
     # charged twice. A create is tried once.
     upstream.state.script("openai", "status", times=1, code=code)
 
-    async def body(s):
-        return await s.generate("openai", limit=10), await s.still_serves("openai")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("openai", limit=10)
     failed(call, f"HTTP {code}", "OpenAI server error", says, "request id req_")
     assert not any("retry" in m for m in call.progress), call.progress
     assert [a["fault"] for a in upstream.attempts("openai")] == ["status", None], "one create, then the follow-up"
@@ -351,10 +343,7 @@ def test_openai_create_answering_5xx_is_not_retried_and_the_error_names_the_stat
 def test_openai_connection_reset_fails_at_once_naming_openai_and_the_reset(upstream):
     upstream.state.script("openai", "reset", times=1)
 
-    async def body(s):
-        return await s.generate("openai", limit=10), await s.still_serves("openai")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("openai", limit=10)
     failed(call, "cannot reach OpenAI", "Connection reset by peer")
     assert call.elapsed < SLACK
     assert [a["fault"] for a in upstream.attempts("openai")] == ["reset", None], "a create is not retried"
@@ -366,10 +355,7 @@ def test_upstream_dripping_one_byte_a_second_times_out_at_the_plugin_timeout(ups
     provider, stage = ("openai", "openai") if where == "openai-answer" else ("fal", "file")
     upstream.state.script(stage, "drip", times=1, interval=1.0)
 
-    async def body(s):
-        return await s.generate(provider, limit=TIMEOUT_SECS + 2 * SLACK), await s.still_serves(provider)
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover(provider, limit=TIMEOUT_SECS + 2 * SLACK)
     text = failed(call, f"within {TIMEOUT_SECS} s")
     assert re.search(rf"(plugin `{provider}` did not finish|did not answer) within {TIMEOUT_SECS} s", text), text
     assert provider in text.lower(), f"the error does not name {provider}: {text}"
@@ -386,10 +372,7 @@ def test_upstream_dripping_one_byte_a_second_times_out_at_the_plugin_timeout(ups
 def test_truncated_body_fails_at_once_saying_the_answer_ended_early(upstream):
     upstream.state.script("openai", "truncate", times=1)
 
-    async def body(s):
-        return await s.generate("openai", limit=10), await s.still_serves("openai")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("openai", limit=10)
     failed(call, "OpenAI", "end of file before message length reached")
     assert call.elapsed < SLACK, "a short body is noticed when the connection closes, not at the timeout"
     assert [a["fault"] for a in upstream.attempts("openai")] == ["truncate", None]
@@ -398,10 +381,7 @@ def test_truncated_body_fails_at_once_saying_the_answer_ended_early(upstream):
 def test_invalid_json_from_gemini_is_reported_as_not_json_with_a_snippet(upstream):
     upstream.state.script("gemini", "invalid_json", times=1)
 
-    async def body(s):
-        return await s.generate("gemini", limit=10), await s.still_serves("gemini")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("gemini", limit=10)
     failed(call, "Gemini answered with something that is not JSON", '{"data": [{"b64_json"')
     assert [a["fault"] for a in upstream.attempts("gemini")] == ["invalid_json", None]
 
@@ -428,10 +408,7 @@ def test_body_over_max_response_mib_is_cut_off_at_the_cap(upstream, where, decla
     provider, stage = ("openai", "openai") if where == "openai-answer" else ("fal", "file")
     upstream.state.script(stage, "huge", times=1, mib=16, declared=declared)
 
-    async def body(s):
-        return await s.generate(provider, limit=10), await s.still_serves(provider)
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover(provider, limit=10)
     text = failed(call, f"sent more than {CAP_MIB} MiB", f"raise max_response_mib in [plugins.{provider}]")
     if where == "fal-image-download":
         assert "downloading image 1 from provider `fal` failed" in text, text
@@ -465,10 +442,7 @@ def test_image_url_redirect_loop_stops_after_five_redirects(upstream):
 def test_image_url_404_fails_naming_the_provider_and_the_status(upstream):
     upstream.state.script("file", "status", times=1, code=404)
 
-    async def body(s):
-        return await s.generate("fal", limit=10), await s.still_serves("fal")
-
-    call, _ = upstream.mcp(body)
+    call = upstream.fault_then_recover("fal", limit=10)
     failed(call, "downloading image 1 from provider `fal` failed: HTTP 404")
     assert [a["fault"] for a in upstream.attempts("file")] == ["status", None]
     assert call.elapsed < SLACK

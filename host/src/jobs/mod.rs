@@ -168,9 +168,7 @@ impl Jobs {
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
         let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx, resume_token: None, lock };
-        let task = tokio::spawn(job.execute());
-        self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
-        self.forget_when_done(record.id.clone(), state_rx.clone());
+        self.start(&record.id, job, state_rx.clone());
 
         let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
             .await
@@ -183,12 +181,14 @@ impl Jobs {
         }
     }
 
-    /// Drop a job from the live map a while after it ends; by then its final
-    /// record is on disk, where `status` finds it. Keeps the map bounded by
-    /// the jobs in flight.
-    fn forget_when_done(self: &Arc<Self>, id: String, mut state: watch::Receiver<JobRecord>) {
-        let jobs = Arc::downgrade(self);
-        let retention = self.retention;
+    /// Run `job` on its own task, answering `status` for it from memory
+    /// (through `state`) until `retention` after it ends; by then its final
+    /// record is on disk, where `status` finds it. This keeps the live map
+    /// bounded by the jobs in flight.
+    fn start(self: &Arc<Self>, id: &str, job: run::JobRun, mut state: watch::Receiver<JobRecord>) {
+        let task = tokio::spawn(job.execute());
+        self.live.lock().unwrap().insert(id.to_string(), (state.clone(), task.abort_handle()));
+        let (jobs, id, retention) = (Arc::downgrade(self), id.to_string(), self.retention);
         tokio::spawn(async move {
             let _ = state.wait_for(|r| r.status.is_terminal()).await;
             tokio::time::sleep(retention).await;

@@ -105,9 +105,7 @@ impl Jobs {
             resume_token: Some(token),
             lock: Some(lock),
         };
-        let task = tokio::spawn(job.execute());
-        self.live.lock().unwrap().insert(record.id.clone(), (state_rx.clone(), task.abort_handle()));
-        self.forget_when_done(record.id.clone(), state_rx);
+        self.start(&record.id, job, state_rx);
         Ok(())
     }
 }

@@ -212,8 +212,8 @@ impl JobRun {
         let job_id = self.state.borrow().id.clone();
         let origin = if self.request.operation == Operation::Generate { Origin::Generated } else { Origin::Edited };
         let mut ids = Vec::new();
+        let cap = self.route.plugin.egress().max_response_bytes();
         for (index, output) in outputs.into_iter().enumerate() {
-            let cap = self.route.plugin.egress().max_response_bytes();
             let bytes = match output.data {
                 ImageData::Inline { data, .. } if data.len() as u64 > cap => {
                     return Err(JobError::other(format!(

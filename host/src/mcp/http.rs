@@ -87,7 +87,7 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
                 if opens && sessions.sessions.read().await.len() >= max_sessions {
                     // Logged at the 1st, 10th, 100th… refusal: a loop must not flood the log.
                     let count = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if count.to_string().strip_prefix('1').is_some_and(|rest| rest.bytes().all(|b| b == b'0')) {
+                    if count == 10u64.pow(count.ilog10()) {
                         tracing::warn!("refused a new MCP session ({count} so far): {max_sessions} are open (--max-sessions)");
                     }
                     let message = format!("too many MCP sessions are open ({max_sessions}); close one (HTTP DELETE /mcp) or retry after idle sessions expire");

@@ -123,8 +123,12 @@ impl Store {
         for (dir, is_temp) in [(self.root.join("tmp"), (|_: &str| true) as fn(&str) -> bool), (self.jobs_dir(), |name: &str| name.ends_with(".tmp"))] {
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             for entry in entries.filter_map(|e| e.ok()) {
+                // Names first: a store with many job records stats only its temp files.
+                if !entry.file_name().to_str().is_some_and(is_temp) {
+                    continue;
+                }
                 let stale = entry.metadata().ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= max_age);
-                if stale && entry.file_name().to_str().is_some_and(is_temp) && std::fs::remove_file(entry.path()).is_ok() {
+                if stale && std::fs::remove_file(entry.path()).is_ok() {
                     removed += 1;
                 }
             }

@@ -3,6 +3,7 @@
 //! `providers` → `runtime` → (plugin) → `egress` → upstream, and images
 //! back into `store`.
 
+pub mod blocking;
 pub mod config;
 pub mod egress;
 pub mod model;

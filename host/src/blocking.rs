@@ -36,20 +36,18 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn image_work_leaves_the_async_thread_free_and_survives_a_panic() {
-        // On a single async thread, a timer must still fire while image work spins.
+        // On a single async thread, a timer must fire while image work spins.
         let spin = image_work(|| {
             let until = std::time::Instant::now() + std::time::Duration::from_millis(300);
             while std::time::Instant::now() < until {}
-            7
+            std::time::Instant::now()
         });
         let tick = async {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             std::time::Instant::now()
         };
-        let started = std::time::Instant::now();
-        let (value, ticked) = tokio::join!(spin, tick);
-        assert_eq!(value.unwrap(), 7);
-        assert!(ticked.duration_since(started) < std::time::Duration::from_millis(250), "the timer waited for the image work");
+        let (spun, ticked) = tokio::join!(spin, tick);
+        assert!(ticked < spun.unwrap(), "the timer had to wait for the image work to end");
         let error = image_work(|| -> u8 { panic!("bad codec") }).await.unwrap_err();
         assert!(format!("{error:#}").contains("image work failed"), "{error:#}");
     }

@@ -138,8 +138,12 @@ impl fmt::Display for AllowedHost {
     }
 }
 
-/// Whether an address is loopback, private, link-local (cloud metadata
-/// lives at 169.254.169.254), CGNAT, unspecified, multicast or broadcast.
+/// Whether an address is not on the public internet: loopback, private,
+/// link-local (cloud metadata lives at 169.254.169.254), CGNAT,
+/// unspecified, multicast, broadcast, reserved, documentation or
+/// benchmarking ranges (IANA special-purpose registries, RFC 6890), and
+/// IPv6 forms that embed such an IPv4 address (`::a.b.c.d`, `::ffff:…`,
+/// NAT64 `64:ff9b::/96`, 6to4 `2002::/16`) or hide one (Teredo).
 pub fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -148,17 +152,53 @@ pub fn is_non_public(ip: IpAddr) -> bool {
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
-                || v4.is_broadcast()
                 || v4.is_multicast()
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
                 || o[0] == 0
+                // 100.64/10 shared address space (carrier-grade NAT), RFC 6598
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
+                // 192.0.0/24 IETF protocol assignments, RFC 6890
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+                // documentation: 192.0.2/24, 198.51.100/24, 203.0.113/24, RFC 5737
+                || (o[0] == 192 && o[1] == 0 && o[2] == 2)
+                || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+                || (o[0] == 203 && o[1] == 0 && o[2] == 113)
+                // 192.88.99/24 the retired 6to4 relay anycast, RFC 7526
+                || (o[0] == 192 && o[1] == 88 && o[2] == 99)
+                // 198.18/15 benchmarking, RFC 2544
+                || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                // 240/4 reserved, including the broadcast address, RFC 1112
+                || o[0] >= 240
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| is_non_public(IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))));
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_non_public(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
-            v6.is_loopback() || v6.is_unspecified() || v6.is_multicast() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+            // ::/96 (IPv4-compatible `::a.b.c.d`, deprecated, RFC 4291) and ::1, ::
+            if s[..6].iter().all(|&x| x == 0) {
+                return true;
+            }
+            // 64:ff9b::/96 well-known NAT64 prefix (RFC 6052): the IPv4 address it embeds decides
+            if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+                return embedded(s[6], s[7]);
+            }
+            // 6to4 2002::/16 (RFC 3056): the IPv4 address in bits 16..48 decides
+            if s[0] == 0x2002 {
+                return embedded(s[1], s[2]);
+            }
+            v6.is_multicast()
+                // unique local fc00::/7, link-local fe80::/10, deprecated site-local fec0::/10
+                || (s[0] & 0xfe00) == 0xfc00
+                || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                // local-use NAT64 64:ff9b:1::/48, RFC 8215
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
+                // Teredo 2001::/32 (RFC 4380): the client address is obfuscated, so never dialled
+                || (s[0] == 0x2001 && s[1] == 0)
+                // documentation 2001:db8::/32 (RFC 3849), discard-only 100::/64 (RFC 6666)
+                || (s[0] == 0x2001 && s[1] == 0xdb8)
+                || (s[0] == 0x100 && s[1..4] == [0, 0, 0])
         }
     }
 }
@@ -169,6 +209,21 @@ mod tests {
 
     fn url(s: &str) -> Url {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn ipv6_forms_embedding_ipv4_and_special_ipv4_ranges_are_non_public() {
+        for private in [
+            "::127.0.0.1", "::10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1", "2002:7f00:1::1", "2002:c0a8:1::5", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1", "100::1", "fec0::1", "240.0.0.1", "255.255.255.255", "198.18.0.1", "198.19.255.254",
+            "192.0.2.1", "198.51.100.7", "203.0.113.9", "192.0.0.8", "192.88.99.1",
+        ] {
+            assert!(is_non_public(private.parse().unwrap()), "{private} must count as non-public");
+        }
+        for public in ["93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:4700::1111", "8.8.8.8", "198.20.0.1"] {
+            assert!(!is_non_public(public.parse().unwrap()), "{public} is public");
+        }
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! The host side of the `egress` import: every HTTP request a plugin makes
 //! goes through [`EgressPolicy::fetch`], which checks the plugin's
-//! allow-list, fills in `{{secret:NAME}}` references only toward hosts the
-//! secret is bound to, enforces timeouts and a response-size cap, and
-//! redacts secret values from everything that comes back.
+//! allow-list and headers (`headers`), fills in `{{secret:NAME}}`
+//! references only toward hosts the secret is bound to, enforces timeouts
+//! and a response-size cap, decodes any content coding, and redacts secret
+//! values from everything that comes back.
 
 pub mod allowed_hosts;
+pub mod headers;
 mod resolver;
 pub mod secrets;
 
@@ -136,8 +138,8 @@ impl EgressPolicy {
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
         let mut builder = self.client.request(method, url.clone());
-        for (name, value) in &request.headers {
-            let value = self.secrets.substitute(value, &url)?;
+        for (name, value) in headers::plugin_headers(&request.headers, self.secrets.is_bound_to(&url))? {
+            let value = self.secrets.substitute(&value, &url)?;
             builder = builder.header(name.as_str(), value);
         }
         if !request.body.is_empty() {
@@ -187,7 +189,7 @@ impl EgressPolicy {
             return Err(too_large());
         }
         let status = response.status().as_u16();
-        let headers = response
+        let headers: Vec<(String, String)> = response
             .headers()
             .iter()
             .map(|(k, v)| (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes()))))
@@ -199,7 +201,10 @@ impl EgressPolicy {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(EgressResponse { status, headers, body: self.secrets.redact_bytes(body) })
+        let coding = headers.iter().find(|(k, _)| k == "content-encoding").map(|(_, v)| v.as_str());
+        let body = self.secrets.redact_bytes(headers::decode_body(coding, body, cap, &origin(url))?);
+        let headers = headers::plugin_response_headers(headers, body.len());
+        Ok(EgressResponse { status, headers, body })
     }
 
     fn describe_send_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {

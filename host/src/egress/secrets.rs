@@ -67,6 +67,13 @@ impl SecretSet {
         self.secrets.get(name).is_some_and(|s| s.value.is_some())
     }
 
+    /// Whether any of these secrets is bound to the host of `url` (set or
+    /// not): requests there may carry a secret, so what comes back may
+    /// reflect one.
+    pub fn is_bound_to(&self, url: &Url) -> bool {
+        self.secrets.values().any(|s| s.hosts.iter().any(|h| h.matches(url)))
+    }
+
     /// Replace every `{{secret:NAME}}` in `text` for a request to `url`.
     pub fn substitute(&self, text: &str, url: &Url) -> Result<String, EgressError> {
         let mut out = String::with_capacity(text.len());

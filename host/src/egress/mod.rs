@@ -41,6 +41,14 @@ pub struct EgressResponse {
     pub body: Vec<u8>,
 }
 
+impl EgressError {
+    /// Whether the request may have reached the upstream (and so may have
+    /// done something there): false for refusals and failed connects.
+    pub fn may_have_reached_upstream(&self) -> bool {
+        !matches!(self, EgressError::Denied(_) | EgressError::SecretUnavailable(_) | EgressError::InvalidRequest(_) | EgressError::NotConnected(_))
+    }
+}
+
 impl EgressResponse {
     /// First header with this (lower-case) name.
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -59,6 +67,10 @@ pub enum EgressError {
     InvalidRequest(String),
     #[error("connection failed: {0}")]
     Connection(String),
+    /// No connection was made (refused, DNS, TLS handshake): the request
+    /// provably never reached the upstream, so retrying it cannot run it twice.
+    #[error("connection failed: {0}")]
+    NotConnected(String),
     #[error("timed out: {0}")]
     Timeout(String),
     #[error("response too large: {0}")]
@@ -209,7 +221,9 @@ impl EgressPolicy {
 
     fn describe_send_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {
         let chain = self.secrets.redact(&error_chain(error));
-        if error.is_timeout() {
+        if error.is_connect() {
+            EgressError::NotConnected(format!("{}: {chain}", origin(url)))
+        } else if error.is_timeout() {
             EgressError::Timeout(format!("{}: {chain}", origin(url)))
         } else {
             EgressError::Connection(format!("{}: {chain}", origin(url)))

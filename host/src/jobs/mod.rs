@@ -86,12 +86,22 @@ impl JobError {
     }
 }
 
+/// How long `cancel` waits for a job to end before answering that the
+/// cancel is on its way (e.g. while a provider still holds the submit open).
+pub const CANCEL_WAIT: Duration = Duration::from_secs(5);
+
+/// A job this process drives: its state for waiters and its cancel switch.
+struct LiveJob {
+    state: watch::Receiver<JobRecord>,
+    cancel: tokio_util::sync::CancellationToken,
+}
+
 /// The job engine shared by the MCP server and the CLI.
 pub struct Jobs {
     registry: Arc<Registry>,
     store: Store,
     inputs: InputResolver,
-    live: Mutex<HashMap<String, (watch::Receiver<JobRecord>, tokio::task::AbortHandle)>>,
+    live: Mutex<HashMap<String, LiveJob>>,
     /// How long a finished job stays in `live`.
     retention: Duration,
 }
@@ -167,7 +177,18 @@ impl Jobs {
             .map_err(|e| JobError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
-        let job = run::JobRun { store: self.store.clone(), route, request, spec, caller, progress, state: state_tx, resume_token: None, lock };
+        let job = run::JobRun {
+            store: self.store.clone(),
+            route,
+            request,
+            spec,
+            caller,
+            progress,
+            state: state_tx,
+            resume_token: None,
+            lock,
+            cancel: Default::default(),
+        };
         self.start(&record.id, job, state_rx.clone());
 
         let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
@@ -186,8 +207,9 @@ impl Jobs {
     /// record is on disk, where `status` finds it. This keeps the live map
     /// bounded by the jobs in flight.
     fn start(self: &Arc<Self>, id: &str, job: run::JobRun, mut state: watch::Receiver<JobRecord>) {
-        let task = tokio::spawn(job.execute());
-        self.live.lock().unwrap().insert(id.to_string(), (state.clone(), task.abort_handle()));
+        let cancel = job.cancel.clone();
+        tokio::spawn(job.execute());
+        self.live.lock().unwrap().insert(id.to_string(), LiveJob { state: state.clone(), cancel });
         let (jobs, id, retention) = (Arc::downgrade(self), id.to_string(), self.retention);
         tokio::spawn(async move {
             let _ = state.wait_for(|r| r.status.is_terminal()).await;
@@ -219,8 +241,8 @@ impl Jobs {
 
     /// The latest state of a job (live or from disk).
     pub fn status(&self, job_id: &str) -> Result<JobRecord, JobError> {
-        if let Some((state, _)) = self.live.lock().unwrap().get(job_id) {
-            return Ok(state.borrow().clone());
+        if let Some(live) = self.live.lock().unwrap().get(job_id) {
+            return Ok(live.state.borrow().clone());
         }
         JobRecord::load(&self.store.jobs_dir(), job_id)
             .ok_or_else(|| JobError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)")))
@@ -231,15 +253,29 @@ impl Jobs {
         self.outcome(self.status(job_id)?)
     }
 
-    /// Stop a job: tell the provider (when it holds the job) and mark it canceled.
+    /// Stop a job. A job this process drives is told to stop: its provider
+    /// is sent a cancel at once when it holds the job, or — when the submit
+    /// is still in flight (e.g. Replicate holding it open with `Prefer:
+    /// wait`) — the moment it answers with a job token; the answer comes
+    /// within [`CANCEL_WAIT`] and says which happened. A job left by an
+    /// earlier process is cancelled through its stored token.
     pub async fn cancel(&self, job_id: &str) -> Result<JobRecord, JobError> {
         let record = self.status(job_id)?;
         if record.status.is_terminal() {
             return Ok(record);
         }
-        let live = self.live.lock().unwrap().get(job_id).map(|(_, abort)| abort.clone());
-        if let Some(abort) = live {
-            abort.abort();
+        let live = self.live.lock().unwrap().get(job_id).map(|live| (live.state.clone(), live.cancel.clone()));
+        if let Some((mut state, cancel)) = live {
+            cancel.cancel();
+            let ended = tokio::time::timeout(CANCEL_WAIT, state.wait_for(|r| r.status.is_terminal())).await.is_ok();
+            let mut record = state.borrow().clone();
+            if !ended {
+                record.message = Some(format!(
+                    "cancel requested: provider `{}` has not yet answered the submit, so it holds no job id to cancel yet; the cancel will be sent the moment it answers (get_generation_status shows when)",
+                    record.provider
+                ));
+            }
+            return Ok(record);
         }
         let mut record = record;
         if let Some(token) = &record.token {
@@ -255,9 +291,6 @@ impl Jobs {
         record.error = Some(format!("job {job_id} was canceled"));
         record.updated_at = chrono::Utc::now();
         let _ = record.persist(&self.store.jobs_dir());
-        if let Some((state, _)) = self.live.lock().unwrap().remove(job_id) {
-            drop(state);
-        }
         Ok(record)
     }
 }

@@ -104,6 +104,7 @@ impl Jobs {
             state: state_tx,
             resume_token: Some(token),
             lock: Some(lock),
+            cancel: Default::default(),
         };
         self.start(&record.id, job, state_rx);
         Ok(())

@@ -1,24 +1,37 @@
-//! One job's life on its own task: submit, poll until done (with backoff,
-//! rate-limit waits and a deadline), download and store the images, and
-//! publish every state change to waiters and to disk.
+//! One job's life on its own task: submit (retrying only what provably did
+//! not run), poll until done (with backoff, rate-limit waits and a
+//! deadline), honour a cancel at any point (one that arrives during the
+//! submit is sent the moment the provider answers with a job token),
+//! download and store the images, and publish every state change to
+//! waiters and to disk. Plugin progress is forwarded latest-wins, at most
+//! one report per [`PROGRESS_INTERVAL`].
 
 use super::{GenerateSpec, JobError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
 use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
 use crate::providers::Route;
-use crate::runtime::state::ProgressReport;
+use crate::runtime::state::{ProgressReport, ProgressSink};
 use crate::runtime::CallError;
 use crate::store::{Origin, Sidecar, Store};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+/// Shortest time between two forwarded plugin progress reports; reports in
+/// between are coalesced (the latest wins).
+pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 
 /// First and longest pause between polls.
 const POLL_FIRST: Duration = Duration::from_millis(250);
 const POLL_MAX: Duration = Duration::from_secs(2);
 /// Transient poll failures tolerated in a row.
 const POLL_RETRIES: u32 = 3;
-/// Rate-limited submits retried (a 429 means nothing was created, so a retry
-/// cannot double-charge; other failures of a create are never retried).
+/// Submits retried when they provably did not run: a rate limit (a 429 means
+/// nothing was created), or a submit none of whose requests reached an
+/// upstream (the connection was refused). Other failures of a create are
+/// never retried: it may have been billed.
 const SUBMIT_RETRIES: u32 = 3;
+/// First pause before retrying a submit that could not connect (doubles).
+const UNREACHED_RETRY_FIRST: Duration = Duration::from_millis(500);
 /// Longest single wait a provider's retry-after may impose on a submit.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
@@ -68,6 +81,15 @@ pub struct JobRun {
     pub resume_token: Option<String>,
     /// Held while this process drives the job (see [`JobLock`]).
     pub lock: Option<JobLock>,
+    /// Set by `Jobs::cancel`.
+    pub cancel: CancellationToken,
+}
+
+/// How a job ended.
+enum Ending {
+    Succeeded(Vec<String>),
+    /// Canceled; images the provider had already made are kept.
+    Canceled { message: String, images: Vec<String> },
 }
 
 impl JobRun {
@@ -75,10 +97,17 @@ impl JobRun {
         let result = self.drive().await;
         self.update(|record| {
             match result {
-                Ok(ids) => {
+                Ok(Ending::Succeeded(ids)) => {
                     record.status = JobStatus::Succeeded;
                     record.images = ids;
                     record.progress = Some(1.0);
+                    record.token = None;
+                }
+                Ok(Ending::Canceled { message, images }) => {
+                    record.status = JobStatus::Canceled;
+                    record.images = images;
+                    record.message = Some(message.clone());
+                    record.error = Some(message);
                     record.token = None;
                 }
                 Err(error) => {
@@ -92,65 +121,101 @@ impl JobRun {
         drop(self.lock);
     }
 
-    async fn drive(&self) -> Result<Vec<String>, JobError> {
-        let (report_tx, mut report_rx) = mpsc::unbounded_channel::<ProgressReport>();
-        let forward = {
-            let progress = self.progress.clone();
-            let state = self.state.clone();
-            tokio::spawn(async move {
-                while let Some(report) = report_rx.recv().await {
-                    state.send_modify(|r| {
-                        r.progress = report.fraction.or(r.progress);
-                        r.message = Some(report.message.clone());
-                    });
-                    if let Some(progress) = &progress {
-                        let _ = progress.send(JobProgress { fraction: report.fraction, message: report.message });
-                    }
-                }
-            })
-        };
+    async fn drive(&self) -> Result<Ending, JobError> {
+        let (report_tx, report_rx) = watch::channel(None);
+        let forward = tokio::spawn(forward_progress(report_rx, self.state.clone(), self.progress.clone()));
+        let ending = self.drive_with(&report_tx).await;
+        forward.abort();
+        ending
+    }
+
+    async fn drive_with(&self, reports: &ProgressSink) -> Result<Ending, JobError> {
+        let provider = &self.route.provider.id;
         let submission = match &self.resume_token {
             Some(token) => {
-                self.notify(None, format!("resumed after a restart; polling provider `{}` again", self.route.provider.id));
+                self.notify(None, format!("resumed after a restart; polling provider `{provider}` again"));
                 Submission::Pending(token.clone())
             }
-            None => self.submit(&report_tx).await?,
+            None => match self.submit(reports).await? {
+                Some(submission) => submission,
+                None => return Ok(Ending::Canceled { message: "canceled before the provider was asked".into(), images: vec![] }),
+            },
         };
         let outputs = match submission {
+            Submission::Done(outputs) if self.cancel.is_cancelled() => {
+                let images = self.ingest(outputs).await?;
+                let message = format!(
+                    "canceled, but provider `{provider}` had already finished: its {} image(s) were paid for and are kept",
+                    images.len()
+                );
+                return Ok(Ending::Canceled { message, images });
+            }
             Submission::Done(outputs) => outputs,
             Submission::Pending(token) => {
                 self.update(|r| {
                     r.token = Some(token.clone());
                     r.status = JobStatus::Queued;
                 });
-                self.poll_until_done(&token, &report_tx).await?
+                if self.cancel.is_cancelled() {
+                    return Ok(self.cancel_at_provider(&token, "as soon as it accepted the job").await);
+                }
+                tokio::select! {
+                    outputs = self.poll_until_done(&token, reports) => outputs?,
+                    _ = self.cancel.cancelled() => return Ok(self.cancel_at_provider(&token, "").await),
+                }
             }
         };
-        drop(report_tx);
-        let _ = forward.await;
         self.notify(Some(0.95), format!("storing {} image(s)", outputs.len()));
-        self.ingest(outputs).await
+        Ok(Ending::Succeeded(self.ingest(outputs).await?))
     }
 
-    /// Submit, retrying only rate limits: honours the provider's retry-after
-    /// (capped at [`MAX_RETRY_AFTER`]) plus up to 25% jitter.
-    async fn submit(&self, reports: &mpsc::UnboundedSender<ProgressReport>) -> Result<Submission, JobError> {
+    /// Tell the provider to stop the job behind `token`.
+    async fn cancel_at_provider(&self, token: &str, when: &str) -> Ending {
+        let provider = &self.route.provider.id;
+        let when = if when.is_empty() { String::new() } else { format!(" {when}") };
+        let message = match self.route.plugin.cancel(token).await {
+            Ok(()) => format!("canceled: provider `{provider}` was told to stop the job{when}"),
+            Err(e) => format!("canceled here, but provider `{provider}` did not confirm the cancel{when}: {e}"),
+        };
+        Ending::Canceled { message, images: vec![] }
+    }
+
+    /// Submit, retrying only what provably did not run: rate limits
+    /// (honouring the provider's retry-after, capped at [`MAX_RETRY_AFTER`],
+    /// plus up to 25% jitter) and submits that never reached an upstream.
+    /// `None` when a cancel arrived before a retry.
+    async fn submit(&self, reports: &ProgressSink) -> Result<Option<Submission>, JobError> {
+        let provider = &self.route.provider.id;
         let mut attempt = 0;
         loop {
-            match self.route.plugin.submit(&self.request, Some(reports.clone())).await {
-                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) if attempt < SUBMIT_RETRIES => {
-                    attempt += 1;
+            attempt += 1;
+            let (result, trace) = self.route.plugin.submit_traced(&self.request, Some(reports.clone())).await;
+            let wait = match &result {
+                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) if attempt <= SUBMIT_RETRIES => {
                     let base = Duration::from_millis(retry_after_ms.unwrap_or(1_000 << attempt)).min(MAX_RETRY_AFTER);
                     let wait = base + base.mul_f64(rand::random::<f64>() * 0.25);
-                    self.notify(None, format!("rate limited by {} ({message}); retry {attempt}/{SUBMIT_RETRIES} in {:.1} s", self.route.provider.id, wait.as_secs_f64()));
-                    tokio::time::sleep(wait).await;
+                    self.notify(None, format!("rate limited by {provider} ({message}); retry {attempt}/{SUBMIT_RETRIES} in {:.1} s", wait.as_secs_f64()));
+                    wait
                 }
-                other => return other.map_err(call_error),
+                Err(error) if attempt <= SUBMIT_RETRIES && !trace.reached_upstream && trace.connect_failures > 0 => {
+                    let wait = UNREACHED_RETRY_FIRST * (1 << (attempt - 1));
+                    self.notify(None, format!("could not reach {provider} ({error}); nothing was sent, so retry {attempt}/{SUBMIT_RETRIES} in {:.1} s", wait.as_secs_f64()));
+                    wait
+                }
+                Err(_) if attempt > 1 => {
+                    let error = result.err().map(call_error).expect("matched an error");
+                    return Err(JobError { message: format!("{} (after {attempt} attempts)", error.message), ..error });
+                }
+                _ => return result.map(Some).map_err(call_error),
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = self.cancel.cancelled() => return Ok(None),
             }
         }
     }
 
-    async fn poll_until_done(&self, token: &str, reports: &mpsc::UnboundedSender<ProgressReport>) -> Result<Vec<ImageOutput>, JobError> {
+    async fn poll_until_done(&self, token: &str, reports: &ProgressSink) -> Result<Vec<ImageOutput>, JobError> {
         let started = Instant::now();
         let mut pause = POLL_FIRST;
         let mut failures = 0;
@@ -209,6 +274,16 @@ impl JobRun {
         if outputs.is_empty() {
             return Err(JobError::other(format!("provider `{}` returned no images", self.route.provider.id)));
         }
+        // More than asked for is a misbehaving plugin (each output may be up
+        // to the output cap, so this also bounds a call's total bytes).
+        if outputs.len() > self.request.count as usize {
+            return Err(JobError::other(format!(
+                "provider `{}` returned {} images for a request of {}; nothing was stored",
+                self.route.provider.id,
+                outputs.len(),
+                self.request.count
+            )));
+        }
         let job_id = self.state.borrow().id.clone();
         let origin = if self.request.operation == Operation::Generate { Origin::Generated } else { Origin::Edited };
         let mut ids = Vec::new();
@@ -262,7 +337,8 @@ impl JobRun {
             sidecar.cost_estimate_usd = self.route.model.price_per_image_usd;
             sidecar.caller = self.caller.clone();
             sidecar.job_id = Some(job_id.clone());
-            let stored = self.store.put(&bytes, sidecar).map_err(|e| {
+            let store = self.store.clone();
+            let stored = crate::blocking::image_work(move || store.put(&bytes, sidecar)).await.and_then(|r| r).map_err(|e| {
                 JobError::other(format!("provider `{}` returned image {} that cannot be stored: {e:#}", self.route.provider.id, index + 1))
             })?;
             ids.push(stored.sidecar.id);
@@ -307,6 +383,33 @@ impl JobRun {
         let record = self.state.borrow().clone();
         if let Err(e) = record.persist(&self.store.jobs_dir()) {
             tracing::warn!(job = %record.id, "cannot persist job record: {e}");
+        }
+    }
+}
+
+/// Forward plugin progress to the job record and the caller: the latest
+/// report wins, and reports are at least [`PROGRESS_INTERVAL`] apart, so a
+/// plugin reporting in a tight loop costs one slot of memory and at most
+/// ten notifications a second.
+async fn forward_progress(
+    mut reports: watch::Receiver<Option<ProgressReport>>,
+    state: watch::Sender<JobRecord>,
+    progress: Option<mpsc::UnboundedSender<JobProgress>>,
+) {
+    let mut next = Instant::now();
+    while reports.changed().await.is_ok() {
+        let wait = next.saturating_duration_since(Instant::now());
+        if !wait.is_zero() {
+            tokio::time::sleep(wait).await;
+        }
+        let Some(report) = reports.borrow_and_update().clone() else { continue };
+        next = Instant::now() + PROGRESS_INTERVAL;
+        state.send_modify(|r| {
+            r.progress = report.fraction.or(r.progress);
+            r.message = Some(report.message.clone());
+        });
+        if let Some(progress) = &progress {
+            let _ = progress.send(JobProgress { fraction: report.fraction, message: report.message });
         }
     }
 }

@@ -135,7 +135,7 @@ impl Provider {
             transfer_bytes: ((entry.max_response_mib << 21) as usize).max(crate::runtime::call::MIN_TRANSFER_BYTES),
         };
         tracing::debug!(plugin = %self.id, "loaded in {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-        Ok(Plugin::new(pre, PluginContext { plugin: self.id.clone(), egress, config }, limits))
+        Ok(Plugin::new(pre, PluginContext::new(&self.id, egress, config), limits))
     }
 
     /// Capability discovery, cached (failures are retried after a while).

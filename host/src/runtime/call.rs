@@ -5,21 +5,22 @@
 
 use super::bindings::{ImageProvider, ImageProviderPre};
 use super::convert;
-use super::state::{PluginContext, PluginState, ProgressSink};
+use super::state::{CallTrace, PluginContext, PluginState, ProgressSink};
 use crate::model::{GenerationRequest, JobState, ProviderError, ProviderInfo, Submission};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use wasmtime::{Store, StoreLimitsBuilder, Trap, UpdateDeadline};
+use super::limiter::{MemoryBudgetExceeded, TotalMemoryLimiter};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Per-plugin resource limits (from `plugins.toml`).
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     /// Wall-clock limit of one call.
     pub timeout: Duration,
-    /// Linear memory of one instance, bytes.
+    /// All linear memories and tables of one instance together, bytes.
     pub memory_bytes: usize,
     /// Calls in flight at once; more wait their turn.
     pub concurrency: usize,
@@ -27,6 +28,10 @@ pub struct Limits {
     /// arguments, or an export's results): wasmtime's "hostcall fuel".
     pub transfer_bytes: usize,
 }
+
+/// Largest job token a plugin may hand back, bytes: the host persists the
+/// token and sends it on every poll.
+pub const MAX_JOB_TOKEN_BYTES: usize = 64 << 10;
 
 /// Floor of [`Limits::transfer_bytes`]: wasmtime's own default (128 MiB).
 pub const MIN_TRANSFER_BYTES: usize = 128 << 20;
@@ -108,13 +113,34 @@ impl Plugin {
 
     /// Start a generation.
     pub async fn submit(self: &Arc<Self>, request: &GenerationRequest, progress: Option<ProgressSink>) -> Result<Submission, CallError> {
+        self.submit_traced(request, progress).await.0
+    }
+
+    /// [`Plugin::submit`], also saying what its egress did: a failed submit
+    /// whose requests never reached an upstream is safe to retry.
+    pub async fn submit_traced(
+        self: &Arc<Self>,
+        request: &GenerationRequest,
+        progress: Option<ProgressSink>,
+    ) -> (Result<Submission, CallError>, CallTrace) {
         let request = convert::request(request);
-        let submission = self
-            .run(progress, move |guest, store| {
+        let (submission, trace) = self
+            .run_traced(progress, move |guest, store| {
                 Box::pin(async move { guest.easel_image_provider_provider().call_submit(store, &request).await })
             })
-            .await?;
-        Ok(convert::submission(submission))
+            .await;
+        let result = submission.and_then(|submission| match convert::submission(submission) {
+            Submission::Pending(token) if token.len() > MAX_JOB_TOKEN_BYTES => Err(CallError::Provider(ProviderError::Internal {
+                message: format!(
+                    "plugin `{}` answered with a job token of {} KiB; tokens may be at most {} KiB",
+                    self.name,
+                    token.len() >> 10,
+                    MAX_JOB_TOKEN_BYTES >> 10
+                ),
+            })),
+            submission => Ok(submission),
+        });
+        (result, trace)
     }
 
     /// Check a pending job once.
@@ -137,9 +163,17 @@ impl Plugin {
         .await
     }
 
+    async fn run<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
+    where
+        R: Send + 'static,
+        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
+    {
+        self.run_traced(progress, call).await.0
+    }
+
     /// Instantiate in a fresh store and run `call` on its own task, so that
     /// even a panic in host code serving this plugin stays in this call.
-    async fn run<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
+    async fn run_traced<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> (Result<R, CallError>, CallTrace)
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
@@ -148,22 +182,19 @@ impl Plugin {
         let plugin = self.clone();
         let task = tokio::spawn(async move { plugin.run_in_store(progress, call).await });
         match task.await {
-            Ok(result) => result,
-            Err(join) => Err(CallError::Crashed { plugin: self.name.clone(), detail: format!("host task failed: {join}") }),
+            Ok(outcome) => outcome,
+            Err(join) => (
+                Err(CallError::Crashed { plugin: self.name.clone(), detail: format!("host task failed: {join}") }),
+                CallTrace { reached_upstream: true, connect_failures: 0 },
+            ),
         }
     }
 
-    async fn run_in_store<R, F>(&self, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
+    async fn run_in_store<R, F>(&self, progress: Option<ProgressSink>, call: F) -> (Result<R, CallError>, CallTrace)
     where
         F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R>,
     {
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(self.limits.memory_bytes)
-            .instances(32)
-            .tables(64)
-            .memories(8)
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = TotalMemoryLimiter::new(self.limits.memory_bytes);
         let state = PluginState::new(self.context.clone(), limits, progress, self.limits.timeout);
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -183,12 +214,15 @@ impl Plugin {
             call(&instance, &mut store).await
         })
         .await;
-        match outcome {
+        self.context.flush_suppressed();
+        let trace = store.data().trace;
+        let result = match outcome {
             Err(_) => Err(self.timeout(store.data())),
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(provider_error))) => Err(CallError::Provider(convert::provider_error(provider_error))),
             Ok(Err(error)) => Err(self.classify(error, store.data())),
-        }
+        };
+        (result, trace)
     }
 
     fn timeout(&self, state: &PluginState) -> CallError {
@@ -208,7 +242,8 @@ impl Plugin {
         if chain.iter().any(|m| m.contains("fuel allocated for hostcalls has been exhausted")) {
             return CallError::TooMuchData { plugin: self.name.clone(), mib: (self.limits.transfer_bytes >> 20) as u64 };
         }
-        if chain.iter().any(|m| m.contains("forcing trap when growing memory") || m.contains("memory minimum size")) {
+        let over_budget = error.chain().any(|e| e.downcast_ref::<MemoryBudgetExceeded>().is_some());
+        if over_budget || chain.iter().any(|m| m.contains("forcing trap when growing memory") || m.contains("memory minimum size")) {
             return CallError::OutOfMemory { plugin: self.name.clone(), mib: (self.limits.memory_bytes >> 20) as u64 };
         }
         let mut detail = match error.downcast_ref::<Trap>() {

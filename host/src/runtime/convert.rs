@@ -1,4 +1,6 @@
 //! Conversions between the WIT 0.1.0 bindings and the host's `model` types.
+//! Text a plugin sends for users (error and progress messages) is escaped
+//! and cut here, so no caller prints a plugin's control characters.
 
 use super::bindings::easel::image_provider::types as wit;
 use crate::model;
@@ -131,23 +133,35 @@ pub fn submission(s: wit::Submission) -> model::Submission {
 pub fn job_state(s: wit::JobState) -> model::JobState {
     match s {
         wit::JobState::Queued(position) => model::JobState::Queued(position),
-        wit::JobState::Running(r) => model::JobState::Running { fraction: r.fraction, message: r.message },
+        wit::JobState::Running(r) => model::JobState::Running {
+            fraction: r.fraction.filter(|f| f.is_finite()).map(|f| f.clamp(0.0, 1.0)),
+            message: r.message.map(|m| super::logs::sanitize(&m, super::logs::MAX_PROGRESS_CHARS)),
+        },
         wit::JobState::Done(images) => model::JobState::Done(outputs(images)),
         wit::JobState::Failed(e) => model::JobState::Failed(provider_error(e)),
     }
 }
 
+/// Longest plugin error message kept, characters.
+pub const MAX_ERROR_CHARS: usize = 2000;
+
+fn clean(message: String) -> String {
+    super::logs::sanitize(&message, MAX_ERROR_CHARS)
+}
+
 pub fn provider_error(e: wit::ProviderError) -> model::ProviderError {
     use model::ProviderError as P;
     match e {
-        wit::ProviderError::InvalidRequest(f) => P::InvalidRequest { field: f.field, message: f.message },
-        wit::ProviderError::Unsupported(message) => P::Unsupported { message },
-        wit::ProviderError::Unauthorized(message) => P::Unauthorized { message },
-        wit::ProviderError::ContentBlocked(message) => P::ContentBlocked { message },
-        wit::ProviderError::RateLimited(r) => P::RateLimited { retry_after_ms: r.retry_after_ms, message: r.message },
-        wit::ProviderError::Upstream(u) => P::Upstream { status: u.status, message: u.message },
-        wit::ProviderError::Timeout(message) => P::Timeout { message },
-        wit::ProviderError::Unavailable(message) => P::Unavailable { message },
-        wit::ProviderError::Internal(message) => P::Internal { message },
+        wit::ProviderError::InvalidRequest(f) => {
+            P::InvalidRequest { field: f.field.map(|f| super::logs::sanitize(&f, 100)), message: clean(f.message) }
+        }
+        wit::ProviderError::Unsupported(message) => P::Unsupported { message: clean(message) },
+        wit::ProviderError::Unauthorized(message) => P::Unauthorized { message: clean(message) },
+        wit::ProviderError::ContentBlocked(message) => P::ContentBlocked { message: clean(message) },
+        wit::ProviderError::RateLimited(r) => P::RateLimited { retry_after_ms: r.retry_after_ms, message: clean(r.message) },
+        wit::ProviderError::Upstream(u) => P::Upstream { status: u.status, message: clean(u.message) },
+        wit::ProviderError::Timeout(message) => P::Timeout { message: clean(message) },
+        wit::ProviderError::Unavailable(message) => P::Unavailable { message: clean(message) },
+        wit::ProviderError::Internal(message) => P::Internal { message: clean(message) },
     }
 }

@@ -8,6 +8,8 @@ pub mod bindings;
 pub mod call;
 mod convert;
 mod imports;
+pub mod limiter;
+pub mod logs;
 pub mod state;
 
 use wasmtime::error::Context as _;

@@ -1,13 +1,16 @@
 //! The per-call store data of a plugin instance and the host side of the
 //! imports it may use: `egress`, `log`, `progress`, `config`, and a WASI
 //! core with no environment, no arguments, no preopens and stdio captured.
+//! Everything a plugin says is escaped and cut (`logs`), its log lines are
+//! rate-limited, and its progress is latest-wins.
 
 use crate::egress::{EgressError as HostEgressError, EgressPolicy, EgressRequest};
 use crate::runtime::bindings::easel::image_provider::{config, egress, log, progress, types};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use super::limiter::TotalMemoryLimiter;
+use super::logs::{sanitize, Admit, LogLimiter, MAX_LOG_CHARS, MAX_PROGRESS_CHARS};
 use wasmtime::component::ResourceTable;
-use wasmtime::StoreLimits;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -21,8 +24,12 @@ pub struct ProgressReport {
     pub message: String,
 }
 
-/// Where a call's progress reports go.
-pub type ProgressSink = tokio::sync::mpsc::UnboundedSender<ProgressReport>;
+/// Where a call's progress reports go: one slot, the latest report wins,
+/// so a plugin reporting faster than its job forwards (at most
+/// `jobs::run::PROGRESS_INTERVAL` apart) overwrites unread reports instead
+/// of queueing them. Memory stays one message of at most
+/// [`MAX_PROGRESS_CHARS`] characters, however fast the plugin reports.
+pub type ProgressSink = tokio::sync::watch::Sender<Option<ProgressReport>>;
 
 /// What every call of one plugin shares.
 pub struct PluginContext {
@@ -30,13 +37,61 @@ pub struct PluginContext {
     pub egress: EgressPolicy,
     /// `config` table entries, sorted by key.
     pub config: Vec<(String, String)>,
+    /// The plugin's log budget, shared by all its calls.
+    pub logs: LogLimiter,
+}
+
+impl PluginContext {
+    /// A plugin's context with a fresh log budget.
+    pub fn new(plugin: &str, egress: EgressPolicy, config: Vec<(String, String)>) -> PluginContext {
+        PluginContext { plugin: plugin.into(), egress, config, logs: LogLimiter::default() }
+    }
+
+    /// Write one warning about this plugin within its log budget (the
+    /// host's own lines about a plugin, e.g. refused egress, share it).
+    pub fn warn(&self, message: &str) {
+        self.emit(log::Level::Warn, message);
+    }
+
+    fn emit(&self, level: log::Level, message: &str) {
+        let plugin = &self.plugin;
+        match self.logs.admit() {
+            Admit::Suppress => return,
+            Admit::Write { suppressed_before: 0 } => {}
+            Admit::Write { suppressed_before } => self.report_suppressed(suppressed_before),
+        }
+        let message = sanitize(&self.egress.secrets().redact(message), MAX_LOG_CHARS);
+        match level {
+            log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
+            log::Level::Info => tracing::info!(plugin = %plugin, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
+            log::Level::Error => tracing::error!(plugin = %plugin, "{message}"),
+        }
+    }
+
+    /// Say how many lines were dropped, if any were since the last line.
+    pub fn flush_suppressed(&self) {
+        let suppressed = self.logs.take_suppressed();
+        if suppressed > 0 {
+            self.report_suppressed(suppressed);
+        }
+    }
+
+    fn report_suppressed(&self, count: u64) {
+        tracing::warn!(
+            plugin = %self.plugin,
+            "{count} log messages suppressed (plugins may write {} per second)",
+            super::logs::LOG_LINES_PER_WINDOW
+        );
+    }
 }
 
 /// Store data: one per call, dropped with the store.
 pub struct PluginState {
     wasi: WasiCtx,
     table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limits: TotalMemoryLimiter,
     pub(crate) context: Arc<PluginContext>,
     pub(crate) progress: Option<ProgressSink>,
     /// Past this instant the epoch callback traps the guest.
@@ -48,10 +103,23 @@ pub struct PluginState {
     /// The last upstream request of this call that timed out, as the egress
     /// error put it. Named in timeout errors when nothing was in flight.
     pub(crate) timed_out: Option<String>,
+    /// What this call's egress did (see [`CallTrace`]).
+    pub(crate) trace: CallTrace,
+}
+
+/// What one call's egress did, for deciding whether a failed submit is
+/// safe to retry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallTrace {
+    /// Some request may have reached an upstream (it got an answer, or
+    /// failed after connecting).
+    pub reached_upstream: bool,
+    /// Requests that failed before any connection was made.
+    pub connect_failures: u32,
 }
 
 impl PluginState {
-    pub fn new(context: Arc<PluginContext>, limits: StoreLimits, progress: Option<ProgressSink>, timeout: Duration) -> Self {
+    pub fn new(context: Arc<PluginContext>, limits: TotalMemoryLimiter, progress: Option<ProgressSink>, timeout: Duration) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No env, no args, no preopens, no network; stdout discarded, stderr kept for errors.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new().stderr(stderr.clone()).build();
@@ -65,6 +133,7 @@ impl PluginState {
             stderr,
             waiting_on: None,
             timed_out: None,
+            trace: CallTrace::default(),
         }
     }
 
@@ -97,8 +166,13 @@ impl egress::Host for PluginState {
         self.waiting_on = Some((format!("{} {target}", request.method), Instant::now()));
         let result = context.egress.fetch(request).await;
         self.waiting_on = None;
+        match &result {
+            Ok(_) => self.trace.reached_upstream = true,
+            Err(HostEgressError::NotConnected(_)) => self.trace.connect_failures += 1,
+            Err(error) => self.trace.reached_upstream |= error.may_have_reached_upstream(),
+        }
         if let Err(error) = &result {
-            tracing::warn!(plugin = %context.plugin, "egress refused or failed: {error}");
+            context.warn(&format!("egress refused or failed: {error}"));
             if let HostEgressError::Timeout(message) = error {
                 self.timed_out = Some(message.clone());
             }
@@ -109,7 +183,7 @@ impl egress::Host for PluginState {
                 HostEgressError::Denied(m) => egress::EgressError::Denied(m),
                 HostEgressError::SecretUnavailable(m) => egress::EgressError::SecretUnavailable(m),
                 HostEgressError::InvalidRequest(m) => egress::EgressError::InvalidRequest(m),
-                HostEgressError::Connection(m) => egress::EgressError::Connection(m),
+                HostEgressError::Connection(m) | HostEgressError::NotConnected(m) => egress::EgressError::Connection(m),
                 HostEgressError::Timeout(m) => egress::EgressError::Timeout(m),
                 HostEgressError::TooLarge(m) => egress::EgressError::TooLarge(m),
             }))
@@ -122,15 +196,7 @@ impl egress::Host for PluginState {
 
 impl log::Host for PluginState {
     async fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        let plugin = &self.context.plugin;
-        let message = self.context.egress.secrets().redact(&message);
-        match level {
-            log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
-            log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),
-            log::Level::Info => tracing::info!(plugin = %plugin, "{message}"),
-            log::Level::Warn => tracing::warn!(plugin = %plugin, "{message}"),
-            log::Level::Error => tracing::error!(plugin = %plugin, "{message}"),
-        }
+        self.context.emit(level, &message);
         Ok(())
     }
 }
@@ -139,7 +205,8 @@ impl progress::Host for PluginState {
     async fn report(&mut self, fraction: Option<f32>, message: String) -> wasmtime::Result<()> {
         if let Some(sink) = &self.progress {
             let fraction = fraction.filter(|f| f.is_finite()).map(|f| f.clamp(0.0, 1.0));
-            let _ = sink.send(ProgressReport { fraction, message });
+            let message = sanitize(&self.context.egress.secrets().redact(&message), MAX_PROGRESS_CHARS);
+            sink.send_replace(Some(ProgressReport { fraction, message }));
         }
         Ok(())
     }

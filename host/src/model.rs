@@ -75,6 +75,22 @@ pub struct SecretNeed {
     pub required: bool,
 }
 
+/// Most models one provider may list (ComfyUI with every checkpoint of a
+/// large install stays far below).
+pub const MAX_MODELS: usize = 2000;
+
+/// Largest description, as JSON bytes.
+pub const MAX_DESCRIBE_BYTES: usize = 1 << 20;
+
+/// Longest id, name, alias or version, characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// Longest description or prompt notes, characters.
+pub const MAX_TEXT_CHARS: usize = 4000;
+
+/// Most `*` in one model pattern.
+pub const MAX_PATTERN_STARS: usize = 8;
+
 /// A provider's capability discovery result.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderInfo {
@@ -95,7 +111,10 @@ impl ProviderInfo {
     /// matches. The registry refuses a plugin whose `describe` has any, so
     /// a lying plugin is reported unavailable instead of failing later.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = self.over_limits();
+        if !problems.is_empty() {
+            return problems;
+        }
         let mut seen = std::collections::HashSet::new();
         for model in &self.models {
             if model.id.trim().is_empty() {
@@ -109,6 +128,49 @@ impl ProviderInfo {
         }
         if !self.models.is_empty() && self.find_model(&self.default_model).is_none() {
             problems.push(format!("default model `{}` is not among its models", self.default_model));
+        }
+        problems
+    }
+
+    /// What in this description is over the host's limits (see
+    /// [`MAX_MODELS`] and its neighbours), one sentence each. Checked before
+    /// anything else, so a huge or adversarial `describe` is refused whole.
+    fn over_limits(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.models.len() > MAX_MODELS {
+            problems.push(format!("it lists {} models, over the limit of {MAX_MODELS}", self.models.len()));
+        }
+        let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > MAX_DESCRIBE_BYTES {
+            problems.push(format!("its description is {} KiB, over the limit of {} KiB", size >> 10, MAX_DESCRIBE_BYTES >> 10));
+        }
+        if !problems.is_empty() {
+            return problems;
+        }
+        fn long(problems: &mut Vec<String>, what: &str, text: &str, max: usize) {
+            if text.chars().count() > max {
+                problems.push(format!("{what} is longer than {max} characters"));
+            }
+        }
+        for (what, text) in [("display_name", &self.display_name), ("version", &self.version), ("default_model", &self.default_model)] {
+            long(&mut problems, what, text, MAX_NAME_CHARS);
+        }
+        long(&mut problems, "description", &self.description, MAX_TEXT_CHARS);
+        for model in &self.models {
+            let name: String = model.id.chars().take(MAX_NAME_CHARS).collect();
+            long(&mut problems, &format!("model id `{name}…`"), &model.id, MAX_NAME_CHARS);
+            long(&mut problems, &format!("display_name of model `{name}`"), &model.display_name, MAX_NAME_CHARS);
+            long(&mut problems, &format!("prompt_notes of model `{name}`"), model.prompt_notes.as_deref().unwrap_or(""), MAX_TEXT_CHARS);
+            for alias in &model.aliases {
+                long(&mut problems, &format!("an alias of model `{name}`"), alias, MAX_NAME_CHARS);
+            }
+            let stars = model.id.matches('*').count();
+            if stars > MAX_PATTERN_STARS {
+                problems.push(format!("model pattern `{name}` has {stars} `*`, over the limit of {MAX_PATTERN_STARS}"));
+            }
+            if model.id.chars().chain(model.display_name.chars()).any(char::is_control) {
+                problems.push(format!("model `{}` has control characters in its id or name", model.id.escape_debug()));
+            }
         }
         problems
     }
@@ -129,17 +191,39 @@ impl ProviderInfo {
 }
 
 /// `*` matches any run of characters other than `/`; the rest literally
-/// (ASCII case-insensitive).
-fn glob_matches(pattern: &str, text: &str) -> bool {
+/// (ASCII case-insensitive). Linear in practice and O(pattern × text) at
+/// worst — never exponential — however many stars a plugin's `describe`
+/// puts in a pattern: each `/`-separated segment is matched with the
+/// classic greedy wildcard scan that backtracks only to the last star.
+pub fn glob_matches(pattern: &str, text: &str) -> bool {
+    if text.is_empty() {
+        return false;
+    }
     let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some((b'*', rest)) => (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != b'/').any(|i| go(rest, &t[i..])),
-            Some((c, rest)) => t.first() == Some(c) && go(rest, &t[1..]),
+    let (patterns, texts): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), text.split('/').collect());
+    patterns.len() == texts.len() && patterns.iter().zip(&texts).all(|(p, t)| segment_matches(p.as_bytes(), t.as_bytes()))
+}
+
+fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
+    let (mut p, mut t) = (0, 0);
+    // Where the last star was, and the text position it is currently eating up to.
+    let mut star: Option<(usize, usize)> = None;
+    while t < text.len() {
+        if p < pattern.len() && pattern[p] == b'*' {
+            star = Some((p, t));
+            p += 1;
+        } else if p < pattern.len() && pattern[p] == text[t] {
+            p += 1;
+            t += 1;
+        } else if let Some((star_p, star_t)) = star {
+            star = Some((star_p, star_t + 1));
+            p = star_p + 1;
+            t = star_t + 1;
+        } else {
+            return false;
         }
     }
-    !text.is_empty() && go(pattern.as_bytes(), text.as_bytes())
+    pattern[p..].iter().all(|&c| c == b'*')
 }
 
 #[cfg(test)]
@@ -151,9 +235,26 @@ mod tests {
         assert!(glob_matches("*/*", "black-forest-labs/flux-pro"));
         assert!(glob_matches("*/*:*", "owner/name:5c7d5dc6dd8bf75c1acaa8565735e7986bc5b66206b55cca93cb72c9bf15ccaa"));
         assert!(glob_matches("fal-ai/*", "fal-ai/recraft-v3"));
+        assert!(glob_matches("FAL-AI/*-v*", "fal-ai/recraft-v3"));
+        assert!(glob_matches("a*b*c", "aXbYc"));
+        assert!(!glob_matches("a*b*c", "aXbY"));
         assert!(!glob_matches("*/*", "a/b/c"));
         assert!(!glob_matches("fal-ai/*", "other/x"));
         assert!(!glob_matches("*/*", "no-slash"));
+        assert!(!glob_matches("*", ""));
+    }
+
+    #[test]
+    fn a_pattern_built_for_backtracking_is_matched_in_linear_time() {
+        // 24 stars against 4000 characters: the old recursive matcher never
+        // finished (8 stars took 52 s); this one answers at once. Run on a
+        // thread so a regression fails the test instead of hanging it.
+        let pattern = format!("{}b", "*a".repeat(24));
+        let text = "a".repeat(4000);
+        let (done, answer) = std::sync::mpsc::channel();
+        std::thread::spawn(move || done.send(glob_matches(&pattern, &text)).unwrap());
+        let matched = answer.recv_timeout(std::time::Duration::from_secs(30)).expect("the matcher must not backtrack exponentially");
+        assert!(!matched);
     }
 }
 

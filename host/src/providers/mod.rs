@@ -1,7 +1,9 @@
 //! The registry of configured plugins: loads each (in the background, so
 //! startup never waits on a compile), runs capability discovery
-//! (`describe`), knows which are unconfigured and why, applies price
-//! overrides, and routes a request to a provider and model.
+//! (`describe`) with its own deadline and caches it (refreshed in the
+//! background, so a slow `describe` delays nobody once it has answered),
+//! knows which are unconfigured and why, applies price overrides, and
+//! routes a request to a provider and model.
 
 mod source;
 
@@ -13,12 +15,28 @@ use crate::runtime::state::PluginContext;
 use crate::runtime::{Limits, Plugin, Runtime};
 use serde::Serialize;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{Mutex, OnceCell};
+use tokio::sync::{watch, OnceCell};
 
-/// How long a failed `describe` is remembered before it is tried again.
+/// How long a failed `describe` is used before it is tried again.
 const DESCRIBE_RETRY: Duration = Duration::from_secs(15);
+
+/// How long a successful `describe` is used before it is refreshed (in the
+/// background; the old description keeps answering meanwhile).
+pub const DESCRIBE_TTL: Duration = Duration::from_secs(600);
+
+/// Longest one `describe` may run (load included), whatever the plugin's
+/// `timeout_secs`; past it the provider is unavailable, saying so.
+pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Longest `list_providers` waits for a provider that has never described
+/// itself yet; it then shows as unavailable ("still describing itself").
+pub const LIST_WAIT: Duration = Duration::from_secs(15);
+
+/// One `describe` outcome and when it was had.
+type Described = Option<(Instant, Result<ProviderInfo, String>)>;
 
 /// Whether a provider can take requests.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -40,7 +58,10 @@ pub struct Provider {
     /// Read once at start; moved into the egress policy when the plugin loads.
     secrets: std::sync::Mutex<Option<SecretSet>>,
     plugin: OnceCell<Result<Arc<Plugin>, String>>,
-    info: Mutex<Option<(Instant, Result<ProviderInfo, String>)>>,
+    /// The latest `describe` outcome; waiters watch it.
+    info: watch::Sender<Described>,
+    /// A `describe` is running (at most one per provider at a time).
+    describing: AtomicBool,
     runtime: Arc<Runtime>,
     cache_dir: PathBuf,
     deployment: Arc<Deployment>,
@@ -138,27 +159,70 @@ impl Provider {
         Ok(Plugin::new(pre, PluginContext::new(&self.id, egress, config), limits))
     }
 
-    /// Capability discovery, cached (failures are retried after a while).
-    pub async fn info(&self) -> Result<ProviderInfo, String> {
-        let mut cached = self.info.lock().await;
-        if let Some((at, result)) = cached.as_ref() {
-            if result.is_ok() || at.elapsed() < DESCRIBE_RETRY {
-                return result.clone();
-            }
-        }
-        let result = match self.plugin().await {
-            Ok(plugin) => plugin.describe().await.map_err(|e| e.to_string()).and_then(|info| {
-                let problems = info.problems();
-                if problems.is_empty() {
-                    Ok(self.with_prices(info))
-                } else {
-                    Err(format!("plugin `{}` describes itself inconsistently: {}", self.id, problems.join("; ")))
-                }
-            }),
-            Err(e) => Err(e),
+    /// Capability discovery: the cached description, waiting (up to
+    /// [`DESCRIBE_DEADLINE`]) only when there has never been one. A stale
+    /// one (older than [`DESCRIBE_TTL`], or a failure older than 15 s) is
+    /// returned at once while a refresh runs in the background. No lock is
+    /// held while a plugin runs.
+    pub async fn info(self: &Arc<Self>) -> Result<ProviderInfo, String> {
+        self.info_within(DESCRIBE_DEADLINE + Duration::from_secs(1)).await
+    }
+
+    /// [`Provider::info`], waiting at most `wait` for a first description.
+    pub async fn info_within(self: &Arc<Self>, wait: Duration) -> Result<ProviderInfo, String> {
+        let current = self.info.borrow().clone();
+        let stale = match &current {
+            None => true,
+            Some((at, Ok(_))) => at.elapsed() >= DESCRIBE_TTL,
+            Some((at, Err(_))) => at.elapsed() >= DESCRIBE_RETRY,
         };
-        *cached = Some((Instant::now(), result.clone()));
-        result
+        if stale {
+            self.refresh_in_background();
+        }
+        if let Some((_, result)) = current {
+            return result;
+        }
+        let mut described = self.info.subscribe();
+        match tokio::time::timeout(wait, described.wait_for(Option::is_some)).await {
+            Ok(Ok(value)) => value.as_ref().map(|(_, r)| r.clone()).expect("waited for a value"),
+            _ => Err(format!(
+                "plugin `{}` is still starting: it has not described itself within {:.0} s; try again shortly",
+                self.id,
+                wait.as_secs_f64()
+            )),
+        }
+    }
+
+    /// Start one `describe` on its own task unless one is running.
+    fn refresh_in_background(self: &Arc<Self>) {
+        if self.describing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let provider = self.clone();
+        tokio::spawn(async move {
+            let result = match tokio::time::timeout(DESCRIBE_DEADLINE, provider.describe()).await {
+                Ok(result) => result,
+                Err(_) => Err(format!(
+                    "plugin `{}` did not describe itself within {} s (describe must answer quickly; it is retried in the background)",
+                    provider.id,
+                    DESCRIBE_DEADLINE.as_secs()
+                )),
+            };
+            provider.info.send_replace(Some((Instant::now(), result)));
+            provider.describing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Load the plugin and run `describe` once, checking what it says.
+    async fn describe(&self) -> Result<ProviderInfo, String> {
+        let plugin = self.plugin().await?;
+        let info = plugin.describe().await.map_err(|e| e.to_string())?;
+        let problems = info.problems();
+        if problems.is_empty() {
+            Ok(self.with_prices(info))
+        } else {
+            Err(format!("plugin `{}` describes itself inconsistently: {}", self.id, problems.join("; ")))
+        }
     }
 
     fn with_prices(&self, mut info: ProviderInfo) -> ProviderInfo {
@@ -171,11 +235,16 @@ impl Provider {
     }
 
     /// Ready, unconfigured, disabled or unavailable (runs discovery if needed).
-    pub async fn status(&self) -> Status {
+    pub async fn status(self: &Arc<Self>) -> Status {
+        self.status_within(DESCRIBE_DEADLINE + Duration::from_secs(1)).await
+    }
+
+    /// [`Provider::status`], waiting at most `wait` for a first description.
+    pub async fn status_within(self: &Arc<Self>, wait: Duration) -> Status {
         if !self.entry().enabled {
             return Status::Disabled;
         }
-        if let Err(e) = self.info().await {
+        if let Err(e) = self.info_within(wait).await {
             return Status::Unavailable(e);
         }
         match &self.unconfigured {
@@ -213,7 +282,8 @@ impl Registry {
                     unconfigured,
                     secrets: std::sync::Mutex::new(Some(secrets)),
                     plugin: OnceCell::new(),
-                    info: Mutex::new(None),
+                    info: watch::Sender::new(None),
+                    describing: AtomicBool::new(false),
                     runtime: runtime.clone(),
                     cache_dir: cache_dir.clone(),
                     deployment: deployment.clone(),
@@ -225,7 +295,7 @@ impl Registry {
                 let provider = provider.clone();
                 tokio::spawn(async move {
                     if let Err(e) = provider.info().await {
-                        tracing::warn!(plugin = %provider.id, "not available: {e}");
+                        tracing::warn!(plugin = %provider.id, "not available: {}", crate::runtime::logs::sanitize(&e, 2000));
                     }
                 });
             }
@@ -251,23 +321,28 @@ impl Registry {
         })
     }
 
-    /// Everything `list_providers` shows, in config order.
+    /// Everything `list_providers` shows, in config order. Providers are
+    /// asked at once, not one after another, and one that has never
+    /// described itself is waited for at most [`LIST_WAIT`].
     pub async fn summaries(&self) -> Vec<ProviderSummary> {
-        let mut out = Vec::new();
-        for provider in &self.providers {
-            let status = provider.status().await;
-            let info = if provider.entry().enabled { provider.info().await.ok() } else { None };
-            out.push(ProviderSummary {
-                id: provider.id.clone(),
-                status,
-                display_name: info.as_ref().map(|i| i.display_name.clone()),
-                description: info.as_ref().map(|i| i.description.clone()),
-                default_model: info.as_ref().map(|i| i.default_model.clone()),
-                models: info.map(|i| i.models.iter().map(model_summary).collect()).unwrap_or_default(),
-                is_default: self.default_provider() == Some(provider.id.as_str()),
-            });
-        }
-        out
+        let default = self.default_provider().map(str::to_string);
+        let summaries = self.providers.iter().map(|provider| {
+            let is_default = default.as_deref() == Some(provider.id.as_str());
+            async move {
+                let status = provider.status_within(LIST_WAIT).await;
+                let info = if provider.entry().enabled { provider.info_within(Duration::ZERO).await.ok() } else { None };
+                ProviderSummary {
+                    id: provider.id.clone(),
+                    status,
+                    display_name: info.as_ref().map(|i| i.display_name.clone()),
+                    description: info.as_ref().map(|i| i.description.clone()),
+                    default_model: info.as_ref().map(|i| i.default_model.clone()),
+                    models: info.map(|i| i.models.iter().map(model_summary).collect()).unwrap_or_default(),
+                    is_default,
+                }
+            }
+        });
+        futures::future::join_all(summaries).await
     }
 
     /// Pick provider and model. With neither, the default provider's default

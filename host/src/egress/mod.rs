@@ -221,7 +221,10 @@ impl EgressPolicy {
 
     fn describe_send_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {
         let chain = self.secrets.redact(&error_chain(error));
-        if error.is_connect() {
+        if chain.contains("a private or loopback address") {
+            // The public-only resolver refused the name: policy, not a network fault.
+            EgressError::Denied(format!("{}: {chain}", origin(url)))
+        } else if error.is_connect() {
             EgressError::NotConnected(format!("{}: {chain}", origin(url)))
         } else if error.is_timeout() {
             EgressError::Timeout(format!("{}: {chain}", origin(url)))

@@ -15,6 +15,10 @@ export TOOLS="${EASEL_TOOLS:-$HOME/.cache/easel-test-tools}"
 mkdir -p "$TOOLS"
 
 step() { printf '\n== %s\n' "$*"; }
+# A failing test step does not skip the ones after it: each is run, and the
+# script fails at the end naming every step that failed.
+failed=()
+check() { "$@" || failed+=("$*"); }
 
 step "toolchain"
 rustup target add wasm32-wasip2
@@ -29,9 +33,9 @@ for manifest in plugins/*/Cargo.toml; do
   packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
 done
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --release --locked "${packages[@]}" --no-fail-fast
+  check cargo nextest run --release --locked "${packages[@]}" --no-fail-fast
 else
-  cargo test --release --locked "${packages[@]}" --no-fail-fast
+  check cargo test --release --locked "${packages[@]}" --no-fail-fast
 fi
 
 step "MCP client tools (pip, npm)"
@@ -50,8 +54,15 @@ export EASEL_INSPECTOR="$TOOLS/node/node_modules/.bin/mcp-inspector"
 
 for era in mcp1 mcp2; do
   step "Python MCP SDK ($era) over stdio and streamable HTTP"
-  "$TOOLS/$era/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python
+  check "$TOOLS/$era/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python
 done
 
 step "MCP conformance suite"
-bash tests/conformance.sh
+check bash tests/conformance.sh
+
+if [ ${#failed[@]} -gt 0 ]; then
+  printf '\n== FAILED steps:\n'
+  printf '  %s\n' "${failed[@]}"
+  exit 1
+fi
+printf '\n== all steps passed\n'

@@ -37,11 +37,12 @@ from mcpclient import connect, field  # noqa: E402
 
 KEY = "faulty-test-key-5b0e2a91"
 KEY_VARS = ("OPENAI_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY", "FAL_KEY")
-TIMEOUT_SECS = 3
+TIMEOUT_SECS = 6
 CAP_MIB = 1
-# What a tool call may take beyond the limit that applies to it (process scheduling,
-# the 0.5 s grace of the plugin call timer, a poll pause).
-SLACK = 3.0
+# What a tool call may take beyond the limit that applies to it (process scheduling on a
+# busy machine, the 0.5 s grace of the plugin call timer, a poll pause). Kept below
+# TIMEOUT_SECS so that "fails at once" still means "before the plugin timeout".
+SLACK = 5.0
 
 
 class Harness:

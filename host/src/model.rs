@@ -156,6 +156,9 @@ impl ProviderInfo {
             long(&mut problems, what, text, MAX_NAME_CHARS);
         }
         long(&mut problems, "description", &self.description, MAX_TEXT_CHARS);
+        if self.display_name.chars().chain(self.description.chars()).chain(self.id.chars()).any(char::is_control) {
+            problems.push("its id, name or description has control characters".to_string());
+        }
         for model in &self.models {
             let name: String = model.id.chars().take(MAX_NAME_CHARS).collect();
             long(&mut problems, &format!("model id `{name}…`"), &model.id, MAX_NAME_CHARS);
@@ -168,8 +171,9 @@ impl ProviderInfo {
             if stars > MAX_PATTERN_STARS {
                 problems.push(format!("model pattern `{name}` has {stars} `*`, over the limit of {MAX_PATTERN_STARS}"));
             }
-            if model.id.chars().chain(model.display_name.chars()).any(char::is_control) {
-                problems.push(format!("model `{}` has control characters in its id or name", model.id.escape_debug()));
+            let notes = model.prompt_notes.as_deref().unwrap_or("").chars().filter(|c| *c != '\n');
+            if model.id.chars().chain(model.display_name.chars()).chain(notes).any(char::is_control) {
+                problems.push(format!("model `{}` has control characters in its id, name or notes", model.id.escape_debug()));
             }
         }
         problems

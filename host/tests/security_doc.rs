@@ -6,9 +6,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Files whose every test is a security claim and must appear in SECURITY.md.
-const SECURITY_TEST_FILES: [&str; 6] = [
+const SECURITY_TEST_FILES: [&str; 9] = [
     "host/tests/sandbox.rs",
     "host/tests/sandbox_egress.rs",
+    "host/tests/sandbox_secrets.rs",
+    "host/tests/sandbox_floods.rs",
+    "host/tests/sandbox_cancel.rs",
     "host/tests/fuzz_smoke.rs",
     "tests/python/test_crash_recovery.py",
     "tests/python/test_faulty_upstream.py",

@@ -67,7 +67,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
             message: format!(
                 "the handler at {} answered with something that is not JSON: {}",
                 target.address,
-                truncate(&String::from_utf8_lossy(&response.body), 200)
+                easel_plugin_kit::util::snippet(&response.body, 200)
             ),
         })?;
         let mut images = extract::images(&json, s.image_pointer.as_deref(), s.seed_pointer.as_deref(), &s.base)?;

@@ -321,7 +321,7 @@ fn interrupt(host: &dyn Host, s: &Settings) -> Result<(), ProviderError> {
 fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("SD WebUI's answer to {path} is not JSON: {}", truncate(&String::from_utf8_lossy(&response.body), 200)),
+        message: format!("SD WebUI's answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
     }
 }
 

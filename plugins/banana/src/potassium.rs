@@ -9,7 +9,7 @@ use crate::extract;
 use crate::settings::{Settings, Target};
 use crate::template;
 use crate::types::{Host, HttpRequest, Level, Output, ProviderError, Request};
-use crate::util::{egress_error, truncate, uuid_v4};
+use crate::util::{egress_error, uuid_v4};
 use crate::vars;
 use serde_json::Value;
 

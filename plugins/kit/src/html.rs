@@ -29,15 +29,37 @@ pub fn title(body: &[u8]) -> Option<String> {
 }
 
 /// A one-line stand-in for an HTML page, e.g. `an HTML page titled "503
-/// Service Temporarily Unavailable"`; `None` when `body` is not HTML.
+/// Service Temporarily Unavailable"`; a page without a title shows its
+/// first 120 characters of text (`an HTML page: Bad gateway`). `None` when
+/// `body` is not HTML.
 pub fn summary(body: &[u8]) -> Option<String> {
     if !is_html(body) {
         return None;
     }
-    Some(match title(body) {
-        Some(title) => format!("an HTML page titled \"{title}\""),
-        None => "an HTML page without a title".into(),
-    })
+    if let Some(title) = title(body) {
+        return Some(format!("an HTML page titled \"{title}\""));
+    }
+    let text = visible_text(body);
+    Some(if text.is_empty() { "an HTML page with no text".into() } else { format!("an HTML page: {}", truncate(&text, 120)) })
+}
+
+/// The page's text without tags (of its first 64 KiB), whitespace collapsed.
+fn visible_text(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&body[..body.len().min(64 * 1024)]);
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// An error response in one line: `HTTP 503: an HTML page titled "…"`,
@@ -75,7 +97,8 @@ mod tests {
     #[test]
     fn error_pages_are_summarised_by_status_and_title() {
         assert_eq!(snippet(NGINX_503, 300), "an HTML page titled \"503 Service Temporarily Unavailable\"");
-        assert_eq!(snippet(b"<html><body>x</body></html>", 300), "an HTML page without a title");
+        assert_eq!(snippet(b"<html><body><h1>Bad gateway</h1>\n<p>try later</p></body></html>", 300), "an HTML page: Bad gateway try later");
+        assert_eq!(snippet(b"<html><body></body></html>", 300), "an HTML page with no text");
         let page = HttpResponse { status: 503, headers: vec![], body: NGINX_503.to_vec() };
         let line = response_summary(&page, 300);
         assert_eq!(line, "HTTP 503: an HTML page titled \"503 Service Temporarily Unavailable\"");

@@ -18,7 +18,7 @@ use crate::token::{Token, new_task_id};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{self, config_object, config_str, config_u64, config_url, egress_error, parse_size, truncate};
+use crate::util::{self, config_object, config_str, config_u64, config_url, egress_error, parse_size};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 

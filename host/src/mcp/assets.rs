@@ -97,7 +97,8 @@ pub struct ListImagesArgs {
 pub struct VaryArgs {
     /// The image to vary (store id or image:// URI).
     pub image: String,
-    /// New seed, 0 to 2^53 - 1 (default: a random one).
+    /// New seed, 0 to 2^53 - 1 (default: a random one when the model takes
+    /// a seed; a model without one re-runs the request unseeded).
     #[serde(default)]
     #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,

@@ -1,5 +1,5 @@
 //! The `Cancel-After` header on a create: Replicate cancels the prediction
-//! itself once it has run that long, so one the host lost track of (a
+//! itself when it has not finished that long after, so one the host lost track of (a
 //! crash, a cancel that came before the job token) stops billing. Format
 //! (Replicate's HTTP API reference, "Cancel-After"): a duration such as
 //! `30s`, `5m` or `1h30m`, a bare number meaning seconds, at least 5 s.

@@ -1,6 +1,7 @@
 //! `plugins.toml`: the deployment file, parsed strictly (unknown fields are
 //! errors) into [`Deployment`], with every error naming file, line, column
-//! and a fix.
+//! and a fix. Built-in plugins' settings that would fail only after a
+//! paid request are checked too ([`builtin_settings`]).
 //!
 //! ```toml
 //! [defaults]
@@ -18,6 +19,8 @@
 //! [plugins.openai.config]
 //! base_url = "https://api.openai.com/v1"
 //! ```
+
+mod builtin_settings;
 
 use crate::egress::allowed_hosts::AllowedHost;
 use serde::Deserialize;
@@ -333,6 +336,7 @@ impl Deployment {
         for (id, entry) in &mut deployment.plugins {
             entry.validate(id, &origin)?;
         }
+        builtin_settings::check(&deployment, text, &origin)?;
         deployment.inputs.allow = parse_hosts(&deployment.inputs.allowed_hosts, &origin)?;
         in_range("[inputs] max_mib", deployment.inputs.max_mib, 4096, &origin)?;
         if let Some(provider) = &deployment.defaults.provider {

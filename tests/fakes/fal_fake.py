@@ -29,7 +29,12 @@ Markers in the prompt script errors and timing:
   [fake:nsfw]          runs, then COMPLETED with error_type content_policy_violation;
                        the result GET -> 422 detail[] of type content_policy_violation
   [fake:rate_limit]    submit -> 429 {"detail": ...} with retry-after: 1
-  [fake:server_error]  submit -> 500 {"detail": ..., "error_type": "internal_server_error"}
+  [fake:server_error]  submit -> 500 {"detail": ..., "error_type": "internal_server_error"} (with
+                       x-fal-request-id: it reached fal)
+  [fake:gateway_503]   the first submit with this prompt -> 503 with nginx's 7-line HTML page and
+                       no x-fal-request-id (fal's ingress, the request never reached fal); then normal
+  [fake:upstream_503]  submit -> 503 {"detail": ...} WITH x-fal-request-id (fal itself answered;
+                       the run may have started)
   [fake:model_error]   runs, then COMPLETED with an error; the result GET -> 500 detail
   [fake:slow]          stays IN_PROGRESS until cancelled
   [fake:echo_auth]     IN_PROGRESS logs include the Authorization header as received
@@ -66,7 +71,11 @@ FLUX_PRESETS = {
     "landscape_16_9": (1024, 576),
 }
 BANANA_TIERS = {"0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096}
-MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth")
+MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth", "gateway_503", "upstream_503")
+# What nginx in front of fal's queue serves for a 503 (no x-fal-request-id).
+NGINX_503 = (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
+             b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
+             b"</body>\r\n</html>\r\n")
 
 
 def markers(prompt: object) -> set[str]:
@@ -106,6 +115,7 @@ class FalState:
         self.jobs: dict[str, Job] = {}
         self.files: dict[str, bytes] = {}
         self.recorded: list[dict] = []
+        self.gateway_failed: set[str] = set()  # prompts whose one gateway 503 was served
         self.base_url = ""
 
     def finished(self, job: Job) -> bool:
@@ -177,7 +187,15 @@ class Handler(FakeHandler):
             return self.send_json(429, {"detail": "Too many requests: concurrent request limit reached"}, {"retry-after": "1"})
         if "server_error" in scripted:
             return self.send_json(500, {"detail": "Internal server error", "error_type": "internal_server_error"},
-                                  {"x-fal-retryable": "true"})
+                                  {"x-fal-retryable": "true", "x-fal-request-id": str(uuid.uuid4())})
+        if "gateway_503" in scripted:
+            with self.state.lock:
+                first = body.get("prompt") not in self.state.gateway_failed
+                self.state.gateway_failed.add(body.get("prompt"))
+            if first:
+                return self.send(503, NGINX_503, "text/html")
+        if "upstream_503" in scripted:
+            return self.send_json(503, {"detail": "Service temporarily unavailable"}, {"x-fal-request-id": str(uuid.uuid4())})
         errors = self.validate(endpoint, body)
         if "validation" in scripted:
             errors.append(field_error("image_size", "Input should be 'square_hd', 'square', 'portrait_4_3', "

@@ -24,6 +24,10 @@ Auth: "Authorization: Bearer <key>" (the older "Token <key>" also works); otherw
 State machine (deterministic, per GET poll): `starting_polls` polls "starting" (default 2),
 `processing_polls` polls "processing" with tqdm-style logs (default 2), then "succeeded" with
 `output` = a list of URLs (one per num_outputs), or one URL string for google/nano-banana*.
+"Cancel-After: <duration>" on create (`30s`, `5m`, `1h30m`, bare seconds; at least 5 s): a
+prediction still unfinished that long after its creation is "canceled" by the fake itself
+(Prediction.canceled_by = "cancel-after"; a cancel call sets "request"); a malformed or too
+short value -> 400 [M: Replicate's exact answer to a bad value is not documented].
 "Prefer: wait[=N]" on create: a prompt with [fake:fast] finishes inside the create call
 (status succeeded/failed in the 201); any other prediction "outlives the wait", which the
 fake shortens to --wait-cap seconds (default 0.2), and comes back "starting".
@@ -95,6 +99,21 @@ class Prediction:
         self.output: object = None
         self.error: str | None = None
         self.created_at, self.started_at, self.completed_at = now(), None, None
+        self.created = time.monotonic()
+        self.cancel_after: float | None = None  # seconds, from the Cancel-After header
+        self.canceled_by: str | None = None  # "request" (POST .../cancel) or "cancel-after"
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a Cancel-After value (`30s`, `5m`, `1h30m`, `90`), or None."""
+    text = text.strip()
+    if text.isdigit():
+        return float(text)
+    parts = re.fullmatch(r"(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?", text)
+    if not text or not parts:
+        return None
+    h, m, s = (int(g or 0) for g in parts.groups())
+    return float(h * 3600 + m * 60 + s)
 
 
 class ReplicateState:
@@ -121,8 +140,16 @@ class ReplicateState:
             body["metrics"] = {"predict_time": 0.42, "total_time": 0.5}
         return body
 
+    def expire(self, p: Prediction) -> None:
+        """Cancel `p` if its Cancel-After has passed and it is unfinished (under the lock)."""
+        if p.status in ("succeeded", "failed", "canceled") or p.cancel_after is None:
+            return
+        if time.monotonic() - p.created >= p.cancel_after:
+            p.status, p.completed_at, p.canceled_by = "canceled", now(), "cancel-after"
+
     def advance(self, p: Prediction) -> None:
         """One poll's worth of progress (under the lock)."""
+        self.expire(p)
         if p.status in ("succeeded", "failed", "canceled"):
             return
         n = p.polls
@@ -227,8 +254,9 @@ class Handler(FakeHandler):
                 if p is None:
                     return self.send_json(404, problem(404, "Not found", "The requested prediction could not be found."))
                 if m.group(2) and method == "POST":
+                    st.expire(p)
                     if p.status not in ("succeeded", "failed", "canceled"):
-                        p.status, p.completed_at = "canceled", now()
+                        p.status, p.completed_at, p.canceled_by = "canceled", now(), "request"
                     return self.send_json(200, st.as_json(p))
                 if not m.group(2) and method == "GET":
                     st.advance(p)
@@ -264,7 +292,13 @@ class Handler(FakeHandler):
                                           "\"3:2\", \"4:5\", \"5:4\", \"9:16\", \"9:21\""})
         if fields:
             return self.send_json(422, invalid(fields))
+        cancel_after = self.headers.get("Cancel-After")
+        seconds = None if cancel_after is None else parse_duration(cancel_after)
+        if cancel_after is not None and (seconds is None or seconds < 5):
+            return self.send_json(400, problem(400, "Invalid Cancel-After header",
+                                               f"Cancel-After must be a duration of at least 5s, got {cancel_after!r}"))
         p = Prediction(model or "owner/model", version, inp, scripted, auth)
+        p.cancel_after = seconds
         with st.lock:
             st.predictions[p.id] = p
         prefer = self.headers.get("Prefer", "")

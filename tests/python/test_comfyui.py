@@ -227,7 +227,9 @@ def test_execution_errors_are_readable(setup):
 def test_backend_down_says_how_to_start_comfyui(setup):
     down = f"http://127.0.0.1:{closed_port()}"
     setup.write_config(base_url=down, allowed=[down])
-    failed(setup.generate("a fox"), f"ComfyUI not reachable at {down}", "python main.py --listen")
+    stderr = failed(setup.generate("a fox"), f"ComfyUI not reachable at {down}", "start it with `python main.py` (it serves http://127.0.0.1:8188")
+    # Bare --listen binds every interface in ComfyUI 0.3.64: never advise it for this machine.
+    assert "`python main.py --listen`" not in stderr, stderr
 
 
 def test_private_address_needs_its_literal_allowed_hosts_entry(setup):
@@ -300,6 +302,8 @@ def test_mcp_generate_reports_queue_position_running_and_download(setup):
     assert queued < position1 < position0 < running < download, messages
     values = [v for v, _ in events]
     assert values == sorted(values), f"progress must not go backwards: {events}"
+    # Clean percentages (5.0, never 5.000000074505806 from a widened f32).
+    assert all(round(v, 1) == v for v in values), values
 
 
 def test_mcp_edit_image_with_a_stored_reference(setup):
@@ -367,4 +371,30 @@ def test_mcp_list_providers_shows_checkpoints_or_why_comfyui_is_down(setup):
     result = run_mcp(setup, body)
     [comfy] = [p for p in structured(result)["providers"] if p["id"] == "comfyui"]
     assert comfy["status"] == "unavailable", comfy
-    assert f"ComfyUI not reachable at {down}" in comfy["reason"] and "python main.py --listen" in comfy["reason"]
+    assert f"ComfyUI not reachable at {down}" in comfy["reason"] and "start it with `python main.py` (" in comfy["reason"]
+    assert "`python main.py --listen`" not in comfy["reason"], comfy["reason"]
+
+
+def test_mcp_vary_image_on_a_workflow_without_a_seed_reruns_it_and_records_no_seed(setup):
+    workflow = json.loads(json.dumps(TXT2IMG))
+    workflow["3"]["inputs"]["seed"] = 777  # the workflow's own fixed seed: no {{seed}}
+    setup.write_config(extra=f"workflow_txt2img = '{json.dumps(workflow)}'")
+
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "comfyui", "width": 256, "height": 192})
+        assert not is_error(made), made.content
+        original = structured(made)["images"][0]
+        varied = await session.call_tool("vary_image", {"image": original["id"]})
+        seeded = await session.call_tool("vary_image", {"image": original["id"], "seed": 5})
+        return original, varied, seeded
+
+    original, varied, seeded = run_mcp(setup, body)
+    assert original.get("seed") is None, f"the plugin reported a seed the workflow never used: {original}"
+    assert not is_error(varied), text_of(varied)
+    [image] = structured(varied)["images"]
+    assert image.get("seed") is None, image
+    assert "takes no seed" in text_of(varied) and "re-ran" in text_of(varied), text_of(varied)
+    graphs = setup.prompts()
+    assert len(graphs) == 2, "generate and the variation ran; the explicit seed was refused before any request"
+    assert all(find(g["prompt"], "KSampler")["seed"] == 777 for g in graphs)
+    assert is_error(seeded) and "seed" in text_of(seeded), text_of(seeded)

@@ -156,6 +156,26 @@ def test_provider_errors_are_readable(setup, marker, expected):
     assert "panic" not in result.stderr.lower()
 
 
+def test_a_gateway_503_that_never_reached_fal_is_retried_and_summarised_then_succeeds(setup):
+    result = setup.generate("a heron [fake:gateway_503]", "--width", "512", "--height", "512")
+    [(_, path)] = outputs(result)
+    assert png_size(path) == (512, 512)
+    # The first submit got nginx's page without x-fal-request-id; the host submitted again.
+    assert len(submits(setup)) == 2, submits(setup)
+    assert "never reached fal" in result.stderr and "retry 1/3" in result.stderr, result.stderr
+    assert '"503 Service Temporarily Unavailable"' in result.stderr, result.stderr
+    assert "<center>" not in result.stderr and "<html>" not in result.stderr, result.stderr
+
+
+def test_a_503_from_fal_itself_is_not_retried_since_it_may_have_been_billed(setup):
+    result = setup.generate("a heron [fake:upstream_503]", "--width", "512", "--height", "512")
+    assert result.returncode != 0, result.stdout
+    assert len(submits(setup)) == 1, submits(setup)
+    assert "HTTP 503" in result.stderr or "503" in result.stderr, result.stderr
+    assert "Service temporarily unavailable" in result.stderr, result.stderr
+    assert "retry" not in result.stderr.lower(), result.stderr
+
+
 def test_wrong_key_is_unauthorized_and_names_the_variable(setup):
     result = setup.generate("a cat", key="not-the-key")
     assert result.returncode != 0

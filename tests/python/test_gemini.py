@@ -172,6 +172,14 @@ def test_bad_key_is_400_api_key_invalid_and_reads_as_unauthorized(setup):
     assert "AIza-wrong-key-00000" not in stderr
 
 
+def test_a_base_url_without_the_api_version_is_a_config_error_before_any_request(setup):
+    setup.config.write_text(setup.config.read_text().replace(f'base_url = "{setup.base}/v1beta"', f'base_url = "{setup.base}"'))
+    stderr = failed(setup.generate("a cat"), f"{setup.config}:", "does not end in a Gemini API version", "fix:", "/v1beta")
+    assert "rejected the API key" not in stderr, stderr
+    with setup.server.lock:
+        assert setup.server.requests == [], "nothing was sent"
+
+
 def test_missing_key_fails_before_any_request(setup):
     failed(setup.generate("a cat", key=None), "GEMINI_API_KEY")
     assert setup.api_calls() == []

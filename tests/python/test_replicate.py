@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,10 @@ extra_models = ["stability-ai/sdxl:{VERSION}"]
     def requests(self) -> list[dict]:
         return list(self.server.state.recorded)
 
+    def add_config(self, text: str) -> None:
+        """Append lines to [plugins.replicate.config] (the last table)."""
+        self.config.write_text(self.config.read_text() + text + "\n")
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
@@ -107,11 +112,51 @@ def test_generate_creates_an_official_model_prediction_and_polls_it(setup):
     [create] = creates(setup)
     assert create["path"] == "/v1/models/black-forest-labs/flux-schnell/predictions"
     assert create["headers"]["prefer"] == "wait=5"
+    assert create["headers"]["cancel-after"] == "15m", "by default Replicate stops it at the host's 15-minute job deadline"
     inp = create["json"]["input"]
     assert inp["prompt"] == "a red fox in snow"
     assert (inp["aspect_ratio"], inp["num_outputs"], inp["seed"], inp["output_format"]) == ("16:9", 2, 42, "png")
     assert len(polls(setup)) >= 5, "starting, starting, processing, processing, succeeded"
     assert any(r["path"].startswith("/files/") for r in setup.requests())
+
+
+def test_a_prediction_the_host_lost_track_of_is_canceled_by_replicate_after_cancel_after(setup):
+    setup.add_config('cancel_after = "5s"')
+    server = subprocess.Popen([EASEL_BIN, "--config", str(setup.config), "--store", str(setup.store),
+                               "generate", "a slow one [fake:slow]", "--provider", "replicate"],
+                              env=setup.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not creates(setup) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        server.kill()  # the host dies holding the job: nothing will poll or cancel it
+        server.wait()
+    [create] = creates(setup)
+    assert create["headers"]["cancel-after"] == "5s"
+    [prediction] = setup.server.state.predictions.values()
+    deadline = time.monotonic() + 60
+    while prediction.status != "canceled" and time.monotonic() < deadline:
+        with setup.server.state.lock:
+            setup.server.state.expire(prediction)
+        time.sleep(0.2)
+    assert (prediction.status, prediction.canceled_by) == ("canceled", "cancel-after")
+    assert not [r for r in setup.requests() if r["path"].endswith("/cancel")], "nobody asked: Replicate stopped it itself"
+
+
+def test_download_auth_without_the_file_host_bound_is_a_config_error_before_any_request(setup):
+    setup.add_config("download_auth = true")
+    result = setup.generate("a red fox")
+    assert result.returncode != 0, result.stdout
+    assert f"{setup.config}:" in result.stderr and "download_auth = true" in result.stderr, result.stderr
+    assert "https://replicate.delivery" in result.stderr and "REPLICATE_API_TOKEN" in result.stderr and "fix:" in result.stderr, result.stderr
+    assert creates(setup) == [], "nothing was created, so nothing was paid for"
+    # Bound to Replicate's file hosts, the same setting loads and runs.
+    setup.config.write_text(setup.config.read_text().replace(
+        f'\nhosts = ["{setup.base}"]', f'\nhosts = ["{setup.base}", "https://replicate.delivery", "https://*.replicate.delivery"]', 1))
+    outputs(setup.generate("a red fox [fake:fast]"))
+    files = [r for r in setup.requests() if r["path"].startswith("/files/")]
+    assert files and all(r["headers"].get("authorization") == f"Bearer {KEY}" for r in files), files
 
 
 def test_a_fast_prediction_finishes_inside_prefer_wait(setup):

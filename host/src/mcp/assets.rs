@@ -97,7 +97,8 @@ pub struct ListImagesArgs {
 pub struct VaryArgs {
     /// The image to vary (store id or image:// URI).
     pub image: String,
-    /// New seed, 0 to 2^53 - 1 (default: a random one).
+    /// New seed, 0 to 2^53 - 1 (default: a random one when the model takes
+    /// a seed; a model without one re-runs the request unseeded).
     #[serde(default)]
     #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     pub seed: Option<u64>,
@@ -245,6 +246,9 @@ impl EaselServer {
 
     /// Re-run the request that made an image with a new seed (random unless
     /// given) and optional overrides; the result records the original as its parent's sibling (same parents).
+    /// A model without the seed feature (e.g. a ComfyUI workflow without
+    /// `{{seed}}`) is sent no seed: the variation is a plain re-run, and the
+    /// result says so. An explicit `seed` for such a model is refused, naming `seed`.
     #[tool(annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let original = match self.jobs.store().metadata(id_of(&args.image)) {
@@ -261,24 +265,42 @@ impl EaselServer {
             .and_then(|v| serde_json::from_value::<Vec<InputSpec>>(v.clone()).ok())
             .unwrap_or_else(|| original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect());
         let size_overridden = args.width.is_some() || args.height.is_some();
+        let provider = args.provider.or(original.provider.clone());
+        let model = args.model.or(original.model.clone());
+        // Only a model that takes a seed gets a fresh one; a routing error is
+        // left for run_generation to report.
+        let model_takes_seed = match self.jobs.registry().route(provider.as_deref(), model.as_deref()).await {
+            Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
+            Err(_) => Ok(()),
+        };
+        let seed = match (&model_takes_seed, args.seed) {
+            (_, Some(seed)) => Some(seed),
+            // 32-bit: the range every provider accepts.
+            (Ok(()), None) => Some(u64::from(rand::random::<u32>())),
+            (Err(_), None) => None,
+        };
         let spec = GenerateSpec {
             prompt,
-            provider: args.provider.or(original.provider.clone()),
-            model: args.model.or(original.model.clone()),
+            provider,
+            model,
             negative_prompt: args.negative_prompt.or(original.negative_prompt.clone()),
             width: args.width.or(if size_overridden { None } else { number("width").map(|w| w as u32) }),
             height: args.height.or(if size_overridden { None } else { number("height").map(|h| h as u32) }),
             aspect_ratio: if size_overridden { None } else { p.get("aspect_ratio").and_then(|v| v.as_str()).map(String::from) },
             size_tier: p.get("size_tier").and_then(|v| v.as_str()).map(String::from),
             count: args.count.or(Some(1)),
-            // 32-bit: the range every provider accepts.
-            seed: Some(args.seed.unwrap_or_else(|| u64::from(rand::random::<u32>()))),
+            seed,
             steps: number("steps").map(|s| s as u32),
             guidance: p.get("guidance").and_then(|v| v.as_f64()).map(|g| g as f32),
             strength: p.get("strength").and_then(|v| v.as_f64()).map(|s| s as f32),
             inputs,
         };
-        Ok(self.run_generation(spec, args.wait_seconds, context).await)
+        let mut result = self.run_generation(spec, args.wait_seconds, context).await;
+        if let (Err(model), None, false) = (&model_takes_seed, seed, result.is_error == Some(true)) {
+            let note = format!("note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model");
+            result.content.insert(1.min(result.content.len()), ContentBlock::text(note));
+        }
+        Ok(result)
     }
 
     /// Delete a stored image and its cached views. Images made from it keep

@@ -310,14 +310,17 @@ impl EaselServer {
         let forwarder = context.meta.get_progress_token().map(|token| {
             let peer = context.peer.clone();
             tokio::spawn(async move {
-                let mut last = 0.0f64;
+                // Whole tenths of a percent: an f32 fraction widened to f64
+                // would read 5.000000074505806 for 0.05.
+                let mut last = 0u32;
                 while let Some(event) = progress_rx.recv().await {
-                    let mut value = event.fraction.map(|f| f64::from(f) * 100.0).unwrap_or(last);
-                    if value <= last {
-                        value = last + 0.1;
+                    let mut tenths = event.fraction.map(|f| (f64::from(f) * 1000.0).round() as u32).unwrap_or(last);
+                    if tenths <= last {
+                        tenths = last + 1;
                     }
-                    last = value.min(99.9);
-                    let param = ProgressNotificationParam::new(token.clone(), last).with_total(100.0).with_message(event.message);
+                    last = tenths.min(999);
+                    let value = f64::from(last) / 10.0;
+                    let param = ProgressNotificationParam::new(token.clone(), value).with_total(100.0).with_message(event.message);
                     if peer.notify_progress(param).await.is_err() {
                         break;
                     }

@@ -72,6 +72,9 @@ pub fn message_of(response: &HttpResponse) -> String {
         }
         return truncate(&body.to_string(), 300);
     }
+    if let Some(page) = easel_plugin_kit::html::summary(&response.body) {
+        return page;
+    }
     let text = String::from_utf8_lossy(&response.body);
     let lines: Vec<&str> = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
     match lines.as_slice() {

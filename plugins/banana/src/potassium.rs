@@ -9,7 +9,7 @@ use crate::extract;
 use crate::settings::{Settings, Target};
 use crate::template;
 use crate::types::{Host, HttpRequest, Level, Output, ProviderError, Request};
-use crate::util::{egress_error, truncate, uuid_v4};
+use crate::util::{egress_error, uuid_v4};
 use crate::vars;
 use serde_json::Value;
 
@@ -67,7 +67,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
             message: format!(
                 "the handler at {} answered with something that is not JSON: {}",
                 target.address,
-                truncate(&String::from_utf8_lossy(&response.body), 200)
+                easel_plugin_kit::util::snippet(&response.body, 200)
             ),
         })?;
         let mut images = extract::images(&json, s.image_pointer.as_deref(), s.seed_pointer.as_deref(), &s.base)?;

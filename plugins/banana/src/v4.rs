@@ -104,6 +104,6 @@ fn post(host: &dyn Host, s: &Settings, path: &str, body: &Value, timeout_ms: u32
     }
     response.json().ok_or_else(|| ProviderError::Upstream {
         status: response.status,
-        message: format!("the v4 answer to {path} is not JSON: {}", truncate(&String::from_utf8_lossy(&response.body), 200)),
+        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
     })
 }

@@ -234,8 +234,12 @@ pub fn mime_of(content_type: Option<&str>, filename: &str) -> String {
     .to_string()
 }
 
-/// At most 300 characters of a body, for error messages.
+/// At most 300 characters of a body, for error messages; an HTML page
+/// (a proxy's error page) is only its title (`easel_plugin_kit::html`).
 pub fn snippet(text: &str) -> String {
+    if let Some(page) = easel_plugin_kit::html::summary(text.as_bytes()) {
+        return page;
+    }
     let text = text.trim();
     match text.char_indices().nth(300) {
         Some((cut, _)) => format!("{}…", &text[..cut]),

@@ -237,7 +237,7 @@ mod tests {
         let mock = Mock::new();
         mock.route("GET", "/", vec![Err(EgressError::Connection("refused".into()))]);
         let err = describe(&mock).unwrap_err();
-        assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("python main.py --listen")), "{err:?}");
+        assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("start it with `python main.py` (")), "{err:?}");
         let mut mock = Mock::new();
         mock.config.insert("workflow_txt2img".into(), "{oops".into());
         let err = describe(&mock).unwrap_err();

@@ -1,5 +1,5 @@
 //! Turning what goes wrong into readable [`ProviderError`]s: egress
-//! failures (the "not reachable … `python main.py --listen`" hint), HTTP
+//! failures (the "not reachable … start it with `python main.py`" hint), HTTP
 //! statuses, `POST /prompt` validation failures (`node_errors`, object and
 //! older plain-string forms — PROTOCOLS §5.2) and execution errors from
 //! `/history` (PROTOCOLS §5.3/§5.4).
@@ -17,7 +17,7 @@ use serde_json::Value;
 pub fn egress(base: &str, error: EgressError) -> ProviderError {
     match error {
         EgressError::Connection(m) => ProviderError::Unavailable(format!(
-            "ComfyUI not reachable at {base} — start it with `python main.py --listen` (or fix base_url in [plugins.comfyui.config]); {m}"
+            "ComfyUI not reachable at {base} — start it with `python main.py` (it serves http://127.0.0.1:8188; bare `--listen` would open it to every network, so give a ComfyUI on another machine `--listen <its LAN address>`), or fix base_url in [plugins.comfyui.config]; {m}"
         )),
         EgressError::Denied(m) => ProviderError::Unavailable(m),
         EgressError::SecretUnavailable(m) => ProviderError::Unauthorized(m),
@@ -235,7 +235,7 @@ mod tests {
     fn connection_failure_says_how_to_start_comfyui() {
         let e = egress("http://127.0.0.1:8188", EgressError::Connection("connection refused".into()));
         let ProviderError::Unavailable(m) = e else { panic!() };
-        assert!(m.contains("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("python main.py --listen") && m.contains("refused"));
+        assert!(m.contains("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("start it with `python main.py` (it serves http://127.0.0.1:8188") && m.contains("refused"));
         let denied = egress("http://127.0.0.1:8188", EgressError::Denied("add \"http://127.0.0.1:8188\"".into()));
         assert_eq!(denied, ProviderError::Unavailable("add \"http://127.0.0.1:8188\"".into()));
     }

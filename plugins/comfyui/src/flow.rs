@@ -58,13 +58,17 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let default = settings.default_size_for(&request.model);
     let input_dims = input.map(|i| Dims { width: i.width, height: i.height });
     let size = settings::output_size(request.size, request.aspect_ratio.as_deref(), input_dims, default)?;
-    let seed = request.seed.unwrap_or_else(|| host.random_u64() % SEED_LIMIT);
+    // A workflow without {{seed}} uses whatever seed its own nodes hold:
+    // none is drawn, sent or reported (the images would not reproduce from it).
+    let seed = template.has("seed").then(|| request.seed.unwrap_or_else(|| host.random_u64() % SEED_LIMIT));
     let client = Client::new(host, &settings.base);
 
     let mut values: BTreeMap<&str, Value> = BTreeMap::new();
     values.insert("prompt", json!(request.prompt));
     values.insert("negative_prompt", json!(request.negative_prompt.clone().unwrap_or_else(|| settings.negative_prompt.clone())));
-    values.insert("seed", json!(seed));
+    if let Some(seed) = seed {
+        values.insert("seed", json!(seed));
+    }
     values.insert("steps", json!(request.steps.unwrap_or(settings.steps)));
     values.insert("cfg", json!(request.guidance.map(|g| round3(g as f64)).unwrap_or(settings.cfg)));
     values.insert("width", json!(size.width));
@@ -94,9 +98,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         400 => return Err(errors::prompt_rejected(&response)),
         _ => return Err(errors::status(&client.base, "POST /prompt", &response)),
     };
-    host.log(Level::Info, &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, seed {seed})", size.width, size.height, request.count));
+    let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
+    host.log(Level::Info, &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, {seed_note})", size.width, size.height, request.count));
     host.progress(Some(0.05), &format!("queued at ComfyUI as prompt {}", short(&prompt_id)));
-    let token = Token { v: Token::VERSION, base: settings.base, prompt_id, client_id, seed: Some(seed), count: request.count };
+    let token = Token { v: Token::VERSION, base: settings.base, prompt_id, client_id, seed, count: request.count };
     Ok(Submission::Pending(token.encode()))
 }
 

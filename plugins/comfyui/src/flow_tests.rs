@@ -119,7 +119,7 @@ fn unreachable_server_is_unavailable_with_the_start_hint() {
     mock.route("POST", "/prompt", vec![Err(EgressError::Connection("tcp connect error: Connection refused".into()))]);
     let err = submit(&mock, &request(Operation::Generate)).unwrap_err();
     let ProviderError::Unavailable(m) = err else { panic!("{err:?}") };
-    assert!(m.starts_with("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("python main.py --listen"), "{m}");
+    assert!(m.starts_with("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("start it with `python main.py` ("), "{m}");
 }
 
 fn token() -> String {
@@ -184,4 +184,27 @@ fn cancel_of_a_pending_prompt_does_not_interrupt_others() {
     mock.json("GET", "/queue", 200, json!({"queue_running": [[1, "someone-else", {}, {}, []]], "queue_pending": []}));
     cancel(&mock, &token()).unwrap();
     assert!(mock.sent("POST", "/interrupt").is_empty());
+}
+
+#[test]
+fn a_workflow_without_a_seed_placeholder_is_sent_no_seed_and_reports_none() {
+    let mut mock = Mock::new();
+    let seedless = json!({
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
+        "3": {"class_type": "KSampler", "inputs": {"seed": 1234, "positive": ["6", 0]}},
+        "9": {"class_type": "SaveImage", "inputs": {"images": ["3", 0]}}
+    });
+    mock.config.insert("workflow_txt2img".into(), seedless.to_string());
+    queued_ok(&mock);
+    let Submission::Pending(token) = submit(&mock, &request(Operation::Generate)).unwrap() else { panic!() };
+    assert_eq!(sent_graph(&mock)["prompt"]["3"]["inputs"]["seed"], json!(1234), "the workflow's own seed stays");
+    let t = Token::decode(&token).unwrap();
+    assert_eq!(t.seed, None, "no seed was used, so none may be reported");
+    let history_done = json!({"pid-1": {"outputs": {"9": {"images": [{"filename": "e.png", "subfolder": "", "type": "output"}]}},
+        "status": {"status_str": "success", "completed": true, "messages": []}}});
+    mock.json("GET", "/history/", 200, history_done);
+    mock.route("GET", "/view", vec![Ok(HttpResponse { status: 200, headers: vec![("content-type".into(), "image/png".into())], body: png(64, 64) })]);
+    let JobState::Done(images) = poll(&mock, &token).unwrap() else { panic!() };
+    assert_eq!(images[0].seed, None);
 }

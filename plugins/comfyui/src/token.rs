@@ -16,7 +16,8 @@ pub struct Token {
     pub prompt_id: String,
     /// The `client_id` this plugin sent with the prompt.
     pub client_id: String,
-    /// The seed filled into the workflow, reported with the images.
+    /// The seed filled into the workflow's `{{seed}}`, reported with the
+    /// images; `None` when the workflow has no `{{seed}}` (nothing to report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
     /// Images requested (the batch size).

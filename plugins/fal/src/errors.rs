@@ -1,9 +1,11 @@
-//! fal HTTP errors → Easel `provider-error`s (PROTOCOLS §3.6): `{"detail":
-//! [...]}` validation lists, `content_policy_violation`, 401/403, 429 and 5xx.
-//! Bodies that are not as documented still give a readable message.
+//! fal HTTP errors → Easel `provider-error`s (docs/providers/fal.md):
+//! `{"detail": [...]}` validation lists, `content_policy_violation`,
+//! 401/403, 429, 5xx, and the ingress's 502/503/504 pages that never
+//! reached fal. Bodies that are not as documented (HTML pages included)
+//! still give a short readable message.
 
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{retry_after_ms, text_of, truncate};
+use crate::util::{retry_after_ms, snippet, text_of, truncate};
 use serde_json::Value;
 
 /// Which call got the error (for wording and 404 meaning).
@@ -18,8 +20,27 @@ pub enum Call {
 /// The fal error type of a safety block (PROTOCOLS §3.6 [S]).
 pub const CONTENT_POLICY: &str = "content_policy_violation";
 
+/// The header fal's own servers put on every answer; an answer without it
+/// came from the ingress in front of fal (fal-client retries such 502/503/504s).
+pub const REQUEST_ID_HEADER: &str = "x-fal-request-id";
+
 /// Classify a non-2xx fal response. `endpoint` is named in 404 messages.
+///
+/// A submit answered 502, 503 or 504 without `x-fal-request-id` never
+/// reached fal, so nothing was created or billed: that is `rate-limited`,
+/// which the host retries. With a request id it is `upstream` and is not
+/// retried, since fal may have started (and billed) the run.
 pub fn classify(response: &HttpResponse, call: Call, endpoint: &str) -> ProviderError {
+    if call == Call::Submit && matches!(response.status, 502..=504) && response.header(REQUEST_ID_HEADER).is_none() {
+        return ProviderError::RateLimited {
+            retry_after_ms: retry_after_ms(response),
+            message: format!(
+                "fal's gateway answered HTTP {} ({}) without an {REQUEST_ID_HEADER}: the request never reached fal, so nothing was created",
+                response.status,
+                snippet(&response.body, 200)
+            ),
+        };
+    }
     let body = response.json();
     let detail = body.as_ref().and_then(|b| b.get("detail")).cloned();
     let message = detail_text(detail.as_ref()).unwrap_or_else(|| fallback_text(response));
@@ -109,8 +130,7 @@ pub fn detail_text(detail: Option<&Value>) -> Option<String> {
 }
 
 fn fallback_text(response: &HttpResponse) -> String {
-    let text = String::from_utf8_lossy(&response.body);
-    if text.trim().is_empty() { format!("HTTP {} with an empty body", response.status) } else { truncate(&text, 300) }
+    easel_plugin_kit::html::response_summary(response, 300)
 }
 
 #[cfg(test)]
@@ -142,9 +162,33 @@ mod tests {
         let mut r = resp(429, r#"{"detail":"Too many requests"}"#);
         r.headers.push(("retry-after".into(), "3".into()));
         assert!(matches!(classify(&r, Call::Submit, "e"), ProviderError::RateLimited { retry_after_ms: Some(3000), .. }));
-        let r = resp(502, "<html>bad gateway</html>");
-        assert!(matches!(classify(&r, Call::Status, "e"), ProviderError::Upstream { status: 502, message } if message.contains("bad gateway")));
+        let r = resp(502, "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>");
+        assert!(matches!(classify(&r, Call::Status, "e"), ProviderError::Upstream { status: 502, message } if message == "fal: HTTP 502: an HTML page titled \"502 Bad Gateway\""));
         let r = resp(404, r#"{"detail":"Application not found"}"#);
         assert!(matches!(classify(&r, Call::Submit, "x/y"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
+    }
+
+    const NGINX_503: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+
+    #[test]
+    fn a_gateway_503_without_a_request_id_is_a_retryable_rate_limit_summarised() {
+        let page = resp(503, NGINX_503);
+        match classify(&page, Call::Submit, "fal-ai/flux/dev") {
+            ProviderError::RateLimited { message, .. } => {
+                assert!(message.contains("never reached fal") && message.contains("HTTP 503"), "{message}");
+                assert!(message.contains("\"503 Service Temporarily Unavailable\"") && !message.contains("<center>"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_5xx_with_a_request_id_reached_fal_and_is_not_retried() {
+        let mut answer = resp(503, r#"{"detail":"Service unavailable"}"#);
+        answer.headers.push((REQUEST_ID_HEADER.into(), "764cabcf".into()));
+        assert!(matches!(classify(&answer, Call::Submit, "e"), ProviderError::Upstream { status: 503, .. }));
+        // A 500 is fal's own failure, with or without the header; polls keep their own retry rule.
+        assert!(matches!(classify(&resp(500, "{}"), Call::Submit, "e"), ProviderError::Upstream { status: 500, .. }));
+        assert!(matches!(classify(&resp(503, NGINX_503), Call::Status, "e"), ProviderError::Upstream { status: 503, .. }));
     }
 }

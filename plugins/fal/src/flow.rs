@@ -209,7 +209,7 @@ fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("fal's {what} answer is not JSON: {}", truncate(&String::from_utf8_lossy(&response.body), 200)),
+        message: format!("fal's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
     }
 }
 

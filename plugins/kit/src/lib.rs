@@ -1,6 +1,6 @@
 //! What Easel's provider plugins share: plain-Rust mirrors of the WIT types
 //! and the [`Host`](types::Host) trait over the imports ([`types`]),
-//! provider-neutral helpers ([`util`], [`local`]), the [`Provider`] trait a
+//! provider-neutral helpers ([`util`], [`html`], [`local`]), the [`Provider`] trait a
 //! plugin implements, and (wasm32 only) the WIT bindings and the adapter
 //! that exports any [`Provider`] as the `image-provider` world.
 //!
@@ -13,6 +13,7 @@
 //! easel_plugin_kit::export_provider!(MyProvider);
 //! ```
 
+pub mod html;
 pub mod local;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -2,7 +2,8 @@
 //! `Retry-After` (also `retry-after-ms` and HTTP dates), egress-error
 //! mapping for cloud APIs, config parsing, the `extra` JSON passthrough,
 //! size and aspect-ratio arithmetic, progress parsing from log text,
-//! message text and random ids.
+//! message text (HTML error pages summarised, see [`crate::html`]) and
+//! random ids.
 
 use crate::types::{EgressError, Host, HttpResponse, ProviderError};
 use base64::Engine as _;
@@ -279,8 +280,13 @@ pub fn truncate(text: &str, max: usize) -> String {
 }
 
 /// At most `max` characters of a response body for an error message (as
-/// [`truncate`]), or `(empty body)`.
+/// [`truncate`]), `(empty body)`, or for an HTML page only its
+/// [`html::summary`](crate::html::summary): a proxy's error page is
+/// markup, not a message.
 pub fn snippet(body: &[u8], max: usize) -> String {
+    if let Some(summary) = crate::html::summary(body) {
+        return summary;
+    }
     let text = String::from_utf8_lossy(body);
     if text.trim().is_empty() { "(empty body)".into() } else { truncate(&text, max) }
 }

@@ -93,8 +93,7 @@ pub fn prediction_failure(error: Option<&str>) -> ProviderError {
 }
 
 fn fallback_text(response: &HttpResponse) -> String {
-    let text = String::from_utf8_lossy(&response.body);
-    if text.trim().is_empty() { format!("HTTP {} with an empty body", response.status) } else { truncate(&text, 300) }
+    easel_plugin_kit::html::response_summary(response, 300)
 }
 
 #[cfg(test)]

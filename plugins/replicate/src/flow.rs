@@ -11,10 +11,16 @@
 //! - `extra_models`: further `owner/name[:version]` ids to offer with loose
 //!   capabilities (Replicate validates them).
 //! - `output_format`: `png` (default), `jpg`/`jpeg` or `webp` where the model takes it.
+//! - `cancel_after`: `Cancel-After` on create, so Replicate itself cancels
+//!   a prediction still running after that long (e.g. `"30m"`, `"1h"`,
+//!   whole seconds; at least 5 s). Default `15m`, the host's job deadline:
+//!   a prediction the host lost track of cannot bill longer than a tracked
+//!   one. See [`crate::cancel_after`].
 //! - `download_auth`: `true` sends `Authorization: Bearer …` with output
 //!   downloads (the docs advise it, §4.3); the secret must then also be
 //!   bound to `https://replicate.delivery`. Default `false`.
 
+use crate::cancel_after;
 use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
@@ -77,6 +83,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let wait = config_u64(host, "prefer_wait_secs").unwrap_or(DEFAULT_PREFER_WAIT).min(60);
     let mut headers = auth_headers();
     headers.push(("Content-Type".into(), "application/json".into()));
+    headers.push(("Cancel-After".into(), cancel_after::header_value(host)?));
     if wait > 0 {
         headers.push(("Prefer".into(), format!("wait={wait}")));
     }
@@ -203,7 +210,7 @@ fn require_token(host: &dyn Host) -> Result<(), ProviderError> {
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("Replicate's {what} answer is not JSON: {}", truncate(&String::from_utf8_lossy(&response.body), 200)),
+        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
     }
 }
 

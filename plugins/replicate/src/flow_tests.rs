@@ -31,6 +31,7 @@ fn create_uses_the_official_model_path_bearer_and_prefer_wait() {
     assert_eq!(sent.url, "http://127.0.0.1:9/v1/models/black-forest-labs/flux-schnell/predictions");
     assert!(sent.headers.contains(&("Authorization".into(), "Bearer {{secret:REPLICATE_API_TOKEN}}".into())));
     assert!(sent.headers.contains(&("Prefer".into(), "wait=5".into())));
+    assert!(sent.headers.contains(&("Cancel-After".into(), "15m".into())), "{:?}", sent.headers);
     let body: Value = serde_json::from_slice(&sent.body).unwrap();
     assert_eq!(body["input"]["num_outputs"], 1);
     assert!(host.progress.borrow()[0].1.contains("p1 starting"));
@@ -136,4 +137,31 @@ fn describe_lists_models_and_hosts() {
     assert!(info.models.iter().any(|m| m.id == "me/thing"));
     assert_eq!(info.hosts[0], "http://127.0.0.1:9");
     assert!(info.hosts.contains(&"https://replicate.delivery".to_string()));
+}
+
+#[test]
+fn create_sends_cancel_after_so_a_lost_prediction_stops_billing() {
+    let mut host = mock();
+    host.config.insert("cancel_after".into(), "1h30m".into());
+    pending_token(&host);
+    assert!(host.request(0).headers.contains(&("Cancel-After".into(), "1h30m".into())));
+    // Also without Prefer: wait, where the create returns at once.
+    host.config.insert("prefer_wait_secs".into(), "0".into());
+    host.config.insert("cancel_after".into(), "600".into());
+    pending_token(&host);
+    assert!(host.request(1).headers.contains(&("Cancel-After".into(), "10m".into())));
+    // A bad value fails before anything is created.
+    host.config.insert("cancel_after".into(), "2s".into());
+    let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
+    assert!(matches!(&err, ProviderError::InvalidRequest { message, .. } if message.contains("cancel_after")), "{err:?}");
+    assert_eq!(host.sent.borrow().len(), 2);
+}
+
+#[test]
+fn an_html_error_page_is_summarised_by_status_and_title() {
+    let host = mock();
+    let page = "<!DOCTYPE html>\n<html>\n<head><title>502 Bad Gateway</title></head>\n<body><h1>502 Bad Gateway</h1>\n<hr>cloudflare</body>\n</html>\n";
+    host.answer_with(502, &[("content-type", "text/html")], page.as_bytes());
+    let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
+    assert_eq!(err, ProviderError::upstream(502, "Replicate: HTTP 502: an HTML page titled \"502 Bad Gateway\""));
 }

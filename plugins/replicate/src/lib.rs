@@ -9,6 +9,7 @@
 //! unit-tested natively; `easel-plugin-kit` binds [`Replicate`] to the WIT
 //! world `image-provider` (wasm32 only).
 
+pub mod cancel_after;
 pub mod errors;
 pub mod flow;
 pub mod input;

@@ -18,7 +18,7 @@ use crate::token::{Token, new_task_id};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{self, config_object, config_str, config_u64, config_url, egress_error, parse_size, truncate};
+use crate::util::{self, config_object, config_str, config_u64, config_url, egress_error, parse_size};
 use serde_json::{Map, Value, json};
 use std::time::Instant;
 
@@ -321,7 +321,7 @@ fn interrupt(host: &dyn Host, s: &Settings) -> Result<(), ProviderError> {
 fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("SD WebUI's answer to {path} is not JSON: {}", truncate(&String::from_utf8_lossy(&response.body), 200)),
+        message: format!("SD WebUI's answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
     }
 }
 

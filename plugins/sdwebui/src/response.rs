@@ -163,8 +163,7 @@ pub fn message_of(body: Option<&Value>, response: &HttpResponse) -> String {
             (None, None) => truncate(&b.to_string(), 300),
         };
     }
-    let text = String::from_utf8_lossy(&response.body);
-    if text.trim().is_empty() { format!("HTTP {} with an empty body", response.status) } else { truncate(&text, 300) }
+    easel_plugin_kit::html::response_summary(response, 300)
 }
 
 #[cfg(test)]

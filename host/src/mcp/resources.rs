@@ -96,7 +96,9 @@ impl EaselServer {
             Some((query, mime)) => (mime.to_string(), self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}?{query}", s.id, crate::store::extension(mime)))),
             None => (s.mime_type.clone(), self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}", s.id, crate::store::extension(&s.mime_type)))),
         };
-        let smaller = format!("image://{}/view?width=1024&height=1024&format=jpeg", s.id);
+        // A JPEG this size fits the limit whatever the pixels (even noise).
+        let edge = if limit >= MAX_INLINE_STDIO_BYTES { 1024 } else { 512 };
+        let smaller = format!("image://{}/view?width={edge}&height={edge}&format=jpeg", s.id);
         let whereabouts = match &url {
             Some(url) => format!("fetch it from {url} (HTTP GET) or open {}", stored.path.display()),
             None => format!("open {}", stored.path.display()),

@@ -43,8 +43,9 @@ where
 async fn read_in<R: AsyncRead + Unpin>(input: R, mut to_rmcp: tokio::io::DuplexStream, errors: mpsc::UnboundedSender<Vec<u8>>) {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut line: Vec<u8> = Vec::new();
-    // The current line went over the limit: its bytes are being skipped.
-    let mut oversized = false;
+    // The current line went over the limit: the rest of it is skipped, but
+    // its `"id"` is looked for in its first and last ID_SCAN_BYTES.
+    let mut oversized: Option<Oversized> = None;
     loop {
         let (taken, ended) = {
             let available = match input.fill_buf().await {
@@ -57,29 +58,50 @@ async fn read_in<R: AsyncRead + Unpin>(input: R, mut to_rmcp: tokio::io::DuplexS
             };
             let newline = available.iter().position(|b| *b == b'\n');
             let take = newline.map_or(available.len(), |i| i + 1);
-            if oversized {
-                // Still skipping the rest of a dropped line.
-            } else if line.len() + take > MAX_LINE_BYTES {
-                line.extend_from_slice(&available[..take.min(ID_SCAN_BYTES.saturating_sub(line.len()))]);
-                let id = request_id(&line[..line.len().min(ID_SCAN_BYTES)]);
-                tracing::warn!("dropped a stdin message over the {MAX_LINE_BYTES}-byte line limit (id {id})");
-                let _ = errors.send(too_long_error(id));
-                oversized = true;
-                line = Vec::new();
-            } else {
-                line.extend_from_slice(&available[..take]);
+            let chunk = &available[..take];
+            match oversized.as_mut() {
+                Some(skipping) => skipping.keep_tail(chunk),
+                None if line.len() + take > MAX_LINE_BYTES => {
+                    let head = &line[..line.len().min(ID_SCAN_BYTES)];
+                    let mut skipping = Oversized { head_id: scan_id(head), tail: line[line.len().saturating_sub(ID_SCAN_BYTES)..].to_vec() };
+                    skipping.keep_tail(chunk);
+                    oversized = Some(skipping);
+                    line = Vec::new();
+                }
+                None => line.extend_from_slice(chunk),
             }
             (take, newline.is_some())
         };
         input.consume(taken);
         if ended {
-            if !std::mem::take(&mut oversized) && to_rmcp.write_all(&line).await.is_err() {
+            if let Some(dropped) = oversized.take() {
+                let id = dropped.head_id.or_else(|| scan_tail_id(&dropped.tail)).unwrap_or(serde_json::Value::Null);
+                tracing::warn!("dropped a stdin message over the {MAX_LINE_BYTES}-byte line limit (id {id})");
+                let _ = errors.send(too_long_error(id));
+            } else if to_rmcp.write_all(&line).await.is_err() {
                 return;
             }
             line.clear();
             if line.capacity() > 1 << 20 {
                 line = Vec::new();
             }
+        }
+    }
+}
+
+/// A line being skipped for its length.
+struct Oversized {
+    /// The id found in its first bytes, if any.
+    head_id: Option<serde_json::Value>,
+    /// Its last ID_SCAN_BYTES so far.
+    tail: Vec<u8>,
+}
+
+impl Oversized {
+    fn keep_tail(&mut self, chunk: &[u8]) {
+        self.tail.extend_from_slice(chunk);
+        if self.tail.len() > ID_SCAN_BYTES {
+            self.tail.drain(..self.tail.len() - ID_SCAN_BYTES);
         }
     }
 }
@@ -134,12 +156,52 @@ fn too_long_error(id: serde_json::Value) -> Vec<u8> {
     line
 }
 
-/// The top-level `"id"` of a JSON-RPC message from its first bytes (a
-/// number or a string), or `null` when it is not among them.
-fn request_id(prefix: &[u8]) -> serde_json::Value {
-    scan_id(prefix).unwrap_or(serde_json::Value::Null)
+/// The top-level `"id"` of a JSON-RPC message from its last bytes, when it
+/// is the last member (`…,"id":7}`, as the Python SDK writes it).
+fn scan_tail_id(text: &[u8]) -> Option<serde_json::Value> {
+    let back_ws = |mut i: usize| {
+        while i > 0 && text[i - 1].is_ascii_whitespace() {
+            i -= 1;
+        }
+        i
+    };
+    let mut end = back_ws(text.len());
+    if end == 0 || text[end - 1] != b'}' {
+        return None;
+    }
+    end = back_ws(end - 1);
+    let start = if text.get(end.checked_sub(1)?) == Some(&b'"') {
+        // Back to the opening quote: one not preceded by an odd run of backslashes.
+        let mut j = end - 1;
+        loop {
+            j = j.checked_sub(1)?;
+            if text[j] == b'"' && text[..j].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0 {
+                break j;
+            }
+        }
+    } else {
+        let mut j = end;
+        while j > 0 && (text[j - 1].is_ascii_alphanumeric() || b"+-.".contains(&text[j - 1])) {
+            j -= 1;
+        }
+        j
+    };
+    let colon = back_ws(start);
+    if start == end || colon == 0 || text[colon - 1] != b':' {
+        return None;
+    }
+    let key_end = back_ws(colon - 1);
+    let key_start = key_end.checked_sub(4)?;
+    let before = back_ws(key_start);
+    if &text[key_start..key_end] != b"\"id\"" || before == 0 || !matches!(text[before - 1], b',' | b'{') {
+        return None;
+    }
+    let id: serde_json::Value = serde_json::from_slice(&text[start..end]).ok()?;
+    (id.is_number() || id.is_string()).then_some(id)
 }
 
+/// The top-level `"id"` of a JSON-RPC message from its first bytes, when
+/// it comes before anything long.
 fn scan_id(text: &[u8]) -> Option<serde_json::Value> {
     let mut i = skip_ws(text, 0);
     if text.get(i) != Some(&b'{') {
@@ -230,18 +292,35 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn the_id_of_an_oversized_message_is_read_from_its_first_bytes_or_null() {
-        let cases: [(&[u8], serde_json::Value); 7] = [
-            (br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{"prompt":"AAAA"#, json!(7)),
-            (br#" { "jsonrpc" : "2.0" , "id" : "req-\"1\"" , "params": {"#, json!("req-\"1\"")),
-            (br#"{"method":"x","params":{"id":3,"nested":[{"id":4}],"s":"}{"},"id":9,"#, json!(9)),
-            (br#"{"jsonrpc":"2.0","method":"tools/call","params":{"id":5,"prompt":"AAAA"#, json!(null)),
-            (br#"{"jsonrpc":"2.0","id":12"#, json!(null)),
-            (br#"{"id":{"not":"an id"},"#, json!(null)),
-            (b"AAAAAAAA", json!(null)),
+    fn the_id_of_an_oversized_message_is_read_from_its_first_bytes() {
+        let cases: [(&[u8], Option<serde_json::Value>); 7] = [
+            (br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"arguments":{"prompt":"AAAA"#, Some(json!(7))),
+            (br#" { "jsonrpc" : "2.0" , "id" : "req-\"1\"" , "params": {"#, Some(json!("req-\"1\""))),
+            (br#"{"method":"x","params":{"id":3,"nested":[{"id":4}],"s":"}{"},"id":9,"#, Some(json!(9))),
+            (br#"{"jsonrpc":"2.0","method":"tools/call","params":{"id":5,"prompt":"AAAA"#, None),
+            (br#"{"jsonrpc":"2.0","id":12"#, None),
+            (br#"{"id":{"not":"an id"},"#, None),
+            (b"AAAAAAAA", None),
         ];
         for (prefix, id) in cases {
-            assert_eq!(request_id(prefix), id, "{}", String::from_utf8_lossy(prefix));
+            assert_eq!(scan_id(prefix), id, "{}", String::from_utf8_lossy(prefix));
+        }
+    }
+
+    #[test]
+    fn the_id_of_an_oversized_message_is_read_from_its_last_bytes() {
+        let cases: [(&[u8], Option<serde_json::Value>); 8] = [
+            (b"AAAAAAAAAA\"}},\"jsonrpc\":\"2.0\",\"id\":3}\n", Some(json!(3))),
+            (b"AAAA\"}} , \"id\" : \"call-\\\"x\\\"\" }\r\n", Some(json!("call-\"x\""))),
+            (b"AAAA\"},\"id\":null}\n", None),
+            (b"AAAA\",\"params\":{\"id\":4}}\n", None),
+            (b"AAAA\\\",\\\"id\\\":5\"}\n", None),
+            (b"AAAA\"x\":\"id\":5}", None),
+            (b"AAAA\"xid\":5}", None),
+            (b"AAAA", None),
+        ];
+        for (tail, id) in cases {
+            assert_eq!(scan_tail_id(tail), id, "{}", String::from_utf8_lossy(tail));
         }
     }
 

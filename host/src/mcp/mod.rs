@@ -159,7 +159,7 @@ impl ServerHandler for EaselServer {
             return Ok(results::bounded_error(results::error_result(&error)).into());
         }
         let context = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
-        Ok(match self.tool_router.call(context).await? {
+        Ok(match self.tool_router.call(context).await.map_err(results::bounded_error_data)? {
             CallToolResponse::Complete(result) => CallToolResponse::Complete(results::bounded_error(result)),
             other => other,
         })
@@ -170,7 +170,7 @@ impl ServerHandler for EaselServer {
     }
 
     async fn get_prompt(&self, request: GetPromptRequestParams, _context: RequestContext<RoleServer>) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request).map(Into::into)
+        prompts::get(&request).map(Into::into).map_err(results::bounded_error_data)
     }
 
     // Logging is deprecated by SEP-2577 but 2025-11-25 clients still send it.

@@ -226,6 +226,14 @@ pub fn bounded_error(mut result: CallToolResult) -> CallToolResult {
     result
 }
 
+/// A protocol error with its message bounded by [`bounded_text`].
+pub fn bounded_error_data(mut error: rmcp::ErrorData) -> rmcp::ErrorData {
+    if error.message.len() > MAX_QUOTED_CHARS {
+        error.message = bounded_text(&error.message).into();
+    }
+    error
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,5 +253,7 @@ mod tests {
         assert!(bounded_text(&"x\"y\"".repeat(1 << 18)).chars().count() <= MAX_ERROR_CHARS + 1);
         // Short texts are untouched.
         assert_eq!(bounded_text("invalid `width`: \"-64\""), "invalid `width`: \"-64\"");
+        let protocol = bounded_error_data(rmcp::ErrorData::invalid_params(format!("no prompt `{huge}`"), None));
+        assert!(protocol.message.len() < 400, "{} bytes", protocol.message.len());
     }
 }

@@ -181,7 +181,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         Some(path) => crate::mcp::http::read_tokens(path)?,
                         None => Vec::new(),
                     };
-                    tokens.extend(crate::mcp::http::tokens_from_env());
+                    tokens.extend(crate::mcp::http::tokens_from_env()?);
                     if tokens.is_empty() && !host.is_loopback() {
                         eprintln!("easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images");
                     }

@@ -156,33 +156,42 @@ impl EaselServer {
             Ok(stored) => stored,
             Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
         };
-        let mut query = url::form_urlencoded::Serializer::new(String::new());
-        let (edge_w, edge_h) = if args.full_resolution { (None, None) } else { (Some(self.preview.max_edge), Some(self.preview.max_edge)) };
-        if let Some(w) = args.width.or(edge_w) {
-            query.append_pair("width", &w.to_string());
-        }
-        if let Some(h) = args.height.or(edge_h) {
-            query.append_pair("height", &h.to_string());
-        }
-        for (key, value) in [("format", args.format.clone()), ("quality", args.quality.map(|q| q.to_string())), ("rotate", args.rotate.map(|r| r.to_string())), ("flip", args.flip.clone())] {
-            if let Some(value) = value {
-                query.append_pair(key, &value);
+        // Built in a closure: the serializer is not Send and must not live across an await.
+        let query = (|| {
+            let mut query = url::form_urlencoded::Serializer::new(String::new());
+            let (edge_w, edge_h) = if args.full_resolution { (None, None) } else { (Some(self.preview.max_edge), Some(self.preview.max_edge)) };
+            if let Some(w) = args.width.or(edge_w) {
+                query.append_pair("width", &w.to_string());
             }
-        }
-        if let Some(crop) = &args.crop {
-            let [x, y, w, h] = crop.as_slice() else {
-                return Ok(error_result(&JobError::field("crop", "give four numbers: x, y, width, height")));
-            };
-            for (key, value) in [("crop_x", x), ("crop_y", y), ("crop_w", w), ("crop_h", h)] {
-                query.append_pair(key, &value.to_string());
+            if let Some(h) = args.height.or(edge_h) {
+                query.append_pair("height", &h.to_string());
             }
-        }
-        let query = query.finish();
+            for (key, value) in [("format", args.format.clone()), ("quality", args.quality.map(|q| q.to_string())), ("rotate", args.rotate.map(|r| r.to_string())), ("flip", args.flip.clone())] {
+                if let Some(value) = value {
+                    query.append_pair(key, &value);
+                }
+            }
+            if let Some(crop) = &args.crop {
+                let [x, y, w, h] = crop.as_slice() else {
+                    return Err(error_result(&JobError::field("crop", "give four numbers: x, y, width, height")));
+                };
+                for (key, value) in [("crop_x", x), ("crop_y", y), ("crop_w", w), ("crop_h", h)] {
+                    query.append_pair(key, &value.to_string());
+                }
+            }
+            Ok(query.finish())
+        })();
+        let query = match query {
+            Ok(query) => query,
+            Err(refused) => return Ok(refused),
+        };
         let spec = match ViewSpec::from_query(&query) {
             Ok(spec) => spec,
             Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
         };
-        let view = match self.jobs.store().view(id, &spec) {
+        // Decode, transform and encode on the image pool, never on an async worker.
+        let (store, view_id) = (self.jobs.store().clone(), stored.sidecar.id.clone());
+        let view = match crate::blocking::image_work(move || store.view(&view_id, &spec)).await.and_then(|r| r) {
             Ok(view) => view,
             Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
         };

@@ -1,13 +1,19 @@
-//! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`) and
-//! `/health`, bound to 127.0.0.1 by default, with foreign `Host` and
-//! `Origin` headers refused (DNS-rebinding protection), a request-size cap,
-//! optional bearer tokens, and a cap on open sessions.
+//! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`),
+//! `/i/{id}.{ext}` (originals and views) and `/health`, bound to 127.0.0.1
+//! by default. Every route checks `Host`/`Origin` and bearer tokens
+//! (`access`); `/mcp` caps request bodies and open legacy sessions; the
+//! connections have header, body and idle timeouts (`listener`).
 
+use super::access::Access;
 use super::EaselServer;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+pub use super::access::{read_tokens, tokens_from_env};
 
 /// Largest JSON-RPC POST body accepted, bytes (inputs come by id, not inline).
 pub const MAX_REQUEST_BYTES: usize = 4 << 20;
@@ -25,41 +31,14 @@ pub struct HttpOptions {
     pub allowed_hosts: Vec<String>,
     /// Non-empty: `Authorization: Bearer` required on all but `/health`.
     pub tokens: Vec<String>,
-    /// Most MCP sessions at once; a new one past it gets HTTP 503.
+    /// Most legacy MCP sessions at once; an `initialize` past it gets HTTP
+    /// 503. Stateless (2026-07-28) requests open no session and are not counted.
     pub max_sessions: usize,
 }
 
-/// Bearer tokens from a file: one per line, blank lines and `#` comments skipped.
-pub fn read_tokens(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading tokens from {}: {e}", path.display()))?;
-    let tokens: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
-    if tokens.is_empty() {
-        anyhow::bail!("{} holds no tokens (one per line)", path.display());
-    }
-    Ok(tokens)
-}
-
-/// Bearer tokens from `EASEL_HTTP_TOKENS` (comma- or space-separated), if set.
-pub fn tokens_from_env() -> Vec<String> {
-    std::env::var("EASEL_HTTP_TOKENS")
-        .unwrap_or_default()
-        .split(|c: char| c == ',' || c.is_whitespace())
-        .filter(|t| !t.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-/// Whether `header` is `Bearer <one of tokens>`, compared in constant time
-/// (over the sha256 of each, so lengths do not leak either).
-fn authorized(header: Option<&str>, tokens: &[String]) -> bool {
-    use sha2::{Digest, Sha256};
-    use subtle::ConstantTimeEq;
-    let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else { return false };
-    let given = Sha256::digest(given.trim().as_bytes());
-    tokens.iter().fold(false, |found, token| found | bool::from(Sha256::digest(token.as_bytes()).ct_eq(&given)))
-}
-
 /// Serve until ctrl-c (see [`HttpOptions`]).
+///
+/// Errors: the address cannot be bound.
 pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<()> {
     let HttpOptions { addr, allowed_hosts, tokens, max_sessions } = options;
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -82,18 +61,30 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             let (sessions, refusals) = (sessions.clone(), refusals.clone());
             async move {
-                // A POST without a session id opens a session (initialize).
-                let opens = request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
-                if opens && sessions.sessions.read().await.len() >= max_sessions {
-                    // Logged at the 1st, 10th, 100th… refusal: a loop must not flood the log.
-                    let count = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                    if count == 10u64.pow(count.ilog10()) {
-                        tracing::warn!("refused a new MCP session ({count} so far): {max_sessions} are open (--max-sessions)");
-                    }
-                    let message = format!("too many MCP sessions are open ({max_sessions}); close one (HTTP DELETE /mcp) or retry after idle sessions expire");
-                    return axum::response::IntoResponse::into_response((axum::http::StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "30")], message));
+                let candidate = request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
+                if !candidate || sessions.sessions.read().await.len() < max_sessions {
+                    return next.run(request).await;
                 }
-                next.run(request).await
+                // Full: only an `initialize` opens a session; a stateless
+                // (2026-07-28) request carries none and is served as usual.
+                let (parts, body) = request.into_parts();
+                let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+                    Ok(bytes) => bytes,
+                    Err(e) if format!("{e:#}").contains("length limit") => {
+                        return (StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {MAX_REQUEST_BYTES} bytes")).into_response()
+                    }
+                    Err(e) => return (StatusCode::BAD_REQUEST, format!("reading the request body: {e:#}")).into_response(),
+                };
+                if !is_initialize(&bytes) {
+                    return next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await;
+                }
+                // Logged at the 1st, 10th, 100th… refusal: a loop must not flood the log.
+                let count = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if count == 10u64.pow(count.ilog10()) {
+                    tracing::warn!("refused a new MCP session ({count} so far): {max_sessions} are open (--max-sessions)");
+                }
+                let message = format!("too many MCP sessions are open ({max_sessions}); close one (HTTP DELETE /mcp) or retry after idle sessions expire");
+                (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "30")], message).into_response()
             }
         },
     ));
@@ -102,47 +93,60 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
         .nest("/mcp", mcp);
-    let tokens = Arc::new(tokens);
+    let access = Arc::new(Access::new(port, &allowed_hosts, tokens));
     let router = router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
-        let tokens = tokens.clone();
+        let access = access.clone();
         async move {
+            if let Err(refused) = access.check_origin(request.headers()) {
+                return refused.into_response();
+            }
             let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            if tokens.is_empty() || request.uri().path() == "/health" || authorized(header, &tokens) {
+            if !access.needs_token() || request.uri().path() == "/health" || access.authorized(header) {
                 return next.run(request).await;
             }
-            let mut refused = axum::response::IntoResponse::into_response((axum::http::StatusCode::UNAUTHORIZED, "missing or wrong bearer token"));
+            let mut refused = (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
             refused.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
             refused
         }
     }));
     // One line on stderr that scripts can wait for.
     eprintln!("easel: MCP over streamable HTTP at http://{local}/mcp");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    super::listener::run(listener, router, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
     Ok(())
+}
+
+/// Whether a JSON-RPC body is an `initialize` request (the only one that
+/// opens a legacy session).
+fn is_initialize(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Method<'a> {
+        #[serde(borrow)]
+        method: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Method>(body).is_ok_and(|m| m.method.as_deref() == Some("initialize"))
 }
 
 /// `GET /i/{id}.{ext}[?view parameters]`: an original, or a view of it
 /// (a different extension re-encodes). Ids are 64 bits of a content hash:
-/// unguessable without the image itself.
+/// unguessable without the image itself. Reading and rendering run on the
+/// image pool; originals come through `Store::read` (which checks them).
 async fn serve_image(
     axum::extract::State(store): axum::extract::State<crate::store::Store>,
     axum::extract::Path(file): axum::extract::Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> axum::response::Response {
-    use axum::http::{header, StatusCode};
-    use axum::response::IntoResponse;
     use crate::store::views::{ViewFormat, ViewSpec};
+    use axum::http::header;
     let (id, ext) = file.split_once('.').unwrap_or((&file, ""));
     let Ok(stored) = store.get(id) else {
         return (StatusCode::NOT_FOUND, "no such image").into_response();
     };
     let mut spec = match ViewSpec::from_query(query.as_deref().unwrap_or("")) {
         Ok(spec) => spec,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+        Err(e) => return (StatusCode::BAD_REQUEST, super::results::bounded_text(&format!("{e:#}"))).into_response(),
     };
     let original_ext = crate::store::extension(&stored.sidecar.mime_type);
     if !ext.is_empty() && ext != original_ext && spec.format.is_none() {
@@ -151,16 +155,38 @@ async fn serve_image(
             None => return (StatusCode::NOT_FOUND, "use .png, .jpg, .webp or .gif").into_response(),
         }
     }
-    let (mime, body) = if spec == ViewSpec::default() {
-        match std::fs::read(&stored.path) {
-            Ok(bytes) => (stored.sidecar.mime_type.clone(), bytes),
-            Err(_) => return (StatusCode::NOT_FOUND, "no such image").into_response(),
+    let id = stored.sidecar.id.clone();
+    let made = crate::blocking::image_work(move || {
+        if spec == ViewSpec::default() {
+            match store.read(&id) {
+                Ok((sidecar, bytes)) => Ok((sidecar.mime_type, bytes)),
+                Err(e) => {
+                    tracing::warn!("serving image {id}: {e:#}");
+                    Err((StatusCode::NOT_FOUND, "no such image".to_string()))
+                }
+            }
+        } else {
+            match store.view(&id, &spec) {
+                Ok(view) => Ok((view.mime_type.to_string(), view.data.clone())),
+                Err(e) => Err((StatusCode::BAD_REQUEST, super::results::bounded_text(&format!("{e:#}")))),
+            }
         }
-    } else {
-        match store.view(id, &spec) {
-            Ok(view) => (view.mime_type.to_string(), view.data.clone()),
-            Err(e) => return (StatusCode::BAD_REQUEST, format!("{e:#}")).into_response(),
+    })
+    .await;
+    match made {
+        Ok(Ok((mime, body))) => ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "private, max-age=86400".to_string())], body).into_response(),
+        Ok(Err(refused)) => refused.into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_an_initialize_body_opens_a_session() {
+        assert!(super::is_initialize(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#));
+        for other in [&br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{}}}"#[..], b"{}", b"not json", b"[]"] {
+            assert!(!super::is_initialize(other), "{}", String::from_utf8_lossy(other));
         }
-    };
-    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "private, max-age=86400".to_string())], body).into_response()
+    }
 }

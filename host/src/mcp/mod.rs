@@ -2,19 +2,23 @@
 //! `image://{id}/metadata`), prompts, logging and completion, served over
 //! stdio (Claude Desktop) or streamable HTTP (`http`).
 
+mod access;
+mod arguments;
 mod assets;
 pub mod http;
+mod listener;
 mod prompts;
+mod resources;
 pub mod results;
+pub mod stdio;
 pub(crate) mod tools;
 
 use crate::config::PreviewSettings;
 use crate::jobs::Jobs;
-use base64::Engine as _;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
-use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
 use std::sync::Arc;
 
 /// Images listed by `resources/list` (newest first).
@@ -54,8 +58,8 @@ impl EaselServer {
         facts
     }
 
-    fn images_result(&self, images: &[crate::store::StoredImage], job: &crate::jobs::JobRecord) -> CallToolResult {
-        let mut result = results::images_result(images, job, self.preview);
+    async fn images_result(&self, images: &[crate::store::StoredImage], job: &crate::jobs::JobRecord) -> CallToolResult {
+        let mut result = results::images_result(images, job, self.preview).await;
         if let Some(list) = result.structured_content.as_mut().and_then(|s| s["images"].as_array_mut()) {
             for image in list.iter_mut() {
                 *image = self.with_url(image.take());
@@ -64,97 +68,12 @@ impl EaselServer {
         result
     }
 
-    /// Serve MCP on stdin/stdout until the client disconnects.
+    /// Serve MCP on stdin/stdout until the client disconnects (framing and
+    /// the line limit: [`stdio`]).
     pub async fn serve_stdio(self) -> anyhow::Result<()> {
-        let service = self.serve(rmcp::transport::stdio()).await?;
-        service.waiting().await?;
-        Ok(())
+        let (input, output) = rmcp::transport::stdio();
+        stdio::serve(self, input, output).await
     }
-
-    fn read_image(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
-        let rest = uri.strip_prefix("image://").ok_or_else(|| not_found(uri))?;
-        if rest == "list" || rest.starts_with("list?") {
-            return self.read_list(uri, rest.split_once('?').map(|(_, q)| q).unwrap_or(""));
-        }
-        let (id, view) = rest.split_once('/').unwrap_or((rest, ""));
-        let store = self.jobs.store();
-        if view == "view" || view.starts_with("view?") {
-            let query = view.split_once('?').map(|(_, q)| q).unwrap_or("");
-            let spec = crate::store::views::ViewSpec::from_query(query).map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))?;
-            store.metadata(id).map_err(|_| not_found(uri))?;
-            let view = store.view(id, &spec).map_err(|e| ErrorData::invalid_params(format!("{e:#}"), None))?;
-            return Ok(ReadResourceResult::new(vec![ResourceContents::BlobResourceContents {
-                uri: uri.to_string(),
-                mime_type: Some(view.mime_type.to_string()),
-                blob: base64::engine::general_purpose::STANDARD.encode(&view.data),
-                meta: None,
-            }]));
-        }
-        match view {
-            "" => {
-                let (sidecar, bytes) = store.read(id).map_err(|_| not_found(uri))?;
-                Ok(ReadResourceResult::new(vec![ResourceContents::BlobResourceContents {
-                    uri: uri.to_string(),
-                    mime_type: Some(sidecar.mime_type),
-                    blob: base64::engine::general_purpose::STANDARD.encode(bytes),
-                    meta: None,
-                }]))
-            }
-            "metadata" => {
-                let stored = store.get(id).map_err(|_| not_found(uri))?;
-                let mut json = serde_json::to_value(&stored.sidecar).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
-                json["path"] = serde_json::Value::String(stored.path.display().to_string());
-                json["lineage"] = serde_json::Value::Array(store.lineage(&stored.sidecar));
-                json = self.with_url(json);
-                Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
-                    uri: uri.to_string(),
-                    mime_type: Some("application/json".into()),
-                    text: serde_json::to_string_pretty(&json).unwrap_or_default(),
-                    meta: None,
-                }]))
-            }
-            _ => Err(not_found(uri)),
-        }
-    }
-}
-
-impl EaselServer {
-    /// `image://list?cursor=N&provider=…&model=…&text=…`: a page of the gallery as JSON.
-    fn read_list(&self, uri: &str, query: &str) -> Result<ReadResourceResult, ErrorData> {
-        let mut filter = crate::store::gallery::Filter::default();
-        let mut cursor = None;
-        for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let value = Some(value.into_owned());
-            match key.as_ref() {
-                "cursor" => cursor = value,
-                "provider" => filter.provider = value,
-                "model" => filter.model = value,
-                "text" => filter.text = value,
-                "origin" => filter.origin = value,
-                other => return Err(ErrorData::invalid_params(format!("unknown parameter `{other}` (cursor, provider, model, text, origin)"), None)),
-            }
-        }
-        let all = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
-        let (items, next) = crate::store::gallery::page(all, &filter, cursor.as_deref(), 50).map_err(|e| ErrorData::invalid_params(e, None))?;
-        let images: Vec<serde_json::Value> = items
-            .iter()
-            .map(|s| self.with_url(serde_json::json!({"id": s.id, "uri": format!("image://{}", s.id), "prompt": s.prompt, "width": s.width, "height": s.height, "mime_type": s.mime_type, "created_at": s.created_at})))
-            .collect();
-        let next_uri = next.map(|c| format!("image://list?cursor={c}"));
-        Ok(ReadResourceResult::new(vec![ResourceContents::TextResourceContents {
-            uri: uri.to_string(),
-            mime_type: Some("application/json".into()),
-            text: serde_json::to_string_pretty(&serde_json::json!({"images": images, "next": next_uri})).unwrap_or_default(),
-            meta: None,
-        }]))
-    }
-}
-
-fn not_found(uri: &str) -> ErrorData {
-    ErrorData::resource_not_found(
-        format!("no resource `{uri}`; images are image://ID and image://ID/metadata with ids from generate_image"),
-        None,
-    )
 }
 
 #[tool_handler(router = self.tool_router)]
@@ -225,7 +144,25 @@ impl ServerHandler for EaselServer {
     }
 
     async fn read_resource(&self, request: ReadResourceRequestParams, _context: RequestContext<RoleServer>) -> Result<ReadResourceResponse, ErrorData> {
-        self.read_image(&request.uri).map(Into::into)
+        self.read_image(&request.uri).await.map(Into::into)
+    }
+
+    /// Arguments are checked first (`arguments`), so a wrong type names its
+    /// field as a tool error; every tool error's text is bounded
+    /// (`results::bounded_error`).
+    async fn call_tool(&self, mut request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+        let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
+        let checked = arguments::check(&request.name, &arguments);
+        let serde_json::Value::Object(arguments) = arguments else { unreachable!("built as an object above") };
+        request.arguments = Some(arguments);
+        if let Err(error) = checked {
+            return Ok(results::bounded_error(results::error_result(&error)).into());
+        }
+        let context = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        Ok(match self.tool_router.call(context).await.map_err(results::bounded_error_data)? {
+            CallToolResponse::Complete(result) => CallToolResponse::Complete(results::bounded_error(result)),
+            other => other,
+        })
     }
 
     async fn list_prompts(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListPromptsResult, ErrorData> {
@@ -233,7 +170,7 @@ impl ServerHandler for EaselServer {
     }
 
     async fn get_prompt(&self, request: GetPromptRequestParams, _context: RequestContext<RoleServer>) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request).map(Into::into)
+        prompts::get(&request).map(Into::into).map_err(results::bounded_error_data)
     }
 
     // Logging is deprecated by SEP-2577 but 2025-11-25 clients still send it.

@@ -44,7 +44,12 @@ pub fn resource_link(image: &StoredImage) -> ContentBlock {
 }
 
 /// A finished generation: summary, previews, links, structured facts.
-pub fn images_result(images: &[StoredImage], job: &JobRecord, budget: PreviewSettings) -> CallToolResult {
+///
+/// The previews (decode, downscale, encode) are made on the image pool
+/// (`crate::blocking::image_work`), one job per image, so a large result
+/// never holds an async worker; an image whose preview fails gets none
+/// (logged), the rest of the result is unchanged.
+pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: PreviewSettings) -> CallToolResult {
     let mut text = format!("{} image(s) from {} / {} (job {}):", images.len(), job.provider, job.model, job.id);
     for image in images {
         let s = &image.sidecar;
@@ -59,12 +64,20 @@ pub fn images_result(images: &[StoredImage], job: &JobRecord, budget: PreviewSet
     text.push_str("\nEdit one with edit_image using its id; read the full image at its image:// URI or file path.");
     let mut content = vec![ContentBlock::text(text)];
     let per_image = budget.max_bytes / images.len().max(1);
+    let made = futures::future::join_all(images.iter().map(|image| {
+        let path = image.path.clone();
+        crate::blocking::image_work(move || {
+            let made = std::fs::read(&path).map_err(anyhow::Error::from).and_then(|b| preview(&b, budget.max_edge, per_image))?;
+            Ok::<_, anyhow::Error>(made.map(|p| (base64::engine::general_purpose::STANDARD.encode(&p.data), p)))
+        })
+    }))
+    .await;
     let mut previews = Vec::new();
-    for image in images {
-        match std::fs::read(&image.path).map_err(anyhow::Error::from).and_then(|b| preview(&b, budget.max_edge, per_image)) {
-            Ok(Some(p)) => {
+    for (image, made) in images.iter().zip(made) {
+        match made.and_then(|r| r) {
+            Ok(Some((data, p))) => {
                 previews.push(json!({"id": image.sidecar.id, "width": p.width, "height": p.height, "mime_type": p.mime_type}));
-                content.push(ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(&p.data), p.mime_type));
+                content.push(ContentBlock::image(data, p.mime_type));
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("no preview for {}: {e:#}", image.sidecar.id),
@@ -138,5 +151,109 @@ fn truncate(text: &str, max: usize) -> String {
         text.to_string()
     } else {
         format!("{}…", text.chars().take(max).collect::<String>())
+    }
+}
+
+/// Most characters of one quoted piece of input (a `"…"` or `` `…` `` run)
+/// that an error text repeats; longer runs end in `…`.
+pub const MAX_QUOTED_CHARS: usize = 200;
+
+/// Most characters of one error text (and of a structured error's message).
+pub const MAX_ERROR_CHARS: usize = 1000;
+
+/// `text` with every quoted run cut to [`MAX_QUOTED_CHARS`] and the whole to
+/// [`MAX_ERROR_CHARS`]: an error that quotes a megabyte argument must not
+/// itself become a megabyte (over HTTP, past a client's event limit).
+pub fn bounded_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS + 8));
+    let (mut open, mut run) = (None::<char>, 0usize);
+    let mut count = 0usize;
+    for c in text.chars() {
+        let quote = c == '"' || c == '`';
+        let keep = match open {
+            Some(q) if c == q => {
+                open = None;
+                true
+            }
+            Some(_) => {
+                run += 1;
+                if run == MAX_QUOTED_CHARS + 1 {
+                    out.push('…');
+                    count += 1;
+                }
+                run <= MAX_QUOTED_CHARS
+            }
+            None => {
+                if quote {
+                    open = Some(c);
+                    run = 0;
+                }
+                true
+            }
+        };
+        if keep {
+            if count >= MAX_ERROR_CHARS {
+                out.push('…');
+                break;
+            }
+            out.push(c);
+            count += 1;
+        }
+    }
+    out
+}
+
+/// A tool error with its texts and structured `error` bounded by
+/// [`bounded_text`]; anything else unchanged.
+pub fn bounded_error(mut result: CallToolResult) -> CallToolResult {
+    if result.is_error != Some(true) {
+        return result;
+    }
+    for block in result.content.iter_mut() {
+        if let ContentBlock::Text(text) = block {
+            if text.text.len() > MAX_QUOTED_CHARS {
+                text.text = bounded_text(&text.text);
+            }
+        }
+    }
+    if let Some(error) = result.structured_content.as_mut().and_then(|s| s.get_mut("error")).and_then(|e| e.as_object_mut()) {
+        for key in ["message", "field"] {
+            if let Some(Value::String(text)) = error.get_mut(key) {
+                *text = bounded_text(text);
+            }
+        }
+    }
+    result
+}
+
+/// A protocol error with its message bounded by [`bounded_text`].
+pub fn bounded_error_data(mut error: rmcp::ErrorData) -> rmcp::ErrorData {
+    if error.message.len() > MAX_QUOTED_CHARS {
+        error.message = bounded_text(&error.message).into();
+    }
+    error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_quoting_a_megabyte_argument_quotes_at_most_200_characters_of_it() {
+        let huge = "A".repeat(1 << 20);
+        let error = JobError::field("provider", format!("no provider `{huge}`; see list_providers"));
+        let result = bounded_error(error_result(&error));
+        let ContentBlock::Text(text) = &result.content[0] else { panic!("a text block first") };
+        assert!(text.text.len() < 400, "{} bytes", text.text.len());
+        assert!(text.text.contains(&format!("`{}…`; see list_providers", "A".repeat(MAX_QUOTED_CHARS))), "{}", text.text);
+        let message = result.structured_content.as_ref().unwrap()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.len() < 400 && message.ends_with("; see list_providers"), "{message}");
+        // An unclosed quote and a long unquoted text are bounded too.
+        assert!(bounded_text(&format!("bad \"{huge}")).chars().count() <= MAX_QUOTED_CHARS + 8);
+        assert!(bounded_text(&"x\"y\"".repeat(1 << 18)).chars().count() <= MAX_ERROR_CHARS + 1);
+        // Short texts are untouched.
+        assert_eq!(bounded_text("invalid `width`: \"-64\""), "invalid `width`: \"-64\"");
+        let protocol = bounded_error_data(rmcp::ErrorData::invalid_params(format!("no prompt `{huge}`"), None));
+        assert!(protocol.message.len() < 400, "{} bytes", protocol.message.len());
     }
 }

@@ -220,7 +220,7 @@ impl EaselServer {
     #[tool(annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
     async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.jobs.result(&args.job_id) {
-            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job),
+            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => match self.jobs.status(&args.job_id) {
                 Ok(job) => {
@@ -336,7 +336,7 @@ impl EaselServer {
             }
         }
         match outcome {
-            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job),
+            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => error_result(&error),
         }

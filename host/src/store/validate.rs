@@ -242,6 +242,33 @@ mod tests {
     }
 
     #[test]
+    fn corrupted_bytes_of_every_format_never_panic_the_checks() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for format in FORMATS {
+            let whole = encoded(format);
+            for _ in 0..500 {
+                let mut bytes = whole.clone();
+                for _ in 0..1 + next() % 4 {
+                    let at = (next() as usize) % bytes.len();
+                    bytes[at] = next() as u8;
+                }
+                bytes.truncate(1 + (next() as usize) % (bytes.len() + 8));
+                // A header mutated to claim megapixels only costs time here.
+                if probe(&bytes).is_ok_and(|p| u64::from(p.width) * u64::from(p.height) > 1 << 16) {
+                    continue;
+                }
+                let _ = check_whole(&bytes);
+            }
+        }
+    }
+
+    #[test]
     fn bytes_after_the_end_marker_are_allowed() {
         for format in [image::ImageFormat::Png, image::ImageFormat::Jpeg, image::ImageFormat::Gif] {
             let mut bytes = encoded(format);

@@ -227,6 +227,19 @@ async def test_damaged_entries_are_listed_with_why_refused_everywhere_and_remove
         server.stop()
 
 
+async def test_an_image_made_again_after_its_delete_can_be_deleted_again(store_dir, cache_dir):
+    async with connect(stdio_params(easel_args(store_dir, cache_dir))) as client:
+        first = await generate(client, seed=7)
+        assert not field(await client.call_tool("delete_image", {"image": first["id"]}), "isError")
+        again = await generate(client, seed=7)
+        assert again["id"] == first["id"] and os.path.exists(again["path"])
+        deleted = await client.call_tool("delete_image", {"image": again["id"]})
+        assert not field(deleted, "isError") and "already deleted" not in text_of(deleted), text_of(deleted)
+        assert not os.path.exists(again["path"]), "delete_image left the image in place"
+        gone = await client.call_tool("delete_image", {"image": "0123456789abcdef"})
+        assert field(gone, "isError") and "no image with id" in text_of(gone), text_of(gone)
+
+
 def half_put(store: Path, data: bytes, tag: str):
     """What a writer of `data` leaves when it stops after renaming the image
     and before writing its sidecar: its lock file, an 824-byte temp file and

@@ -31,6 +31,9 @@ pub const ID_LEN: usize = 16;
 /// Formats the store keeps (never SVG: several MCP clients break on it).
 pub const ACCEPTED_MIME: [&str; 4] = ["image/png", "image/jpeg", "image/webp", "image/gif"];
 
+/// Largest sidecar read, bytes (a real one is a few KiB).
+pub const MAX_SIDECAR: u64 = 1 << 20;
+
 /// File extensions of stored images, one per [`ACCEPTED_MIME`] entry.
 pub const IMAGE_EXTENSIONS: [&str; 4] = ["png", "jpg", "webp", "gif"];
 
@@ -262,36 +265,40 @@ impl Store {
         Ok(self.catalog()?.images)
     }
 
-    /// The sidecar of a checked `id`, trusted only if it fits its file name.
+    /// The sidecar of a checked `id`, trusted only if it is a regular file
+    /// (not a link out of the store) of at most [`MAX_SIDECAR`] bytes that
+    /// fits its file name.
     fn sidecar_of(&self, id: &str) -> Result<Sidecar, Fault> {
         let path = self.sidecar_path(id);
-        let text = match std::fs::read(&path) {
-            Ok(text) => text,
+        let describe = |what: String| Fault::Damaged(format!("its sidecar {} {what}", path.display()));
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => return Err(describe("is not a regular file (a link or a directory)".into())),
+            Ok(meta) if meta.len() > MAX_SIDECAR => return Err(describe(format!("is {} bytes, over the {MAX_SIDECAR} a sidecar may have", meta.len()))),
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Fault::Missing),
-            Err(e) => return Err(Fault::Damaged(format!("its sidecar {} cannot be read: {e}", path.display()))),
-        };
-        let sidecar: Sidecar = serde_json::from_slice(&text).map_err(|e| Fault::Damaged(format!("its sidecar {} is not valid JSON: {e}", path.display())))?;
+            Err(e) => return Err(describe(format!("cannot be read: {e}"))),
+        }
+        let text = std::fs::read(&path).map_err(|e| describe(format!("cannot be read: {e}")))?;
+        let sidecar: Sidecar = serde_json::from_slice(&text).map_err(|e| describe(format!("is not valid JSON: {e}")))?;
         match sidecar.problem(id) {
             Some(problem) => Err(Fault::Damaged(format!("its sidecar {}: {problem}", path.display()))),
             None => Ok(sidecar),
         }
     }
 
-    /// Sidecar and file of a checked `id`: the file must be there at the size
-    /// the sidecar records (a `stat`; [`Store::read`] also checks the hash).
+    /// Sidecar and file of a checked `id`: the file must be a regular file
+    /// (not a link out of the store) of the size the sidecar records (an
+    /// `lstat`; [`Store::read`] also checks the hash).
     fn entry(&self, id: &str) -> Result<StoredImage, Fault> {
         let sidecar = self.sidecar_of(id)?;
         let path = self.image_path(id, &sidecar.mime_type);
-        match std::fs::metadata(&path) {
+        let describe = |what: String| Fault::Damaged(format!("its file {} {what}", path.display()));
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if !meta.is_file() => Err(describe("is not a regular file (a link or a directory)".into())),
             Ok(meta) if meta.len() == sidecar.bytes => Ok(StoredImage { sidecar, path }),
-            Ok(meta) => Err(Fault::Damaged(format!(
-                "its file {} is {} bytes, not the {} its sidecar records (truncated or replaced)",
-                path.display(),
-                meta.len(),
-                sidecar.bytes
-            ))),
+            Ok(meta) => Err(describe(format!("is {} bytes, not the {} its sidecar records (truncated or replaced)", meta.len(), sidecar.bytes))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Fault::Damaged(format!("its sidecar is there but its file {} is missing", path.display()))),
-            Err(e) => Err(Fault::Damaged(format!("its file {} cannot be read: {e}", path.display()))),
+            Err(e) => Err(describe(format!("cannot be read: {e}"))),
         }
     }
 
@@ -458,6 +465,30 @@ mod tests {
         assert!(store.delete(&garbled.sidecar.id).unwrap().is_none(), "nothing left to delete");
         let left: Vec<_> = std::fs::read_dir(dir.path().join("images")).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| !n.to_string_lossy().ends_with(".deleted")).collect();
         assert!(left.is_empty(), "{left:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_out_of_the_store_are_damaged_never_followed_and_deleting_them_keeps_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let [image, sidecar] = [1, 2].map(|n| store.put(&png(30 + n, 9), Sidecar::new(Origin::Generated, "x")).unwrap());
+        // The image file, and the other's sidecar, replaced by links to
+        // copies outside the store (so that following them would "work").
+        let outside = dir.path().join("outside.png");
+        std::fs::rename(&image.path, &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, &image.path).unwrap();
+        let sidecar_path = dir.path().join("store/images").join(format!("{}.json", sidecar.sidecar.id));
+        let outside_json = dir.path().join("outside.json");
+        std::fs::rename(&sidecar_path, &outside_json).unwrap();
+        std::os::unix::fs::symlink(&outside_json, &sidecar_path).unwrap();
+        for id in [&image.sidecar.id, &sidecar.sidecar.id] {
+            let error = format!("{:#}", store.read(id).unwrap_err());
+            assert!(error.contains("is damaged") && error.contains("not a regular file"), "{error}");
+            assert!(store.delete(id).unwrap().is_some());
+        }
+        assert!(outside.exists() && outside_json.exists(), "the link targets outside the store are kept");
+        assert!(store.catalog().unwrap().damaged.is_empty());
     }
 
     #[test]

@@ -78,10 +78,11 @@ pub fn check_whole(bytes: &[u8]) -> Result<Probe> {
         _ => webp_structure(bytes),
     }?;
     let format = image::ImageFormat::from_mime_type(probe.mime_type).expect("probe returns known formats");
-    image::ImageReader::with_format(std::io::Cursor::new(bytes), format)
-        .decode()
-        .context("the image is damaged (its pixels do not decode)")?;
-    Ok(probe)
+    match image::ImageReader::with_format(std::io::Cursor::new(bytes), format).decode() {
+        Ok(_) => Ok(probe),
+        Err(image::ImageError::Limits(limit)) => bail!("the {}x{} image needs more memory to decode than the decoder allows ({limit})", probe.width, probe.height),
+        Err(e) => Err(anyhow::Error::new(e).context("the image is damaged (its pixels do not decode)")),
+    }
 }
 
 /// Check `bytes` whole (see [`check_whole`]) and keep them as a [`ValidImage`].

@@ -8,13 +8,17 @@
 //! | `https://…`, `http://…`        | public host, or a private one listed in `[inputs] allowed_hosts`; every redirect re-checked; size cap; image bytes |
 //! | a file path                    | inside `[inputs] allowed_dirs` (none by default) or the store |
 //!
-//! Anything else is refused with a message that lists these forms. Nothing
-//! is written to the store unless the bytes are an accepted image.
+//! Anything else is refused with a message that lists these forms. Each
+//! handle is first [staged](InputResolver::stage): fetched and checked whole
+//! (a full decode) with nothing written, so that a request refused for any
+//! of its inputs leaves nothing in the store; only then is it
+//! [imported](InputResolver::import).
 
 use crate::config::InputSettings;
 use crate::egress::allowed_hosts::{is_non_public, AllowedHost};
 use crate::egress::{error_chain, origin, shared_client, MAX_REDIRECTS};
-use crate::store::{is_valid_id, Origin, Sidecar, Store};
+use crate::blocking::image_work;
+use crate::store::{is_valid_id, validate, Origin, Sidecar, Store, ValidImage};
 use base64::Engine as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -25,6 +29,16 @@ use url::{Host, Url};
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 const FORMS: &str = "give a store id, an image:// URI, a data:image/…;base64 URI, an http(s) URL, or a path inside [inputs] allowed_dirs";
+
+/// An input accepted but not yet written to the store.
+#[derive(Debug)]
+pub enum Staged {
+    /// Already in the store (whole, as far as a `stat` can tell): its id.
+    Stored(String),
+    /// New bytes, checked whole; `source` is what the sidecar records (URL
+    /// without query, file path, or `data: URI`).
+    New { image: ValidImage, source: String },
+}
 
 /// Turns handles into store ids under the deployment's `[inputs]` policy.
 #[derive(Clone)]
@@ -47,46 +61,65 @@ impl InputResolver {
         InputResolver { store, dirs, private_hosts: settings.allow.clone(), max_bytes: settings.max_mib << 20 }
     }
 
-    /// The store id for `handle`, importing it when needed.
+    /// The store id for `handle`, importing it when needed: [`Self::stage`]
+    /// then [`Self::import`].
     pub async fn resolve(&self, handle: &str) -> Result<String, String> {
+        let staged = self.stage(handle).await?;
+        self.import(staged).await
+    }
+
+    /// Check `handle` and fetch and fully decode its bytes (on the image
+    /// pool), writing nothing. Errors: the handle's form, policy, size or
+    /// bytes, as a message naming the source and the fix.
+    pub async fn stage(&self, handle: &str) -> Result<Staged, String> {
         let handle = handle.trim();
         let as_id = handle.strip_prefix("image://").unwrap_or(handle);
         if is_valid_id(as_id) {
-            return self.store.metadata(as_id).map(|s| s.id).map_err(|e| format!("{e:#}"));
+            return self.store.get(as_id).map(|s| Staged::Stored(s.sidecar.id)).map_err(|e| format!("{e:#}"));
         }
         if handle.starts_with("image://") {
             return Err(format!("`{handle}` is not an image:// URI of a stored image (image://<16 hex digits>)"));
         }
         if let Some(data) = handle.strip_prefix("data:") {
             let bytes = decode_data_uri(data, self.max_bytes)?;
-            return self.import(&bytes, "data: URI".into());
+            return check(bytes, "data: URI".into()).await;
         }
         if handle.starts_with("http://") || handle.starts_with("https://") {
             let (bytes, source) = self.download(handle).await?;
-            return self.import(&bytes, source);
+            return check(bytes, source).await;
         }
         if handle.contains("://") {
             return Err(format!("unsupported scheme in `{}`; {FORMS}", shorten(handle)));
         }
         let path = self.confined_path(handle)?;
-        self.import_file(&path)
+        let max_bytes = self.max_bytes;
+        let read = image_work(move || read_capped(&path, max_bytes).map(|bytes| (bytes, path.display().to_string())));
+        let (bytes, source) = read.await.map_err(|e| format!("{e:#}"))??;
+        check(bytes, source).await
     }
 
-    /// Import a file the local user named (the CLI); no directory confinement.
-    pub fn import_file(&self, path: &Path) -> Result<String, String> {
-        let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
-        if size > self.max_bytes {
-            return Err(format!("{} is {} MiB, over the {} MiB input limit", path.display(), size >> 20, self.max_bytes >> 20));
-        }
-        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        self.import(&bytes, path.display().to_string())
-    }
-
-    fn import(&self, bytes: &[u8], source: String) -> Result<String, String> {
-        crate::store::probe(bytes).map_err(|e| format!("{source}: {e:#}"))?;
+    /// Write a staged input into the store (origin `imported`, on the image
+    /// pool) and give its id. Errors: the store's, e.g. a full disk.
+    pub async fn import(&self, staged: Staged) -> Result<String, String> {
+        let (image, source) = match staged {
+            Staged::Stored(id) => return Ok(id),
+            Staged::New { image, source } => (image, source),
+        };
+        let store = self.store.clone();
         let mut sidecar = Sidecar::new(Origin::Imported, "");
-        sidecar.source = Some(source);
-        self.store.put(bytes, sidecar).map(|s| s.sidecar.id).map_err(|e| format!("{e:#}"))
+        sidecar.source = Some(source.clone());
+        let stored = image_work(move || store.put_valid(&image, sidecar)).await.map_err(|e| format!("{e:#}"))?;
+        stored.map(|s| s.sidecar.id).map_err(|e| format!("{source}: {e:#}"))
+    }
+
+    /// Import a file the local user named (the CLI); no directory
+    /// confinement. Synchronous (reads and decodes the file).
+    pub fn import_file(&self, path: &Path) -> Result<String, String> {
+        let bytes = read_capped(path, self.max_bytes)?;
+        let source = path.display().to_string();
+        let mut sidecar = Sidecar::new(Origin::Imported, "");
+        sidecar.source = Some(source.clone());
+        self.store.put(&bytes, sidecar).map(|s| s.sidecar.id).map_err(|e| format!("{source}: {e:#}"))
     }
 
     /// A path inside an allowed directory, after resolving `..` and symlinks.
@@ -162,10 +195,28 @@ impl InputResolver {
     }
 }
 
+/// `bytes` checked whole on the image pool, as a staged new input.
+async fn check(bytes: Vec<u8>, source: String) -> Result<Staged, String> {
+    match image_work(move || validate(bytes)).await {
+        Ok(Ok(image)) => Ok(Staged::New { image, source }),
+        Ok(Err(e)) => Err(format!("{source}: {e:#}")),
+        Err(e) => Err(format!("{source}: {e:#}")),
+    }
+}
+
+/// The bytes of the file at `path`, refused over `max_bytes`.
+fn read_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?.len();
+    if size > max_bytes {
+        return Err(format!("{} is {} MiB, over the {} MiB input limit", path.display(), size >> 20, max_bytes >> 20));
+    }
+    std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
 /// The bytes of a data: URI given without its `data:` prefix
 /// (`image/png;base64,…`), refused before decoding when the payload would
 /// exceed `max_bytes`. Only base64 `image/*` URIs are accepted; the bytes
-/// are not checked to be an image here (`store::probe` does that).
+/// are not checked to be an image here (`store::validate` does that).
 pub(crate) fn decode_data_uri(data: &str, max_bytes: u64) -> Result<Vec<u8>, String> {
     let (meta, payload) = data.split_once(',').ok_or("a data: URI needs a comma before the data")?;
     if !meta.starts_with("image/") || !meta.ends_with(";base64") {

@@ -165,16 +165,23 @@ impl Jobs {
             operation
         };
         let warnings = validate::check(&spec, operation, &route.model).map_err(|e| JobError::field(&e.field, e.message))?;
-        let mut spec = spec;
-        for (index, input) in spec.inputs.iter_mut().enumerate() {
-            input.id = self.inputs.resolve(&input.id).await.map_err(|e| JobError::field(&format!("images[{index}].image"), e))?;
+        // Every input is fetched and checked whole before any is written, so
+        // a request refused for one of them leaves nothing in the store.
+        let input_field = |index: usize| format!("images[{index}].image");
+        let mut staged = Vec::with_capacity(spec.inputs.len());
+        for (index, input) in spec.inputs.iter().enumerate() {
+            staged.push(self.inputs.stage(&input.id).await.map_err(|e| JobError::field(&input_field(index), e))?);
         }
-        let request = run::build_request(&self.store, &spec, operation, &route.model)?;
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
-        record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id)
             .map_err(|e| JobError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
+        let mut spec = spec;
+        for (index, (input, staged)) in spec.inputs.iter_mut().zip(staged).enumerate() {
+            input.id = self.inputs.import(staged).await.map_err(|e| JobError::field(&input_field(index), e))?;
+        }
+        let request = run::build_request(&self.store, &spec, operation, &route.model)?;
+        record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
         let job = run::JobRun {

@@ -234,8 +234,9 @@ impl EaselServer {
             Err(e) => return Ok(error_result(&JobError::field("until", e))),
         };
         let filter = Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
-        let all = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
-        let (items, next) = match gallery::page(all, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
+        let catalog = self.jobs.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let first_page = args.cursor.as_deref().is_none_or(str::is_empty);
+        let (items, next) = match gallery::page(catalog.images, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
             Ok(page) => page,
             Err(e) => return Ok(error_result(&JobError::field("cursor", e))),
         };
@@ -250,7 +251,23 @@ impl EaselServer {
                 }))
             })
             .collect();
-        Ok(json_result(text, json!({"images": images, "next_cursor": next})))
+        // Damaged entries are shown on the first page whatever the filter,
+        // so that they are seen and can be deleted, never silently hidden.
+        let shown = if first_page { catalog.damaged.len().min(gallery::MAX_PAGE) } else { 0 };
+        if shown > 0 {
+            text.push_str(&format!("\n{} damaged image(s), which cannot be shown; delete_image removes them:", catalog.damaged.len()));
+        }
+        let damaged: Vec<serde_json::Value> = catalog.damaged[..shown]
+            .iter()
+            .map(|d| {
+                text.push_str(&format!("\n- {} DAMAGED: {}", d.id, d.problem));
+                json!({"id": d.id, "status": "damaged", "problem": d.problem, "modified_at": d.modified, "fix": format!("delete_image with image \"{}\" removes it", d.id)})
+            })
+            .collect();
+        if shown < catalog.damaged.len() && shown > 0 {
+            text.push_str(&format!("\n… and {} more damaged", catalog.damaged.len() - shown));
+        }
+        Ok(json_result(text, json!({"images": images, "next_cursor": next, "damaged": damaged, "damaged_total": catalog.damaged.len()})))
     }
 
     /// Re-run the request that made an image with a new seed (random unless
@@ -312,16 +329,25 @@ impl EaselServer {
         Ok(result)
     }
 
-    /// Delete a stored image and its cached views. Images made from it keep
-    /// its id in their lineage, marked deleted.
+    /// Delete a stored image — whole or damaged — and its cached views.
+    /// Images made from it keep its id in their lineage, marked deleted.
     #[tool(annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn delete_image(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
-        if let Some(t) = self.jobs.store().tombstone(id) {
-            return Ok(json_result(format!("image {id} was already deleted"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at})));
-        }
-        match self.jobs.store().delete(id) {
-            Ok(t) => Ok(json_result(format!("deleted image {id}"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at}))),
+        let store = self.jobs.store();
+        let damage = store.damage(id);
+        match store.delete(id) {
+            Ok(Some(t)) => {
+                let text = match &damage {
+                    Some(why) => format!("deleted damaged image {id} ({why})"),
+                    None => format!("deleted image {id}"),
+                };
+                Ok(json_result(text, json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at, "was_damaged": damage})))
+            }
+            Ok(None) => match store.tombstone(id) {
+                Some(t) => Ok(json_result(format!("image {id} was already deleted"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at}))),
+                None => Ok(error_result(&JobError::field("image", format!("no image with id `{id}` in the store")))),
+            },
             Err(e) => Ok(error_result(&JobError::field("image", format!("{e:#}")))),
         }
     }

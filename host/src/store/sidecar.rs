@@ -62,6 +62,24 @@ pub struct Sidecar {
 }
 
 impl Sidecar {
+    /// Why this sidecar, read from `<file_id>.json`, cannot be trusted, or
+    /// `None` when it can: its `id` must be its file name, its `sha256` 64
+    /// lower-case hex digits starting with that id, and its `mime_type` one
+    /// the store keeps. Nothing else in a sidecar ever names a file.
+    pub fn problem(&self, file_id: &str) -> Option<String> {
+        if self.id != file_id {
+            return Some(format!("its id field says {} but its file is {file_id}.json", quoted(&self.id)));
+        }
+        let hex = self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !hex || !self.sha256.starts_with(file_id) {
+            return Some(format!("its sha256 field {} is not the 64-digit hash its id {file_id} comes from", quoted(&self.sha256)));
+        }
+        if !super::ACCEPTED_MIME.contains(&self.mime_type.as_str()) {
+            return Some(format!("its mime_type {} is not one the store keeps (PNG, JPEG, WebP, GIF)", quoted(&self.mime_type)));
+        }
+        None
+    }
+
     /// A sidecar with the provenance fields empty; [`super::Store::put`] fills
     /// in id, hash, format and size.
     pub fn new(origin: Origin, prompt: &str) -> Sidecar {
@@ -88,4 +106,11 @@ impl Sidecar {
             source: None,
         }
     }
+}
+
+/// `text` for an error message: quoted, escaped, at most 40 characters.
+fn quoted(text: &str) -> String {
+    let short: String = text.chars().take(40).collect();
+    let more = if text.chars().count() > 40 { "…" } else { "" };
+    format!("\"{}{more}\"", short.escape_debug())
 }

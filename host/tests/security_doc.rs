@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Files whose every test is a security claim and must appear in SECURITY.md.
-const SECURITY_TEST_FILES: [&str; 9] = [
+const SECURITY_TEST_FILES: [&str; 11] = [
     "host/tests/sandbox.rs",
     "host/tests/sandbox_egress.rs",
     "host/tests/sandbox_secrets.rs",
@@ -16,6 +16,8 @@ const SECURITY_TEST_FILES: [&str; 9] = [
     "tests/python/test_crash_recovery.py",
     "tests/python/test_faulty_upstream.py",
     "tests/python/test_http_sessions.py",
+    "tests/python/test_transport_limits.py",
+    "tests/python/test_store_integrity.py",
 ];
 
 fn repo() -> PathBuf {

@@ -237,7 +237,14 @@ impl EaselServer {
     #[tool(annotations(title = "Cancel generation", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
     async fn cancel_generation(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.jobs.cancel(&args.job_id).await {
-            Ok(job) => json_result(format!("Job {} is {:?}.", job.id, job.status).to_lowercase(), status_json(&job)),
+            Ok(job) => {
+                let state = format!("Job {} is {:?}.", job.id, job.status).to_lowercase();
+                let text = match &job.message {
+                    Some(message) => format!("{state} {message}"),
+                    None => state,
+                };
+                json_result(text, status_json(&job))
+            }
             Err(error) => error_result(&error),
         })
     }

@@ -4,6 +4,8 @@
 
 from contextlib import asynccontextmanager
 
+import anyio
+
 import mcp
 from mcp import StdioServerParameters
 
@@ -71,3 +73,19 @@ def field(obj, name):
         return getattr(obj, name)
     snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
     return getattr(obj, snake)
+
+
+async def generate_many(url, prefix, count, size=1024):
+    """Fire `count` placeholder generations at once; errors are fine (a killed server)."""
+    async def one(n):
+        try:
+            async with connect(url) as client:
+                await client.call_tool("generate_image", {
+                    "prompt": f"{prefix} {n}", "provider": "placeholder", "seed": n,
+                    "width": size, "height": size, "count": 2, "wait_seconds": 60})
+        except Exception:
+            pass
+
+    async with anyio.create_task_group() as group:
+        for n in range(count):
+            group.start_soon(one, n)

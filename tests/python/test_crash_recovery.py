@@ -21,7 +21,7 @@ import pytest
 
 from conftest import HttpServer, easel_args
 from imagebytes import dimensions
-from mcpclient import connect, field
+from mcpclient import connect, field, generate_many
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import fal_fake  # noqa: E402
@@ -182,22 +182,6 @@ base_url = "{base}/v1"
             restarted.stop()
     finally:
         upstream.shutdown()
-
-
-async def generate_many(url, prefix, count, size=1024):
-    """Fire `count` placeholder generations at once; errors are fine (a killed server)."""
-    async def one(n):
-        try:
-            async with connect(url) as client:
-                await client.call_tool("generate_image", {
-                    "prompt": f"{prefix} {n}", "provider": "placeholder", "seed": n,
-                    "width": size, "height": size, "count": 2, "wait_seconds": 60})
-        except Exception:
-            pass
-
-    async with anyio.create_task_group() as group:
-        for n in range(count):
-            group.start_soon(one, n)
 
 
 async def test_kill_9_during_store_writes_leaves_only_whole_images(store_dir, cache_dir):

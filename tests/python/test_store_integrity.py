@@ -27,7 +27,7 @@ import anyio
 import pytest
 
 from conftest import HttpServer, easel_args
-from mcpclient import connect, field, stdio_params
+from mcpclient import connect, field, generate_many, stdio_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fakekit import make_png  # noqa: E402
@@ -275,22 +275,6 @@ async def test_what_a_dead_writer_left_goes_at_the_next_start_and_a_live_writers
         await client.list_tools()
     assert not any(p.exists() for p in live), [str(p) for p in live if p.exists()]
     assert [p.name for p in (store_dir / "tmp").iterdir()] == [legacy.name]
-
-
-async def generate_many(url, prefix, count, size):
-    """Fire `count` placeholder generations at once; errors are fine (a killed server)."""
-    async def one(n):
-        try:
-            async with connect(url) as client:
-                await client.call_tool("generate_image", {
-                    "prompt": f"{prefix} {n}", "provider": "placeholder", "seed": n,
-                    "width": size, "height": size, "count": 2, "wait_seconds": 60})
-        except Exception:
-            pass
-
-    async with anyio.create_task_group() as group:
-        for n in range(count):
-            group.start_soon(one, n)
 
 
 def leftovers(store: Path):

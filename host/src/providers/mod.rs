@@ -295,7 +295,7 @@ impl Registry {
                 let provider = provider.clone();
                 tokio::spawn(async move {
                     if let Err(e) = provider.info().await {
-                        tracing::warn!(plugin = %provider.id, "not available: {}", crate::runtime::logs::sanitize(&e, 2000));
+                        tracing::warn!(plugin = %provider.id, "not available: {}", crate::runtime::logs::sanitize(&e, crate::runtime::logs::MAX_LOG_CHARS));
                     }
                 });
             }

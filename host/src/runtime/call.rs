@@ -242,8 +242,9 @@ impl Plugin {
         if chain.iter().any(|m| m.contains("fuel allocated for hostcalls has been exhausted")) {
             return CallError::TooMuchData { plugin: self.name.clone(), mib: (self.limits.transfer_bytes >> 20) as u64 };
         }
-        let over_budget = error.chain().any(|e| e.downcast_ref::<MemoryBudgetExceeded>().is_some());
-        if over_budget || chain.iter().any(|m| m.contains("forcing trap when growing memory") || m.contains("memory minimum size")) {
+        // The limiter refuses every grow past the budget with its own error
+        // (creating a memory is a grow from zero), so no message text is matched.
+        if error.chain().any(|e| e.downcast_ref::<MemoryBudgetExceeded>().is_some()) {
             return CallError::OutOfMemory { plugin: self.name.clone(), mib: (self.limits.memory_bytes >> 20) as u64 };
         }
         let mut detail = match error.downcast_ref::<Trap>() {

@@ -6,6 +6,7 @@ use crate::config::{ConfigError, Deployment};
 use crate::jobs::{GenerateSpec, InputSpec, JobProgress, Jobs, Outcome};
 use crate::mcp::EaselServer;
 use crate::model::ImageRole;
+use crate::request::{Params, Settings};
 use crate::providers::{Registry, Status};
 use crate::runtime::Runtime;
 use crate::inputs::InputResolver;
@@ -85,49 +86,71 @@ pub enum PluginsCmd {
     Check,
 }
 
+/// `easel generate`: the prompt, the shared [`Settings`] as flags
+/// (`--width`, `--seed`, …), input images and where the results go.
 #[derive(Debug, clap::Args)]
 pub struct GenerateCmd {
     /// What the image should show.
     pub prompt: String,
-    #[arg(long)]
-    pub provider: Option<String>,
-    #[arg(long)]
-    pub model: Option<String>,
-    #[arg(long)]
-    pub width: Option<u32>,
-    #[arg(long)]
-    pub height: Option<u32>,
-    /// W:H, e.g. 16:9 (instead of width/height).
-    #[arg(long)]
-    pub aspect_ratio: Option<String>,
-    /// Size tier with --aspect-ratio, e.g. 1K.
-    #[arg(long)]
-    pub size_tier: Option<String>,
-    #[arg(long)]
-    pub seed: Option<u64>,
-    #[arg(long)]
-    pub count: Option<u32>,
-    #[arg(long)]
-    pub steps: Option<u32>,
-    #[arg(long)]
-    pub guidance: Option<f32>,
-    #[arg(long)]
-    pub negative_prompt: Option<String>,
+    #[command(flatten)]
+    pub settings: Settings,
+    /// A provider parameter as KEY=VALUE; VALUE is read as JSON (`true`,
+    /// `0.8`, `["IMAGE"]`) and otherwise as a string. Repeatable.
+    #[arg(long = "param", value_name = "KEY=VALUE")]
+    pub param: Vec<String>,
+    /// Provider parameters as one JSON object; --param entries override its keys.
+    #[arg(long, value_name = "JSON")]
+    pub params_json: Option<String>,
     /// Input image (store id, image:// URI or file path); makes this an edit. Repeatable.
     #[arg(long = "image")]
     pub images: Vec<String>,
     /// Mask image (store id or file path) for inpainting.
     #[arg(long)]
     pub mask: Option<String>,
-    /// Edit strength 0.0–1.0.
-    #[arg(long)]
-    pub strength: Option<f32>,
     /// Copy the results into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Seconds to wait for the provider (default 600).
     #[arg(long, default_value_t = 600)]
     pub wait: u64,
+}
+
+impl GenerateCmd {
+    /// `--params-json`, then each `--param`, as one object (`None` when
+    /// neither is given).
+    ///
+    /// Errors: `--params-json` that is not a JSON object, or a `--param`
+    /// without `=` or with an empty key.
+    pub fn params(&self) -> Result<Option<Params>> {
+        let mut params = match &self.params_json {
+            Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(object)) => object,
+                Ok(other) => bail!("--params-json must be a JSON object such as '{{\"background\": \"transparent\"}}', not {}", json_kind(&other)),
+                Err(e) => bail!("--params-json is not valid JSON: {e}"),
+            },
+            None if self.param.is_empty() => return Ok(None),
+            None => Params::new(),
+        };
+        for entry in &self.param {
+            let Some((key, value)) = entry.split_once('=').filter(|(key, _)| !key.trim().is_empty()) else {
+                bail!("--param {entry:?} must be KEY=VALUE, e.g. --param background=transparent or --param 'responseModalities=[\"IMAGE\"]'");
+            };
+            let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
+            params.insert(key.trim().to_string(), value);
+        }
+        Ok(Some(params))
+    }
+}
+
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Everything a command needs.
@@ -208,22 +231,8 @@ async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
     if let Some(mask) = &cmd.mask {
         inputs.push(InputSpec { id: import(host, mask)?, role: ImageRole::Mask });
     }
-    let spec = GenerateSpec {
-        prompt: cmd.prompt.clone(),
-        provider: cmd.provider.clone(),
-        model: cmd.model.clone(),
-        negative_prompt: cmd.negative_prompt.clone(),
-        width: cmd.width,
-        height: cmd.height,
-        aspect_ratio: cmd.aspect_ratio.clone(),
-        size_tier: cmd.size_tier.clone(),
-        count: cmd.count,
-        seed: cmd.seed,
-        steps: cmd.steps,
-        guidance: cmd.guidance,
-        strength: cmd.strength,
-        inputs,
-    };
+    let settings = Settings { params: cmd.params()?, ..cmd.settings.clone() };
+    let spec = GenerateSpec { prompt: cmd.prompt.clone(), settings: settings.normalized(), inputs };
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
     let printer = tokio::spawn(async move {
         while let Some(p) = progress_rx.recv().await {
@@ -241,7 +250,10 @@ async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
         let _ = printer.await;
     }
     let (job, images) = match outcome.map_err(|e| match &e.field {
-        Some(field) => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
+        Some(field) => match field.strip_prefix("params") {
+            Some(key) => anyhow::anyhow!("invalid --param{}: {}", key.replace('.', " "), e.message),
+            None => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
+        },
         None => anyhow::anyhow!("{}", e.message),
     })? {
         Outcome::Done { job, images } => (job, images),

@@ -8,7 +8,7 @@ use crate::config::{ConfigOrigin, Deployment, InputSettings, PreviewSettings};
 use crate::inputs::decode_data_uri;
 use crate::jobs::{validate, GenerateSpec};
 use crate::mcp::tools::{EditArgs, GenerateArgs};
-use crate::model::{Dimensions, Features, ImageRole, Lifecycle, ModelInfo, Operation, ProviderInfo};
+use crate::model::{Dimensions, Features, Lifecycle, ModelInfo, Operation, ProviderInfo};
 use crate::store::views::ViewSpec;
 use crate::store::{is_valid_id, preview, probe};
 use base64::Engine as _;
@@ -63,13 +63,12 @@ pub fn tool_arguments(data: &[u8]) {
 /// Routing, operation choice and validation of one spec (the part of
 /// `Jobs::generate` before any plugin or store is involved).
 fn validate_spec(spec: GenerateSpec) {
-    let Some(model) = route(spec.provider.as_deref(), spec.model.as_deref()) else { return };
-    // As `Jobs::generate`: no inputs → generate; a mask → inpaint when the
-    // model can, else an edit; otherwise an edit.
-    let operation = match (spec.inputs.is_empty(), spec.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
-        (true, _) => Operation::Generate,
-        (false, true) if model.operations.contains(&Operation::Inpaint) => Operation::Inpaint,
-        (false, _) => Operation::Edit,
+    let Some(model) = route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()) else { return };
+    // As `Jobs::generate`: a mask asks for an inpaint, which becomes an
+    // edit for a model that cannot inpaint.
+    let operation = match spec.operation() {
+        Operation::Inpaint if !model.operations.contains(&Operation::Inpaint) => Operation::Edit,
+        operation => operation,
     };
     if validate::check(&spec, operation, &model).is_err() {
         return;

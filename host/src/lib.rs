@@ -7,6 +7,7 @@ pub mod blocking;
 pub mod config;
 pub mod egress;
 pub mod model;
+pub mod request;
 pub mod runtime;
 pub mod jobs;
 pub mod providers;

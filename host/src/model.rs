@@ -296,7 +296,7 @@ pub struct GenerationRequest {
     pub guidance: Option<f32>,
     pub strength: Option<f32>,
     pub images: Vec<InputImage>,
-    /// JSON object text.
+    /// The caller's provider-native `params`, as JSON object text (WIT `extra`).
     pub extra: Option<String>,
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use common::harness;
 use easel::jobs::{GenerateSpec, JobStatus, Jobs, Outcome};
+use easel::request::Settings;
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -16,7 +17,7 @@ async fn finished_jobs_leave_memory_after_their_retention_and_status_then_reads_
 
     let mut finished = Vec::new();
     for n in 0..12 {
-        let spec = GenerateSpec { prompt: format!("kept on disk {n}"), width: Some(64), height: Some(64), ..GenerateSpec::default() };
+        let spec = GenerateSpec { prompt: format!("kept on disk {n}"), settings: Settings { width: Some(64), height: Some(64), ..Settings::default() }, ..GenerateSpec::default() };
         match jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(Outcome::Done { job, images }) => finished.push((job.id, images[0].sidecar.id.clone())),
             Ok(Outcome::Pending { .. }) => panic!("the placeholder did not finish"),

@@ -6,6 +6,7 @@ mod common;
 
 use common::{harness, upstream, SECRET};
 use easel::jobs::GenerateSpec;
+use easel::request::Settings;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -129,7 +130,7 @@ async fn a_plugin_importing_filesystem_or_sockets_is_refused_at_load() {
     assert!(error.contains("plugin `escapee` is refused"), "{error}");
     assert!(error.contains("wasi:filesystem/"), "names the filesystem import: {error}");
     assert!(error.contains("wasi:sockets/"), "names the sockets import: {error}");
-    let spec = GenerateSpec { prompt: "x".into(), provider: Some("escapee".into()), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: "x".into(), settings: Settings { provider: Some("escapee".into()), ..Settings::default() }, ..GenerateSpec::default() };
     let err = h.jobs.generate(spec, None, None, Duration::from_secs(10)).await.err().unwrap();
     assert!(err.message.contains("cannot take requests") && err.message.contains("wasi:filesystem/"), "{}", err.message);
     h.placeholder_still_works().await;

@@ -7,6 +7,7 @@
 mod common;
 
 use easel::jobs::{GenerateSpec, JobStatus, Outcome};
+use easel::request::Settings;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,7 +37,7 @@ async fn a_cancel_during_the_submit_is_sent_the_moment_the_job_token_arrives() {
     // The submit is held open for 8 s, longer than cancel waits (5 s).
     let (base, seen) = provider(Duration::from_secs(8)).await;
     let h = common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#)).await;
-    let spec = GenerateSpec { prompt: format!("hold:{base}"), provider: Some("hostile".into()), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: format!("hold:{base}"), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
     let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else { panic!("a zero wait returns a pending job") };
     let answered = h.jobs.cancel(&job.id).await.unwrap();
     let message = answered.message.clone().unwrap_or_default();
@@ -62,7 +63,7 @@ async fn a_cancel_during_the_submit_is_sent_the_moment_the_job_token_arrives() {
 async fn a_cancel_during_a_short_submit_waits_for_it_and_answers_canceled() {
     let (base, seen) = provider(Duration::from_millis(1500)).await;
     let h = common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#)).await;
-    let spec = GenerateSpec { prompt: format!("hold:{base}"), provider: Some("hostile".into()), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: format!("hold:{base}"), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
     let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else { panic!("pending") };
     let answered = h.jobs.cancel(&job.id).await.unwrap();
     assert_eq!(answered.status, JobStatus::Canceled, "{answered:?}");

@@ -7,6 +7,7 @@ mod common;
 
 use common::{harness, upstream};
 use easel::jobs::GenerateSpec;
+use easel::request::Settings;
 use easel::providers::Status;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -131,7 +132,7 @@ async fn a_describe_that_lies_makes_only_its_provider_unavailable_with_the_reaso
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_describe_claims_but_submit_rejects_fails_readably() {
     let h = harness("").await;
-    let spec = GenerateSpec { prompt: "anything".into(), provider: Some("hostile".into()), model: Some("hostile-ghost".into()), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: "anything".into(), settings: Settings { provider: Some("hostile".into()), model: Some("hostile-ghost".into()), ..Settings::default() }, ..GenerateSpec::default() };
     let err = match h.jobs.generate(spec, None, None, Duration::from_secs(10)).await {
         Ok(_) => panic!("the ghost model unexpectedly worked"),
         Err(e) => e,

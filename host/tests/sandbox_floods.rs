@@ -8,6 +8,7 @@ mod common;
 
 use common::harness;
 use easel::jobs::{GenerateSpec, JobProgress};
+use easel::request::Settings;
 use easel::providers::Status;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -41,7 +42,7 @@ async fn a_progress_flood_is_coalesced_and_cut_and_memory_stays_flat() {
     let h = common::harness_with_limits("timeout_secs = 20\nmemory_mib = 64", "").await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
     // 20,000 reports of 64 KiB each: 1.25 GiB if queued.
-    let spec = GenerateSpec { prompt: "progress:20000:65536".into(), provider: Some("hostile".into()), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: "progress:20000:65536".into(), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
     let started = Instant::now();
     let err = h.jobs.generate(spec, None, Some(tx), Duration::from_secs(60)).await.err().expect("the hostile call fails on purpose");
     assert!(err.message.contains("reported 20000 progress messages"), "{}", err.message);
@@ -111,7 +112,7 @@ async fn a_describe_with_100000_models_makes_only_its_provider_unavailable_sayin
 async fn a_backtracking_model_pattern_is_matched_at_once_and_other_providers_keep_answering() {
     let h = harness("[plugins.hostile.config]\ndescribe = \"glob\"").await;
     let started = Instant::now();
-    let spec = GenerateSpec { prompt: "x".into(), model: Some(format!("{}c", "a".repeat(60))), ..GenerateSpec::default() };
+    let spec = GenerateSpec { prompt: "x".into(), settings: Settings { model: Some(format!("{}c", "a".repeat(60))), ..Settings::default() }, ..GenerateSpec::default() };
     let err = h.jobs.generate(spec, None, None, Duration::from_secs(30)).await.err().expect("no provider has that model");
     assert!(err.message.contains("no ready provider offers model"), "{}", err.message);
     assert!(started.elapsed() < Duration::from_secs(20), "routing past the pattern took {:?}", started.elapsed());

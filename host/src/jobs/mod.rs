@@ -11,10 +11,10 @@ pub use record::{JobLock, JobRecord, JobStatus, ResumeInfo};
 pub use recover::Recovery;
 
 use crate::inputs::InputResolver;
-use crate::model::{ImageRole, Operation};
+use crate::model::Operation;
+pub use crate::request::{GenerateSpec, InputSpec};
 use crate::providers::Registry;
 use crate::store::{Store, StoredImage};
-use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,33 +26,6 @@ pub const FORGET_AFTER: Duration = Duration::from_secs(60);
 
 /// Longest a job may run at the provider before it is cancelled.
 pub const JOB_DEADLINE: Duration = Duration::from_secs(15 * 60);
-
-/// What a caller asks for: the common parameters of generate and edit.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct GenerateSpec {
-    pub prompt: String,
-    pub provider: Option<String>,
-    pub model: Option<String>,
-    pub negative_prompt: Option<String>,
-    pub width: Option<u32>,
-    pub height: Option<u32>,
-    pub aspect_ratio: Option<String>,
-    pub size_tier: Option<String>,
-    pub count: Option<u32>,
-    pub seed: Option<u64>,
-    pub steps: Option<u32>,
-    pub guidance: Option<f32>,
-    pub strength: Option<f32>,
-    /// Input images by store id.
-    pub inputs: Vec<InputSpec>,
-}
-
-/// An input image: any handle `inputs` accepts; a store id once resolved.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InputSpec {
-    pub id: String,
-    pub role: ImageRole,
-}
 
 /// A progress event for the caller (MCP progress notification, CLI line).
 #[derive(Debug, Clone, PartialEq)]
@@ -148,14 +121,10 @@ impl Jobs {
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
         wait: Duration,
     ) -> Result<Outcome, JobError> {
-        let operation = match (spec.inputs.is_empty(), spec.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
-            (true, _) => Operation::Generate,
-            (false, true) => Operation::Inpaint,
-            (false, false) => Operation::Edit,
-        };
+        let operation = spec.operation();
         let route = self
             .registry
-            .route(spec.provider.as_deref(), spec.model.as_deref())
+            .route(spec.settings.provider.as_deref(), spec.settings.model.as_deref())
             .await
             .map_err(|e| JobError::field(e.field, e.message))?;
         // A model that cannot inpaint may still take a mask with an edit.

@@ -9,6 +9,7 @@
 use super::{GenerateSpec, JobError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
 use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
 use crate::providers::Route;
+use crate::request::{Recipe, Settings, RECIPE_VERSION};
 use crate::runtime::state::{ProgressReport, ProgressSink};
 use crate::runtime::CallError;
 use crate::store::{Origin, Sidecar, Store};
@@ -45,26 +46,7 @@ pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, m
             .map_err(|e| JobError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
         images.push(InputImage { role: input.role, mime_type: sidecar.mime_type, width: sidecar.width, height: sidecar.height, data });
     }
-    let size = match (spec.width, spec.height) {
-        (Some(width), Some(height)) => Some(crate::model::Dimensions { width, height }),
-        _ => None,
-    };
-    Ok(GenerationRequest {
-        operation,
-        model: model.id.clone(),
-        prompt: spec.prompt.trim().to_string(),
-        negative_prompt: spec.negative_prompt.clone().filter(|n| !n.trim().is_empty()),
-        size,
-        aspect_ratio: spec.aspect_ratio.clone(),
-        size_tier: spec.size_tier.clone(),
-        count: spec.count.unwrap_or(1),
-        seed: spec.seed,
-        steps: spec.steps,
-        guidance: spec.guidance,
-        strength: spec.strength,
-        images,
-        extra: None,
-    })
+    Ok(spec.to_request(operation, &model.id, images))
 }
 
 /// A job in flight.
@@ -328,7 +310,7 @@ impl JobRun {
             };
             let mut sidecar = Sidecar::new(origin, &self.request.prompt);
             sidecar.negative_prompt = self.request.negative_prompt.clone();
-            sidecar.parameters = self.parameters();
+            sidecar.recipe = Some(self.recipe());
             sidecar.provider = Some(self.route.provider.id.clone());
             sidecar.model = Some(self.route.model.id.clone());
             sidecar.seed = output.seed;
@@ -346,22 +328,22 @@ impl JobRun {
         Ok(ids)
     }
 
-    /// The request as recorded in sidecars (inputs by id, not bytes).
-    fn parameters(&self) -> serde_json::Value {
+    /// The request as recorded in sidecars: the settings as sent (the
+    /// provider and model resolved, the size and count requested), inputs
+    /// by store id, never bytes.
+    fn recipe(&self) -> Recipe {
         let r = &self.request;
-        serde_json::json!({
-            "operation": r.operation,
-            "width": r.size.map(|s| s.width),
-            "height": r.size.map(|s| s.height),
-            "aspect_ratio": r.aspect_ratio,
-            "size_tier": r.size_tier,
-            "count": r.count,
-            "seed": r.seed,
-            "steps": r.steps,
-            "guidance": r.guidance,
-            "strength": r.strength,
-            "images": self.spec.inputs,
-        })
+        let settings = Settings {
+            provider: Some(self.route.provider.id.clone()),
+            model: Some(self.route.model.id.clone()),
+            negative_prompt: r.negative_prompt.clone(),
+            width: r.size.map(|s| s.width),
+            height: r.size.map(|s| s.height),
+            count: Some(r.count),
+            seed: r.seed,
+            ..self.spec.settings.clone()
+        };
+        Recipe { version: RECIPE_VERSION, operation: r.operation, settings, images: self.spec.inputs.clone() }
     }
 
     fn notify(&self, fraction: Option<f32>, message: String) {

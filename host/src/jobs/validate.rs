@@ -2,6 +2,7 @@
 //! before any plugin runs; every refusal names the argument at fault.
 
 use super::GenerateSpec;
+use crate::request::{Settings, MAX_PARAMS_BYTES, MAX_PARAMS_KEYS};
 use crate::model::{Dimensions, Lifecycle, ModelInfo, Operation};
 
 /// A refused argument.
@@ -27,6 +28,7 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Validate `spec` for `operation` on `model`. Returns warnings to show
 /// (e.g. a deprecated model) on success.
 pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, Invalid> {
+    let s = &spec.settings;
     let mut warnings = Vec::new();
     match model.lifecycle {
         Lifecycle::Retired => {
@@ -50,26 +52,27 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     if prompt.chars().count() > MAX_PROMPT_CHARS {
         return Err(invalid("prompt", format!("is longer than {MAX_PROMPT_CHARS} characters")));
     }
-    let count = spec.count.unwrap_or(1);
+    let count = s.count.unwrap_or(1);
     if count == 0 || count > model.max_images {
         return Err(invalid("count", format!("must be between 1 and {} for model `{}` (got {count})", model.max_images, model.id)));
     }
-    check_size(spec, model)?;
+    check_size(s, model)?;
+    check_params(s)?;
     let features = model.features;
     let unsupported = |field: &str| invalid(field, format!("model `{}` does not support `{field}`; leave it out", model.id));
-    if spec.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) && !features.negative_prompt {
+    if s.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) && !features.negative_prompt {
         return Err(unsupported("negative_prompt"));
     }
-    if spec.seed.is_some() && !features.seed {
+    if s.seed.is_some() && !features.seed {
         return Err(unsupported("seed"));
     }
-    if let Some(seed) = spec.seed.filter(|seed| *seed > MAX_SEED) {
+    if let Some(seed) = s.seed.filter(|seed| *seed > MAX_SEED) {
         return Err(invalid(
             "seed",
             format!("must be at most {MAX_SEED} (2^53 - 1), got {seed}: larger integers lose digits in JavaScript clients, so the seed would not reproduce the image"),
         ));
     }
-    if let Some(steps) = spec.steps {
+    if let Some(steps) = s.steps {
         if !features.steps {
             return Err(unsupported("steps"));
         }
@@ -77,7 +80,7 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
             return Err(invalid("steps", format!("must be between 1 and 200 (got {steps})")));
         }
     }
-    if let Some(guidance) = spec.guidance {
+    if let Some(guidance) = s.guidance {
         if !features.guidance {
             return Err(unsupported("guidance"));
         }
@@ -85,7 +88,7 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
             return Err(invalid("guidance", format!("must be between 0 and 50 (got {guidance})")));
         }
     }
-    if let Some(strength) = spec.strength {
+    if let Some(strength) = s.strength {
         if !(0.0..=1.0).contains(&strength) || !strength.is_finite() {
             return Err(invalid("strength", format!("must be between 0.0 and 1.0 (got {strength})")));
         }
@@ -110,13 +113,13 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     Ok(warnings)
 }
 
-fn check_size(spec: &GenerateSpec, model: &ModelInfo) -> Result<(), Invalid> {
-    match (spec.width, spec.height) {
+fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), Invalid> {
+    match (s.width, s.height) {
         (None, None) => {}
         (Some(_), None) => return Err(invalid("height", "give height together with width".into())),
         (None, Some(_)) => return Err(invalid("width", "give width together with height".into())),
         (Some(width), Some(height)) => {
-            if spec.aspect_ratio.is_some() {
+            if s.aspect_ratio.is_some() {
                 return Err(invalid("aspect_ratio", "give either width/height or aspect_ratio, not both".into()));
             }
             for (field, value) in [("width", width), ("height", height)] {
@@ -140,7 +143,7 @@ fn check_size(spec: &GenerateSpec, model: &ModelInfo) -> Result<(), Invalid> {
             }
         }
     }
-    if let Some(ratio) = &spec.aspect_ratio {
+    if let Some(ratio) = &s.aspect_ratio {
         let valid_shape = ratio.split_once(':').is_some_and(|(w, h)| w.trim().parse::<u32>().is_ok_and(|w| w > 0) && h.trim().parse::<u32>().is_ok_and(|h| h > 0));
         if !valid_shape {
             return Err(invalid("aspect_ratio", format!("`{ratio}` is not of the form W:H, e.g. 16:9")));
@@ -149,11 +152,32 @@ fn check_size(spec: &GenerateSpec, model: &ModelInfo) -> Result<(), Invalid> {
             return Err(invalid("aspect_ratio", format!("`{ratio}` is not offered by model `{}`; choose one of {}", model.id, model.aspect_ratios.join(", "))));
         }
     }
-    if let Some(tier) = &spec.size_tier {
+    if let Some(tier) = &s.size_tier {
         if !model.size_tiers.iter().any(|t| t.eq_ignore_ascii_case(tier)) {
             let offered = if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
             return Err(invalid("size_tier", format!("`{tier}` is not offered by model `{}` (offered: {offered})", model.id)));
         }
+    }
+    Ok(())
+}
+
+/// `params`: at most [`MAX_PARAMS_KEYS`] keys of 1 to 100 characters
+/// without control characters, at most [`MAX_PARAMS_BYTES`] as JSON.
+/// What each key means is the plugin's to check (it names `params.<key>`).
+fn check_params(s: &Settings) -> Result<(), Invalid> {
+    let Some(params) = &s.params else { return Ok(()) };
+    if params.len() > MAX_PARAMS_KEYS {
+        return Err(invalid("params", format!("has {} keys, over the limit of {MAX_PARAMS_KEYS}", params.len())));
+    }
+    for key in params.keys() {
+        if key.is_empty() || key.chars().count() > 100 || key.chars().any(char::is_control) {
+            let shown: String = key.chars().take(40).flat_map(char::escape_debug).collect();
+            return Err(invalid("params", format!("key \"{shown}\" must be 1 to 100 characters without control characters")));
+        }
+    }
+    let bytes = serde_json::to_vec(params).map(|v| v.len()).unwrap_or(usize::MAX);
+    if bytes > MAX_PARAMS_BYTES {
+        return Err(invalid("params", format!("is {} KiB as JSON, over the limit of {} KiB", bytes.div_ceil(1024), MAX_PARAMS_BYTES / 1024)));
     }
     Ok(())
 }
@@ -191,6 +215,12 @@ mod tests {
         GenerateSpec { prompt: "a fox".into(), ..GenerateSpec::default() }
     }
 
+    fn with(change: impl FnOnce(&mut Settings)) -> GenerateSpec {
+        let mut spec = spec();
+        change(&mut spec.settings);
+        spec
+    }
+
     fn field_of(spec: GenerateSpec) -> String {
         check(&spec, Operation::Generate, &model()).unwrap_err().field
     }
@@ -202,20 +232,26 @@ mod tests {
 
     #[test]
     fn each_bad_argument_names_its_field() {
-        assert_eq!(field_of(GenerateSpec { width: Some(0), height: Some(64), ..spec() }), "width");
-        assert_eq!(field_of(GenerateSpec { width: Some(64), height: Some(4096), ..spec() }), "height");
-        assert_eq!(field_of(GenerateSpec { width: Some(65), height: Some(64), ..spec() }), "width");
-        assert_eq!(field_of(GenerateSpec { count: Some(9), ..spec() }), "count");
-        assert_eq!(field_of(GenerateSpec { count: Some(0), ..spec() }), "count");
+        assert_eq!(field_of(with(|s| { s.width = Some(0); s.height = Some(64); })), "width");
+        assert_eq!(field_of(with(|s| { s.width = Some(64); s.height = Some(4096); })), "height");
+        assert_eq!(field_of(with(|s| { s.width = Some(65); s.height = Some(64); })), "width");
+        assert_eq!(field_of(with(|s| { s.count = Some(9); })), "count");
+        assert_eq!(field_of(with(|s| { s.count = Some(0); })), "count");
         assert_eq!(field_of(GenerateSpec { prompt: "  ".into(), ..spec() }), "prompt");
-        assert_eq!(field_of(GenerateSpec { negative_prompt: Some("blur".into()), ..spec() }), "negative_prompt");
-        assert_eq!(field_of(GenerateSpec { steps: Some(20), ..spec() }), "steps");
-        assert_eq!(field_of(GenerateSpec { aspect_ratio: Some("5:4".into()), ..spec() }), "aspect_ratio");
-        assert_eq!(field_of(GenerateSpec { aspect_ratio: Some("wide".into()), ..spec() }), "aspect_ratio");
-        assert_eq!(field_of(GenerateSpec { size_tier: Some("4K".into()), ..spec() }), "size_tier");
-        assert_eq!(field_of(GenerateSpec { strength: Some(0.5), ..spec() }), "strength");
-        assert_eq!(field_of(GenerateSpec { seed: Some(MAX_SEED + 1), ..spec() }), "seed");
-        assert!(check(&GenerateSpec { seed: Some(MAX_SEED), ..spec() }, Operation::Generate, &model()).is_ok(), "2^53 - 1 itself is a valid seed");
+        assert_eq!(field_of(with(|s| { s.negative_prompt = Some("blur".into()); })), "negative_prompt");
+        assert_eq!(field_of(with(|s| { s.steps = Some(20); })), "steps");
+        assert_eq!(field_of(with(|s| { s.aspect_ratio = Some("5:4".into()); })), "aspect_ratio");
+        assert_eq!(field_of(with(|s| { s.aspect_ratio = Some("wide".into()); })), "aspect_ratio");
+        assert_eq!(field_of(with(|s| { s.size_tier = Some("4K".into()); })), "size_tier");
+        assert_eq!(field_of(with(|s| { s.strength = Some(0.5); })), "strength");
+        assert_eq!(field_of(with(|s| { s.seed = Some(MAX_SEED + 1); })), "seed");
+        let params = |value: serde_json::Value| value.as_object().cloned();
+        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_PARAMS_KEYS).map(|i| (format!("k{i}"), true.into())).collect();
+        assert_eq!(field_of(with(|s| s.params = Some(many))), "params");
+        assert_eq!(field_of(with(|s| s.params = params(serde_json::json!({"bad\u{7}key": 1})))), "params");
+        assert_eq!(field_of(with(|s| s.params = params(serde_json::json!({"big": "x".repeat(MAX_PARAMS_BYTES)})))), "params");
+        assert!(check(&with(|s| s.params = params(serde_json::json!({"background": "transparent"}))), Operation::Generate, &model()).is_ok());
+        assert!(check(&with(|s| { s.seed = Some(MAX_SEED); }), Operation::Generate, &model()).is_ok(), "2^53 - 1 itself is a valid seed");
     }
 
     #[test]

@@ -8,6 +8,7 @@
 use super::assets::{DeleteArgs, ListImagesArgs, ShowArgs, VaryArgs};
 use super::tools::{EditArgs, GenerateArgs, JobArgs, ListModelsArgs};
 use crate::jobs::JobError;
+use crate::request::Settings;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -41,19 +42,29 @@ fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, JobError> {
     match serde_path_to_error::deserialize::<_, T>(arguments) {
         Ok(_) => Ok(true),
         Err(error) => {
-            let path = error.path().to_string();
-            let message = error.inner().to_string();
+            let (mut path, mut message) = (error.path().to_string(), error.inner().to_string());
+            // The flattened `Settings` fields are read from a buffer that
+            // serde_path_to_error cannot see into, so such an error comes
+            // back at the root: find its field by reading the settings alone.
+            if path == "." && !message.starts_with("missing field") && !message.starts_with("unknown field") {
+                if let Err(inner) = serde_path_to_error::deserialize::<_, Settings>(arguments) {
+                    (path, message) = (inner.path().to_string(), inner.inner().to_string());
+                }
+            }
             Err(JobError::field(&field_of(&path, &message), message))
         }
     }
 }
 
 /// The field an error is about: serde_path_to_error's path (`images[0].role`;
-/// for an unknown field it already ends in that field), plus the name a
-/// `missing field` message quotes, which belongs to the object at the path.
+/// for an unknown field of a plain struct it already ends in that field),
+/// plus the name a `missing field` message quotes, which belongs to the
+/// object at the path, or that an `unknown field` message quotes at the
+/// root (a struct with flattened fields reports unknown ones there).
 fn field_of(path: &str, message: &str) -> String {
-    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split('`').next());
-    let field = match (path, missing) {
+    let quoted = |prefix: &str| message.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    let named = quoted("missing field `").or_else(|| quoted("unknown field `").filter(|_| path == "."));
+    let field = match (path, named) {
         (".", Some(name)) => name.to_string(),
         (".", None) => "arguments".to_string(),
         (path, Some(name)) => format!("{path}.{name}"),
@@ -78,6 +89,10 @@ mod tests {
             ("generate_image", json!({"prompt": "x", "seed": "one"}), "seed", "invalid type: string \"one\""),
             ("generate_image", json!({"width": 64}), "prompt", "missing field `prompt`"),
             ("generate_image", json!({"prompt": "x", "colour": "red"}), "colour", "unknown field `colour`"),
+            ("generate_image", json!({"prompt": "x", "params": ["IMAGE"]}), "params", "invalid type: sequence, expected a map"),
+            ("edit_image", json!({"prompt": "x", "images": [], "params": "{}"}), "params", "invalid type: string"),
+            ("vary_image", json!({"image": "a", "guidance": "high"}), "guidance", "invalid type: string \"high\""),
+            ("vary_image", json!({"image": "a", "hue": 3}), "hue", "unknown field `hue`"),
             ("edit_image", json!({"prompt": "x", "images": [{"image": "a", "role": "top"}]}), "images[0].role", "unknown variant `top`"),
             ("edit_image", json!({"prompt": "x", "images": [{}]}), "images[0].image", "missing field `image`"),
             ("edit_image", json!({"prompt": "x", "images": [], "strength": "half"}), "strength", "invalid type: string \"half\""),

@@ -6,6 +6,7 @@ use super::results::{error_result, image_json, json_result, resource_link};
 use super::EaselServer;
 use crate::jobs::{GenerateSpec, InputSpec, JobError};
 use crate::model::ImageRole;
+use crate::request::Settings;
 use crate::store::gallery::{self, Filter};
 use crate::store::views::ViewSpec;
 use base64::Engine as _;
@@ -92,41 +93,19 @@ pub struct ListImagesArgs {
     pub cursor: Option<String>,
 }
 
+/// `vary_image`'s arguments: the image, and overrides of the request that
+/// made it (the shared [`Settings`], flattened).
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VaryArgs {
     /// The image to vary (store id or image:// URI).
     pub image: String,
-    /// New seed, 0 to 2^53 - 1 (default: a random one when the model takes
-    /// a seed; a model without one re-runs the request unseeded).
-    #[serde(default)]
-    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
-    pub seed: Option<u64>,
     /// Replace the prompt.
     #[serde(default)]
     #[schemars(with = "String")]
     pub prompt: Option<String>,
-    /// Replace the negative prompt.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub negative_prompt: Option<String>,
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub width: Option<u32>,
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub height: Option<u32>,
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub count: Option<u32>,
-    /// Another provider (default: the original's).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub provider: Option<String>,
-    /// Another model (default: the original's).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub model: Option<String>,
+    #[serde(flatten)]
+    pub settings: Settings,
     /// Seconds to wait before returning a job id instead.
     #[serde(default)]
     #[schemars(with = "u64")]
@@ -284,43 +263,38 @@ impl EaselServer {
         let Some(prompt) = args.prompt.or(original.prompt.clone()) else {
             return Ok(error_result(&JobError::field("image", format!("image {} was imported, not generated; use edit_image with it as a reference", original.id))));
         };
-        let p = &original.parameters;
-        let number = |key: &str| p.get(key).and_then(|v| v.as_u64());
-        let inputs: Vec<InputSpec> = p
-            .get("images")
-            .and_then(|v| serde_json::from_value::<Vec<InputSpec>>(v.clone()).ok())
-            .unwrap_or_else(|| original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect());
-        let size_overridden = args.width.is_some() || args.height.is_some();
-        let provider = args.provider.or(original.provider.clone());
-        let model = args.model.or(original.model.clone());
+        // The recipe as recorded; sidecars from before typed recipes (version
+        // 1) lack provider, model and negative prompt there, and sidecars
+        // without one re-run the prompt on the parents.
+        let (mut base, inputs) = match original.recipe.clone() {
+            Some(recipe) => (recipe.settings, recipe.images),
+            None => (Settings::default(), original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect()),
+        };
+        base.provider = base.provider.or(original.provider.clone());
+        base.model = base.model.or(original.model.clone());
+        base.negative_prompt = base.negative_prompt.or(original.negative_prompt.clone());
+        // One new image with a new seed unless the caller says otherwise.
+        base.count = None;
+        base.seed = None;
+        let overrides = args.settings.normalized();
+        // Params are provider-native: they do not carry over to another provider.
+        if overrides.provider.is_some() && overrides.provider != base.provider {
+            base.params = None;
+        }
+        let mut settings = base.overridden_by(overrides);
+        settings.count = settings.count.or(Some(1));
         // Only a model that takes a seed gets a fresh one; a routing error is
         // left for run_generation to report.
-        let model_takes_seed = match self.jobs.registry().route(provider.as_deref(), model.as_deref()).await {
+        let model_takes_seed = match self.jobs.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
             Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
             Err(_) => Ok(()),
         };
-        let seed = match (&model_takes_seed, args.seed) {
-            (_, Some(seed)) => Some(seed),
+        if settings.seed.is_none() && model_takes_seed.is_ok() {
             // 32-bit: the range every provider accepts.
-            (Ok(()), None) => Some(u64::from(rand::random::<u32>())),
-            (Err(_), None) => None,
-        };
-        let spec = GenerateSpec {
-            prompt,
-            provider,
-            model,
-            negative_prompt: args.negative_prompt.or(original.negative_prompt.clone()),
-            width: args.width.or(if size_overridden { None } else { number("width").map(|w| w as u32) }),
-            height: args.height.or(if size_overridden { None } else { number("height").map(|h| h as u32) }),
-            aspect_ratio: if size_overridden { None } else { p.get("aspect_ratio").and_then(|v| v.as_str()).map(String::from) },
-            size_tier: p.get("size_tier").and_then(|v| v.as_str()).map(String::from),
-            count: args.count.or(Some(1)),
-            seed,
-            steps: number("steps").map(|s| s as u32),
-            guidance: p.get("guidance").and_then(|v| v.as_f64()).map(|g| g as f32),
-            strength: p.get("strength").and_then(|v| v.as_f64()).map(|s| s as f32),
-            inputs,
-        };
+            settings.seed = Some(u64::from(rand::random::<u32>()));
+        }
+        let seed = settings.seed;
+        let spec = GenerateSpec { prompt, settings, inputs };
         let mut result = self.run_generation(spec, args.wait_seconds, context).await;
         if let (Err(model), None, false) = (&model_takes_seed, seed, result.is_error == Some(true)) {
             let note = format!("note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model");

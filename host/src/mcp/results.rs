@@ -159,13 +159,13 @@ fn truncate(text: &str, max: usize) -> String {
 pub const MAX_QUOTED_CHARS: usize = 200;
 
 /// Most characters of one error text (and of a structured error's message).
-pub const MAX_ERROR_CHARS: usize = 1000;
+pub const MAX_SHOWN_ERROR_CHARS: usize = 1000;
 
 /// `text` with every quoted run cut to [`MAX_QUOTED_CHARS`] and the whole to
-/// [`MAX_ERROR_CHARS`]: an error that quotes a megabyte argument must not
+/// [`MAX_SHOWN_ERROR_CHARS`]: an error that quotes a megabyte argument must not
 /// itself become a megabyte (over HTTP, past a client's event limit).
 pub fn bounded_text(text: &str) -> String {
-    let mut out = String::with_capacity(text.len().min(MAX_ERROR_CHARS + 8));
+    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_ERROR_CHARS + 8));
     let (mut open, mut run) = (None::<char>, 0usize);
     let mut count = 0usize;
     for c in text.chars() {
@@ -192,7 +192,7 @@ pub fn bounded_text(text: &str) -> String {
             }
         };
         if keep {
-            if count >= MAX_ERROR_CHARS {
+            if count >= MAX_SHOWN_ERROR_CHARS {
                 out.push('…');
                 break;
             }
@@ -250,7 +250,7 @@ mod tests {
         assert!(message.len() < 400 && message.ends_with("; see list_providers"), "{message}");
         // An unclosed quote and a long unquoted text are bounded too.
         assert!(bounded_text(&format!("bad \"{huge}")).chars().count() <= MAX_QUOTED_CHARS + 8);
-        assert!(bounded_text(&"x\"y\"".repeat(1 << 18)).chars().count() <= MAX_ERROR_CHARS + 1);
+        assert!(bounded_text(&"x\"y\"".repeat(1 << 18)).chars().count() <= MAX_SHOWN_ERROR_CHARS + 1);
         // Short texts are untouched.
         assert_eq!(bounded_text("invalid `width`: \"-64\""), "invalid `width`: \"-64\"");
         let protocol = bounded_error_data(rmcp::ErrorData::invalid_params(format!("no prompt `{huge}`"), None));

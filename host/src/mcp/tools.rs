@@ -5,6 +5,7 @@ use super::results::{error_result, json_result, pending_result, status_json};
 use super::EaselServer;
 use crate::jobs::{GenerateSpec, InputSpec, JobError, JobProgress, Outcome};
 use crate::model::ImageRole;
+use crate::request::Settings;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
@@ -17,58 +18,18 @@ use std::time::Duration;
 /// Longest bounded wait a caller may ask for, seconds.
 const MAX_WAIT_SECONDS: u64 = 300;
 
+/// `generate_image`'s arguments: the prompt, reference images, the shared
+/// [`Settings`] (flattened: `width`, `seed`, `params`, …) and the wait.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateArgs {
     /// What the image should show. Be concrete: subject, setting, style, lighting.
     pub prompt: String,
-    /// Provider id from list_providers (default: the deployment's default provider).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub provider: Option<String>,
-    /// Model id or alias from list_providers (default: the provider's default model).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub model: Option<String>,
-    /// What the image should not show (only models that support it).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub negative_prompt: Option<String>,
-    /// Output width in pixels (give with height; or use aspect_ratio).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub width: Option<u32>,
-    /// Output height in pixels (give with width).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub height: Option<u32>,
-    /// Aspect ratio W:H such as "16:9", instead of width/height.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub aspect_ratio: Option<String>,
-    /// Size tier with aspect_ratio, e.g. "1K" or "2K" (see list_providers).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub size_tier: Option<String>,
-    /// Number of images, 1 to the model's maximum (default 1).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub count: Option<u32>,
-    /// Seed for reproducible results (models that support it), 0 to 2^53 - 1.
-    #[serde(default)]
-    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
-    pub seed: Option<u64>,
-    /// Sampling steps (diffusion models that support it).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub steps: Option<u32>,
-    /// Guidance / CFG scale (models that support it).
-    #[serde(default)]
-    #[schemars(with = "f32")]
-    pub guidance: Option<f32>,
     /// Reference images (store id, image:// URI, data: URI, URL or allowed path) to guide the result.
     #[serde(default)]
     pub reference_images: Vec<String>,
+    #[serde(flatten)]
+    pub settings: Settings,
     /// Seconds to wait before returning a job id instead (default from the deployment, max 300).
     #[serde(default)]
     #[schemars(with = "u64")]
@@ -91,6 +52,8 @@ fn reference() -> ImageRole {
     ImageRole::Reference
 }
 
+/// `edit_image`'s arguments: what to change, the input images, the shared
+/// [`Settings`] (flattened) and the wait.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EditArgs {
@@ -98,38 +61,8 @@ pub struct EditArgs {
     pub prompt: String,
     /// Input images: at least one `reference`, optionally one `mask`.
     pub images: Vec<ImageArg>,
-    /// How far to move from the input, 0.0 (keep) to 1.0 (replace); default 0.5 where supported.
-    #[serde(default)]
-    #[schemars(with = "f32")]
-    pub strength: Option<f32>,
-    /// Provider id (default: the deployment's default provider).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub provider: Option<String>,
-    /// Model id or alias.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub model: Option<String>,
-    /// What the result should not show.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub negative_prompt: Option<String>,
-    /// Output width in pixels (default: the input's size).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub width: Option<u32>,
-    /// Output height in pixels.
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub height: Option<u32>,
-    /// Number of images (default 1).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub count: Option<u32>,
-    /// Seed for reproducible results, 0 to 2^53 - 1.
-    #[serde(default)]
-    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
-    pub seed: Option<u64>,
+    #[serde(flatten)]
+    pub settings: Settings,
     /// Seconds to wait before returning a job id instead.
     #[serde(default)]
     #[schemars(with = "u64")]
@@ -137,25 +70,10 @@ pub struct EditArgs {
 }
 
 impl GenerateArgs {
-    /// The job spec `generate_image` runs (empty provider, model, ratio and
-    /// tier strings mean "not given"); `wait_seconds` is not part of it.
+    /// The job spec `generate_image` runs; `wait_seconds` is not part of it.
     pub(crate) fn into_spec(self) -> GenerateSpec {
-        GenerateSpec {
-            prompt: self.prompt,
-            provider: self.provider.filter(|p| !p.is_empty()),
-            model: self.model.filter(|m| !m.is_empty()),
-            negative_prompt: self.negative_prompt,
-            width: self.width,
-            height: self.height,
-            aspect_ratio: self.aspect_ratio.filter(|a| !a.is_empty()),
-            size_tier: self.size_tier.filter(|s| !s.is_empty()),
-            count: self.count,
-            seed: self.seed,
-            steps: self.steps,
-            guidance: self.guidance,
-            strength: None,
-            inputs: self.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect(),
-        }
+        let inputs = self.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect();
+        GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs }
     }
 }
 
@@ -167,22 +85,8 @@ impl EditArgs {
         if self.images.is_empty() {
             return Err(JobError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
         }
-        Ok(GenerateSpec {
-            prompt: self.prompt,
-            provider: self.provider.filter(|p| !p.is_empty()),
-            model: self.model.filter(|m| !m.is_empty()),
-            negative_prompt: self.negative_prompt,
-            width: self.width,
-            height: self.height,
-            aspect_ratio: None,
-            size_tier: None,
-            count: self.count,
-            seed: self.seed,
-            steps: None,
-            guidance: None,
-            strength: self.strength,
-            inputs: self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect(),
-        })
+        let inputs = self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect();
+        Ok(GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs })
     }
 }
 

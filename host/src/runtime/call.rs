@@ -4,7 +4,7 @@
 //! and panics become a [`CallError`] for that call only.
 
 use super::bindings::{ImageProvider, ImageProviderPre};
-use super::convert;
+use super::bindings;
 use super::state::{CallTrace, PluginContext, PluginState, ProgressSink};
 use crate::model::{GenerationRequest, JobState, ProviderError, ProviderInfo, Submission};
 use std::future::Future;
@@ -108,7 +108,7 @@ impl Plugin {
         let info = self
             .run(None, |guest, store| Box::pin(async move { guest.easel_image_provider_provider().call_describe(store).await }))
             .await?;
-        Ok(convert::provider_info(info))
+        Ok(info.into())
     }
 
     /// Start a generation.
@@ -123,13 +123,13 @@ impl Plugin {
         request: &GenerationRequest,
         progress: Option<ProgressSink>,
     ) -> (Result<Submission, CallError>, CallTrace) {
-        let request = convert::request(request);
+        let request = bindings::easel::image_provider::types::GenerationRequest::from(request);
         let (submission, trace) = self
             .run_traced(progress, move |guest, store| {
                 Box::pin(async move { guest.easel_image_provider_provider().call_submit(store, &request).await })
             })
             .await;
-        let result = submission.and_then(|submission| match convert::submission(submission) {
+        let result = submission.and_then(|submission| match submission.into() {
             Submission::Pending(token) if token.len() > MAX_JOB_TOKEN_BYTES => Err(CallError::Provider(ProviderError::Internal {
                 message: format!(
                     "plugin `{}` answered with a job token of {} KiB; tokens may be at most {} KiB",
@@ -151,7 +151,7 @@ impl Plugin {
                 Box::pin(async move { guest.easel_image_provider_provider().call_poll(store, &token).await })
             })
             .await?;
-        Ok(convert::job_state(state))
+        Ok(state.into())
     }
 
     /// Ask the provider to stop a pending job.
@@ -219,7 +219,7 @@ impl Plugin {
         let result = match outcome {
             Err(_) => Err(self.timeout(store.data())),
             Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(provider_error))) => Err(CallError::Provider(convert::provider_error(provider_error))),
+            Ok(Ok(Err(provider_error))) => Err(CallError::Provider(provider_error.into())),
             Ok(Err(error)) => Err(self.classify(error, store.data())),
         };
         (result, trace)

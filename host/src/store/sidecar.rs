@@ -1,6 +1,7 @@
 //! The JSON sidecar stored beside each image: what made it and from what.
 
 use chrono::{DateTime, Utc};
+use crate::request::Recipe;
 use serde::{Deserialize, Serialize};
 
 /// How an image entered the store.
@@ -32,9 +33,12 @@ pub struct Sidecar {
     pub prompt: Option<String>,
     #[serde(default)]
     pub negative_prompt: Option<String>,
-    /// The request's parameters as JSON (size, count, seed, steps, …).
-    #[serde(default)]
-    pub parameters: serde_json::Value,
+    /// The request that made it (typed and versioned, see [`Recipe`]);
+    /// `None` for imported images. Stored under the key `parameters`; a
+    /// recipe that does not parse is read as `None` rather than making the
+    /// whole sidecar unreadable.
+    #[serde(default, rename = "parameters", deserialize_with = "lenient_recipe", skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<Recipe>,
     #[serde(default)]
     pub provider: Option<String>,
     #[serde(default)]
@@ -94,7 +98,7 @@ impl Sidecar {
             created_at: Utc::now(),
             prompt: (!prompt.is_empty()).then(|| prompt.to_string()),
             negative_prompt: None,
-            parameters: serde_json::Value::Null,
+            recipe: None,
             provider: None,
             model: None,
             seed: None,
@@ -106,6 +110,11 @@ impl Sidecar {
             source: None,
         }
     }
+}
+
+fn lenient_recipe<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Recipe>, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).ok())
 }
 
 /// `text` for an error message: quoted, escaped, at most 40 characters.

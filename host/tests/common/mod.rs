@@ -6,6 +6,7 @@
 
 use easel::config::{ConfigOrigin, Deployment};
 use easel::jobs::{GenerateSpec, JobError, Jobs, Outcome};
+use easel::request::Settings;
 use easel::providers::Registry;
 use easel::runtime::Runtime;
 use easel::store::Store;
@@ -57,7 +58,7 @@ path = "{wasm}"
 
 impl Harness {
     pub async fn hostile(&self, prompt: &str) -> JobError {
-        let spec = GenerateSpec { prompt: prompt.into(), provider: Some("hostile".into()), ..GenerateSpec::default() };
+        let spec = GenerateSpec { prompt: prompt.into(), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(_) => panic!("hostile `{prompt}` unexpectedly succeeded"),
             Err(e) => e,
@@ -66,7 +67,7 @@ impl Harness {
 
     /// The placeholder still answers with a real image.
     pub async fn placeholder_still_works(&self) {
-        let spec = GenerateSpec { prompt: "still alive".into(), width: Some(64), height: Some(48), ..GenerateSpec::default() };
+        let spec = GenerateSpec { prompt: "still alive".into(), settings: Settings { width: Some(64), height: Some(48), ..Settings::default() }, ..GenerateSpec::default() };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(Outcome::Done { images, .. }) => assert_eq!((images[0].sidecar.width, images[0].sidecar.height), (64, 48)),
             Ok(Outcome::Pending { .. }) => panic!("placeholder did not finish"),

@@ -1,0 +1,328 @@
+//! One generation request, end to end. [`Settings`] are the caller's
+//! optional choices: the MCP tools `#[serde(flatten)]` it into their
+//! arguments and `easel generate` `#[command(flatten)]`s it into its flags,
+//! so a parameter is spelled once. [`GenerateSpec`] is what a job runs (and
+//! what a restarted server resumes), and [`Recipe`] is what a sidecar
+//! records, typed and versioned, so `vary_image` re-runs exactly it.
+
+use crate::model::{Dimensions, GenerationRequest, ImageRole, InputImage, Operation};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Provider-native parameters: a JSON object passed to the plugin as the
+/// WIT request's `extra` (e.g. `{"background": "transparent"}` for OpenAI,
+/// `{"responseModalities": ["IMAGE"]}` for Gemini).
+pub type Params = Map<String, Value>;
+
+/// Largest `params` object, as compact JSON bytes.
+pub const MAX_PARAMS_BYTES: usize = 16 * 1024;
+
+/// Most keys in one `params` object.
+pub const MAX_PARAMS_KEYS: usize = 64;
+
+/// The caller's optional choices for one generation; every field is
+/// optional and `None` means "the model's default". Field names are the
+/// MCP argument names, the CLI flags (`--negative-prompt`) and the keys of
+/// the job record and the sidecar recipe.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, clap::Args)]
+pub struct Settings {
+    /// Provider id from list_providers (default: the deployment's default provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub provider: Option<String>,
+    /// Model id or alias from list_providers (default: the provider's default model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub model: Option<String>,
+    /// What the image should not show (only models that support it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub negative_prompt: Option<String>,
+    /// Output width in pixels (give with height; or use aspect_ratio).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    #[arg(long)]
+    pub width: Option<u32>,
+    /// Output height in pixels (give with width).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    #[arg(long)]
+    pub height: Option<u32>,
+    /// Aspect ratio W:H such as "16:9", instead of width/height.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub aspect_ratio: Option<String>,
+    /// Size tier with aspect_ratio, e.g. "1K" or "2K" (see list_providers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub size_tier: Option<String>,
+    /// Number of images, 1 to the model's maximum (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    #[arg(long)]
+    pub count: Option<u32>,
+    /// Seed for reproducible results (models that support it), 0 to 2^53 - 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Sampling steps (diffusion models that support it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    #[arg(long)]
+    pub steps: Option<u32>,
+    /// Guidance / CFG scale (models that support it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f32")]
+    #[arg(long)]
+    pub guidance: Option<f32>,
+    /// Edits: how far to move from the input, 0.0 (keep) to 1.0 (replace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f32")]
+    #[arg(long)]
+    pub strength: Option<f32>,
+    /// Provider-native parameters as a JSON object, e.g. {"background":
+    /// "transparent"}; a model's accepted ones are in list_models.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Params")]
+    #[arg(skip)]
+    pub params: Option<Params>,
+}
+
+impl Settings {
+    /// The same settings with empty strings (which some clients send for
+    /// fields they leave blank) read as "not given", and an empty `params`
+    /// object as none.
+    pub fn normalized(mut self) -> Settings {
+        for text in [&mut self.provider, &mut self.model, &mut self.aspect_ratio, &mut self.size_tier] {
+            if text.as_deref().is_some_and(|t| t.trim().is_empty()) {
+                *text = None;
+            }
+        }
+        if self.negative_prompt.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.negative_prompt = None;
+        }
+        if self.params.as_ref().is_some_and(Map::is_empty) {
+            self.params = None;
+        }
+        self
+    }
+
+    /// These settings with every field `overrides` gives replaced (what
+    /// `vary_image` runs). A new size (`width`, `height` or `aspect_ratio`)
+    /// replaces the whole old one; `params` are merged key by key, and an
+    /// override key set to `null` removes that key.
+    pub fn overridden_by(self, overrides: Settings) -> Settings {
+        let new_size = overrides.width.is_some() || overrides.height.is_some() || overrides.aspect_ratio.is_some();
+        let (width, height, aspect_ratio) = if new_size {
+            (overrides.width, overrides.height, overrides.aspect_ratio)
+        } else {
+            (self.width, self.height, self.aspect_ratio)
+        };
+        let params = match (self.params, overrides.params) {
+            (base, None) => base,
+            (base, Some(changes)) => {
+                let mut merged = base.unwrap_or_default();
+                for (key, value) in changes {
+                    if value.is_null() {
+                        merged.remove(&key);
+                    } else {
+                        merged.insert(key, value);
+                    }
+                }
+                Some(merged)
+            }
+        };
+        Settings {
+            provider: overrides.provider.or(self.provider),
+            model: overrides.model.or(self.model),
+            negative_prompt: overrides.negative_prompt.or(self.negative_prompt),
+            width,
+            height,
+            aspect_ratio,
+            size_tier: overrides.size_tier.or(self.size_tier),
+            count: overrides.count.or(self.count),
+            seed: overrides.seed.or(self.seed),
+            steps: overrides.steps.or(self.steps),
+            guidance: overrides.guidance.or(self.guidance),
+            strength: overrides.strength.or(self.strength),
+            params,
+        }
+        .normalized()
+    }
+
+    /// `params` as the JSON object text the plugin receives (`extra`), or
+    /// `None` when there are none.
+    pub fn params_text(&self) -> Option<String> {
+        self.params.as_ref().filter(|p| !p.is_empty()).map(|p| Value::Object(p.clone()).to_string())
+    }
+}
+
+/// What a job runs: the prompt, the settings, and the input images (any
+/// handle `inputs` accepts; a store id once resolved). Serialized flat
+/// (the settings' fields beside `prompt` and `inputs`) in job records.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GenerateSpec {
+    pub prompt: String,
+    #[serde(flatten)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub inputs: Vec<InputSpec>,
+}
+
+impl GenerateSpec {
+    /// A text-to-image spec with default settings.
+    pub fn text(prompt: &str) -> GenerateSpec {
+        GenerateSpec { prompt: prompt.to_string(), ..GenerateSpec::default() }
+    }
+
+    /// The plugin request for `model_id`: the prompt trimmed, a blank
+    /// negative prompt dropped, width and height as one size, one image
+    /// unless `count` says otherwise, and `params` as the `extra` text.
+    pub fn to_request(&self, operation: Operation, model_id: &str, images: Vec<InputImage>) -> GenerationRequest {
+        let s = &self.settings;
+        let size = match (s.width, s.height) {
+            (Some(width), Some(height)) => Some(Dimensions { width, height }),
+            _ => None,
+        };
+        GenerationRequest {
+            operation,
+            model: model_id.to_string(),
+            prompt: self.prompt.trim().to_string(),
+            negative_prompt: s.negative_prompt.clone().filter(|n| !n.trim().is_empty()),
+            size,
+            aspect_ratio: s.aspect_ratio.clone(),
+            size_tier: s.size_tier.clone(),
+            count: s.count.unwrap_or(1),
+            seed: s.seed,
+            steps: s.steps,
+            guidance: s.guidance,
+            strength: s.strength,
+            images,
+            extra: s.params_text(),
+        }
+    }
+
+    /// The operation these inputs ask for: generate without inputs, inpaint
+    /// with a mask, otherwise edit.
+    pub fn operation(&self) -> Operation {
+        match (self.inputs.is_empty(), self.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
+            (true, _) => Operation::Generate,
+            (false, true) => Operation::Inpaint,
+            (false, false) => Operation::Edit,
+        }
+    }
+}
+
+/// An input image of a request: a handle, and how the model uses it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputSpec {
+    pub id: String,
+    pub role: ImageRole,
+}
+
+/// The version [`Recipe`]s are written with. Version 1 (sidecars written
+/// before recipes were typed) had no `version`, `provider`, `model`,
+/// `negative_prompt` or `params` keys; those come from the sidecar's own
+/// fields when such a recipe is read.
+pub const RECIPE_VERSION: u32 = 2;
+
+/// What made a stored image, as the sidecar's `parameters` object: the
+/// operation, the settings as they were sent (resolved provider and model
+/// id, the size and seed actually requested) and the inputs by store id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    #[serde(default = "first_recipe_version")]
+    pub version: u32,
+    pub operation: Operation,
+    #[serde(flatten)]
+    pub settings: Settings,
+    #[serde(default)]
+    pub images: Vec<InputSpec>,
+}
+
+fn first_recipe_version() -> u32 {
+    1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_version_1_recipe_reads_with_its_settings_and_inputs() {
+        let old = json!({"operation": "edit", "width": 512, "height": 384, "aspect_ratio": null, "size_tier": null, "count": 2,
+            "seed": 7, "steps": null, "guidance": 3.5, "strength": 0.25, "images": [{"id": "abc", "role": "reference"}]});
+        let recipe: Recipe = serde_json::from_value(old).unwrap();
+        assert_eq!(recipe.version, 1);
+        assert_eq!(recipe.operation, Operation::Edit);
+        assert_eq!((recipe.settings.width, recipe.settings.count, recipe.settings.seed), (Some(512), Some(2), Some(7)));
+        assert_eq!((recipe.settings.guidance, recipe.settings.strength), (Some(3.5), Some(0.25)));
+        assert_eq!(recipe.images, vec![InputSpec { id: "abc".into(), role: ImageRole::Reference }]);
+    }
+
+    #[test]
+    fn a_recipe_keeps_params_and_every_setting_through_a_round_trip() {
+        let settings = Settings {
+            provider: Some("openai".into()),
+            model: Some("gpt-image-1".into()),
+            negative_prompt: Some("blur".into()),
+            aspect_ratio: Some("16:9".into()),
+            size_tier: Some("2K".into()),
+            count: Some(2),
+            seed: Some(9),
+            steps: Some(30),
+            guidance: Some(4.0),
+            strength: Some(0.5),
+            params: Some(json!({"background": "transparent", "n": {"deep": [1, 2]}}).as_object().unwrap().clone()),
+            ..Settings::default()
+        };
+        let recipe = Recipe { version: RECIPE_VERSION, operation: Operation::Generate, settings, images: vec![] };
+        let read: Recipe = serde_json::from_value(serde_json::to_value(&recipe).unwrap()).unwrap();
+        assert_eq!(read, recipe);
+    }
+
+    #[test]
+    fn overrides_replace_fields_a_new_size_replaces_the_old_and_params_merge() {
+        let base = Settings {
+            width: Some(1024),
+            height: Some(768),
+            size_tier: Some("1K".into()),
+            seed: Some(1),
+            params: Some(json!({"background": "transparent", "quality": "high"}).as_object().unwrap().clone()),
+            ..Settings::default()
+        };
+        let varied = base.clone().overridden_by(Settings {
+            aspect_ratio: Some("1:1".into()),
+            seed: Some(2),
+            params: Some(json!({"quality": null, "output_format": "webp"}).as_object().unwrap().clone()),
+            ..Settings::default()
+        });
+        assert_eq!((varied.width, varied.height, varied.aspect_ratio.as_deref()), (None, None, Some("1:1")));
+        assert_eq!((varied.size_tier.as_deref(), varied.seed), (Some("1K"), Some(2)));
+        assert_eq!(varied.params, json!({"background": "transparent", "output_format": "webp"}).as_object().cloned());
+        let same = base.clone().overridden_by(Settings::default());
+        assert_eq!(same, base, "no overrides change nothing");
+    }
+
+    #[test]
+    fn blank_strings_and_empty_params_mean_not_given() {
+        let settings = Settings {
+            provider: Some(String::new()),
+            model: Some(" ".into()),
+            negative_prompt: Some("".into()),
+            params: Some(Map::new()),
+            ..Settings::default()
+        }
+        .normalized();
+        assert_eq!(settings, Settings::default());
+        assert_eq!(settings.params_text(), None);
+    }
+}

@@ -1,0 +1,137 @@
+//! The MCP layer driven in-process: `easel::mcp::stdio::serve` over a
+//! `tokio::io::duplex` pipe, spoken to as a client would (newline-delimited
+//! JSON-RPC), against the hostile fixture's `echo` mode, which answers with
+//! the `extra` (the caller's `params`) it received. No Python, no process.
+
+mod common;
+
+use easel::mcp::EaselServer;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
+
+/// One client session over the in-memory pipe.
+struct Client {
+    writer: tokio::io::WriteHalf<DuplexStream>,
+    lines: Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
+    next_id: u64,
+    _harness: common::Harness,
+}
+
+impl Client {
+    async fn start() -> Client {
+        let harness = common::harness("").await;
+        let server = EaselServer::new(harness.jobs.clone(), Default::default(), 30);
+        let (client_end, server_end) = tokio::io::duplex(1 << 20);
+        let (server_read, server_write) = tokio::io::split(server_end);
+        tokio::spawn(easel::mcp::stdio::serve(server, server_read, server_write));
+        let (read, writer) = tokio::io::split(client_end);
+        let mut client = Client { writer, lines: BufReader::new(read).lines(), next_id: 1, _harness: harness };
+        let init = client
+            .request("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "in-process", "version": "0"}}))
+            .await;
+        assert!(init["result"]["serverInfo"]["name"].is_string(), "{init}");
+        client.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+        client
+    }
+
+    async fn send(&mut self, message: Value) {
+        let mut line = message.to_string();
+        line.push('\n');
+        self.writer.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    /// Send a request and return its response (notifications in between are skipped).
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await;
+        loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(60), self.lines.next_line())
+                .await
+                .expect("the server answers within a minute")
+                .unwrap()
+                .expect("the server keeps the pipe open");
+            let message: Value = serde_json::from_str(&line).unwrap();
+            if message["id"] == json!(id) {
+                return message;
+            }
+        }
+    }
+
+    async fn call(&mut self, tool: &str, arguments: Value) -> Value {
+        let response = self.request("tools/call", json!({"name": tool, "arguments": arguments})).await;
+        response["result"].clone()
+    }
+}
+
+fn image_id(result: &Value) -> String {
+    assert_ne!(result["isError"], json!(true), "{result}");
+    result["structuredContent"]["images"][0]["id"].as_str().unwrap_or_else(|| panic!("no image in {result}")).to_string()
+}
+
+#[tokio::test]
+async fn params_reach_the_plugin_are_recorded_and_vary_image_reproduces_them() {
+    let mut client = Client::start().await;
+    let params = json!({"background": "transparent", "n": [1, 2]});
+    let made = client.call("generate_image", json!({"prompt": "echo", "provider": "hostile", "params": params})).await;
+    let id = image_id(&made);
+    let store = client._harness.jobs.store().clone();
+    let sidecar = store.metadata(&id).unwrap();
+    let received: Value = serde_json::from_str(sidecar.revised_prompt.as_deref().unwrap()).unwrap();
+    assert_eq!(received, params, "the plugin received params as its extra");
+    let recipe = sidecar.recipe.expect("a generated image has a recipe");
+    assert_eq!(recipe.version, easel::request::RECIPE_VERSION);
+    assert_eq!(recipe.settings.params.map(Value::Object), Some(params.clone()));
+    assert_eq!(recipe.settings.provider.as_deref(), Some("hostile"));
+
+    // A plain variation sends the same params again (a distinct request: the
+    // fixture's image depends only on them, so the store finds the same image).
+    let again = client.call("vary_image", json!({"image": id})).await;
+    let again = store.metadata(&image_id(&again)).unwrap();
+    assert_eq!(serde_json::from_str::<Value>(again.revised_prompt.as_deref().unwrap()).unwrap(), params);
+
+    // Overrides merge key by key; null removes a key.
+    let varied = client.call("vary_image", json!({"image": id, "params": {"n": null, "quality": "high"}})).await;
+    let varied = store.metadata(&image_id(&varied)).unwrap();
+    let received: Value = serde_json::from_str(varied.revised_prompt.as_deref().unwrap()).unwrap();
+    assert_eq!(received, json!({"background": "transparent", "quality": "high"}));
+
+    // Without params the plugin gets no extra at all.
+    let plain = client.call("generate_image", json!({"prompt": "echo", "provider": "hostile"})).await;
+    assert_eq!(store.metadata(&image_id(&plain)).unwrap().revised_prompt.as_deref(), Some("none"));
+}
+
+#[tokio::test]
+async fn bad_params_are_refused_naming_the_field_and_the_server_goes_on() {
+    let mut client = Client::start().await;
+    let cases = [
+        (json!({"prompt": "echo", "provider": "hostile", "params": ["IMAGE"]}), "params"),
+        (json!({"prompt": "echo", "provider": "hostile", "params": {"": 1}}), "params"),
+        (json!({"prompt": "echo", "provider": "hostile", "params": {"big": "x".repeat(20_000)}}), "params"),
+        (json!({"prompt": "echo", "provider": "hostile", "seed": "one"}), "seed"),
+        (json!({"prompt": "echo", "provider": "hostile", "hue": 3}), "hue"),
+    ];
+    for (arguments, field) in cases {
+        let result = client.call("generate_image", arguments.clone()).await;
+        assert_eq!(result["isError"], json!(true), "{arguments}: {result}");
+        assert_eq!(result["structuredContent"]["error"]["field"], json!(field), "{arguments}: {result}");
+    }
+    let fine = client.call("generate_image", json!({"prompt": "echo", "provider": "hostile", "params": {"ok": true}})).await;
+    image_id(&fine);
+}
+
+#[tokio::test]
+async fn the_tool_list_offers_params_and_stays_within_its_token_budget() {
+    let mut client = Client::start().await;
+    let listed = client.request("tools/list", json!({})).await;
+    let tools = listed["result"]["tools"].as_array().unwrap().clone();
+    for name in ["generate_image", "edit_image", "vary_image"] {
+        let tool = tools.iter().find(|t| t["name"] == name).unwrap_or_else(|| panic!("{name} is listed"));
+        assert_eq!(tool["inputSchema"]["properties"]["params"]["type"], json!("object"), "{name} takes params");
+    }
+    // Every model reads the whole list on every turn: about 4 bytes a token,
+    // and the budget is 5,000 tokens.
+    let bytes = serde_json::to_string(&tools).unwrap().len();
+    println!("tools/list: {} tools, {bytes} bytes ≈ {} tokens", tools.len(), bytes / 4);
+    assert!(bytes / 4 < 5000, "tools/list is {bytes} bytes, about {} tokens, over the 5,000-token budget", bytes / 4);
+}

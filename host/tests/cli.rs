@@ -93,3 +93,30 @@ fn plugins_list_shows_an_unconfigured_plugin_and_why() {
     assert!(stdout.contains("EASEL_TEST_UNSET_KEY is not set"), "{stdout}");
     assert!(stdout.contains("placeholder  ready") || stdout.contains("placeholder (default)  ready"), "{stdout}");
 }
+
+/// `--params-json` then `--param KEY=VALUE` (JSON values, else strings)
+/// reach the plugin as one object, and the sidecar records them.
+#[test]
+fn generate_passes_params_to_the_plugin_and_records_them() {
+    let config = format!("[plugins.hostile]\npath = \"{}/easel_fixture_hostile.wasm\"\n", env!("EASEL_WASM_DIR"));
+    let args = ["generate", "echo", "--provider", "hostile", "--params-json", r#"{"quality": "low", "keep": 1}"#, "--param", "quality=high", "--param", r#"modalities=["IMAGE"]"#, "--param", "label=a b"];
+    let (dir, out) = with_config(&config, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let id = stdout.split('\t').next().unwrap();
+    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("store/images").join(format!("{id}.json"))).unwrap()).unwrap();
+    let expected = serde_json::json!({"quality": "high", "keep": 1, "modalities": ["IMAGE"], "label": "a b"});
+    let received: serde_json::Value = serde_json::from_str(sidecar["revised_prompt"].as_str().unwrap()).unwrap();
+    assert_eq!(received, expected, "the plugin's extra");
+    assert_eq!(sidecar["parameters"]["params"], expected, "the recipe");
+    assert_eq!(sidecar["parameters"]["version"], 2);
+}
+
+#[test]
+fn a_malformed_param_says_how_to_write_it() {
+    let (_dir, out) = with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--param", "background"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--param \"background\" must be KEY=VALUE"), "{}", stderr(&out));
+    let (_dir, out) = with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--params-json", "[1]"]);
+    assert!(stderr(&out).contains("--params-json must be a JSON object"), "{}", stderr(&out));
+}

@@ -6,6 +6,7 @@
 pub mod blocking;
 pub mod config;
 pub mod egress;
+pub mod field_error;
 pub mod model;
 pub mod request;
 pub mod runtime;

@@ -42,22 +42,7 @@ pub enum Outcome {
     Pending { job: JobRecord },
 }
 
-/// Why a request failed; `field` names the argument at fault, if any.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct JobError {
-    pub field: Option<String>,
-    pub message: String,
-}
-
-impl JobError {
-    pub fn field(field: &str, message: impl Into<String>) -> JobError {
-        JobError { field: Some(field.into()), message: message.into() }
-    }
-    pub fn other(message: impl Into<String>) -> JobError {
-        JobError { field: None, message: message.into() }
-    }
-}
+pub use crate::field_error::FieldError;
 
 /// How long `cancel` waits for a job to end before answering that the
 /// cancel is on its way (e.g. while a provider still holds the submit open).
@@ -120,34 +105,34 @@ impl Jobs {
         caller: Option<String>,
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
         wait: Duration,
-    ) -> Result<Outcome, JobError> {
+    ) -> Result<Outcome, FieldError> {
         let operation = spec.operation();
         let route = self
             .registry
             .route(spec.settings.provider.as_deref(), spec.settings.model.as_deref())
             .await
-            .map_err(|e| JobError::field(e.field, e.message))?;
+            ?;
         // A model that cannot inpaint may still take a mask with an edit.
         let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
             Operation::Edit
         } else {
             operation
         };
-        let warnings = validate::check(&spec, operation, &route.model).map_err(|e| JobError::field(&e.field, e.message))?;
+        let warnings = validate::check(&spec, operation, &route.model)?;
         // Every input is fetched and checked whole before any is written, so
         // a request refused for one of them leaves nothing in the store.
         let input_field = |index: usize| format!("images[{index}].image");
         let mut staged = Vec::with_capacity(spec.inputs.len());
         for (index, input) in spec.inputs.iter().enumerate() {
-            staged.push(self.inputs.stage(&input.id).await.map_err(|e| JobError::field(&input_field(index), e))?);
+            staged.push(self.inputs.stage(&input.id).await.map_err(|e| FieldError::field(&input_field(index), e))?);
         }
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id)
-            .map_err(|e| JobError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
+            .map_err(|e| FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
         let mut spec = spec;
         for (index, (input, staged)) in spec.inputs.iter_mut().zip(staged).enumerate() {
-            input.id = self.inputs.import(staged).await.map_err(|e| JobError::field(&input_field(index), e))?;
+            input.id = self.inputs.import(staged).await.map_err(|e| FieldError::field(&input_field(index), e))?;
         }
         let request = run::build_request(&self.store, &spec, operation, &route.model)?;
         record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
@@ -197,17 +182,17 @@ impl Jobs {
     }
 
     /// Turn a finished record into images, or its error.
-    fn outcome(&self, record: JobRecord) -> Result<Outcome, JobError> {
+    fn outcome(&self, record: JobRecord) -> Result<Outcome, FieldError> {
         match record.status {
             JobStatus::Succeeded => {
                 let images = record
                     .images
                     .iter()
-                    .map(|id| self.store.get(id).map_err(|e| JobError::other(format!("{e:#}"))))
+                    .map(|id| self.store.get(id).map_err(|e| FieldError::other(format!("{e:#}"))))
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Outcome::Done { job: record, images })
             }
-            JobStatus::Failed | JobStatus::Canceled => Err(JobError {
+            JobStatus::Failed | JobStatus::Canceled => Err(FieldError {
                 field: record.error_field.clone(),
                 message: record.error.clone().unwrap_or_else(|| format!("job {} was {:?}", record.id, record.status).to_lowercase()),
             }),
@@ -216,16 +201,16 @@ impl Jobs {
     }
 
     /// The latest state of a job (live or from disk).
-    pub fn status(&self, job_id: &str) -> Result<JobRecord, JobError> {
+    pub fn status(&self, job_id: &str) -> Result<JobRecord, FieldError> {
         if let Some(live) = self.live.lock().unwrap().get(job_id) {
             return Ok(live.state.borrow().clone());
         }
         JobRecord::load(&self.store.jobs_dir(), job_id)
-            .ok_or_else(|| JobError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)")))
+            .ok_or_else(|| FieldError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)")))
     }
 
     /// The result of a job: its images once it succeeded.
-    pub fn result(&self, job_id: &str) -> Result<Outcome, JobError> {
+    pub fn result(&self, job_id: &str) -> Result<Outcome, FieldError> {
         self.outcome(self.status(job_id)?)
     }
 
@@ -235,7 +220,7 @@ impl Jobs {
     /// wait`) — the moment it answers with a job token; the answer comes
     /// within [`CANCEL_WAIT`] and says which happened. A job left by an
     /// earlier process is cancelled through its stored token.
-    pub async fn cancel(&self, job_id: &str) -> Result<JobRecord, JobError> {
+    pub async fn cancel(&self, job_id: &str) -> Result<JobRecord, FieldError> {
         let record = self.status(job_id)?;
         if record.status.is_terminal() {
             return Ok(record);

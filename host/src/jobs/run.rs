@@ -6,7 +6,7 @@
 //! waiters and to disk. Plugin progress is forwarded latest-wins, at most
 //! one report per [`PROGRESS_INTERVAL`].
 
-use super::{GenerateSpec, JobError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
+use super::{GenerateSpec, FieldError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
 use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
 use crate::providers::Route;
 use crate::request::{Recipe, Settings, RECIPE_VERSION};
@@ -37,13 +37,13 @@ const UNREACHED_RETRY_FIRST: Duration = Duration::from_millis(500);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Resolve input ids to bytes and build the plugin request.
-pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<GenerationRequest, JobError> {
+pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<GenerationRequest, FieldError> {
     let mut images = Vec::new();
     for (index, input) in spec.inputs.iter().enumerate() {
         let id = input.id.strip_prefix("image://").unwrap_or(&input.id);
         let (sidecar, data) = store
             .read(id)
-            .map_err(|e| JobError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
+            .map_err(|e| FieldError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
         images.push(InputImage { role: input.role, mime_type: sidecar.mime_type, width: sidecar.width, height: sidecar.height, data });
     }
     Ok(spec.to_request(operation, &model.id, images))
@@ -103,7 +103,7 @@ impl JobRun {
         drop(self.lock);
     }
 
-    async fn drive(&self) -> Result<Ending, JobError> {
+    async fn drive(&self) -> Result<Ending, FieldError> {
         let (report_tx, report_rx) = watch::channel(None);
         let forward = tokio::spawn(forward_progress(report_rx, self.state.clone(), self.progress.clone()));
         let ending = self.drive_with(&report_tx).await;
@@ -111,7 +111,7 @@ impl JobRun {
         ending
     }
 
-    async fn drive_with(&self, reports: &ProgressSink) -> Result<Ending, JobError> {
+    async fn drive_with(&self, reports: &ProgressSink) -> Result<Ending, FieldError> {
         let provider = &self.route.provider.id;
         let submission = match &self.resume_token {
             Some(token) => {
@@ -166,7 +166,7 @@ impl JobRun {
     /// (honouring the provider's retry-after, capped at [`MAX_RETRY_AFTER`],
     /// plus up to 25% jitter) and submits that never reached an upstream.
     /// `None` when a cancel arrived before a retry.
-    async fn submit(&self, reports: &ProgressSink) -> Result<Option<Submission>, JobError> {
+    async fn submit(&self, reports: &ProgressSink) -> Result<Option<Submission>, FieldError> {
         let provider = &self.route.provider.id;
         let mut attempt = 0;
         loop {
@@ -186,7 +186,7 @@ impl JobRun {
                 }
                 Err(_) if attempt > 1 => {
                     let error = result.err().map(call_error).expect("matched an error");
-                    return Err(JobError { message: format!("{} (after {attempt} attempts)", error.message), ..error });
+                    return Err(FieldError { message: format!("{} (after {attempt} attempts)", error.message), ..error });
                 }
                 _ => return result.map(Some).map_err(call_error),
             };
@@ -197,14 +197,14 @@ impl JobRun {
         }
     }
 
-    async fn poll_until_done(&self, token: &str, reports: &ProgressSink) -> Result<Vec<ImageOutput>, JobError> {
+    async fn poll_until_done(&self, token: &str, reports: &ProgressSink) -> Result<Vec<ImageOutput>, FieldError> {
         let started = Instant::now();
         let mut pause = POLL_FIRST;
         let mut failures = 0;
         loop {
             if started.elapsed() > JOB_DEADLINE {
                 let _ = self.route.plugin.cancel(token).await;
-                return Err(JobError::other(format!("the provider did not finish within {} minutes; the job was cancelled", JOB_DEADLINE.as_secs() / 60)));
+                return Err(FieldError::other(format!("the provider did not finish within {} minutes; the job was cancelled", JOB_DEADLINE.as_secs() / 60)));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(POLL_MAX);
@@ -252,14 +252,14 @@ impl JobRun {
     }
 
     /// Download remote outputs (under the plugin's egress policy) and store all.
-    async fn ingest(&self, outputs: Vec<ImageOutput>) -> Result<Vec<String>, JobError> {
+    async fn ingest(&self, outputs: Vec<ImageOutput>) -> Result<Vec<String>, FieldError> {
         if outputs.is_empty() {
-            return Err(JobError::other(format!("provider `{}` returned no images", self.route.provider.id)));
+            return Err(FieldError::other(format!("provider `{}` returned no images", self.route.provider.id)));
         }
         // More than asked for is a misbehaving plugin (each output may be up
         // to the output cap, so this also bounds a call's total bytes).
         if outputs.len() > self.request.count as usize {
-            return Err(JobError::other(format!(
+            return Err(FieldError::other(format!(
                 "provider `{}` returned {} images for a request of {}; nothing was stored",
                 self.route.provider.id,
                 outputs.len(),
@@ -273,7 +273,7 @@ impl JobRun {
         for (index, output) in outputs.into_iter().enumerate() {
             let bytes = match output.data {
                 ImageData::Inline { data, .. } if data.len() as u64 > cap => {
-                    return Err(JobError::other(format!(
+                    return Err(FieldError::other(format!(
                         "provider `{}` returned image {} of {} MiB, over its {} MiB output cap (max_response_mib in [plugins.{}])",
                         self.route.provider.id,
                         index + 1,
@@ -285,10 +285,10 @@ impl JobRun {
                 ImageData::Inline { data, .. } => data,
                 ImageData::Remote { url, headers } => {
                     let response = self.route.plugin.egress().download(&url, headers).await.map_err(|e| {
-                        JobError::other(format!("downloading image {} from provider `{}` failed: {e}", index + 1, self.route.provider.id))
+                        FieldError::other(format!("downloading image {} from provider `{}` failed: {e}", index + 1, self.route.provider.id))
                     })?;
                     if response.status != 200 {
-                        return Err(JobError::other(format!(
+                        return Err(FieldError::other(format!(
                             "downloading image {} from provider `{}` failed: HTTP {}",
                             index + 1,
                             self.route.provider.id,
@@ -298,7 +298,7 @@ impl JobRun {
                     // Say what the URL served when it is plainly not an image.
                     if let Some(kind) = response.header("content-type").filter(|t| !t.starts_with("image/") && !t.starts_with("application/octet-stream")) {
                         if crate::store::probe(&response.body).is_err() {
-                            return Err(JobError::other(format!(
+                            return Err(FieldError::other(format!(
                                 "provider `{}` returned image {} as a URL that serves `{kind}`, not an image",
                                 self.route.provider.id,
                                 index + 1
@@ -321,7 +321,7 @@ impl JobRun {
             sidecar.job_id = Some(job_id.clone());
             let store = self.store.clone();
             let stored = crate::blocking::image_work(move || store.put(&bytes, sidecar)).await.and_then(|r| r).map_err(|e| {
-                JobError::other(format!("provider `{}` returned image {} that cannot be stored: {e:#}", self.route.provider.id, index + 1))
+                FieldError::other(format!("provider `{}` returned image {} that cannot be stored: {e:#}", self.route.provider.id, index + 1))
             })?;
             ids.push(stored.sidecar.id);
         }
@@ -396,16 +396,16 @@ async fn forward_progress(
     }
 }
 
-fn provider_error(error: ProviderError) -> JobError {
+fn provider_error(error: ProviderError) -> FieldError {
     match error {
-        ProviderError::InvalidRequest { field: Some(field), message } => JobError::field(&field, message),
-        other => JobError::other(other.to_string()),
+        ProviderError::InvalidRequest { field: Some(field), message } => FieldError::field(&field, message),
+        other => FieldError::other(other.to_string()),
     }
 }
 
-fn call_error(error: CallError) -> JobError {
+fn call_error(error: CallError) -> FieldError {
     match error {
         CallError::Provider(e) => provider_error(e),
-        other => JobError::other(other.to_string()),
+        other => FieldError::other(other.to_string()),
     }
 }

@@ -2,18 +2,12 @@
 //! before any plugin runs; every refusal names the argument at fault.
 
 use super::GenerateSpec;
+use crate::field_error::FieldError;
 use crate::request::{Settings, MAX_PARAMS_BYTES, MAX_PARAMS_KEYS};
 use crate::model::{Dimensions, Lifecycle, ModelInfo, Operation};
 
-/// A refused argument.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Invalid {
-    pub field: String,
-    pub message: String,
-}
-
-fn invalid(field: &str, message: String) -> Invalid {
-    Invalid { field: field.into(), message }
+fn invalid(field: &str, message: String) -> FieldError {
+    FieldError::field(field, message)
 }
 
 /// Longest prompt accepted (characters); providers cap lower themselves.
@@ -27,7 +21,7 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 /// Validate `spec` for `operation` on `model`. Returns warnings to show
 /// (e.g. a deprecated model) on success.
-pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, Invalid> {
+pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, FieldError> {
     let s = &spec.settings;
     let mut warnings = Vec::new();
     match model.lifecycle {
@@ -113,7 +107,7 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     Ok(warnings)
 }
 
-fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), Invalid> {
+fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), FieldError> {
     match (s.width, s.height) {
         (None, None) => {}
         (Some(_), None) => return Err(invalid("height", "give height together with width".into())),
@@ -164,7 +158,7 @@ fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), Invalid> {
 /// `params`: at most [`MAX_PARAMS_KEYS`] keys of 1 to 100 characters
 /// without control characters, at most [`MAX_PARAMS_BYTES`] as JSON.
 /// What each key means is the plugin's to check (it names `params.<key>`).
-fn check_params(s: &Settings) -> Result<(), Invalid> {
+fn check_params(s: &Settings) -> Result<(), FieldError> {
     let Some(params) = &s.params else { return Ok(()) };
     if params.len() > MAX_PARAMS_KEYS {
         return Err(invalid("params", format!("has {} keys, over the limit of {MAX_PARAMS_KEYS}", params.len())));
@@ -222,7 +216,7 @@ mod tests {
     }
 
     fn field_of(spec: GenerateSpec) -> String {
-        check(&spec, Operation::Generate, &model()).unwrap_err().field
+        check(&spec, Operation::Generate, &model()).unwrap_err().field.unwrap()
     }
 
     #[test]
@@ -258,7 +252,7 @@ mod tests {
     fn retired_models_name_their_replacement() {
         let retired = ModelInfo { lifecycle: Lifecycle::Retired, replacement: Some("m2".into()), ..model() };
         let err = check(&spec(), Operation::Generate, &retired).unwrap_err();
-        assert_eq!(err.field, "model");
+        assert_eq!(err.field.as_deref(), Some("model"));
         assert!(err.message.contains("`m2`"), "{}", err.message);
     }
 }

@@ -7,7 +7,7 @@
 
 use super::assets::{DeleteArgs, ListImagesArgs, ShowArgs, VaryArgs};
 use super::tools::{EditArgs, GenerateArgs, JobArgs, ListModelsArgs};
-use crate::jobs::JobError;
+use crate::jobs::FieldError;
 use crate::request::Settings;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -24,7 +24,7 @@ const NO_ARGUMENTS: [&str; 1] = ["list_providers"];
 /// `Ok(true)`: they fit; `Ok(false)`: `tool` is not one this module knows
 /// (rmcp answers it as before). Errors: the first field at fault, with
 /// serde's reason (type, range of the type, missing, unknown).
-pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, JobError> {
+pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, FieldError> {
     match tool {
         "generate_image" => fits::<GenerateArgs>(arguments),
         "edit_image" => fits::<EditArgs>(arguments),
@@ -38,7 +38,7 @@ pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, JobError> {
     }
 }
 
-fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, JobError> {
+fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, FieldError> {
     match serde_path_to_error::deserialize::<_, T>(arguments) {
         Ok(_) => Ok(true),
         Err(error) => {
@@ -51,7 +51,7 @@ fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, JobError> {
                     (path, message) = (inner.path().to_string(), inner.inner().to_string());
                 }
             }
-            Err(JobError::field(&field_of(&path, &message), message))
+            Err(FieldError::field(&field_of(&path, &message), message))
         }
     }
 }

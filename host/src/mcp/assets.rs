@@ -4,7 +4,7 @@
 
 use super::results::{error_result, image_json, json_result, resource_link};
 use super::EaselServer;
-use crate::jobs::{GenerateSpec, InputSpec, JobError};
+use crate::jobs::{GenerateSpec, InputSpec, FieldError};
 use crate::model::ImageRole;
 use crate::request::Settings;
 use crate::store::gallery::{self, Filter};
@@ -133,7 +133,7 @@ impl EaselServer {
         let id = id_of(&args.image);
         let stored = match self.jobs.store().get(id) {
             Ok(stored) => stored,
-            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+            Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
         // Built in a closure: the serializer is not Send and must not live across an await.
         let query = (|| {
@@ -152,7 +152,7 @@ impl EaselServer {
             }
             if let Some(crop) = &args.crop {
                 let [x, y, w, h] = crop.as_slice() else {
-                    return Err(error_result(&JobError::field("crop", "give four numbers: x, y, width, height")));
+                    return Err(error_result(&FieldError::field("crop", "give four numbers: x, y, width, height")));
                 };
                 for (key, value) in [("crop_x", x), ("crop_y", y), ("crop_w", w), ("crop_h", h)] {
                     query.append_pair(key, &value.to_string());
@@ -166,13 +166,13 @@ impl EaselServer {
         };
         let spec = match ViewSpec::from_query(&query) {
             Ok(spec) => spec,
-            Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
+            Err(e) => return Ok(error_result(&FieldError::field("view", format!("{e:#}")))),
         };
         // Decode, transform and encode on the image pool, never on an async worker.
         let (store, view_id) = (self.jobs.store().clone(), stored.sidecar.id.clone());
         let view = match crate::blocking::image_work(move || store.view(&view_id, &spec)).await.and_then(|r| r) {
             Ok(view) => view,
-            Err(e) => return Ok(error_result(&JobError::field("view", format!("{e:#}")))),
+            Err(e) => return Ok(error_result(&FieldError::field("view", format!("{e:#}")))),
         };
         let mut facts = image_json(&stored);
         facts["view"] = json!({"uri": format!("image://{id}/view?{query}"), "width": view.width, "height": view.height, "mime_type": view.mime_type, "bytes": view.data.len()});
@@ -206,18 +206,18 @@ impl EaselServer {
     async fn list_images(&self, Parameters(args): Parameters<ListImagesArgs>) -> Result<CallToolResult, ErrorData> {
         let since = match args.since.as_deref().map(|t| gallery::parse_time("since", t)).transpose() {
             Ok(t) => t,
-            Err(e) => return Ok(error_result(&JobError::field("since", e))),
+            Err(e) => return Ok(error_result(&FieldError::field("since", e))),
         };
         let until = match args.until.as_deref().map(|t| gallery::parse_time("until", t)).transpose() {
             Ok(t) => t,
-            Err(e) => return Ok(error_result(&JobError::field("until", e))),
+            Err(e) => return Ok(error_result(&FieldError::field("until", e))),
         };
         let filter = Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
         let catalog = self.jobs.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let first_page = args.cursor.as_deref().is_none_or(str::is_empty);
         let (items, next) = match gallery::page(catalog.images, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
             Ok(page) => page,
-            Err(e) => return Ok(error_result(&JobError::field("cursor", e))),
+            Err(e) => return Ok(error_result(&FieldError::field("cursor", e))),
         };
         let mut text = format!("{} image(s){}", items.len(), next.as_ref().map(|c| format!("; more with cursor \"{c}\"")).unwrap_or_default());
         let images: Vec<serde_json::Value> = items
@@ -258,10 +258,10 @@ impl EaselServer {
     async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let original = match self.jobs.store().metadata(id_of(&args.image)) {
             Ok(s) => s,
-            Err(e) => return Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+            Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
         let Some(prompt) = args.prompt.or(original.prompt.clone()) else {
-            return Ok(error_result(&JobError::field("image", format!("image {} was imported, not generated; use edit_image with it as a reference", original.id))));
+            return Ok(error_result(&FieldError::field("image", format!("image {} was imported, not generated; use edit_image with it as a reference", original.id))));
         };
         // The recipe as recorded; sidecars from before typed recipes (version
         // 1) lack provider, model and negative prompt there, and sidecars
@@ -320,9 +320,9 @@ impl EaselServer {
             }
             Ok(None) => match store.tombstone(id) {
                 Some(t) => Ok(json_result(format!("image {id} was already deleted"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at}))),
-                None => Ok(error_result(&JobError::field("image", format!("no image with id `{id}` in the store")))),
+                None => Ok(error_result(&FieldError::field("image", format!("no image with id `{id}` in the store")))),
             },
-            Err(e) => Ok(error_result(&JobError::field("image", format!("{e:#}")))),
+            Err(e) => Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         }
     }
 }

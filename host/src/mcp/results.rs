@@ -3,7 +3,7 @@
 //! as `structuredContent`; and errors a model can act on (`isError: true`).
 
 use crate::config::PreviewSettings;
-use crate::jobs::{JobError, JobRecord};
+use crate::jobs::{FieldError, JobRecord};
 use crate::store::preview::preview;
 use crate::store::StoredImage;
 use base64::Engine as _;
@@ -129,7 +129,7 @@ pub fn status_json(job: &JobRecord) -> Value {
 }
 
 /// An error the model can act on: `isError: true`, the field at fault.
-pub fn error_result(error: &JobError) -> CallToolResult {
+pub fn error_result(error: &FieldError) -> CallToolResult {
     let text = match &error.field {
         Some(field) => format!("Invalid `{field}`: {}", error.message),
         None => error.message.clone(),
@@ -241,7 +241,7 @@ mod tests {
     #[test]
     fn an_error_quoting_a_megabyte_argument_quotes_at_most_200_characters_of_it() {
         let huge = "A".repeat(1 << 20);
-        let error = JobError::field("provider", format!("no provider `{huge}`; see list_providers"));
+        let error = FieldError::field("provider", format!("no provider `{huge}`; see list_providers"));
         let result = bounded_error(error_result(&error));
         let ContentBlock::Text(text) = &result.content[0] else { panic!("a text block first") };
         assert!(text.text.len() < 400, "{} bytes", text.text.len());

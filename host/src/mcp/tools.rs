@@ -3,7 +3,7 @@
 
 use super::results::{error_result, json_result, pending_result, status_json};
 use super::EaselServer;
-use crate::jobs::{GenerateSpec, InputSpec, JobError, JobProgress, Outcome};
+use crate::jobs::{GenerateSpec, InputSpec, FieldError, JobProgress, Outcome};
 use crate::model::ImageRole;
 use crate::request::Settings;
 use rmcp::handler::server::wrapper::Parameters;
@@ -81,9 +81,9 @@ impl EditArgs {
     /// The job spec `edit_image` runs; `wait_seconds` is not part of it.
     ///
     /// Errors: no input images (field `images`).
-    pub(crate) fn into_spec(self) -> Result<GenerateSpec, JobError> {
+    pub(crate) fn into_spec(self) -> Result<GenerateSpec, FieldError> {
         if self.images.is_empty() {
-            return Err(JobError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
+            return Err(FieldError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
         }
         let inputs = self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect();
         Ok(GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs })
@@ -195,7 +195,7 @@ impl EaselServer {
         }
         if models.is_empty() {
             if let Some(p) = args.provider.filter(|p| !p.is_empty()) {
-                return Ok(error_result(&JobError::field("provider", format!("no models found for provider `{p}`; see list_providers"))));
+                return Ok(error_result(&FieldError::field("provider", format!("no models found for provider `{p}`; see list_providers"))));
             }
         }
         Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), json!({ "models": models })))

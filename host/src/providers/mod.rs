@@ -7,6 +7,7 @@
 
 mod source;
 
+use crate::field_error::FieldError;
 use crate::config::{Deployment, PluginEntry};
 use crate::egress::secrets::SecretSet;
 use crate::egress::EgressPolicy;
@@ -100,14 +101,6 @@ pub struct ModelSummary {
     pub replacement: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub price_per_image_usd: Option<f64>,
-}
-
-/// Why a request could not be routed; `field` names the argument at fault.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct RouteError {
-    pub field: &'static str,
-    pub message: String,
 }
 
 impl Provider {
@@ -347,53 +340,38 @@ impl Registry {
 
     /// Pick provider and model. With neither, the default provider's default
     /// model; with only a model, the first ready provider that has it.
-    pub async fn route(&self, provider: Option<&str>, model: Option<&str>) -> Result<Route, RouteError> {
+    pub async fn route(&self, provider: Option<&str>, model: Option<&str>) -> Result<Route, FieldError> {
         let provider = match (provider, model) {
-            (Some(id), _) => self.get(id).cloned().ok_or_else(|| RouteError {
-                field: "provider",
-                message: format!("unknown provider `{id}`; configured providers: {}", self.names()),
-            })?,
+            (Some(id), _) => self.get(id).cloned().ok_or_else(|| FieldError::field("provider", format!("unknown provider `{id}`; configured providers: {}", self.names())))?,
             (None, Some(model)) => self.provider_with_model(model).await?,
             (None, None) => {
-                let id = self.default_provider().ok_or_else(|| RouteError {
-                    field: "provider",
-                    message: "no provider is enabled in plugins.toml".into(),
-                })?;
+                let id = self.default_provider().ok_or_else(|| FieldError::field("provider", "no provider is enabled in plugins.toml"))?;
                 self.get(id).cloned().expect("the default provider is configured")
             }
         };
         match provider.status().await {
             Status::Ready => {}
             Status::Disabled => {
-                return Err(RouteError {
-                    field: "provider",
-                    message: format!("provider `{}` is disabled in plugins.toml (set enabled = true in [plugins.{}])", provider.id, provider.id),
-                });
+                return Err(FieldError::field("provider", format!("provider `{}` is disabled in plugins.toml (set enabled = true in [plugins.{}])", provider.id, provider.id)));
             }
             Status::Unconfigured(reason) | Status::Unavailable(reason) => {
-                return Err(RouteError { field: "provider", message: format!("provider `{}` cannot take requests: {reason}", provider.id) });
+                return Err(FieldError::field("provider", format!("provider `{}` cannot take requests: {reason}", provider.id)));
             }
         }
-        let info = provider.info().await.map_err(|message| RouteError { field: "provider", message })?;
-        let plugin = provider.plugin().await.map_err(|message| RouteError { field: "provider", message })?;
+        let info = provider.info().await.map_err(|message| FieldError::field("provider", message))?;
+        let plugin = provider.plugin().await.map_err(|message| FieldError::field("provider", message))?;
         let model = match model {
-            Some(name) => info.find_model(name).map(|m| m.into_owned()).ok_or_else(|| RouteError {
-                field: "model",
-                message: format!(
+            Some(name) => info.find_model(name).map(|m| m.into_owned()).ok_or_else(|| FieldError::field("model", format!(
                     "provider `{}` has no model `{name}`; its models: {}",
                     provider.id,
                     info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-                ),
-            })?,
-            None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| RouteError {
-                field: "model",
-                message: format!("provider `{}` names a default model `{}` it does not list", provider.id, info.default_model),
-            })?,
+                )))?,
+            None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| FieldError::field("model", format!("provider `{}` names a default model `{}` it does not list", provider.id, info.default_model)))?,
         };
         Ok(Route { provider, plugin, info, model })
     }
 
-    async fn provider_with_model(&self, model: &str) -> Result<Arc<Provider>, RouteError> {
+    async fn provider_with_model(&self, model: &str) -> Result<Arc<Provider>, FieldError> {
         for provider in &self.providers {
             if provider.status().await == Status::Ready {
                 if let Ok(info) = provider.info().await {
@@ -403,7 +381,7 @@ impl Registry {
                 }
             }
         }
-        Err(RouteError { field: "model", message: format!("no ready provider offers model `{model}`; see list_providers") })
+        Err(FieldError::field("model", format!("no ready provider offers model `{model}`; see list_providers")))
     }
 
     fn names(&self) -> String {

@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use easel::config::{ConfigOrigin, Deployment};
-use easel::jobs::{GenerateSpec, JobError, Jobs, Outcome};
+use easel::jobs::{GenerateSpec, FieldError, Jobs, Outcome};
 use easel::request::Settings;
 use easel::providers::Registry;
 use easel::runtime::Runtime;
@@ -57,7 +57,7 @@ path = "{wasm}"
 }
 
 impl Harness {
-    pub async fn hostile(&self, prompt: &str) -> JobError {
+    pub async fn hostile(&self, prompt: &str) -> FieldError {
         let spec = GenerateSpec { prompt: prompt.into(), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(_) => panic!("hostile `{prompt}` unexpectedly succeeded"),

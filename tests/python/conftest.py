@@ -26,6 +26,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory):
     """One compile cache for the whole session (cold compile once)."""

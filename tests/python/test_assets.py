@@ -19,11 +19,6 @@ from mcpclient import connect, field, stdio_params
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 class Files(http.server.BaseHTTPRequestHandler):
     """Loopback file server: /ok.png, /redirect → /ok.png, /huge (claims 200 MB), /stream (2 MiB), /text."""
 

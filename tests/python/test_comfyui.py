@@ -82,11 +82,6 @@ base_url = "{base_url or self.base}"
         return [r["json"] for r in self.requests("POST", "/prompt")]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def make_setup(tmp_path, cache_dir):
     servers = []

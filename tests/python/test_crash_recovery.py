@@ -30,11 +30,6 @@ pytestmark = pytest.mark.anyio
 FAL_KEY = "fal-crash-test-key"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def structured(result):
     return field(result, "structuredContent")
 

@@ -68,11 +68,6 @@ queue_url = "{base}"
         return list(self.server.state.recorded)
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = fal_fake.start(key=KEY)

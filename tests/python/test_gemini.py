@@ -73,11 +73,6 @@ base_url = "{base}/v1beta"
             return [r for r in self.server.requests if r["path"].startswith(("/v1beta/", "/v1/"))]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = gemini_fake.start(key=KEY)

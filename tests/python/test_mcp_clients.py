@@ -28,11 +28,6 @@ EXPECTED_TOOLS = {
 }
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.fixture(params=["stdio", "http"])
 def target(request, store_dir, cache_dir):
     if request.param == "stdio":

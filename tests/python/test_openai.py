@@ -72,11 +72,6 @@ base_url = "{base}/v1"
             return [r for r in self.server.requests if r["path"].startswith("/v1/")]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = openai_fake.start(key=KEY)

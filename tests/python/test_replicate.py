@@ -73,11 +73,6 @@ extra_models = ["stability-ai/sdxl:{VERSION}"]
         self.config.write_text(self.config.read_text() + text + "\n")
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = replicate_fake.start(key=KEY)

@@ -35,11 +35,6 @@ from fakekit import make_png  # noqa: E402
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def structured(result):
     return field(result, "structuredContent") or {}
 

@@ -29,11 +29,6 @@ from mcpclient import SDK_V2, connect, field, stdio_params
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def png(width, height, row):
     """An RGB PNG whose every row is `row(y)` (bytes, 3 per pixel)."""
     def chunk(kind, data):

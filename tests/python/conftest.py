@@ -1,10 +1,14 @@
-"""Shared fixtures for driving the built `easel` binary with independent MCP
-clients (the official Python SDK, either its 1.x or 2.x line).
+"""Shared fixtures and helpers for driving the built `easel` binary with independent
+MCP clients (the official Python SDK, either its 1.x or 2.x line).
 
-EASEL_BIN must point at the binary (tests/run.sh sets it)."""
+EASEL_BIN must point at the binary (tests/run.sh sets it). Test modules import the
+helpers below with `from conftest import ...` (pytest puts this directory on sys.path,
+and the `sys.path` line below makes sure of it). The MCP helpers import the SDK only when called,
+so the CLI tests of a provider module still run where the SDK is not installed."""
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +28,11 @@ def pytest_collection_modifyitems(config, items):
         skip = pytest.mark.skip(reason="EASEL_BIN is not set to a built easel binary (run tests/run.sh)")
         for item in items:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
 
 
 @pytest.fixture(scope="session")
@@ -88,3 +97,69 @@ def http_server(store_dir, cache_dir):
     server = HttpServer(easel_args(store_dir, cache_dir))
     yield server
     server.stop()
+
+
+# --- the CLI: `easel generate` and friends as child processes ----------------------------
+
+
+def closed_port() -> int:
+    """A local port that nothing listens on (bound once, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
+    """The `id<TAB>path` lines of a successful `easel generate`; fails the test otherwise."""
+    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
+    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
+    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
+    return [(parts[0], parts[1]) for parts in lines]
+
+
+def failed(result: subprocess.CompletedProcess, *expected: str) -> str:
+    """The stderr of a CLI run that failed, without a panic, naming every `expected` text."""
+    assert result.returncode != 0, f"expected a failure, got:\n{result.stdout}"
+    for text in expected:
+        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
+    assert "panic" not in result.stderr.lower(), result.stderr
+    return result.stderr
+
+
+# --- MCP: tool results and one stdio session per call -------------------------------------
+
+
+def run_mcp(setup, body):
+    """Run `body(client)` against `easel serve` over stdio and return its result. `setup`
+    has the `config` and `store` paths and the `env` of a provider test's Setup; `client`
+    is mcpclient's Connected, so it speaks whichever SDK line is installed."""
+    anyio = pytest.importorskip("anyio")
+    pytest.importorskip("mcp")
+    from mcpclient import connect, stdio_params
+
+    params = stdio_params([EASEL_BIN, "--config", str(setup.config), "--store", str(setup.store)], env=setup.env)
+
+    async def main():
+        async with connect(params) as client:
+            return await body(client)
+
+    return anyio.run(main)
+
+
+def is_error(result) -> bool:
+    """`isError` of a tool result (1.x spells it isError, 2.x is_error)."""
+    from mcpclient import field
+
+    return bool(field(result, "isError"))
+
+
+def structured(result) -> dict:
+    """`structuredContent` of a tool result, `{}` when there is none."""
+    from mcpclient import field
+
+    return field(result, "structuredContent") or {}
+
+
+def text_of(result) -> str:
+    """The text blocks of a tool result, one per line."""
+    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")

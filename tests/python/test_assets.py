@@ -12,16 +12,11 @@ import urllib.request
 
 import pytest
 
-from conftest import HttpServer, easel_args
+from conftest import HttpServer, easel_args, structured, text_of
 from imagebytes import dimensions
 from mcpclient import connect, field, stdio_params
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 class Files(http.server.BaseHTTPRequestHandler):
@@ -95,14 +90,6 @@ builtin = "placeholder"
 """
     )
     return config, allowed
-
-
-def structured(result):
-    return field(result, "structuredContent") or {}
-
-
-def text_of(result):
-    return "\n".join(c.text for c in result.content if c.type == "text")
 
 
 async def generate(client, **args):

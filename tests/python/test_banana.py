@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import uuid
@@ -26,6 +25,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import banana_fake  # noqa: E402
+from conftest import closed_port, failed, is_error, outputs, run_mcp, structured  # noqa: E402
 from imagebytes import png_size  # noqa: E402
 
 WASM = os.environ.get("EASEL_BANANA_WASM")
@@ -103,25 +103,6 @@ def setup(tmp_path, cache_dir, fake):
     return Setup(tmp_path, cache_dir, base, server)
 
 
-def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
-    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
-    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
-    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
-    return [(parts[0], parts[1]) for parts in lines]
-
-
-def failure(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode != 0, f"expected a failure, got:\n{result.stdout}"
-    assert "panic" not in result.stderr.lower(), result.stderr
-    return result.stderr
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- Potassium over the CLI ------------------------------------------------------------------
 
 def test_potassium_call_uses_the_community_template(setup):
@@ -178,13 +159,13 @@ def test_busy_servers_are_retried(setup, marker, attempts):
 
 
 def test_a_server_that_stays_busy_gives_up_readably(setup):
-    stderr = failure(setup.generate("a cat [fake:busy_forever]"))
+    stderr = failed(setup.generate("a cat [fake:busy_forever]"))
     assert "busy (HTTP 423)" in stderr, stderr
     assert len(setup.posts("/")) == 4, "the first try and three retries"
 
 
 def test_a_handler_crash_carries_the_traceback_line(setup):
-    stderr = failure(setup.generate("a cat [fake:server_error]"))
+    stderr = failed(setup.generate("a cat [fake:server_error]"))
     assert "HTTP 500" in stderr and "RuntimeError: CUDA out of memory" in stderr, stderr
 
 
@@ -195,7 +176,7 @@ def test_the_key_goes_in_the_configured_header(tmp_path, cache_dir, fake):
     [call] = setup.posts("/")
     assert call["headers"]["x-banana-api-key"] == KEY
     wrong = setup.generate("a fox", key="bk_wrong")
-    stderr = failure(wrong)
+    stderr = failed(wrong)
     assert "unauthorized" in stderr.lower() and "BANANA_API_KEY" in stderr and "invalid or missing" in stderr, stderr
 
 
@@ -220,7 +201,7 @@ height = "{{height}}"
 def test_parameters_the_template_lacks_are_refused(tmp_path, cache_dir, fake):
     server, base = fake()
     setup = Setup(tmp_path, cache_dir, base, server, config='request_template = \'{"prompt": "{{prompt}}"}\'')
-    stderr = failure(setup.generate("a fox", "--seed", "3"))
+    stderr = failed(setup.generate("a fox", "--seed", "3"))
     assert "seed" in stderr, stderr
     assert setup.posts("/") == []
 
@@ -228,14 +209,14 @@ def test_parameters_the_template_lacks_are_refused(tmp_path, cache_dir, fake):
 def test_backend_down_says_not_reachable(tmp_path, cache_dir):
     base = f"http://127.0.0.1:{closed_port()}"
     setup = Setup(tmp_path, cache_dir, base, server=None)
-    stderr = failure(setup.generate("a fox"))
+    stderr = failed(setup.generate("a fox"))
     assert f"Potassium server not reachable at {base}" in stderr, stderr
 
 
 def test_loopback_needs_a_literal_allowed_hosts_entry(tmp_path, cache_dir, fake):
     server, base = fake()
     refused = Setup(tmp_path / "refused", cache_dir, base, server, allowed=[])
-    stderr = failure(refused.generate("a fox"))
+    stderr = failed(refused.generate("a fox"))
     assert f'add "{base}" to allowed_hosts' in stderr, stderr
     assert server.state.recorded == []
     outputs(Setup(tmp_path / "allowed", cache_dir, base, server).generate("a fox"))
@@ -273,45 +254,13 @@ def test_v4_can_finish_inside_start(tmp_path, cache_dir, fake):
 def test_v4_errors_come_from_message(tmp_path, cache_dir, fake):
     server, base = fake(api_key=KEY)
     setup = Setup(tmp_path, cache_dir, base, server, config=V4, secret=True)
-    stderr = failure(setup.generate("a cat [fake:server_error]"))
+    stderr = failed(setup.generate("a cat [fake:server_error]"))
     assert "CUDA out of memory" in stderr, stderr
-    stderr = failure(setup.generate("a cat", key="bk_wrong"))
+    stderr = failed(setup.generate("a cat", key="bk_wrong"))
     assert "unauthorized" in stderr.lower() and "invalid apiKey" in stderr and "BANANA_API_KEY" in stderr, stderr
 
 
 # -- MCP ------------------------------------------------------------------------------------
-
-def run_mcp(setup: Setup, body):
-    """Run `body(session)` against `easel serve` over stdio; returns its result."""
-    anyio = pytest.importorskip("anyio")
-    mcp = pytest.importorskip("mcp")
-    from mcp.client.stdio import stdio_client
-
-    params = mcp.StdioServerParameters(command=EASEL_BIN, args=setup.args()[1:] + ["serve"], env=setup.env)
-
-    async def main():
-        async with stdio_client(params) as (read, write):
-            async with mcp.ClientSession(read, write) as session:
-                await session.initialize()
-                return await body(session)
-
-    return anyio.run(main)
-
-
-def is_error(result) -> bool:
-    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
-    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
-
-
-def structured(result) -> dict:
-    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
-    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
-    return value if value is not None else (getattr(result, "structuredContent", None) or {})
-
-
-def text_of(result) -> str:
-    return " ".join(c.text for c in result.content if getattr(c, "text", None))
-
 
 def test_mcp_list_providers_is_honest_about_banana(setup):
     async def body(session):

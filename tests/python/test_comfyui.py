@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import comfyui_fake  # noqa: E402
+from conftest import closed_port, failed, is_error, outputs, run_mcp, structured, text_of  # noqa: E402
 from imagebytes import png_size  # noqa: E402
 
 WASM = os.environ.get("EASEL_COMFYUI_WASM")
@@ -82,11 +82,6 @@ base_url = "{base_url or self.base}"
         return [r["json"] for r in self.requests("POST", "/prompt")]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def make_setup(tmp_path, cache_dir):
     servers = []
@@ -105,27 +100,6 @@ def make_setup(tmp_path, cache_dir):
 @pytest.fixture
 def setup(make_setup) -> Setup:
     return make_setup()
-
-
-def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
-    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
-    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
-    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
-    return [(parts[0], parts[1]) for parts in lines]
-
-
-def failed(result: subprocess.CompletedProcess, *expected: str) -> str:
-    assert result.returncode != 0, result.stdout
-    for text in expected:
-        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
-    assert "panic" not in result.stderr.lower()
-    return result.stderr
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def classes(graph: dict) -> dict[str, str]:
@@ -243,39 +217,6 @@ def test_private_address_needs_its_literal_allowed_hosts_entry(setup):
 
 
 # -- MCP ------------------------------------------------------------------------------------
-
-def run_mcp(setup: Setup, body):
-    """Run `body(session)` against `easel serve` over stdio; returns its result."""
-    anyio = pytest.importorskip("anyio")
-    mcp = pytest.importorskip("mcp")
-    from mcp.client.stdio import stdio_client
-
-    params = mcp.StdioServerParameters(command=EASEL_BIN, args=["--config", str(setup.config), "--store", str(setup.store), "serve"],
-                                       env=setup.env)
-
-    async def main():
-        async with stdio_client(params) as (read, write):
-            async with mcp.ClientSession(read, write) as session:
-                await session.initialize()
-                return await body(session)
-
-    return anyio.run(main)
-
-
-def is_error(result) -> bool:
-    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
-    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
-
-
-def structured(result) -> dict:
-    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
-    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
-    return value if value is not None else (getattr(result, "structuredContent", None) or {})
-
-
-def text_of(result) -> str:
-    return " ".join(c.text for c in result.content if getattr(c, "text", None))
-
 
 def test_mcp_generate_reports_queue_position_running_and_download(setup):
     events: list[tuple[float, str]] = []

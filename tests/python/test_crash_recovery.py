@@ -19,24 +19,15 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import HttpServer, easel_args
+from conftest import HttpServer, easel_args, structured
 from imagebytes import dimensions
-from mcpclient import connect, field, generate_many
+from mcpclient import connect, generate_many
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import fal_fake  # noqa: E402
 
 pytestmark = pytest.mark.anyio
 FAL_KEY = "fal-crash-test-key"
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def structured(result):
-    return field(result, "structuredContent")
 
 
 async def wait_for_status(url, job_id, statuses, timeout=30):

@@ -157,11 +157,6 @@ class Session:
         return call
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def upstream(tmp_path, cache_dir):
     server, base = faulty_fake.start(key=KEY)

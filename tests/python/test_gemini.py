@@ -26,6 +26,7 @@ if not EASEL_BIN:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gemini_fake  # noqa: E402
+from conftest import failed, is_error, outputs, run_mcp, structured, text_of  # noqa: E402
 from imagebytes import png_size  # noqa: E402
 
 KEY = "AIzaSy-test-9d2b7c41e0"
@@ -73,32 +74,12 @@ base_url = "{base}/v1beta"
             return [r for r in self.server.requests if r["path"].startswith(("/v1beta/", "/v1/"))]
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = gemini_fake.start(key=KEY)
     yield Setup(tmp_path, cache_dir, base, server)
     server.shutdown()
     server.server_close()
-
-
-def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
-    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
-    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
-    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
-    return [(parts[0], parts[1]) for parts in lines]
-
-
-def failed(result: subprocess.CompletedProcess, *expected: str) -> str:
-    assert result.returncode != 0, f"expected a failure, got:\n{result.stdout}"
-    for text in expected:
-        assert text in result.stderr, f"{text!r} not in stderr:\n{result.stderr}"
-    assert "panic" not in result.stderr.lower(), result.stderr
-    return result.stderr
 
 
 GENERATE = "/v1beta/models/gemini-3.1-flash-image:generateContent"
@@ -250,35 +231,6 @@ def test_parameters_gemini_lacks_are_refused_by_name(setup):
 
 
 # -- MCP ----------------------------------------------------------------------------------------
-
-def run_mcp(setup: Setup, body):
-    """Run `body(client)` against `easel serve` over stdio; returns its result."""
-    anyio = pytest.importorskip("anyio")
-    pytest.importorskip("mcp")
-    from mcpclient import connect, stdio_params
-
-    params = stdio_params([EASEL_BIN, "--config", str(setup.config), "--store", str(setup.store)], env=setup.env)
-
-    async def main():
-        async with connect(params) as client:
-            return await body(client)
-
-    return anyio.run(main)
-
-
-def structured(result) -> dict:
-    from mcpclient import field
-    return field(result, "structuredContent") or {}
-
-
-def is_error(result) -> bool:
-    from mcpclient import field
-    return bool(field(result, "isError"))
-
-
-def text_of(result) -> str:
-    return " ".join(c.text for c in result.content if getattr(c, "text", None))
-
 
 def test_mcp_generate_and_edit_by_id(setup):
     async def body(client):

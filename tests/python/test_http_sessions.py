@@ -24,11 +24,6 @@ INITIALIZE = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "par
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 def open_session(url):
     """POST initialize; (HTTP status, session id or the refusal text)."""
     request = urllib.request.Request(url, data=INITIALIZE, method="POST", headers=HEADERS)

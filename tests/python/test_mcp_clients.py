@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import easel_args
+from conftest import easel_args, structured, text_of
 from imagebytes import dimensions
 from mcpclient import EXPECTED_PROTOCOL, connect, field, stdio_params
 
@@ -28,11 +28,6 @@ EXPECTED_TOOLS = {
 }
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.fixture(params=["stdio", "http"])
 def target(request, store_dir, cache_dir):
     if request.param == "stdio":
@@ -40,14 +35,6 @@ def target(request, store_dir, cache_dir):
     else:
         server = request.getfixturevalue("http_server")
         yield server.url
-
-
-def structured(result):
-    return field(result, "structuredContent") or {}
-
-
-def text_of(result):
-    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
 
 
 async def test_handshake_negotiates_the_sdk_protocol_era(target):

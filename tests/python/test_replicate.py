@@ -23,6 +23,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import replicate_fake  # noqa: E402
+from conftest import is_error, outputs, run_mcp, structured  # noqa: E402
 from imagebytes import png_size  # noqa: E402
 
 KEY = "r8_test_token_5f2a9c"
@@ -73,24 +74,12 @@ extra_models = ["stability-ai/sdxl:{VERSION}"]
         self.config.write_text(self.config.read_text() + text + "\n")
 
 
-@pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("easel-cache")
-
-
 @pytest.fixture
 def setup(tmp_path, cache_dir):
     server, base = replicate_fake.start(key=KEY)
     yield Setup(tmp_path, cache_dir, base, server)
     server.shutdown()
     server.server_close()
-
-
-def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
-    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
-    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
-    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
-    return [(parts[0], parts[1]) for parts in lines]
 
 
 def creates(setup: Setup) -> list[dict]:
@@ -240,35 +229,6 @@ def test_missing_token_fails_before_any_request(setup):
 
 
 # -- MCP ------------------------------------------------------------------------------------
-
-def run_mcp(setup: Setup, body):
-    """Run `body(session)` against `easel serve` over stdio; returns its result."""
-    anyio = pytest.importorskip("anyio")
-    mcp = pytest.importorskip("mcp")
-    from mcp.client.stdio import stdio_client
-
-    params = mcp.StdioServerParameters(command=EASEL_BIN, args=["--config", str(setup.config), "--store", str(setup.store), "serve"],
-                                       env=setup.env)
-
-    async def main():
-        async with stdio_client(params) as (read, write):
-            async with mcp.ClientSession(read, write) as session:
-                await session.initialize()
-                return await body(session)
-
-    return anyio.run(main)
-
-
-def is_error(result) -> bool:
-    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
-    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
-
-
-def structured(result) -> dict:
-    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
-    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
-    return value if value is not None else (getattr(result, "structuredContent", None) or {})
-
 
 def test_mcp_generate_reports_progress_in_order(setup):
     events: list[tuple[float, str]] = []

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
@@ -26,6 +25,7 @@ if not EASEL_BIN:
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import sdwebui_fake  # noqa: E402
+from conftest import closed_port, failed, is_error, outputs, run_mcp, structured, text_of  # noqa: E402
 
 WASM = os.environ.get("EASEL_SDWEBUI_WASM")
 V15 = "v1-5-pruned-emaonly.safetensors [6ce0161689]"
@@ -107,25 +107,6 @@ def png_size(path: str | Path) -> tuple[int, int]:
     return struct.unpack(">II", data[16:24])
 
 
-def outputs(result: subprocess.CompletedProcess) -> list[tuple[str, str]]:
-    assert result.returncode == 0, f"exit {result.returncode}\nstderr:\n{result.stderr}"
-    lines = [line.split("\t") for line in result.stdout.strip().splitlines()]
-    assert lines and all(len(parts) == 2 for parts in lines), result.stdout
-    return [(parts[0], parts[1]) for parts in lines]
-
-
-def failure(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode != 0, f"expected a failure, got:\n{result.stdout}"
-    assert "panic" not in result.stderr.lower(), result.stderr
-    return result.stderr
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # -- CLI ------------------------------------------------------------------------------------
 
 def test_txt2img_maps_the_request_and_picks_the_checkpoint(setup):
@@ -176,7 +157,7 @@ def test_a_leading_grid_image_is_not_returned(setup):
     ("validation", ["steps", "not a valid integer"]),
 ])
 def test_server_errors_are_readable(setup, marker, expected):
-    stderr = failure(setup.generate(f"a cat [fake:{marker}]"))
+    stderr = failed(setup.generate(f"a cat [fake:{marker}]"))
     for text in expected:
         assert text in stderr, f"{text!r} not in stderr:\n{stderr}"
 
@@ -184,7 +165,7 @@ def test_server_errors_are_readable(setup, marker, expected):
 def test_unknown_sampler_points_at_params(tmp_path, cache_dir, fake):
     server, base = fake()
     setup = Setup(tmp_path, cache_dir, base, server, extra_config='params = { sampler_name = "Nope", scheduler = "Karras" }')
-    stderr = failure(setup.generate("a cat"))
+    stderr = failed(setup.generate("a cat"))
     assert "Sampler not found" in stderr and "sampler_name" in stderr, stderr
     assert setup.posts("txt2img")[0]["json"]["scheduler"] == "Karras"
 
@@ -209,28 +190,28 @@ def test_basic_auth_comes_from_the_secret(tmp_path, cache_dir, fake):
 def test_raw_user_pass_as_secret_is_explained(tmp_path, cache_dir, fake):
     server, base = fake(basic="alice:s3cret-pass")
     setup = Setup(tmp_path, cache_dir, base, server, secret=True)
-    stderr = failure(setup.generate("a fox", env={"SDWEBUI_AUTH": "alice:s3cret-pass"}))
+    stderr = failed(setup.generate("a fox", env={"SDWEBUI_AUTH": "alice:s3cret-pass"}))
     assert "SDWEBUI_AUTH" in stderr and "base64" in stderr and "Incorrect username or password" in stderr, stderr
 
 
 def test_missing_credentials_name_the_secret(tmp_path, cache_dir, fake):
     server, base = fake(basic="alice:s3cret-pass")
     setup = Setup(tmp_path, cache_dir, base, server)
-    stderr = failure(setup.generate("a fox"))
+    stderr = failed(setup.generate("a fox"))
     assert "--api-auth" in stderr and "SDWEBUI_AUTH" in stderr, stderr
 
 
 def test_backend_down_says_how_to_start_it(tmp_path, cache_dir):
     base = f"http://127.0.0.1:{closed_port()}"
     setup = Setup(tmp_path, cache_dir, base, server=None)
-    stderr = failure(setup.generate("a fox"))
+    stderr = failed(setup.generate("a fox"))
     assert f"SD WebUI not reachable at {base} — start it with `--api`" in stderr, stderr
 
 
 def test_a_server_without_api_says_start_it_with_api(tmp_path, cache_dir, fake):
     server, base = fake(api=False)
     setup = Setup(tmp_path, cache_dir, base, server)
-    stderr = failure(setup.generate("a fox"))
+    stderr = failed(setup.generate("a fox"))
     assert "does not serve the API" in stderr and "`--api`" in stderr, stderr
 
 
@@ -238,7 +219,7 @@ def test_loopback_needs_a_literal_allowed_hosts_entry(tmp_path, cache_dir, fake)
     server, base = fake()
     (tmp_path / "refused").mkdir()
     refused = Setup(tmp_path / "refused", cache_dir, base, server, allowed=["https://example.com"])
-    stderr = failure(refused.generate("a fox"))
+    stderr = failed(refused.generate("a fox"))
     assert f'add "{base}" to allowed_hosts' in stderr, stderr
     assert server.state.recorded == [], "nothing reached the server"
     allowed = Setup(tmp_path, cache_dir, base, server)
@@ -248,7 +229,7 @@ def test_loopback_needs_a_literal_allowed_hosts_entry(tmp_path, cache_dir, fake)
 def test_a_generation_that_outlives_the_call_limit_is_interrupted(tmp_path, cache_dir, fake):
     server, base = fake()
     setup = Setup(tmp_path, cache_dir, base, server, plugin_extra="timeout_secs = 2")
-    stderr = failure(setup.generate("a slow one [fake:slow]"))
+    stderr = failed(setup.generate("a slow one [fake:slow]"))
     assert "timeout_secs" in stderr, stderr
     [call] = setup.posts("txt2img")
     interrupts = server.state.interrupts
@@ -257,38 +238,6 @@ def test_a_generation_that_outlives_the_call_limit_is_interrupted(tmp_path, cach
 
 
 # -- MCP ------------------------------------------------------------------------------------
-
-def run_mcp(setup: Setup, body):
-    """Run `body(session)` against `easel serve` over stdio; returns its result."""
-    anyio = pytest.importorskip("anyio")
-    mcp = pytest.importorskip("mcp")
-    from mcp.client.stdio import stdio_client
-
-    params = mcp.StdioServerParameters(command=EASEL_BIN, args=setup.args()[1:] + ["serve"], env=setup.env)
-
-    async def main():
-        async with stdio_client(params) as (read, write):
-            async with mcp.ClientSession(read, write) as session:
-                await session.initialize()
-                return await body(session)
-
-    return anyio.run(main)
-
-
-def is_error(result) -> bool:
-    """`isError` of a tool result (mcp 1.x spells it isError, 2.x is_error)."""
-    return bool(getattr(result, "is_error", None) if hasattr(result, "is_error") else getattr(result, "isError", False))
-
-
-def structured(result) -> dict:
-    """`structuredContent` of a tool result (mcp 1.x structuredContent, 2.x structured_content)."""
-    value = getattr(result, "structured_content", None) if hasattr(result, "structured_content") else None
-    return value if value is not None else (getattr(result, "structuredContent", None) or {})
-
-
-def text_of(result) -> str:
-    return " ".join(c.text for c in result.content if getattr(c, "text", None))
-
 
 def test_mcp_seeds_come_from_the_info_string(setup):
     events: list[tuple[float, str]] = []

@@ -26,26 +26,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import HttpServer, easel_args
+from conftest import HttpServer, easel_args, structured, text_of
 from mcpclient import connect, field, generate_many, stdio_params
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 from fakekit import make_png  # noqa: E402
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-def structured(result):
-    return field(result, "structuredContent") or {}
-
-
-def text_of(result):
-    return "\n".join(c.text for c in result.content if c.type == "text")
 
 
 def id_of(data: bytes) -> str:

@@ -23,15 +23,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import HttpServer, easel_args
+from conftest import HttpServer, easel_args, structured, text_of
 from mcpclient import SDK_V2, connect, field, stdio_params
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
 
 
 def png(width, height, row):
@@ -61,14 +56,6 @@ def put_image(store_dir, data, width, height):
 def noise_png(side):
     """A side×side PNG of random pixels: it does not compress, so its file is about 3·side² bytes."""
     return png(side, side, lambda y: os.urandom(side * 3))
-
-
-def text_of(result):
-    return "\n".join(c.text for c in result.content if getattr(c, "type", "") == "text")
-
-
-def structured(result):
-    return field(result, "structuredContent") or {}
 
 
 # --- 8: image work runs off the async workers -------------------------------

@@ -1,16 +1,13 @@
 //! The `easel` command line: `serve`, `generate`, `plugins list|check`. Every
-//! command boots the same host (config → runtime → registry → store → jobs)
-//! that the MCP tools use.
+//! command boots the same [`App`] that the MCP tools use.
 
+use crate::app::{App, Paths};
 use crate::config::{ConfigError, Deployment};
-use crate::jobs::{GenerateSpec, InputSpec, JobProgress, Jobs, Outcome};
+use crate::jobs::{GenerateSpec, InputSpec, JobProgress, Outcome};
 use crate::mcp::EaselServer;
 use crate::model::ImageRole;
 use crate::request::{Params, Settings};
-use crate::providers::{Registry, Status};
-use crate::runtime::Runtime;
-use crate::inputs::InputResolver;
-use crate::store::Store;
+use crate::providers::Status;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::{IpAddr, SocketAddr};
@@ -153,10 +150,10 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Everything a command needs.
-pub struct Host {
-    pub deployment: Arc<Deployment>,
-    pub jobs: Arc<Jobs>,
+/// Boot the host for `cli`'s paths (see [`Paths::resolve`]).
+pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Arc<App>> {
+    let paths = Paths::resolve(&deployment, cli.store.clone(), cli.cache.clone());
+    App::boot(deployment, &paths, preload)
 }
 
 /// Load the deployment (a config error is returned as is, for its position and fix).
@@ -165,22 +162,6 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, ConfigError> {
         Some(path) => Deployment::load(path),
         None => Ok(Deployment::embedded()),
     }
-}
-
-/// Boot the host: runtime, registry (preloading plugins in the background), store, jobs.
-pub fn boot(cli: &Cli, deployment: Deployment, preload: bool) -> Result<Host> {
-    let cache = cli.cache.clone().unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("easel"));
-    let store_dir = cli
-        .store
-        .clone()
-        .or_else(|| deployment.store.dir.as_ref().map(|d| deployment.resolve_path(d)))
-        .unwrap_or_else(Store::default_root);
-    let store = Store::open(&store_dir).with_context(|| format!("opening the image store at {}", store_dir.display()))?;
-    let runtime = Runtime::new(Some(cache.join("compiled")))?;
-    let deployment = Arc::new(deployment);
-    let registry = Registry::start(deployment.clone(), runtime, cache, preload);
-    let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);
-    Ok(Host { deployment, jobs: Jobs::new(registry, store, inputs) })
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
@@ -196,7 +177,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     tracing::info!(resumed = recovery.resumed.len(), failed = recovery.failed.len(), "recovered unfinished jobs");
                 }
             });
-            let server = EaselServer::new(booted.jobs.clone(), booted.deployment.preview, booted.deployment.defaults.wait_secs);
+            let server = EaselServer::new(booted.clone());
             match transport {
                 Transport::Stdio => server.serve_stdio().await,
                 Transport::Http => {
@@ -218,12 +199,12 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Generate(cmd) => generate(&boot(&cli, deployment, false)?, cmd).await,
-        Command::Plugins { command } => plugins(&boot(&cli, deployment, true)?, command).await,
+        Command::Generate(cmd) => generate(&*boot(&cli, deployment, false)?, cmd).await,
+        Command::Plugins { command } => plugins(&*boot(&cli, deployment, true)?, command).await,
     }
 }
 
-async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
+async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
     let mut inputs = Vec::new();
     for image in &cmd.images {
         inputs.push(InputSpec { id: import(host, image)?, role: ImageRole::Reference });
@@ -279,16 +260,16 @@ async fn generate(host: &Host, cmd: &GenerateCmd) -> Result<()> {
 
 /// A file the user named is imported as is (it is their own machine);
 /// anything else goes to the input resolver when the job starts.
-fn import(host: &Host, handle: &str) -> Result<String> {
+fn import(host: &App, handle: &str) -> Result<String> {
     let path = Path::new(handle);
     if path.is_file() {
-        return host.jobs.inputs().import_file(path).map_err(|e| anyhow::anyhow!("--image {handle}: {e}"));
+        return host.inputs().import_file(path).map_err(|e| anyhow::anyhow!("--image {handle}: {e}"));
     }
     Ok(handle.to_string())
 }
 
-async fn plugins(host: &Host, command: &PluginsCmd) -> Result<()> {
-    let summaries = host.jobs.registry().summaries().await;
+async fn plugins(host: &App, command: &PluginsCmd) -> Result<()> {
+    let summaries = host.registry().summaries().await;
     println!("config: {}", host.deployment.origin.name);
     let mut failures = 0;
     for s in &summaries {

@@ -1,8 +1,10 @@
 //! Easel: an MCP server for image generation whose providers are sandboxed
 //! WASI components. Data flows one way: `mcp`/`cli` → `jobs` →
 //! `providers` → `runtime` → (plugin) → `egress` → upstream, and images
-//! back into `store`.
+//! back into `store`; `app` wires them once. `request`, `model` and
+//! `field_error` are the shared vocabulary at the bottom.
 
+pub mod app;
 pub mod blocking;
 pub mod config;
 pub mod egress;

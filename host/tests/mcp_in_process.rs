@@ -20,7 +20,7 @@ struct Client {
 impl Client {
     async fn start() -> Client {
         let harness = common::harness("").await;
-        let server = EaselServer::new(harness.jobs.clone(), Default::default(), 30);
+        let server = EaselServer::new(harness.app.clone());
         let (client_end, server_end) = tokio::io::duplex(1 << 20);
         let (server_read, server_write) = tokio::io::split(server_end);
         tokio::spawn(easel::mcp::stdio::serve(server, server_read, server_write));

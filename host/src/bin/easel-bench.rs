@@ -4,8 +4,6 @@
 //! next to it over stdio with raw JSON-RPC, and the runtime in-process.
 
 use easel::config::Deployment;
-use easel::providers::Registry;
-use easel::runtime::Runtime;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -136,9 +134,9 @@ fn main() {
     // In-process: fresh Store + instantiate from InstancePre + describe().
     let tokio = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     tokio.block_on(async {
-        let runtime = Runtime::new(Some(warm_cache.join("compiled"))).unwrap();
-        let registry = Registry::start(std::sync::Arc::new(Deployment::embedded()), runtime, warm_cache.clone(), false);
-        let plugin = registry.get("placeholder").unwrap().plugin().await.unwrap();
+        let paths = easel::app::Paths { store: work.join("in-process-store"), cache: warm_cache.clone() };
+        let app = easel::app::App::boot(Deployment::embedded(), &paths, false).unwrap();
+        let plugin = app.registry().get("placeholder").unwrap().plugin().await.unwrap();
         plugin.describe().await.unwrap();
         let calls = 2000;
         let started = Instant::now();

@@ -131,7 +131,7 @@ impl EaselServer {
     #[tool(annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
     async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
-        let stored = match self.jobs.store().get(id) {
+        let stored = match self.app.store().get(id) {
             Ok(stored) => stored,
             Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
@@ -169,7 +169,7 @@ impl EaselServer {
             Err(e) => return Ok(error_result(&FieldError::field("view", format!("{e:#}")))),
         };
         // Decode, transform and encode on the image pool, never on an async worker.
-        let (store, view_id) = (self.jobs.store().clone(), stored.sidecar.id.clone());
+        let (store, view_id) = (self.app.store().clone(), stored.sidecar.id.clone());
         let view = match crate::blocking::image_work(move || store.view(&view_id, &spec)).await.and_then(|r| r) {
             Ok(view) => view,
             Err(e) => return Ok(error_result(&FieldError::field("view", format!("{e:#}")))),
@@ -213,7 +213,7 @@ impl EaselServer {
             Err(e) => return Ok(error_result(&FieldError::field("until", e))),
         };
         let filter = Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
-        let catalog = self.jobs.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let catalog = self.app.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let first_page = args.cursor.as_deref().is_none_or(str::is_empty);
         let (items, next) = match gallery::page(catalog.images, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
             Ok(page) => page,
@@ -256,7 +256,7 @@ impl EaselServer {
     /// result says so. An explicit `seed` for such a model is refused, naming `seed`.
     #[tool(annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
-        let original = match self.jobs.store().metadata(id_of(&args.image)) {
+        let original = match self.app.store().metadata(id_of(&args.image)) {
             Ok(s) => s,
             Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
@@ -285,7 +285,7 @@ impl EaselServer {
         settings.count = settings.count.or(Some(1));
         // Only a model that takes a seed gets a fresh one; a routing error is
         // left for run_generation to report.
-        let model_takes_seed = match self.jobs.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
+        let model_takes_seed = match self.app.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
             Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
             Err(_) => Ok(()),
         };
@@ -308,7 +308,7 @@ impl EaselServer {
     #[tool(annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn delete_image(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
-        let store = self.jobs.store();
+        let store = self.app.store();
         let damage = store.damage(id);
         match store.delete(id) {
             Ok(Some(t)) => {

@@ -53,7 +53,7 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
     let server = server.with_base_url(format!("http://{local}"));
-    let store = server.jobs().store().clone();
+    let store = server.app().store().clone();
     let sessions = Arc::new(LocalSessionManager::default());
     let refusals = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);

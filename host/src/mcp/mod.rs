@@ -14,7 +14,7 @@ pub mod stdio;
 pub(crate) mod tools;
 
 use crate::config::PreviewSettings;
-use crate::jobs::Jobs;
+use crate::app::App;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
@@ -27,7 +27,7 @@ const RESOURCE_LIST_LIMIT: usize = 50;
 /// One MCP server instance (cheap to clone: one per HTTP session).
 #[derive(Clone)]
 pub struct EaselServer {
-    jobs: Arc<Jobs>,
+    app: Arc<App>,
     preview: PreviewSettings,
     wait_secs: u64,
     /// `http://host:port` when served over HTTP: results then carry `/i/` URLs.
@@ -36,8 +36,11 @@ pub struct EaselServer {
 }
 
 impl EaselServer {
-    pub fn new(jobs: Arc<Jobs>, preview: PreviewSettings, wait_secs: u64) -> EaselServer {
-        EaselServer { jobs, preview, wait_secs, base_url: None, tool_router: Self::tool_router() + Self::asset_router() }
+    /// A server for `app`, with the deployment's preview settings and
+    /// default bounded wait.
+    pub fn new(app: Arc<App>) -> EaselServer {
+        let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
+        EaselServer { app, preview, wait_secs, base_url: None, tool_router: Self::tool_router() + Self::asset_router() }
     }
 
     /// Results will carry `{base_url}/i/{id}.{ext}` links.
@@ -46,8 +49,8 @@ impl EaselServer {
         self
     }
 
-    pub fn jobs(&self) -> &Arc<Jobs> {
-        &self.jobs
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
     }
 
     /// Add `url` to an image's JSON facts when served over HTTP.
@@ -98,7 +101,7 @@ impl ServerHandler for EaselServer {
     }
 
     async fn list_resources(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListResourcesResult, ErrorData> {
-        let images = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let images = self.app.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let gallery = Resource::new("image://list", "image-list")
             .with_title("Gallery")
             .with_description("All stored images, newest first, paginated")
@@ -181,7 +184,7 @@ impl ServerHandler for EaselServer {
     }
 
     async fn complete(&self, request: CompleteRequestParams, _context: RequestContext<RoleServer>) -> Result<CompleteResult, ErrorData> {
-        let providers: Vec<String> = self.jobs.registry().providers().iter().map(|p| p.id.clone()).collect();
+        let providers: Vec<String> = self.app.registry().providers().iter().map(|p| p.id.clone()).collect();
         Ok(prompts::complete(&request, &providers))
     }
 }

@@ -37,7 +37,7 @@ impl EaselServer {
             return self.read_list(uri, rest.split_once('?').map(|(_, q)| q).unwrap_or(""));
         }
         let (id, view) = rest.split_once('/').unwrap_or((rest, ""));
-        let store = self.jobs.store().clone();
+        let store = self.app.store().clone();
         let limit = self.max_inline_bytes();
         if view == "view" || view.starts_with("view?") {
             let query = view.split_once('?').map(|(_, q)| q).unwrap_or("").to_string();
@@ -144,7 +144,7 @@ impl EaselServer {
                 }
             }
         }
-        let all = self.jobs.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
+        let all = self.app.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let (items, next) = crate::store::gallery::page(all, &filter, cursor.as_deref(), 50)
             .map_err(|e| ErrorData::invalid_params(super::results::bounded_text(&e.to_string()), None))?;
         let images: Vec<serde_json::Value> = items

@@ -123,10 +123,10 @@ impl EaselServer {
     /// Status of a generation job; returns its images once it has succeeded.
     #[tool(annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
     async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.jobs.result(&args.job_id) {
+        Ok(match self.app.jobs.result(&args.job_id) {
             Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
-            Err(error) => match self.jobs.status(&args.job_id) {
+            Err(error) => match self.app.jobs.status(&args.job_id) {
                 Ok(job) => {
                     let mut result = error_result(&error);
                     result.structured_content = Some(status_json(&job));
@@ -140,7 +140,7 @@ impl EaselServer {
     /// Cancel a running generation job (the provider is told to stop).
     #[tool(annotations(title = "Cancel generation", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
     async fn cancel_generation(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.jobs.cancel(&args.job_id).await {
+        Ok(match self.app.jobs.cancel(&args.job_id).await {
             Ok(job) => {
                 let state = format!("Job {} is {:?}.", job.id, job.status).to_lowercase();
                 let text = match &job.message {
@@ -158,7 +158,7 @@ impl EaselServer {
     /// lifecycle (deprecated/retired) and price per image where known.
     #[tool(annotations(title = "List providers", read_only_hint = true, open_world_hint = false))]
     async fn list_providers(&self) -> Result<CallToolResult, ErrorData> {
-        let summaries = self.jobs.registry().summaries().await;
+        let summaries = self.app.registry().summaries().await;
         let mut text = String::new();
         for s in &summaries {
             let status = serde_json::to_value(&s.status).unwrap_or_default();
@@ -181,7 +181,7 @@ impl EaselServer {
     /// supported parameters, prompt advice), optionally for one provider.
     #[tool(annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
     async fn list_models(&self, Parameters(args): Parameters<ListModelsArgs>) -> Result<CallToolResult, ErrorData> {
-        let registry = self.jobs.registry();
+        let registry = self.app.registry();
         let mut models = Vec::new();
         for provider in registry.providers() {
             if args.provider.as_deref().is_some_and(|p| !p.is_empty() && p != provider.id) {
@@ -238,7 +238,7 @@ impl EaselServer {
                 }
             })
         });
-        let outcome = self.jobs.generate(spec, caller, forwarder.is_some().then_some(progress_tx), wait).await;
+        let outcome = self.app.jobs.generate(spec, caller, forwarder.is_some().then_some(progress_tx), wait).await;
         if let Some(mut forwarder) = forwarder {
             // Let queued notifications go out before the result, then stop:
             // a job that outlives this call must not notify a finished request.

@@ -4,18 +4,17 @@
 
 #![allow(dead_code)]
 
+use easel::app::{App, Paths};
 use easel::config::{ConfigOrigin, Deployment};
 use easel::jobs::{GenerateSpec, FieldError, Jobs, Outcome};
 use easel::request::Settings;
-use easel::providers::Registry;
-use easel::runtime::Runtime;
-use easel::store::Store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub const SECRET: &str = "sk-live-very-secret-value";
 
 pub struct Harness {
+    pub app: Arc<App>,
     pub jobs: Arc<Jobs>,
     pub dir: tempfile::TempDir,
 }
@@ -49,11 +48,8 @@ path = "{wasm}"
     );
     let origin = ConfigOrigin { name: "test.toml".into(), base_dir: dir.path().into(), text: text.clone() };
     let deployment = Arc::new(Deployment::parse(&text, origin).unwrap_or_else(|e| panic!("{e}")));
-    let runtime = Runtime::new(Some(dir.path().join("cache"))).unwrap();
-    let registry = Registry::start(deployment, runtime, dir.path().join("cache"), false);
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let inputs = easel::inputs::InputResolver::new(store.clone(), &Default::default(), dir.path());
-    Harness { jobs: Jobs::new(registry, store, inputs), dir }
+    let app = App::boot(deployment, &Paths::under(dir.path()), false).unwrap();
+    Harness { jobs: app.jobs.clone(), app, dir }
 }
 
 impl Harness {

@@ -7,7 +7,7 @@
 
 use crate::settings::{SECRET, Settings};
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{text_of, truncate};
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
 /// A non-2xx answer from `what` (a route or v4 endpoint).

@@ -11,7 +11,9 @@
 //! `base64`, `data`.
 
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_b64, sniff_mime, truncate};
+use easel_plugin_kit::codec::decode_b64;
+use easel_plugin_kit::image::sniff_mime;
+use easel_plugin_kit::text::truncate;
 use serde_json::Value;
 
 /// Tried in order when `image_pointer` is not configured.

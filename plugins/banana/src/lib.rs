@@ -61,13 +61,6 @@ pub mod vars;
 
 pub use easel_plugin_kit::types;
 
-pub mod util {
-    //! The kit's shared helpers, with the self-hosted-server flavours of
-    //! `config_url` and `egress_error` (which name the server to start).
-
-    pub use easel_plugin_kit::local::{config_url, egress_error};
-    pub use easel_plugin_kit::util::*;
-}
 
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};

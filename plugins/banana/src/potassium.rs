@@ -9,9 +9,11 @@ use crate::extract;
 use crate::settings::{Settings, Target};
 use crate::template;
 use crate::types::{Host, HttpRequest, Level, Output, ProviderError, Request};
-use crate::util::{egress_error, uuid_v4};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::uuid_v4;
 use crate::vars;
 use serde_json::Value;
+use easel_plugin_kit::text;
 
 const STATUS_TIMEOUT_MS: u32 = 10_000;
 
@@ -27,7 +29,7 @@ pub fn health(host: &dyn Host, s: &Settings) -> Result<Option<Value>, ProviderEr
             body: vec![],
             timeout_ms: Some(STATUS_TIMEOUT_MS),
         })
-        .map_err(|e| egress_error(e, &s.not_reachable(), "GET /__status__"))?;
+        .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), "GET /__status__"))?;
     match response.status {
         401 | 403 => Err(classify(&response, s, "/__status__")),
         _ if response.is_success() => Ok(response.json()),
@@ -58,7 +60,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
                 body,
                 timeout_ms: Some(s.timeout_ms),
             })
-            .map_err(|e| egress_error(e, &s.not_reachable(), &format!("POST {}", target.address)))?;
+            .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), &format!("POST {}", target.address)))?;
         if !response.is_success() {
             return Err(classify(&response, s, &format!("route {}", target.address)));
         }
@@ -67,7 +69,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
             message: format!(
                 "the handler at {} answered with something that is not JSON: {}",
                 target.address,
-                easel_plugin_kit::util::snippet(&response.body, 200)
+                text::snippet(&response.body, 200)
             ),
         })?;
         let mut images = extract::images(&json, s.image_pointer.as_deref(), s.seed_pointer.as_deref(), &s.base)?;

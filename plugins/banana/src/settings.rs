@@ -3,7 +3,8 @@
 
 use crate::template;
 use crate::types::{Dims, Host, Lifecycle, ModelInfo, Operation, ProviderError};
-use crate::util::{bad_config, config_list, config_str, config_u64, config_url, parse_size};
+use easel_plugin_kit::config::{bad_config, config_list, config_str, config_u64, config_url};
+use easel_plugin_kit::size::parse_size;
 use serde_json::Value;
 
 /// The optional secret; header (Potassium) or `apiKey` body field (v4).
@@ -116,11 +117,17 @@ impl Settings {
         })
     }
 
-    pub fn not_reachable(&self) -> String {
+    /// The server as messages name it.
+    pub fn server_name(&self) -> &'static str {
         match self.mode {
-            Mode::Potassium => format!("Potassium server not reachable at {}", self.base),
-            Mode::V4 => format!("Banana v4 server not reachable at {}", self.base),
+            Mode::Potassium => "Potassium server",
+            Mode::V4 => "Banana v4 server",
         }
+    }
+
+    /// The "not reachable" sentence of egress failures.
+    pub fn not_reachable(&self) -> String {
+        format!("{} not reachable at {}", self.server_name(), self.base)
     }
 
     /// The target a request's model id names.

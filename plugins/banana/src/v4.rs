@@ -12,9 +12,11 @@ use crate::errors::{classify, v4_message_error};
 use crate::extract;
 use crate::settings::{SECRET, Settings, Target};
 use crate::template;
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{Host, HttpRequest, HttpResponse, JobState, Output, ProviderError, Request, Submission};
-use crate::util::{egress_error, truncate, unix_now, uuid_v4};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::{unix_now, uuid_v4};
+use easel_plugin_kit::text::truncate;
 use crate::vars;
 use serde_json::{Value, json};
 
@@ -44,7 +46,7 @@ pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) 
         message: format!("the v4 start answer has neither outputs nor a callID: {}", truncate(&answer.to_string(), 200)),
     })?;
     host.progress(None, &format!("Banana v4 call {call_id} started at {}", s.base));
-    Ok(Submission::Pending(Token { v: 1, call_id: call_id.into(), model: target.id.clone(), seed: request.seed }.encode()))
+    Ok(Submission::Pending(Token { call_id: call_id.into(), model: target.id.clone(), seed: request.seed }.encode()))
 }
 
 pub fn check(host: &dyn Host, s: &Settings, token: &Token) -> Result<JobState, ProviderError> {
@@ -98,12 +100,12 @@ fn post(host: &dyn Host, s: &Settings, path: &str, body: &Value, timeout_ms: u32
             body: serde_json::to_vec(body).expect("JSON values serialise"),
             timeout_ms: Some(timeout_ms),
         })
-        .map_err(|e| egress_error(e, &s.not_reachable(), &format!("POST {path}")))?;
+        .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), &format!("POST {path}")))?;
     if !response.is_success() {
         return Err(classify(&response, s, path));
     }
     response.json().ok_or_else(|| ProviderError::Upstream {
         status: response.status,
-        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     })
 }

@@ -39,9 +39,10 @@ impl<'h> Client<'h> {
             headers.push(("authorization".into(), format!("Bearer {{{{secret:{TOKEN_SECRET}}}}}")));
         }
         self.host.log(Level::Debug, &format!("comfyui: {method} {url}"));
+        let target = format!("{method} {}", url.strip_prefix(&self.base).unwrap_or(&url));
         self.host
             .fetch(HttpRequest { method: method.into(), url, headers, body, timeout_ms: Some(timeout_ms) })
-            .map_err(|e| errors::egress(&self.base, e))
+            .map_err(|e| errors::egress(&self.base, e, &target))
     }
 
     pub fn get(&self, path: &str) -> Result<HttpResponse, ProviderError> {

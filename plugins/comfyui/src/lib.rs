@@ -13,7 +13,6 @@ pub mod client;
 pub mod describe;
 pub mod errors;
 pub mod flow;
-pub mod multipart;
 pub mod settings;
 pub mod token;
 pub mod workflow;

@@ -5,7 +5,8 @@
 //! still give a short readable message.
 
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{retry_after_ms, snippet, text_of, truncate};
+use easel_plugin_kit::http::retry_after_ms;
+use easel_plugin_kit::text::{snippet, text_of, truncate};
 use serde_json::Value;
 
 /// Which call got the error (for wording and 404 meaning).

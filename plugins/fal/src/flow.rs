@@ -14,11 +14,14 @@ use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
 use crate::status::{self, Status};
-use crate::token::{Token, app_of};
+use crate::token::{JobToken, Token, app_of};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{config_list, config_url, egress_error, truncate, with_query};
+use easel_plugin_kit::config::{config_list, config_url};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::text::truncate;
+use easel_plugin_kit::urls::with_query;
 use serde_json::Value;
 
 /// The secret the plugin references; the host fills it in (PROTOCOLS §3.1).
@@ -73,7 +76,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let url = format!("{queue}/{}", call.endpoint);
     host.log(Level::Debug, &format!("fal submit {} ({} image(s))", call.endpoint, request.count));
     let body = serde_json::to_vec(&call.body).map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
-    let response = send(host, "POST", &url, body, SUBMIT_TIMEOUT_MS, "submitting to fal")?;
+    let response = send(host, "POST", &url, body, SUBMIT_TIMEOUT_MS)?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Submit, &call.endpoint));
     }
@@ -101,7 +104,6 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
     let base = format!("{queue}/{}/requests/{request_id}", app_of(endpoint));
     let url = |key: &str, fallback: String| json.get(key).and_then(Value::as_str).map_or(fallback, String::from);
     Ok(Token {
-        v: 1,
         endpoint: endpoint.into(),
         status_url: url("status_url", format!("{base}/status")),
         response_url: url("response_url", base.clone()),
@@ -117,7 +119,7 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
 pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
-    let response = send(host, "GET", &with_query(&token.status_url, "logs=1"), vec![], POLL_TIMEOUT_MS, "checking the fal request")?;
+    let response = send(host, "GET", &with_query(&token.status_url, "logs=1"), vec![], POLL_TIMEOUT_MS)?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
             status: 404,
@@ -148,7 +150,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 /// error status and a `detail` body (PROTOCOLS §3.3), which is the job's
 /// failure; `status_error` (from the status poll) backs it up.
 fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderError>) -> Result<JobState, ProviderError> {
-    let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS, "fetching the fal result")?;
+    let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS)?;
     if response.is_success() {
         let json = response.json().ok_or_else(|| bad_json(&response, "result"))?;
         return Ok(match status::parse_result(&json) {
@@ -171,7 +173,7 @@ fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderErr
 pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
-    let response = send(host, "PUT", &token.cancel_url, vec![], POLL_TIMEOUT_MS, "cancelling the fal request")?;
+    let response = send(host, "PUT", &token.cancel_url, vec![], POLL_TIMEOUT_MS)?;
     let status = response.json().and_then(|b| b.get("status").and_then(Value::as_str).map(String::from)).unwrap_or_default();
     match response.status {
         200..=299 => {
@@ -197,19 +199,19 @@ fn require_key(host: &dyn Host) -> Result<(), ProviderError> {
     }
 }
 
-fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32, what: &str) -> Result<HttpResponse, ProviderError> {
+fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32) -> Result<HttpResponse, ProviderError> {
     let mut headers = vec![("Authorization".to_string(), AUTH_VALUE.to_string()), ("Accept".into(), "application/json".into())];
     if !body.is_empty() {
         headers.push(("Content-Type".into(), "application/json".into()));
     }
     host.fetch(HttpRequest { method: method.into(), url: url.into(), headers, body, timeout_ms: Some(timeout_ms) })
-        .map_err(|e| egress_error(e, what))
+        .map_err(|e| egress_error(e, &Upstream::cloud("fal"), url))
 }
 
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("fal's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("fal's {what} answer is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_PRESETS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{data_uri, nearest_ratio};
+use easel_plugin_kit::codec::data_uri;
+use easel_plugin_kit::size::nearest_ratio;
 use serde_json::{Map, Value, json};
 
 /// Where to POST and what.

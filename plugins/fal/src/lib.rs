@@ -14,7 +14,7 @@ pub mod models;
 pub mod status;
 pub mod token;
 
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 

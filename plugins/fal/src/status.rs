@@ -4,7 +4,8 @@
 
 use crate::errors::CONTENT_POLICY;
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_data_uri, fraction_in, text_of, truncate};
+use easel_plugin_kit::codec::decode_data_uri;
+use easel_plugin_kit::text::{fraction_in, text_of, truncate};
 use serde_json::Value;
 
 /// What one status poll said.

@@ -4,9 +4,9 @@
 
 use super::*;
 use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle, Operation};
-use crate::util;
 use easel_plugin_kit::testing::ScriptedHost as Mock;
 use serde_json::Value;
+use easel_plugin_kit::codec;
 
 fn mock() -> Mock {
     Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1beta/")])
@@ -14,7 +14,7 @@ fn mock() -> Mock {
 
 /// Queue a `generateContent` answer holding `image` as inline PNG data.
 fn answer_image(host: &Mock, image: &[u8]) {
-    let b64 = util::b64(image);
+    let b64 = codec::b64(image);
     host.answer(
         200,
         &format!(r#"{{"candidates": [{{"content": {{"parts": [{{"inlineData": {{"mimeType": "image/png", "data": "{b64}"}}}}]}}}}]}}"#),

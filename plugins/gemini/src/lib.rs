@@ -17,7 +17,7 @@ pub mod request;
 pub mod response;
 
 use easel_plugin_kit::Provider;
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// The Gemini API's `generateContent` as an Easel [`Provider`]; the calls

@@ -3,8 +3,8 @@
 
 use super::*;
 use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle};
-use crate::util;
 use easel_plugin_kit::testing::ScriptedHost as Mock;
+use easel_plugin_kit::codec;
 
 fn mock() -> Mock {
     Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1/")])
@@ -46,7 +46,7 @@ fn describe_reports_the_table_and_the_base_url_origin() {
 #[test]
 fn submit_posts_once_and_returns_the_images() {
     let host = mock();
-    host.answer(200, &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, util::b64(PNG)));
+    host.answer(200, &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, codec::b64(PNG)));
     let mut req = Request::text("gpt-image-1.5", "a fox");
     req.count = 1;
     let images = match submit(&host, &req).unwrap() {

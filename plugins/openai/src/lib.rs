@@ -12,12 +12,11 @@
 
 pub mod flow;
 pub mod models;
-pub mod multipart;
 pub mod request;
 pub mod response;
 
 use easel_plugin_kit::Provider;
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// OpenAI Images as an Easel [`Provider`]; the calls are in [`flow`].

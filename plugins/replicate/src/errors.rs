@@ -4,7 +4,8 @@
 //! (NSFW refusals are content blocks).
 
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{retry_after_ms, text_of, truncate};
+use easel_plugin_kit::http::retry_after_ms;
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
 /// Which call got the error.

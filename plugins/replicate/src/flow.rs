@@ -25,11 +25,13 @@ use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
 use crate::prediction::{self, Phase};
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{config_bool, config_list, config_u64, config_url, egress_error, truncate};
+use easel_plugin_kit::config::{config_bool, config_list, config_u64, config_url};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::text::truncate;
 use serde_json::Value;
 
 /// The secret the plugin references; the host fills it in (PROTOCOLS §4.1).
@@ -92,7 +94,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let timeout = (wait as u32) * 1000 + CREATE_SLACK_MS;
     let response = host
         .fetch(HttpRequest { method: "POST".into(), url: format!("{base}{}", create.path), headers, body, timeout_ms: Some(timeout) })
-        .map_err(|e| egress_error(e, "creating the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &format!("{base}{}", create.path)))?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Create, &request.model));
     }
@@ -121,7 +123,6 @@ fn token_for(p: &Value, base: &str, model: &str) -> Result<Token, ProviderError>
         message: format!("Replicate's answer has no prediction id: {}", truncate(&p.to_string(), 200)),
     })?;
     Ok(Token {
-        v: 1,
         get: get.unwrap_or_else(|| format!("{base}/predictions/{id}")),
         cancel: cancel.unwrap_or_else(|| format!("{base}/predictions/{id}/cancel")),
         model: model.into(),
@@ -136,7 +137,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     require_token(host)?;
     let response = host
         .fetch(HttpRequest { method: "GET".into(), url: token.get.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
-        .map_err(|e| egress_error(e, "checking the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.get))?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
             status: 404,
@@ -168,7 +169,7 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     require_token(host)?;
     let response = host
         .fetch(HttpRequest { method: "POST".into(), url: token.cancel.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
-        .map_err(|e| egress_error(e, "cancelling the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.cancel))?;
     if response.is_success() || response.status == 404 {
         let status = response.json().and_then(|p| p.get("status").and_then(Value::as_str).map(String::from));
         host.log(Level::Info, &format!("replicate prediction {} cancel: HTTP {} {}", token.id, response.status, status.unwrap_or_default()));
@@ -210,7 +211,7 @@ fn require_token(host: &dyn Host) -> Result<(), ProviderError> {
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{data_uri, nearest_ratio};
+use easel_plugin_kit::codec::data_uri;
+use easel_plugin_kit::size::nearest_ratio;
 use serde_json::{Map, Value, json};
 
 /// The create call: path below the API base (`/models/{owner}/{name}/predictions`

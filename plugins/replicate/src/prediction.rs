@@ -5,7 +5,8 @@
 
 use crate::errors::prediction_failure;
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_data_uri, fraction_in, last_line, truncate};
+use easel_plugin_kit::codec::decode_data_uri;
+use easel_plugin_kit::text::{fraction_in, last_line, truncate};
 use serde_json::Value;
 
 /// Where a prediction stands.

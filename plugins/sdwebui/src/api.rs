@@ -11,7 +11,8 @@
 //! whether this very task is queued, running or finished (§6.2).
 
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{b64, parse_ratio, round_down};
+use easel_plugin_kit::codec::b64;
+use easel_plugin_kit::size::{parse_ratio, round_down};
 use serde_json::{Map, Value, json};
 
 /// Width and height must be multiples of this (A1111's sliders step by 8).

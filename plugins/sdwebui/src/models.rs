@@ -10,7 +10,7 @@
 
 use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
-use crate::util::text_of;
+use easel_plugin_kit::text::text_of;
 use serde_json::Value;
 
 /// One checkpoint the server lists.

@@ -14,7 +14,9 @@
 
 use crate::api::easel_field;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
-use crate::util::{decode_b64, sniff_mime, text_of, truncate};
+use easel_plugin_kit::codec::decode_b64;
+use easel_plugin_kit::image::sniff_mime;
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
 /// The secret holding base64 of `user:pass` for `--api-auth` (PROTOCOLS §6.1).

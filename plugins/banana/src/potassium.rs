@@ -42,10 +42,11 @@ pub fn health(host: &dyn Host, s: &Settings) -> Result<Option<Value>, ProviderEr
 pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) -> Result<Vec<Output>, ProviderError> {
     let count = request.count.max(1);
     let calls = if template::takes_count(&s.template) { 1 } else { count };
+    let given = template::params_for(&s.template, request.extra.as_deref())?;
     let mut out = Vec::new();
     for index in 0..calls {
         let request_id = uuid_v4();
-        let body = template::render(&s.template, &vars::for_call(request, s, index, &request_id));
+        let body = template::with_params(template::render(&s.template, &vars::for_call(request, s, index, &request_id)), &given);
         let body = serde_json::to_vec(&body).expect("JSON values serialise");
         host.progress(
             Some(index as f32 / calls as f32 * 0.9),

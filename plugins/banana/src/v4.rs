@@ -25,7 +25,8 @@ const CHECK_TIMEOUT_MS: u32 = 60_000;
 
 pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) -> Result<Submission, ProviderError> {
     let id = uuid_v4();
-    let inputs = template::render(&s.template, &vars::for_call(request, s, 0, &id));
+    let given = template::params_for(&s.template, request.extra.as_deref())?;
+    let inputs = template::with_params(template::render(&s.template, &vars::for_call(request, s, 0, &id)), &given);
     let body = json!({
         "id": id,
         "created": unix_now(),

@@ -208,3 +208,19 @@ fn a_workflow_without_a_seed_placeholder_is_sent_no_seed_and_reports_none() {
     let JobState::Done(images) = poll(&mock, &token).unwrap() else { panic!() };
     assert_eq!(images[0].seed, None);
 }
+
+#[test]
+fn params_pick_sampler_and_scheduler_and_malformed_ones_are_refused() {
+    let mock = new_mock();
+    queued_ok(&mock);
+    let mut r = request(Operation::Generate);
+    r.extra = Some(r#"{"sampler": "dpmpp_2m", "scheduler": "karras"}"#.into());
+    submit(&mock, &r).unwrap();
+    let g = &sent_graph(&mock)["prompt"];
+    assert_eq!((g["3"]["inputs"]["sampler_name"].as_str(), g["3"]["inputs"]["scheduler"].as_str()), (Some("dpmpp_2m"), Some("karras")));
+    r.extra = Some(r#"{"sampler": 5}"#.into());
+    easel_plugin_kit::testing::expect_invalid(submit(&mock, &r), "params.sampler");
+    r.extra = Some("[1]".into());
+    easel_plugin_kit::testing::expect_invalid(submit(&mock, &r), "params");
+    assert_eq!(mock.sent_to("POST", "/prompt").len(), 1, "refused params queue nothing");
+}

@@ -147,3 +147,20 @@ fn poll_and_cancel_have_no_jobs() {
     assert_eq!(cancel(&host, "t1"), Ok(()));
     assert!(host.sent.borrow().is_empty());
 }
+
+#[test]
+fn params_reach_generation_config_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    answer_image(&host, FIRST);
+    let req = Request { extra: Some(r#"{"responseModalities": ["IMAGE"], "temperature": 0.2}"#.into()), ..Request::text("gemini-3-pro-image", "a fox") };
+    done(submit(&host, &req).unwrap());
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(body["generationConfig"]["responseModalities"], serde_json::json!(["IMAGE"]));
+    assert_eq!(body["generationConfig"]["temperature"], 0.2);
+    let req = Request { extra: Some(r#"{"seed": 3}"#.into()), ..req };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params.seed");
+    assert!(message.contains("seed argument"), "{message}");
+    let req = Request { extra: Some("[\"IMAGE\"]".into()), ..req };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
+}

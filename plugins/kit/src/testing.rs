@@ -104,6 +104,15 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
     response(status, &[("content-type", "application/json")], &serde_json::to_vec(body).unwrap_or_default())
 }
 
+/// Assert that `result` is an `invalid-request` naming `field`; returns its message.
+#[track_caller]
+pub fn expect_invalid<T: std::fmt::Debug>(result: Result<T, crate::types::ProviderError>, field: &str) -> String {
+    match result {
+        Err(crate::types::ProviderError::InvalidRequest { field: Some(f), message }) if f == field => message,
+        other => panic!("expected invalid-request naming `{field}`, got {other:?}"),
+    }
+}
+
 /// The path (and query) of a URL: what follows `scheme://authority`.
 fn path_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);

@@ -110,3 +110,19 @@ fn poll_and_cancel_have_no_jobs() {
     assert_eq!(cancel(&host, "t1"), Ok(()));
     assert!(host.sent.borrow().is_empty());
 }
+
+#[test]
+fn params_reach_the_body_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    host.answer(200, &format!(r#"{{"created": 1, "data": [{{"b64_json": "{}"}}]}}"#, codec::b64(PNG)));
+    let req = Request { extra: Some(r#"{"background": "transparent", "output_compression": 80}"#.into()), ..Request::text("gpt-image-1.5", "a fox") };
+    submit(&host, &req).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!((body["background"].as_str(), body["output_compression"].as_u64()), (Some("transparent"), Some(80)));
+    let req = Request { extra: Some(r#"{"prompt": "other"}"#.into()), ..req };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params.prompt");
+    assert!(message.contains("prompt argument"), "{message}");
+    let req = Request { extra: Some("true".into()), ..req };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
+}

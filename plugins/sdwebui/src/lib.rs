@@ -20,7 +20,7 @@
 //! - `max_images`: largest batch (`count`), default 8.
 //! - `params`: a table merged into every request body under the request's
 //!   own fields, e.g. `params = { sampler_name = "DPM++ 2M", scheduler =
-//!   "Karras", steps = 25 }`. A request's `extra` JSON goes on top.
+//!   "Karras", steps = 25 }`. A request's `params` (WIT `extra`) go on top, except the fields Easel arguments set (docs/providers/sdwebui.md#params).
 //! - `request_timeout_secs`: how long one generation may take, default 900;
 //!   the host caps it at the plugin's `timeout_secs` (default 120), so raise
 //!   `timeout_secs` in `[plugins.sdwebui]` for slow GPUs.

@@ -144,7 +144,7 @@ fn prompt_notes(shape: &Shape) -> String {
     if !shape.schedulers.is_empty() {
         notes.push_str(&format!(" Schedulers: {}.", shape.schedulers.join(", ")));
     }
-    notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `extra`.");
+    notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `params`.");
     notes
 }
 

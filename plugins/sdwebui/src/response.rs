@@ -117,7 +117,7 @@ pub fn classify(response: &HttpResponse, url: &str, auth_set: bool) -> ProviderE
         400 => {
             let lower = message.to_ascii_lowercase();
             let hint = if lower.contains("sampler") || lower.contains("scheduler") {
-                "; check sampler_name/scheduler in [plugins.sdwebui.config] params or the request's extra"
+                "; check sampler_name/scheduler in [plugins.sdwebui.config] params or the request's params"
             } else {
                 ""
             };

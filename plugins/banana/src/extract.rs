@@ -1,5 +1,5 @@
 //! Finding the image(s) in a handler's JSON answer. Potassium handlers
-//! return whatever they like (PROTOCOLS §7.4: typically `{"image_base64":
+//! return whatever they like (docs/providers/banana.md#potassium: typically `{"image_base64":
 //! "..."}` or `{"outputs": ...}`), so the place is a configurable RFC 6901
 //! JSON pointer (`image_pointer`), with a list of common places tried when
 //! none is configured.

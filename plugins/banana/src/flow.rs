@@ -12,7 +12,7 @@ use easel_plugin_kit::urls::origin_of;
 use crate::v4;
 use serde_json::Value;
 
-/// Banana described honestly (PROTOCOLS §7.1).
+/// Banana described honestly (docs/providers/banana.md#status).
 pub const HONEST: &str =
     "Banana.dev's hosted service shut down in 2024; this talks to a self-hosted Potassium server or a clone of the old v4 API";
 
@@ -73,7 +73,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 }
 
 /// Neither protocol can stop a call: Potassium has no cancel route and the
-/// v4 API had none (§7.2, §7.4).
+/// v4 API had none (docs/providers/banana.md#v4, #potassium).
 pub fn cancel(_host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     Err(ProviderError::Unsupported(format!(

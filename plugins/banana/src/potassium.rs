@@ -1,4 +1,4 @@
-//! Potassium direct mode (PROTOCOLS §7.4, §7.5 item 1): `POST
+//! Potassium direct mode (docs/providers/banana.md#potassium): `POST
 //! {base_url}{route}` with the templated JSON body, `X-Banana-Request-Id`,
 //! and the key header when `BANANA_API_KEY` is set. The handler answers
 //! synchronously with JSON holding the image(s). Health: `GET /__status__`

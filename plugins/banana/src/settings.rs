@@ -9,9 +9,9 @@ use serde_json::Value;
 
 /// The optional secret; header (Potassium) or `apiKey` body field (v4).
 pub const SECRET: &str = "BANANA_API_KEY";
-/// Potassium's default address (PROTOCOLS §7.4, §8).
+/// Potassium's default address (docs/providers/banana.md#potassium, #potassium).
 pub const DEFAULT_POTASSIUM_URL: &str = "http://127.0.0.1:8000";
-/// The header the V2 SDK sent the key in (§7.3); any proxy header works.
+/// The header the V2 SDK sent the key in (docs/providers/banana.md#v2); any proxy header works.
 pub const DEFAULT_KEY_HEADER: &str = "X-Banana-Api-Key";
 const DEFAULT_BUSY_RETRY_MS: u64 = 1_000;
 /// Asked-for timeout of one handler call; the host caps it at the
@@ -20,9 +20,9 @@ const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// POST JSON to a handler route, synchronously (§7.5 item 1).
+    /// POST JSON to a handler route, synchronously (docs/providers/banana.md#potassium).
     Potassium,
-    /// `POST /start/v4/` then `POST /check/v4/` (§7.2).
+    /// `POST /start/v4/` then `POST /check/v4/` (docs/providers/banana.md#v4).
     V4,
 }
 

@@ -1,5 +1,5 @@
 //! The request template: Potassium defines no schema for image generation
-//! (PROTOCOLS §7.4), so the operator writes the JSON body their handler
+//! (docs/providers/banana.md#potassium), so the operator writes the JSON body their handler
 //! expects, with `{{name}}` placeholders.
 //!
 //! Rules:
@@ -38,7 +38,7 @@ pub const NAMES: [&str; 15] = [
     "request_id",
 ];
 
-/// The community template's fields (diffusers-style handlers, §7.4), plus
+/// The community template's fields (diffusers-style handlers, docs/providers/banana.md#potassium), plus
 /// img2img/inpaint inputs that handlers without them ignore.
 pub const DEFAULT_TEMPLATE: &str = r#"{"prompt": "{{prompt}}", "negative_prompt": "{{negative_prompt}}",
  "num_inference_steps": "{{steps}}", "guidance_scale": "{{guidance}}", "height": "{{height}}", "width": "{{width}}",

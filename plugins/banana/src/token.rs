@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
-    /// The v4 `callID` from `/start/v4/` (PROTOCOLS §7.2).
+    /// The v4 `callID` from `/start/v4/` (docs/providers/banana.md#v4).
     pub call_id: String,
     /// Model key, for messages.
     pub model: String,

@@ -1,4 +1,4 @@
-//! The legacy Banana v4 API (PROTOCOLS §7.2), for old deployments and
+//! The legacy Banana v4 API (docs/providers/banana.md#v4), for old deployments and
 //! clones: `POST /start/v4/` with `{"id": <uuid>, "created": <unix>,
 //! "apiKey", "modelKey", "modelInputs", "startOnly": false}` answers `{"id",
 //! "message", "created", "apiVersion", "callID", "finished",
@@ -20,7 +20,7 @@ use easel_plugin_kit::text::truncate;
 use crate::vars;
 use serde_json::{Value, json};
 
-/// The server may hold a long-poll check this long (about 50 s, §7.2).
+/// The server may hold a long-poll check this long (about 50 s, docs/providers/banana.md#v4).
 const CHECK_TIMEOUT_MS: u32 = 60_000;
 
 pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) -> Result<Submission, ProviderError> {

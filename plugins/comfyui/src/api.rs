@@ -1,4 +1,4 @@
-//! ComfyUI's HTTP API shapes (server v0.3.64 — PROTOCOLS §5): URLs and the
+//! ComfyUI's HTTP API shapes (server v0.3.64 — docs/providers/comfyui.md): URLs and the
 //! parsing of `/prompt`, `/history/{id}`, `/queue`, `/object_info/{class}`,
 //! `/models/checkpoints` and `/upload/image` responses. Pure functions over
 //! bodies; the error texts for rejected workflows live in [`crate::errors`].
@@ -8,7 +8,7 @@ use crate::types::ProviderError;
 use easel_plugin_kit::urls::encode_component;
 use serde_json::Value;
 
-/// The default server address (`python main.py` listens on 8188 — PROTOCOLS §5.1).
+/// The default server address (`python main.py` listens on 8188 — docs/providers/comfyui.md#base-url-and-auth).
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8188";
 
 /// `base_url` without trailing slashes; refuses anything but http(s).
@@ -24,7 +24,7 @@ pub fn normalize_base(base: &str) -> Result<String, ProviderError> {
 }
 
 
-/// The `POST /prompt` body: `{"prompt": graph, "client_id": id}` (PROTOCOLS §5.2).
+/// The `POST /prompt` body: `{"prompt": graph, "client_id": id}` (docs/providers/comfyui.md#queueing-a-workflow).
 pub fn prompt_body(graph: &Value, client_id: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"prompt": graph, "client_id": client_id})).unwrap_or_default()
 }
@@ -49,7 +49,7 @@ pub struct FileRef {
 }
 
 impl FileRef {
-    /// `GET /view?filename=&subfolder=&type=` for this file (PROTOCOLS §5.3).
+    /// `GET /view?filename=&subfolder=&type=` for this file (docs/providers/comfyui.md#history-and-files).
     pub fn view_url(&self, base: &str) -> String {
         format!(
             "{base}/view?filename={}&subfolder={}&type={}",
@@ -63,7 +63,7 @@ impl FileRef {
 /// Where a finished prompt stands according to `GET /history/{id}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum History {
-    /// `{}`: history is empty until the prompt finishes — PROTOCOLS §5.3.
+    /// `{}`: history is empty until the prompt finishes — docs/providers/comfyui.md#history-and-files.
     NotFinished,
     /// `status_str: "success"`: the images of the output nodes.
     Succeeded(Vec<FileRef>),
@@ -180,7 +180,7 @@ pub fn parse_name_list(body: &[u8]) -> Option<Vec<String>> {
 }
 
 /// `POST /upload/image` → `{"name", "subfolder", "type"}`; the value a
-/// `LoadImage` node takes is `subfolder/name` (PROTOCOLS §5.3).
+/// `LoadImage` node takes is `subfolder/name` (docs/providers/comfyui.md#history-and-files).
 pub fn parse_upload(body: &[u8]) -> Result<String, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| bad_json("POST /upload/image", e))?;
     let name = value

@@ -21,7 +21,7 @@ pub struct Client<'h> {
 
 impl<'h> Client<'h> {
     pub fn new(host: &'h dyn Host, base: &str) -> Client<'h> {
-        // Core ComfyUI has no auth (PROTOCOLS §5.1); a proxy may want a bearer token.
+        // Core ComfyUI has no auth (docs/providers/comfyui.md#base-url-and-auth); a proxy may want a bearer token.
         let auth = host.secret_configured(TOKEN_SECRET);
         Client { host, base: base.trim_end_matches('/').to_string(), auth }
     }

@@ -1,6 +1,6 @@
 //! Capability discovery: the models are the server's checkpoints, read
 //! from `GET /object_info/CheckpointLoaderSimple` (`ckpt_name` options) or,
-//! failing that, `GET /models/checkpoints` (PROTOCOLS §5.5); sampler and
+//! failing that, `GET /models/checkpoints` (docs/providers/comfyui.md#models); sampler and
 //! scheduler names from `GET /object_info/KSampler` go into prompt notes.
 //! What a model can do follows from the workflow templates' placeholders.
 

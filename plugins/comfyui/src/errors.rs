@@ -1,8 +1,8 @@
 //! Turning what goes wrong into readable [`ProviderError`]s: egress
 //! failures (the "not reachable … start it with `python main.py`" hint), HTTP
 //! statuses, `POST /prompt` validation failures (`node_errors`, object and
-//! older plain-string forms — PROTOCOLS §5.2) and execution errors from
-//! `/history` (PROTOCOLS §5.3/§5.4).
+//! older plain-string forms — docs/providers/comfyui.md#queueing-a-workflow) and execution errors from
+//! `/history` (docs/providers/comfyui.md#history-and-files, #progress).
 
 use crate::api::snippet;
 use easel_plugin_kit::http::{Upstream, egress_error};

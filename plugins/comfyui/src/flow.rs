@@ -1,9 +1,9 @@
-//! `submit`, `poll` and `cancel` over the [`Host`] trait (PROTOCOLS §5):
+//! `submit`, `poll` and `cancel` over the [`Host`] trait (docs/providers/comfyui.md):
 //!
 //! - submit: fill the txt2img or img2img template (uploading the input image
 //!   with `POST /upload/image` first), queue it with `POST /prompt` and a
 //!   fresh `client_id`, return `pending(token)`;
-//! - poll: `GET /history/{id}` (`{}` until the prompt finishes — §5.3);
+//! - poll: `GET /history/{id}` (`{}` until the prompt finishes — docs/providers/comfyui.md#history-and-files);
 //!   while unfinished, `GET /queue` gives `queued(position)` or `running`;
 //!   when finished, every output image comes back inline from `GET /view`;
 //! - cancel: `POST /queue {"delete": [id]}` (if still pending), then

@@ -18,7 +18,7 @@ pub enum Call {
     Cancel,
 }
 
-/// The fal error type of a safety block (PROTOCOLS §3.6 [S]).
+/// The fal error type of a safety block (docs/providers/fal.md#errors-and-retries [S]).
 pub const CONTENT_POLICY: &str = "content_policy_violation";
 
 /// The header fal's own servers put on every answer; an answer without it

@@ -1,5 +1,5 @@
 //! The provider calls — describe, submit, poll, cancel — over fal's queue
-//! API (PROTOCOLS §3.3), written against the [`Host`] trait so the whole
+//! API (docs/providers/fal.md#queue), written against the [`Host`] trait so the whole
 //! flow runs in native tests against a scripted host.
 //!
 //! Config keys (`[plugins.fal.config]`):
@@ -24,7 +24,7 @@ use easel_plugin_kit::text::truncate;
 use easel_plugin_kit::urls::with_query;
 use serde_json::Value;
 
-/// The secret the plugin references; the host fills it in (PROTOCOLS §3.1).
+/// The secret the plugin references; the host fills it in (docs/providers/fal.md#base-urls-and-auth).
 pub const SECRET: &str = "FAL_KEY";
 /// `Authorization: Key <FAL_KEY>`: fal's scheme is `Key`, not Bearer.
 pub const AUTH_VALUE: &str = "Key {{secret:FAL_KEY}}";
@@ -40,7 +40,7 @@ pub fn describe(host: &dyn Host) -> ProviderInfo {
     let default_model = host.config("default_model").map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     let default_model = default_model.map_or_else(|| DEFAULT_MODEL.to_string(), |m| models::canonical(&m));
     extra.push(default_model.clone());
-    // The queue host, and the CDN the output URLs point at (PROTOCOLS §3.1, §3.5).
+    // The queue host, and the CDN the output URLs point at (docs/providers/fal.md#base-urls-and-auth, #inputs).
     let mut hosts = vec!["https://queue.fal.run".to_string(), "https://*.fal.media".to_string()];
     let queue = config_url(host, "queue_url", DEFAULT_QUEUE_URL);
     if !hosts.contains(&queue) {
@@ -94,7 +94,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
 }
 
 /// Build the token from a submit answer, using fal's own URLs and building
-/// only the ones it left out (PROTOCOLS §3.2: from `owner/app`).
+/// only the ones it left out (docs/providers/fal.md#endpoint-ids: from `owner/app`).
 fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token, ProviderError> {
     let request_id = json
         .get("request_id")
@@ -147,7 +147,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 }
 
 /// GET the result of a completed request. A failed run answers with an
-/// error status and a `detail` body (PROTOCOLS §3.3), which is the job's
+/// error status and a `detail` body (docs/providers/fal.md#queue), which is the job's
 /// failure; `status_error` (from the status poll) backs it up.
 fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderError>) -> Result<JobState, ProviderError> {
     let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS)?;

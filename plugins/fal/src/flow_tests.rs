@@ -1,5 +1,5 @@
 //! Flow tests: submit → poll → result → cancel against a scripted host that
-//! answers like fal's queue (PROTOCOLS §3.3) and records every request.
+//! answers like fal's queue (docs/providers/fal.md#queue) and records every request.
 
 use super::*;
 use crate::types::{EgressError, ImageData, Operation};

@@ -1,6 +1,6 @@
 //! Builds the fal queue submission for a request: which endpoint, and the
 //! model input JSON with Easel's common parameters under fal's own names
-//! (PROTOCOLS §3.5).
+//! (docs/providers/fal.md#inputs).
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_PRESETS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};

@@ -1,5 +1,5 @@
 //! Reading fal's queue answers: the status object (`IN_QUEUE` → `IN_PROGRESS`
-//! → `COMPLETED`, PROTOCOLS §3.3) and the model output (`images[]`, §3.5).
+//! → `COMPLETED`, docs/providers/fal.md#queue) and the model output (`images[]`, docs/providers/fal.md#inputs).
 //! Unknown statuses and missing fields are tolerated.
 
 use crate::errors::CONTENT_POLICY;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// One fal queue request. URLs are the ones fal returned at submit time:
 /// status/result/cancel use only `owner/app`, so clients must not rebuild
-/// them from the full endpoint id (PROTOCOLS §3.2).
+/// them from the full endpoint id (docs/providers/fal.md#endpoint-ids).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     /// Full endpoint id the request went to.

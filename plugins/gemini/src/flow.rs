@@ -45,7 +45,7 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
         Level::Debug,
         &format!("POST {} x{} aspectRatio={:?} imageSize={:?} seed={:?}", plan.url, plan.count, plan.aspect_ratio, plan.image_size, plan.seed),
     );
-    // The API has no `n`: one call per image (PROTOCOLS §2.2).
+    // The API has no `n`: one call per image (docs/providers/gemini.md#generatecontent).
     let mut images: Vec<Output> = Vec::new();
     for index in 0..plan.count {
         host.progress(

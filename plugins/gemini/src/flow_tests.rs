@@ -1,5 +1,5 @@
 //! Flow tests: describe, submit, poll and cancel against a scripted host
-//! that answers like Gemini's `generateContent` (PROTOCOLS §2) and records
+//! that answers like Gemini's `generateContent` (docs/providers/gemini.md) and records
 //! every request.
 
 use super::*;

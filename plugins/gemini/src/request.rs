@@ -3,7 +3,7 @@
 //! `generationConfig.imageConfig.aspectRatio` / `imageSize`, width × height
 //! → the nearest ratio and tier, reference images → `inlineData` parts
 //! before the text, `count` → one call per image since the API has no `n`)
-//! — PROTOCOLS §2.1, §2.2.
+//! — docs/providers/gemini.md#base-url-and-auth, #generatecontent.
 
 use crate::models::{self, Api, Model, tier_edge};
 use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 /// may fill it from `GEMINI_API_KEY` or `GOOGLE_API_KEY`.
 pub const SECRET: &str = "GEMINI_API_KEY";
 /// Production base URL with the API version Google's REST docs use
-/// (PROTOCOLS §2.1, §8); `base_url` in the config overrides it.
+/// (docs/providers/gemini.md#base-url-and-auth, #base-url-and-auth); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 /// `params` keys that are members of the request body itself; every other
 /// key goes into `generationConfig` (docs/providers/gemini.md#params).

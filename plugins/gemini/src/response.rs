@@ -1,7 +1,7 @@
 //! Reading Gemini `:generateContent` answers: the last non-thought
-//! `inlineData` image of each candidate (PROTOCOLS §2.3), HTTP-200 refusals
-//! (`promptFeedback.blockReason`, `finishReason` — §2.4), and Google RPC
-//! error bodies (§2.5) into Easel's provider errors. Parsing is tolerant:
+//! `inlineData` image of each candidate (docs/providers/gemini.md#response), HTTP-200 refusals
+//! (`promptFeedback.blockReason`, `finishReason` — docs/providers/gemini.md#safety), and Google RPC
+//! error bodies (docs/providers/gemini.md#errors) into Easel's provider errors. Parsing is tolerant:
 //! camelCase and snake_case are both read, and [M] fields may be missing.
 
 use crate::request::SECRET;
@@ -9,7 +9,7 @@ use crate::types::{HttpResponse, ImageData, Output, ProviderError};
 use easel_plugin_kit::text::snippet;
 use base64::Engine;
 use serde_json::Value;
-use easel_plugin_kit::{codec, http, image, text};
+use easel_plugin_kit::{http, image, text};
 
 /// `finishReason` values that mean a safety filter withheld the output.
 const BLOCKING_FINISH: &[&str] =
@@ -34,8 +34,8 @@ fn get_str<'a>(value: &'a Value, camel: &str) -> Option<&'a str> {
 
 /// Images in a 200 body: per candidate, the last part with image data that
 /// is not marked `thought: true` (Gemini 3 may send interim thought images
-/// first — §2.3). No image at all is a failure classified by
-/// `promptFeedback.blockReason` or the candidate's `finishReason` (§2.4).
+/// first — docs/providers/gemini.md#response). No image at all is a failure classified by
+/// `promptFeedback.blockReason` or the candidate's `finishReason` (docs/providers/gemini.md#safety).
 pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Upstream {
         status: 200,
@@ -121,7 +121,7 @@ pub fn easel_field(text: &str) -> Option<&'static str> {
 }
 
 /// Classify a non-200 answer with a Google RPC body
-/// `{"error": {code, message, status, details[]}}` (PROTOCOLS §2.5).
+/// `{"error": {code, message, status, details[]}}` (docs/providers/gemini.md#errors).
 pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -171,6 +171,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use easel_plugin_kit::codec;
     use serde_json::json;
 
     fn resp(status: u16, body: Value) -> HttpResponse {

@@ -1,5 +1,5 @@
 //! Flow tests: describe, submit, poll and cancel against a scripted host
-//! that answers like OpenAI Images (PROTOCOLS §1) and records every request.
+//! that answers like OpenAI Images (docs/providers/openai.md) and records every request.
 
 use super::*;
 use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle};

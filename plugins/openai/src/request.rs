@@ -2,7 +2,7 @@
 //! parameter checks, Easel → OpenAI names (`count` → `n`, width/height or
 //! aspect ratio → `size: "WxH"`, strength → `input_fidelity`), the JSON body
 //! of `/images/generations` and the multipart body of `/images/edits`
-//! (PROTOCOLS §1.3, §1.4).
+//! (docs/providers/openai.md#generations, #edits).
 
 use crate::models::{self, FREE_TIERS, MAX_FREE_PIXELS, Model, SizeRule};
 use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 /// Secret the plugin references; the host substitutes it (never the plugin).
 pub const SECRET: &str = "OPENAI_API_KEY";
-/// Production base URL (PROTOCOLS §1.1); `base_url` in the config overrides it.
+/// Production base URL (docs/providers/openai.md#base-url-and-auth); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// Body fields the plugin sets from Easel arguments, refused in `params`
 /// (docs/providers/openai.md#params).
@@ -27,7 +27,7 @@ const RESERVED: &[params::Reserved] = &[
     ("mask", "images (role `mask`)"),
 ];
 /// Per-request timeout: image calls take up to a few minutes (the SDK allows
-/// 600 s — PROTOCOLS §1.1); the host caps it at the plugin's limit.
+/// 600 s — docs/providers/openai.md#base-url-and-auth); the host caps it at the plugin's limit.
 pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 
 /// The operator's `[plugins.openai.config]` settings.
@@ -112,7 +112,7 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
     if model.gpt_image {
         let mut defaults = settings.defaults.clone();
         if edit {
-            // `/images/edits` lists no `moderation` field (PROTOCOLS §1.4).
+            // `/images/edits` lists no `moderation` field (docs/providers/openai.md#edits).
             defaults.remove("moderation");
         }
         params::deep_merge(&mut fields, defaults);
@@ -282,7 +282,7 @@ fn list_sizes(model: &Model) -> String {
 }
 
 /// The `/images/edits` form: scalar fields as text, `image[]` per reference,
-/// then `mask` (PROTOCOLS §1.4).
+/// then `mask` (docs/providers/openai.md#edits).
 fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Result<(String, Vec<u8>), ProviderError> {
     let references: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Reference).collect();
     if req.images.iter().any(|i| i.role == Role::Control) {

@@ -1,14 +1,14 @@
 //! Reading OpenAI Images responses: `data[].b64_json` (or legacy `url`)
-//! into images (PROTOCOLS §1.5), and the `{"error": {...}}` envelope into
-//! Easel's provider errors (PROTOCOLS §1.7). Parsing is tolerant: fields
-//! marked [M] in PROTOCOLS may be missing or shaped differently.
+//! into images (docs/providers/openai.md#response), and the `{"error": {...}}` envelope into
+//! Easel's provider errors (docs/providers/openai.md#errors). Parsing is tolerant: fields
+//! marked unconfirmed in docs/providers/openai.md may be missing or shaped differently.
 
 use crate::request::SECRET;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
 use easel_plugin_kit::text::snippet;
 use base64::Engine;
 use serde_json::Value;
-use easel_plugin_kit::{codec, http, image, text};
+use easel_plugin_kit::{http, image, text};
 
 /// Images from a 200 response, or the classified failure for any other.
 /// `output_format` is what the request asked for; `now_unix_secs` is used
@@ -71,7 +71,7 @@ pub fn easel_field(param: &str) -> String {
     .to_string()
 }
 
-/// Classify a non-200 response (PROTOCOLS §1.7).
+/// Classify a non-200 response (docs/providers/openai.md#errors).
 pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
@@ -132,6 +132,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use easel_plugin_kit::codec;
     use serde_json::json;
 
     fn resp(status: u16, body: Value, headers: &[(&str, &str)]) -> HttpResponse {

@@ -1,10 +1,10 @@
 //! The provider calls — describe, submit, poll, cancel — over Replicate's
-//! predictions API (PROTOCOLS §4), written against the [`Host`] trait so the
+//! predictions API (docs/providers/replicate.md), written against the [`Host`] trait so the
 //! whole flow runs in native tests against a scripted host.
 //!
 //! Config keys (`[plugins.replicate.config]`):
 //! - `base_url`: API base, default `https://api.replicate.com/v1`; with or
-//!   without the trailing `/v1` (§4.1), e.g. `http://127.0.0.1:9002`.
+//!   without the trailing `/v1` (docs/providers/replicate.md#base-url-and-auth), e.g. `http://127.0.0.1:9002`.
 //! - `prefer_wait_secs`: `Prefer: wait=N` on create, 0–60, default 5: fast
 //!   models finish inside `submit`; 0 turns sync mode off.
 //! - `default_model`: default `black-forest-labs/flux-schnell`.
@@ -17,7 +17,7 @@
 //!   a prediction the host lost track of cannot bill longer than a tracked
 //!   one. See [`crate::cancel_after`].
 //! - `download_auth`: `true` sends `Authorization: Bearer …` with output
-//!   downloads (the docs advise it, §4.3); the secret must then also be
+//!   downloads (the docs advise it, docs/providers/replicate.md#predictions); the secret must then also be
 //!   bound to `https://replicate.delivery`. Default `false`.
 
 use crate::cancel_after;
@@ -34,12 +34,12 @@ use easel_plugin_kit::http::{Upstream, egress_error};
 use easel_plugin_kit::text::truncate;
 use serde_json::Value;
 
-/// The secret the plugin references; the host fills it in (PROTOCOLS §4.1).
+/// The secret the plugin references; the host fills it in (docs/providers/replicate.md#base-url-and-auth).
 pub const SECRET: &str = "REPLICATE_API_TOKEN";
 pub const AUTH_VALUE: &str = "Bearer {{secret:REPLICATE_API_TOKEN}}";
 pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com/v1";
 pub const DEFAULT_MODEL: &str = "black-forest-labs/flux-schnell";
-/// Default `Prefer: wait` seconds; Replicate allows 1–60 (§4.2).
+/// Default `Prefer: wait` seconds; Replicate allows 1–60 (docs/providers/replicate.md#calls).
 pub const DEFAULT_PREFER_WAIT: u64 = 5;
 
 const POLL_TIMEOUT_MS: u32 = 20_000;
@@ -178,7 +178,7 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     Err(errors::classify(&response, Call::Cancel, &token.model))
 }
 
-/// The API base ending in `/v1`, whether or not the config wrote it (§4.1).
+/// The API base ending in `/v1`, whether or not the config wrote it (docs/providers/replicate.md#base-url-and-auth).
 pub fn api_base(host: &dyn Host) -> String {
     let base = config_url(host, "base_url", DEFAULT_BASE_URL);
     if base.ends_with("/v1") { base } else { format!("{base}/v1") }

@@ -1,5 +1,5 @@
 //! Flow tests: create (with and without `Prefer: wait` finishing) → poll →
-//! cancel against a scripted host that answers like Replicate (PROTOCOLS §4)
+//! cancel against a scripted host that answers like Replicate (docs/providers/replicate.md)
 //! and records every request.
 
 use super::*;

@@ -1,6 +1,6 @@
 //! Builds a Replicate create-prediction call: which endpoint (official model
-//! or version, PROTOCOLS §4.2) and the model `input` with Easel's common
-//! parameters under the model's own names (§4.5).
+//! or version, docs/providers/replicate.md#calls) and the model `input` with Easel's common
+//! parameters under the model's own names (docs/providers/replicate.md#models).
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};

@@ -5,7 +5,7 @@ pub use easel_plugin_kit::token::JobToken;
 use serde::{Deserialize, Serialize};
 
 /// One prediction. `get` and `cancel` are the absolute `urls.get` /
-/// `urls.cancel` Replicate returned (PROTOCOLS §4.3), or built from the id.
+/// `urls.cancel` Replicate returned (docs/providers/replicate.md#predictions), or built from the id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
     /// Prediction id.

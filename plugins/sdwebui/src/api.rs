@@ -1,5 +1,5 @@
 //! Request bodies for `POST /sdapi/v1/txt2img` and `/img2img`
-//! (PROTOCOLS §6.3, §6.4): the Easel request mapped onto A1111's field
+//! (docs/providers/sdwebui.md#txt2img, #img2img): the Easel request mapped onto A1111's field
 //! names, with the operator's config `params` underneath and the caller's
 //! `params` (WIT `extra`, docs/providers/sdwebui.md#params) on top.
 //!
@@ -8,7 +8,7 @@
 //! `override_settings.sd_model_checkpoint`, the first reference image →
 //! `init_images[0]`, a mask → `mask` (white = repaint, A1111's convention).
 //! Every body carries `force_task_id`, so `/internal/progress` can tell
-//! whether this very task is queued, running or finished (§6.2).
+//! whether this very task is queued, running or finished (docs/providers/sdwebui.md#endpoints).
 
 use crate::types::{Operation, ProviderError, Request, Role};
 use easel_plugin_kit::codec::b64;

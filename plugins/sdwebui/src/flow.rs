@@ -1,5 +1,5 @@
 //! The provider calls — describe, submit, poll, cancel — over A1111's API
-//! (PROTOCOLS §6), written against the [`Host`] trait so the whole flow
+//! (docs/providers/sdwebui.md), written against the [`Host`] trait so the whole flow
 //! runs in native tests against a scripted host.
 //!
 //! A1111's txt2img/img2img are synchronous: one HTTP call blocks until the
@@ -225,7 +225,7 @@ fn generate(host: &dyn Host, s: &Settings, task: &Task, model: &str) -> Result<R
     Ok(images)
 }
 
-/// Where a task stands, from `POST /internal/progress` (§6.2).
+/// Where a task stands, from `POST /internal/progress` (docs/providers/sdwebui.md#endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TaskState {
     pub active: bool,

@@ -1,5 +1,5 @@
 //! Flow tests: describe → submit (deferred and sync) → poll → cancel
-//! against a scripted host that answers like A1111 (PROTOCOLS §6) and
+//! against a scripted host that answers like A1111 (docs/providers/sdwebui.md) and
 //! records every request.
 
 use super::*;

@@ -1,5 +1,5 @@
 //! Easel's AUTOMATIC1111 Stable Diffusion WebUI provider: txt2img, img2img
-//! and inpainting through the server's `/sdapi/v1` API (PROTOCOLS §6), one
+//! and inpainting through the server's `/sdapi/v1` API (docs/providers/sdwebui.md), one
 //! model per checkpoint, the checkpoint chosen per request with
 //! `override_settings.sd_model_checkpoint`.
 //!

@@ -1,4 +1,4 @@
-//! Capability discovery from the server itself (PROTOCOLS §6.2): one model
+//! Capability discovery from the server itself (docs/providers/sdwebui.md#endpoints): one model
 //! per checkpoint of `GET /sdapi/v1/sd-models`, samplers and schedulers from
 //! `/samplers` and `/schedulers` for the prompt notes, and the loaded
 //! checkpoint (`sd_model_checkpoint` of `GET /sdapi/v1/options`) as default.

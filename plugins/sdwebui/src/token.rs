@@ -26,7 +26,7 @@ impl JobToken for Token {
     const PLUGIN: &'static str = "sdwebui";
 }
 
-/// A fresh task id in A1111's `task(<id>)` form (PROTOCOLS §6.2).
+/// A fresh task id in A1111's `task(<id>)` form (docs/providers/sdwebui.md#endpoints).
 pub fn new_task_id() -> String {
     format!("task(easel-{:016x})", random::random_u64())
 }

@@ -1,5 +1,5 @@
 """A local fake of a self-hosted Potassium server running a diffusers-style image handler, plus
-the legacy Banana v4 start/check API (shared/providers/PROTOCOLS.md §7), for testing Easel's
+the legacy Banana v4 start/check API (docs/providers/banana.md), for testing Easel's
 banana plugin without a GPU. Standard library only.
 
 Run:    python3 tests/fakes/banana_fake.py --port 0 [--api-key KEY] [--shape image_base64|output_url|outputs]
@@ -8,7 +8,7 @@ Import: server, base_url = start(port=0, api_key=None, shape="image_base64")   #
         ...; server.shutdown(); server.server_close()
         server.state.shape can be changed between requests; server.state.recorded lists requests.
 
-Potassium (v0.5-style, §7.4):
+Potassium (v0.5-style, docs/providers/banana.md#potassium):
   POST /  and  POST /sdxl    handler routes (others: 404; GET on a route: 405). Body must be JSON,
                              else 400 with an empty body. X-Banana-Request-Id is read and echoed.
       input (community template): prompt, negative_prompt, num_inference_steps, guidance_scale,
@@ -22,7 +22,7 @@ Potassium (v0.5-style, §7.4):
   With --api-key, handler routes need "X-Banana-Api-Key: KEY" (as a proxy in front would):
   401 {"error": "invalid or missing X-Banana-Api-Key"}.
 
-Legacy v4 (§7.2):
+Legacy v4 (docs/providers/banana.md#v4):
   POST /start/v4/  {"id","created","apiKey","modelKey","modelInputs","startOnly"} ->
         {"id","message","created","apiVersion","callID","finished","modelOutputs"}; finishes inside
         start only for [fake:fast] prompts without startOnly. Model keys: "sd15-key", "sdxl-key".

@@ -1,4 +1,4 @@
-"""A local fake of ComfyUI's HTTP API (server v0.3.64; shared/providers/PROTOCOLS.md §5), for
+"""A local fake of ComfyUI's HTTP API (server v0.3.64; docs/providers/comfyui.md), for
 testing Easel's comfyui plugin without a GPU. Standard library only.
 
 Run:    python3 tests/fakes/comfyui_fake.py --port 0

@@ -1,4 +1,4 @@
-"""A local fake of fal.ai's queue API (shared/providers/PROTOCOLS.md §3), for
+"""A local fake of fal.ai's queue API (docs/providers/fal.md), for
 testing Easel's fal plugin without the internet. Standard library only.
 
 Run:    python3 tests/fakes/fal_fake.py --port 0 --key test-key
@@ -18,7 +18,7 @@ Wire protocol (what the real queue host https://queue.fal.run does):
   GET  /files/{name}.png                    output images (production: https://v3.fal.media/...),
                                             real PNGs of the size asked for; no auth, like the CDN
 Every queue call needs "Authorization: Key <key>"; otherwise 401 {"detail": ...}.
-Status, result and cancel URLs use only owner/app of the endpoint id (§3.2); all URLs in
+Status, result and cancel URLs use only owner/app of the endpoint id (docs/providers/fal.md#endpoint-ids); all URLs in
 answers are absolute and built from this server's own address.
 
 State machine (deterministic, per status poll): `queue_polls` polls IN_QUEUE (default 2),

@@ -9,14 +9,14 @@ Import: server, base_url = start(key="test-key")     # serves in a daemon thread
         ...; server.shutdown(); server.server_close()
 
 Wire protocols imitated (just enough of each for a successful generation; see
-shared/providers/PROTOCOLS.md for the real thing). One server speaks all of them,
+docs/providers/openai.md, gemini.md, fal.md for the real thing). One server speaks all of them,
 so a plugins.toml can point the builtin `openai`, `gemini` and `fal` plugins at it:
-  stage "openai"      POST /v1/images/generations          OpenAI Images (§1): `Authorization:
+  stage "openai"      POST /v1/images/generations          OpenAI Images (docs/providers/openai.md): `Authorization:
                       Bearer <key>`; answers {"created", "data": [{"b64_json"}]}, or
                       [{"url"}] pointing at /files/ after set_options(openai_output="url")
-  stage "gemini"      POST /v1beta/models/{m}:generateContent  Gemini (§2): `x-goog-api-key`;
+  stage "gemini"      POST /v1beta/models/{m}:generateContent  Gemini (docs/providers/gemini.md): `x-goog-api-key`;
                       answers one candidate whose last part is an inlineData PNG
-  stage "fal_submit"  POST /{endpoint_id}                   fal queue (§3): `Authorization: Key
+  stage "fal_submit"  POST /{endpoint_id}                   fal queue (docs/providers/fal.md): `Authorization: Key
                       <key>`; 200 {request_id, status_url, response_url, cancel_url, IN_QUEUE}
   stage "fal_status"  GET  /{owner}/{app}/requests/{id}/status   200 COMPLETED on the first
                       answered poll (so a test controls the poll count with faults alone)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A local fake of the Gemini API's native image generation (PROTOCOLS.md section 2), stdlib only.
+"""A local fake of the Gemini API's native image generation (docs/providers/gemini.md), stdlib only.
 
 Serves, under /v1beta and /v1:
   POST /{ver}/models/{model}:generateContent   JSON (camelCase or snake_case)

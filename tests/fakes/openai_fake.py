@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A local fake of the OpenAI Images API (PROTOCOLS.md section 1), standard library only.
+"""A local fake of the OpenAI Images API (docs/providers/openai.md), standard library only.
 
 Serves, under /v1:
   POST /v1/images/generations   JSON body (model, prompt, n, size, quality, ...)
@@ -178,7 +178,7 @@ def scripted(prompt: str):
 # ---------------------------------------------------------------- validation
 
 def parse_size(model: str, size, edit: bool):
-    """(width, height) to render, validating `size` per model (PROTOCOLS 1.3/1.4)."""
+    """(width, height) to render, validating `size` per model (docs/providers/openai.md#generations, #edits)."""
     if size in (None, "", "auto"):
         if model in DALLE and size == "auto":
             raise invalid("size", f"Invalid value: 'auto'. Supported values are: {', '.join(dalle_sizes(model))}.")

@@ -1,4 +1,4 @@
-"""A local fake of Replicate's predictions API (shared/providers/PROTOCOLS.md §4), for
+"""A local fake of Replicate's predictions API (docs/providers/replicate.md), for
 testing Easel's Replicate plugin without the internet. Standard library only.
 
 Run:    python3 tests/fakes/replicate_fake.py --port 0 --key test-key

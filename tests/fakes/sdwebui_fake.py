@@ -1,4 +1,4 @@
-"""A local fake of AUTOMATIC1111 Stable Diffusion WebUI's API (shared/providers/PROTOCOLS.md §6),
+"""A local fake of AUTOMATIC1111 Stable Diffusion WebUI's API (docs/providers/sdwebui.md),
 for testing Easel's sdwebui plugin without a GPU. Standard library only.
 
 Run:    python3 tests/fakes/sdwebui_fake.py --port 0 [--basic user:pass] [--no-api]
@@ -8,9 +8,9 @@ Import: server, base_url = start(port=0, basic=None, api=True)   # serves in a t
         server.state holds what happened (requests, generations, interrupts).
 
 Wire protocol (what `webui.sh --api` serves):
-  POST /sdapi/v1/txt2img   body per §6.3 -> {"images": [<base64 PNG, no prefix>], "parameters": {...echo...},
+  POST /sdapi/v1/txt2img   body per docs/providers/sdwebui.md#txt2img -> {"images": [<base64 PNG, no prefix>], "parameters": {...echo...},
                                              "info": "<JSON *string*: prompt, seed, all_seeds, width, height, ...>"}
-  POST /sdapi/v1/img2img   §6.4: init_images (required, else 404 "Init image not found"), mask,
+  POST /sdapi/v1/img2img   docs/providers/sdwebui.md#img2img: init_images (required, else 404 "Init image not found"), mask,
                            denoising_strength; "parameters" echoes init_images/mask as null
   GET  /sdapi/v1/sd-models, /samplers, /schedulers, /options;  POST /sdapi/v1/options {"sd_model_checkpoint"}
   GET  /sdapi/v1/progress  {"progress", "eta_relative", "state": {..., "job_count", ...}, "current_task", ...}

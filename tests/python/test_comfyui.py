@@ -1,6 +1,6 @@
 """End-to-end tests of the ComfyUI plugin: the `easel` binary (CLI and MCP over stdio)
 driving the sandboxed comfyui component against tests/fakes/comfyui_fake.py, which speaks
-ComfyUI's real HTTP API (PROTOCOLS.md §5).
+ComfyUI's real HTTP API (docs/providers/comfyui.md).
 
 Needs EASEL_BIN (the built host). The plugin comes from `builtin = "comfyui"`, or from
 EASEL_COMFYUI_WASM (a path to easel_comfyui.wasm) while it is not built in yet.

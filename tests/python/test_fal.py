@@ -97,7 +97,7 @@ def test_generate_sends_fal_inputs_and_stores_pngs(setup):
     paths = [r["path"] for r in setup.requests()]
     assert any(p.endswith("/status?logs=1") for p in paths), paths
     assert any(p.startswith("/files/") for p in paths), "the host downloads the images from the fake's URLs"
-    # Status, result and cancel use owner/app only (PROTOCOLS §3.2).
+    # Status, result and cancel use owner/app only (docs/providers/fal.md#endpoint-ids).
     assert all(p.startswith(("/fal-ai/flux/dev", "/fal-ai/flux/requests/", "/files/")) for p in paths), paths
 
 

@@ -227,7 +227,7 @@ def test_fal_submit_429_forever_gives_up_after_three_retries_with_a_rate_limit_e
 
 
 def test_gemini_429_retry_info_delay_is_honoured_then_succeeds(upstream):
-    # No retry-after header: the delay is only in google.rpc.RetryInfo (PROTOCOLS §2.5).
+    # No retry-after header: the delay is only in google.rpc.RetryInfo (docs/providers/gemini.md#errors).
     # Without it the host would wait its own default (2 s).
     upstream.state.script("gemini", "status", times=1, code=429, retry_delay="0.4s")
 

@@ -1,6 +1,6 @@
 """End-to-end tests of the Gemini ("nano banana") plugin: the `easel` binary (CLI and MCP
 over stdio) driving the sandboxed gemini component against tests/fakes/gemini_fake.py,
-which speaks the Gemini API's generateContent protocol (PROTOCOLS.md section 2).
+which speaks the Gemini API's generateContent protocol (docs/providers/gemini.md).
 
 Needs EASEL_BIN (the built host). The plugin comes from `builtin = "gemini"`, or from
 EASEL_GEMINI_WASM (a path to easel_gemini.wasm) while it is not built in yet.

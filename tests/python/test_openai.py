@@ -1,6 +1,6 @@
 """End-to-end tests of the OpenAI plugin: the `easel` binary (CLI and MCP over stdio)
 driving the sandboxed openai component against tests/fakes/openai_fake.py, which speaks
-OpenAI's Images wire protocol (PROTOCOLS.md section 1).
+OpenAI's Images wire protocol (docs/providers/openai.md).
 
 Needs EASEL_BIN (the built host). The plugin comes from `builtin = "openai"`, or from
 EASEL_OPENAI_WASM (a path to easel_openai.wasm) while it is not built in yet.

@@ -1,13 +1,13 @@
 //! HTTP answers → Easel errors, per the status semantics of the Banana SDK
-//! and Potassium (PROTOCOLS §7.3, §7.4): 423 "busy" and 503 "transient"
+//! and Potassium (docs/providers/banana.md#v2, #potassium): 423 "busy" and 503 "transient"
 //! are retried (the host retries `rate-limited` submits with backoff), 500
 //! is fatal and carries the handler's traceback, 404/405 mean no such
 //! route; v4 answers report errors as HTTP 200 with "error" in `message`
-//! (§7.2).
+//! (docs/providers/banana.md#v4).
 
 use crate::settings::{SECRET, Settings};
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{text_of, truncate};
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
 /// A non-2xx answer from `what` (a route or v4 endpoint).
@@ -63,7 +63,7 @@ pub fn classify(response: &HttpResponse, s: &Settings, what: &str) -> ProviderEr
 }
 
 /// The readable part of an error body: a JSON `error`/`message`/`detail`,
-/// or the last line of a text/plain traceback (Potassium's 500, §7.4),
+/// or the last line of a text/plain traceback (Potassium's 500, docs/providers/banana.md#potassium),
 /// which names the exception.
 pub fn message_of(response: &HttpResponse) -> String {
     if let Some(body) = response.json() {
@@ -91,7 +91,7 @@ pub fn retry_after_ms(response: &HttpResponse) -> Option<u64> {
     (seconds.is_finite() && seconds >= 0.0).then(|| (seconds * 1000.0).round() as u64)
 }
 
-/// A v4 answer whose `message` says "error" (the SDK raises on that, §7.2).
+/// A v4 answer whose `message` says "error" (the SDK raises on that, docs/providers/banana.md#v4).
 pub fn v4_message_error(body: &Value) -> Option<ProviderError> {
     let message = body.get("message").and_then(Value::as_str)?;
     let lower = message.to_ascii_lowercase();

@@ -1,5 +1,5 @@
 //! Finding the image(s) in a handler's JSON answer. Potassium handlers
-//! return whatever they like (PROTOCOLS §7.4: typically `{"image_base64":
+//! return whatever they like (docs/providers/banana.md#potassium: typically `{"image_base64":
 //! "..."}` or `{"outputs": ...}`), so the place is a configurable RFC 6901
 //! JSON pointer (`image_pointer`), with a list of common places tried when
 //! none is configured.
@@ -11,7 +11,9 @@
 //! `base64`, `data`.
 
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_b64, sniff_mime, truncate};
+use easel_plugin_kit::codec::decode_b64;
+use easel_plugin_kit::image::sniff_mime;
+use easel_plugin_kit::text::truncate;
 use serde_json::Value;
 
 /// Tried in order when `image_pointer` is not configured.

@@ -5,13 +5,14 @@
 
 use crate::potassium;
 use crate::settings::{Mode, SECRET, Settings};
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{Host, HttpRequest, JobState, ProviderError, ProviderInfo, Request, SecretNeed, Submission};
-use crate::util::{egress_error, origin_of};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::urls::origin_of;
 use crate::v4;
 use serde_json::Value;
 
-/// Banana described honestly (PROTOCOLS §7.1).
+/// Banana described honestly (docs/providers/banana.md#status).
 pub const HONEST: &str =
     "Banana.dev's hosted service shut down in 2024; this talks to a self-hosted Potassium server or a clone of the old v4 API";
 
@@ -29,7 +30,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         Mode::V4 => {
             // No health route in v4: any HTTP answer shows the server is up.
             host.fetch(HttpRequest { method: "GET".into(), url: format!("{}/", s.base), headers: vec![], body: vec![], timeout_ms: Some(10_000) })
-                .map_err(|e| egress_error(e, &s.not_reachable(), "GET /"))?;
+                .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), "GET /"))?;
             "v4 start/check API".to_string()
         }
     };
@@ -72,7 +73,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 }
 
 /// Neither protocol can stop a call: Potassium has no cancel route and the
-/// v4 API had none (§7.2, §7.4).
+/// v4 API had none (docs/providers/banana.md#v4, #potassium).
 pub fn cancel(_host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     Err(ProviderError::Unsupported(format!(

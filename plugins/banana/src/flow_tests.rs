@@ -189,3 +189,28 @@ fn v4_can_finish_inside_start_and_needs_its_config() {
     host.config.remove("base_url");
     assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("base_url")));
 }
+
+#[test]
+fn params_join_the_body_unless_the_template_fills_them() {
+    let host = mock();
+    host.answer(200, &json!({"image_base64": PNG}).to_string());
+    let request = Request { extra: Some(r#"{"scheduler": "DPMSolver", "lora": {"name": "x", "scale": 0.8}}"#.into()), ..Request::text("default", "a red fox") };
+    done(submit(&host, &request).unwrap());
+    assert_eq!(body(&host, 0), json!({"prompt": "a red fox", "scheduler": "DPMSolver", "lora": {"name": "x", "scale": 0.8}}));
+    let request = Request { extra: Some(r#"{"num_inference_steps": 5}"#.into()), ..request };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params.num_inference_steps");
+    assert!(message.contains("steps argument"), "{message}");
+    let request = Request { extra: Some("\"fast\"".into()), ..request };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
+}
+
+#[test]
+fn v4_params_join_model_inputs() {
+    let host = mock_v4();
+    host.answer(200, &json!({"id": "1", "message": "success", "created": 1, "apiVersion": "v4", "finished": true, "modelOutputs": [{"image_base64": PNG}]}).to_string());
+    let request = Request { extra: Some(r#"{"scheduler": "DPMSolver"}"#.into()), ..Request::text("sd15-key", "a red fox") };
+    done(submit(&host, &request).unwrap());
+    assert_eq!(body(&host, 0)["modelInputs"]["scheduler"], "DPMSolver");
+    assert!(body(&host, 0).get("scheduler").is_none());
+}

@@ -1,8 +1,8 @@
 //! Easel's "banana" provider. Banana.dev's hosted service shut down in 2024
-//! (PROTOCOLS §7.1); this plugin talks to what remains: a self-hosted
-//! Potassium server (§7.4, the default) or a server that speaks the old v4
-//! start/check API (§7.2). Not to be confused with Google's "nano banana"
-//! Gemini models (§0).
+//! (docs/providers/banana.md#status); this plugin talks to what remains: a self-hosted
+//! Potassium server (docs/providers/banana.md#potassium, the default) or a server that speaks the old v4
+//! start/check API (docs/providers/banana.md#v4). Not to be confused with Google's "nano banana"
+//! Gemini models (docs/providers/banana.md#status).
 //!
 //! Potassium defines no schema for images, so the operator describes the
 //! handler: a request template and where the image is in the answer.
@@ -61,13 +61,6 @@ pub mod vars;
 
 pub use easel_plugin_kit::types;
 
-pub mod util {
-    //! The kit's shared helpers, with the self-hosted-server flavours of
-    //! `config_url` and `egress_error` (which name the server to start).
-
-    pub use easel_plugin_kit::local::{config_url, egress_error};
-    pub use easel_plugin_kit::util::*;
-}
 
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};

@@ -1,4 +1,4 @@
-//! Potassium direct mode (PROTOCOLS §7.4, §7.5 item 1): `POST
+//! Potassium direct mode (docs/providers/banana.md#potassium): `POST
 //! {base_url}{route}` with the templated JSON body, `X-Banana-Request-Id`,
 //! and the key header when `BANANA_API_KEY` is set. The handler answers
 //! synchronously with JSON holding the image(s). Health: `GET /__status__`
@@ -9,9 +9,11 @@ use crate::extract;
 use crate::settings::{Settings, Target};
 use crate::template;
 use crate::types::{Host, HttpRequest, Level, Output, ProviderError, Request};
-use crate::util::{egress_error, uuid_v4};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::uuid_v4;
 use crate::vars;
 use serde_json::Value;
+use easel_plugin_kit::text;
 
 const STATUS_TIMEOUT_MS: u32 = 10_000;
 
@@ -27,7 +29,7 @@ pub fn health(host: &dyn Host, s: &Settings) -> Result<Option<Value>, ProviderEr
             body: vec![],
             timeout_ms: Some(STATUS_TIMEOUT_MS),
         })
-        .map_err(|e| egress_error(e, &s.not_reachable(), "GET /__status__"))?;
+        .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), "GET /__status__"))?;
     match response.status {
         401 | 403 => Err(classify(&response, s, "/__status__")),
         _ if response.is_success() => Ok(response.json()),
@@ -40,10 +42,11 @@ pub fn health(host: &dyn Host, s: &Settings) -> Result<Option<Value>, ProviderEr
 pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) -> Result<Vec<Output>, ProviderError> {
     let count = request.count.max(1);
     let calls = if template::takes_count(&s.template) { 1 } else { count };
+    let given = template::params_for(&s.template, request.extra.as_deref())?;
     let mut out = Vec::new();
     for index in 0..calls {
         let request_id = uuid_v4();
-        let body = template::render(&s.template, &vars::for_call(request, s, index, &request_id));
+        let body = template::with_params(template::render(&s.template, &vars::for_call(request, s, index, &request_id)), &given);
         let body = serde_json::to_vec(&body).expect("JSON values serialise");
         host.progress(
             Some(index as f32 / calls as f32 * 0.9),
@@ -58,7 +61,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
                 body,
                 timeout_ms: Some(s.timeout_ms),
             })
-            .map_err(|e| egress_error(e, &s.not_reachable(), &format!("POST {}", target.address)))?;
+            .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), &format!("POST {}", target.address)))?;
         if !response.is_success() {
             return Err(classify(&response, s, &format!("route {}", target.address)));
         }
@@ -67,7 +70,7 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
             message: format!(
                 "the handler at {} answered with something that is not JSON: {}",
                 target.address,
-                easel_plugin_kit::util::snippet(&response.body, 200)
+                text::snippet(&response.body, 200)
             ),
         })?;
         let mut images = extract::images(&json, s.image_pointer.as_deref(), s.seed_pointer.as_deref(), &s.base)?;

@@ -3,14 +3,15 @@
 
 use crate::template;
 use crate::types::{Dims, Host, Lifecycle, ModelInfo, Operation, ProviderError};
-use crate::util::{bad_config, config_list, config_str, config_u64, config_url, parse_size};
+use easel_plugin_kit::config::{bad_config, config_list, config_str, config_u64, config_url};
+use easel_plugin_kit::size::parse_size;
 use serde_json::Value;
 
 /// The optional secret; header (Potassium) or `apiKey` body field (v4).
 pub const SECRET: &str = "BANANA_API_KEY";
-/// Potassium's default address (PROTOCOLS §7.4, §8).
+/// Potassium's default address (docs/providers/banana.md#potassium, #potassium).
 pub const DEFAULT_POTASSIUM_URL: &str = "http://127.0.0.1:8000";
-/// The header the V2 SDK sent the key in (§7.3); any proxy header works.
+/// The header the V2 SDK sent the key in (docs/providers/banana.md#v2); any proxy header works.
 pub const DEFAULT_KEY_HEADER: &str = "X-Banana-Api-Key";
 const DEFAULT_BUSY_RETRY_MS: u64 = 1_000;
 /// Asked-for timeout of one handler call; the host caps it at the
@@ -19,9 +20,9 @@ const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// POST JSON to a handler route, synchronously (§7.5 item 1).
+    /// POST JSON to a handler route, synchronously (docs/providers/banana.md#potassium).
     Potassium,
-    /// `POST /start/v4/` then `POST /check/v4/` (§7.2).
+    /// `POST /start/v4/` then `POST /check/v4/` (docs/providers/banana.md#v4).
     V4,
 }
 
@@ -116,11 +117,17 @@ impl Settings {
         })
     }
 
-    pub fn not_reachable(&self) -> String {
+    /// The server as messages name it.
+    pub fn server_name(&self) -> &'static str {
         match self.mode {
-            Mode::Potassium => format!("Potassium server not reachable at {}", self.base),
-            Mode::V4 => format!("Banana v4 server not reachable at {}", self.base),
+            Mode::Potassium => "Potassium server",
+            Mode::V4 => "Banana v4 server",
         }
+    }
+
+    /// The "not reachable" sentence of egress failures.
+    pub fn not_reachable(&self) -> String {
+        format!("{} not reachable at {}", self.server_name(), self.base)
     }
 
     /// The target a request's model id names.

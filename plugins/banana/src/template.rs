@@ -1,5 +1,5 @@
 //! The request template: Potassium defines no schema for image generation
-//! (PROTOCOLS §7.4), so the operator writes the JSON body their handler
+//! (docs/providers/banana.md#potassium), so the operator writes the JSON body their handler
 //! expects, with `{{name}}` placeholders.
 //!
 //! Rules:
@@ -16,6 +16,7 @@
 //! `request_id`.
 
 use crate::types::{Features, ProviderError};
+use easel_plugin_kit::params;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 
@@ -37,7 +38,7 @@ pub const NAMES: [&str; 15] = [
     "request_id",
 ];
 
-/// The community template's fields (diffusers-style handlers, §7.4), plus
+/// The community template's fields (diffusers-style handlers, docs/providers/banana.md#potassium), plus
 /// img2img/inpaint inputs that handlers without them ignore.
 pub const DEFAULT_TEMPLATE: &str = r#"{"prompt": "{{prompt}}", "negative_prompt": "{{negative_prompt}}",
  "num_inference_steps": "{{steps}}", "guidance_scale": "{{guidance}}", "height": "{{height}}", "width": "{{width}}",
@@ -122,6 +123,56 @@ pub fn takes_image(template: &Value) -> bool {
 /// Whether one call can return several images (`{{count}}` is used).
 pub fn takes_count(template: &Value) -> bool {
     placeholders(template).iter().any(|n| n == "count")
+}
+
+/// The Easel argument behind a placeholder, for refusals.
+fn argument_of(placeholder: &str) -> &'static str {
+    match placeholder {
+        "prompt" => "prompt",
+        "negative_prompt" => "negative_prompt",
+        "width" | "height" => "size",
+        "seed" => "seed",
+        "steps" => "steps",
+        "guidance" => "guidance",
+        "strength" => "strength",
+        "count" => "count",
+        "model" => "model",
+        "image" | "image_data_uri" | "mask" | "mask_data_uri" => "images",
+        _ => "request_id (the plugin's own)",
+    }
+}
+
+/// The caller's `params` (WIT `extra`) for this template: refused when not
+/// a JSON object (field `params`), when a key is a top-level member the
+/// template fills from a placeholder (field `params.<key>`, naming the
+/// argument), or when the template is not a JSON object at all. The rest is
+/// merged over every rendered body (docs/providers/banana.md#params).
+pub fn params_for(template: &Value, extra: Option<&str>) -> Result<Map<String, Value>, ProviderError> {
+    let given = params::parse(extra)?;
+    if given.is_empty() {
+        return Ok(given);
+    }
+    let Value::Object(members) = template else {
+        return Err(ProviderError::invalid(Some("params"), "this server's request_template is not a JSON object, so params have nowhere to go"));
+    };
+    let reserved: Vec<(String, &'static str)> = members
+        .iter()
+        .filter_map(|(key, value)| placeholders(value).first().map(|name| (key.clone(), argument_of(name))))
+        .collect();
+    let reserved: Vec<params::Reserved> = reserved.iter().map(|(key, argument)| (key.as_str(), *argument)).collect();
+    params::refuse_reserved(&given, &reserved)?;
+    Ok(given)
+}
+
+/// A rendered body with `params` (from [`params_for`]) merged over it.
+pub fn with_params(body: Value, given: &Map<String, Value>) -> Value {
+    match body {
+        Value::Object(mut members) if !given.is_empty() => {
+            params::deep_merge(&mut members, given.clone());
+            Value::Object(members)
+        }
+        other => other,
+    }
 }
 
 /// Fill the template.

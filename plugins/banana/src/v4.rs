@@ -1,4 +1,4 @@
-//! The legacy Banana v4 API (PROTOCOLS §7.2), for old deployments and
+//! The legacy Banana v4 API (docs/providers/banana.md#v4), for old deployments and
 //! clones: `POST /start/v4/` with `{"id": <uuid>, "created": <unix>,
 //! "apiKey", "modelKey", "modelInputs", "startOnly": false}` answers `{"id",
 //! "message", "created", "apiVersion", "callID", "finished",
@@ -12,18 +12,21 @@ use crate::errors::{classify, v4_message_error};
 use crate::extract;
 use crate::settings::{SECRET, Settings, Target};
 use crate::template;
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{Host, HttpRequest, HttpResponse, JobState, Output, ProviderError, Request, Submission};
-use crate::util::{egress_error, truncate, unix_now, uuid_v4};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::{unix_now, uuid_v4};
+use easel_plugin_kit::text::truncate;
 use crate::vars;
 use serde_json::{Value, json};
 
-/// The server may hold a long-poll check this long (about 50 s, §7.2).
+/// The server may hold a long-poll check this long (about 50 s, docs/providers/banana.md#v4).
 const CHECK_TIMEOUT_MS: u32 = 60_000;
 
 pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) -> Result<Submission, ProviderError> {
     let id = uuid_v4();
-    let inputs = template::render(&s.template, &vars::for_call(request, s, 0, &id));
+    let given = template::params_for(&s.template, request.extra.as_deref())?;
+    let inputs = template::with_params(template::render(&s.template, &vars::for_call(request, s, 0, &id)), &given);
     let body = json!({
         "id": id,
         "created": unix_now(),
@@ -44,7 +47,7 @@ pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) 
         message: format!("the v4 start answer has neither outputs nor a callID: {}", truncate(&answer.to_string(), 200)),
     })?;
     host.progress(None, &format!("Banana v4 call {call_id} started at {}", s.base));
-    Ok(Submission::Pending(Token { v: 1, call_id: call_id.into(), model: target.id.clone(), seed: request.seed }.encode()))
+    Ok(Submission::Pending(Token { call_id: call_id.into(), model: target.id.clone(), seed: request.seed }.encode()))
 }
 
 pub fn check(host: &dyn Host, s: &Settings, token: &Token) -> Result<JobState, ProviderError> {
@@ -98,12 +101,12 @@ fn post(host: &dyn Host, s: &Settings, path: &str, body: &Value, timeout_ms: u32
             body: serde_json::to_vec(body).expect("JSON values serialise"),
             timeout_ms: Some(timeout_ms),
         })
-        .map_err(|e| egress_error(e, &s.not_reachable(), &format!("POST {path}")))?;
+        .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), &format!("POST {path}")))?;
     if !response.is_success() {
         return Err(classify(&response, s, path));
     }
     response.json().ok_or_else(|| ProviderError::Upstream {
         status: response.status,
-        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     })
 }

@@ -4,7 +4,8 @@
 use crate::settings::Settings;
 use crate::template::{Vars, number};
 use crate::types::{Request, Role};
-use crate::util::{b64, data_uri, parse_ratio};
+use easel_plugin_kit::codec::{b64, data_uri};
+use easel_plugin_kit::size::parse_ratio;
 use serde_json::json;
 
 /// Values for call `index` of a request. When the template has no

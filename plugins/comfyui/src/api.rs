@@ -1,13 +1,14 @@
-//! ComfyUI's HTTP API shapes (server v0.3.64 — PROTOCOLS §5): URLs and the
+//! ComfyUI's HTTP API shapes (server v0.3.64 — docs/providers/comfyui.md): URLs and the
 //! parsing of `/prompt`, `/history/{id}`, `/queue`, `/object_info/{class}`,
 //! `/models/checkpoints` and `/upload/image` responses. Pure functions over
 //! bodies; the error texts for rejected workflows live in [`crate::errors`].
 
 use crate::errors;
 use crate::types::ProviderError;
+use easel_plugin_kit::urls::encode_component;
 use serde_json::Value;
 
-/// The default server address (`python main.py` listens on 8188 — PROTOCOLS §5.1).
+/// The default server address (`python main.py` listens on 8188 — docs/providers/comfyui.md#base-url-and-auth).
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:8188";
 
 /// `base_url` without trailing slashes; refuses anything but http(s).
@@ -22,27 +23,8 @@ pub fn normalize_base(base: &str) -> Result<String, ProviderError> {
     Ok(base.to_string())
 }
 
-/// `scheme://host[:port]` of a base URL: the `allowed_hosts` entry it needs.
-pub fn origin(base: &str) -> String {
-    let (scheme, rest) = base.split_once("://").unwrap_or(("http", base));
-    let host = rest.split('/').next().unwrap_or(rest);
-    format!("{scheme}://{host}")
-}
 
-/// Percent-encode one query-string value (RFC 3986 unreserved kept).
-pub fn encode_component(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for byte in value.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// The `POST /prompt` body: `{"prompt": graph, "client_id": id}` (PROTOCOLS §5.2).
+/// The `POST /prompt` body: `{"prompt": graph, "client_id": id}` (docs/providers/comfyui.md#queueing-a-workflow).
 pub fn prompt_body(graph: &Value, client_id: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"prompt": graph, "client_id": client_id})).unwrap_or_default()
 }
@@ -67,7 +49,7 @@ pub struct FileRef {
 }
 
 impl FileRef {
-    /// `GET /view?filename=&subfolder=&type=` for this file (PROTOCOLS §5.3).
+    /// `GET /view?filename=&subfolder=&type=` for this file (docs/providers/comfyui.md#history-and-files).
     pub fn view_url(&self, base: &str) -> String {
         format!(
             "{base}/view?filename={}&subfolder={}&type={}",
@@ -81,7 +63,7 @@ impl FileRef {
 /// Where a finished prompt stands according to `GET /history/{id}`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum History {
-    /// `{}`: history is empty until the prompt finishes — PROTOCOLS §5.3.
+    /// `{}`: history is empty until the prompt finishes — docs/providers/comfyui.md#history-and-files.
     NotFinished,
     /// `status_str: "success"`: the images of the output nodes.
     Succeeded(Vec<FileRef>),
@@ -198,7 +180,7 @@ pub fn parse_name_list(body: &[u8]) -> Option<Vec<String>> {
 }
 
 /// `POST /upload/image` → `{"name", "subfolder", "type"}`; the value a
-/// `LoadImage` node takes is `subfolder/name` (PROTOCOLS §5.3).
+/// `LoadImage` node takes is `subfolder/name` (docs/providers/comfyui.md#history-and-files).
 pub fn parse_upload(body: &[u8]) -> Result<String, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| bad_json("POST /upload/image", e))?;
     let name = value
@@ -209,42 +191,19 @@ pub fn parse_upload(body: &[u8]) -> Result<String, ProviderError> {
     Ok(if subfolder.is_empty() { name.to_string() } else { format!("{subfolder}/{name}") })
 }
 
-/// Width and height from a PNG's IHDR chunk.
-pub fn png_size(data: &[u8]) -> Option<(u32, u32)> {
-    if data.len() < 24 || &data[..8] != b"\x89PNG\r\n\x1a\n" || &data[12..16] != b"IHDR" {
-        return None;
-    }
-    let width = u32::from_be_bytes(data[16..20].try_into().ok()?);
-    let height = u32::from_be_bytes(data[20..24].try_into().ok()?);
-    Some((width, height))
-}
-
 /// The MIME type of an output file, from `content-type` or its extension.
 pub fn mime_of(content_type: Option<&str>, filename: &str) -> String {
     if let Some(ct) = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).filter(|ct| ct.starts_with("image/")) {
         return ct.to_string();
     }
-    let ext = filename.rsplit('.').next().unwrap_or("").to_ascii_lowercase();
-    match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "webp" => "image/webp",
-        "gif" => "image/gif",
-        _ => "image/png",
-    }
-    .to_string()
+    easel_plugin_kit::image::mime_from_filename(filename).to_string()
 }
 
-/// At most 300 characters of a body, for error messages; an HTML page
-/// (a proxy's error page) is only its title (`easel_plugin_kit::html`).
+/// At most 300 characters of text for messages, by the kit's
+/// [`snippet`](easel_plugin_kit::text::snippet) (an HTML page, a proxy's
+/// error page, is only its title); empty text stays empty.
 pub fn snippet(text: &str) -> String {
-    if let Some(page) = easel_plugin_kit::html::summary(text.as_bytes()) {
-        return page;
-    }
-    let text = text.trim();
-    match text.char_indices().nth(300) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_string(),
-    }
+    if text.trim().is_empty() { String::new() } else { easel_plugin_kit::text::snippet(text.as_bytes(), 300) }
 }
 
 fn bad_json(what: &str, e: serde_json::Error) -> ProviderError {
@@ -329,16 +288,10 @@ mod tests {
     fn urls_and_encoding() {
         assert_eq!(normalize_base("http://127.0.0.1:8188/").unwrap(), "http://127.0.0.1:8188");
         assert!(normalize_base("127.0.0.1:8188").is_err());
-        assert_eq!(origin("http://127.0.0.1:8188/comfy"), "http://127.0.0.1:8188");
-        assert_eq!(encode_component("a b&c/ü"), "a%20b%26c%2F%C3%BC");
     }
 
     #[test]
-    fn png_header_and_mime() {
-        let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-        png.extend_from_slice(&640u32.to_be_bytes());
-        png.extend_from_slice(&480u32.to_be_bytes());
-        assert_eq!(png_size(&png), Some((640, 480)));
+    fn mime_from_header_or_name() {
         assert_eq!(mime_of(Some("image/webp"), "x.png"), "image/webp");
         assert_eq!(mime_of(Some("application/octet-stream"), "x.JPG"), "image/jpeg");
     }

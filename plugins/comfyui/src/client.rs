@@ -21,7 +21,7 @@ pub struct Client<'h> {
 
 impl<'h> Client<'h> {
     pub fn new(host: &'h dyn Host, base: &str) -> Client<'h> {
-        // Core ComfyUI has no auth (PROTOCOLS §5.1); a proxy may want a bearer token.
+        // Core ComfyUI has no auth (docs/providers/comfyui.md#base-url-and-auth); a proxy may want a bearer token.
         let auth = host.secret_configured(TOKEN_SECRET);
         Client { host, base: base.trim_end_matches('/').to_string(), auth }
     }
@@ -39,9 +39,10 @@ impl<'h> Client<'h> {
             headers.push(("authorization".into(), format!("Bearer {{{{secret:{TOKEN_SECRET}}}}}")));
         }
         self.host.log(Level::Debug, &format!("comfyui: {method} {url}"));
+        let target = format!("{method} {}", url.strip_prefix(&self.base).unwrap_or(&url));
         self.host
             .fetch(HttpRequest { method: method.into(), url, headers, body, timeout_ms: Some(timeout_ms) })
-            .map_err(|e| errors::egress(&self.base, e))
+            .map_err(|e| errors::egress(&self.base, e, &target))
     }
 
     pub fn get(&self, path: &str) -> Result<HttpResponse, ProviderError> {

@@ -1,6 +1,6 @@
 //! Capability discovery: the models are the server's checkpoints, read
 //! from `GET /object_info/CheckpointLoaderSimple` (`ckpt_name` options) or,
-//! failing that, `GET /models/checkpoints` (PROTOCOLS §5.5); sampler and
+//! failing that, `GET /models/checkpoints` (docs/providers/comfyui.md#models); sampler and
 //! scheduler names from `GET /object_info/KSampler` go into prompt notes.
 //! What a model can do follows from the workflow templates' placeholders.
 
@@ -103,7 +103,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
             description: "Optional bearer token for a proxy in front of ComfyUI; core ComfyUI has no authentication.".into(),
             required: false,
         }],
-        hosts: vec![api::origin(&settings.base)],
+        hosts: vec![easel_plugin_kit::urls::origin_of(&settings.base)],
     })
 }
 
@@ -172,7 +172,7 @@ fn as_unavailable(error: ProviderError) -> ProviderError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::Mock;
+    use crate::testing::new_mock;
     use crate::types::EgressError;
     use serde_json::json;
 
@@ -189,11 +189,11 @@ mod tests {
 
     #[test]
     fn models_are_the_checkpoints_with_samplers_in_the_notes() {
-        let mut mock = Mock::new();
+        let mut mock = new_mock();
         mock.config.insert("default_checkpoint".into(), "sd_xl_base_1.0.safetensors".into());
-        mock.json("GET", "/object_info/CheckpointLoaderSimple", 200,
+        mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200,
             object_info("CheckpointLoaderSimple", "ckpt_name", &["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]));
-        mock.json("GET", "/object_info/KSampler", 200, json!({"KSampler": {"input": {"required": {
+        mock.route_json("GET", "/object_info/KSampler", 200, json!({"KSampler": {"input": {"required": {
             "sampler_name": [["euler", "dpmpp_2m"], {}], "scheduler": [["normal", "karras"], {}]}}}}));
         let info = describe(&mock).unwrap();
         let ids: Vec<_> = info.models.iter().map(|m| m.id.as_str()).collect();
@@ -214,31 +214,31 @@ mod tests {
 
     #[test]
     fn falls_back_to_models_checkpoints() {
-        let mock = Mock::new();
-        mock.json("GET", "/object_info/CheckpointLoaderSimple", 200, json!({}));
-        mock.json("GET", "/models/checkpoints", 200, json!(["only.safetensors"]));
-        mock.json("GET", "/object_info/KSampler", 200, json!({}));
+        let mock = new_mock();
+        mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200, json!({}));
+        mock.route_json("GET", "/models/checkpoints", 200, json!(["only.safetensors"]));
+        mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
         let info = describe(&mock).unwrap();
         assert_eq!(info.default_model, "only.safetensors");
     }
 
     #[test]
     fn no_checkpoints_is_unavailable_with_what_to_do() {
-        let mock = Mock::new();
-        mock.json("GET", "/object_info/CheckpointLoaderSimple", 200, object_info("CheckpointLoaderSimple", "ckpt_name", &[]));
-        mock.json("GET", "/models/checkpoints", 200, json!([]));
-        mock.json("GET", "/object_info/KSampler", 200, json!({}));
+        let mock = new_mock();
+        mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200, object_info("CheckpointLoaderSimple", "ckpt_name", &[]));
+        mock.route_json("GET", "/models/checkpoints", 200, json!([]));
+        mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
         let err = describe(&mock).unwrap_err();
         assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("models/checkpoints")), "{err:?}");
     }
 
     #[test]
     fn down_is_unavailable_and_bad_config_too() {
-        let mock = Mock::new();
+        let mock = new_mock();
         mock.route("GET", "/", vec![Err(EgressError::Connection("refused".into()))]);
         let err = describe(&mock).unwrap_err();
         assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("start it with `python main.py` (")), "{err:?}");
-        let mut mock = Mock::new();
+        let mut mock = new_mock();
         mock.config.insert("workflow_txt2img".into(), "{oops".into());
         let err = describe(&mock).unwrap_err();
         assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("workflow_txt2img")), "{err:?}");

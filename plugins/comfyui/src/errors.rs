@@ -1,33 +1,23 @@
 //! Turning what goes wrong into readable [`ProviderError`]s: egress
 //! failures (the "not reachable … start it with `python main.py`" hint), HTTP
 //! statuses, `POST /prompt` validation failures (`node_errors`, object and
-//! older plain-string forms — PROTOCOLS §5.2) and execution errors from
-//! `/history` (PROTOCOLS §5.3/§5.4).
+//! older plain-string forms — docs/providers/comfyui.md#queueing-a-workflow) and execution errors from
+//! `/history` (docs/providers/comfyui.md#history-and-files, #progress).
 
 use crate::api::snippet;
+use easel_plugin_kit::http::{Upstream, egress_error};
 use crate::types::{EgressError, HttpResponse, ProviderError};
 use serde_json::Value;
 
-/// An egress failure talking to the ComfyUI at `base`.
-///
-/// - `connection` → `unavailable` with how to start ComfyUI;
-/// - `denied` → `unavailable` with the host's message, which already names
-///   the `allowed_hosts` entry to add (private addresses must be listed
-///   literally, e.g. `http://127.0.0.1:8188`).
-pub fn egress(base: &str, error: EgressError) -> ProviderError {
-    match error {
-        EgressError::Connection(m) => ProviderError::Unavailable(format!(
-            "ComfyUI not reachable at {base} — start it with `python main.py` (it serves http://127.0.0.1:8188; bare `--listen` would open it to every network, so give a ComfyUI on another machine `--listen <its LAN address>`), or fix base_url in [plugins.comfyui.config]; {m}"
-        )),
-        EgressError::Denied(m) => ProviderError::Unavailable(m),
-        EgressError::SecretUnavailable(m) => ProviderError::Unauthorized(m),
-        EgressError::InvalidRequest(m) => ProviderError::Internal(format!("the host refused a request to {base}: {m}")),
-        EgressError::Timeout(m) => ProviderError::Timeout(format!("ComfyUI at {base} did not answer in time: {m}")),
-        EgressError::TooLarge(m) => ProviderError::upstream(
-            0,
-            format!("ComfyUI's answer was larger than the host allows ({m}); raise max_response_mib in [plugins.comfyui]"),
-        ),
-    }
+/// An egress failure of `target` (`METHOD path`) at the ComfyUI at `base`,
+/// mapped by the kit ([`easel_plugin_kit::http::egress_error`]); a
+/// connection failure says how to start ComfyUI (loopback by default:
+/// bare `--listen` would open it to every network, docs/providers/comfyui.md#starting-comfyui).
+pub fn egress(base: &str, error: EgressError, target: &str) -> ProviderError {
+    let not_reachable = format!(
+        "ComfyUI not reachable at {base} — start it with `python main.py` (it serves http://127.0.0.1:8188; bare `--listen` would open it to every network, so give a ComfyUI on another machine `--listen <its LAN address>`), or fix base_url in [plugins.comfyui.config]"
+    );
+    egress_error(error, &Upstream::local("ComfyUI", &not_reachable), target)
 }
 
 /// A non-success HTTP status from `what` (e.g. "GET /queue").
@@ -233,10 +223,10 @@ mod tests {
 
     #[test]
     fn connection_failure_says_how_to_start_comfyui() {
-        let e = egress("http://127.0.0.1:8188", EgressError::Connection("connection refused".into()));
+        let e = egress("http://127.0.0.1:8188", EgressError::Connection("connection refused".into()), "GET /queue");
         let ProviderError::Unavailable(m) = e else { panic!() };
         assert!(m.contains("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("start it with `python main.py` (it serves http://127.0.0.1:8188") && m.contains("refused"));
-        let denied = egress("http://127.0.0.1:8188", EgressError::Denied("add \"http://127.0.0.1:8188\"".into()));
+        let denied = egress("http://127.0.0.1:8188", EgressError::Denied("add \"http://127.0.0.1:8188\"".into()), "GET /queue");
         assert_eq!(denied, ProviderError::Unavailable("add \"http://127.0.0.1:8188\"".into()));
     }
 }

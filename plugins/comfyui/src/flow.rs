@@ -1,9 +1,9 @@
-//! `submit`, `poll` and `cancel` over the [`Host`] trait (PROTOCOLS §5):
+//! `submit`, `poll` and `cancel` over the [`Host`] trait (docs/providers/comfyui.md):
 //!
 //! - submit: fill the txt2img or img2img template (uploading the input image
 //!   with `POST /upload/image` first), queue it with `POST /prompt` and a
 //!   fresh `client_id`, return `pending(token)`;
-//! - poll: `GET /history/{id}` (`{}` until the prompt finishes — §5.3);
+//! - poll: `GET /history/{id}` (`{}` until the prompt finishes — docs/providers/comfyui.md#history-and-files);
 //!   while unfinished, `GET /queue` gives `queued(position)` or `running`;
 //!   when finished, every output image comes back inline from `GET /view`;
 //! - cancel: `POST /queue {"delete": [id]}` (if still pending), then
@@ -13,11 +13,11 @@ use crate::api::{self, History, QueueSpot};
 use crate::client::Client;
 use crate::describe::WORKFLOW_MODEL;
 use crate::errors;
-use crate::multipart;
 use crate::settings::{self, Extra, Settings};
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission};
 use crate::workflow::{Kind, Template};
+use easel_plugin_kit::multipart::Form;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -87,7 +87,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     }
     if let Some(image) = input {
         host.progress(Some(0.02), "uploading the input image to ComfyUI");
-        values.insert("image", json!(upload(&client, image, host.random_u64())?));
+        values.insert("image", json!(upload(&client, image)?));
     }
     let graph = template.fill(&values)?;
 
@@ -101,7 +101,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
     host.log(Level::Info, &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, {seed_note})", size.width, size.height, request.count));
     host.progress(Some(0.05), &format!("queued at ComfyUI as prompt {}", short(&prompt_id)));
-    let token = Token { v: Token::VERSION, base: settings.base, prompt_id, client_id, seed, count: request.count };
+    let token = Token { base: settings.base, prompt_id, client_id, seed, count: request.count };
     Ok(Submission::Pending(token.encode()))
 }
 
@@ -153,16 +153,12 @@ fn input_image(kind: Kind, request: &Request) -> Result<Option<&crate::types::In
 
 /// `POST /upload/image` (multipart, `type=input`, overwrite by content
 /// name) → the name a `LoadImage` node takes.
-fn upload(client: &Client, image: &crate::types::InputImage, boundary: u64) -> Result<String, ProviderError> {
-    let ext = match image.mime_type.as_str() {
-        "image/jpeg" => "jpg",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        _ => "png",
-    };
-    let filename = format!("easel-{:016x}.{ext}", fnv1a(&image.data));
-    let form = multipart::upload_image(&filename, &image.mime_type, &image.data, &[("type", "input"), ("overwrite", "true")], boundary);
-    let response = client.post_form("/upload/image", &form.content_type, form.body)?;
+fn upload(client: &Client, image: &crate::types::InputImage) -> Result<String, ProviderError> {
+    let filename = format!("easel-{:016x}.{}", fnv1a(&image.data), easel_plugin_kit::image::file_extension(&image.mime_type));
+    let mut form = Form::new();
+    form.text("type", "input").text("overwrite", "true").file("image", &filename, &image.mime_type, image.data.clone());
+    let (content_type, body) = form.finish();
+    let response = client.post_form("/upload/image", &content_type, body)?;
     let response = client.ok("POST /upload/image", response)?;
     api::parse_upload(&response.body)
 }
@@ -194,7 +190,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 
 /// The final state if `/history` has the prompt, with images downloaded.
 fn finished(client: &Client, token: &Token) -> Result<Option<JobState>, ProviderError> {
-    let response = client.get(&format!("/history/{}", api::encode_component(&token.prompt_id)))?;
+    let response = client.get(&format!("/history/{}", easel_plugin_kit::urls::encode_component(&token.prompt_id)))?;
     let response = client.ok("GET /history", response)?;
     let files = match api::parse_history(&response.body, &token.prompt_id)? {
         History::NotFinished => return Ok(None),
@@ -213,7 +209,7 @@ fn finished(client: &Client, token: &Token) -> Result<Option<JobState>, Provider
         client.host.progress(Some(0.9), &format!("downloading image {}/{total} from ComfyUI", index + 1));
         let response = client.get_file(file.view_url(&client.base))?;
         let response = client.ok("GET /view", response)?;
-        let size = api::png_size(&response.body);
+        let size = easel_plugin_kit::image::png_size(&response.body);
         let mime_type = api::mime_of(response.header("content-type"), &file.filename);
         outputs.push(Output {
             data: ImageData::Inline { mime_type, data: response.body },

@@ -1,7 +1,7 @@
 //! Unit tests of `flow` against the scripted host in `crate::testing`.
 
 use super::*;
-use crate::testing::{BASE, Mock, resp};
+use crate::testing::{BASE, ScriptedHost, new_mock, resp};
 use crate::types::{EgressError, HttpResponse, InputImage};
 
 fn request(op: Operation) -> Request {
@@ -31,18 +31,18 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     p
 }
 
-fn queued_ok(mock: &Mock) {
-    mock.json("POST", "/prompt", 200, json!({"prompt_id": "pid-1", "number": 3, "node_errors": {}}));
+fn queued_ok(mock: &ScriptedHost) {
+    mock.route_json("POST", "/prompt", 200, json!({"prompt_id": "pid-1", "number": 3, "node_errors": {}}));
 }
 
-fn sent_graph(mock: &Mock) -> Value {
-    let [post] = mock.sent("POST", "/prompt").try_into().unwrap();
+fn sent_graph(mock: &ScriptedHost) -> Value {
+    let [post] = mock.sent_to("POST", "/prompt").try_into().unwrap();
     serde_json::from_slice::<Value>(&post.body).unwrap()
 }
 
 #[test]
 fn txt2img_fills_the_builtin_template_and_returns_a_token() {
-    let mock = Mock::new();
+    let mock = new_mock();
     queued_ok(&mock);
     let mut r = request(Operation::Generate);
     r.size = Some(Dims { width: 640, height: 480 });
@@ -63,19 +63,19 @@ fn txt2img_fills_the_builtin_template_and_returns_a_token() {
     assert_eq!(body["client_id"].as_str().unwrap().len(), 32);
     let t = Token::decode(&token).unwrap();
     assert_eq!((t.prompt_id.as_str(), t.base.as_str(), t.seed, t.count), ("pid-1", BASE, Some(42), 2));
-    assert!(mock.progress.borrow().iter().any(|m| m.contains("queued at ComfyUI")));
+    assert!(mock.progress.borrow().iter().any(|(_, m)| m.contains("queued at ComfyUI")));
 }
 
 #[test]
 fn img2img_uploads_then_loads_the_image() {
-    let mock = Mock::new();
-    mock.json("POST", "/upload/image", 200, json!({"name": "easel-x.png", "subfolder": "", "type": "input"}));
+    let mock = new_mock();
+    mock.route_json("POST", "/upload/image", 200, json!({"name": "easel-x.png", "subfolder": "", "type": "input"}));
     queued_ok(&mock);
     let mut r = request(Operation::Edit);
     r.strength = Some(0.6);
     r.images = vec![InputImage { role: Role::Reference, mime_type: "image/png".into(), width: 321, height: 243, data: png(321, 243) }];
     submit(&mock, &r).unwrap();
-    let [upload] = mock.sent("POST", "/upload/image").try_into().unwrap();
+    let [upload] = mock.sent_to("POST", "/upload/image").try_into().unwrap();
     let ct = &upload.headers.iter().find(|(k, _)| k == "content-type").unwrap().1;
     assert!(ct.starts_with("multipart/form-data; boundary="));
     let g = &sent_graph(&mock)["prompt"];
@@ -86,7 +86,7 @@ fn img2img_uploads_then_loads_the_image() {
 
 #[test]
 fn custom_img2img_without_image_placeholder_is_refused_before_any_request() {
-    let mut mock = Mock::new();
+    let mut mock = new_mock();
     mock.config.insert(
         "workflow_img2img".into(),
         r#"{"1": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}"}}}"#.into(),
@@ -96,13 +96,13 @@ fn custom_img2img_without_image_placeholder_is_refused_before_any_request() {
     let err = submit(&mock, &r).unwrap_err();
     assert!(matches!(&err, ProviderError::InvalidRequest { field: Some(f), .. } if f == "images"), "{err:?}");
     assert!(err.message().contains("{{image}}"));
-    assert!(mock.requests.borrow().is_empty());
+    assert!(mock.sent.borrow().is_empty());
 }
 
 #[test]
 fn node_errors_become_invalid_requests() {
-    let mock = Mock::new();
-    mock.json("POST", "/prompt", 400, json!({
+    let mock = new_mock();
+    mock.route_json("POST", "/prompt", 400, json!({
         "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": {}},
         "node_errors": {"4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list",
             "details": "ckpt_name: 'nope.safetensors' not in []", "extra_info": {"input_name": "ckpt_name"}}],
@@ -115,7 +115,7 @@ fn node_errors_become_invalid_requests() {
 
 #[test]
 fn unreachable_server_is_unavailable_with_the_start_hint() {
-    let mock = Mock::new();
+    let mock = new_mock();
     mock.route("POST", "/prompt", vec![Err(EgressError::Connection("tcp connect error: Connection refused".into()))]);
     let err = submit(&mock, &request(Operation::Generate)).unwrap_err();
     let ProviderError::Unavailable(m) = err else { panic!("{err:?}") };
@@ -123,12 +123,12 @@ fn unreachable_server_is_unavailable_with_the_start_hint() {
 }
 
 fn token() -> String {
-    Token { v: 1, base: BASE.into(), prompt_id: "pid-1".into(), client_id: "c".into(), seed: Some(9), count: 1 }.encode()
+    Token { base: BASE.into(), prompt_id: "pid-1".into(), client_id: "c".into(), seed: Some(9), count: 1 }.encode()
 }
 
 #[test]
 fn poll_reports_queue_position_then_running_then_images() {
-    let mock = Mock::new();
+    let mock = new_mock();
     let history_done = json!({"pid-1": {"outputs": {"9": {"images": [{"filename": "easel_00001_.png", "subfolder": "", "type": "output"}]}},
         "status": {"status_str": "success", "completed": true, "messages": []}}});
     mock.route("GET", "/history/", vec![Ok(resp(200, json!({}))), Ok(resp(200, json!({}))), Ok(resp(200, history_done))]);
@@ -142,14 +142,14 @@ fn poll_reports_queue_position_then_running_then_images() {
     let JobState::Done(images) = poll(&mock, &token()).unwrap() else { panic!() };
     assert_eq!((images[0].width, images[0].height, images[0].seed), (Some(512), Some(512), Some(9)));
     assert!(matches!(&images[0].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
-    let [view] = mock.sent("GET", "/view").try_into().unwrap();
+    let [view] = mock.sent_to("GET", "/view").try_into().unwrap();
     assert_eq!(view.url, format!("{BASE}/view?filename=easel_00001_.png&subfolder=&type=output"));
 }
 
 #[test]
 fn poll_of_a_failed_prompt_is_a_failed_state() {
-    let mock = Mock::new();
-    mock.json("GET", "/history/", 200, json!({"pid-1": {"outputs": {}, "status": {"status_str": "error", "completed": false,
+    let mock = new_mock();
+    mock.route_json("GET", "/history/", 200, json!({"pid-1": {"outputs": {}, "status": {"status_str": "error", "completed": false,
         "messages": [["execution_error", {"node_id": "3", "node_type": "KSampler", "exception_message": "boom", "exception_type": "RuntimeError"}]]}}}));
     let JobState::Failed(err) = poll(&mock, &token()).unwrap() else { panic!() };
     assert!(err.message().contains("node 3 (KSampler): RuntimeError: boom"));
@@ -157,38 +157,38 @@ fn poll_of_a_failed_prompt_is_a_failed_state() {
 
 #[test]
 fn a_vanished_prompt_fails_instead_of_polling_forever() {
-    let mock = Mock::new();
-    mock.json("GET", "/history/", 200, json!({}));
-    mock.json("GET", "/queue", 200, json!({"queue_running": [], "queue_pending": []}));
+    let mock = new_mock();
+    mock.route_json("GET", "/history/", 200, json!({}));
+    mock.route_json("GET", "/queue", 200, json!({"queue_running": [], "queue_pending": []}));
     let JobState::Failed(err) = poll(&mock, &token()).unwrap() else { panic!() };
     assert!(err.message().contains("neither queued"));
 }
 
 #[test]
 fn cancel_deletes_and_interrupts_a_running_prompt() {
-    let mock = Mock::new();
+    let mock = new_mock();
     mock.route("POST", "/queue", vec![Ok(HttpResponse { status: 200, headers: vec![], body: vec![] })]);
-    mock.json("GET", "/queue", 200, json!({"queue_running": [[7, "pid-1", {}, {}, []]], "queue_pending": []}));
+    mock.route_json("GET", "/queue", 200, json!({"queue_running": [[7, "pid-1", {}, {}, []]], "queue_pending": []}));
     mock.route("POST", "/interrupt", vec![Ok(HttpResponse { status: 200, headers: vec![], body: vec![] })]);
     cancel(&mock, &token()).unwrap();
-    let [delete] = mock.sent("POST", "/queue").try_into().unwrap();
+    let [delete] = mock.sent_to("POST", "/queue").try_into().unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&delete.body).unwrap(), json!({"delete": ["pid-1"]}));
-    let [interrupt] = mock.sent("POST", "/interrupt").try_into().unwrap();
+    let [interrupt] = mock.sent_to("POST", "/interrupt").try_into().unwrap();
     assert_eq!(serde_json::from_slice::<Value>(&interrupt.body).unwrap(), json!({"prompt_id": "pid-1"}));
 }
 
 #[test]
 fn cancel_of_a_pending_prompt_does_not_interrupt_others() {
-    let mock = Mock::new();
+    let mock = new_mock();
     mock.route("POST", "/queue", vec![Ok(HttpResponse { status: 200, headers: vec![], body: vec![] })]);
-    mock.json("GET", "/queue", 200, json!({"queue_running": [[1, "someone-else", {}, {}, []]], "queue_pending": []}));
+    mock.route_json("GET", "/queue", 200, json!({"queue_running": [[1, "someone-else", {}, {}, []]], "queue_pending": []}));
     cancel(&mock, &token()).unwrap();
-    assert!(mock.sent("POST", "/interrupt").is_empty());
+    assert!(mock.sent_to("POST", "/interrupt").is_empty());
 }
 
 #[test]
 fn a_workflow_without_a_seed_placeholder_is_sent_no_seed_and_reports_none() {
-    let mut mock = Mock::new();
+    let mut mock = new_mock();
     let seedless = json!({
         "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "{{checkpoint}}"}},
         "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}", "clip": ["4", 1]}},
@@ -203,8 +203,24 @@ fn a_workflow_without_a_seed_placeholder_is_sent_no_seed_and_reports_none() {
     assert_eq!(t.seed, None, "no seed was used, so none may be reported");
     let history_done = json!({"pid-1": {"outputs": {"9": {"images": [{"filename": "e.png", "subfolder": "", "type": "output"}]}},
         "status": {"status_str": "success", "completed": true, "messages": []}}});
-    mock.json("GET", "/history/", 200, history_done);
+    mock.route_json("GET", "/history/", 200, history_done);
     mock.route("GET", "/view", vec![Ok(HttpResponse { status: 200, headers: vec![("content-type".into(), "image/png".into())], body: png(64, 64) })]);
     let JobState::Done(images) = poll(&mock, &token).unwrap() else { panic!() };
     assert_eq!(images[0].seed, None);
+}
+
+#[test]
+fn params_pick_sampler_and_scheduler_and_malformed_ones_are_refused() {
+    let mock = new_mock();
+    queued_ok(&mock);
+    let mut r = request(Operation::Generate);
+    r.extra = Some(r#"{"sampler": "dpmpp_2m", "scheduler": "karras"}"#.into());
+    submit(&mock, &r).unwrap();
+    let g = &sent_graph(&mock)["prompt"];
+    assert_eq!((g["3"]["inputs"]["sampler_name"].as_str(), g["3"]["inputs"]["scheduler"].as_str()), (Some("dpmpp_2m"), Some("karras")));
+    r.extra = Some(r#"{"sampler": 5}"#.into());
+    easel_plugin_kit::testing::expect_invalid(submit(&mock, &r), "params.sampler");
+    r.extra = Some("[1]".into());
+    easel_plugin_kit::testing::expect_invalid(submit(&mock, &r), "params");
+    assert_eq!(mock.sent_to("POST", "/prompt").len(), 1, "refused params queue nothing");
 }

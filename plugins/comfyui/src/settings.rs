@@ -19,6 +19,7 @@
 
 use crate::api::{self, DEFAULT_BASE_URL};
 use crate::types::{Dims, Host, ProviderError};
+use easel_plugin_kit::config::config_url;
 use serde_json::Value;
 
 pub const MIN_SIDE: u32 = 64;
@@ -65,7 +66,7 @@ impl Settings {
             })?),
         };
         Ok(Settings {
-            base: api::normalize_base(&get("base_url").unwrap_or_else(|| DEFAULT_BASE_URL.to_string()))?,
+            base: api::normalize_base(&config_url(host, "base_url", DEFAULT_BASE_URL))?,
             default_checkpoint: get("default_checkpoint"),
             workflow_txt2img: get("workflow_txt2img"),
             workflow_img2img: get("workflow_img2img"),
@@ -95,8 +96,10 @@ impl Settings {
     }
 }
 
-/// Values from `extra` (a JSON object): `sampler` and `scheduler` override
-/// the config for one request.
+/// Values from the request's `params` (a JSON object, parsed by
+/// [`easel_plugin_kit::params::parse`]): `sampler` and `scheduler`
+/// override the config for one request; other keys are ignored
+/// (docs/providers/comfyui.md#params).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Extra {
     pub sampler: Option<String>,
@@ -105,25 +108,22 @@ pub struct Extra {
 
 impl Extra {
     pub fn parse(extra: Option<&str>) -> Result<Extra, ProviderError> {
-        let Some(text) = extra.filter(|t| !t.trim().is_empty()) else { return Ok(Extra::default()) };
-        let value: Value = serde_json::from_str(text).map_err(|e| ProviderError::invalid(Some("extra"), format!("must be a JSON object: {e}")))?;
-        let object = value.as_object().ok_or_else(|| ProviderError::invalid(Some("extra"), "must be a JSON object"))?;
+        let object = easel_plugin_kit::params::parse(extra)?;
         let string = |key: &str| -> Result<Option<String>, ProviderError> {
             match object.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ProviderError::invalid(Some("extra"), format!("`{key}` must be a string"))),
+                Some(_) => Err(ProviderError::invalid(Some(&format!("params.{key}")), "must be a string, the name of a ComfyUI sampler or scheduler")),
             }
         };
         Ok(Extra { sampler: string("sampler")?, scheduler: string("scheduler")? })
     }
 }
 
-/// `WxH` (also `W×H`, `W,H`) with valid sides.
+/// `WxH` (also `W×H`, `W,H`: the kit's [`parse_size`](easel_plugin_kit::size::parse_size)) with valid sides.
 pub fn parse_size(text: &str) -> Option<Dims> {
-    let text = text.trim().to_ascii_lowercase();
-    let (w, h) = text.split_once(['x', '×', ',', '*'])?;
-    let dims = Dims { width: w.trim().parse().ok()?, height: h.trim().parse().ok()? };
+    let (width, height) = easel_plugin_kit::size::parse_size(text)?;
+    let dims = Dims { width, height };
     valid_size(dims).then_some(dims)
 }
 

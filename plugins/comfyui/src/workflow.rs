@@ -1,6 +1,6 @@
 //! Workflow templates in ComfyUI's "API format" (a map from node id to
 //! `{class_type, inputs}`, links written `[node_id, output_index]` —
-//! PROTOCOLS §5.2) with named `{{placeholders}}`, and filling them in.
+//! docs/providers/comfyui.md#queueing-a-workflow) with named `{{placeholders}}`, and filling them in.
 //!
 //! A placeholder is written inside a JSON string so that templates stay
 //! valid JSON. A string that is exactly one placeholder (`"{{seed}}"`) is

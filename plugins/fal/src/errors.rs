@@ -5,7 +5,8 @@
 //! still give a short readable message.
 
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{retry_after_ms, snippet, text_of, truncate};
+use easel_plugin_kit::http::retry_after_ms;
+use easel_plugin_kit::text::{snippet, text_of, truncate};
 use serde_json::Value;
 
 /// Which call got the error (for wording and 404 meaning).
@@ -17,7 +18,7 @@ pub enum Call {
     Cancel,
 }
 
-/// The fal error type of a safety block (PROTOCOLS §3.6 [S]).
+/// The fal error type of a safety block (docs/providers/fal.md#errors-and-retries [S]).
 pub const CONTENT_POLICY: &str = "content_policy_violation";
 
 /// The header fal's own servers put on every answer; an answer without it

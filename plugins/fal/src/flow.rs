@@ -1,5 +1,5 @@
 //! The provider calls — describe, submit, poll, cancel — over fal's queue
-//! API (PROTOCOLS §3.3), written against the [`Host`] trait so the whole
+//! API (docs/providers/fal.md#queue), written against the [`Host`] trait so the whole
 //! flow runs in native tests against a scripted host.
 //!
 //! Config keys (`[plugins.fal.config]`):
@@ -14,14 +14,17 @@ use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
 use crate::status::{self, Status};
-use crate::token::{Token, app_of};
+use crate::token::{JobToken, Token, app_of};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{config_list, config_url, egress_error, truncate, with_query};
+use easel_plugin_kit::config::{config_list, config_url};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::text::truncate;
+use easel_plugin_kit::urls::with_query;
 use serde_json::Value;
 
-/// The secret the plugin references; the host fills it in (PROTOCOLS §3.1).
+/// The secret the plugin references; the host fills it in (docs/providers/fal.md#base-urls-and-auth).
 pub const SECRET: &str = "FAL_KEY";
 /// `Authorization: Key <FAL_KEY>`: fal's scheme is `Key`, not Bearer.
 pub const AUTH_VALUE: &str = "Key {{secret:FAL_KEY}}";
@@ -37,7 +40,7 @@ pub fn describe(host: &dyn Host) -> ProviderInfo {
     let default_model = host.config("default_model").map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     let default_model = default_model.map_or_else(|| DEFAULT_MODEL.to_string(), |m| models::canonical(&m));
     extra.push(default_model.clone());
-    // The queue host, and the CDN the output URLs point at (PROTOCOLS §3.1, §3.5).
+    // The queue host, and the CDN the output URLs point at (docs/providers/fal.md#base-urls-and-auth, #inputs).
     let mut hosts = vec!["https://queue.fal.run".to_string(), "https://*.fal.media".to_string()];
     let queue = config_url(host, "queue_url", DEFAULT_QUEUE_URL);
     if !hosts.contains(&queue) {
@@ -73,7 +76,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let url = format!("{queue}/{}", call.endpoint);
     host.log(Level::Debug, &format!("fal submit {} ({} image(s))", call.endpoint, request.count));
     let body = serde_json::to_vec(&call.body).map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
-    let response = send(host, "POST", &url, body, SUBMIT_TIMEOUT_MS, "submitting to fal")?;
+    let response = send(host, "POST", &url, body, SUBMIT_TIMEOUT_MS)?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Submit, &call.endpoint));
     }
@@ -91,7 +94,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
 }
 
 /// Build the token from a submit answer, using fal's own URLs and building
-/// only the ones it left out (PROTOCOLS §3.2: from `owner/app`).
+/// only the ones it left out (docs/providers/fal.md#endpoint-ids: from `owner/app`).
 fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token, ProviderError> {
     let request_id = json
         .get("request_id")
@@ -101,7 +104,6 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
     let base = format!("{queue}/{}/requests/{request_id}", app_of(endpoint));
     let url = |key: &str, fallback: String| json.get(key).and_then(Value::as_str).map_or(fallback, String::from);
     Ok(Token {
-        v: 1,
         endpoint: endpoint.into(),
         status_url: url("status_url", format!("{base}/status")),
         response_url: url("response_url", base.clone()),
@@ -117,7 +119,7 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
 pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
-    let response = send(host, "GET", &with_query(&token.status_url, "logs=1"), vec![], POLL_TIMEOUT_MS, "checking the fal request")?;
+    let response = send(host, "GET", &with_query(&token.status_url, "logs=1"), vec![], POLL_TIMEOUT_MS)?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
             status: 404,
@@ -145,10 +147,10 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 }
 
 /// GET the result of a completed request. A failed run answers with an
-/// error status and a `detail` body (PROTOCOLS §3.3), which is the job's
+/// error status and a `detail` body (docs/providers/fal.md#queue), which is the job's
 /// failure; `status_error` (from the status poll) backs it up.
 fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderError>) -> Result<JobState, ProviderError> {
-    let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS, "fetching the fal result")?;
+    let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS)?;
     if response.is_success() {
         let json = response.json().ok_or_else(|| bad_json(&response, "result"))?;
         return Ok(match status::parse_result(&json) {
@@ -171,7 +173,7 @@ fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderErr
 pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
-    let response = send(host, "PUT", &token.cancel_url, vec![], POLL_TIMEOUT_MS, "cancelling the fal request")?;
+    let response = send(host, "PUT", &token.cancel_url, vec![], POLL_TIMEOUT_MS)?;
     let status = response.json().and_then(|b| b.get("status").and_then(Value::as_str).map(String::from)).unwrap_or_default();
     match response.status {
         200..=299 => {
@@ -197,19 +199,19 @@ fn require_key(host: &dyn Host) -> Result<(), ProviderError> {
     }
 }
 
-fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32, what: &str) -> Result<HttpResponse, ProviderError> {
+fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32) -> Result<HttpResponse, ProviderError> {
     let mut headers = vec![("Authorization".to_string(), AUTH_VALUE.to_string()), ("Accept".into(), "application/json".into())];
     if !body.is_empty() {
         headers.push(("Content-Type".into(), "application/json".into()));
     }
     host.fetch(HttpRequest { method: method.into(), url: url.into(), headers, body, timeout_ms: Some(timeout_ms) })
-        .map_err(|e| egress_error(e, what))
+        .map_err(|e| egress_error(e, &Upstream::cloud("fal"), url))
 }
 
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("fal's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("fal's {what} answer is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     }
 }
 

@@ -1,5 +1,5 @@
 //! Flow tests: submit → poll → result → cancel against a scripted host that
-//! answers like fal's queue (PROTOCOLS §3.3) and records every request.
+//! answers like fal's queue (docs/providers/fal.md#queue) and records every request.
 
 use super::*;
 use crate::types::{EgressError, ImageData, Operation};
@@ -123,4 +123,20 @@ fn describe_lists_models_hosts_and_extra_ids() {
     host.config.insert("default_model".into(), "fal-ai/some/new-model".into());
     let info = describe(&host);
     assert!(info.models.iter().any(|m| m.id == info.default_model));
+}
+
+#[test]
+fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    host.answer(200, SUBMITTED);
+    let request = Request { extra: Some(r#"{"enable_safety_checker": false, "acceleration": "high"}"#.into()), ..Request::text("flux-dev", "a red fox") };
+    submit(&host, &request).unwrap();
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!((body["enable_safety_checker"].as_bool(), body["acceleration"].as_str()), (Some(false), Some("high")));
+    let request = Request { extra: Some(r#"{"num_images": 4}"#.into()), ..request };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params.num_images");
+    assert!(message.contains("count argument"), "{message}");
+    let request = Request { extra: Some("7".into()), ..request };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
 }

@@ -1,10 +1,12 @@
 //! Builds the fal queue submission for a request: which endpoint, and the
 //! model input JSON with Easel's common parameters under fal's own names
-//! (PROTOCOLS §3.5).
+//! (docs/providers/fal.md#inputs).
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_PRESETS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{data_uri, nearest_ratio};
+use easel_plugin_kit::codec::data_uri;
+use easel_plugin_kit::params;
+use easel_plugin_kit::size::nearest_ratio;
 use serde_json::{Map, Value, json};
 
 /// Where to POST and what.
@@ -106,7 +108,7 @@ pub fn build(request: &Request, output_format: Option<&str>) -> Result<Submit, P
             insert_format(&mut body, output_format, &["png", "jpeg", "webp"]);
         }
     }
-    merge_extra(&mut body, request.extra.as_deref())?;
+    params::merge(&mut body, request.extra.as_deref(), RESERVED)?;
     Ok(Submit { endpoint, body: Value::Object(body) })
 }
 
@@ -138,17 +140,23 @@ fn insert_format(body: &mut Map<String, Value>, format: Option<&str>, accepted: 
     }
 }
 
-/// Merge the request's `extra` JSON object over the body (extra wins).
-pub fn merge_extra(body: &mut Map<String, Value>, extra: Option<&str>) -> Result<(), ProviderError> {
-    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else { return Ok(()) };
-    match serde_json::from_str::<Value>(extra) {
-        Ok(Value::Object(fields)) => {
-            body.extend(fields);
-            Ok(())
-        }
-        _ => Err(ProviderError::invalid(Some("extra"), "must be a JSON object of fal input fields")),
-    }
-}
+/// Input fields the plugin sets from Easel arguments (on some endpoint
+/// family or other), refused in `params`: docs/providers/fal.md#params.
+pub const RESERVED: &[params::Reserved] = &[
+    ("prompt", "prompt"),
+    ("negative_prompt", "negative_prompt"),
+    ("num_images", "count"),
+    ("seed", "seed"),
+    ("image_size", "size or aspect_ratio"),
+    ("aspect_ratio", "aspect_ratio or size"),
+    ("resolution", "size_tier or size"),
+    ("num_inference_steps", "steps"),
+    ("guidance_scale", "guidance"),
+    ("strength", "strength"),
+    ("image_url", "images"),
+    ("image_urls", "images"),
+    ("mask_url", "images (role `mask`)"),
+];
 
 fn no_reference() -> ProviderError {
     ProviderError::invalid(Some("images"), "an edit needs at least one image with role `reference`")
@@ -219,18 +227,23 @@ mod tests {
     }
 
     #[test]
-    fn generic_endpoints_get_everything_and_extra_wins() {
+    fn generic_endpoints_get_everything_and_params_join_the_input() {
         let mut r = Request::text("fal-ai/recraft/v3", "a fox");
         r.negative_prompt = Some("blur".into());
         r.images = vec![png(Role::Reference), png(Role::Mask)];
-        r.extra = Some(r#"{"style":"digital_illustration","num_images":1}"#.into());
+        r.extra = Some(r#"{"style":"digital_illustration","enable_safety_checker":false,"output_format":"png"}"#.into());
         r.count = 3;
-        let s = build(&r, None).unwrap();
+        let s = build(&r, Some("jpeg")).unwrap();
         assert_eq!(s.endpoint, "fal-ai/recraft/v3");
         assert_eq!(s.body["style"], json!("digital_illustration"));
-        assert_eq!(s.body["num_images"], json!(1));
+        assert_eq!(s.body["enable_safety_checker"], json!(false));
+        assert_eq!(s.body["output_format"], json!("png"), "params go over the config's output_format");
+        assert_eq!(s.body["num_images"], json!(3));
         assert!(s.body["mask_url"].as_str().unwrap().starts_with("data:image/png"));
+        r.extra = Some(r#"{"num_images": 1}"#.into());
+        let refused = build(&r, None).unwrap_err();
+        assert!(matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.num_images" && message.contains("count argument")), "{refused:?}");
         r.extra = Some("[1]".into());
-        assert!(build(&r, None).is_err());
+        assert!(matches!(build(&r, None).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
     }
 }

@@ -1,7 +1,7 @@
 //! Easel's fal.ai provider: submits to fal's queue API, polls it, fetches
 //! results and cancels, with `Authorization: Key {{secret:FAL_KEY}}` filled
 //! in by the host (the plugin never sees the key). Wire protocol:
-//! `shared/providers/PROTOCOLS.md` §3.
+//! `docs/providers/fal.md`.
 //!
 //! Everything is plain Rust over the [`types::Host`] trait, so it is
 //! unit-tested natively; `easel-plugin-kit` binds [`Fal`] to the WIT world
@@ -14,7 +14,7 @@ pub mod models;
 pub mod status;
 pub mod token;
 
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 

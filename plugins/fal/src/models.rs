@@ -2,7 +2,7 @@
 //! endpoint family each belongs to (which decides how Easel's parameters map
 //! onto the endpoint's own input names).
 //!
-//! Schemas: PROTOCOLS §3.5 (fal-js generated endpoint types). Facts marked
+//! Schemas: docs/providers/fal.md#inputs (fal-js generated endpoint types). Facts marked
 //! [M] there (or not given at all: pixel sizes of the `image_size` presets,
 //! reference-image limits) are kept loose so that fal, not Easel, has the
 //! last word.
@@ -22,7 +22,7 @@ pub enum Family {
     Generic,
 }
 
-/// `image_size` presets of FLUX endpoints (names per PROTOCOLS §3.5; the
+/// `image_size` presets of FLUX endpoints (names per docs/providers/fal.md#inputs; the
 /// pixel sizes are fal's documented defaults [M]).
 pub const FLUX_PRESETS: [(&str, u32, u32); 6] = [
     ("square_hd", 1024, 1024),
@@ -37,7 +37,7 @@ pub const FLUX_PRESETS: [(&str, u32, u32); 6] = [
 pub const FLUX_RATIOS: [(&str, &str); 5] =
     [("1:1", "square_hd"), ("4:3", "landscape_4_3"), ("3:4", "portrait_4_3"), ("16:9", "landscape_16_9"), ("9:16", "portrait_16_9")];
 
-/// nano-banana `aspect_ratio` values (PROTOCOLS §3.5: 21:9 … 9:16).
+/// nano-banana `aspect_ratio` values (docs/providers/fal.md#inputs: 21:9 … 9:16).
 pub const BANANA_RATIOS: [&str; 10] = ["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"];
 
 /// nano-banana-pro `resolution` tiers and the long edge each gives, pixels.
@@ -66,7 +66,7 @@ const TABLE: [Entry; 4] = [
         edits: true,
         lifecycle: Lifecycle::Current,
         replacement: None,
-        // PROTOCOLS §3.7: unit_price 0.025 per megapixel, i.e. per 1024×1024 image [S].
+        // docs/providers/fal.md#models: unit_price 0.025 per megapixel, i.e. per 1024×1024 image [S].
         price: Some(0.025),
         notes: "Natural-language prompts of one to three sentences work best; describe subject, style and lighting. \
                 No negative prompt. Edits (edit_image) use fal-ai/flux/dev/image-to-image with `strength` (default 0.95).",
@@ -100,7 +100,7 @@ const TABLE: [Entry; 4] = [
         aliases: &["nano-banana", "fal-ai/nano-banana/edit"],
         family: Family::NanoBanana { resolution: false },
         edits: true,
-        // PROTOCOLS §0: gemini-2.5-flash-image is probably discontinued upstream [S].
+        // docs/providers/fal.md#models: gemini-2.5-flash-image is probably discontinued upstream [S].
         lifecycle: Lifecycle::Deprecated,
         replacement: Some("fal-ai/nano-banana-pro"),
         price: None,
@@ -123,7 +123,7 @@ fn find(id: &str) -> Option<&'static Entry> {
 }
 
 /// The endpoint a request goes to: built-in models send edits to their edit
-/// endpoint (PROTOCOLS §3.2 endpoint ids); other ids are used as given.
+/// endpoint (docs/providers/fal.md#endpoint-ids); other ids are used as given.
 pub fn endpoint(id: &str, operation: Operation) -> String {
     let Some(entry) = find(id) else { return id.to_string() };
     match (operation, entry.family) {

@@ -1,10 +1,11 @@
 //! Reading fal's queue answers: the status object (`IN_QUEUE` → `IN_PROGRESS`
-//! → `COMPLETED`, PROTOCOLS §3.3) and the model output (`images[]`, §3.5).
+//! → `COMPLETED`, docs/providers/fal.md#queue) and the model output (`images[]`, docs/providers/fal.md#inputs).
 //! Unknown statuses and missing fields are tolerated.
 
 use crate::errors::CONTENT_POLICY;
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_data_uri, fraction_in, text_of, truncate};
+use easel_plugin_kit::codec::decode_data_uri;
+use easel_plugin_kit::text::{fraction_in, text_of, truncate};
 use serde_json::Value;
 
 /// What one status poll said.

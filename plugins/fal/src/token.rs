@@ -1,16 +1,14 @@
 //! The job token: everything `poll` and `cancel` need about one queued fal
 //! request, as compact JSON (the host stores it and hands it back).
 
-use crate::types::ProviderError;
+pub use easel_plugin_kit::token::JobToken;
 use serde::{Deserialize, Serialize};
 
 /// One fal queue request. URLs are the ones fal returned at submit time:
 /// status/result/cancel use only `owner/app`, so clients must not rebuild
-/// them from the full endpoint id (PROTOCOLS §3.2).
+/// them from the full endpoint id (docs/providers/fal.md#endpoint-ids).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
-    /// Format version of this token.
-    pub v: u8,
     /// Full endpoint id the request went to.
     pub endpoint: String,
     pub request_id: String,
@@ -19,16 +17,8 @@ pub struct Token {
     pub cancel_url: String,
 }
 
-impl Token {
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("a token always serialises")
-    }
-
-    pub fn decode(text: &str) -> Result<Token, ProviderError> {
-        serde_json::from_str(text).map_err(|e| {
-            ProviderError::invalid(Some("job_id"), format!("not a fal job token ({e}); it must come from this plugin's submit"))
-        })
-    }
+impl JobToken for Token {
+    const PLUGIN: &'static str = "fal";
 }
 
 /// `owner/app` of an endpoint id (legacy `workflows/`/`comfy/` ids keep
@@ -46,7 +36,6 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let t = Token {
-            v: 1,
             endpoint: "fal-ai/flux/dev".into(),
             request_id: "r1".into(),
             status_url: "https://queue.fal.run/fal-ai/flux/requests/r1/status".into(),

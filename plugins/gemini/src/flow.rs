@@ -7,7 +7,9 @@ use crate::models;
 use crate::request::{self, SECRET, Settings};
 use crate::response;
 use crate::types::{Host, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed, Submission};
-use crate::util::{egress_error_at, origin_of, unix_now};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::unix_now;
+use easel_plugin_kit::urls::origin_of;
 
 /// The provider, its models and the origin of `base_url` (WIT `describe`).
 pub fn describe(host: &dyn Host) -> ProviderInfo {
@@ -43,7 +45,7 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
         Level::Debug,
         &format!("POST {} x{} aspectRatio={:?} imageSize={:?} seed={:?}", plan.url, plan.count, plan.aspect_ratio, plan.image_size, plan.seed),
     );
-    // The API has no `n`: one call per image (PROTOCOLS §2.2).
+    // The API has no `n`: one call per image (docs/providers/gemini.md#generatecontent).
     let mut images: Vec<Output> = Vec::new();
     for index in 0..plan.count {
         host.progress(
@@ -52,7 +54,7 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
         );
         let call = plan.call(index);
         let url = call.url.clone();
-        let outcome = host.fetch(call).map_err(|e| egress_error_at(e, "Gemini", &url)).and_then(|r| response::interpret(&r, unix_now()));
+        let outcome = host.fetch(call).map_err(|e| egress_error(e, &Upstream::cloud("Gemini"), &url)).and_then(|r| response::interpret(&r, unix_now()));
         match outcome {
             Ok(got) => images.extend(got.into_iter().map(|image| Output { seed: plan.seed_for(index), ..image })),
             Err(error) if images.is_empty() => return Err(error),

@@ -1,12 +1,12 @@
 //! Flow tests: describe, submit, poll and cancel against a scripted host
-//! that answers like Gemini's `generateContent` (PROTOCOLS §2) and records
+//! that answers like Gemini's `generateContent` (docs/providers/gemini.md) and records
 //! every request.
 
 use super::*;
 use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle, Operation};
-use crate::util;
 use easel_plugin_kit::testing::ScriptedHost as Mock;
 use serde_json::Value;
+use easel_plugin_kit::codec;
 
 fn mock() -> Mock {
     Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1beta/")])
@@ -14,7 +14,7 @@ fn mock() -> Mock {
 
 /// Queue a `generateContent` answer holding `image` as inline PNG data.
 fn answer_image(host: &Mock, image: &[u8]) {
-    let b64 = util::b64(image);
+    let b64 = codec::b64(image);
     host.answer(
         200,
         &format!(r#"{{"candidates": [{{"content": {{"parts": [{{"inlineData": {{"mimeType": "image/png", "data": "{b64}"}}}}]}}}}]}}"#),
@@ -146,4 +146,21 @@ fn poll_and_cancel_have_no_jobs() {
     );
     assert_eq!(cancel(&host, "t1"), Ok(()));
     assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
+fn params_reach_generation_config_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    answer_image(&host, FIRST);
+    let req = Request { extra: Some(r#"{"responseModalities": ["IMAGE"], "temperature": 0.2}"#.into()), ..Request::text("gemini-3-pro-image", "a fox") };
+    done(submit(&host, &req).unwrap());
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(body["generationConfig"]["responseModalities"], serde_json::json!(["IMAGE"]));
+    assert_eq!(body["generationConfig"]["temperature"], 0.2);
+    let req = Request { extra: Some(r#"{"seed": 3}"#.into()), ..req };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params.seed");
+    assert!(message.contains("seed argument"), "{message}");
+    let req = Request { extra: Some("[\"IMAGE\"]".into()), ..req };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
 }

@@ -5,7 +5,7 @@
 //! (synchronous; edits add reference images as `inlineData` parts) and reads
 //! inline base64 images back. The API key never enters the sandbox: requests
 //! carry `x-goog-api-key: {{secret:GEMINI_API_KEY}}` and the host fills it in
-//! toward the hosts the operator bound it to. Wire facts: PROTOCOLS.md §2.
+//! toward the hosts the operator bound it to. Wire facts: docs/providers/gemini.md.
 //!
 //! Everything is plain Rust over the [`types::Host`] trait, so it is
 //! unit-tested natively; `easel-plugin-kit` binds [`Gemini`] to the WIT world
@@ -17,7 +17,7 @@ pub mod request;
 pub mod response;
 
 use easel_plugin_kit::Provider;
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// The Gemini API's `generateContent` as an Easel [`Provider`]; the calls

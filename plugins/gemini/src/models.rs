@@ -1,9 +1,9 @@
 //! The Gemini image model table ("nano banana" family): ids, aliases, life
 //! cycle, aspect ratios, size tiers, limits and prices.
 //!
-//! `GET /models` does not say which models output images (PROTOCOLS §2.6),
-//! so this is static. Sources: PROTOCOLS §0 (life cycle, mostly [S] quotes
-//! of Google notices), §2.2 (aspect ratios, `imageSize`), §2.6 (limits and
+//! `GET /models` does not say which models output images (docs/providers/gemini.md#models),
+//! so this is static. Sources: docs/providers/gemini.md#models (life cycle, mostly [S] quotes
+//! of Google notices), docs/providers/gemini.md#generatecontent (aspect ratios, `imageSize`), docs/providers/gemini.md#models (limits and
 //! prices, [S]/[M]).
 
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
@@ -18,13 +18,13 @@ pub enum Api {
     /// `:generateContent` with `inlineData` parts (Gemini native image).
     GenerateContent,
     /// `:predict` (Imagen) — shut down on the Gemini API, listed only so
-    /// that requests for it get a clear refusal (PROTOCOLS §2.7).
+    /// that requests for it get a clear refusal (docs/providers/gemini.md#imagen).
     Predict,
 }
 
 /// `imageSize` tiers with their nominal square edge in pixels (the long
 /// edge grows with the aspect ratio). `512` is Gemini 3.x only [S]; the
-/// value is sent with an upper-case K (PROTOCOLS §2.2).
+/// value is sent with an upper-case K (docs/providers/gemini.md#generatecontent).
 pub const TIERS: [(&str, u32); 4] = [("512", 512), ("1K", 1024), ("2K", 2048), ("4K", 4096)];
 
 /// One model's capabilities ([`Model::info`] is what `describe` reports).
@@ -42,7 +42,7 @@ pub struct Model {
     pub min_side: u32,
     pub max_side: u32,
     /// Images per `submit` (the API has no `n`: one call per image —
-    /// PROTOCOLS §2.2).
+    /// docs/providers/gemini.md#generatecontent).
     pub max_images: u32,
     /// Reference images per call (14 for Gemini 3.x, ≤3 advised for 2.5 [S]).
     pub max_input_images: u32,
@@ -196,7 +196,7 @@ pub const MODELS: &[Model] = &[
 ];
 
 /// Model used when a request names none: the current GA "Nano Banana 2"
-/// (`gemini-2.5-flash-image` is past its announced discontinuation — §0).
+/// (`gemini-2.5-flash-image` is past its announced discontinuation — docs/providers/gemini.md#models).
 pub const DEFAULT_MODEL: &str = "gemini-3.1-flash-image";
 
 /// A model by exact id.

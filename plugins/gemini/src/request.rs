@@ -3,21 +3,32 @@
 //! `generationConfig.imageConfig.aspectRatio` / `imageSize`, width × height
 //! → the nearest ratio and tier, reference images → `inlineData` parts
 //! before the text, `count` → one call per image since the API has no `n`)
-//! — PROTOCOLS §2.1, §2.2.
+//! — docs/providers/gemini.md#base-url-and-auth, #generatecontent.
 
 use crate::models::{self, Api, Model, tier_edge};
 use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
-use crate::util::{self, parse_ratio};
+use easel_plugin_kit::size::parse_ratio;
+use easel_plugin_kit::{codec, image, params};
 use serde_json::{Map, Value, json};
 
 /// Secret the plugin references as `{{secret:GEMINI_API_KEY}}`; operators
 /// may fill it from `GEMINI_API_KEY` or `GOOGLE_API_KEY`.
 pub const SECRET: &str = "GEMINI_API_KEY";
 /// Production base URL with the API version Google's REST docs use
-/// (PROTOCOLS §2.1, §8); `base_url` in the config overrides it.
+/// (docs/providers/gemini.md#base-url-and-auth, #base-url-and-auth); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
-/// A valid `extra`, shown when a request's is not a JSON object.
-const EXTRA_EXAMPLE: &str = r#"{"generationConfig": {"temperature": 0.5}}"#;
+/// `params` keys that are members of the request body itself; every other
+/// key goes into `generationConfig` (docs/providers/gemini.md#params).
+pub const TOP_LEVEL_PARAMS: &[&str] = &["safetySettings", "systemInstruction", "tools", "toolConfig", "cachedContent", "labels"];
+/// `generationConfig` members the plugin sets from Easel arguments, and
+/// body members it builds itself: refused in `params`.
+const RESERVED: &[params::Reserved] = &[
+    ("contents", "prompt and images"),
+    ("seed", "seed"),
+    ("candidateCount", "count"),
+    ("imageConfig.aspectRatio", "aspect_ratio or size"),
+    ("imageConfig.imageSize", "size_tier or size"),
+];
 /// Per-call timeout in milliseconds (the host caps it at the plugin limit).
 pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 /// Largest `seed`: the API's `generationConfig.seed` is an int32.
@@ -70,7 +81,7 @@ impl Plan {
     pub fn call(&self, index: u32) -> HttpRequest {
         let mut body = self.body.clone();
         if let Some(seed) = self.seed_for(index) {
-            util::deep_merge(&mut body, json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default());
+            params::deep_merge(&mut body, json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default());
         }
         HttpRequest {
             method: "POST".into(),
@@ -84,6 +95,23 @@ impl Plan {
             timeout_ms: Some(self.timeout_ms),
         }
     }
+}
+
+/// The caller's `params`: body members named in [`TOP_LEVEL_PARAMS`] at the
+/// top level, the rest into `generationConfig` (an explicit
+/// `generationConfig` object is merged there too), so that
+/// `{"responseModalities": ["IMAGE"]}` asks for images only.
+fn merge_params(body: &mut Map<String, Value>, extra: Option<&str>) -> Result<(), ProviderError> {
+    let mut given = params::parse(extra)?;
+    if let Some(Value::Object(inner)) = given.remove("generationConfig") {
+        params::deep_merge(&mut given, inner);
+    }
+    params::refuse_reserved(&given, RESERVED)?;
+    let top = params::take(&mut given, TOP_LEVEL_PARAMS);
+    let config = json!({"generationConfig": Value::Object(given)}).as_object().cloned().unwrap_or_default();
+    params::deep_merge(body, config);
+    params::deep_merge(body, top);
+    Ok(())
 }
 
 /// Check `req` against its model and plan the calls.
@@ -143,7 +171,7 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, ProviderError> {
     let mut body = Map::new();
     body.insert("contents".into(), json!([{"role": "user", "parts": parts}]));
     body.insert("generationConfig".into(), Value::Object(generation_config));
-    util::deep_merge(&mut body, util::parse_extra(req.extra.as_deref(), EXTRA_EXAMPLE)?);
+    merge_params(&mut body, req.extra.as_deref())?;
     Ok(Plan {
         model,
         url: format!("{}/models/{}:generateContent", settings.base_url, model.id),
@@ -192,11 +220,11 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> 
 
 /// `inlineData` part for reference image `index` (PNG, JPEG, WebP, HEIC/HEIF).
 fn inline_part(index: usize, image: &InputImage) -> Result<Value, ProviderError> {
-    let mime = util::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
+    let mime = image::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
     if !matches!(mime, "image/png" | "image/jpeg" | "image/webp" | "image/heic" | "image/heif") {
         return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; Gemini takes PNG, JPEG, WebP or HEIC", index + 1)));
     }
-    let data = util::b64(&image.data);
+    let data = codec::b64(&image.data);
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
 }
 
@@ -361,16 +389,22 @@ mod tests {
     }
 
     #[test]
-    fn extra_merges_into_the_body() {
-        let req = Request { extra: Some(r#"{"generationConfig": {"temperature": 0.4}}"#.into()), ..Request::text("gemini-3.1-flash-image", "x") };
+    fn params_merge_into_generation_config_or_the_body() {
+        let req = Request { extra: Some(r#"{"temperature": 0.4, "responseModalities": ["IMAGE"], "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]}"#.into()), ..Request::text("gemini-3.1-flash-image", "x") };
         let body = body(&req, 0);
         assert_eq!(body["generationConfig"]["temperature"], 0.4);
-        assert_eq!(body["generationConfig"]["responseModalities"], json!(["TEXT", "IMAGE"]));
+        assert_eq!(body["generationConfig"]["responseModalities"], json!(["IMAGE"]));
+        assert_eq!(body["safetySettings"][0]["threshold"], "BLOCK_NONE");
+        assert!(body["generationConfig"].get("safetySettings").is_none());
+        // An explicit generationConfig object lands in the same place.
+        let req = Request { extra: Some(r#"{"generationConfig": {"topP": 0.9}}"#.into()), ..Request::text("gemini-3.1-flash-image", "x") };
+        assert_eq!(self::body(&req, 0)["generationConfig"]["topP"], 0.9);
         assert_eq!(Settings::from_config(|_| None).base_url, DEFAULT_BASE_URL);
         let req = Request { extra: Some("[1]".into()), ..req };
-        assert_eq!(
-            plan(&req, &settings()).unwrap_err(),
-            ProviderError::invalid(Some("extra"), r#"must be a JSON object, e.g. {"generationConfig": {"temperature": 0.5}}"#)
+        assert!(matches!(plan(&req, &settings()).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
+        let req = Request { extra: Some(r#"{"imageConfig": {"aspectRatio": "1:1"}}"#.into()), ..req };
+        assert!(
+            matches!(plan(&req, &settings()).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), message } if f == "params.imageConfig.aspectRatio" && message.contains("aspect_ratio"))
         );
     }
 }

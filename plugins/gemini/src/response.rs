@@ -1,14 +1,15 @@
 //! Reading Gemini `:generateContent` answers: the last non-thought
-//! `inlineData` image of each candidate (PROTOCOLS §2.3), HTTP-200 refusals
-//! (`promptFeedback.blockReason`, `finishReason` — §2.4), and Google RPC
-//! error bodies (§2.5) into Easel's provider errors. Parsing is tolerant:
+//! `inlineData` image of each candidate (docs/providers/gemini.md#response), HTTP-200 refusals
+//! (`promptFeedback.blockReason`, `finishReason` — docs/providers/gemini.md#safety), and Google RPC
+//! error bodies (docs/providers/gemini.md#errors) into Easel's provider errors. Parsing is tolerant:
 //! camelCase and snake_case are both read, and [M] fields may be missing.
 
 use crate::request::SECRET;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
-use crate::util::{self, snippet};
+use easel_plugin_kit::text::snippet;
 use base64::Engine;
 use serde_json::Value;
+use easel_plugin_kit::{http, image, text};
 
 /// `finishReason` values that mean a safety filter withheld the output.
 const BLOCKING_FINISH: &[&str] =
@@ -33,8 +34,8 @@ fn get_str<'a>(value: &'a Value, camel: &str) -> Option<&'a str> {
 
 /// Images in a 200 body: per candidate, the last part with image data that
 /// is not marked `thought: true` (Gemini 3 may send interim thought images
-/// first — §2.3). No image at all is a failure classified by
-/// `promptFeedback.blockReason` or the candidate's `finishReason` (§2.4).
+/// first — docs/providers/gemini.md#response). No image at all is a failure classified by
+/// `promptFeedback.blockReason` or the candidate's `finishReason` (docs/providers/gemini.md#safety).
 pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Upstream {
         status: 200,
@@ -60,7 +61,7 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| ProviderError::Upstream { status: 200, message: format!("Gemini sent an image that is not valid base64: {e}") })?;
-            let mime_type = util::sniff_image_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
+            let mime_type = image::sniff_image_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
             images.push(Output { data: ImageData::Inline { mime_type, data }, width: None, height: None, seed: None, revised_prompt: None });
         }
     }
@@ -74,7 +75,7 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
         let detail = get_str(feedback, "blockReasonMessage").map(|m| format!(": {m}")).unwrap_or_default();
         return Err(ProviderError::ContentBlocked(format!(
             "{}{model_said}",
-            util::sentence(&format!("Gemini blocked the prompt (blockReason {reason}){detail}"))
+            text::sentence(&format!("Gemini blocked the prompt (blockReason {reason}){detail}"))
         )));
     }
     let Some(first) = candidates.first() else {
@@ -120,21 +121,21 @@ pub fn easel_field(text: &str) -> Option<&'static str> {
 }
 
 /// Classify a non-200 answer with a Google RPC body
-/// `{"error": {code, message, status, details[]}}` (PROTOCOLS §2.5).
+/// `{"error": {code, message, status, details[]}}` (docs/providers/gemini.md#errors).
 pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     // Some proxies wrap the error in a one-element array.
     let body = body.as_array().and_then(|a| a.first().cloned()).unwrap_or(body);
     let error = body.get("error").cloned().unwrap_or(Value::Null);
-    let message = util::sentence(&get_str(&error, "message").map(str::to_string).unwrap_or_else(|| snippet(&resp.body, 300)));
+    let message = text::sentence(&get_str(&error, "message").map(str::to_string).unwrap_or_else(|| snippet(&resp.body, 300)));
     let rpc = get_str(&error, "status").unwrap_or("").to_string();
     let details = get(&error, "details").and_then(Value::as_array).cloned().unwrap_or_default();
     let of_type = |suffix: &'static str| details.iter().filter(move |d| get_str(d, "@type").is_some_and(|t| t.ends_with(suffix)));
     let reason = of_type("google.rpc.ErrorInfo").find_map(|d| get_str(d, "reason").map(str::to_string)).unwrap_or_default();
     let retry = of_type("google.rpc.RetryInfo")
         .find_map(|d| get(d, "retryDelay").and_then(duration_ms))
-        .or_else(|| util::retry_delay_ms(resp, now_unix_secs));
+        .or_else(|| http::retry_delay_ms(resp, now_unix_secs));
     let violation = of_type("google.rpc.BadRequest")
         .flat_map(|d| get(d, "fieldViolations").and_then(Value::as_array).cloned().unwrap_or_default())
         .find_map(|v| get_str(&v, "field").map(str::to_string));
@@ -170,6 +171,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use easel_plugin_kit::codec;
     use serde_json::json;
 
     fn resp(status: u16, body: Value) -> HttpResponse {
@@ -182,9 +184,9 @@ mod tests {
         let final_image = b"\x89PNG\r\n\x1a\nfinal";
         let body = json!({"candidates": [{"content": {"role": "model", "parts": [
             {"text": "planning", "thought": true},
-            {"inlineData": {"mimeType": "image/png", "data": util::b64(thought)}, "thought": true},
+            {"inlineData": {"mimeType": "image/png", "data": codec::b64(thought)}, "thought": true},
             {"text": "Here it is."},
-            {"inline_data": {"mime_type": "image/png", "data": util::b64(final_image)}, "thoughtSignature": "abc"}
+            {"inline_data": {"mime_type": "image/png", "data": codec::b64(final_image)}, "thoughtSignature": "abc"}
         ]}, "finishReason": "STOP"}]});
         let images = interpret(&resp(200, body), 0).unwrap();
         assert_eq!(images.len(), 1);

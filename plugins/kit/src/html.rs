@@ -4,7 +4,7 @@
 //! instead of the markup.
 
 use crate::types::HttpResponse;
-use crate::util::{snippet, truncate};
+use crate::text::{snippet, truncate};
 
 /// Whether a body is an HTML page rather than the API's own JSON or text:
 /// it opens (after whitespace) with `<!doctype html`, `<html`, `<head`,

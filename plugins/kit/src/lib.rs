@@ -1,8 +1,24 @@
 //! What Easel's provider plugins share: plain-Rust mirrors of the WIT types
-//! and the [`Host`](types::Host) trait over the imports ([`types`]),
-//! provider-neutral helpers ([`util`], [`html`], [`local`]), the [`Provider`] trait a
-//! plugin implements, and (wasm32 only) the WIT bindings and the adapter
-//! that exports any [`Provider`] as the `image-provider` world.
+//! and the [`Host`](types::Host) trait over the imports ([`types`]), the
+//! [`Provider`] trait a plugin implements, and (wasm32 only) the WIT
+//! bindings and the adapter that exports any [`Provider`] as the
+//! `image-provider` world. Beside them, one module per concern:
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`http`] | egress failures → provider errors, `Retry-After` |
+//! | [`html`] | HTML error pages summarised in messages |
+//! | [`config`] | reading `[plugins.NAME.config]` values |
+//! | [`params`] | the caller's provider parameters (`Request::extra`) |
+//! | [`token`] | versioned job tokens ([`token::JobToken`]) |
+//! | [`multipart`] | `multipart/form-data` bodies |
+//! | [`codec`] | base64 and `data:` URIs |
+//! | [`image`] | image format sniffing, PNG size |
+//! | [`size`] | `WxH` / `W:H` arithmetic |
+//! | [`text`] | message text, snippets, progress in log lines |
+//! | [`urls`] | origins, queries, percent-encoding |
+//! | [`random`] | random numbers, UUIDs, the clock |
+//! | [`testing`] | the scripted host for native tests |
 //!
 //! A plugin crate is a `cdylib` that implements [`Provider`] over plain
 //! types, unit-tests it natively with a scripted [`Host`](types::Host)
@@ -13,12 +29,21 @@
 //! easel_plugin_kit::export_provider!(MyProvider);
 //! ```
 
+pub mod codec;
+pub mod config;
 pub mod html;
-pub mod local;
+pub mod http;
+pub mod image;
+pub mod multipart;
+pub mod params;
+pub mod random;
+pub mod size;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+pub mod text;
+pub mod token;
 pub mod types;
-pub mod util;
+pub mod urls;
 
 #[cfg(target_arch = "wasm32")]
 mod component;

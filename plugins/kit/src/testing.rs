@@ -1,39 +1,57 @@
-//! A scripted [`Host`] for native flow tests: `fetch` answers come from a
-//! queue the test fills, and every request, progress report and log line is
-//! recorded for the test to check. Not built for wasm32.
+//! The scripted [`Host`] every plugin's native flow tests use: `fetch`
+//! answers come from routes (`METHOD /path-prefix`, the last answer
+//! repeating) or else from a queue the test fills, and every request,
+//! progress report and log line is recorded for the test to check.
+//! Randomness can be fixed. Not built for wasm32.
 
 use crate::types::{EgressError, Host, HttpRequest, HttpResponse, Level};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
-/// A [`Host`] that answers `fetch` from [`answers`](Self::answers) in order
-/// and panics with "an answer is scripted" when the queue runs dry, so a
-/// test that makes one request too many fails at that request.
+/// What one `fetch` returns: a response or an egress failure.
+pub type Answer = Result<HttpResponse, EgressError>;
+
+/// A [`Host`] for tests. `fetch` first looks for a [route](Self::route)
+/// whose method matches and whose path prefix starts the request URL's
+/// path; otherwise it answers from [`answers`](Self::answers) in order and
+/// panics with "an answer is scripted" when the queue runs dry, so a test
+/// that makes one request too many fails at that request.
 #[derive(Default)]
 pub struct ScriptedHost {
     /// `[plugins.NAME.config]` entries, as [`Host::config`] returns them.
     pub config: BTreeMap<String, String>,
     /// The secret names [`Host::secret_configured`] says are set.
     pub secrets: Vec<String>,
-    /// What the next `fetch` calls return, first first.
-    pub answers: RefCell<VecDeque<Result<HttpResponse, EgressError>>>,
+    /// What the next unrouted `fetch` calls return, first first.
+    pub answers: RefCell<VecDeque<Answer>>,
+    /// Routes: (method, path prefix, answers consumed in order, the last repeating).
+    pub routes: RefCell<Vec<(String, String, Vec<Answer>)>>,
     /// Every request the plugin sent, in order.
     pub sent: RefCell<Vec<HttpRequest>>,
     /// Every progress report: (fraction 0.0..=1.0, message).
     pub progress: RefCell<Vec<(Option<f32>, String)>>,
     /// Every log line.
     pub logs: RefCell<Vec<(Level, String)>>,
+    /// When set, [`Host::random_u64`] returns 1000, 2000, 3000, … instead
+    /// of random numbers (see [`with_counter`](Self::with_counter)).
+    pub counter: Option<Cell<u64>>,
 }
 
 impl ScriptedHost {
-    /// A host with `secret` configured and `config` set, e.g.
+    /// A host with `secret` configured (none when empty) and `config` set, e.g.
     /// `ScriptedHost::new("FAL_KEY", &[("queue_url", "http://127.0.0.1:9/")])`.
     pub fn new(secret: &str, config: &[(&str, &str)]) -> ScriptedHost {
         ScriptedHost {
-            secrets: vec![secret.to_string()],
+            secrets: if secret.is_empty() { vec![] } else { vec![secret.to_string()] },
             config: config.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect(),
             ..ScriptedHost::default()
         }
+    }
+
+    /// This host with deterministic randomness: 1000, 2000, 3000, …
+    pub fn with_counter(mut self) -> ScriptedHost {
+        self.counter = Some(Cell::new(0));
+        self
     }
 
     /// Queue an answer with `status` and a text body, no headers.
@@ -43,8 +61,7 @@ impl ScriptedHost {
 
     /// Queue an answer with `status`, `headers` and raw `body` bytes.
     pub fn answer_with(&self, status: u16, headers: &[(&str, &str)], body: &[u8]) {
-        let headers = headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
-        self.answers.borrow_mut().push_back(Ok(HttpResponse { status, headers, body: body.to_vec() }));
+        self.answers.borrow_mut().push_back(Ok(response(status, headers, body)));
     }
 
     /// Queue an egress failure (what the host returns when it refuses or
@@ -53,16 +70,66 @@ impl ScriptedHost {
         self.answers.borrow_mut().push_back(Err(error));
     }
 
+    /// Answer `method` requests whose URL path starts with `path_prefix`
+    /// with `answers`, in order; the last one repeats. Earlier routes win.
+    pub fn route(&self, method: &str, path_prefix: &str, answers: Vec<Answer>) {
+        assert!(!answers.is_empty(), "a route needs at least one answer");
+        self.routes.borrow_mut().push((method.into(), path_prefix.into(), answers));
+    }
+
+    /// [`route`](Self::route) with one JSON answer (`content-type: application/json`), repeated.
+    pub fn route_json(&self, method: &str, path_prefix: &str, status: u16, body: serde_json::Value) {
+        self.route(method, path_prefix, vec![Ok(json_response(status, &body))]);
+    }
+
     /// The `index`th request sent (panics if there is none).
     pub fn request(&self, index: usize) -> HttpRequest {
         self.sent.borrow().get(index).cloned().unwrap_or_else(|| panic!("no request #{index} was sent"))
     }
+
+    /// The requests sent with `method` whose URL path starts with `path_prefix`.
+    pub fn sent_to(&self, method: &str, path_prefix: &str) -> Vec<HttpRequest> {
+        self.sent.borrow().iter().filter(|r| r.method == method && path_of(&r.url).starts_with(path_prefix)).cloned().collect()
+    }
+}
+
+/// A response with `status`, `headers` and `body`.
+pub fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
+    let headers = headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
+    HttpResponse { status, headers, body: body.to_vec() }
+}
+
+/// A JSON response (`content-type: application/json`).
+pub fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
+    response(status, &[("content-type", "application/json")], &serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// Assert that `result` is an `invalid-request` naming `field`; returns its message.
+#[track_caller]
+pub fn expect_invalid<T: std::fmt::Debug>(result: Result<T, crate::types::ProviderError>, field: &str) -> String {
+    match result {
+        Err(crate::types::ProviderError::InvalidRequest { field: Some(f), message }) if f == field => message,
+        other => panic!("expected invalid-request naming `{field}`, got {other:?}"),
+    }
+}
+
+/// The path (and query) of a URL: what follows `scheme://authority`.
+fn path_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.find('/').map_or("", |at| &rest[at..])
 }
 
 impl Host for ScriptedHost {
     fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError> {
+        let path = path_of(&request.url).to_string();
+        let method = request.method.clone();
         self.sent.borrow_mut().push(request);
-        self.answers.borrow_mut().pop_front().expect("an answer is scripted")
+        let mut routes = self.routes.borrow_mut();
+        if let Some((_, _, answers)) = routes.iter_mut().find(|(m, prefix, _)| *m == method && path.starts_with(prefix.as_str())) {
+            return if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() };
+        }
+        drop(routes);
+        self.answers.borrow_mut().pop_front().unwrap_or_else(|| panic!("an answer is scripted (for {method} {path})"))
     }
     fn secret_configured(&self, name: &str) -> bool {
         self.secrets.iter().any(|secret| secret == name)
@@ -75,5 +142,37 @@ impl Host for ScriptedHost {
     }
     fn log(&self, level: Level, message: &str) {
         self.logs.borrow_mut().push((level, message.into()));
+    }
+    fn random_u64(&self) -> u64 {
+        match &self.counter {
+            Some(counter) => {
+                counter.set(counter.get() + 1);
+                counter.get() * 1000
+            }
+            None => crate::random::random_u64(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(url: &str) -> HttpRequest {
+        HttpRequest { method: "GET".into(), url: url.into(), headers: vec![], body: vec![], timeout_ms: None }
+    }
+
+    #[test]
+    fn routes_repeat_their_last_answer_and_the_queue_serves_the_rest() {
+        let host = ScriptedHost::new("", &[]).with_counter();
+        host.route("GET", "/history/", vec![Ok(response(200, &[], b"{}")), Ok(response(200, &[], b"done"))]);
+        host.answer(201, "queued");
+        assert_eq!(host.fetch(get("http://h:1/history/p1")).unwrap().body, b"{}");
+        assert_eq!(host.fetch(get("http://h:1/history/p1")).unwrap().body, b"done");
+        assert_eq!(host.fetch(get("http://h:1/history/p1")).unwrap().body, b"done");
+        assert_eq!(host.fetch(get("http://h:1/prompt")).unwrap().status, 201);
+        assert_eq!(host.sent_to("GET", "/history/").len(), 3);
+        assert_eq!((host.random_u64(), host.random_u64()), (1000, 2000));
+        assert!(!host.secret_configured(""));
     }
 }

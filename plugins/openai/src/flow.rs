@@ -6,7 +6,9 @@ use crate::models;
 use crate::request::{self, SECRET, Settings};
 use crate::response;
 use crate::types::{Host, JobState, Level, Operation, ProviderError, ProviderInfo, Request, SecretNeed, Submission};
-use crate::util::{egress_error_at, origin_of, unix_now};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::random::unix_now;
+use easel_plugin_kit::urls::origin_of;
 
 /// The provider, its models and the origin of `base_url` (WIT `describe`).
 pub fn describe(host: &dyn Host) -> ProviderInfo {
@@ -41,7 +43,7 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
     host.log(Level::Debug, &format!("POST {} model={} n={} ({} bytes)", built.http.url, req.model, req.count, built.http.body.len()));
     host.progress(None, &format!("waiting for OpenAI {endpoint} ({})", req.model));
     let url = built.http.url.clone();
-    let response = host.fetch(built.http).map_err(|e| egress_error_at(e, "OpenAI", &url))?;
+    let response = host.fetch(built.http).map_err(|e| egress_error(e, &Upstream::cloud("OpenAI"), &url))?;
     let images = response::interpret(&response, built.output_format.as_deref(), unix_now())?;
     host.log(Level::Debug, &format!("OpenAI returned {} image(s)", images.len()));
     Ok(Submission::Done(images))

@@ -1,10 +1,10 @@
 //! Flow tests: describe, submit, poll and cancel against a scripted host
-//! that answers like OpenAI Images (PROTOCOLS §1) and records every request.
+//! that answers like OpenAI Images (docs/providers/openai.md) and records every request.
 
 use super::*;
 use crate::types::{Dims, EgressError, Features, ImageData, Lifecycle};
-use crate::util;
 use easel_plugin_kit::testing::ScriptedHost as Mock;
+use easel_plugin_kit::codec;
 
 fn mock() -> Mock {
     Mock::new(SECRET, &[("base_url", "http://127.0.0.1:9/v1/")])
@@ -46,7 +46,7 @@ fn describe_reports_the_table_and_the_base_url_origin() {
 #[test]
 fn submit_posts_once_and_returns_the_images() {
     let host = mock();
-    host.answer(200, &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, util::b64(PNG)));
+    host.answer(200, &format!(r#"{{"created": 1, "size": "1024x1024", "data": [{{"b64_json": "{}"}}]}}"#, codec::b64(PNG)));
     let mut req = Request::text("gpt-image-1.5", "a fox");
     req.count = 1;
     let images = match submit(&host, &req).unwrap() {
@@ -109,4 +109,20 @@ fn poll_and_cancel_have_no_jobs() {
     );
     assert_eq!(cancel(&host, "t1"), Ok(()));
     assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
+fn params_reach_the_body_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    host.answer(200, &format!(r#"{{"created": 1, "data": [{{"b64_json": "{}"}}]}}"#, codec::b64(PNG)));
+    let req = Request { extra: Some(r#"{"background": "transparent", "output_compression": 80}"#.into()), ..Request::text("gpt-image-1.5", "a fox") };
+    submit(&host, &req).unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!((body["background"].as_str(), body["output_compression"].as_u64()), (Some("transparent"), Some(80)));
+    let req = Request { extra: Some(r#"{"prompt": "other"}"#.into()), ..req };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params.prompt");
+    assert!(message.contains("prompt argument"), "{message}");
+    let req = Request { extra: Some("true".into()), ..req };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &req), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
 }

@@ -4,7 +4,7 @@
 //! `POST {base_url}/images/edits` (multipart), both synchronous, and reads
 //! base64 images back. The API key never enters the sandbox: requests carry
 //! `Authorization: Bearer {{secret:OPENAI_API_KEY}}` and the host fills it in
-//! toward the hosts the operator bound it to. Wire facts: PROTOCOLS.md §1.
+//! toward the hosts the operator bound it to. Wire facts: docs/providers/openai.md.
 //!
 //! Everything is plain Rust over the [`types::Host`] trait, so it is
 //! unit-tested natively; `easel-plugin-kit` binds [`OpenAi`] to the WIT world
@@ -12,12 +12,11 @@
 
 pub mod flow;
 pub mod models;
-pub mod multipart;
 pub mod request;
 pub mod response;
 
 use easel_plugin_kit::Provider;
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// OpenAI Images as an Easel [`Provider`]; the calls are in [`flow`].

@@ -1,8 +1,8 @@
 //! The OpenAI image model table: ids, life cycle, sizes, limits and prices.
 //!
 //! `GET /models` exposes no capabilities, so this table is hard-coded from
-//! PROTOCOLS §0 (life cycle, from the openai 3.54.0 `types/image_model.py`
-//! docstring), §1.3/§1.4 (sizes, counts, inputs) and §1.8 (prices, which are
+//! docs/providers/openai.md#models (life cycle, from the openai 3.54.0 `types/image_model.py`
+//! docstring), docs/providers/openai.md#generations, #edits (sizes, counts, inputs) and docs/providers/openai.md#models (prices, which are
 //! third-party quotes [S]).
 
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
@@ -18,11 +18,11 @@ pub enum SizeRule {
     Fixed,
     /// Any `WxH` with both sides multiples of 16, aspect ratio between 1:3
     /// and 3:1 and at most [`MAX_FREE_PIXELS`] pixels (gpt-image-2 and
-    /// later — PROTOCOLS §1.3).
+    /// later — docs/providers/openai.md#generations).
     Free,
 }
 
-/// Pixel budget of free sizes: 3840×2160 (PROTOCOLS §1.3).
+/// Pixel budget of free sizes: 3840×2160 (docs/providers/openai.md#generations).
 pub const MAX_FREE_PIXELS: u64 = 3840 * 2160;
 
 /// Long edge in pixels of each size tier offered for free-size models
@@ -45,9 +45,9 @@ pub struct Model {
     pub max_side: u32,
     pub size_multiple: u32,
     pub default_size: (u32, u32),
-    /// `n` upper bound (1–10 for GPT image models — PROTOCOLS §1.3).
+    /// `n` upper bound (1–10 for GPT image models — docs/providers/openai.md#generations).
     pub max_images: u32,
-    /// Reference images per edit (16 for GPT image models — PROTOCOLS §1.4).
+    /// Reference images per edit (16 for GPT image models — docs/providers/openai.md#edits).
     pub max_input_images: u32,
     pub features: Features,
     pub output_formats: &'static [&'static str],
@@ -60,7 +60,7 @@ pub struct Model {
     pub prompt_notes: Option<&'static str>,
     pub size_rule: SizeRule,
     /// Whether `/images/edits` takes `input_fidelity` (not gpt-image-1-mini
-    /// nor gpt-image-2 — PROTOCOLS §1.4; assumed for 2.5+ [M]).
+    /// nor gpt-image-2 — docs/providers/openai.md#edits; assumed for 2.5+ [M]).
     pub input_fidelity: bool,
     /// GPT image family (base64 output, quality/background/format options);
     /// false for the dall-e models.

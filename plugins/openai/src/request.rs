@@ -2,22 +2,32 @@
 //! parameter checks, Easel → OpenAI names (`count` → `n`, width/height or
 //! aspect ratio → `size: "WxH"`, strength → `input_fidelity`), the JSON body
 //! of `/images/generations` and the multipart body of `/images/edits`
-//! (PROTOCOLS §1.3, §1.4).
+//! (docs/providers/openai.md#generations, #edits).
 
 use crate::models::{self, FREE_TIERS, MAX_FREE_PIXELS, Model, SizeRule};
-use crate::multipart::Form;
 use crate::types::{Dims, HttpRequest, InputImage, Lifecycle, Operation, ProviderError, Request, Role};
-use crate::util::{self, parse_ratio};
+use easel_plugin_kit::multipart::Form;
+use easel_plugin_kit::size::parse_ratio;
+use easel_plugin_kit::{image, params};
 use serde_json::{Map, Value, json};
 
 /// Secret the plugin references; the host substitutes it (never the plugin).
 pub const SECRET: &str = "OPENAI_API_KEY";
-/// Production base URL (PROTOCOLS §1.1); `base_url` in the config overrides it.
+/// Production base URL (docs/providers/openai.md#base-url-and-auth); `base_url` in the config overrides it.
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
-/// A valid `extra`, shown when a request's is not a JSON object.
-const EXTRA_EXAMPLE: &str = r#"{"quality": "high"}"#;
+/// Body fields the plugin sets from Easel arguments, refused in `params`
+/// (docs/providers/openai.md#params).
+const RESERVED: &[params::Reserved] = &[
+    ("model", "model"),
+    ("prompt", "prompt"),
+    ("n", "count"),
+    ("size", "size or aspect_ratio"),
+    ("image", "images"),
+    ("image[]", "images"),
+    ("mask", "images (role `mask`)"),
+];
 /// Per-request timeout: image calls take up to a few minutes (the SDK allows
-/// 600 s — PROTOCOLS §1.1); the host caps it at the plugin's limit.
+/// 600 s — docs/providers/openai.md#base-url-and-auth); the host caps it at the plugin's limit.
 pub const DEFAULT_TIMEOUT_MS: u32 = 300_000;
 
 /// The operator's `[plugins.openai.config]` settings.
@@ -102,16 +112,22 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
     if model.gpt_image {
         let mut defaults = settings.defaults.clone();
         if edit {
-            // `/images/edits` lists no `moderation` field (PROTOCOLS §1.4).
+            // `/images/edits` lists no `moderation` field (docs/providers/openai.md#edits).
             defaults.remove("moderation");
         }
-        util::deep_merge(&mut fields, defaults);
+        params::deep_merge(&mut fields, defaults);
     }
     if edit && let Some(strength) = req.strength {
         // Low strength = stay close to the input = high fidelity.
         fields.insert("input_fidelity".into(), json!(if strength <= 0.5 { "high" } else { "low" }));
     }
-    util::deep_merge(&mut fields, util::parse_extra(req.extra.as_deref(), EXTRA_EXAMPLE)?);
+    // The caller's params go over the config defaults, never over a field
+    // set from an argument (docs/providers/openai.md#params).
+    let mut reserved = RESERVED.to_vec();
+    if fields.contains_key("input_fidelity") {
+        reserved.push(("input_fidelity", "strength"));
+    }
+    params::merge(&mut fields, req.extra.as_deref(), &reserved)?;
     let output_format = fields.get("output_format").and_then(Value::as_str).map(str::to_string);
 
     let mut headers =
@@ -266,7 +282,7 @@ fn list_sizes(model: &Model) -> String {
 }
 
 /// The `/images/edits` form: scalar fields as text, `image[]` per reference,
-/// then `mask` (PROTOCOLS §1.4).
+/// then `mask` (docs/providers/openai.md#edits).
 fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Result<(String, Vec<u8>), ProviderError> {
     let references: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Reference).collect();
     if req.images.iter().any(|i| i.role == Role::Control) {
@@ -291,18 +307,18 @@ fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Resul
         form.text(key, text);
     }
     for (index, image) in references.iter().enumerate() {
-        let mime = util::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
+        let mime = image::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
         if !matches!(mime, "image/png" | "image/jpeg" | "image/webp") {
             return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; OpenAI takes PNG, JPEG or WebP", index + 1)));
         }
-        form.file("image[]", &format!("image_{index}.{}", util::file_extension(mime)), mime, image.data.clone());
+        form.file("image[]", &format!("image_{index}.{}", image::file_extension(mime)), mime, image.data.clone());
     }
     let masks: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Mask).collect();
     if masks.len() > 1 {
         return Err(ProviderError::invalid(Some("images"), "give at most one image with role `mask`"));
     }
     if let Some(mask) = masks.first() {
-        if util::sniff_image_mime(&mask.data).unwrap_or(mask.mime_type.as_str()) != "image/png" {
+        if image::sniff_image_mime(&mask.data).unwrap_or(mask.mime_type.as_str()) != "image/png" {
             return Err(ProviderError::invalid(Some("images"), "the mask must be a PNG whose fully transparent pixels mark the area to edit"));
         }
         let first = references[0];
@@ -351,7 +367,7 @@ mod tests {
     }
 
     #[test]
-    fn config_defaults_and_extra_are_merged() {
+    fn config_defaults_and_params_are_merged() {
         let s = Settings::from_config(|k| (k == "quality").then(|| "low".to_string()));
         assert_eq!(s.base_url, DEFAULT_BASE_URL);
         let mut req = Request::text("gpt-image-1.5", "a fox");
@@ -361,8 +377,17 @@ mod tests {
         assert_eq!(body["quality"], "low");
         assert_eq!(body["background"], "transparent");
         assert_eq!(built.output_format.as_deref(), Some("webp"));
+        // params go over the config defaults.
+        req.extra = Some(r#"{"quality": "high"}"#.into());
+        assert_eq!(body_json(&build(&req, &s).unwrap())["quality"], "high");
         req.extra = Some("[1]".into());
-        assert_eq!(build(&req, &s).unwrap_err(), ProviderError::invalid(Some("extra"), r#"must be a JSON object, e.g. {"quality": "high"}"#));
+        assert!(matches!(build(&req, &s).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
+        for (key, argument) in [("prompt", "prompt"), ("n", "count"), ("size", "size or aspect_ratio"), ("model", "model")] {
+            req.extra = Some(format!(r#"{{"{key}": 1}}"#));
+            let Err(ProviderError::InvalidRequest { field, message }) = build(&req, &s) else { panic!("{key}") };
+            assert_eq!(field.as_deref(), Some(format!("params.{key}").as_str()));
+            assert!(message.starts_with(&format!("use the {argument} argument")), "{message}");
+        }
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! Reading OpenAI Images responses: `data[].b64_json` (or legacy `url`)
-//! into images (PROTOCOLS §1.5), and the `{"error": {...}}` envelope into
-//! Easel's provider errors (PROTOCOLS §1.7). Parsing is tolerant: fields
-//! marked [M] in PROTOCOLS may be missing or shaped differently.
+//! into images (docs/providers/openai.md#response), and the `{"error": {...}}` envelope into
+//! Easel's provider errors (docs/providers/openai.md#errors). Parsing is tolerant: fields
+//! marked unconfirmed in docs/providers/openai.md may be missing or shaped differently.
 
 use crate::request::SECRET;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
-use crate::util::{self, snippet};
+use easel_plugin_kit::text::snippet;
 use base64::Engine;
 use serde_json::Value;
+use easel_plugin_kit::{http, image, text};
 
 /// Images from a 200 response, or the classified failure for any other.
 /// `output_format` is what the request asked for; `now_unix_secs` is used
@@ -35,7 +36,7 @@ pub fn parse_success(body: &[u8], output_format: Option<&str>) -> Result<Vec<Out
             let data = base64::engine::general_purpose::STANDARD
                 .decode(b64.trim())
                 .map_err(|e| ProviderError::Upstream { status: 200, message: format!("OpenAI image {} is not valid base64: {e}", index + 1) })?;
-            let mime_type = util::sniff_image_mime(&data).map(str::to_string).unwrap_or_else(|| format_mime(format));
+            let mime_type = image::sniff_image_mime(&data).map(str::to_string).unwrap_or_else(|| format_mime(format));
             images.push(Output { data: ImageData::Inline { mime_type, data }, width, height, seed: None, revised_prompt });
         } else if let Some(url) = item.get("url").and_then(Value::as_str) {
             // The host downloads it (legacy dall-e `url` answers).
@@ -70,13 +71,13 @@ pub fn easel_field(param: &str) -> String {
     .to_string()
 }
 
-/// Classify a non-200 response (PROTOCOLS §1.7).
+/// Classify a non-200 response (docs/providers/openai.md#errors).
 pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError {
     let status = resp.status;
     let body: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
     let error = body.get("error").cloned().unwrap_or(Value::Null);
     let text = |key: &str| error.get(key).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_i64().map(|n| n.to_string())));
-    let message = util::sentence(&text("message").or_else(|| error.as_str().map(str::to_string)).unwrap_or_else(|| snippet(&resp.body, 300)));
+    let message = text::sentence(&text("message").or_else(|| error.as_str().map(str::to_string)).unwrap_or_else(|| snippet(&resp.body, 300)));
     let code = text("code").unwrap_or_default();
     let kind = text("type").unwrap_or_default();
     let param = text("param");
@@ -113,7 +114,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
             message: format!("OpenAI says the account is out of credit (insufficient_quota): {message}{request_id}"),
         },
         429 => ProviderError::RateLimited {
-            retry_after_ms: util::retry_delay_ms(resp, now_unix_secs),
+            retry_after_ms: http::retry_delay_ms(resp, now_unix_secs),
             message: format!("OpenAI rate limit{}: {message}", if code.is_empty() { String::new() } else { format!(" ({code})") }),
         },
         404 if code == "model_not_found" || param.as_deref() == Some("model") => {
@@ -131,6 +132,7 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use easel_plugin_kit::codec;
     use serde_json::json;
 
     fn resp(status: u16, body: Value, headers: &[(&str, &str)]) -> HttpResponse {
@@ -148,7 +150,7 @@ mod tests {
     #[test]
     fn decodes_b64_images_and_revised_prompts() {
         let png = b"\x89PNG\r\n\x1a\nxxxx";
-        let b64 = util::b64(png);
+        let b64 = codec::b64(png);
         let body = json!({"created": 1, "output_format": "png", "size": "1536x1024", "data": [{"b64_json": b64, "revised_prompt": "A fox."}]});
         let images = interpret(&resp(200, body, &[]), None, 0).unwrap();
         assert_eq!(images.len(), 1);

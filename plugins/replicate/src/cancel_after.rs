@@ -5,7 +5,7 @@
 //! `30s`, `5m` or `1h30m`, a bare number meaning seconds, at least 5 s.
 
 use crate::types::{Host, ProviderError};
-use crate::util::bad_config;
+use easel_plugin_kit::config::bad_config;
 
 /// The config key (`[plugins.replicate.config] cancel_after`).
 pub const KEY: &str = "cancel_after";

@@ -1,10 +1,11 @@
-//! Replicate HTTP errors → Easel `provider-error`s (PROTOCOLS §4.4): RFC 7807
+//! Replicate HTTP errors → Easel `provider-error`s (docs/providers/replicate.md#errors-and-retries): RFC 7807
 //! bodies `{title, detail, status}`, 422 `invalid_fields`, 401, 402, 404,
 //! 429 with `Retry-After`, 5xx; and a failed prediction's `error` string
 //! (NSFW refusals are content blocks).
 
 use crate::types::{HttpResponse, ProviderError};
-use crate::util::{retry_after_ms, text_of, truncate};
+use easel_plugin_kit::http::retry_after_ms;
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
 /// Which call got the error.
@@ -80,7 +81,7 @@ pub fn easel_field(name: &str) -> Option<&'static str> {
 }
 
 /// A failed prediction's `error`: safety refusals (cog-flux: "All generated
-/// images contained NSFW content…", PROTOCOLS §4.4) are content blocks.
+/// images contained NSFW content…", docs/providers/replicate.md#errors-and-retries) are content blocks.
 pub fn prediction_failure(error: Option<&str>) -> ProviderError {
     let text = error.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("the prediction failed without an error message");
     let lower = text.to_ascii_lowercase();

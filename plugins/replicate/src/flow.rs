@@ -1,10 +1,10 @@
 //! The provider calls — describe, submit, poll, cancel — over Replicate's
-//! predictions API (PROTOCOLS §4), written against the [`Host`] trait so the
+//! predictions API (docs/providers/replicate.md), written against the [`Host`] trait so the
 //! whole flow runs in native tests against a scripted host.
 //!
 //! Config keys (`[plugins.replicate.config]`):
 //! - `base_url`: API base, default `https://api.replicate.com/v1`; with or
-//!   without the trailing `/v1` (§4.1), e.g. `http://127.0.0.1:9002`.
+//!   without the trailing `/v1` (docs/providers/replicate.md#base-url-and-auth), e.g. `http://127.0.0.1:9002`.
 //! - `prefer_wait_secs`: `Prefer: wait=N` on create, 0–60, default 5: fast
 //!   models finish inside `submit`; 0 turns sync mode off.
 //! - `default_model`: default `black-forest-labs/flux-schnell`.
@@ -17,7 +17,7 @@
 //!   a prediction the host lost track of cannot bill longer than a tracked
 //!   one. See [`crate::cancel_after`].
 //! - `download_auth`: `true` sends `Authorization: Bearer …` with output
-//!   downloads (the docs advise it, §4.3); the secret must then also be
+//!   downloads (the docs advise it, docs/providers/replicate.md#predictions); the secret must then also be
 //!   bound to `https://replicate.delivery`. Default `false`.
 
 use crate::cancel_after;
@@ -25,19 +25,21 @@ use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
 use crate::prediction::{self, Phase};
-use crate::token::Token;
+use crate::token::{JobToken, Token};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{config_bool, config_list, config_u64, config_url, egress_error, truncate};
+use easel_plugin_kit::config::{config_bool, config_list, config_u64, config_url};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::text::truncate;
 use serde_json::Value;
 
-/// The secret the plugin references; the host fills it in (PROTOCOLS §4.1).
+/// The secret the plugin references; the host fills it in (docs/providers/replicate.md#base-url-and-auth).
 pub const SECRET: &str = "REPLICATE_API_TOKEN";
 pub const AUTH_VALUE: &str = "Bearer {{secret:REPLICATE_API_TOKEN}}";
 pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com/v1";
 pub const DEFAULT_MODEL: &str = "black-forest-labs/flux-schnell";
-/// Default `Prefer: wait` seconds; Replicate allows 1–60 (§4.2).
+/// Default `Prefer: wait` seconds; Replicate allows 1–60 (docs/providers/replicate.md#calls).
 pub const DEFAULT_PREFER_WAIT: u64 = 5;
 
 const POLL_TIMEOUT_MS: u32 = 20_000;
@@ -92,7 +94,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let timeout = (wait as u32) * 1000 + CREATE_SLACK_MS;
     let response = host
         .fetch(HttpRequest { method: "POST".into(), url: format!("{base}{}", create.path), headers, body, timeout_ms: Some(timeout) })
-        .map_err(|e| egress_error(e, "creating the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &format!("{base}{}", create.path)))?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Create, &request.model));
     }
@@ -121,7 +123,6 @@ fn token_for(p: &Value, base: &str, model: &str) -> Result<Token, ProviderError>
         message: format!("Replicate's answer has no prediction id: {}", truncate(&p.to_string(), 200)),
     })?;
     Ok(Token {
-        v: 1,
         get: get.unwrap_or_else(|| format!("{base}/predictions/{id}")),
         cancel: cancel.unwrap_or_else(|| format!("{base}/predictions/{id}/cancel")),
         model: model.into(),
@@ -136,7 +137,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     require_token(host)?;
     let response = host
         .fetch(HttpRequest { method: "GET".into(), url: token.get.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
-        .map_err(|e| egress_error(e, "checking the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.get))?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
             status: 404,
@@ -168,7 +169,7 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     require_token(host)?;
     let response = host
         .fetch(HttpRequest { method: "POST".into(), url: token.cancel.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
-        .map_err(|e| egress_error(e, "cancelling the Replicate prediction"))?;
+        .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.cancel))?;
     if response.is_success() || response.status == 404 {
         let status = response.json().and_then(|p| p.get("status").and_then(Value::as_str).map(String::from));
         host.log(Level::Info, &format!("replicate prediction {} cancel: HTTP {} {}", token.id, response.status, status.unwrap_or_default()));
@@ -177,7 +178,7 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     Err(errors::classify(&response, Call::Cancel, &token.model))
 }
 
-/// The API base ending in `/v1`, whether or not the config wrote it (§4.1).
+/// The API base ending in `/v1`, whether or not the config wrote it (docs/providers/replicate.md#base-url-and-auth).
 pub fn api_base(host: &dyn Host) -> String {
     let base = config_url(host, "base_url", DEFAULT_BASE_URL);
     if base.ends_with("/v1") { base } else { format!("{base}/v1") }
@@ -210,7 +211,7 @@ fn require_token(host: &dyn Host) -> Result<(), ProviderError> {
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     }
 }
 

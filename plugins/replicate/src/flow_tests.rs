@@ -1,5 +1,5 @@
 //! Flow tests: create (with and without `Prefer: wait` finishing) → poll →
-//! cancel against a scripted host that answers like Replicate (PROTOCOLS §4)
+//! cancel against a scripted host that answers like Replicate (docs/providers/replicate.md)
 //! and records every request.
 
 use super::*;
@@ -164,4 +164,20 @@ fn an_html_error_page_is_summarised_by_status_and_title() {
     host.answer_with(502, &[("content-type", "text/html")], page.as_bytes());
     let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
     assert_eq!(err, ProviderError::upstream(502, "Replicate: HTTP 502: an HTML page titled \"502 Bad Gateway\""));
+}
+
+#[test]
+fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
+    let host = mock();
+    host.answer(201, STARTING);
+    let request = Request { extra: Some(r#"{"output_quality": 90, "go_fast": true}"#.into()), ..Request::text("flux-schnell", "a red fox") };
+    submit(&host, &request).unwrap();
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!((body["input"]["output_quality"].as_u64(), body["input"]["go_fast"].as_bool()), (Some(90), Some(true)));
+    assert!(body.get("output_quality").is_none(), "params go into `input`, not beside it");
+    let request = Request { extra: Some(r#"{"prompt": "other"}"#.into()), ..request };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params.prompt");
+    let request = Request { extra: Some("{not json".into()), ..request };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params");
+    assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
 }

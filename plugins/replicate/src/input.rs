@@ -1,10 +1,12 @@
 //! Builds a Replicate create-prediction call: which endpoint (official model
-//! or version, PROTOCOLS §4.2) and the model `input` with Easel's common
-//! parameters under the model's own names (§4.5).
+//! or version, docs/providers/replicate.md#calls) and the model `input` with Easel's common
+//! parameters under the model's own names (docs/providers/replicate.md#models).
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{data_uri, nearest_ratio};
+use easel_plugin_kit::codec::data_uri;
+use easel_plugin_kit::params;
+use easel_plugin_kit::size::nearest_ratio;
 use serde_json::{Map, Value, json};
 
 /// The create call: path below the API base (`/models/{owner}/{name}/predictions`
@@ -125,7 +127,7 @@ pub fn build_input(request: &Request, output_format: Option<&str>) -> Result<Map
             }
         }
     }
-    merge_extra(&mut input, request.extra.as_deref())?;
+    params::merge(&mut input, request.extra.as_deref(), RESERVED)?;
     Ok(input)
 }
 
@@ -151,17 +153,25 @@ fn insert_format(input: &mut Map<String, Value>, format: Option<&str>, accepted:
     }
 }
 
-/// Merge the request's `extra` JSON object over the input (extra wins).
-fn merge_extra(input: &mut Map<String, Value>, extra: Option<&str>) -> Result<(), ProviderError> {
-    let Some(extra) = extra.map(str::trim).filter(|e| !e.is_empty()) else { return Ok(()) };
-    match serde_json::from_str::<Value>(extra) {
-        Ok(Value::Object(fields)) => {
-            input.extend(fields);
-            Ok(())
-        }
-        _ => Err(ProviderError::invalid(Some("extra"), "must be a JSON object of Replicate input fields")),
-    }
-}
+/// Input fields the plugin sets from Easel arguments (for some model
+/// family or other), refused in `params`: docs/providers/replicate.md#params.
+pub const RESERVED: &[params::Reserved] = &[
+    ("prompt", "prompt"),
+    ("negative_prompt", "negative_prompt"),
+    ("num_outputs", "count"),
+    ("seed", "seed"),
+    ("aspect_ratio", "aspect_ratio or size"),
+    ("width", "size"),
+    ("height", "size"),
+    ("resolution", "size_tier or size"),
+    ("num_inference_steps", "steps"),
+    ("guidance", "guidance"),
+    ("guidance_scale", "guidance"),
+    ("prompt_strength", "strength"),
+    ("image", "images"),
+    ("image_input", "images"),
+    ("mask", "images (role `mask`)"),
+];
 
 #[cfg(test)]
 mod tests {
@@ -223,5 +233,19 @@ mod tests {
         g.extra = Some(r#"{"scheduler":"K_EULER"}"#.into());
         let input = build_input(&g, Some("png")).unwrap();
         assert_eq!(serde_json::Value::Object(input), json!({"prompt":"x","width":640,"height":480,"scheduler":"K_EULER"}));
+    }
+
+    #[test]
+    fn params_join_the_input_but_not_over_arguments() {
+        let mut r = Request::text("black-forest-labs/flux-schnell", "a fox");
+        r.extra = Some(r#"{"output_quality": 90, "disable_safety_checker": true}"#.into());
+        let input = build_input(&r, None).unwrap();
+        assert_eq!((input["output_quality"].clone(), input["disable_safety_checker"].clone()), (json!(90), json!(true)));
+        r.extra = Some(r#"{"num_outputs": 4}"#.into());
+        let Err(ProviderError::InvalidRequest { field, message }) = build_input(&r, None) else { panic!() };
+        assert_eq!((field.as_deref(), message.as_str()), (Some("params.num_outputs"), "use the count argument instead: the plugin sets `num_outputs` from it"));
+        r.extra = Some(r#""fast""#.into());
+        let Err(ProviderError::InvalidRequest { field, .. }) = build_input(&r, None) else { panic!() };
+        assert_eq!(field.as_deref(), Some("params"));
     }
 }

@@ -3,7 +3,7 @@
 //! `Prefer: wait`, polls `urls.get` and cancels through `urls.cancel`, with
 //! `Authorization: Bearer {{secret:REPLICATE_API_TOKEN}}` filled in by the
 //! host (the plugin never sees the token). Wire protocol:
-//! `shared/providers/PROTOCOLS.md` §4.
+//! `docs/providers/replicate.md`.
 //!
 //! Everything is plain Rust over the [`types::Host`] trait, so it is
 //! unit-tested natively; `easel-plugin-kit` binds [`Replicate`] to the WIT
@@ -17,7 +17,7 @@ pub mod models;
 pub mod prediction;
 pub mod token;
 
-pub use easel_plugin_kit::{types, util};
+pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 

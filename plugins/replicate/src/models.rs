@@ -1,7 +1,7 @@
 //! The Replicate models this plugin describes, their capabilities, and the
 //! input family each belongs to (which decides the model's own input names).
 //!
-//! FLUX inputs are primary (PROTOCOLS §4.5, replicate/cog-flux). The
+//! FLUX inputs are primary (docs/providers/replicate.md#models, replicate/cog-flux). The
 //! `google/nano-banana*` input names (`image_input`, `resolution`) and all
 //! pixel limits are assumptions [M]: Replicate's 422 `invalid_fields` is the
 //! authority, and the plugin maps it back to Easel's field names.
@@ -22,7 +22,7 @@ pub enum Family {
     Generic,
 }
 
-/// cog-flux `aspect_ratio` values (PROTOCOLS §4.5).
+/// cog-flux `aspect_ratio` values (docs/providers/replicate.md#models).
 pub const FLUX_RATIOS: [&str; 9] = ["1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21"];
 /// Gemini-style ratios [M].
 pub const BANANA_RATIOS: [&str; 10] = ["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"];
@@ -75,7 +75,7 @@ const TABLE: [Entry; 4] = [
         name: "Nano Banana (Gemini 2.5 Flash Image, Replicate)",
         aliases: &["nano-banana"],
         family: Family::NanoBanana { pro: false },
-        // PROTOCOLS §0: gemini-2.5-flash-image is probably discontinued upstream [S].
+        // docs/providers/replicate.md#models: gemini-2.5-flash-image is probably discontinued upstream [S].
         lifecycle: Lifecycle::Deprecated,
         replacement: Some("google/nano-banana-pro"),
         notes: "Conversational prompts; edits keep the subject. One image per call; sizes come from aspect_ratio.",
@@ -139,7 +139,7 @@ fn info(entry: &Entry) -> ModelInfo {
         output_formats: strings(&["image/png", "image/jpeg", "image/webp"]),
         lifecycle: entry.lifecycle,
         replacement: entry.replacement.map(String::from),
-        // Replicate publishes no price in its API (PROTOCOLS §4.5, §9).
+        // Replicate publishes no price in its API (docs/providers/replicate.md#models, ).
         price_per_image_usd: None,
         prompt_notes: Some(entry.notes.into()),
     };

@@ -1,11 +1,12 @@
-//! Reading a Replicate prediction object (PROTOCOLS §4.3): `starting` →
+//! Reading a Replicate prediction object (docs/providers/replicate.md#predictions): `starting` →
 //! `processing` (tqdm-style `logs`) → `succeeded` | `failed` | `canceled`,
 //! and its `output` (one URL, a list of URLs, or `data:` URIs). Unknown
 //! statuses and odd output shapes are tolerated.
 
 use crate::errors::prediction_failure;
 use crate::types::{ImageData, Output, ProviderError};
-use crate::util::{decode_data_uri, fraction_in, last_line, truncate};
+use easel_plugin_kit::codec::decode_data_uri;
+use easel_plugin_kit::text::{fraction_in, last_line, truncate};
 use serde_json::Value;
 
 /// Where a prediction stands.
@@ -64,7 +65,7 @@ pub fn phase(p: &Value) -> Phase {
 }
 
 /// Every URL string in `output`: a string, or (nested) arrays of strings,
-/// or objects with a `url` (model-specific, §4.3).
+/// or objects with a `url` (model-specific, docs/providers/replicate.md#predictions).
 pub fn output_urls(output: Option<&Value>) -> Vec<String> {
     let mut urls = Vec::new();
     fn walk(v: &Value, urls: &mut Vec<String>) {

@@ -1,15 +1,13 @@
 //! The job token: what `poll` and `cancel` need about one prediction, as
 //! compact JSON (the host stores it and hands it back).
 
-use crate::types::ProviderError;
+pub use easel_plugin_kit::token::JobToken;
 use serde::{Deserialize, Serialize};
 
 /// One prediction. `get` and `cancel` are the absolute `urls.get` /
-/// `urls.cancel` Replicate returned (PROTOCOLS §4.3), or built from the id.
+/// `urls.cancel` Replicate returned (docs/providers/replicate.md#predictions), or built from the id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
-    /// Format version of this token.
-    pub v: u8,
     /// Prediction id.
     pub id: String,
     /// Model as requested (`owner/name[:version]`), for messages.
@@ -18,16 +16,8 @@ pub struct Token {
     pub cancel: String,
 }
 
-impl Token {
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("a token always serialises")
-    }
-
-    pub fn decode(text: &str) -> Result<Token, ProviderError> {
-        serde_json::from_str(text).map_err(|e| {
-            ProviderError::invalid(Some("job_id"), format!("not a Replicate job token ({e}); it must come from this plugin's submit"))
-        })
-    }
+impl JobToken for Token {
+    const PLUGIN: &'static str = "replicate";
 }
 
 #[cfg(test)]
@@ -37,7 +27,6 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let t = Token {
-            v: 1,
             id: "gm3q".into(),
             model: "black-forest-labs/flux-schnell".into(),
             get: "https://api.replicate.com/v1/predictions/gm3q".into(),

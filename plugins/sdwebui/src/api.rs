@@ -1,18 +1,39 @@
 //! Request bodies for `POST /sdapi/v1/txt2img` and `/img2img`
-//! (PROTOCOLS §6.3, §6.4): the Easel request mapped onto A1111's field
-//! names, with the operator's `params` underneath and the request's
-//! `extra` on top.
+//! (docs/providers/sdwebui.md#txt2img, #img2img): the Easel request mapped onto A1111's field
+//! names, with the operator's config `params` underneath and the caller's
+//! `params` (WIT `extra`, docs/providers/sdwebui.md#params) on top.
 //!
 //! Mapping: `count` → `batch_size` (with `n_iter` 1), `guidance` →
 //! `cfg_scale`, `strength` → `denoising_strength`, the checkpoint →
 //! `override_settings.sd_model_checkpoint`, the first reference image →
 //! `init_images[0]`, a mask → `mask` (white = repaint, A1111's convention).
 //! Every body carries `force_task_id`, so `/internal/progress` can tell
-//! whether this very task is queued, running or finished (§6.2).
+//! whether this very task is queued, running or finished (docs/providers/sdwebui.md#endpoints).
 
 use crate::types::{Operation, ProviderError, Request, Role};
-use crate::util::{b64, parse_ratio, round_down};
+use easel_plugin_kit::codec::b64;
+use easel_plugin_kit::params;
+use easel_plugin_kit::size::{parse_ratio, round_down};
 use serde_json::{Map, Value, json};
+
+/// Body fields the plugin sets from Easel arguments, refused in the
+/// request's `params` (the operator's config `params` may set them as
+/// defaults): docs/providers/sdwebui.md#params.
+pub const RESERVED: &[params::Reserved] = &[
+    ("prompt", "prompt"),
+    ("negative_prompt", "negative_prompt"),
+    ("seed", "seed"),
+    ("batch_size", "count"),
+    ("n_iter", "count"),
+    ("steps", "steps"),
+    ("cfg_scale", "guidance"),
+    ("width", "size"),
+    ("height", "size"),
+    ("init_images", "images"),
+    ("mask", "images (role `mask`)"),
+    ("denoising_strength", "strength"),
+    ("override_settings.sd_model_checkpoint", "model"),
+];
 
 /// Width and height must be multiples of this (A1111's sliders step by 8).
 pub const SIZE_MULTIPLE: u32 = 8;
@@ -58,7 +79,7 @@ pub fn build(
     if request.images.iter().any(|i| i.role == Role::Control) {
         return Err(ProviderError::invalid(
             Some("images"),
-            "SD WebUI takes control images only through an extension (ControlNet's `alwayson_scripts`); pass them in `extra` instead of role `control`",
+            "SD WebUI takes control images only through an extension (ControlNet's `alwayson_scripts`); pass them in `params` (`alwayson_scripts`) instead of role `control`",
         ));
     }
     let reference = request.images.iter().find(|i| i.role == Role::Reference);
@@ -118,12 +139,7 @@ pub fn build(
     body.entry("send_images").or_insert(json!(true));
     body.entry("save_images").or_insert(json!(false));
 
-    if let Some(extra) = request.extra.as_deref().filter(|e| !e.trim().is_empty()) {
-        match serde_json::from_str::<Value>(extra) {
-            Ok(Value::Object(extra)) => body.extend(extra),
-            _ => return Err(ProviderError::invalid(Some("extra"), "must be a JSON object of SD WebUI request fields")),
-        }
-    }
+    params::merge(&mut body, request.extra.as_deref(), RESERVED)?;
     body.insert("force_task_id".into(), json!(task_id));
     Ok(Task { endpoint, body: Value::Object(body), count: request.count.max(1) })
 }
@@ -234,13 +250,19 @@ mod tests {
     }
 
     #[test]
-    fn extra_goes_on_top_and_bad_extra_is_refused() {
+    fn params_go_on_top_and_bad_params_are_refused() {
         let mut r = Request::text("m", "x");
-        r.extra = Some(r#"{"sampler_name":"DDIM","enable_hr":true}"#.into());
-        let t = build(&r, None, &Map::new(), (512, 512), "t").unwrap();
+        r.extra = Some(r#"{"sampler_name":"DDIM","enable_hr":true,"override_settings":{"CLIP_stop_at_last_layers":2}}"#.into());
+        let t = build(&r, Some("v1-5 [6ce0161689]"), &Map::new(), (512, 512), "t").unwrap();
         assert_eq!((t.body["sampler_name"].as_str(), t.body["enable_hr"].as_bool()), (Some("DDIM"), Some(true)));
+        assert_eq!(t.body["override_settings"], json!({"sd_model_checkpoint": "v1-5 [6ce0161689]", "CLIP_stop_at_last_layers": 2}));
+        r.extra = Some(r#"{"override_settings":{"sd_model_checkpoint":"other"}}"#.into());
+        let refused = build(&r, None, &Map::new(), (512, 512), "t").unwrap_err();
+        assert!(matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.override_settings.sd_model_checkpoint" && message.contains("model argument")), "{refused:?}");
+        r.extra = Some(r#"{"cfg_scale": 3}"#.into());
+        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params.cfg_scale"));
         r.extra = Some("[1]".into());
-        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "extra"));
+        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The provider calls — describe, submit, poll, cancel — over A1111's API
-//! (PROTOCOLS §6), written against the [`Host`] trait so the whole flow
+//! (docs/providers/sdwebui.md), written against the [`Host`] trait so the whole flow
 //! runs in native tests against a scripted host.
 //!
 //! A1111's txt2img/img2img are synchronous: one HTTP call blocks until the
@@ -14,13 +14,16 @@
 use crate::api::{self, Endpoint, Task};
 use crate::models::{self, Checkpoint, Shape};
 use crate::response::{self, SECRET};
-use crate::token::{Token, new_task_id};
+use crate::token::{JobToken, Token, new_task_id};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
 };
-use crate::util::{self, config_object, config_str, config_u64, config_url, egress_error, parse_size};
+use easel_plugin_kit::config::{config_object, config_str, config_u64, config_url};
+use easel_plugin_kit::http::{Upstream, egress_error};
+use easel_plugin_kit::size::parse_size;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
+use easel_plugin_kit::config;
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:7860";
 pub const DEFAULT_MAX_IMAGES: u32 = 8;
@@ -54,11 +57,11 @@ impl Settings {
         let mode = match config_str(host, "submit_mode").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("deferred") => Mode::Deferred,
             Some("sync") => Mode::Sync,
-            Some(_) => return Err(util::bad_config("submit_mode", "\"deferred\" or \"sync\"")),
+            Some(_) => return Err(config::bad_config("submit_mode", "\"deferred\" or \"sync\"")),
         };
         let default_size = match config_str(host, "default_size") {
             None => None,
-            Some(text) => Some(parse_size(&text).ok_or_else(|| util::bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?),
+            Some(text) => Some(parse_size(&text).ok_or_else(|| config::bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?),
         };
         Ok(Settings {
             base: config_url(host, "base_url", DEFAULT_BASE_URL),
@@ -98,7 +101,7 @@ impl Settings {
             body,
             timeout_ms: Some(timeout_ms),
         };
-        host.fetch(request).map_err(|e| egress_error(e, &self.not_reachable(), &format!("{method} {path}")))
+        host.fetch(request).map_err(|e| egress_error(e, &Upstream::local("SD WebUI", &self.not_reachable()), &format!("{method} {path}")))
     }
 
     /// GET a JSON document; non-2xx answers are classified.
@@ -197,7 +200,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
                 format!("queued for SD WebUI at {}", s.base)
             };
             host.progress(None, &message);
-            let token = Token { v: 1, task: task_id, endpoint: task.endpoint, count: task.count, model: request.model.clone(), body: task.body };
+            let token = Token { task: task_id, endpoint: task.endpoint, count: task.count, model: request.model.clone(), body: task.body };
             Ok(Submission::Pending(token.encode()))
         }
     }
@@ -222,7 +225,7 @@ fn generate(host: &dyn Host, s: &Settings, task: &Task, model: &str) -> Result<R
     Ok(images)
 }
 
-/// Where a task stands, from `POST /internal/progress` (§6.2).
+/// Where a task stands, from `POST /internal/progress` (docs/providers/sdwebui.md#endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct TaskState {
     pub active: bool,
@@ -321,7 +324,7 @@ fn interrupt(host: &dyn Host, s: &Settings) -> Result<(), ProviderError> {
 fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("SD WebUI's answer to {path} is not JSON: {}", easel_plugin_kit::util::snippet(&response.body, 200)),
+        message: format!("SD WebUI's answer to {path} is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
     }
 }
 

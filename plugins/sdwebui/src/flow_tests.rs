@@ -1,5 +1,5 @@
 //! Flow tests: describe → submit (deferred and sync) → poll → cancel
-//! against a scripted host that answers like A1111 (PROTOCOLS §6) and
+//! against a scripted host that answers like A1111 (docs/providers/sdwebui.md) and
 //! records every request.
 
 use super::*;
@@ -193,4 +193,22 @@ fn bad_config_is_reported() {
     host.config.insert("submit_mode".into(), "sync".into());
     host.config.insert("params".into(), "[1,2]".into());
     assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("params")));
+}
+
+#[test]
+fn params_reach_the_txt2img_body_and_reserved_or_malformed_ones_are_refused() {
+    let mut host = mock();
+    host.config.insert("submit_mode".into(), "sync".into());
+    host.answer(200, MODELS);
+    host.answer(200, &generated(&[7]));
+    let request = Request { extra: Some(r#"{"sampler_name": "DPM++ 2M", "enable_hr": true}"#.into()), ..Request::text("sd_xl_base_1.0", "a castle") };
+    submit(&host, &request).unwrap();
+    let sent = body(&host, 1);
+    assert_eq!((sent["sampler_name"].as_str(), sent["enable_hr"].as_bool()), (Some("DPM++ 2M"), Some(true)));
+    for (extra, field) in [(r#"{"batch_size": 4}"#, "params.batch_size"), ("[]", "params")] {
+        host.answer(200, MODELS);
+        let request = Request { extra: Some(extra.into()), ..request.clone() };
+        easel_plugin_kit::testing::expect_invalid(submit(&host, &request), field);
+    }
+    assert_eq!(host.sent_to("POST", "/sdapi/v1/txt2img").len(), 1, "refused params generate nothing");
 }

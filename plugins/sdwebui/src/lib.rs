@@ -1,5 +1,5 @@
 //! Easel's AUTOMATIC1111 Stable Diffusion WebUI provider: txt2img, img2img
-//! and inpainting through the server's `/sdapi/v1` API (PROTOCOLS §6), one
+//! and inpainting through the server's `/sdapi/v1` API (docs/providers/sdwebui.md), one
 //! model per checkpoint, the checkpoint chosen per request with
 //! `override_settings.sd_model_checkpoint`.
 //!
@@ -20,7 +20,7 @@
 //! - `max_images`: largest batch (`count`), default 8.
 //! - `params`: a table merged into every request body under the request's
 //!   own fields, e.g. `params = { sampler_name = "DPM++ 2M", scheduler =
-//!   "Karras", steps = 25 }`. A request's `extra` JSON goes on top.
+//!   "Karras", steps = 25 }`. A request's `params` (WIT `extra`) go on top, except the fields Easel arguments set (docs/providers/sdwebui.md#params).
 //! - `request_timeout_secs`: how long one generation may take, default 900;
 //!   the host caps it at the plugin's `timeout_secs` (default 120), so raise
 //!   `timeout_secs` in `[plugins.sdwebui]` for slow GPUs.
@@ -42,13 +42,6 @@ pub mod token;
 
 pub use easel_plugin_kit::types;
 
-pub mod util {
-    //! The kit's shared helpers, with the self-hosted-server flavours of
-    //! `config_url` and `egress_error` (which name the server to start).
-
-    pub use easel_plugin_kit::local::{config_url, egress_error};
-    pub use easel_plugin_kit::util::*;
-}
 
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};

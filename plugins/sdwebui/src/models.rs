@@ -1,4 +1,4 @@
-//! Capability discovery from the server itself (PROTOCOLS §6.2): one model
+//! Capability discovery from the server itself (docs/providers/sdwebui.md#endpoints): one model
 //! per checkpoint of `GET /sdapi/v1/sd-models`, samplers and schedulers from
 //! `/samplers` and `/schedulers` for the prompt notes, and the loaded
 //! checkpoint (`sd_model_checkpoint` of `GET /sdapi/v1/options`) as default.
@@ -10,7 +10,7 @@
 
 use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
-use crate::util::text_of;
+use easel_plugin_kit::text::text_of;
 use serde_json::Value;
 
 /// One checkpoint the server lists.
@@ -144,7 +144,7 @@ fn prompt_notes(shape: &Shape) -> String {
     if !shape.schedulers.is_empty() {
         notes.push_str(&format!(" Schedulers: {}.", shape.schedulers.join(", ")));
     }
-    notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `extra`.");
+    notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `params`.");
     notes
 }
 

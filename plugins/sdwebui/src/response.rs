@@ -1,5 +1,5 @@
-//! Reading A1111's answers: the generation response (PROTOCOLS §6.5) and
-//! its errors (§6.6).
+//! Reading A1111's answers: the generation response (docs/providers/sdwebui.md#response) and
+//! its errors (docs/providers/sdwebui.md#errors).
 //!
 //! Success: `{"images": ["<base64, no data: prefix>"], "parameters": {...},
 //! "info": "<JSON text>"}`. `info` is a JSON *string*, not an object — it
@@ -14,10 +14,12 @@
 
 use crate::api::easel_field;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
-use crate::util::{decode_b64, sniff_mime, text_of, truncate};
+use easel_plugin_kit::codec::decode_b64;
+use easel_plugin_kit::image::sniff_mime;
+use easel_plugin_kit::text::{text_of, truncate};
 use serde_json::Value;
 
-/// The secret holding base64 of `user:pass` for `--api-auth` (PROTOCOLS §6.1).
+/// The secret holding base64 of `user:pass` for `--api-auth` (docs/providers/sdwebui.md#base-url-and-auth).
 pub const SECRET: &str = "SDWEBUI_AUTH";
 
 /// The images of a txt2img/img2img answer, with the seed of each.
@@ -65,7 +67,7 @@ pub fn images(body: &Value, count: u32) -> Result<Vec<Output>, ProviderError> {
     Ok(out)
 }
 
-/// `info` parsed: a JSON string in A1111 (§6.5); some forks send an object.
+/// `info` parsed: a JSON string in A1111 (docs/providers/sdwebui.md#response); some forks send an object.
 pub fn info(body: &Value) -> Option<Value> {
     match body.get("info")? {
         Value::String(text) => serde_json::from_str::<Value>(text).ok().filter(Value::is_object),
@@ -115,7 +117,7 @@ pub fn classify(response: &HttpResponse, url: &str, auth_set: bool) -> ProviderE
         400 => {
             let lower = message.to_ascii_lowercase();
             let hint = if lower.contains("sampler") || lower.contains("scheduler") {
-                "; check sampler_name/scheduler in [plugins.sdwebui.config] params or the request's extra"
+                "; check sampler_name/scheduler in [plugins.sdwebui.config] params or the request's params"
             } else {
                 ""
             };

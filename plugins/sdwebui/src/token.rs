@@ -4,14 +4,13 @@
 //! keeps no state between calls.
 
 use crate::api::Endpoint;
-use crate::types::ProviderError;
+pub use easel_plugin_kit::token::JobToken;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use easel_plugin_kit::random;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {
-    /// Format version of this token.
-    pub v: u8,
     /// The `force_task_id` of the body, e.g. `task(easel-9f2c…)`.
     pub task: String,
     pub endpoint: Endpoint,
@@ -23,21 +22,13 @@ pub struct Token {
     pub body: Value,
 }
 
-impl Token {
-    pub fn encode(&self) -> String {
-        serde_json::to_string(self).expect("a token always serialises")
-    }
-
-    pub fn decode(text: &str) -> Result<Token, ProviderError> {
-        serde_json::from_str(text).map_err(|e| {
-            ProviderError::invalid(Some("job_id"), format!("not an sdwebui job token ({e}); it must come from this plugin's submit"))
-        })
-    }
+impl JobToken for Token {
+    const PLUGIN: &'static str = "sdwebui";
 }
 
-/// A fresh task id in A1111's `task(<id>)` form (PROTOCOLS §6.2).
+/// A fresh task id in A1111's `task(<id>)` form (docs/providers/sdwebui.md#endpoints).
 pub fn new_task_id() -> String {
-    format!("task(easel-{:016x})", crate::util::random_u64())
+    format!("task(easel-{:016x})", random::random_u64())
 }
 
 #[cfg(test)]
@@ -47,7 +38,6 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let t = Token {
-            v: 1,
             task: new_task_id(),
             endpoint: Endpoint::Img2img,
             count: 2,

@@ -1,5 +1,6 @@
-//! A minimal `multipart/form-data` encoder (RFC 7578) for `/images/edits`:
-//! text fields and file parts, with a boundary that never occurs in the data.
+//! `multipart/form-data` bodies (RFC 7578): text fields and file parts,
+//! with a boundary that occurs in none of the data. OpenAI's `/images/edits`
+//! and ComfyUI's `/upload/image` take them.
 
 /// One form part.
 pub enum Part {
@@ -9,28 +10,34 @@ pub enum Part {
     File { name: String, filename: String, content_type: String, data: Vec<u8> },
 }
 
-/// A form under construction.
+/// A form under construction: parts go out in the order they were added.
 #[derive(Default)]
 pub struct Form {
     parts: Vec<Part>,
 }
 
 impl Form {
+    /// An empty form.
     pub fn new() -> Form {
         Form::default()
     }
 
+    /// Add a text field `name=value` (sent as UTF-8, no content type).
     pub fn text(&mut self, name: &str, value: impl Into<String>) -> &mut Form {
         self.parts.push(Part::Text { name: name.into(), value: value.into() });
         self
     }
 
+    /// Add a file part: form field `name`, `filename` (quotes and line
+    /// breaks escaped), its `content_type` and bytes.
     pub fn file(&mut self, name: &str, filename: &str, content_type: &str, data: Vec<u8>) -> &mut Form {
         self.parts.push(Part::File { name: name.into(), filename: filename.into(), content_type: content_type.into(), data });
         self
     }
 
-    /// `(content_type_header, body)`.
+    /// The finished `(content-type header value, body)`; the boundary is
+    /// `easel-form-boundary-7f3a9c0000`, its counter raised until no part
+    /// contains it.
     pub fn finish(self) -> (String, Vec<u8>) {
         let boundary = self.boundary();
         let mut body = Vec::new();

@@ -2,7 +2,8 @@
 //! `list_images` (the gallery), `vary_image` (re-run with a new seed or
 //! overrides) and `delete_image`.
 
-use super::results::{error_result, image_json, json_result, resource_link};
+use super::results::{error_result, json_result, resource_link};
+use super::outputs::{output_schema, to_json, DamagedItem, DeleteOutput, GalleryItem, GalleryOutput, ImageFacts, JobOutput, ShowOutput, ViewFacts};
 use super::EaselServer;
 use crate::jobs::{GenerateSpec, InputSpec, FieldError};
 use crate::model::ImageRole;
@@ -16,7 +17,6 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -128,7 +128,7 @@ impl EaselServer {
     /// Show a stored image, optionally resized, cropped, rotated, flipped or
     /// re-encoded; always within the preview byte budget, with its
     /// resource link, file path and URL.
-    #[tool(annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<ShowOutput>(), annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
     async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
         let stored = match self.app.store().get(id) {
@@ -174,8 +174,10 @@ impl EaselServer {
             Ok(view) => view,
             Err(e) => return Ok(error_result(&FieldError::field("view", format!("{e:#}")))),
         };
-        let mut facts = image_json(&stored);
-        facts["view"] = json!({"uri": format!("image://{id}/view?{query}"), "width": view.width, "height": view.height, "mime_type": view.mime_type, "bytes": view.data.len()});
+        let facts = ShowOutput {
+            image: ImageFacts::of(&stored),
+            view: ViewFacts { uri: format!("image://{id}/view?{query}"), width: view.width, height: view.height, mime_type: view.mime_type.to_string(), bytes: view.data.len() },
+        };
         let mut content = vec![ContentBlock::text(format!(
             "image {id}: view {}x{} {} of the {}x{} original at {}",
             view.width,
@@ -196,13 +198,13 @@ impl EaselServer {
         }
         content.push(resource_link(&stored));
         let mut result = CallToolResult::success(content);
-        result.structured_content = Some(self.with_url(facts));
+        result.structured_content = Some(self.with_url(to_json(&facts)));
         Ok(result)
     }
 
     /// The gallery: stored images, newest first, filtered by provider, model,
     /// origin, date or prompt text, a page at a time.
-    #[tool(annotations(title = "List images", read_only_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<GalleryOutput>(), annotations(title = "List images", read_only_hint = true, open_world_hint = false))]
     async fn list_images(&self, Parameters(args): Parameters<ListImagesArgs>) -> Result<CallToolResult, ErrorData> {
         let since = match args.since.as_deref().map(|t| gallery::parse_time("since", t)).transpose() {
             Ok(t) => t,
@@ -220,14 +222,16 @@ impl EaselServer {
             Err(e) => return Ok(error_result(&FieldError::field("cursor", e))),
         };
         let mut text = format!("{} image(s){}", items.len(), next.as_ref().map(|c| format!("; more with cursor \"{c}\"")).unwrap_or_default());
-        let images: Vec<serde_json::Value> = items
+        let images: Vec<GalleryItem> = items
             .iter()
             .map(|s| {
                 text.push_str(&format!("\n- {} {}x{} {} {}", s.id, s.width, s.height, s.created_at.format("%Y-%m-%d %H:%M"), s.prompt.as_deref().unwrap_or("(imported)")));
-                self.with_url(json!({
-                    "id": s.id, "uri": format!("image://{}", s.id), "width": s.width, "height": s.height, "mime_type": s.mime_type,
-                    "prompt": s.prompt, "provider": s.provider, "model": s.model, "origin": s.origin, "created_at": s.created_at, "parents": s.parents,
-                }))
+                let item = GalleryItem {
+                    id: s.id.clone(), uri: format!("image://{}", s.id), width: s.width, height: s.height, mime_type: s.mime_type.clone(),
+                    prompt: s.prompt.clone(), provider: s.provider.clone(), model: s.model.clone(), origin: s.origin, created_at: s.created_at,
+                    parents: s.parents.clone(), url: self.image_url(&s.id, &s.mime_type),
+                };
+                item
             })
             .collect();
         // Damaged entries are shown on the first page whatever the filter,
@@ -236,17 +240,17 @@ impl EaselServer {
         if shown > 0 {
             text.push_str(&format!("\n{} damaged image(s), which cannot be shown; delete_image removes them:", catalog.damaged.len()));
         }
-        let damaged: Vec<serde_json::Value> = catalog.damaged[..shown]
+        let damaged: Vec<DamagedItem> = catalog.damaged[..shown]
             .iter()
             .map(|d| {
                 text.push_str(&format!("\n- {} DAMAGED: {}", d.id, d.problem));
-                json!({"id": d.id, "status": "damaged", "problem": d.problem, "modified_at": d.modified, "fix": format!("delete_image with image \"{}\" removes it", d.id)})
+                DamagedItem { id: d.id.clone(), status: "damaged".into(), problem: d.problem.clone(), modified_at: d.modified, fix: format!("delete_image with image \"{}\" removes it", d.id) }
             })
             .collect();
         if shown < catalog.damaged.len() && shown > 0 {
             text.push_str(&format!("\n… and {} more damaged", catalog.damaged.len() - shown));
         }
-        Ok(json_result(text, json!({"images": images, "next_cursor": next, "damaged": damaged, "damaged_total": catalog.damaged.len()})))
+        Ok(json_result(text, to_json(&GalleryOutput { images, next_cursor: next, damaged, damaged_total: catalog.damaged.len() })))
     }
 
     /// Re-run the request that made an image with a new seed (random unless
@@ -254,7 +258,7 @@ impl EaselServer {
     /// A model without the seed feature (e.g. a ComfyUI workflow without
     /// `{{seed}}`) is sent no seed: the variation is a plain re-run, and the
     /// result says so. An explicit `seed` for such a model is refused, naming `seed`.
-    #[tool(annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let original = match self.app.store().metadata(id_of(&args.image)) {
             Ok(s) => s,
@@ -305,7 +309,7 @@ impl EaselServer {
 
     /// Delete a stored image — whole or damaged — and its cached views.
     /// Images made from it keep its id in their lineage, marked deleted.
-    #[tool(annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<DeleteOutput>(), annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn delete_image(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
         let store = self.app.store();
@@ -316,10 +320,13 @@ impl EaselServer {
                     Some(why) => format!("deleted damaged image {id} ({why})"),
                     None => format!("deleted image {id}"),
                 };
-                Ok(json_result(text, json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at, "was_damaged": damage})))
+                Ok(json_result(text, to_json(&DeleteOutput { id: t.id, status: "deleted".into(), deleted_at: t.deleted_at, was_damaged: damage })))
             }
             Ok(None) => match store.tombstone(id) {
-                Some(t) => Ok(json_result(format!("image {id} was already deleted"), json!({"id": t.id, "status": "deleted", "deleted_at": t.deleted_at}))),
+                Some(t) => Ok(json_result(
+                    format!("image {id} was already deleted"),
+                    to_json(&DeleteOutput { id: t.id, status: "deleted".into(), deleted_at: t.deleted_at, was_damaged: None }),
+                )),
                 None => Ok(error_result(&FieldError::field("image", format!("no image with id `{id}` in the store")))),
             },
             Err(e) => Ok(error_result(&FieldError::field("image", format!("{e:#}")))),

@@ -7,6 +7,7 @@ mod arguments;
 mod assets;
 pub mod http;
 mod listener;
+pub mod outputs;
 mod prompts;
 mod resources;
 pub mod results;
@@ -53,10 +54,17 @@ impl EaselServer {
         &self.app
     }
 
+    /// `{base}/i/{id}.{ext}` when served over HTTP.
+    fn image_url(&self, id: &str, mime_type: &str) -> Option<String> {
+        self.base_url.as_ref().map(|base| format!("{base}/i/{id}.{}", crate::store::extension(mime_type)))
+    }
+
     /// Add `url` to an image's JSON facts when served over HTTP.
     fn with_url(&self, mut facts: serde_json::Value) -> serde_json::Value {
-        if let (Some(base), Some(id), Some(mime)) = (&self.base_url, facts["id"].as_str(), facts["mime_type"].as_str()) {
-            facts["url"] = serde_json::Value::String(format!("{base}/i/{id}.{}", crate::store::extension(mime)));
+        if let (Some(id), Some(mime)) = (facts["id"].as_str(), facts["mime_type"].as_str()) {
+            if let Some(url) = self.image_url(id, mime) {
+                facts["url"] = serde_json::Value::String(url);
+            }
         }
         facts
     }

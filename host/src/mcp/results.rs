@@ -2,6 +2,7 @@
 //! byte budget, a `resource_link` per image, file paths, and the same facts
 //! as `structuredContent`; and errors a model can act on (`isError: true`).
 
+use super::outputs::{to_json, ImageFacts, JobOutput, PreviewFacts};
 use crate::config::PreviewSettings;
 use crate::jobs::{FieldError, JobRecord};
 use crate::store::preview::preview;
@@ -10,24 +11,9 @@ use base64::Engine as _;
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
 use serde_json::{json, Value};
 
-/// JSON facts about one stored image (also used by the CLI's `--json`).
+/// JSON facts about one stored image ([`ImageFacts`]).
 pub fn image_json(image: &StoredImage) -> Value {
-    let s = &image.sidecar;
-    json!({
-        "id": s.id,
-        "uri": format!("image://{}", s.id),
-        "path": image.path.display().to_string(),
-        "width": s.width,
-        "height": s.height,
-        "mime_type": s.mime_type,
-        "bytes": s.bytes,
-        "seed": s.seed,
-        "provider": s.provider,
-        "model": s.model,
-        "revised_prompt": s.revised_prompt,
-        "parents": s.parents,
-        "cost_estimate_usd": s.cost_estimate_usd,
-    })
+    to_json(&ImageFacts::of(image))
 }
 
 /// The `resource_link` for a stored image.
@@ -76,8 +62,8 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
     for (image, made) in images.iter().zip(made) {
         match made.and_then(|r| r) {
             Ok(Some((data, p))) => {
-                previews.push(json!({"id": image.sidecar.id, "width": p.width, "height": p.height, "mime_type": p.mime_type}));
                 content.push(ContentBlock::image(data, p.mime_type));
+                previews.push(PreviewFacts { id: image.sidecar.id.clone(), width: p.width, height: p.height, mime_type: p.mime_type.to_string() });
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("no preview for {}: {e:#}", image.sidecar.id),
@@ -85,15 +71,8 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
         content.push(resource_link(image));
     }
     let mut result = CallToolResult::success(content);
-    result.structured_content = Some(json!({
-        "status": "succeeded",
-        "job_id": job.id,
-        "provider": job.provider,
-        "model": job.model,
-        "images": images.iter().map(image_json).collect::<Vec<_>>(),
-        "previews": previews,
-        "warnings": job.warnings,
-    }));
+    let output = JobOutput { images: images.iter().map(ImageFacts::of).collect(), previews, ..JobOutput::of(job) };
+    result.structured_content = Some(to_json(&output));
     result
 }
 
@@ -111,21 +90,9 @@ pub fn pending_result(job: &JobRecord) -> CallToolResult {
     result
 }
 
-/// A job record as JSON.
+/// A job record as JSON ([`JobOutput`]).
 pub fn status_json(job: &JobRecord) -> Value {
-    json!({
-        "job_id": job.id,
-        "status": job.status,
-        "provider": job.provider,
-        "model": job.model,
-        "progress": job.progress,
-        "message": job.message,
-        "queue_position": job.queue_position,
-        "images": job.images.iter().map(|id| json!({"id": id, "uri": format!("image://{id}")})).collect::<Vec<_>>(),
-        "error": job.error,
-        "created_at": job.created_at,
-        "updated_at": job.updated_at,
-    })
+    to_json(&JobOutput::of(job))
 }
 
 /// An error the model can act on: `isError: true`, the field at fault.

@@ -2,6 +2,7 @@
 //! annotations, and the glue from arguments to `jobs` and `providers`.
 
 use super::results::{error_result, json_result, pending_result, status_json};
+use super::outputs::{output_schema, to_json, JobOutput, ModelsOutput, ProviderModel, ProvidersOutput};
 use super::EaselServer;
 use crate::jobs::{GenerateSpec, InputSpec, FieldError, JobProgress, Outcome};
 use crate::model::ImageRole;
@@ -12,7 +13,6 @@ use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, ErrorData, RoleServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
-use serde_json::json;
 use std::time::Duration;
 
 /// Longest bounded wait a caller may ask for, seconds.
@@ -102,7 +102,7 @@ impl EaselServer {
     /// Generate images from a text prompt. Returns image ids, small previews,
     /// image:// resource links and file paths; if generation outlives the wait,
     /// returns a job_id for get_generation_status. May cost money with paid providers.
-    #[tool(annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn generate_image(&self, Parameters(args): Parameters<GenerateArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let wait = args.wait_seconds;
         Ok(self.run_generation(args.into_spec(), wait, context).await)
@@ -111,7 +111,7 @@ impl EaselServer {
     /// Edit images: give input images by id (from generate_image) with role
     /// `reference` (and optionally one `mask`) plus what to change. The result
     /// records its parents. May cost money with paid providers.
-    #[tool(annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn edit_image(&self, Parameters(args): Parameters<EditArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let wait = args.wait_seconds;
         match args.into_spec() {
@@ -121,7 +121,7 @@ impl EaselServer {
     }
 
     /// Status of a generation job; returns its images once it has succeeded.
-    #[tool(annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
     async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.app.jobs.result(&args.job_id) {
             Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
@@ -138,7 +138,7 @@ impl EaselServer {
     }
 
     /// Cancel a running generation job (the provider is told to stop).
-    #[tool(annotations(title = "Cancel generation", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Cancel generation", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = true))]
     async fn cancel_generation(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
         Ok(match self.app.jobs.cancel(&args.job_id).await {
             Ok(job) => {
@@ -156,7 +156,7 @@ impl EaselServer {
     /// List the configured image providers with their status (ready,
     /// unconfigured with the reason, disabled, unavailable), models, model
     /// lifecycle (deprecated/retired) and price per image where known.
-    #[tool(annotations(title = "List providers", read_only_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<ProvidersOutput>(), annotations(title = "List providers", read_only_hint = true, open_world_hint = false))]
     async fn list_providers(&self) -> Result<CallToolResult, ErrorData> {
         let summaries = self.app.registry().summaries().await;
         let mut text = String::new();
@@ -174,12 +174,12 @@ impl EaselServer {
                 text.push_str(&format!("    {} ({}, {})\n", m.id, m.display_name, lifecycle.as_str().unwrap_or("?")));
             }
         }
-        Ok(json_result(text, json!({ "providers": summaries })))
+        Ok(json_result(text, to_json(&ProvidersOutput { providers: summaries })))
     }
 
     /// Full capabilities of each model (sizes, aspect ratios, limits,
     /// supported parameters, prompt advice), optionally for one provider.
-    #[tool(annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
+    #[tool(output_schema = output_schema::<ModelsOutput>(), annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
     async fn list_models(&self, Parameters(args): Parameters<ListModelsArgs>) -> Result<CallToolResult, ErrorData> {
         let registry = self.app.registry();
         let mut models = Vec::new();
@@ -189,7 +189,7 @@ impl EaselServer {
             }
             if let Ok(info) = provider.info().await {
                 for model in info.models {
-                    models.push(json!({"provider": provider.id, "model": model}));
+                    models.push(ProviderModel { provider: provider.id.clone(), model });
                 }
             }
         }
@@ -198,7 +198,7 @@ impl EaselServer {
                 return Ok(error_result(&FieldError::field("provider", format!("no models found for provider `{p}`; see list_providers"))));
             }
         }
-        Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), json!({ "models": models })))
+        Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), to_json(&ModelsOutput { models })))
     }
 }
 

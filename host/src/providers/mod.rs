@@ -40,7 +40,7 @@ pub const LIST_WAIT: Duration = Duration::from_secs(15);
 type Described = Option<(Instant, Result<ProviderInfo, String>)>;
 
 /// Whether a provider can take requests.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "status", content = "reason", rename_all = "snake_case")]
 pub enum Status {
     Ready,
@@ -78,7 +78,7 @@ pub struct Route {
 }
 
 /// What `list_providers` shows for one provider.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProviderSummary {
     pub id: String,
     #[serde(flatten)]
@@ -91,7 +91,7 @@ pub struct ProviderSummary {
 }
 
 /// A model line in `list_providers`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ModelSummary {
     pub id: String,
     pub display_name: String,

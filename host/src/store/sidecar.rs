@@ -5,7 +5,7 @@ use crate::request::Recipe;
 use serde::{Deserialize, Serialize};
 
 /// How an image entered the store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     /// Made by a provider from a prompt.

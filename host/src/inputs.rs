@@ -82,13 +82,16 @@ pub enum InputError {
 /// Why a `data:` URI was refused.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum DataUriError {
+    /// No `,` between the media type and the data.
     #[error("a data: URI needs a comma before the data")]
     NoComma,
+    /// Not `image/*;base64`.
     #[error("only base64 image data URIs are accepted (data:image/png;base64,…)")]
     NotBase64Image,
     /// The payload would decode past the cap, MiB.
     #[error("the data: URI is over the {0} MiB input limit")]
     TooLarge(u64),
+    /// The payload is not base64.
     #[error("the data: URI is not valid base64: {0}")]
     Base64(#[from] base64::DecodeError),
 }

@@ -23,6 +23,7 @@
 mod builtin_settings;
 
 use crate::egress::allowed_hosts::AllowedHost;
+use crate::egress::secrets::SecretSpec;
 use serde::Deserialize;
 use serde_spanned::Spanned;
 use std::collections::BTreeMap;
@@ -121,12 +122,10 @@ pub struct InputSettings {
     /// Private or loopback hosts that image URLs may point at (public hosts
     /// are always allowed; same forms as `allowed_hosts`).
     #[serde(default)]
-    pub allowed_hosts: Vec<Spanned<String>>,
+    pub allowed_hosts: Vec<AllowedHost>,
     /// Largest input image accepted, MiB (default 32).
     #[serde(default = "default_input_mib")]
     pub max_mib: u64,
-    #[serde(skip)]
-    pub allow: Vec<AllowedHost>,
 }
 
 fn default_input_mib() -> u64 {
@@ -135,7 +134,7 @@ fn default_input_mib() -> u64 {
 
 impl Default for InputSettings {
     fn default() -> Self {
-        InputSettings { allowed_dirs: Vec::new(), allowed_hosts: Vec::new(), max_mib: default_input_mib(), allow: Vec::new() }
+        InputSettings { allowed_dirs: Vec::new(), allowed_hosts: Vec::new(), max_mib: default_input_mib() }
     }
 }
 
@@ -155,7 +154,7 @@ pub struct PluginEntry {
     pub enabled: bool,
     /// Where the plugin may send HTTP requests; empty denies everything.
     #[serde(default)]
-    pub allowed_hosts: Vec<Spanned<String>>,
+    pub allowed_hosts: Vec<AllowedHost>,
     /// Secrets by the name the plugin references (`{{secret:NAME}}`).
     #[serde(default)]
     pub secrets: BTreeMap<String, SecretEntry>,
@@ -177,9 +176,6 @@ pub struct PluginEntry {
     /// Price per image in USD by model id, overriding the plugin's figures.
     #[serde(default)]
     pub prices: BTreeMap<String, f64>,
-    /// Parsed form of `allowed_hosts` (filled by [`Deployment::parse`]).
-    #[serde(skip)]
-    pub allow: Vec<AllowedHost>,
 }
 
 fn yes() -> bool {
@@ -208,9 +204,14 @@ pub struct SecretEntry {
     /// A file holding the value (trailing newline trimmed).
     pub file: Option<PathBuf>,
     /// Hosts (same forms as `allowed_hosts`) the value may be sent to.
-    pub hosts: Vec<Spanned<String>>,
-    #[serde(skip)]
-    pub allow: Vec<AllowedHost>,
+    pub hosts: Vec<AllowedHost>,
+}
+
+impl SecretEntry {
+    /// This entry as egress takes it.
+    pub fn spec(&self) -> SecretSpec {
+        SecretSpec { env: self.env.iter().cloned().collect(), file: self.file.clone(), hosts: self.hosts.clone() }
+    }
 }
 
 /// A string or a list of strings.
@@ -331,13 +332,13 @@ impl Deployment {
     pub fn parse(text: &str, origin: ConfigOrigin) -> Result<Deployment, ConfigError> {
         let mut deployment: Deployment = toml::from_str(text).map_err(|e| {
             let fix = fix_for_toml_error(e.message());
-            origin.error(e.span(), e.message().trim().to_string(), fix)
+            let span = e.span().map(|span| entry_span(text, span, e.message()));
+            origin.error(span, e.message().trim().to_string(), fix)
         })?;
-        for (id, entry) in &mut deployment.plugins {
+        for (id, entry) in &deployment.plugins {
             entry.validate(id, &origin)?;
         }
         builtin_settings::check(&deployment, text, &origin)?;
-        deployment.inputs.allow = parse_hosts(&deployment.inputs.allowed_hosts, &origin)?;
         in_range("[inputs] max_mib", deployment.inputs.max_mib, 4096, &origin)?;
         if let Some(provider) = &deployment.defaults.provider {
             if !deployment.plugins.contains_key(provider.get_ref()) {
@@ -374,8 +375,24 @@ fn known(deployment: &Deployment) -> String {
     deployment.plugins.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
 }
 
+/// Where in `span` (a list toml reports as a whole) the entry a
+/// ``bad host `ENTRY`: …`` error names is written: the span of its quoted
+/// string, or `span` itself when it cannot be found.
+fn entry_span(text: &str, span: Range<usize>, message: &str) -> Range<usize> {
+    let Some(entry) = message.strip_prefix("bad host `").and_then(|rest| rest.split_once("`: ")).map(|(entry, _)| entry) else {
+        return span;
+    };
+    let Some(within) = text.get(span.clone()) else { return span };
+    ['"', '\''].iter().find_map(|quote| within.find(&format!("{quote}{entry}{quote}"))).map_or(span.clone(), |at| {
+        let start = span.start + at;
+        start..start + entry.len() + 2
+    })
+}
+
 fn fix_for_toml_error(message: &str) -> String {
-    if message.contains("unknown field") {
+    if message.starts_with("bad host `") {
+        "write `https://host`, `https://*.suffix`, `http://127.0.0.1:PORT` or `host:port`".into()
+    } else if message.contains("unknown field") {
         "remove the field or rename it to one of the expected names".into()
     } else if message.contains("missing field") {
         "add the missing field".into()
@@ -387,7 +404,7 @@ fn fix_for_toml_error(message: &str) -> String {
 }
 
 impl PluginEntry {
-    fn validate(&mut self, id: &str, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+    fn validate(&self, id: &str, origin: &ConfigOrigin) -> Result<(), ConfigError> {
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_') {
             return Err(origin.error(
                 None,
@@ -449,8 +466,7 @@ impl PluginEntry {
         for (name, value, max) in limits {
             in_range(&format!("[plugins.{id}] {name}"), value, max, origin)?;
         }
-        self.allow = parse_hosts(&self.allowed_hosts, origin)?;
-        for (name, secret) in &mut self.secrets {
+        for (name, secret) in &self.secrets {
             if matches!(secret.env, OneOrMany::None) && secret.file.is_none() {
                 return Err(origin.error(
                     None,
@@ -458,25 +474,9 @@ impl PluginEntry {
                     format!("add `env = \"{name}\"` or `file = \"/path/to/secret\"`"),
                 ));
             }
-            secret.allow = parse_hosts(&secret.hosts, origin)?;
         }
         Ok(())
     }
-}
-
-fn parse_hosts(entries: &[Spanned<String>], origin: &ConfigOrigin) -> Result<Vec<AllowedHost>, ConfigError> {
-    entries
-        .iter()
-        .map(|entry| {
-            entry.get_ref().parse::<AllowedHost>().map_err(|e| {
-                origin.error(
-                    Some(entry.span()),
-                    format!("bad host `{}`: {e}", entry.get_ref()),
-                    "write `https://host`, `https://*.suffix`, `http://127.0.0.1:PORT` or `host:port`",
-                )
-            })
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -515,6 +515,24 @@ mod tests {
         let err = parse("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\"https://*\"]\n").unwrap_err();
         assert_eq!(err.line, 3, "{err}");
         assert!(err.message.contains("bad host"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_allowed_hosts_entry_anywhere_names_file_line_column_and_the_fix() {
+        for (text, line, column, entry) in [
+            ("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\"https://api.x.com\", \"ftp://x.com\"]\n", 3, 39, "ftp://x.com"),
+            ("[inputs]\nallowed_hosts = [\"http://10.0.0.1/images\"]\n", 2, 18, "http://10.0.0.1/images"),
+            ("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\n  \"https://api.x.com\",\n  'https://*',\n]\n", 5, 3, "https://*"),
+            ("[plugins.x]\nbuiltin = \"x\"\n[plugins.x.secrets.K]\nenv = \"K\"\nhosts = [\"https://a.*.com\"]\n", 5, 10, "https://a.*.com"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert_eq!((err.file.as_str(), err.line, err.column), ("plugins.toml", line, column), "{err}");
+            let shown = err.to_string();
+            assert!(shown.starts_with(&format!("plugins.toml:{line}:{column}: bad host `{entry}`: ")), "{shown}");
+            assert!(shown.contains("fix: write `https://host`, `https://*.suffix`, `http://127.0.0.1:PORT` or `host:port`"), "{shown}");
+        }
+        let ok = parse("[inputs]\nallowed_hosts = [\"http://127.0.0.1:8188\"]\n").unwrap();
+        assert!(ok.inputs.allowed_hosts[0].matches(&"http://127.0.0.1:8188/x.png".parse().unwrap()), "entries are parsed at load");
     }
 
     #[test]

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 class Files(http.server.BaseHTTPRequestHandler):
-    """Loopback file server: /ok.png, /redirect → /ok.png, /huge (claims 200 MB), /stream (2 MiB), /text."""
+    """Loopback file server: /ok.png, /redirect → /ok.png, /to-metadata and /to-private → private addresses, /huge (claims 200 MB), /stream (2 MiB), /text."""
 
     png = b""
 
@@ -30,6 +30,11 @@ class Files(http.server.BaseHTTPRequestHandler):
         elif self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/ok.png")
+            self.end_headers()
+        elif self.path in ("/to-metadata", "/to-private"):
+            # An allowed (listed) host redirecting to a private address: refused at that hop.
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/" if self.path == "/to-metadata" else "http://10.0.0.1/x.png")
             self.end_headers()
         elif self.path == "/huge":
             self.send_response(200)
@@ -132,6 +137,8 @@ async def test_inputs_by_every_accepted_handle(store_dir, cache_dir, deployment,
         ("/etc/passwd", "outside the directories"),
         ("{allowed}/../plugins.toml", "outside the directories"),
         ("http://10.0.0.1/x.png", "private or loopback"),
+        ("{files}/to-metadata", "http://169.254.169.254 is a private or loopback address"),
+        ("{files}/to-private", "http://10.0.0.1 is a private or loopback address"),
         ("{files}/huge", "input limit"),
         ("{files}/stream", "input limit"),
         ("{files}/text", "not an image"),

@@ -77,7 +77,7 @@ fn replicate(id: &str, entry: &PluginEntry, span: &Option<Range<usize>>, origin:
         .iter()
         .filter(|(_, probe)| {
             let url = url::Url::parse(probe).expect("a valid constant URL");
-            !entry.secrets.get(SECRET).is_some_and(|secret| secret.allow.iter().any(|allowed| allowed.matches(&url)))
+            !entry.secrets.get(SECRET).is_some_and(|secret| secret.hosts.iter().any(|allowed| allowed.matches(&url)))
         })
         .map(|(entry, _)| *entry)
         .collect();

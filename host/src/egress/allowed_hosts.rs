@@ -29,7 +29,8 @@ use std::net::IpAddr;
 use std::str::FromStr;
 use url::{Host, Url};
 
-/// One parsed `allowed_hosts` entry.
+/// One parsed `allowed_hosts` entry (parse with [`str::parse`], or
+/// deserialize from a string).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowedHost {
     pub scheme: Scheme,
@@ -38,12 +39,14 @@ pub struct AllowedHost {
     pub port: u16,
 }
 
+/// The scheme an entry allows (one per entry).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {
     Http,
     Https,
 }
 
+/// The host part of an entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
     /// A DNS name, lower-case.
@@ -122,6 +125,16 @@ impl FromStr for AllowedHost {
             None => return Err("missing host".into()),
         };
         Ok(AllowedHost { scheme, host, port })
+    }
+}
+
+/// An entry read from configuration as a string in any of the forms
+/// above; a malformed one is a deserialization error reading
+/// ``bad host `ENTRY`: why`` (so the config loader reports its position).
+impl<'de> serde::Deserialize<'de> for AllowedHost {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        text.parse().map_err(|e| serde::de::Error::custom(format!("bad host `{text}`: {e}")))
     }
 }
 

@@ -1,18 +1,33 @@
-//! The host side of the `egress` import: every HTTP request a plugin makes
-//! goes through [`EgressPolicy::fetch`], which checks the plugin's
-//! allow-list and headers (`headers`), fills in `{{secret:NAME}}`
-//! references only toward hosts the secret is bound to, enforces timeouts
-//! and a response-size cap, decodes any content coding, and redacts secret
-//! values from everything that comes back.
+//! The one door out: every outbound HTTP connection the host opens leaves
+//! through an [`EgressPolicy`] of this module, and nothing else in the crate
+//! holds an HTTP client. A policy is named for what it serves:
+//!
+//! | policy                            | built by                      | may reach                                                | cap, timeout                         |
+//! |-----------------------------------|-------------------------------|----------------------------------------------------------|--------------------------------------|
+//! | [`EgressPolicy::new`] (a plugin)  | `providers`, per `[plugins.ID]` | only its `allowed_hosts`                                | `max_response_mib`, `timeout_secs`   |
+//! | [`EgressPolicy::inputs`]          | `inputs`, from `[inputs]`     | public hosts; private ones only when `[inputs] allowed_hosts` lists them | `[inputs] max_mib`, 60 s  |
+//! | [`EgressPolicy::plugin_source`]   | `providers::source`, per `url` | public https hosts; the configured URL's own host        | [`SourceLimits`] (64 MiB, 120 s)     |
+//!
+//! Each has one [`fetch`](EgressPolicy::fetch) (one request, redirects
+//! returned), one [`download`](EgressPolicy::download) (GET following up to
+//! [`MAX_REDIRECTS`] redirects, every hop checked again), one size cap
+//! (bodies are streamed and cut at the cap, never buffered past it) and one
+//! redaction of the plugin's secrets. Headers are checked by [`headers`],
+//! secrets substituted and redacted by [`secrets`], and names resolved to
+//! public addresses only (`resolver`). This module uses nothing from
+//! `config`: callers pass parsed [`AllowedHost`](allowed_hosts::AllowedHost)s
+//! and plain numbers.
 
 pub mod allowed_hosts;
+mod client;
 pub mod headers;
+mod policy;
 mod resolver;
 pub mod secrets;
+#[cfg(test)]
+pub(crate) mod test_server;
 
-use allowed_hosts::AllowedHost;
-use secrets::SecretSet;
-use std::sync::Arc;
+pub use policy::{EgressPolicy, PolicyName, SourceLimits};
 use std::time::Duration;
 use url::Url;
 
@@ -25,28 +40,27 @@ pub const MAX_REDIRECTS: usize = 5;
 /// An HTTP request as a plugin (or the host, for image URLs) asks for it.
 #[derive(Debug, Clone, Default)]
 pub struct EgressRequest {
+    /// An HTTP method, any case (`GET`, `post`).
     pub method: String,
+    /// An absolute `http://` or `https://` URL.
     pub url: String,
     /// Values may hold `{{secret:NAME}}`.
     pub headers: Vec<(String, String)>,
+    /// The request body; empty sends none.
     pub body: Vec<u8>,
+    /// Limit for the whole exchange; capped by the policy's own timeout.
     pub timeout: Option<Duration>,
 }
 
 /// A response with secrets already redacted; header names lower-case.
 #[derive(Debug, Clone)]
 pub struct EgressResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// Lower-case names; `content-length` is that of `body`.
     pub headers: Vec<(String, String)>,
+    /// The body, decoded from any content coding, at most the policy's cap.
     pub body: Vec<u8>,
-}
-
-impl EgressError {
-    /// Whether the request may have reached the upstream (and so may have
-    /// done something there): false for refusals and failed connects.
-    pub fn may_have_reached_upstream(&self) -> bool {
-        !matches!(self, EgressError::Denied(_) | EgressError::SecretUnavailable(_) | EgressError::InvalidRequest(_) | EgressError::NotConnected(_))
-    }
 }
 
 impl EgressResponse {
@@ -57,179 +71,51 @@ impl EgressResponse {
 }
 
 /// Why egress refused or failed; the text is safe to show (no secrets).
+/// Display prefixes the kind (`egress denied: …`); [`EgressError::message`]
+/// is the text alone.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum EgressError {
+    /// The policy does not allow the target (host, address or scheme).
     #[error("egress denied: {0}")]
     Denied(String),
+    /// A `{{secret:NAME}}` that is undeclared, unset or not bound to the target.
     #[error("secret unavailable: {0}")]
     SecretUnavailable(String),
+    /// A malformed URL, method or header.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The exchange failed after a connection may have been made.
     #[error("connection failed: {0}")]
     Connection(String),
     /// No connection was made (refused, DNS, TLS handshake): the request
     /// provably never reached the upstream, so retrying it cannot run it twice.
     #[error("connection failed: {0}")]
     NotConnected(String),
+    /// The policy's (or the request's) timeout passed.
     #[error("timed out: {0}")]
     Timeout(String),
+    /// The body would pass the policy's size cap; reading stopped there.
     #[error("response too large: {0}")]
     TooLarge(String),
 }
 
-/// One plugin's egress rights, built from its `plugins.toml` entry.
-pub struct EgressPolicy {
-    plugin: String,
-    allow: Vec<AllowedHost>,
-    secrets: SecretSet,
-    max_response_bytes: u64,
-    max_timeout: Duration,
-    client: reqwest::Client,
-}
-
-/// The process-wide HTTP client: no redirects, no proxy, a resolver that
-/// refuses names resolving to private addresses.
-pub fn shared_client() -> reqwest::Client {
-    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .no_proxy()
-                .connect_timeout(CONNECT_TIMEOUT)
-                .dns_resolver(Arc::new(resolver::PublicOnlyResolver))
-                .user_agent(concat!("easel/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .expect("the HTTP client configuration is valid")
-        })
-        .clone()
-}
-
-impl EgressPolicy {
-    /// `max_timeout` caps any per-request timeout (the plugin's call limit).
-    pub fn new(plugin: &str, allow: Vec<AllowedHost>, secrets: SecretSet, max_response_bytes: u64, max_timeout: Duration) -> Self {
-        EgressPolicy { plugin: plugin.into(), allow, secrets, max_response_bytes, max_timeout, client: shared_client() }
+impl EgressError {
+    /// Whether the request may have reached the upstream (and so may have
+    /// done something there): false for refusals and failed connects.
+    pub fn may_have_reached_upstream(&self) -> bool {
+        !matches!(self, EgressError::Denied(_) | EgressError::SecretUnavailable(_) | EgressError::InvalidRequest(_) | EgressError::NotConnected(_))
     }
 
-    /// The largest body this plugin may receive or return, bytes
-    /// (`max_response_mib` of its `[plugins.ID]` entry).
-    pub fn max_response_bytes(&self) -> u64 {
-        self.max_response_bytes
-    }
-
-    /// The secrets this plugin may reference.
-    pub fn secrets(&self) -> &SecretSet {
-        &self.secrets
-    }
-
-    /// Refuse URLs that no `allowed_hosts` entry covers, saying which entry to add.
-    pub fn check_url(&self, url: &Url) -> Result<(), EgressError> {
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(EgressError::InvalidRequest(format!("only http and https URLs are allowed, not `{}`", url.scheme())));
-        }
-        if self.allow.iter().any(|entry| entry.matches(url)) {
-            return Ok(());
-        }
-        let suggestion = AllowedHost::suggestion_for(url);
-        let listed = if self.allow.is_empty() {
-            "its allowed_hosts is empty".to_string()
-        } else {
-            format!("it allows {}", self.allow.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "))
-        };
-        Err(EgressError::Denied(format!(
-            "plugin `{}` may not reach {suggestion} ({listed}); to allow it, add \"{suggestion}\" to allowed_hosts in [plugins.{}] of plugins.toml",
-            self.plugin, self.plugin
-        )))
-    }
-
-    /// Perform one request under this policy. Redirects are returned, not followed.
-    pub async fn fetch(&self, request: EgressRequest) -> Result<EgressResponse, EgressError> {
-        let url = Url::parse(&request.url).map_err(|e| EgressError::InvalidRequest(format!("bad URL: {e}")))?;
-        self.check_url(&url)?;
-        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
-        let mut builder = self.client.request(method, url.clone());
-        for (name, value) in headers::plugin_headers(&request.headers, self.secrets.is_bound_to(&url))? {
-            let value = self.secrets.substitute(&value, &url)?;
-            builder = builder.header(name.as_str(), value);
-        }
-        if !request.body.is_empty() {
-            builder = builder.body(self.secrets.substitute_bytes(&request.body, &url)?);
-        }
-        let timeout = request.timeout.unwrap_or(self.max_timeout).min(self.max_timeout);
-        let exchange = async {
-            let response = builder.send().await.map_err(|e| self.describe_send_error(&url, &e))?;
-            self.read_response(response, &url).await
-        };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| EgressError::Timeout(format!("{} did not answer within {} s", origin(&url), timeout.as_secs_f32())))?
-    }
-
-    /// GET `url` for the host (image downloads), following up to
-    /// [`MAX_REDIRECTS`] redirects, each hop checked against the allow-list.
-    pub async fn download(&self, url: &str, headers: Vec<(String, String)>) -> Result<EgressResponse, EgressError> {
-        let mut current = url.to_string();
-        for _ in 0..=MAX_REDIRECTS {
-            let response = self
-                .fetch(EgressRequest { method: "GET".into(), url: current.clone(), headers: headers.clone(), ..Default::default() })
-                .await?;
-            if !(300..400).contains(&response.status) {
-                return Ok(response);
-            }
-            let location = response
-                .header("location")
-                .ok_or_else(|| EgressError::Connection(format!("redirect {} without a Location", response.status)))?;
-            let base = Url::parse(&current).map_err(|e| EgressError::InvalidRequest(e.to_string()))?;
-            current = base.join(location).map_err(|e| EgressError::InvalidRequest(format!("bad redirect: {e}")))?.to_string();
-        }
-        Err(EgressError::Connection(format!("more than {MAX_REDIRECTS} redirects from {url}")))
-    }
-
-    async fn read_response(&self, mut response: reqwest::Response, url: &Url) -> Result<EgressResponse, EgressError> {
-        let cap = self.max_response_bytes;
-        let too_large = || {
-            EgressError::TooLarge(format!(
-                "{} sent more than {} MiB; raise max_response_mib in [plugins.{}] if this is expected",
-                origin(url),
-                cap >> 20,
-                self.plugin
-            ))
-        };
-        if response.content_length().is_some_and(|len| len > cap) {
-            return Err(too_large());
-        }
-        let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes()))))
-            .collect();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.describe_send_error(url, &e))? {
-            if body.len() as u64 + chunk.len() as u64 > cap {
-                return Err(too_large());
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let coding = headers.iter().find(|(k, _)| k == "content-encoding").map(|(_, v)| v.as_str());
-        let body = self.secrets.redact_bytes(headers::decode_body(coding, body, cap, &origin(url))?);
-        let headers = headers::plugin_response_headers(headers, body.len());
-        Ok(EgressResponse { status, headers, body })
-    }
-
-    fn describe_send_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {
-        let chain = self.secrets.redact(&error_chain(error));
-        if chain.contains("a private or loopback address") {
-            // The public-only resolver refused the name: policy, not a network fault.
-            EgressError::Denied(format!("{}: {chain}", origin(url)))
-        } else if error.is_connect() {
-            EgressError::NotConnected(format!("{}: {chain}", origin(url)))
-        } else if error.is_timeout() {
-            EgressError::Timeout(format!("{}: {chain}", origin(url)))
-        } else {
-            EgressError::Connection(format!("{}: {chain}", origin(url)))
+    /// The message without the kind prefix (what host-side callers show).
+    pub fn message(&self) -> &str {
+        match self {
+            EgressError::Denied(m)
+            | EgressError::SecretUnavailable(m)
+            | EgressError::InvalidRequest(m)
+            | EgressError::Connection(m)
+            | EgressError::NotConnected(m)
+            | EgressError::Timeout(m)
+            | EgressError::TooLarge(m) => m,
         }
     }
 }

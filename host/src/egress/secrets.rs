@@ -4,13 +4,25 @@
 
 use super::allowed_hosts::AllowedHost;
 use super::{EgressError, origin};
-use crate::config::SecretEntry;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use url::Url;
 
 const OPEN: &str = "{{secret:";
 const CLOSE: &str = "}}";
+
+/// Where one secret's value is read from and where it may be sent: what
+/// a `[plugins.ID.secrets.NAME]` table says, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct SecretSpec {
+    /// Environment variables to read, first set (non-blank) one wins.
+    pub env: Vec<String>,
+    /// A file holding the value (trailing whitespace trimmed), read when no
+    /// variable is set.
+    pub file: Option<PathBuf>,
+    /// The only hosts the value is ever substituted toward.
+    pub hosts: Vec<AllowedHost>,
+}
 
 /// One configured secret.
 pub struct Secret {
@@ -34,23 +46,24 @@ pub struct SecretSet {
 }
 
 impl SecretSet {
-    /// Read each secret's value from its env var(s) or file. A missing value
-    /// is not an error here: the plugin loads as unconfigured.
-    pub fn load(plugin: &str, entries: &BTreeMap<String, SecretEntry>, base_dir: &Path) -> SecretSet {
-        let secrets = entries
-            .iter()
-            .map(|(name, entry)| {
-                let from_env = entry.env.iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
+    /// Read each secret's value from its env var(s) or file (`specs` by
+    /// the name plugins reference; relative files from `base_dir`). A
+    /// missing value is not an error here: the plugin loads as unconfigured.
+    pub fn load(plugin: &str, specs: impl IntoIterator<Item = (String, SecretSpec)>, base_dir: &Path) -> SecretSet {
+        let secrets = specs
+            .into_iter()
+            .map(|(name, spec)| {
+                let from_env = spec.env.iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
                 let from_file = || {
-                    let path = entry.file.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })?;
+                    let path = spec.file.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })?;
                     std::fs::read_to_string(path).ok().map(|v| v.trim_end().to_string()).filter(|v| !v.is_empty())
                 };
                 let value = from_env.or_else(from_file);
-                let mut sources: Vec<String> = entry.env.iter().map(|v| format!("env {v}")).collect();
-                if let Some(file) = &entry.file {
+                let mut sources: Vec<String> = spec.env.iter().map(|v| format!("env {v}")).collect();
+                if let Some(file) = &spec.file {
                     sources.push(format!("file {}", file.display()));
                 }
-                (name.clone(), Secret { value, source: sources.join(" or "), hosts: entry.allow.clone() })
+                (name, Secret { value, source: sources.join(" or "), hosts: spec.hosts })
             })
             .collect();
         SecretSet { plugin: plugin.into(), secrets }

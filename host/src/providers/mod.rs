@@ -116,9 +116,7 @@ impl Provider {
 
     async fn load(&self) -> Result<Arc<Plugin>, String> {
         let started = Instant::now();
-        let bytes = source::component_bytes(&self.id, self.entry(), &self.deployment, &self.cache_dir)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
+        let bytes = source::component_bytes(&self.id, self.entry(), &self.deployment, &self.cache_dir).await.map_err(|e| e.to_string())?;
         let runtime = self.runtime.clone();
         let id = self.id.clone();
         let pre = tokio::task::spawn_blocking(move || runtime.prepare(&id, &bytes))
@@ -129,7 +127,7 @@ impl Provider {
         let secrets = self.secrets.lock().unwrap().take().unwrap_or_default();
         let egress = EgressPolicy::new(
             &self.id,
-            entry.allow.clone(),
+            entry.allowed_hosts.clone(),
             secrets,
             entry.max_response_mib << 20,
             Duration::from_secs(entry.timeout_secs),
@@ -261,7 +259,8 @@ impl Registry {
             .plugins
             .iter()
             .map(|(id, entry)| {
-                let secrets = SecretSet::load(id, &entry.secrets, &deployment.origin.base_dir);
+                let specs = entry.secrets.iter().map(|(name, secret)| (name.clone(), secret.spec()));
+                let secrets = SecretSet::load(id, specs, &deployment.origin.base_dir);
                 let missing = secrets.missing();
                 let unconfigured = (!missing.is_empty()).then(|| {
                     missing

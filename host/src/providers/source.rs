@@ -1,55 +1,210 @@
 //! Where a plugin's component bytes come from: compiled in (`builtin`), a
-//! file (`path`), or a download (`url` + `sha256`, cached by hash).
+//! file (`path`), or a download (`url` + `sha256`) through egress's
+//! plugin-source policy, size-capped and timed, checked against `sha256`
+//! and cached by hash under `<cache>/downloads/<sha256>.wasm`, written
+//! atomically (a temp file in that directory, renamed only once the hash
+//! matched), so a failed or mismatched download never leaves a file there.
 
 use crate::config::{Deployment, PluginEntry};
-use crate::egress::shared_client;
-use anyhow::{anyhow, bail, Context, Result};
+use crate::egress::{EgressError, EgressPolicy, SourceLimits};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use url::Url;
 
-/// Read (or download) the component of `entry`. Errors name the plugin
-/// entry and say what to fix.
-pub async fn component_bytes(id: &str, entry: &PluginEntry, deployment: &Deployment, cache_dir: &Path) -> Result<Cow<'static, [u8]>> {
+/// Why a plugin's component could not be had; the text names the plugin
+/// entry and what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// `builtin = NAME` names no plugin compiled into this binary.
+    #[error("[plugins.{id}] builtin `{name}` is not compiled into this easel (built-ins: {known})")]
+    UnknownBuiltin { id: String, name: String, known: String },
+    /// `path = …` cannot be read; `at` is `file:line:column` of the setting.
+    #[error("{at}: [plugins.{id}] path {}: {error}\n  fix: build the plugin (cargo build --release --target wasm32-wasip2) or correct the path", path.display())]
+    Unreadable { at: String, id: String, path: PathBuf, error: std::io::Error },
+    /// None of `builtin`, `path`, `url` + `sha256` (the loader refuses this first).
+    #[error("[plugins.{id}] has no source")]
+    NoSource { id: String },
+    /// `url` is not a URL.
+    #[error("[plugins.{id}] url `{url}` is not a URL: {error}")]
+    BadUrl { id: String, url: String, error: url::ParseError },
+    /// The download was refused by policy or failed (size, time, network).
+    #[error("[plugins.{id}] downloading {url}: {}", error.message())]
+    Download { id: String, url: String, error: EgressError },
+    /// The server answered, but not with the file.
+    #[error("[plugins.{id}] downloading {url}: the server answered HTTP {status}")]
+    Status { id: String, url: String, status: u16 },
+    /// The bytes are not the ones `sha256` names.
+    #[error("[plugins.{id}] {url} has sha256 {actual}, not the configured {expected}; refusing to load it")]
+    Mismatch { id: String, url: String, actual: String, expected: String },
+    /// The verified bytes could not be cached.
+    #[error("[plugins.{id}] cannot write the download cache {}: {error}", path.display())]
+    Cache { id: String, path: PathBuf, error: std::io::Error },
+}
+
+/// Read (or download) the component of `entry` (plugin `id` of
+/// `deployment`); downloads are cached under `cache_dir`.
+pub async fn component_bytes(id: &str, entry: &PluginEntry, deployment: &Deployment, cache_dir: &Path) -> Result<Cow<'static, [u8]>, SourceError> {
     if let Some(name) = &entry.builtin {
         let known = crate::runtime::BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
         return crate::runtime::builtin(name.get_ref())
             .map(Cow::Borrowed)
-            .ok_or_else(|| anyhow!("[plugins.{id}] builtin `{}` is not compiled into this easel (built-ins: {known})", name.get_ref()));
+            .ok_or_else(|| SourceError::UnknownBuiltin { id: id.into(), name: name.get_ref().clone(), known });
     }
     if let Some(path) = &entry.path {
         let full = deployment.resolve_path(path.get_ref());
         let (line, column) = deployment.origin.error(Some(path.span()), "", "").position();
-        return std::fs::read(&full).map(Cow::Owned).map_err(|e| {
-            anyhow!(
-                "{}:{line}:{column}: [plugins.{id}] path {}: {e}\n  fix: build the plugin (cargo build --release --target wasm32-wasip2) or correct the path",
-                deployment.origin.name,
-                full.display()
-            )
+        return std::fs::read(&full).map(Cow::Owned).map_err(|error| SourceError::Unreadable {
+            at: format!("{}:{line}:{column}", deployment.origin.name),
+            id: id.into(),
+            path: full,
+            error,
         });
     }
     let (Some(url), Some(sha)) = (&entry.url, &entry.sha256) else {
-        bail!("[plugins.{id}] has no source");
+        return Err(SourceError::NoSource { id: id.into() });
     };
-    let sha = sha.get_ref().to_ascii_lowercase();
-    let cached = cache_dir.join("downloads").join(format!("{sha}.wasm"));
+    let parsed = Url::parse(url.get_ref()).map_err(|error| SourceError::BadUrl { id: id.into(), url: url.get_ref().clone(), error })?;
+    let policy = EgressPolicy::plugin_source(id, &parsed, SourceLimits::default());
+    download(id, &parsed, sha.get_ref(), &cache_dir.join("downloads"), &policy).await.map(Cow::Owned)
+}
+
+/// The component at `url` whose sha256 is `sha` (hex, any case): from
+/// `dir/<sha>.wasm` when that file has the hash, else downloaded under
+/// `policy`, checked, and cached there atomically. Nothing is left in
+/// `dir` unless it has the hash.
+pub async fn download(id: &str, url: &Url, sha: &str, dir: &Path, policy: &EgressPolicy) -> Result<Vec<u8>, SourceError> {
+    let sha = sha.to_ascii_lowercase();
+    let cached = dir.join(format!("{sha}.wasm"));
     if let Ok(bytes) = std::fs::read(&cached) {
         if hex::encode(Sha256::digest(&bytes)) == sha {
-            return Ok(Cow::Owned(bytes));
+            return Ok(bytes);
         }
     }
-    let response = shared_client()
-        .get(url.get_ref())
-        .send()
+    let shown = url.to_string();
+    let response = policy
+        .download_from(url, Vec::new())
         .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("[plugins.{id}] downloading {}", url.get_ref()))?;
-    let bytes = response.bytes().await.with_context(|| format!("[plugins.{id}] downloading {}", url.get_ref()))?;
-    let actual = hex::encode(Sha256::digest(&bytes));
-    if actual != sha {
-        bail!("[plugins.{id}] {} has sha256 {actual}, not the configured {sha}; refusing to load it", url.get_ref());
+        .map_err(|error| SourceError::Download { id: id.into(), url: shown.clone(), error })?
+        .1;
+    if response.status != 200 {
+        return Err(SourceError::Status { id: id.into(), url: shown, status: response.status });
     }
-    std::fs::create_dir_all(cached.parent().unwrap())?;
-    std::fs::write(&cached, &bytes)?;
-    Ok(Cow::Owned(bytes.to_vec()))
+    let actual = hex::encode(Sha256::digest(&response.body));
+    if actual != sha {
+        return Err(SourceError::Mismatch { id: id.into(), url: shown, actual, expected: sha });
+    }
+    write_atomically(&cached, &response.body).map_err(|error| SourceError::Cache { id: id.into(), path: cached.clone(), error })?;
+    Ok(response.body)
+}
+
+/// Write `bytes` to `path` by way of a temp file in the same directory
+/// (synced, then renamed over `path`); the temp file is removed on failure.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("cache files live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let temp = dir.join(format!(".{name}.{}.part", std::process::id()));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::egress::test_server::serve;
+    use std::time::{Duration, Instant};
+
+    const COMPONENT: &[u8] = b"\0asm pretend component bytes";
+
+    fn sha(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn files_in(dir: &Path) -> Vec<String> {
+        std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+    }
+
+    async fn fetch(url: &str, expected: &str, dir: &Path, limits: SourceLimits) -> Result<Vec<u8>, SourceError> {
+        let url = Url::parse(url).unwrap();
+        download("p", &url, expected, dir, &EgressPolicy::plugin_source("p", &url, limits)).await
+    }
+
+    #[tokio::test]
+    async fn a_verified_download_is_cached_by_hash_and_reused() {
+        let server = serve(COMPONENT.to_vec()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("{}/redirect?to=/file", server.base);
+        let bytes = fetch(&url, &sha(COMPONENT).to_uppercase(), dir.path(), SourceLimits::default()).await.unwrap();
+        assert_eq!(bytes, COMPONENT, "followed the redirect to the file");
+        assert_eq!(files_in(dir.path()), vec![format!("{}.wasm", sha(COMPONENT))], "only the verified file, no temp file");
+        let hits = server.seen.lock().unwrap().len();
+        fetch(&url, &sha(COMPONENT), dir.path(), SourceLimits::default()).await.unwrap();
+        assert_eq!(server.seen.lock().unwrap().len(), hits, "the second load read the cache");
+    }
+
+    #[tokio::test]
+    async fn a_wasm_source_over_the_cap_is_refused_and_leaves_no_file() {
+        let server = serve(Vec::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SourceLimits { max_bytes: 1 << 20, timeout: Duration::from_secs(10) };
+        let error = fetch(&format!("{}/big", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
+        assert!(error.contains(&format!("[plugins.p] downloading {}/big: {} sent more than 1 MiB", server.base, server.base)), "{error}");
+        assert!(files_in(dir.path()).is_empty(), "nothing written: {:?}", files_in(dir.path()));
+    }
+
+    #[tokio::test]
+    async fn a_stalled_wasm_source_times_out() {
+        let server = serve(Vec::new()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = SourceLimits { max_bytes: 1 << 20, timeout: Duration::from_secs(1) };
+        for path in ["/stall", "/hang"] {
+            let started = Instant::now();
+            let error = fetch(&format!("{}{path}", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
+            assert!(error.contains("did not answer within 1 s"), "{path}: {error}");
+            assert!(started.elapsed() < Duration::from_secs(3), "{path}: stopped at the timeout");
+        }
+        assert!(files_in(dir.path()).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_mismatched_or_failed_download_never_leaves_a_file_in_the_cache() {
+        let server = serve(COMPONENT.to_vec()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let wrong = sha(b"another component");
+        let error = fetch(&format!("{}/file", server.base), &wrong, dir.path(), SourceLimits::default()).await.unwrap_err().to_string();
+        assert!(error.contains(&format!("has sha256 {}, not the configured {wrong}; refusing to load it", sha(COMPONENT))), "{error}");
+        let error = fetch(&format!("{}/missing", server.base), &wrong, dir.path(), SourceLimits::default()).await.unwrap_err().to_string();
+        assert!(error.contains("the server answered HTTP 404"), "{error}");
+        assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
+        // A damaged cached copy is replaced by a verified download.
+        std::fs::write(dir.path().join(format!("{}.wasm", sha(COMPONENT))), b"damaged").unwrap();
+        assert_eq!(fetch(&format!("{}/file", server.base), &sha(COMPONENT), dir.path(), SourceLimits::default()).await.unwrap(), COMPONENT);
+        assert_eq!(std::fs::read(dir.path().join(format!("{}.wasm", sha(COMPONENT)))).unwrap(), COMPONENT);
+    }
+
+    #[tokio::test]
+    async fn a_source_redirecting_to_a_private_address_is_refused_at_that_hop() {
+        let server = serve(COMPONENT.to_vec()).await;
+        let other = serve(COMPONENT.to_vec()).await;
+        let dir = tempfile::tempdir().unwrap();
+        for target in [format!("{}/file", other.base.replace("http:", "https:")), "https://169.254.169.254/latest/meta-data/".into(), "http://10.0.0.1/p.wasm".into()] {
+            let error = fetch(&format!("{}/redirect?to={target}", server.base), &sha(COMPONENT), dir.path(), SourceLimits::default())
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("private or loopback address") || error.contains("plain http"), "{target}: {error}");
+        }
+        assert!(other.seen.lock().unwrap().is_empty());
+        assert!(files_in(dir.path()).is_empty());
+    }
 }

@@ -27,17 +27,17 @@ pub const MAX_PARAMS_KEYS: usize = 64;
 /// the job record and the sidecar recipe.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, clap::Args)]
 pub struct Settings {
-    /// Provider id from list_providers (default: the deployment's default provider).
+    /// Provider id from list_providers (default: the deployment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub provider: Option<String>,
-    /// Model id or alias from list_providers (default: the provider's default model).
+    /// Model id or alias from list_providers (default: the provider's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub model: Option<String>,
-    /// What the image should not show (only models that support it).
+    /// What the image should not show (models that support it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
@@ -87,8 +87,8 @@ pub struct Settings {
     #[schemars(with = "f32")]
     #[arg(long)]
     pub strength: Option<f32>,
-    /// Provider-native parameters as a JSON object, e.g. {"background":
-    /// "transparent"}; a model's accepted ones are in list_models.
+    /// Provider-native parameters, e.g. {"background": "transparent"}
+    /// (see the provider's docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Params")]
     #[arg(skip)]

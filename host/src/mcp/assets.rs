@@ -253,11 +253,10 @@ impl EaselServer {
         Ok(json_result(text, to_json(&GalleryOutput { images, next_cursor: next, damaged, damaged_total: catalog.damaged.len() })))
     }
 
-    /// Re-run the request that made an image with a new seed (random unless
-    /// given) and optional overrides; the result records the original as its parent's sibling (same parents).
-    /// A model without the seed feature (e.g. a ComfyUI workflow without
-    /// `{{seed}}`) is sent no seed: the variation is a plain re-run, and the
-    /// result says so. An explicit `seed` for such a model is refused, naming `seed`.
+    /// Re-run the request that made an image (its settings and params) with
+    /// a new seed, random unless given, and any overrides; params merge key
+    /// by key (null removes one). A model without seeds re-runs unseeded and
+    /// the result says so.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         let original = match self.app.store().metadata(id_of(&args.image)) {

@@ -41,7 +41,11 @@ impl EaselServer {
     /// default bounded wait.
     pub fn new(app: Arc<App>) -> EaselServer {
         let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
-        EaselServer { app, preview, wait_secs, base_url: None, tool_router: Self::tool_router() + Self::asset_router() }
+        let mut tool_router = Self::tool_router() + Self::asset_router();
+        for route in tool_router.map.values_mut() {
+            route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
+        }
+        EaselServer { app, preview, wait_secs, base_url: None, tool_router }
     }
 
     /// Results will carry `{base_url}/i/{id}.{ext}` links.

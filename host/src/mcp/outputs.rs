@@ -15,26 +15,78 @@ use serde::Serialize;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// The output schema of `T` for `tools/list`: rmcp's serialize-side
-/// schema without descriptions, which every model would otherwise read on
-/// every turn (the field names say enough).
+/// The output schema of `T` for `tools/list`, kept small because every
+/// model reads the whole list on every turn: rmcp's serialize-side schema
+/// of `T`'s top level (property names and types), where a nested
+/// struct is just `{"type": "object"}` and an enum is inlined, without
+/// descriptions or number formats.
 pub fn output_schema<T: JsonSchema + std::any::Any>() -> Arc<JsonObject> {
-    let mut schema = Value::Object((*rmcp::handler::server::common::schema_for_output::<T>()).clone());
-    strip_descriptions(&mut schema);
-    match schema {
+    let full = Value::Object((*rmcp::handler::server::common::schema_for_output::<T>()).clone());
+    let defs = full.get("$defs").cloned().unwrap_or(Value::Null);
+    let mut top = full;
+    if let Some(object) = top.as_object_mut() {
+        object.remove("$defs");
+    }
+    let mut compact = shallow(&top, &defs, 0);
+    if let Some(object) = compact.as_object_mut() {
+        object.remove("title");
+    }
+    match compact {
         Value::Object(object) => Arc::new(object),
         _ => unreachable!("an output schema is an object"),
     }
 }
 
-fn strip_descriptions(value: &mut Value) {
-    match value {
-        Value::Object(object) => {
-            object.remove("description");
-            object.values_mut().for_each(strip_descriptions);
+/// `schema` with descriptions and formats dropped, `$ref`s resolved
+/// against `defs`, and every object below the top level reduced to
+/// `{"type": "object"}`.
+fn shallow(schema: &Value, defs: &Value, depth: usize) -> Value {
+    let Value::Object(object) = schema else { return schema.clone() };
+    if let Some(name) = object.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
+        return shallow(&defs[name], defs, depth);
+    }
+    let is_object = object.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|ts| ts.iter().any(|t| t == "object")));
+    if depth > 0 && (is_object || object.contains_key("properties")) {
+        let nullable = object.get("type").and_then(Value::as_array).is_some_and(|ts| ts.iter().any(|t| t == "null"));
+        return if nullable { serde_json::json!({"type": ["object", "null"]}) } else { serde_json::json!({"type": "object"}) };
+    }
+    let mut out = serde_json::Map::new();
+    for (key, value) in object {
+        let value = match key.as_str() {
+            "description" | "format" | "title" | "minimum" | "maximum" | "$schema" | "required" => continue,
+            "properties" => Value::Object(value.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), shallow(v, defs, depth + 1))).collect()),
+            "items" | "additionalProperties" => shallow(value, defs, depth + 1),
+            "anyOf" | "oneOf" | "allOf" => Value::Array(value.as_array().into_iter().flatten().map(|v| shallow(v, defs, depth)).collect()),
+            _ => value.clone(),
+        };
+        out.insert(key.clone(), value);
+    }
+    Value::Object(out)
+}
+
+/// `schema` without what costs tokens and tells a model nothing: the
+/// `$schema` dialect (MCP's default, JSON Schema 2020-12, is what rmcp
+/// writes) and number `format`s (`uint32`, `float`); descriptions, ranges
+/// and required fields stay. Applied to every tool's input schema.
+pub fn compact_input_schema(schema: &JsonObject) -> Arc<JsonObject> {
+    fn strip(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                object.remove("$schema");
+                if object.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint") || f.starts_with("int") || f == "float" || f == "double") {
+                    object.remove("format");
+                }
+                object.values_mut().for_each(strip);
+            }
+            Value::Array(items) => items.iter_mut().for_each(strip),
+            _ => {}
         }
-        Value::Array(items) => items.iter_mut().for_each(strip_descriptions),
-        _ => {}
+    }
+    let mut value = Value::Object(schema.clone());
+    strip(&mut value);
+    match value {
+        Value::Object(object) => Arc::new(object),
+        _ => unreachable!("a schema object stays an object"),
     }
 }
 

@@ -32,6 +32,10 @@ fn main() {
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
+        // Under `cargo clippy` the host's lints must not apply to the nested
+        // build: tests/run.sh lints the plugins on their own target.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
     for (_, package) in plugins.iter().chain(&fixtures) {
         cargo.args(["-p", package]);
@@ -44,7 +48,9 @@ fn main() {
     }
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
-    let mut builtins = String::from("/// Plugins compiled into this binary: (name, component bytes).\npub const BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n");
+    let mut builtins = String::from(
+        "/// Plugins compiled into this binary: (name, component bytes).\npub const BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n",
+    );
     for (dir_name, package) in &plugins {
         let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         builtins.push_str(&format!("    ({dir_name:?}, include_bytes!({:?})),\n", file.display().to_string()));

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine (Rust toolchain, Python, Node):
 #   1. installs the wasm32-wasip2 target and builds host + plugins,
-#   2. Rust unit and integration tests (sandbox fixtures, config, egress, store),
+#   2. Rust unit and integration tests (sandbox fixtures, config, egress, store,
+#      the MCP layer in-process), then rustfmt and clippy (-D warnings),
 #   3. the official MCP Python SDK against `easel` over stdio and HTTP, in both
 #      protocol eras (mcp 1.x → 2025-11-25, mcp 2.x → 2026-07-28),
 #      and the MCP Inspector's CLI (a JavaScript client) from the same tests,
@@ -37,6 +38,17 @@ if cargo nextest --version >/dev/null 2>&1; then
 else
   check cargo test --release --locked "${packages[@]}" --no-fail-fast
 fi
+
+step "format and lints (rustfmt, clippy: host natively, plugins natively and for wasm32-wasip2)"
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+check cargo fmt --all --check
+check cargo clippy --release --locked -p easel --all-targets -- -D warnings
+plugin_packages=("${packages[@]:2}")
+for manifest in tests/fixtures/*/Cargo.toml; do
+  plugin_packages+=(-p "$(sed -n 's/^name = "\(.*\)"/\1/p' "$manifest" | head -1)")
+done
+check cargo clippy --release --locked "${plugin_packages[@]}" --all-targets -- -D warnings
+check cargo clippy --release --locked --target wasm32-wasip2 "${plugin_packages[@]}" -- -D warnings
 
 step "MCP client tools (pip, npm)"
 for line in "mcp1:mcp<2" "mcp2:mcp>=2.3"; do

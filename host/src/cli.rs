@@ -6,9 +6,9 @@ use crate::config::{ConfigError, Deployment};
 use crate::jobs::{GenerateSpec, InputSpec, JobProgress, Outcome};
 use crate::mcp::EaselServer;
 use crate::model::ImageRole;
-use crate::request::{Params, Settings};
 use crate::providers::Status;
-use anyhow::{bail, Context, Result};
+use crate::request::{Params, Settings};
+use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `Generate` is much larger than the others; a command is parsed once, so it is not boxed.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the MCP server (stdio for Claude Desktop, or streamable HTTP).
@@ -122,7 +124,10 @@ impl GenerateCmd {
         let mut params = match &self.params_json {
             Some(text) => match serde_json::from_str::<serde_json::Value>(text) {
                 Ok(serde_json::Value::Object(object)) => object,
-                Ok(other) => bail!("--params-json must be a JSON object such as '{{\"background\": \"transparent\"}}', not {}", json_kind(&other)),
+                Ok(other) => bail!(
+                    "--params-json must be a JSON object such as '{{\"background\": \"transparent\"}}', not {}",
+                    json_kind(&other)
+                ),
                 Err(e) => bail!("--params-json is not valid JSON: {e}"),
             },
             None if self.param.is_empty() => return Ok(None),
@@ -130,7 +135,9 @@ impl GenerateCmd {
         };
         for entry in &self.param {
             let Some((key, value)) = entry.split_once('=').filter(|(key, _)| !key.trim().is_empty()) else {
-                bail!("--param {entry:?} must be KEY=VALUE, e.g. --param background=transparent or --param 'responseModalities=[\"IMAGE\"]'");
+                bail!(
+                    "--param {entry:?} must be KEY=VALUE, e.g. --param background=transparent or --param 'responseModalities=[\"IMAGE\"]'"
+                );
             };
             let value = serde_json::from_str(value).unwrap_or_else(|_| serde_json::Value::String(value.to_string()));
             params.insert(key.trim().to_string(), value);
@@ -174,7 +181,11 @@ pub async fn run(cli: Cli) -> Result<()> {
             tokio::spawn(async move {
                 let recovery = jobs.recover().await;
                 if !recovery.resumed.is_empty() || !recovery.failed.is_empty() {
-                    tracing::info!(resumed = recovery.resumed.len(), failed = recovery.failed.len(), "recovered unfinished jobs");
+                    tracing::info!(
+                        resumed = recovery.resumed.len(),
+                        failed = recovery.failed.len(),
+                        "recovered unfinished jobs"
+                    );
                 }
             });
             let server = EaselServer::new(booted.clone());
@@ -187,7 +198,9 @@ pub async fn run(cli: Cli) -> Result<()> {
                     };
                     tokens.extend(crate::mcp::http::tokens_from_env()?);
                     if tokens.is_empty() && !host.is_loopback() {
-                        eprintln!("easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images");
+                        eprintln!(
+                            "easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images"
+                        );
                     }
                     let options = crate::mcp::http::HttpOptions {
                         addr: SocketAddr::new(*host, *port),

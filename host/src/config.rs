@@ -340,14 +340,14 @@ impl Deployment {
         }
         builtin_settings::check(&deployment, text, &origin)?;
         in_range("[inputs] max_mib", deployment.inputs.max_mib, 4096, &origin)?;
-        if let Some(provider) = &deployment.defaults.provider {
-            if !deployment.plugins.contains_key(provider.get_ref()) {
-                return Err(origin.error(
-                    Some(provider.span()),
-                    format!("default provider `{}` is not a plugin in this file", provider.get_ref()),
-                    format!("add a [plugins.{}] table or set one of: {}", provider.get_ref(), known(&deployment)),
-                ));
-            }
+        if let Some(provider) = &deployment.defaults.provider
+            && !deployment.plugins.contains_key(provider.get_ref())
+        {
+            return Err(origin.error(
+                Some(provider.span()),
+                format!("default provider `{}` is not a plugin in this file", provider.get_ref()),
+                format!("add a [plugins.{}] table or set one of: {}", provider.get_ref(), known(&deployment)),
+            ));
         }
         deployment.origin = origin;
         Ok(deployment)
@@ -379,7 +379,9 @@ fn known(deployment: &Deployment) -> String {
 /// ``bad host `ENTRY`: …`` error names is written: the span of its quoted
 /// string, or `span` itself when it cannot be found.
 fn entry_span(text: &str, span: Range<usize>, message: &str) -> Range<usize> {
-    let Some(entry) = message.strip_prefix("bad host `").and_then(|rest| rest.split_once("`: ")).map(|(entry, _)| entry) else {
+    let Some(entry) =
+        message.strip_prefix("bad host `").and_then(|rest| rest.split_once("`: ")).map(|(entry, _)| entry)
+    else {
         return span;
     };
     let Some(within) = text.get(span.clone()) else { return span };
@@ -431,7 +433,11 @@ impl PluginEntry {
             }
         }
         if let (Some(path), true) = (&self.path, self.enabled) {
-            let full = if path.get_ref().is_absolute() { path.get_ref().clone() } else { origin.base_dir.join(path.get_ref()) };
+            let full = if path.get_ref().is_absolute() {
+                path.get_ref().clone()
+            } else {
+                origin.base_dir.join(path.get_ref())
+            };
             if !full.is_file() {
                 return Err(origin.error(
                     Some(path.span()),
@@ -444,7 +450,11 @@ impl PluginEntry {
             match &self.sha256 {
                 Some(sha) if sha.get_ref().len() == 64 && sha.get_ref().chars().all(|c| c.is_ascii_hexdigit()) => {}
                 Some(sha) => {
-                    return Err(origin.error(Some(sha.span()), "sha256 must be 64 hex digits", "paste the file's sha256sum"));
+                    return Err(origin.error(
+                        Some(sha.span()),
+                        "sha256 must be 64 hex digits",
+                        "paste the file's sha256sum",
+                    ));
                 }
                 None => {
                     return Err(origin.error(
@@ -520,19 +530,40 @@ mod tests {
     #[test]
     fn a_bad_allowed_hosts_entry_anywhere_names_file_line_column_and_the_fix() {
         for (text, line, column, entry) in [
-            ("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\"https://api.x.com\", \"ftp://x.com\"]\n", 3, 39, "ftp://x.com"),
+            (
+                "[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\"https://api.x.com\", \"ftp://x.com\"]\n",
+                3,
+                39,
+                "ftp://x.com",
+            ),
             ("[inputs]\nallowed_hosts = [\"http://10.0.0.1/images\"]\n", 2, 18, "http://10.0.0.1/images"),
-            ("[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\n  \"https://api.x.com\",\n  'https://*',\n]\n", 5, 3, "https://*"),
-            ("[plugins.x]\nbuiltin = \"x\"\n[plugins.x.secrets.K]\nenv = \"K\"\nhosts = [\"https://a.*.com\"]\n", 5, 10, "https://a.*.com"),
+            (
+                "[plugins.x]\nbuiltin = \"x\"\nallowed_hosts = [\n  \"https://api.x.com\",\n  'https://*',\n]\n",
+                5,
+                3,
+                "https://*",
+            ),
+            (
+                "[plugins.x]\nbuiltin = \"x\"\n[plugins.x.secrets.K]\nenv = \"K\"\nhosts = [\"https://a.*.com\"]\n",
+                5,
+                10,
+                "https://a.*.com",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert_eq!((err.file.as_str(), err.line, err.column), ("plugins.toml", line, column), "{err}");
             let shown = err.to_string();
             assert!(shown.starts_with(&format!("plugins.toml:{line}:{column}: bad host `{entry}`: ")), "{shown}");
-            assert!(shown.contains("fix: write `https://host`, `https://*.suffix`, `http://127.0.0.1:PORT` or `host:port`"), "{shown}");
+            assert!(
+                shown.contains("fix: write `https://host`, `https://*.suffix`, `http://127.0.0.1:PORT` or `host:port`"),
+                "{shown}"
+            );
         }
         let ok = parse("[inputs]\nallowed_hosts = [\"http://127.0.0.1:8188\"]\n").unwrap();
-        assert!(ok.inputs.allowed_hosts[0].matches(&"http://127.0.0.1:8188/x.png".parse().unwrap()), "entries are parsed at load");
+        assert!(
+            ok.inputs.allowed_hosts[0].matches(&"http://127.0.0.1:8188/x.png".parse().unwrap()),
+            "entries are parsed at load"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 
 use crate::config::{ConfigOrigin, Deployment, InputSettings, PreviewSettings};
 use crate::inputs::decode_data_uri;
-use crate::jobs::{validate, GenerateSpec};
+use crate::jobs::{GenerateSpec, validate};
 use crate::mcp::tools::{EditArgs, GenerateArgs};
 use crate::model::{Dimensions, Features, Lifecycle, ModelInfo, Operation, ProviderInfo};
 use crate::store::views::ViewSpec;
@@ -53,10 +53,10 @@ pub fn tool_arguments(data: &[u8]) {
     if let Ok(args) = rmcp::handler::server::tool::parse_json_object::<GenerateArgs>(arguments.clone()) {
         validate_spec(args.into_spec());
     }
-    if let Ok(args) = rmcp::handler::server::tool::parse_json_object::<EditArgs>(arguments) {
-        if let Ok(spec) = args.into_spec() {
-            validate_spec(spec);
-        }
+    if let Ok(args) = rmcp::handler::server::tool::parse_json_object::<EditArgs>(arguments)
+        && let Ok(spec) = args.into_spec()
+    {
+        validate_spec(spec);
     }
 }
 
@@ -80,10 +80,10 @@ fn validate_spec(spec: GenerateSpec) {
         if is_valid_id(as_id) {
             continue;
         }
-        if let Some(uri) = handle.strip_prefix("data:") {
-            if let Ok(bytes) = decode_data_uri(uri, max_bytes) {
-                let _ = probe(&bytes);
-            }
+        if let Some(uri) = handle.strip_prefix("data:")
+            && let Ok(bytes) = decode_data_uri(uri, max_bytes)
+        {
+            let _ = probe(&bytes);
         }
     }
 }
@@ -115,7 +115,15 @@ pub fn fuzz_providers() -> &'static [ProviderInfo] {
 /// The placeholder plugin's `describe`, as the host sees it (after
 /// `runtime::convert`), minus the version.
 pub fn placeholder_provider() -> ProviderInfo {
-    let all = Features { negative_prompt: true, seed: true, steps: true, guidance: true, strength: true, mask: true, custom_size: true };
+    let all = Features {
+        negative_prompt: true,
+        seed: true,
+        steps: true,
+        guidance: true,
+        strength: true,
+        mask: true,
+        custom_size: true,
+    };
     ProviderInfo {
         id: "placeholder".into(),
         display_name: "Placeholder (offline)".into(),
@@ -140,7 +148,9 @@ pub fn placeholder_provider() -> ProviderInfo {
             lifecycle: Lifecycle::Current,
             replacement: None,
             price_per_image_usd: Some(0.0),
-            prompt_notes: Some("Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into()),
+            prompt_notes: Some(
+                "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
+            ),
         }],
         default_model: "placeholder-1".into(),
         secrets: vec![],
@@ -183,7 +193,13 @@ fn representative_provider() -> ProviderInfo {
             replacement: Some("fixed-1".into()),
             ..base.clone()
         },
-        ModelInfo { id: "gone-1".into(), aliases: vec![], lifecycle: Lifecycle::Retired, replacement: Some("fixed-1".into()), ..base.clone() },
+        ModelInfo {
+            id: "gone-1".into(),
+            aliases: vec![],
+            lifecycle: Lifecycle::Retired,
+            replacement: Some("fixed-1".into()),
+            ..base.clone()
+        },
         ModelInfo {
             id: "*/*".into(),
             aliases: vec![],
@@ -196,7 +212,14 @@ fn representative_provider() -> ProviderInfo {
             size_multiple: 8,
             max_images: 4,
             max_input_images: 3,
-            features: Features { mask: true, custom_size: true, guidance: true, steps: true, negative_prompt: true, ..Features::default() },
+            features: Features {
+                mask: true,
+                custom_size: true,
+                guidance: true,
+                steps: true,
+                negative_prompt: true,
+                ..Features::default()
+            },
             lifecycle: Lifecycle::Legacy,
             ..base.clone()
         },
@@ -247,7 +270,9 @@ pub fn image_input(data: &[u8]) {
     let uri = format!("{mime};base64,{}", base64::engine::general_purpose::STANDARD.encode(data));
     match decode_data_uri(&uri, max_bytes) {
         Ok(decoded) => assert_eq!(decoded, data, "a data: URI must decode to the bytes it was made from"),
-        Err(e) => assert!(data.len() as u64 > max_bytes * 3 / 4, "a data: URI of {} bytes was refused: {e}", data.len()),
+        Err(e) => {
+            assert!(data.len() as u64 > max_bytes * 3 / 4, "a data: URI of {} bytes was refused: {e}", data.len())
+        }
     }
 
     let Ok(probed) = probed else { return };

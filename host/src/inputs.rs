@@ -16,8 +16,8 @@
 
 use crate::blocking::image_work;
 use crate::config::InputSettings;
-use crate::egress::{origin, EgressError, EgressPolicy};
-use crate::store::{is_valid_id, validate, Origin, Sidecar, Store, ValidImage};
+use crate::egress::{EgressError, EgressPolicy, origin};
+use crate::store::{Origin, Sidecar, Store, ValidImage, is_valid_id, validate};
 use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -152,7 +152,11 @@ impl InputResolver {
         let handle = handle.trim();
         let as_id = handle.strip_prefix("image://").unwrap_or(handle);
         if is_valid_id(as_id) {
-            return self.store.get(as_id).map(|s| Staged::Stored(s.sidecar.id)).map_err(|e| InputError::Store(format!("{e:#}")));
+            return self
+                .store
+                .get(as_id)
+                .map(|s| Staged::Stored(s.sidecar.id))
+                .map_err(|e| InputError::Store(format!("{e:#}")));
         }
         if handle.starts_with("image://") {
             return Err(InputError::NotAnImageUri(handle.into()));
@@ -185,7 +189,9 @@ impl InputResolver {
         let store = self.store.clone();
         let mut sidecar = Sidecar::new(Origin::Imported, "");
         sidecar.source = Some(source.clone());
-        let stored = image_work(move || store.put_valid(&image, sidecar)).await.map_err(|e| InputError::Store(format!("{e:#}")))?;
+        let stored = image_work(move || store.put_valid(&image, sidecar))
+            .await
+            .map_err(|e| InputError::Store(format!("{e:#}")))?;
         stored.map(|s| s.sidecar.id).map_err(|e| InputError::Refused { from: source, reason: format!("{e:#}") })
     }
 
@@ -196,7 +202,10 @@ impl InputResolver {
         let source = path.display().to_string();
         let mut sidecar = Sidecar::new(Origin::Imported, "");
         sidecar.source = Some(source.clone());
-        self.store.put(&bytes, sidecar).map(|s| s.sidecar.id).map_err(|e| InputError::Refused { from: source, reason: format!("{e:#}") })
+        self.store
+            .put(&bytes, sidecar)
+            .map(|s| s.sidecar.id)
+            .map_err(|e| InputError::Refused { from: source, reason: format!("{e:#}") })
     }
 
     /// A path inside an allowed directory, after resolving `..` and symlinks.
@@ -258,5 +267,9 @@ pub(crate) fn decode_data_uri(data: &str, max_bytes: u64) -> Result<Vec<u8>, Dat
 }
 
 fn shorten(text: &str) -> String {
-    if text.chars().count() > 80 { format!("{}…", text.chars().take(80).collect::<String>()) } else { text.to_string() }
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(80).collect::<String>())
+    } else {
+        text.to_string()
+    }
 }

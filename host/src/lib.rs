@@ -6,17 +6,17 @@
 
 pub mod app;
 pub mod blocking;
+pub mod cli;
 pub mod config;
 pub mod egress;
 pub mod field_error;
-pub mod model;
-pub mod request;
-pub mod runtime;
-pub mod jobs;
-pub mod providers;
-pub mod store;
-pub mod mcp;
-pub mod cli;
-pub mod inputs;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod inputs;
+pub mod jobs;
+pub mod mcp;
+pub mod model;
+pub mod providers;
+pub mod request;
+pub mod runtime;
+pub mod store;

@@ -1,7 +1,7 @@
 //! The `easel` binary: parse the command line, set up logging on stderr, run.
 
 use clap::Parser;
-use easel::cli::{run, Cli};
+use easel::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -123,7 +123,10 @@ impl ProviderInfo {
                 problems.push(format!("model `{}` is listed twice", model.id));
             }
             if model.min_side > model.max_side {
-                problems.push(format!("model `{}` has min_side {} above max_side {}", model.id, model.min_side, model.max_side));
+                problems.push(format!(
+                    "model `{}` has min_side {} above max_side {}",
+                    model.id, model.min_side, model.max_side
+                ));
             }
         }
         if !self.models.is_empty() && self.find_model(&self.default_model).is_none() {
@@ -142,7 +145,11 @@ impl ProviderInfo {
         }
         let size = serde_json::to_vec(self).map(|v| v.len()).unwrap_or(usize::MAX);
         if size > MAX_DESCRIBE_BYTES {
-            problems.push(format!("its description is {} KiB, over the limit of {} KiB", size >> 10, MAX_DESCRIBE_BYTES >> 10));
+            problems.push(format!(
+                "its description is {} KiB, over the limit of {} KiB",
+                size >> 10,
+                MAX_DESCRIBE_BYTES >> 10
+            ));
         }
         if !problems.is_empty() {
             return problems;
@@ -152,7 +159,9 @@ impl ProviderInfo {
                 problems.push(format!("{what} is longer than {max} characters"));
             }
         }
-        for (what, text) in [("display_name", &self.display_name), ("version", &self.version), ("default_model", &self.default_model)] {
+        for (what, text) in
+            [("display_name", &self.display_name), ("version", &self.version), ("default_model", &self.default_model)]
+        {
             long(&mut problems, what, text, MAX_NAME_CHARS);
         }
         long(&mut problems, "description", &self.description, MAX_TEXT_CHARS);
@@ -163,7 +172,12 @@ impl ProviderInfo {
             let name: String = model.id.chars().take(MAX_NAME_CHARS).collect();
             long(&mut problems, &format!("model id `{name}…`"), &model.id, MAX_NAME_CHARS);
             long(&mut problems, &format!("display_name of model `{name}`"), &model.display_name, MAX_NAME_CHARS);
-            long(&mut problems, &format!("prompt_notes of model `{name}`"), model.prompt_notes.as_deref().unwrap_or(""), MAX_TEXT_CHARS);
+            long(
+                &mut problems,
+                &format!("prompt_notes of model `{name}`"),
+                model.prompt_notes.as_deref().unwrap_or(""),
+                MAX_TEXT_CHARS,
+            );
             for alias in &model.aliases {
                 long(&mut problems, &format!("an alias of model `{name}`"), alias, MAX_NAME_CHARS);
             }
@@ -173,7 +187,10 @@ impl ProviderInfo {
             }
             let notes = model.prompt_notes.as_deref().unwrap_or("").chars().filter(|c| *c != '\n');
             if model.id.chars().chain(model.display_name.chars()).chain(notes).any(char::is_control) {
-                problems.push(format!("model `{}` has control characters in its id, name or notes", model.id.escape_debug()));
+                problems.push(format!(
+                    "model `{}` has control characters in its id, name or notes",
+                    model.id.escape_debug()
+                ));
             }
         }
         problems
@@ -205,7 +222,8 @@ pub fn glob_matches(pattern: &str, text: &str) -> bool {
     }
     let (pattern, text) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
     let (patterns, texts): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), text.split('/').collect());
-    patterns.len() == texts.len() && patterns.iter().zip(&texts).all(|(p, t)| segment_matches(p.as_bytes(), t.as_bytes()))
+    patterns.len() == texts.len()
+        && patterns.iter().zip(&texts).all(|(p, t)| segment_matches(p.as_bytes(), t.as_bytes()))
 }
 
 fn segment_matches(pattern: &[u8], text: &[u8]) -> bool {
@@ -257,7 +275,9 @@ mod tests {
         let text = "a".repeat(4000);
         let (done, answer) = std::sync::mpsc::channel();
         std::thread::spawn(move || done.send(glob_matches(&pattern, &text)).unwrap());
-        let matched = answer.recv_timeout(std::time::Duration::from_secs(30)).expect("the matcher must not backtrack exponentially");
+        let matched = answer
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("the matcher must not backtrack exponentially");
         assert!(!matched);
     }
 }
@@ -302,9 +322,15 @@ pub struct GenerationRequest {
 
 #[derive(Debug, Clone)]
 pub enum ImageData {
-    Inline { mime_type: String, data: Vec<u8> },
+    Inline {
+        mime_type: String,
+        data: Vec<u8>,
+    },
     /// To download through the plugin's egress policy.
-    Remote { url: String, headers: Vec<(String, String)> },
+    Remote {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -350,7 +376,9 @@ impl fmt::Display for ProviderError {
             ProviderError::InvalidRequest { field: None, message } => write!(f, "invalid request: {message}"),
             ProviderError::Unsupported { message } => write!(f, "unsupported: {message}"),
             ProviderError::Unauthorized { message } => write!(f, "unauthorized: {message}"),
-            ProviderError::ContentBlocked { message } => write!(f, "blocked by the provider's safety system: {message}"),
+            ProviderError::ContentBlocked { message } => {
+                write!(f, "blocked by the provider's safety system: {message}")
+            }
             ProviderError::RateLimited { retry_after_ms: Some(ms), message } => {
                 write!(f, "rate limited (retry after {:.1} s): {message}", *ms as f64 / 1000.0)
             }

@@ -38,7 +38,8 @@ fn syntax_error_names_file_line_and_fix() {
 
 #[test]
 fn unknown_field_names_the_field_and_line() {
-    let (_dir, out) = with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\ntimeout = 5\n", &["plugins", "list"]);
+    let (_dir, out) =
+        with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\ntimeout = 5\n", &["plugins", "list"]);
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("plugins.toml:3:1: unknown field `timeout`"), "{err}");
@@ -57,7 +58,10 @@ fn missing_wasm_file_names_the_path_and_line() {
 #[test]
 fn generate_prints_id_and_path_of_a_real_png() {
     let dir = tempfile::tempdir().unwrap();
-    let out = easel(dir.path(), &["generate", "a quiet harbour", "--width", "320", "--height", "200", "--count", "2", "--seed", "5"]);
+    let out = easel(
+        dir.path(),
+        &["generate", "a quiet harbour", "--width", "320", "--height", "200", "--count", "2", "--seed", "5"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -99,12 +103,27 @@ fn plugins_list_shows_an_unconfigured_plugin_and_why() {
 #[test]
 fn generate_passes_params_to_the_plugin_and_records_them() {
     let config = format!("[plugins.hostile]\npath = \"{}/easel_fixture_hostile.wasm\"\n", env!("EASEL_WASM_DIR"));
-    let args = ["generate", "echo", "--provider", "hostile", "--params-json", r#"{"quality": "low", "keep": 1}"#, "--param", "quality=high", "--param", r#"modalities=["IMAGE"]"#, "--param", "label=a b"];
+    let args = [
+        "generate",
+        "echo",
+        "--provider",
+        "hostile",
+        "--params-json",
+        r#"{"quality": "low", "keep": 1}"#,
+        "--param",
+        "quality=high",
+        "--param",
+        r#"modalities=["IMAGE"]"#,
+        "--param",
+        "label=a b",
+    ];
     let (dir, out) = with_config(&config, &args);
     assert!(out.status.success(), "{}", stderr(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let id = stdout.split('\t').next().unwrap();
-    let sidecar: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join("store/images").join(format!("{id}.json"))).unwrap()).unwrap();
+    let sidecar: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("store/images").join(format!("{id}.json"))).unwrap())
+            .unwrap();
     let expected = serde_json::json!({"quality": "high", "keep": 1, "modalities": ["IMAGE"], "label": "a b"});
     let received: serde_json::Value = serde_json::from_str(sidecar["revised_prompt"].as_str().unwrap()).unwrap();
     assert_eq!(received, expected, "the plugin's extra");
@@ -114,9 +133,11 @@ fn generate_passes_params_to_the_plugin_and_records_them() {
 
 #[test]
 fn a_malformed_param_says_how_to_write_it() {
-    let (_dir, out) = with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--param", "background"]);
+    let (_dir, out) =
+        with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--param", "background"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("--param \"background\" must be KEY=VALUE"), "{}", stderr(&out));
-    let (_dir, out) = with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--params-json", "[1]"]);
+    let (_dir, out) =
+        with_config("[plugins.placeholder]\nbuiltin = \"placeholder\"\n", &["generate", "x", "--params-json", "[1]"]);
     assert!(stderr(&out).contains("--params-json must be a JSON object"), "{}", stderr(&out));
 }

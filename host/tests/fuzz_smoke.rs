@@ -11,18 +11,21 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
+
+/// An edit of a parsed input: the mutated bytes, `None` when it does not parse.
+type StructuredEdit = fn(&mut StdRng, &[u8]) -> Option<Vec<u8>>;
 
 /// How one target's inputs are mutated besides bytes.
 struct Shape {
     /// Words of the format, inserted at random places.
     tokens: &'static [&'static [u8]],
     /// Edits of the parsed input (`None` when it does not parse).
-    structured: Option<fn(&mut StdRng, &[u8]) -> Option<Vec<u8>>>,
+    structured: Option<StructuredEdit>,
     /// Repairs applied to every mutant (checksums).
-    fixup: fn(&mut Vec<u8>),
+    fixup: fn(&mut [u8]),
 }
 
 /// Default time per target.
@@ -125,7 +128,10 @@ fn smoke(name: &str, target: fn(&[u8]), shape: Shape) {
         if catch_unwind(AssertUnwindSafe(|| target(input))).is_err() {
             let file = std::env::temp_dir().join(format!("easel-fuzz-smoke-{name}-crash"));
             std::fs::write(&file, input).unwrap();
-            panic!("fuzz target `{name}` panicked on {what}; the input is in {} (replay: cargo +nightly fuzz run -s none {name} {0})", file.display());
+            panic!(
+                "fuzz target `{name}` panicked on {what}; the input is in {} (replay: cargo +nightly fuzz run -s none {name} {0})",
+                file.display()
+            );
         }
     };
     for (file, seed) in &seeds {
@@ -166,7 +172,7 @@ fn smoke(name: &str, target: fn(&[u8]), shape: Shape) {
     );
 }
 
-fn no_fixup(_: &mut Vec<u8>) {}
+fn no_fixup(_: &mut [u8]) {}
 
 /// Pick one of `items`.
 fn pick<'a, T: ?Sized>(rng: &mut StdRng, items: &[&'a T]) -> &'a T {
@@ -187,10 +193,38 @@ fn edit_string(rng: &mut StdRng, text: &str, tokens: &[&str]) -> String {
 }
 
 const TOML_STRINGS: &[&str] = &[
-    "", " ", "x", "placeholder", "nope", "Bad Id", "\u{e9}", "x.wasm", "../x.wasm", "/", "/dev/null", "/run/secrets/k", "https://e.com/x.wasm",
-    "https://api.example.com", "https://*.example.com", "https://*", "http://127.0.0.1:8188", "http://[::1]:0", "127.0.0.1:65536",
-    "10.0.0.7:8080", "HTTPS://EXAMPLE.COM", "https://e.com/path?q#f", "ftp://e.com", "a:b:c", "*.*", "https://xn--", "[::1]",
-    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "0123456789abcdef", "ENV_NAME", "\u{0}", "\\\\",
+    "",
+    " ",
+    "x",
+    "placeholder",
+    "nope",
+    "Bad Id",
+    "\u{e9}",
+    "x.wasm",
+    "../x.wasm",
+    "/",
+    "/dev/null",
+    "/run/secrets/k",
+    "https://e.com/x.wasm",
+    "https://api.example.com",
+    "https://*.example.com",
+    "https://*",
+    "http://127.0.0.1:8188",
+    "http://[::1]:0",
+    "127.0.0.1:65536",
+    "10.0.0.7:8080",
+    "HTTPS://EXAMPLE.COM",
+    "https://e.com/path?q#f",
+    "ftp://e.com",
+    "a:b:c",
+    "*.*",
+    "https://xn--",
+    "[::1]",
+    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    "0123456789abcdef",
+    "ENV_NAME",
+    "\u{0}",
+    "\\\\",
 ];
 
 fn toml_value(rng: &mut StdRng) -> toml::Value {
@@ -200,7 +234,9 @@ fn toml_value(rng: &mut StdRng) -> toml::Value {
         1 => Value::Float(*pick(rng, &[&0.0f64, &-0.0, &f64::NAN, &f64::INFINITY, &1e300, &0.5])),
         2 => Value::Boolean(rng.random()),
         3 => Value::Datetime("1979-05-27T07:32:00Z".parse().unwrap()),
-        4 => Value::Array((0..rng.random_range(0..4)).map(|_| Value::String(pick(rng, TOML_STRINGS).to_string())).collect()),
+        4 => Value::Array(
+            (0..rng.random_range(0..4)).map(|_| Value::String(pick(rng, TOML_STRINGS).to_string())).collect(),
+        ),
         5 => Value::Table(toml::Table::new()),
         _ => Value::String(pick(rng, TOML_STRINGS).to_string()),
     }
@@ -215,10 +251,25 @@ fn toml_edit(rng: &mut StdRng, input: &[u8]) -> Option<Vec<u8>> {
         ("store", &["dir", "other"]),
         ("preview", &["max_edge", "max_bytes", "other"]),
         ("inputs", &["allowed_dirs", "allowed_hosts", "max_mib", "other"]),
-        ("plugin", &[
-            "builtin", "path", "url", "sha256", "enabled", "allowed_hosts", "timeout_secs", "memory_mib", "concurrency", "max_response_mib",
-            "prices", "secrets", "config", "other",
-        ]),
+        (
+            "plugin",
+            &[
+                "builtin",
+                "path",
+                "url",
+                "sha256",
+                "enabled",
+                "allowed_hosts",
+                "timeout_secs",
+                "memory_mib",
+                "concurrency",
+                "max_response_mib",
+                "prices",
+                "secrets",
+                "config",
+                "other",
+            ],
+        ),
         ("secret", &["env", "file", "hosts", "other"]),
     ];
     let mut doc: toml::Table = std::str::from_utf8(input).ok()?.parse().ok()?;
@@ -263,26 +314,91 @@ fn toml_edit(rng: &mut StdRng, input: &[u8]) -> Option<Vec<u8>> {
 #[test]
 fn plugins_toml_never_panics() {
     let shipped = std::fs::read_to_string(corpus_dir("plugins_toml").join("plugins.toml")).unwrap();
-    assert_eq!(shipped, easel::config::EMBEDDED_PLUGINS_TOML, "the corpus holds a copy of the shipped plugins.toml; refresh it");
+    assert_eq!(
+        shipped,
+        easel::config::EMBEDDED_PLUGINS_TOML,
+        "the corpus holds a copy of the shipped plugins.toml; refresh it"
+    );
     let tokens: &'static [&'static [u8]] = &[
-        b"\n[plugins.x]\n", b"[defaults]\n", b"[inputs]\n", b"builtin = \"x\"\n", b"path = \"x.wasm\"\n", b"url = \"https://e.com/x\"\n",
-        b"sha256 = \"", b"allowed_hosts = [\"", b"https://*.", b"http://127.0.0.1:", b"[::1]", b"enabled = false\n", b"provider = \"",
-        b"= 0\n", b"= -1\n", b"= 18446744073709551615\n", b"= 1e999\n", b"= inf\n", b"\"\"\"", b"'''", b"[[", b"]]", b"{ }", b"\\u",
-        b"\xc3\xa9", b"\xf0\x9f\x8e\xa8", b"\r\n", b"#", b".secrets.K]\nhosts = []\n",
+        b"\n[plugins.x]\n",
+        b"[defaults]\n",
+        b"[inputs]\n",
+        b"builtin = \"x\"\n",
+        b"path = \"x.wasm\"\n",
+        b"url = \"https://e.com/x\"\n",
+        b"sha256 = \"",
+        b"allowed_hosts = [\"",
+        b"https://*.",
+        b"http://127.0.0.1:",
+        b"[::1]",
+        b"enabled = false\n",
+        b"provider = \"",
+        b"= 0\n",
+        b"= -1\n",
+        b"= 18446744073709551615\n",
+        b"= 1e999\n",
+        b"= inf\n",
+        b"\"\"\"",
+        b"'''",
+        b"[[",
+        b"]]",
+        b"{ }",
+        b"\\u",
+        b"\xc3\xa9",
+        b"\xf0\x9f\x8e\xa8",
+        b"\r\n",
+        b"#",
+        b".secrets.K]\nhosts = []\n",
     ];
-    smoke("plugins_toml", easel::fuzz_targets::plugins_toml, Shape { tokens, structured: Some(toml_edit), fixup: no_fixup });
+    smoke(
+        "plugins_toml",
+        easel::fuzz_targets::plugins_toml,
+        Shape { tokens, structured: Some(toml_edit), fixup: no_fixup },
+    );
 }
 
 const JSON_STRINGS: &[&str] = &[
-    "", "  ", "a fox", "placeholder", "placeholder-1", "default", "PLACEHOLDER", "representative", "fixed", "fixed-1", "old-1", "gone-1",
-    "*/*", "owner/name", "a/b/c", "owner/name:v", "1:1", "16:9", "0:0", "4294967296:1", " 16 : 9 ", "1K", "2k", "4K", "reference",
-    "mask", "control", "0123456789abcdef", "image://0123456789abcdef", "image://nope", "https://example.com/a.png", "photos/a.png",
+    "",
+    "  ",
+    "a fox",
+    "placeholder",
+    "placeholder-1",
+    "default",
+    "PLACEHOLDER",
+    "representative",
+    "fixed",
+    "fixed-1",
+    "old-1",
+    "gone-1",
+    "*/*",
+    "owner/name",
+    "a/b/c",
+    "owner/name:v",
+    "1:1",
+    "16:9",
+    "0:0",
+    "4294967296:1",
+    " 16 : 9 ",
+    "1K",
+    "2k",
+    "4K",
+    "reference",
+    "mask",
+    "control",
+    "0123456789abcdef",
+    "image://0123456789abcdef",
+    "image://nope",
+    "https://example.com/a.png",
+    "photos/a.png",
     "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAAD0lEQVR4AQEEAPv/AAAAAAAEAAFlScNgAAAAAElFTkSuQmCC",
-    "data:image/png;base64,====", "data:text/plain,hi", "\u{0}", "\u{e9}\u{1f3a8}",
+    "data:image/png;base64,====",
+    "data:text/plain,hi",
+    "\u{0}",
+    "\u{e9}\u{1f3a8}",
 ];
 
 fn json_value(rng: &mut StdRng) -> serde_json::Value {
-    use serde_json::{json, Value};
+    use serde_json::{Value, json};
     match rng.random_range(0..10u8) {
         0 => json!(*pick(rng, &[&0u64, &1, &2, &4, &5, &16, &200, &201, &1024, &1536, &4096, &4097, &4294967295, &4294967296, &u64::MAX])),
         1 => json!(*pick(rng, &[&-1i64, &i64::MIN])),
@@ -304,8 +420,23 @@ fn json_value(rng: &mut StdRng) -> serde_json::Value {
 /// arguments or of one input image.
 fn json_edit(rng: &mut StdRng, input: &[u8]) -> Option<Vec<u8>> {
     const KEYS: &[&str] = &[
-        "prompt", "provider", "model", "negative_prompt", "width", "height", "aspect_ratio", "size_tier", "count", "seed", "steps", "guidance",
-        "strength", "reference_images", "images", "wait_seconds", "other",
+        "prompt",
+        "provider",
+        "model",
+        "negative_prompt",
+        "width",
+        "height",
+        "aspect_ratio",
+        "size_tier",
+        "count",
+        "seed",
+        "steps",
+        "guidance",
+        "strength",
+        "reference_images",
+        "images",
+        "wait_seconds",
+        "other",
     ];
     let mut doc: serde_json::Value = serde_json::from_slice(input).ok()?;
     for _ in 0..rng.random_range(1..=3) {
@@ -331,16 +462,55 @@ fn json_edit(rng: &mut StdRng, input: &[u8]) -> Option<Vec<u8>> {
 #[test]
 fn tool_arguments_never_panic() {
     for (file, seed) in corpus("tool_arguments") {
-        assert!(serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&seed).is_ok(), "seed {file} is not a JSON object");
+        assert!(
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&seed).is_ok(),
+            "seed {file} is not a JSON object"
+        );
     }
     let tokens: &'static [&'static [u8]] = &[
-        b"\"prompt\": \"a\", ", b"\"width\": ", b"\"height\": ", b"\"count\": ", b"\"seed\": ", b"\"steps\": ", b"\"guidance\": ",
-        b"\"strength\": ", b"\"aspect_ratio\": \"", b"\"size_tier\": \"", b"\"model\": \"", b"\"provider\": \"", b"\"role\": \"mask\"",
-        b"\"images\": [{\"image\": \"", b"\"reference_images\": [\"", b"data:image/png;base64,", b"image://", b"*/*", b"gone-1", b"old-1",
-        b"4294967295", b"4294967296", b"18446744073709551615", b"-1", b"1e39", b"-0.0", b"null", b"true", b"[]", b"{}", b"\\u0000",
-        b"\\ud800", b"\xc3\xa9", b":", b"16:9", b"0:0", b"  ",
+        b"\"prompt\": \"a\", ",
+        b"\"width\": ",
+        b"\"height\": ",
+        b"\"count\": ",
+        b"\"seed\": ",
+        b"\"steps\": ",
+        b"\"guidance\": ",
+        b"\"strength\": ",
+        b"\"aspect_ratio\": \"",
+        b"\"size_tier\": \"",
+        b"\"model\": \"",
+        b"\"provider\": \"",
+        b"\"role\": \"mask\"",
+        b"\"images\": [{\"image\": \"",
+        b"\"reference_images\": [\"",
+        b"data:image/png;base64,",
+        b"image://",
+        b"*/*",
+        b"gone-1",
+        b"old-1",
+        b"4294967295",
+        b"4294967296",
+        b"18446744073709551615",
+        b"-1",
+        b"1e39",
+        b"-0.0",
+        b"null",
+        b"true",
+        b"[]",
+        b"{}",
+        b"\\u0000",
+        b"\\ud800",
+        b"\xc3\xa9",
+        b":",
+        b"16:9",
+        b"0:0",
+        b"  ",
     ];
-    smoke("tool_arguments", easel::fuzz_targets::tool_arguments, Shape { tokens, structured: Some(json_edit), fixup: no_fixup });
+    smoke(
+        "tool_arguments",
+        easel::fuzz_targets::tool_arguments,
+        Shape { tokens, structured: Some(json_edit), fixup: no_fixup },
+    );
 }
 
 /// CRC-32 (IEEE) as PNG chunks use it.
@@ -357,7 +527,7 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 /// Give every whole chunk of a PNG a correct CRC, so that mutants reach
 /// the decoder instead of its checksum test.
-fn fix_png_crcs(data: &mut Vec<u8>) {
+fn fix_png_crcs(data: &mut [u8]) {
     if !data.starts_with(b"\x89PNG\r\n\x1a\n") {
         return;
     }
@@ -379,9 +549,36 @@ fn image_input_never_panics() {
         }
     }
     let tokens: &'static [&'static [u8]] = &[
-        b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS", b"acTL", b"fcTL", b"\xff\xd8", b"\xff\xc0", b"\xff\xc2", b"\xff\xc4", b"\xff\xda",
-        b"\xff\xd9", b"\xff\xdd", b"GIF89a", b"NETSCAPE2.0", b"RIFF", b"WEBP", b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF",
-        b"\x00\x00\x00\x00", b"\xff\xff\xff\xff", b"\x00\x00\x40\x00", b"data:", b"image/png;base64,", b"====",
+        b"IHDR",
+        b"IDAT",
+        b"IEND",
+        b"PLTE",
+        b"tRNS",
+        b"acTL",
+        b"fcTL",
+        b"\xff\xd8",
+        b"\xff\xc0",
+        b"\xff\xc2",
+        b"\xff\xc4",
+        b"\xff\xda",
+        b"\xff\xd9",
+        b"\xff\xdd",
+        b"GIF89a",
+        b"NETSCAPE2.0",
+        b"RIFF",
+        b"WEBP",
+        b"VP8 ",
+        b"VP8L",
+        b"VP8X",
+        b"ALPH",
+        b"ANIM",
+        b"ANMF",
+        b"\x00\x00\x00\x00",
+        b"\xff\xff\xff\xff",
+        b"\x00\x00\x40\x00",
+        b"data:",
+        b"image/png;base64,",
+        b"====",
     ];
     smoke("image_input", easel::fuzz_targets::image_input, Shape { tokens, structured: None, fixup: fix_png_crcs });
 }

@@ -13,11 +13,16 @@ use std::time::{Duration, Instant};
 async fn finished_jobs_leave_memory_after_their_retention_and_status_then_reads_the_disk() {
     let h = harness("").await;
     let retention = Duration::from_millis(1000);
-    let jobs = Jobs::with_retention(h.jobs.registry().clone(), h.jobs.store().clone(), h.jobs.inputs().clone(), retention);
+    let jobs =
+        Jobs::with_retention(h.jobs.registry().clone(), h.jobs.store().clone(), h.jobs.inputs().clone(), retention);
 
     let mut finished = Vec::new();
     for n in 0..12 {
-        let spec = GenerateSpec { prompt: format!("kept on disk {n}"), settings: Settings { width: Some(64), height: Some(64), ..Settings::default() }, ..GenerateSpec::default() };
+        let spec = GenerateSpec {
+            prompt: format!("kept on disk {n}"),
+            settings: Settings { width: Some(64), height: Some(64), ..Settings::default() },
+            ..GenerateSpec::default()
+        };
         match jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(Outcome::Done { job, images }) => finished.push((job.id, images[0].sidecar.id.clone())),
             Ok(Outcome::Pending { .. }) => panic!("the placeholder did not finish"),

@@ -6,7 +6,7 @@
 mod common;
 
 use easel::mcp::EaselServer;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines};
 
 /// One client session over the in-memory pipe.
@@ -66,7 +66,10 @@ impl Client {
 
 fn image_id(result: &Value) -> String {
     assert_ne!(result["isError"], json!(true), "{result}");
-    result["structuredContent"]["images"][0]["id"].as_str().unwrap_or_else(|| panic!("no image in {result}")).to_string()
+    result["structuredContent"]["images"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no image in {result}"))
+        .to_string()
 }
 
 #[tokio::test]
@@ -116,7 +119,8 @@ async fn bad_params_are_refused_naming_the_field_and_the_server_goes_on() {
         assert_eq!(result["isError"], json!(true), "{arguments}: {result}");
         assert_eq!(result["structuredContent"]["error"]["field"], json!(field), "{arguments}: {result}");
     }
-    let fine = client.call("generate_image", json!({"prompt": "echo", "provider": "hostile", "params": {"ok": true}})).await;
+    let fine =
+        client.call("generate_image", json!({"prompt": "echo", "provider": "hostile", "params": {"ok": true}})).await;
     image_id(&fine);
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{harness, upstream, SECRET};
+use common::{SECRET, harness, upstream};
 use easel::jobs::GenerateSpec;
 use easel::request::Settings;
 use std::sync::Arc;
@@ -61,7 +61,11 @@ async fn egress_to_an_unlisted_host_is_denied_with_the_entry_to_add() {
     let h = harness(r#"allowed_hosts = ["https://api.example.com"]"#).await;
     let err = h.hostile("fetch:https://not-allowed.example.org/steal").await;
     assert!(err.message.contains("Denied"), "{}", err.message);
-    assert!(err.message.contains(r#"add \"https://not-allowed.example.org\" to allowed_hosts in [plugins.hostile]"#), "{}", err.message);
+    assert!(
+        err.message.contains(r#"add \"https://not-allowed.example.org\" to allowed_hosts in [plugins.hostile]"#),
+        "{}",
+        err.message
+    );
     // Same host, other scheme or port: denied too.
     let err = h.hostile("fetch:http://api.example.com/").await;
     assert!(err.message.contains("Denied"), "{}", err.message);
@@ -101,7 +105,11 @@ hosts = ["{base}"]"#
     ))
     .await;
     let err = h.hostile(&format!("secret:KEY:{base}/echo")).await;
-    assert_eq!(seen.lock().unwrap().as_slice(), [format!("/echo Bearer {SECRET}")], "the bound host gets the real value");
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        [format!("/echo Bearer {SECRET}")],
+        "the bound host gets the real value"
+    );
     assert!(err.message.contains("you sent: Bearer [redacted:KEY]"), "{}", err.message);
     assert!(!err.message.contains(SECRET));
 }
@@ -130,8 +138,16 @@ async fn a_plugin_importing_filesystem_or_sockets_is_refused_at_load() {
     assert!(error.contains("plugin `escapee` is refused"), "{error}");
     assert!(error.contains("wasi:filesystem/"), "names the filesystem import: {error}");
     assert!(error.contains("wasi:sockets/"), "names the sockets import: {error}");
-    let spec = GenerateSpec { prompt: "x".into(), settings: Settings { provider: Some("escapee".into()), ..Settings::default() }, ..GenerateSpec::default() };
+    let spec = GenerateSpec {
+        prompt: "x".into(),
+        settings: Settings { provider: Some("escapee".into()), ..Settings::default() },
+        ..GenerateSpec::default()
+    };
     let err = h.jobs.generate(spec, None, None, Duration::from_secs(10)).await.err().unwrap();
-    assert!(err.message.contains("cannot take requests") && err.message.contains("wasi:filesystem/"), "{}", err.message);
+    assert!(
+        err.message.contains("cannot take requests") && err.message.contains("wasi:filesystem/"),
+        "{}",
+        err.message
+    );
     h.placeholder_still_works().await;
 }

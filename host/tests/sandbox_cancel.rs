@@ -36,12 +36,23 @@ async fn provider(delay: Duration) -> (String, Arc<Mutex<Vec<String>>>) {
 async fn a_cancel_during_the_submit_is_sent_the_moment_the_job_token_arrives() {
     // The submit is held open for 8 s, longer than cancel waits (5 s).
     let (base, seen) = provider(Duration::from_secs(8)).await;
-    let h = common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#)).await;
-    let spec = GenerateSpec { prompt: format!("hold:{base}"), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
-    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else { panic!("a zero wait returns a pending job") };
+    let h =
+        common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#))
+            .await;
+    let spec = GenerateSpec {
+        prompt: format!("hold:{base}"),
+        settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
+        ..GenerateSpec::default()
+    };
+    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else {
+        panic!("a zero wait returns a pending job")
+    };
     let answered = h.jobs.cancel(&job.id).await.unwrap();
     let message = answered.message.clone().unwrap_or_default();
-    assert!(message.contains("the cancel will be sent the moment it answers"), "the caller is told what happens: {message}");
+    assert!(
+        message.contains("the cancel will be sent the moment it answers"),
+        "the caller is told what happens: {message}"
+    );
     assert!(!answered.status.is_terminal(), "not canceled yet: the provider holds the submit");
     // Once the provider answers with its token, the cancel goes out at once.
     let mut waited = 0;
@@ -54,17 +65,32 @@ async fn a_cancel_during_the_submit_is_sent_the_moment_the_job_token_arrives() {
         waited += 1;
     };
     assert_eq!(record.status, JobStatus::Canceled, "{record:?}");
-    assert!(record.message.as_deref().unwrap_or("").contains("was told to stop the job as soon as it accepted the job"), "{record:?}");
-    assert_eq!(seen.lock().unwrap().as_slice(), ["/slow", "/cancel"], "the provider got the cancel for the job it created");
+    assert!(
+        record.message.as_deref().unwrap_or("").contains("was told to stop the job as soon as it accepted the job"),
+        "{record:?}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().as_slice(),
+        ["/slow", "/cancel"],
+        "the provider got the cancel for the job it created"
+    );
     h.placeholder_still_works().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_during_a_short_submit_waits_for_it_and_answers_canceled() {
     let (base, seen) = provider(Duration::from_millis(1500)).await;
-    let h = common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#)).await;
-    let spec = GenerateSpec { prompt: format!("hold:{base}"), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
-    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else { panic!("pending") };
+    let h =
+        common::harness_with_limits("timeout_secs = 30\nmemory_mib = 32", &format!(r#"allowed_hosts = ["{base}"]"#))
+            .await;
+    let spec = GenerateSpec {
+        prompt: format!("hold:{base}"),
+        settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
+        ..GenerateSpec::default()
+    };
+    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else {
+        panic!("pending")
+    };
     let answered = h.jobs.cancel(&job.id).await.unwrap();
     assert_eq!(answered.status, JobStatus::Canceled, "{answered:?}");
     assert_eq!(seen.lock().unwrap().as_slice(), ["/slow", "/cancel"]);

@@ -7,8 +7,8 @@ mod common;
 
 use common::{harness, upstream};
 use easel::jobs::GenerateSpec;
-use easel::request::Settings;
 use easel::providers::Status;
+use easel::request::Settings;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -30,7 +30,9 @@ fn name_resolving_to_a_private_address() -> Option<(String, IpAddr)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_name_that_resolves_to_loopback_is_refused_even_when_allowed() {
     let Some((name, ip)) = name_resolving_to_a_private_address() else {
-        eprintln!("SKIPPED: no name on this machine resolves only to a private address (the resolver's unit tests still cover the rule)");
+        eprintln!(
+            "SKIPPED: no name on this machine resolves only to a private address (the resolver's unit tests still cover the rule)"
+        );
         return;
     };
     // Listen on every interface so that, were the name dialled, it would connect.
@@ -38,7 +40,11 @@ async fn a_name_that_resolves_to_loopback_is_refused_even_when_allowed() {
     let port = base.rsplit(':').next().unwrap();
     let h = harness(&format!(r#"allowed_hosts = ["http://{name}:{port}", "http://127.0.0.1:{port}"]"#)).await;
     let err = h.hostile(&format!("fetch:http://{name}:{port}/echo")).await;
-    assert!(err.message.contains(&format!("{name} resolves to {ip}, a private or loopback address")), "{}", err.message);
+    assert!(
+        err.message.contains(&format!("{name} resolves to {ip}, a private or loopback address")),
+        "{}",
+        err.message
+    );
     assert!(seen.lock().unwrap().is_empty(), "nothing reached the server through the name");
     // The same server by its listed address literal is reachable: the refusal was the name's.
     let err = h.hostile(&format!("fetch:http://127.0.0.1:{port}/echo")).await;
@@ -69,7 +75,11 @@ async fn an_output_url_redirecting_to_a_private_address_is_not_downloaded() {
     for target in [format!("{private}/echo"), "http://169.254.169.254/latest/meta-data/".to_string()] {
         let err = h.hostile(&format!("url:{allowed}/redirect?to={target}")).await;
         assert!(err.message.contains("downloading image 1 from provider `hostile` failed"), "{}", err.message);
-        assert!(err.message.contains("egress denied") && err.message.contains("may not reach"), "{target}: {}", err.message);
+        assert!(
+            err.message.contains("egress denied") && err.message.contains("may not reach"),
+            "{target}: {}",
+            err.message
+        );
     }
     assert!(private_seen.lock().unwrap().is_empty(), "the redirect target was never contacted");
     assert!(h.jobs.store().list().unwrap().iter().all(|s| s.provider.as_deref() != Some("hostile")), "nothing stored");
@@ -89,7 +99,11 @@ async fn a_one_gib_output_within_the_memory_limit_is_stopped_at_the_transfer_cap
     let h = common::harness_with_limits("timeout_secs = 30\nmemory_mib = 1200\nmax_response_mib = 16", "").await;
     let before = h.jobs.store().list().unwrap().len();
     let err = h.hostile("huge:1024").await;
-    assert!(err.message.contains("tried to hand the host more than 128 MiB at once and was stopped"), "{}", err.message);
+    assert!(
+        err.message.contains("tried to hand the host more than 128 MiB at once and was stopped"),
+        "{}",
+        err.message
+    );
     assert_eq!(h.jobs.store().list().unwrap().len(), before, "nothing stored");
     h.placeholder_still_works().await;
 }
@@ -132,7 +146,15 @@ async fn a_describe_that_lies_makes_only_its_provider_unavailable_with_the_reaso
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_model_that_describe_claims_but_submit_rejects_fails_readably() {
     let h = harness("").await;
-    let spec = GenerateSpec { prompt: "anything".into(), settings: Settings { provider: Some("hostile".into()), model: Some("hostile-ghost".into()), ..Settings::default() }, ..GenerateSpec::default() };
+    let spec = GenerateSpec {
+        prompt: "anything".into(),
+        settings: Settings {
+            provider: Some("hostile".into()),
+            model: Some("hostile-ghost".into()),
+            ..Settings::default()
+        },
+        ..GenerateSpec::default()
+    };
     let err = match h.jobs.generate(spec, None, None, Duration::from_secs(10)).await {
         Ok(_) => panic!("the ghost model unexpectedly worked"),
         Err(e) => e,
@@ -156,6 +178,9 @@ async fn a_plugin_importing_wasi_http_is_refused_at_load_naming_it() {
     let error = h.jobs.registry().get("webby").unwrap().plugin().await.err().expect("must not load");
     assert!(error.contains("plugin `webby` is refused"), "{error}");
     assert!(error.contains("`wasi:http/outgoing-handler@0.2.6`"), "names the import: {error}");
-    assert!(!error.contains("wasi:cli/environment"), "wasi:cli is linked (as an empty environment), not refused: {error}");
+    assert!(
+        !error.contains("wasi:cli/environment"),
+        "wasi:cli is linked (as an empty environment), not refused: {error}"
+    );
     h.placeholder_still_works().await;
 }

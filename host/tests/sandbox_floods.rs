@@ -8,8 +8,8 @@ mod common;
 
 use common::harness;
 use easel::jobs::{GenerateSpec, JobProgress};
-use easel::request::Settings;
 use easel::providers::Status;
+use easel::request::Settings;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -30,7 +30,11 @@ fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
             }
         }
         let writer = logs.clone();
-        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_max_level(tracing::Level::WARN).with_writer(move || Sink(writer.clone())).finish();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || Sink(writer.clone()))
+            .finish();
         tracing::subscriber::set_global_default(subscriber).unwrap();
         logs
     })
@@ -42,9 +46,18 @@ async fn a_progress_flood_is_coalesced_and_cut_and_memory_stays_flat() {
     let h = common::harness_with_limits("timeout_secs = 20\nmemory_mib = 64", "").await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
     // 20,000 reports of 64 KiB each: 1.25 GiB if queued.
-    let spec = GenerateSpec { prompt: "progress:20000:65536".into(), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
+    let spec = GenerateSpec {
+        prompt: "progress:20000:65536".into(),
+        settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
+        ..GenerateSpec::default()
+    };
     let started = Instant::now();
-    let err = h.jobs.generate(spec, None, Some(tx), Duration::from_secs(60)).await.err().expect("the hostile call fails on purpose");
+    let err = h
+        .jobs
+        .generate(spec, None, Some(tx), Duration::from_secs(60))
+        .await
+        .err()
+        .expect("the hostile call fails on purpose");
     assert!(err.message.contains("reported 20000 progress messages"), "{}", err.message);
     let mut forwarded = Vec::new();
     while let Ok(report) = rx.try_recv() {
@@ -52,7 +65,11 @@ async fn a_progress_flood_is_coalesced_and_cut_and_memory_stays_flat() {
     }
     let seconds = started.elapsed().as_secs_f64();
     assert!(!forwarded.is_empty(), "some progress still gets through");
-    assert!(forwarded.len() as f64 <= 10.0 * seconds + 5.0, "{} reports in {seconds:.1} s: at most ten a second are forwarded", forwarded.len());
+    assert!(
+        forwarded.len() as f64 <= 10.0 * seconds + 5.0,
+        "{} reports in {seconds:.1} s: at most ten a second are forwarded",
+        forwarded.len()
+    );
     let longest = forwarded.iter().map(|r| r.message.chars().count()).max().unwrap();
     assert!(longest < 400, "messages are cut (longest {longest} characters)");
     h.placeholder_still_works().await;
@@ -72,7 +89,10 @@ async fn a_log_flood_is_rate_limited_with_a_suppressed_count_and_cannot_forge_li
     assert!(lines.len() < 200, "105,000 plugin log lines became {} lines", lines.len());
     assert!(text.contains("log messages suppressed (plugins may write 20 per second)"), "{text}");
     assert!(lines.iter().all(|l| l.len() < 3000), "long lines are cut");
-    assert!(!lines.iter().any(|l| l.starts_with("2026-12-01T00:00:00.000000Z ERROR easel: FORGED")), "a newline in a plugin message cannot start a line");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("2026-12-01T00:00:00.000000Z ERROR easel: FORGED")),
+        "a newline in a plugin message cannot start a line"
+    );
     assert!(!text.contains('\u{1b}') && !text.contains('\u{7}'), "terminal escapes are escaped");
     // The error text users and the CLI see is escaped too.
     assert!(err.message.contains("innocent\\n2026-12-01") && !err.message.contains('\u{1b}'), "{:?}", err.message);
@@ -98,9 +118,15 @@ async fn a_job_token_over_64_kib_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_describe_with_100000_models_makes_only_its_provider_unavailable_saying_why() {
-    let h = common::harness_with_limits("timeout_secs = 20\nmemory_mib = 512", "[plugins.hostile.config]\ndescribe = \"many\"").await;
+    let h = common::harness_with_limits(
+        "timeout_secs = 20\nmemory_mib = 512",
+        "[plugins.hostile.config]\ndescribe = \"many\"",
+    )
+    .await;
     let provider = h.jobs.registry().get("hostile").unwrap();
-    let Status::Unavailable(reason) = provider.status().await else { panic!("a 100,000-model describe must not be ready") };
+    let Status::Unavailable(reason) = provider.status().await else {
+        panic!("a 100,000-model describe must not be ready")
+    };
     assert!(reason.contains("it lists 100002 models, over the limit of 2000"), "{reason}");
     let summaries = h.jobs.registry().summaries().await;
     let answer = serde_json::to_vec(&summaries).unwrap();
@@ -112,8 +138,13 @@ async fn a_describe_with_100000_models_makes_only_its_provider_unavailable_sayin
 async fn a_backtracking_model_pattern_is_matched_at_once_and_other_providers_keep_answering() {
     let h = harness("[plugins.hostile.config]\ndescribe = \"glob\"").await;
     let started = Instant::now();
-    let spec = GenerateSpec { prompt: "x".into(), settings: Settings { model: Some(format!("{}c", "a".repeat(60))), ..Settings::default() }, ..GenerateSpec::default() };
-    let err = h.jobs.generate(spec, None, None, Duration::from_secs(30)).await.err().expect("no provider has that model");
+    let spec = GenerateSpec {
+        prompt: "x".into(),
+        settings: Settings { model: Some(format!("{}c", "a".repeat(60))), ..Settings::default() },
+        ..GenerateSpec::default()
+    };
+    let err =
+        h.jobs.generate(spec, None, None, Duration::from_secs(30)).await.err().expect("no provider has that model");
     assert!(err.message.contains("no ready provider offers model"), "{}", err.message);
     assert!(started.elapsed() < Duration::from_secs(20), "routing past the pattern took {:?}", started.elapsed());
     h.placeholder_still_works().await;
@@ -126,7 +157,11 @@ async fn a_slow_failing_describe_never_delays_list_providers_once_it_has_answere
     let registry = h.jobs.registry();
     let first = registry.summaries().await;
     let hostile = first.iter().find(|s| s.id == "hostile").unwrap();
-    assert!(matches!(&hostile.status, Status::Unavailable(reason) if reason.contains("did not finish within 2 s")), "{:?}", hostile.status);
+    assert!(
+        matches!(&hostile.status, Status::Unavailable(reason) if reason.contains("did not finish within 2 s")),
+        "{:?}",
+        hostile.status
+    );
     // Past the retry interval the failure is stale; lists answer from it at
     // once while the retry runs in the background (they used to wait for it).
     tokio::time::sleep(Duration::from_secs(16)).await;
@@ -134,7 +169,11 @@ async fn a_slow_failing_describe_never_delays_list_providers_once_it_has_answere
         let started = Instant::now();
         let again = registry.summaries().await;
         assert_eq!(again.len(), first.len());
-        assert!(started.elapsed() < Duration::from_millis(1500), "a list took {:?} behind the slow describe", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "a list took {:?} behind the slow describe",
+            started.elapsed()
+        );
     }
     h.placeholder_still_works().await;
 }

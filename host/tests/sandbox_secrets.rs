@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{harness, SECRET};
+use common::{SECRET, harness};
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
@@ -25,7 +25,10 @@ async fn reflector() -> (String, Seen) {
         let recorder = recorder.clone();
         async move {
             use axum::response::IntoResponse;
-            let pairs = headers.iter().map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned())).collect();
+            let pairs = headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+                .collect();
             recorder.lock().unwrap().push((uri.path().to_string(), pairs));
             let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
             let reflected = format!("you sent: {}", header("authorization"));
@@ -75,11 +78,16 @@ async fn a_secret_reflected_gzipped_reaches_the_plugin_decoded_and_redacted() {
     let h = bound_to(&base, "EASEL_TEST_SECRET_GZIP").await;
     let err = h.hostile(&format!("req:GET|{base}/gzip|{AUTH}|Accept-Encoding: gzip")).await;
     assert!(err.message.contains("status 200"), "{}", err.message);
-    assert!(err.message.contains("body you sent: Bearer [redacted:KEY]"), "the plugin gets the decoded, redacted body: {}", err.message);
+    assert!(
+        err.message.contains("body you sent: Bearer [redacted:KEY]"),
+        "the plugin gets the decoded, redacted body: {}",
+        err.message
+    );
     assert!(!err.message.contains("content-encoding"), "no body reaches the plugin still encoded: {}", err.message);
     assert!(!err.message.contains(SECRET));
     let requests = seen.lock().unwrap().clone();
-    let asked: Vec<&str> = requests[0].1.iter().filter(|(k, _)| k == "accept-encoding").map(|(_, v)| v.as_str()).collect();
+    let asked: Vec<&str> =
+        requests[0].1.iter().filter(|(k, _)| k == "accept-encoding").map(|(_, v)| v.as_str()).collect();
     assert_eq!(asked, ["identity"], "the host, not the plugin, chooses the content coding");
     h.placeholder_still_works().await;
 }
@@ -90,7 +98,11 @@ async fn a_secret_cannot_be_read_back_in_ranges_and_content_length_is_the_redact
     let h = bound_to(&base, "EASEL_TEST_SECRET_RANGE").await;
     for range in ["bytes=0-0", "bytes=18-"] {
         let err = h.hostile(&format!("req:GET|{base}/plain|{AUTH}|Range: {range}")).await;
-        assert!(err.message.contains("may not send `Range` to a host that one of their secrets is bound to"), "{}", err.message);
+        assert!(
+            err.message.contains("may not send `Range` to a host that one of their secrets is bound to"),
+            "{}",
+            err.message
+        );
     }
     assert!(seen.lock().unwrap().is_empty(), "no range request left the host");
     // A whole read: the length the plugin is told is that of what it gets.
@@ -105,7 +117,16 @@ async fn a_secret_cannot_be_read_back_in_ranges_and_content_length_is_the_redact
 async fn a_plugin_set_host_or_framing_header_is_refused_and_never_sent() {
     let (base, seen) = reflector().await;
     let h = bound_to(&base, "EASEL_TEST_SECRET_HOST").await;
-    for header in ["Host: other-tenant.example", "host: a|Host: b", "Transfer-Encoding: chunked", "Content-Length: 5", "Connection: upgrade", "Upgrade: h2c", "TE: trailers", "Proxy-Authorization: x"] {
+    for header in [
+        "Host: other-tenant.example",
+        "host: a|Host: b",
+        "Transfer-Encoding: chunked",
+        "Content-Length: 5",
+        "Connection: upgrade",
+        "Upgrade: h2c",
+        "TE: trailers",
+        "Proxy-Authorization: x",
+    ] {
         let err = h.hostile(&format!("req:GET|{base}/host|{AUTH}|{header}")).await;
         let name = header.split(':').next().unwrap();
         assert!(err.message.contains(&format!("plugins may not set the `{name}` header")), "{header}: {}", err.message);
@@ -113,7 +134,11 @@ async fn a_plugin_set_host_or_framing_header_is_refused_and_never_sent() {
     assert!(seen.lock().unwrap().is_empty(), "none of those requests was sent");
     let err = h.hostile(&format!("req:GET|{base}/host")).await;
     let port = base.rsplit(':').next().unwrap();
-    assert!(err.message.contains(&format!("host was 127.0.0.1:{port}")), "the host sets Host from the URL: {}", err.message);
+    assert!(
+        err.message.contains(&format!("host was 127.0.0.1:{port}")),
+        "the host sets Host from the URL: {}",
+        err.message
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,9 +45,13 @@ fn tests_in(path: &Path) -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     for (index, line) in lines.iter().enumerate() {
         let name = if path.extension().is_some_and(|e| e == "py") {
-            line.strip_prefix("async def ").or_else(|| line.strip_prefix("def ")).filter(|rest| rest.starts_with("test_"))
+            line.strip_prefix("async def ")
+                .or_else(|| line.strip_prefix("def "))
+                .filter(|rest| rest.starts_with("test_"))
         } else {
-            let attributed = lines[index.saturating_sub(3)..index].iter().any(|l| l.trim().starts_with("#[test]") || l.trim().starts_with("#[tokio::test"));
+            let attributed = lines[index.saturating_sub(3)..index]
+                .iter()
+                .any(|l| l.trim().starts_with("#[test]") || l.trim().starts_with("#[tokio::test"));
             line.trim().strip_prefix("fn ").or_else(|| line.trim().strip_prefix("async fn ")).filter(|_| attributed)
         };
         if let Some(rest) = name {
@@ -78,7 +82,12 @@ fn every_security_test_is_cited_in_security_md() {
     for file in SECURITY_TEST_FILES {
         let names = tests_in(&repo().join(file));
         assert!(!names.is_empty(), "{file} has no tests");
-        uncited.extend(names.into_iter().filter(|name| !cited.contains(&(file.to_string(), name.clone()))).map(|name| format!("{file}::{name}")));
+        uncited.extend(
+            names
+                .into_iter()
+                .filter(|name| !cited.contains(&(file.to_string(), name.clone())))
+                .map(|name| format!("{file}::{name}")),
+        );
     }
     assert!(uncited.is_empty(), "security tests missing from SECURITY.md (add a row for each): {uncited:#?}");
 }

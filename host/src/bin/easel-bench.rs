@@ -4,7 +4,7 @@
 //! next to it over stdio with raw JSON-RPC, and the runtime in-process.
 
 use easel::config::Deployment;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -143,7 +143,10 @@ fn main() {
         for _ in 0..calls {
             plugin.describe().await.unwrap();
         }
-        println!("per-call overhead (fresh store + instantiate + describe): {:.1} µs mean (of {calls})", started.elapsed().as_secs_f64() * 1e6 / calls as f64);
+        println!(
+            "per-call overhead (fresh store + instantiate + describe): {:.1} µs mean (of {calls})",
+            started.elapsed().as_secs_f64() * 1e6 / calls as f64
+        );
     });
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -14,8 +14,10 @@ use std::ops::Range;
 /// Where Replicate serves output files (Replicate's HTTP API docs: outputs
 /// are HTTPS URLs on `replicate.delivery`, historically also subdomains):
 /// (the `hosts` entry to add, a URL it must cover).
-const REPLICATE_FILE_HOSTS: [(&str, &str); 2] =
-    [("https://replicate.delivery", "https://replicate.delivery/"), ("https://*.replicate.delivery", "https://pbxt.replicate.delivery/")];
+const REPLICATE_FILE_HOSTS: [(&str, &str); 2] = [
+    ("https://replicate.delivery", "https://replicate.delivery/"),
+    ("https://*.replicate.delivery", "https://pbxt.replicate.delivery/"),
+];
 /// API versions Gemini's REST paths start with (google-genai: `v1beta`,
 /// `v1`; `v1alpha` for preview features).
 const GEMINI_VERSIONS: [&str; 3] = ["v1beta", "v1", "v1alpha"];
@@ -55,7 +57,12 @@ pub fn check(deployment: &Deployment, text: &str, origin: &ConfigOrigin) -> Resu
 /// `download_auth = true` sends the token with every output download; the
 /// host fills it in only toward the secret's `hosts`, so without Replicate's
 /// file host there the download fails after the prediction was paid for.
-fn replicate(id: &str, entry: &PluginEntry, span: &Option<Range<usize>>, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+fn replicate(
+    id: &str,
+    entry: &PluginEntry,
+    span: &Option<Range<usize>>,
+    origin: &ConfigOrigin,
+) -> Result<(), ConfigError> {
     let Some(value) = entry.config.get("download_auth") else { return Ok(()) };
     let on = match value {
         toml::Value::Boolean(b) => *b,
@@ -99,13 +106,21 @@ fn replicate(id: &str, entry: &PluginEntry, span: &Option<Range<usize>>, origin:
 /// Gemini's paths are `{base_url}/models/{model}:generateContent` with the
 /// API version as the last segment of `base_url`; without it requests go to
 /// `/models/…`, which Google (or a gateway) answers with some other error.
-fn gemini(id: &str, entry: &PluginEntry, span: &Option<Range<usize>>, origin: &ConfigOrigin) -> Result<(), ConfigError> {
+fn gemini(
+    id: &str,
+    entry: &PluginEntry,
+    span: &Option<Range<usize>>,
+    origin: &ConfigOrigin,
+) -> Result<(), ConfigError> {
     let Some(value) = entry.config.get("base_url") else { return Ok(()) };
-    let fix = "end it with the API version, e.g. base_url = \"https://generativelanguage.googleapis.com/v1beta\" (or /v1)";
+    let fix =
+        "end it with the API version, e.g. base_url = \"https://generativelanguage.googleapis.com/v1beta\" (or /v1)";
     let toml::Value::String(text) = value else {
         return Err(origin.error(span.clone(), format!("[plugins.{id}.config] base_url must be a string URL"), fix));
     };
-    let url = url::Url::parse(text.trim()).map_err(|e| origin.error(span.clone(), format!("[plugins.{id}.config] base_url `{text}` is not a URL: {e}"), fix))?;
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        origin.error(span.clone(), format!("[plugins.{id}.config] base_url `{text}` is not a URL: {e}"), fix)
+    })?;
     let last = url.path().trim_end_matches('/').rsplit('/').next().unwrap_or("");
     if GEMINI_VERSIONS.contains(&last) {
         return Ok(());
@@ -132,15 +147,29 @@ mod tests {
 
     #[test]
     fn replicate_download_auth_without_the_file_host_bound_is_refused_at_load_naming_line_and_fix() {
-        let text = format!("{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = true\n");
+        let text = format!(
+            "{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = true\n"
+        );
         let err = parse(&text).unwrap_err();
         assert_eq!((err.file.as_str(), err.line), ("plugins.toml", 8), "{err}");
-        assert!(err.message.contains("download_auth = true") && err.message.contains("(https://replicate.delivery, https://*.replicate.delivery)"), "{err}");
-        assert!(err.fix.contains("[plugins.replicate.secrets.REPLICATE_API_TOKEN]") && err.fix.contains("\"https://*.replicate.delivery\""), "{err}");
+        assert!(
+            err.message.contains("download_auth = true")
+                && err.message.contains("(https://replicate.delivery, https://*.replicate.delivery)"),
+            "{err}"
+        );
+        assert!(
+            err.fix.contains("[plugins.replicate.secrets.REPLICATE_API_TOKEN]")
+                && err.fix.contains("\"https://*.replicate.delivery\""),
+            "{err}"
+        );
         // The same as a string, as the issue reported it.
-        let text = format!("{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = \"true\"\n");
+        let text = format!(
+            "{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = \"true\"\n"
+        );
         assert!(parse(&text).unwrap_err().message.contains("download_auth"));
-        let text = format!("{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = \"maybe\"\n");
+        let text = format!(
+            "{REPLICATE}hosts = [\"https://api.replicate.com\"]\n[plugins.replicate.config]\ndownload_auth = \"maybe\"\n"
+        );
         assert!(parse(&text).unwrap_err().message.contains("is not true or false"));
     }
 
@@ -152,7 +181,8 @@ mod tests {
         assert!(parse(&format!("{REPLICATE}{unbound}[plugins.replicate.config]\ndownload_auth = false\n")).is_ok());
         assert!(parse(&format!("{REPLICATE}{unbound}")).is_ok());
         // A disabled entry is not checked (nothing can be paid for).
-        let disabled = format!("{REPLICATE}{unbound}[plugins.replicate.config]\ndownload_auth = true\n").replace("builtin = \"replicate\"\n", "builtin = \"replicate\"\nenabled = false\n");
+        let disabled = format!("{REPLICATE}{unbound}[plugins.replicate.config]\ndownload_auth = true\n")
+            .replace("builtin = \"replicate\"\n", "builtin = \"replicate\"\nenabled = false\n");
         assert!(parse(&disabled).is_ok());
     }
 
@@ -160,14 +190,22 @@ mod tests {
 
     #[test]
     fn a_gemini_base_url_without_its_api_version_is_refused_at_load_naming_line_and_fix() {
-        for bad in ["https://generativelanguage.googleapis.com", "https://generativelanguage.googleapis.com/", "http://127.0.0.1:9/v2"] {
+        for bad in [
+            "https://generativelanguage.googleapis.com",
+            "https://generativelanguage.googleapis.com/",
+            "http://127.0.0.1:9/v2",
+        ] {
             let err = parse(&format!("{GEMINI}base_url = \"{bad}\"\n")).unwrap_err();
             assert_eq!(err.line, 5, "{err}");
             assert!(err.message.contains("does not end in a Gemini API version") && err.message.contains(bad), "{err}");
             assert!(err.fix.contains("/v1beta"), "{err}");
         }
         assert!(parse(&format!("{GEMINI}base_url = \"not a url\"\n")).unwrap_err().message.contains("is not a URL"));
-        for good in ["https://generativelanguage.googleapis.com/v1beta", "https://generativelanguage.googleapis.com/v1/", "http://127.0.0.1:9/proxy/v1alpha"] {
+        for good in [
+            "https://generativelanguage.googleapis.com/v1beta",
+            "https://generativelanguage.googleapis.com/v1/",
+            "http://127.0.0.1:9/proxy/v1alpha",
+        ] {
             assert!(parse(&format!("{GEMINI}base_url = \"{good}\"\n")).is_ok(), "{good}");
         }
     }

@@ -68,7 +68,9 @@ impl AllowedHost {
             (HostPattern::Exact(name), Some(Host::Domain(host))) => host.eq_ignore_ascii_case(name),
             (HostPattern::Subdomains(suffix), Some(Host::Domain(host))) => {
                 let host = host.to_ascii_lowercase();
-                host.len() > suffix.len() + 1 && host.ends_with(suffix.as_str()) && host[..host.len() - suffix.len()].ends_with('.')
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix.as_str())
+                    && host[..host.len() - suffix.len()].ends_with('.')
             }
             (HostPattern::Ip(ip), Some(Host::Ipv4(v4))) => *ip == IpAddr::V4(v4),
             (HostPattern::Ip(ip), Some(Host::Ipv6(v6))) => *ip == IpAddr::V6(v6),
@@ -184,7 +186,9 @@ pub fn is_non_public(ip: IpAddr) -> bool {
         }
         IpAddr::V6(v6) => {
             let s = v6.segments();
-            let embedded = |hi: u16, lo: u16| is_non_public(IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))));
+            let embedded = |hi: u16, lo: u16| {
+                is_non_public(IpAddr::V4(std::net::Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo))))
+            };
             if let Some(v4) = v6.to_ipv4_mapped() {
                 return is_non_public(IpAddr::V4(v4));
             }
@@ -227,14 +231,33 @@ mod tests {
     #[test]
     fn ipv6_forms_embedding_ipv4_and_special_ipv4_ranges_are_non_public() {
         for private in [
-            "::127.0.0.1", "::10.0.0.1", "::ffff:169.254.169.254", "64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe",
-            "64:ff9b:1::1", "2002:7f00:1::1", "2002:c0a8:1::5", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-            "2001:db8::1", "100::1", "fec0::1", "240.0.0.1", "255.255.255.255", "198.18.0.1", "198.19.255.254",
-            "192.0.2.1", "198.51.100.7", "203.0.113.9", "192.0.0.8", "192.88.99.1",
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::ffff:169.254.169.254",
+            "64:ff9b::7f00:1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::1",
+            "2002:7f00:1::1",
+            "2002:c0a8:1::5",
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:db8::1",
+            "100::1",
+            "fec0::1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "198.18.0.1",
+            "198.19.255.254",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "192.0.0.8",
+            "192.88.99.1",
         ] {
             assert!(is_non_public(private.parse().unwrap()), "{private} must count as non-public");
         }
-        for public in ["93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:4700::1111", "8.8.8.8", "198.20.0.1"] {
+        for public in
+            ["93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:4700::1111", "8.8.8.8", "198.20.0.1"]
+        {
             assert!(!is_non_public(public.parse().unwrap()), "{public} is public");
         }
     }
@@ -273,7 +296,17 @@ mod tests {
 
     #[test]
     fn classifies_private_addresses() {
-        for ip in ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.5.4", "169.254.169.254", "100.64.0.1", "::1", "fd00::1", "::ffff:127.0.0.1"] {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "192.168.0.1",
+            "172.16.5.4",
+            "169.254.169.254",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
             assert!(is_non_public(ip.parse().unwrap()), "{ip}");
         }
         for ip in ["8.8.8.8", "2606:4700::1111"] {

@@ -3,7 +3,7 @@
 //! reading a body under a size cap (streamed, stopped at the cap). Private
 //! to `egress`: no other module opens connections.
 
-use super::{error_chain, origin, resolver, EgressError, CONNECT_TIMEOUT};
+use super::{CONNECT_TIMEOUT, EgressError, error_chain, origin, resolver};
 use std::sync::Arc;
 use url::Url;
 
@@ -31,7 +31,12 @@ pub(super) fn shared() -> reqwest::Client {
 /// [`EgressError::Denied`] (policy, not a network fault), a failed connect
 /// [`EgressError::NotConnected`]. `prefix` starts the message (e.g.
 /// `"cannot fetch "`); `redact` cleans the error text of secrets.
-pub(super) fn describe_error(url: &Url, error: &reqwest::Error, prefix: &str, redact: impl Fn(&str) -> String) -> EgressError {
+pub(super) fn describe_error(
+    url: &Url,
+    error: &reqwest::Error,
+    prefix: &str,
+    redact: impl Fn(&str) -> String,
+) -> EgressError {
     let chain = redact(&error_chain(error));
     let message = format!("{prefix}{}: {chain}", origin(url));
     if chain.contains("a private or loopback address") {

@@ -16,7 +16,8 @@ pub const MAX_REQUEST_HEADER_BYTES: usize = 64 << 10;
 
 /// Headers the host sets itself from the URL and body; a plugin setting one
 /// is refused. `proxy-*` is refused as a prefix.
-const HOST_OWNED: [&str; 8] = ["host", "connection", "transfer-encoding", "content-length", "te", "upgrade", "keep-alive", "trailer"];
+const HOST_OWNED: [&str; 8] =
+    ["host", "connection", "transfer-encoding", "content-length", "te", "upgrade", "keep-alive", "trailer"];
 
 /// Headers that ask for part of a body; refused toward hosts a secret is
 /// bound to, where pieces of a reflected secret would each pass redaction.
@@ -30,11 +31,16 @@ const PARTIAL: [&str; 2] = ["range", "if-range"];
 /// Errors: [`EgressError::InvalidRequest`] with the header and why.
 pub fn plugin_headers(headers: &[(String, String)], secret_bound: bool) -> Result<Vec<(String, String)>, EgressError> {
     if headers.len() > MAX_REQUEST_HEADERS {
-        return Err(EgressError::InvalidRequest(format!("{} request headers, over the limit of {MAX_REQUEST_HEADERS}", headers.len())));
+        return Err(EgressError::InvalidRequest(format!(
+            "{} request headers, over the limit of {MAX_REQUEST_HEADERS}",
+            headers.len()
+        )));
     }
     let total: usize = headers.iter().map(|(k, v)| k.len() + v.len()).sum();
     if total > MAX_REQUEST_HEADER_BYTES {
-        return Err(EgressError::InvalidRequest(format!("{total} bytes of request headers, over the limit of {MAX_REQUEST_HEADER_BYTES}")));
+        return Err(EgressError::InvalidRequest(format!(
+            "{total} bytes of request headers, over the limit of {MAX_REQUEST_HEADER_BYTES}"
+        )));
     }
     let mut kept = Vec::with_capacity(headers.len());
     for (name, value) in headers {
@@ -65,7 +71,12 @@ pub fn plugin_headers(headers: &[(String, String)], secret_bound: bool) -> Resul
 ///
 /// Errors: [`EgressError::Connection`] for an encoding the host cannot
 /// decode or a damaged stream, [`EgressError::TooLarge`] past `cap`.
-pub fn decode_body(content_encoding: Option<&str>, body: Vec<u8>, cap: u64, origin: &str) -> Result<Vec<u8>, EgressError> {
+pub fn decode_body(
+    content_encoding: Option<&str>,
+    body: Vec<u8>,
+    cap: u64,
+    origin: &str,
+) -> Result<Vec<u8>, EgressError> {
     use std::io::Read;
     let coding = content_encoding.map(|c| c.trim().to_ascii_lowercase()).unwrap_or_default();
     let mut reader: Box<dyn Read> = match coding.as_str() {
@@ -82,7 +93,10 @@ pub fn decode_body(content_encoding: Option<&str>, body: Vec<u8>, cap: u64, orig
     let read = (&mut reader).take(cap + 1).read_to_end(&mut out);
     read.map_err(|e| EgressError::Connection(format!("{origin} sent a damaged {coding} body: {e}")))?;
     if out.len() as u64 > cap {
-        return Err(EgressError::TooLarge(format!("{origin} sent a {coding} body that decodes to more than {} MiB", cap >> 20)));
+        return Err(EgressError::TooLarge(format!(
+            "{origin} sent a {coding} body that decodes to more than {} MiB",
+            cap >> 20
+        )));
     }
     Ok(out)
 }
@@ -106,7 +120,17 @@ mod tests {
 
     #[test]
     fn host_framing_and_proxy_headers_are_refused_naming_them() {
-        for name in ["Host", "host", "Connection", "Transfer-Encoding", "Content-Length", "TE", "Upgrade", "Proxy-Authorization", "proxy-connection"] {
+        for name in [
+            "Host",
+            "host",
+            "Connection",
+            "Transfer-Encoding",
+            "Content-Length",
+            "TE",
+            "Upgrade",
+            "Proxy-Authorization",
+            "proxy-connection",
+        ] {
             let error = plugin_headers(&h(&[("accept", "*/*"), (name, "x")]), false).unwrap_err().to_string();
             assert!(error.contains(&format!("may not set the `{name}` header")), "{name}: {error}");
         }
@@ -116,7 +140,10 @@ mod tests {
     fn accept_encoding_is_replaced_by_identity_and_ranges_are_refused_toward_secret_hosts() {
         let sent = plugin_headers(&h(&[("Accept-Encoding", "gzip, br"), ("accept", "*/*")]), false).unwrap();
         assert_eq!(sent, h(&[("accept", "*/*"), ("accept-encoding", "identity")]));
-        assert!(plugin_headers(&h(&[("Range", "bytes=0-0")]), false).is_ok(), "ranges are fine toward hosts with no secret");
+        assert!(
+            plugin_headers(&h(&[("Range", "bytes=0-0")]), false).is_ok(),
+            "ranges are fine toward hosts with no secret"
+        );
         let error = plugin_headers(&h(&[("Range", "bytes=1-")]), true).unwrap_err().to_string();
         assert!(error.contains("may not send `Range` to a host that one of their secrets is bound to"), "{error}");
     }
@@ -124,7 +151,12 @@ mod tests {
     #[test]
     fn too_many_or_too_large_headers_are_refused_not_a_panic() {
         let many: Vec<(String, String)> = (0..24_576).map(|i| (format!("x-{i}"), "v".to_string())).collect();
-        assert!(plugin_headers(&many, false).unwrap_err().to_string().contains("24576 request headers, over the limit of 100"));
+        assert!(
+            plugin_headers(&many, false)
+                .unwrap_err()
+                .to_string()
+                .contains("24576 request headers, over the limit of 100")
+        );
         let big = vec![("x-big".to_string(), "v".repeat(70_000))];
         assert!(plugin_headers(&big, false).unwrap_err().to_string().contains("over the limit of 65536"));
     }
@@ -137,13 +169,19 @@ mod tests {
         let gzipped = encoder.finish().unwrap();
         assert_eq!(decode_body(Some("gzip"), gzipped.clone(), 1 << 20, "http://x").unwrap(), b"sk-live-secret");
         assert!(matches!(decode_body(Some("gzip"), gzipped, 4, "http://x"), Err(EgressError::TooLarge(_))));
-        assert!(decode_body(Some("br"), vec![1, 2, 3], 1 << 20, "http://x").unwrap_err().to_string().contains("content-encoding `br`"));
+        assert!(
+            decode_body(Some("br"), vec![1, 2, 3], 1 << 20, "http://x")
+                .unwrap_err()
+                .to_string()
+                .contains("content-encoding `br`")
+        );
         assert_eq!(decode_body(None, b"plain".to_vec(), 1 << 20, "http://x").unwrap(), b"plain");
     }
 
     #[test]
     fn content_length_is_that_of_the_body_the_plugin_gets() {
-        let headers = plugin_response_headers(h(&[("content-length", "25"), ("content-encoding", "gzip"), ("x", "y")]), 17);
+        let headers =
+            plugin_response_headers(h(&[("content-length", "25"), ("content-encoding", "gzip"), ("x", "y")]), 17);
         assert_eq!(headers, h(&[("x", "y"), ("content-length", "17")]));
     }
 }

@@ -103,7 +103,13 @@ impl EgressError {
     /// Whether the request may have reached the upstream (and so may have
     /// done something there): false for refusals and failed connects.
     pub fn may_have_reached_upstream(&self) -> bool {
-        !matches!(self, EgressError::Denied(_) | EgressError::SecretUnavailable(_) | EgressError::InvalidRequest(_) | EgressError::NotConnected(_))
+        !matches!(
+            self,
+            EgressError::Denied(_)
+                | EgressError::SecretUnavailable(_)
+                | EgressError::InvalidRequest(_)
+                | EgressError::NotConnected(_)
+        )
     }
 
     /// The message without the kind prefix (what host-side callers show).

@@ -4,9 +4,9 @@
 //! cap and the one redaction every outbound request goes through. The
 //! policy's [`PolicyName`] decides what it may reach and how refusals read.
 
-use super::allowed_hosts::{is_non_public, AllowedHost};
+use super::allowed_hosts::{AllowedHost, is_non_public};
 use super::secrets::SecretSet;
-use super::{client, headers, origin, EgressError, EgressRequest, EgressResponse, MAX_REDIRECTS};
+use super::{EgressError, EgressRequest, EgressResponse, MAX_REDIRECTS, client, headers, origin};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 use url::{Host, Url};
@@ -64,7 +64,13 @@ impl EgressPolicy {
     /// its `[plugins.ID.secrets]`, `max_response_bytes` the largest body it
     /// may receive (bytes), and `max_timeout` caps any per-request timeout
     /// (the plugin's call limit).
-    pub fn new(plugin: &str, allow: Vec<AllowedHost>, secrets: SecretSet, max_response_bytes: u64, max_timeout: Duration) -> Self {
+    pub fn new(
+        plugin: &str,
+        allow: Vec<AllowedHost>,
+        secrets: SecretSet,
+        max_response_bytes: u64,
+        max_timeout: Duration,
+    ) -> Self {
         Self::named(PolicyName::Plugin(plugin.into()), allow, secrets, max_response_bytes, max_timeout)
     }
 
@@ -82,10 +88,22 @@ impl EgressPolicy {
     pub fn plugin_source(plugin: &str, url: &Url, limits: SourceLimits) -> Self {
         let own = literal_address(url).filter(|ip| is_non_public(*ip) && (url.scheme() == "https" || ip.is_loopback()));
         let allow = own.and_then(|_| AllowedHost::suggestion_for(url).parse().ok()).into_iter().collect();
-        Self::named(PolicyName::PluginSource(plugin.into()), allow, SecretSet::default(), limits.max_bytes, limits.timeout)
+        Self::named(
+            PolicyName::PluginSource(plugin.into()),
+            allow,
+            SecretSet::default(),
+            limits.max_bytes,
+            limits.timeout,
+        )
     }
 
-    fn named(name: PolicyName, allow: Vec<AllowedHost>, secrets: SecretSet, max_response_bytes: u64, max_timeout: Duration) -> Self {
+    fn named(
+        name: PolicyName,
+        allow: Vec<AllowedHost>,
+        secrets: SecretSet,
+        max_response_bytes: u64,
+        max_timeout: Duration,
+    ) -> Self {
         EgressPolicy { name, allow, secrets, max_response_bytes, max_timeout, client: client::shared() }
     }
 
@@ -118,7 +136,9 @@ impl EgressPolicy {
         let private = literal_address(url).is_some_and(is_non_public);
         match &self.name {
             PolicyName::Plugin(_) => Err(EgressError::Denied(self.name.not_listed(url, &self.allow))),
-            PolicyName::PluginSource(_) if url.scheme() == "http" => Err(EgressError::Denied(self.name.plain_http(url))),
+            PolicyName::PluginSource(_) if url.scheme() == "http" => {
+                Err(EgressError::Denied(self.name.plain_http(url)))
+            }
             _ if private => Err(EgressError::Denied(self.name.private(url))),
             _ => Ok(()),
         }
@@ -161,7 +181,11 @@ impl EgressPolicy {
     }
 
     /// [`EgressPolicy::download`] also giving the URL that answered (after redirects).
-    pub async fn download_from(&self, url: &Url, headers: Vec<(String, String)>) -> Result<(Url, EgressResponse), EgressError> {
+    pub async fn download_from(
+        &self,
+        url: &Url,
+        headers: Vec<(String, String)>,
+    ) -> Result<(Url, EgressResponse), EgressError> {
         let deadline = Instant::now() + self.max_timeout;
         let mut current = url.clone();
         for _ in 0..=MAX_REDIRECTS {
@@ -169,7 +193,13 @@ impl EgressPolicy {
             if left.is_zero() {
                 return Err(EgressError::Timeout(timed_out(&current, self.max_timeout)));
             }
-            let request = EgressRequest { method: "GET".into(), url: current.to_string(), headers: headers.clone(), timeout: Some(left), ..Default::default() };
+            let request = EgressRequest {
+                method: "GET".into(),
+                url: current.to_string(),
+                headers: headers.clone(),
+                timeout: Some(left),
+                ..Default::default()
+            };
             let response = match self.fetch(request).await {
                 // The hop had what was left of the whole download's time: say the whole.
                 Err(EgressError::Timeout(_)) if left < self.max_timeout => {
@@ -180,9 +210,13 @@ impl EgressPolicy {
             if !(300..400).contains(&response.status) || response.status == 304 {
                 return Ok((current, response));
             }
-            let location = response
-                .header("location")
-                .ok_or_else(|| EgressError::Connection(format!("{} answered redirect {} without a Location", origin(&current), response.status)))?;
+            let location = response.header("location").ok_or_else(|| {
+                EgressError::Connection(format!(
+                    "{} answered redirect {} without a Location",
+                    origin(&current),
+                    response.status
+                ))
+            })?;
             current = current.join(location).map_err(|e| EgressError::InvalidRequest(format!("bad redirect: {e}")))?;
         }
         let mut shown = url.clone();
@@ -196,7 +230,9 @@ impl EgressPolicy {
         let headers: Vec<(String, String)> = response
             .headers()
             .iter()
-            .map(|(k, v)| (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes()))))
+            .map(|(k, v)| {
+                (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes())))
+            })
             .collect();
         let too_large = || EgressError::TooLarge(self.name.too_large(url, cap));
         let body = client::read_capped(&mut response, cap, too_large, |e| self.describe_error(url, e)).await?;
@@ -232,7 +268,9 @@ impl PolicyName {
         match self {
             PolicyName::Plugin(_) => format!("only http and https URLs are allowed, not `{scheme}`"),
             PolicyName::Inputs => format!("only http and https URLs are fetched, not {scheme}"),
-            PolicyName::PluginSource(id) => format!("[plugins.{id}] url must be https (http only to a loopback address), not {scheme}"),
+            PolicyName::PluginSource(id) => {
+                format!("[plugins.{id}] url must be https (http only to a loopback address), not {scheme}")
+            }
         }
     }
 
@@ -279,11 +317,19 @@ impl PolicyName {
     fn too_large(&self, url: &Url, cap: u64) -> String {
         match self {
             PolicyName::Plugin(id) => {
-                format!("{} sent more than {} MiB; raise max_response_mib in [plugins.{id}] if this is expected", origin(url), cap >> 20)
+                format!(
+                    "{} sent more than {} MiB; raise max_response_mib in [plugins.{id}] if this is expected",
+                    origin(url),
+                    cap >> 20
+                )
             }
             PolicyName::Inputs => format!("{} sends more than the {} MiB input limit", origin(url), cap >> 20),
             PolicyName::PluginSource(id) => {
-                format!("{} sent more than {} MiB, the limit for the component of [plugins.{id}]", origin(url), cap >> 20)
+                format!(
+                    "{} sent more than {} MiB, the limit for the component of [plugins.{id}]",
+                    origin(url),
+                    cap >> 20
+                )
             }
         }
     }
@@ -325,7 +371,13 @@ mod tests {
             let error = policy.check_url(&url(bad)).unwrap_err();
             assert!(matches!(&error, EgressError::Denied(m) if m.contains(words)), "{bad}: {error}");
         }
-        assert!(policy.check_url(&url("ftp://example.com/a.png")).unwrap_err().message().contains("only http and https URLs are fetched"));
+        assert!(
+            policy
+                .check_url(&url("ftp://example.com/a.png"))
+                .unwrap_err()
+                .message()
+                .contains("only http and https URLs are fetched")
+        );
     }
 
     #[test]
@@ -354,9 +406,14 @@ mod tests {
         let allowed = serve(b"ok".to_vec()).await;
         let private = serve(b"secret".to_vec()).await;
         let policy = inputs_allowing(&allowed.base);
-        let (_, response) = policy.download_from(&url(&format!("{}/redirect?to=/file", allowed.base)), vec![]).await.unwrap();
+        let (_, response) =
+            policy.download_from(&url(&format!("{}/redirect?to=/file", allowed.base)), vec![]).await.unwrap();
         assert_eq!(response.body, b"ok", "a redirect within the allowed host is followed");
-        for target in [format!("{}/file", private.base), "http://10.0.0.1/x.png".into(), "http://169.254.169.254/latest/meta-data/".into()] {
+        for target in [
+            format!("{}/file", private.base),
+            "http://10.0.0.1/x.png".into(),
+            "http://169.254.169.254/latest/meta-data/".into(),
+        ] {
             let error = policy.download(&format!("{}/redirect?to={target}", allowed.base), vec![]).await.unwrap_err();
             let target_origin = origin(&url(&target));
             assert!(
@@ -376,7 +433,10 @@ mod tests {
         for path in ["/stall", "/hang"] {
             let started = Instant::now();
             let error = policy.download(&format!("{}{path}", server.base), vec![]).await.unwrap_err();
-            assert!(matches!(&error, EgressError::Timeout(m) if m.contains("did not answer within 1 s")), "{path}: {error}");
+            assert!(
+                matches!(&error, EgressError::Timeout(m) if m.contains("did not answer within 1 s")),
+                "{path}: {error}"
+            );
             assert!(started.elapsed() < Duration::from_secs(3), "{path}: stopped at the timeout");
         }
     }

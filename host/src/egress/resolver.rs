@@ -47,9 +47,14 @@ mod tests {
 
     #[test]
     fn a_name_resolving_to_loopback_or_private_addresses_is_refused() {
-        for private in ["127.0.0.1", "10.1.2.3", "192.168.0.7", "169.254.169.254", "::1", "fd00::1", "0.0.0.0", "100.64.0.1"] {
+        for private in
+            ["127.0.0.1", "10.1.2.3", "192.168.0.7", "169.254.169.254", "::1", "fd00::1", "0.0.0.0", "100.64.0.1"]
+        {
             let error = public_only("rebind.attacker.example", addrs(&[private])).unwrap_err();
-            assert!(error.contains(&format!("resolves to {private}, a private or loopback address")), "{private}: {error}");
+            assert!(
+                error.contains(&format!("resolves to {private}, a private or loopback address")),
+                "{private}: {error}"
+            );
         }
     }
 

@@ -55,7 +55,8 @@ impl SecretSet {
             .map(|(name, spec)| {
                 let from_env = spec.env.iter().find_map(|var| std::env::var(var).ok().filter(|v| !v.trim().is_empty()));
                 let from_file = || {
-                    let path = spec.file.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })?;
+                    let path =
+                        spec.file.as_ref().map(|p| if p.is_absolute() { p.clone() } else { base_dir.join(p) })?;
                     std::fs::read_to_string(path).ok().map(|v| v.trim_end().to_string()).filter(|v| !v.is_empty())
                 };
                 let value = from_env.or_else(from_file);
@@ -128,19 +129,20 @@ impl SecretSet {
                 AllowedHost::suggestion_for(url)
             )));
         }
-        secret.value.as_deref().ok_or_else(|| {
-            EgressError::SecretUnavailable(format!("secret `{name}` is not set; set {}", secret.source))
-        })
+        secret
+            .value
+            .as_deref()
+            .ok_or_else(|| EgressError::SecretUnavailable(format!("secret `{name}` is not set; set {}", secret.source)))
     }
 
     /// Replace secret values in `text` with `[redacted:NAME]`.
     pub fn redact(&self, text: &str) -> String {
         let mut text = text.to_string();
         for (name, secret) in &self.secrets {
-            if let Some(value) = secret.value.as_deref().filter(|v| v.len() >= 4) {
-                if text.contains(value) {
-                    text = text.replace(value, &format!("[redacted:{name}]"));
-                }
+            if let Some(value) = secret.value.as_deref().filter(|v| v.len() >= 4)
+                && text.contains(value)
+            {
+                text = text.replace(value, &format!("[redacted:{name}]"));
             }
         }
         text

@@ -12,8 +12,8 @@ pub use recover::Recovery;
 
 use crate::inputs::InputResolver;
 use crate::model::Operation;
-pub use crate::request::{GenerateSpec, InputSpec};
 use crate::providers::Registry;
+pub use crate::request::{GenerateSpec, InputSpec};
 use crate::store::{Store, StoredImage};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -72,7 +72,12 @@ impl Jobs {
 
     /// The engine, keeping a finished job in memory for `retention` after it
     /// ends; after that `status` and `result` read its record from disk.
-    pub fn with_retention(registry: Arc<Registry>, store: Store, inputs: InputResolver, retention: Duration) -> Arc<Jobs> {
+    pub fn with_retention(
+        registry: Arc<Registry>,
+        store: Store,
+        inputs: InputResolver,
+        retention: Duration,
+    ) -> Arc<Jobs> {
         Arc::new(Jobs { registry, store, inputs, live: Mutex::new(HashMap::new()), retention })
     }
 
@@ -107,11 +112,7 @@ impl Jobs {
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
         let operation = spec.operation();
-        let route = self
-            .registry
-            .route(spec.settings.provider.as_deref(), spec.settings.model.as_deref())
-            .await
-            ?;
+        let route = self.registry.route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()).await?;
         // A model that cannot inpaint may still take a mask with an edit.
         let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
             Operation::Edit
@@ -128,8 +129,9 @@ impl Jobs {
         }
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
-        let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id)
-            .map_err(|e| FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display())))?;
+        let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
+            FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
+        })?;
         let mut spec = spec;
         for (index, (input, staged)) in spec.inputs.iter_mut().zip(staged).enumerate() {
             input.id = self.inputs.import(staged).await.map_err(|e| FieldError::field(&input_field(index), e))?;
@@ -194,7 +196,10 @@ impl Jobs {
             }
             JobStatus::Failed | JobStatus::Canceled => Err(FieldError {
                 field: record.error_field.clone(),
-                message: record.error.clone().unwrap_or_else(|| format!("job {} was {:?}", record.id, record.status).to_lowercase()),
+                message: record
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| format!("job {} was {:?}", record.id, record.status).to_lowercase()),
             }),
             JobStatus::Queued | JobStatus::Running => Ok(Outcome::Pending { job: record }),
         }
@@ -205,8 +210,9 @@ impl Jobs {
         if let Some(live) = self.live.lock().unwrap().get(job_id) {
             return Ok(live.state.borrow().clone());
         }
-        JobRecord::load(&self.store.jobs_dir(), job_id)
-            .ok_or_else(|| FieldError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)")))
+        JobRecord::load(&self.store.jobs_dir(), job_id).ok_or_else(|| {
+            FieldError::field("job_id", format!("no job `{job_id}` (job ids look like job_0123456789abcdef)"))
+        })
     }
 
     /// The result of a job: its images once it succeeded.
@@ -239,14 +245,12 @@ impl Jobs {
             return Ok(record);
         }
         let mut record = record;
-        if let Some(token) = &record.token {
-            if let Some(provider) = self.registry.get(&record.provider) {
-                if let Ok(plugin) = provider.plugin().await {
-                    if let Err(e) = plugin.cancel(token).await {
-                        record.warnings.push(format!("the provider did not confirm the cancel: {e}"));
-                    }
-                }
-            }
+        if let Some(token) = &record.token
+            && let Some(provider) = self.registry.get(&record.provider)
+            && let Ok(plugin) = provider.plugin().await
+            && let Err(e) = plugin.cancel(token).await
+        {
+            record.warnings.push(format!("the provider did not confirm the cancel: {e}"));
         }
         record.status = JobStatus::Canceled;
         record.error = Some(format!("job {job_id} was canceled"));

@@ -163,7 +163,10 @@ mod tests {
     fn a_job_lock_is_exclusive_until_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let held = JobLock::try_acquire(dir.path(), "job_00000000000000aa").unwrap().expect("first lock");
-        assert!(JobLock::try_acquire(dir.path(), "job_00000000000000aa").unwrap().is_none(), "a second holder is refused");
+        assert!(
+            JobLock::try_acquire(dir.path(), "job_00000000000000aa").unwrap().is_none(),
+            "a second holder is refused"
+        );
         drop(held);
         assert!(JobLock::try_acquire(dir.path(), "job_00000000000000aa").unwrap().is_some(), "free again once dropped");
     }
@@ -188,7 +191,11 @@ mod tests {
                 }
             }
         });
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty(), "temp files left: {leftovers:?}");
     }
 }

@@ -2,7 +2,7 @@
 //! provider job tokens again, and mark the ones that cannot be resumed failed
 //! with the reason — so no job stays "running" forever.
 
-use super::run::{build_request, JobRun};
+use super::run::{JobRun, build_request};
 use super::{JobLock, JobRecord, JobStatus, Jobs};
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -82,7 +82,9 @@ impl Jobs {
             ));
         };
         let Some(info) = record.resume.clone() else {
-            return Err("the job record has no request to resume it with (written by an older Easel); run it again".into());
+            return Err(
+                "the job record has no request to resume it with (written by an older Easel); run it again".into()
+            );
         };
         let route = self
             .registry
@@ -92,7 +94,8 @@ impl Jobs {
         // Polling needs no input bytes; the sidecars still name the inputs.
         let mut without_inputs = info.spec.clone();
         without_inputs.inputs.clear();
-        let request = build_request(&self.store, &without_inputs, info.operation, &route.model).map_err(|e| e.message)?;
+        let request =
+            build_request(&self.store, &without_inputs, info.operation, &route.model).map_err(|e| e.message)?;
         let (state_tx, state_rx) = watch::channel(record.clone());
         let job = JobRun {
             store: self.store.clone(),

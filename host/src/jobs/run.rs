@@ -6,12 +6,14 @@
 //! waiters and to disk. Plugin progress is forwarded latest-wins, at most
 //! one report per [`PROGRESS_INTERVAL`].
 
-use super::{GenerateSpec, FieldError, JobLock, JobProgress, JobRecord, JobStatus, JOB_DEADLINE};
-use crate::model::{GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission};
+use super::{FieldError, GenerateSpec, JOB_DEADLINE, JobLock, JobProgress, JobRecord, JobStatus};
+use crate::model::{
+    GenerationRequest, ImageData, ImageOutput, InputImage, JobState, ModelInfo, Operation, ProviderError, Submission,
+};
 use crate::providers::Route;
-use crate::request::{Recipe, Settings, RECIPE_VERSION};
-use crate::runtime::state::{ProgressReport, ProgressSink};
+use crate::request::{RECIPE_VERSION, Recipe, Settings};
 use crate::runtime::CallError;
+use crate::runtime::state::{ProgressReport, ProgressSink};
 use crate::store::{Origin, Sidecar, Store};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -37,14 +39,24 @@ const UNREACHED_RETRY_FIRST: Duration = Duration::from_millis(500);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// Resolve input ids to bytes and build the plugin request.
-pub fn build_request(store: &Store, spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<GenerationRequest, FieldError> {
+pub fn build_request(
+    store: &Store,
+    spec: &GenerateSpec,
+    operation: Operation,
+    model: &ModelInfo,
+) -> Result<GenerationRequest, FieldError> {
     let mut images = Vec::new();
     for (index, input) in spec.inputs.iter().enumerate() {
         let id = input.id.strip_prefix("image://").unwrap_or(&input.id);
-        let (sidecar, data) = store
-            .read(id)
-            .map_err(|e| FieldError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
-        images.push(InputImage { role: input.role, mime_type: sidecar.mime_type, width: sidecar.width, height: sidecar.height, data });
+        let (sidecar, data) =
+            store.read(id).map_err(|e| FieldError::field(&format!("images[{index}].image"), format!("{e:#}")))?;
+        images.push(InputImage {
+            role: input.role,
+            mime_type: sidecar.mime_type,
+            width: sidecar.width,
+            height: sidecar.height,
+            data,
+        });
     }
     Ok(spec.to_request(operation, &model.id, images))
 }
@@ -71,7 +83,10 @@ pub struct JobRun {
 enum Ending {
     Succeeded(Vec<String>),
     /// Canceled; images the provider had already made are kept.
-    Canceled { message: String, images: Vec<String> },
+    Canceled {
+        message: String,
+        images: Vec<String>,
+    },
 }
 
 impl JobRun {
@@ -120,7 +135,12 @@ impl JobRun {
             }
             None => match self.submit(reports).await? {
                 Some(submission) => submission,
-                None => return Ok(Ending::Canceled { message: "canceled before the provider was asked".into(), images: vec![] }),
+                None => {
+                    return Ok(Ending::Canceled {
+                        message: "canceled before the provider was asked".into(),
+                        images: vec![],
+                    });
+                }
             },
         };
         let outputs = match submission {
@@ -173,10 +193,18 @@ impl JobRun {
             attempt += 1;
             let (result, trace) = self.route.plugin.submit_traced(&self.request, Some(reports.clone())).await;
             let wait = match &result {
-                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) if attempt <= SUBMIT_RETRIES => {
+                Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message }))
+                    if attempt <= SUBMIT_RETRIES =>
+                {
                     let base = Duration::from_millis(retry_after_ms.unwrap_or(1_000 << attempt)).min(MAX_RETRY_AFTER);
                     let wait = base + base.mul_f64(rand::random::<f64>() * 0.25);
-                    self.notify(None, format!("rate limited by {provider} ({message}); retry {attempt}/{SUBMIT_RETRIES} in {:.1} s", wait.as_secs_f64()));
+                    self.notify(
+                        None,
+                        format!(
+                            "rate limited by {provider} ({message}); retry {attempt}/{SUBMIT_RETRIES} in {:.1} s",
+                            wait.as_secs_f64()
+                        ),
+                    );
                     wait
                 }
                 Err(error) if attempt <= SUBMIT_RETRIES && !trace.reached_upstream && trace.connect_failures > 0 => {
@@ -186,7 +214,10 @@ impl JobRun {
                 }
                 Err(_) if attempt > 1 => {
                     let error = result.err().map(call_error).expect("matched an error");
-                    return Err(FieldError { message: format!("{} (after {attempt} attempts)", error.message), ..error });
+                    return Err(FieldError {
+                        message: format!("{} (after {attempt} attempts)", error.message),
+                        ..error
+                    });
                 }
                 _ => return result.map(Some).map_err(call_error),
             };
@@ -204,7 +235,10 @@ impl JobRun {
         loop {
             if started.elapsed() > JOB_DEADLINE {
                 let _ = self.route.plugin.cancel(token).await;
-                return Err(FieldError::other(format!("the provider did not finish within {} minutes; the job was cancelled", JOB_DEADLINE.as_secs() / 60)));
+                return Err(FieldError::other(format!(
+                    "the provider did not finish within {} minutes; the job was cancelled",
+                    JOB_DEADLINE.as_secs() / 60
+                )));
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(POLL_MAX);
@@ -227,7 +261,10 @@ impl JobRun {
                         r.status = JobStatus::Running;
                         r.queue_position = None;
                     });
-                    self.notify(fraction, message.unwrap_or_else(|| format!("generating at {}", self.route.provider.id)));
+                    self.notify(
+                        fraction,
+                        message.unwrap_or_else(|| format!("generating at {}", self.route.provider.id)),
+                    );
                 }
                 Ok(JobState::Done(outputs)) => return Ok(outputs),
                 Ok(JobState::Failed(error)) => return Err(provider_error(error)),
@@ -235,14 +272,24 @@ impl JobRun {
                 // than the first pause, so `retry-after: 0` cannot make a tight
                 // loop), say so, and keep polling until the job deadline.
                 Err(CallError::Provider(ProviderError::RateLimited { retry_after_ms, message })) => {
-                    pause = Duration::from_millis(retry_after_ms.unwrap_or(2_000)).clamp(POLL_FIRST, Duration::from_secs(60));
-                    let note = format!("rate limited by {} while polling ({message}); next poll in {:.1} s", self.route.provider.id, pause.as_secs_f64());
+                    pause = Duration::from_millis(retry_after_ms.unwrap_or(2_000))
+                        .clamp(POLL_FIRST, Duration::from_secs(60));
+                    let note = format!(
+                        "rate limited by {} while polling ({message}); next poll in {:.1} s",
+                        self.route.provider.id,
+                        pause.as_secs_f64()
+                    );
                     tracing::warn!(job = %self.state.borrow().id, "{note}");
                     self.notify(None, note);
                 }
-                Err(error @ (CallError::Timeout { .. } | CallError::Provider(ProviderError::Timeout { .. } | ProviderError::Unavailable { .. } | ProviderError::Upstream { .. })))
-                    if failures < POLL_RETRIES =>
-                {
+                Err(
+                    error @ (CallError::Timeout { .. }
+                    | CallError::Provider(
+                        ProviderError::Timeout { .. }
+                        | ProviderError::Unavailable { .. }
+                        | ProviderError::Upstream { .. },
+                    )),
+                ) if failures < POLL_RETRIES => {
                     failures += 1;
                     tracing::warn!(job = %self.state.borrow().id, "poll failed ({failures}/{POLL_RETRIES}), retrying: {error}");
                 }
@@ -285,7 +332,11 @@ impl JobRun {
                 ImageData::Inline { data, .. } => data,
                 ImageData::Remote { url, headers } => {
                     let response = self.route.plugin.egress().download(&url, headers).await.map_err(|e| {
-                        FieldError::other(format!("downloading image {} from provider `{}` failed: {e}", index + 1, self.route.provider.id))
+                        FieldError::other(format!(
+                            "downloading image {} from provider `{}` failed: {e}",
+                            index + 1,
+                            self.route.provider.id
+                        ))
                     })?;
                     if response.status != 200 {
                         return Err(FieldError::other(format!(
@@ -296,14 +347,16 @@ impl JobRun {
                         )));
                     }
                     // Say what the URL served when it is plainly not an image.
-                    if let Some(kind) = response.header("content-type").filter(|t| !t.starts_with("image/") && !t.starts_with("application/octet-stream")) {
-                        if crate::store::probe(&response.body).is_err() {
-                            return Err(FieldError::other(format!(
-                                "provider `{}` returned image {} as a URL that serves `{kind}`, not an image",
-                                self.route.provider.id,
-                                index + 1
-                            )));
-                        }
+                    if let Some(kind) = response
+                        .header("content-type")
+                        .filter(|t| !t.starts_with("image/") && !t.starts_with("application/octet-stream"))
+                        && crate::store::probe(&response.body).is_err()
+                    {
+                        return Err(FieldError::other(format!(
+                            "provider `{}` returned image {} as a URL that serves `{kind}`, not an image",
+                            self.route.provider.id,
+                            index + 1
+                        )));
                     }
                     response.body
                 }
@@ -315,14 +368,20 @@ impl JobRun {
             sidecar.model = Some(self.route.model.id.clone());
             sidecar.seed = output.seed;
             sidecar.revised_prompt = output.revised_prompt;
-            sidecar.parents = self.spec.inputs.iter().map(|i| i.id.trim_start_matches("image://").to_string()).collect();
+            sidecar.parents =
+                self.spec.inputs.iter().map(|i| i.id.trim_start_matches("image://").to_string()).collect();
             sidecar.cost_estimate_usd = self.route.model.price_per_image_usd;
             sidecar.caller = self.caller.clone();
             sidecar.job_id = Some(job_id.clone());
             let store = self.store.clone();
-            let stored = crate::blocking::image_work(move || store.put(&bytes, sidecar)).await.and_then(|r| r).map_err(|e| {
-                FieldError::other(format!("provider `{}` returned image {} that cannot be stored: {e:#}", self.route.provider.id, index + 1))
-            })?;
+            let stored =
+                crate::blocking::image_work(move || store.put(&bytes, sidecar)).await.and_then(|r| r).map_err(|e| {
+                    FieldError::other(format!(
+                        "provider `{}` returned image {} that cannot be stored: {e:#}",
+                        self.route.provider.id,
+                        index + 1
+                    ))
+                })?;
             ids.push(stored.sidecar.id);
         }
         Ok(ids)

@@ -3,8 +3,8 @@
 
 use super::GenerateSpec;
 use crate::field_error::FieldError;
-use crate::request::{Settings, MAX_PARAMS_BYTES, MAX_PARAMS_KEYS};
 use crate::model::{Dimensions, Lifecycle, ModelInfo, Operation};
+use crate::request::{MAX_PARAMS_BYTES, MAX_PARAMS_KEYS, Settings};
 
 fn invalid(field: &str, message: String) -> FieldError {
     FieldError::field(field, message)
@@ -37,7 +37,10 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
         Lifecycle::Current | Lifecycle::Legacy => {}
     }
     if !model.operations.contains(&operation) {
-        return Err(invalid("model", format!("model `{}` cannot {operation:?} (it supports {:?})", model.id, model.operations).to_lowercase()));
+        return Err(invalid(
+            "model",
+            format!("model `{}` cannot {operation:?} (it supports {:?})", model.id, model.operations).to_lowercase(),
+        ));
     }
     let prompt = spec.prompt.trim();
     if prompt.is_empty() {
@@ -48,12 +51,16 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     }
     let count = s.count.unwrap_or(1);
     if count == 0 || count > model.max_images {
-        return Err(invalid("count", format!("must be between 1 and {} for model `{}` (got {count})", model.max_images, model.id)));
+        return Err(invalid(
+            "count",
+            format!("must be between 1 and {} for model `{}` (got {count})", model.max_images, model.id),
+        ));
     }
     check_size(s, model)?;
     check_params(s)?;
     let features = model.features;
-    let unsupported = |field: &str| invalid(field, format!("model `{}` does not support `{field}`; leave it out", model.id));
+    let unsupported =
+        |field: &str| invalid(field, format!("model `{}` does not support `{field}`; leave it out", model.id));
     if s.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) && !features.negative_prompt {
         return Err(unsupported("negative_prompt"));
     }
@@ -63,7 +70,9 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     if let Some(seed) = s.seed.filter(|seed| *seed > MAX_SEED) {
         return Err(invalid(
             "seed",
-            format!("must be at most {MAX_SEED} (2^53 - 1), got {seed}: larger integers lose digits in JavaScript clients, so the seed would not reproduce the image"),
+            format!(
+                "must be at most {MAX_SEED} (2^53 - 1), got {seed}: larger integers lose digits in JavaScript clients, so the seed would not reproduce the image"
+            ),
         ));
     }
     if let Some(steps) = s.steps {
@@ -99,7 +108,10 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
         return Err(invalid("images", format!("model `{}` does not take a mask", model.id)));
     }
     if references as u32 > model.max_input_images {
-        return Err(invalid("images", format!("model `{}` takes at most {} input images (got {references})", model.id, model.max_input_images)));
+        return Err(invalid(
+            "images",
+            format!("model `{}` takes at most {} input images (got {references})", model.id, model.max_input_images),
+        ));
     }
     if operation != Operation::Generate && references == 0 {
         return Err(invalid("images", "an edit needs at least one image with role `reference`".into()));
@@ -123,34 +135,59 @@ fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), FieldError> {
                 if value < model.min_side || value > model.max_side {
                     return Err(invalid(
                         field,
-                        format!("must be between {} and {} pixels for model `{}` (got {value})", model.min_side, model.max_side, model.id),
+                        format!(
+                            "must be between {} and {} pixels for model `{}` (got {value})",
+                            model.min_side, model.max_side, model.id
+                        ),
                     ));
                 }
                 if value % model.size_multiple != 0 {
-                    return Err(invalid(field, format!("must be a multiple of {} for model `{}` (got {value})", model.size_multiple, model.id)));
+                    return Err(invalid(
+                        field,
+                        format!("must be a multiple of {} for model `{}` (got {value})", model.size_multiple, model.id),
+                    ));
                 }
             }
             let requested = Dimensions { width, height };
             if !model.features.custom_size && !model.sizes.is_empty() && !model.sizes.contains(&requested) {
                 let sizes: Vec<String> = model.sizes.iter().map(|d| format!("{}x{}", d.width, d.height)).collect();
-                return Err(invalid("width", format!("{width}x{height} is not offered by model `{}`; choose one of {}", model.id, sizes.join(", "))));
+                return Err(invalid(
+                    "width",
+                    format!(
+                        "{width}x{height} is not offered by model `{}`; choose one of {}",
+                        model.id,
+                        sizes.join(", ")
+                    ),
+                ));
             }
         }
     }
     if let Some(ratio) = &s.aspect_ratio {
-        let valid_shape = ratio.split_once(':').is_some_and(|(w, h)| w.trim().parse::<u32>().is_ok_and(|w| w > 0) && h.trim().parse::<u32>().is_ok_and(|h| h > 0));
+        let valid_shape = ratio.split_once(':').is_some_and(|(w, h)| {
+            w.trim().parse::<u32>().is_ok_and(|w| w > 0) && h.trim().parse::<u32>().is_ok_and(|h| h > 0)
+        });
         if !valid_shape {
             return Err(invalid("aspect_ratio", format!("`{ratio}` is not of the form W:H, e.g. 16:9")));
         }
         if !model.aspect_ratios.is_empty() && !model.aspect_ratios.iter().any(|r| r == ratio) {
-            return Err(invalid("aspect_ratio", format!("`{ratio}` is not offered by model `{}`; choose one of {}", model.id, model.aspect_ratios.join(", "))));
+            return Err(invalid(
+                "aspect_ratio",
+                format!(
+                    "`{ratio}` is not offered by model `{}`; choose one of {}",
+                    model.id,
+                    model.aspect_ratios.join(", ")
+                ),
+            ));
         }
     }
-    if let Some(tier) = &s.size_tier {
-        if !model.size_tiers.iter().any(|t| t.eq_ignore_ascii_case(tier)) {
-            let offered = if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
-            return Err(invalid("size_tier", format!("`{tier}` is not offered by model `{}` (offered: {offered})", model.id)));
-        }
+    if let Some(tier) = &s.size_tier
+        && !model.size_tiers.iter().any(|t| t.eq_ignore_ascii_case(tier))
+    {
+        let offered = if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
+        return Err(invalid(
+            "size_tier",
+            format!("`{tier}` is not offered by model `{}` (offered: {offered})", model.id),
+        ));
     }
     Ok(())
 }
@@ -166,12 +203,18 @@ fn check_params(s: &Settings) -> Result<(), FieldError> {
     for key in params.keys() {
         if key.is_empty() || key.chars().count() > 100 || key.chars().any(char::is_control) {
             let shown: String = key.chars().take(40).flat_map(char::escape_debug).collect();
-            return Err(invalid("params", format!("key \"{shown}\" must be 1 to 100 characters without control characters")));
+            return Err(invalid(
+                "params",
+                format!("key \"{shown}\" must be 1 to 100 characters without control characters"),
+            ));
         }
     }
     let bytes = serde_json::to_vec(params).map(|v| v.len()).unwrap_or(usize::MAX);
     if bytes > MAX_PARAMS_BYTES {
-        return Err(invalid("params", format!("is {} KiB as JSON, over the limit of {} KiB", bytes.div_ceil(1024), MAX_PARAMS_BYTES / 1024)));
+        return Err(invalid(
+            "params",
+            format!("is {} KiB as JSON, over the limit of {} KiB", bytes.div_ceil(1024), MAX_PARAMS_BYTES / 1024),
+        ));
     }
     Ok(())
 }
@@ -226,26 +269,110 @@ mod tests {
 
     #[test]
     fn each_bad_argument_names_its_field() {
-        assert_eq!(field_of(with(|s| { s.width = Some(0); s.height = Some(64); })), "width");
-        assert_eq!(field_of(with(|s| { s.width = Some(64); s.height = Some(4096); })), "height");
-        assert_eq!(field_of(with(|s| { s.width = Some(65); s.height = Some(64); })), "width");
-        assert_eq!(field_of(with(|s| { s.count = Some(9); })), "count");
-        assert_eq!(field_of(with(|s| { s.count = Some(0); })), "count");
+        assert_eq!(
+            field_of(with(|s| {
+                s.width = Some(0);
+                s.height = Some(64);
+            })),
+            "width"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.width = Some(64);
+                s.height = Some(4096);
+            })),
+            "height"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.width = Some(65);
+                s.height = Some(64);
+            })),
+            "width"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.count = Some(9);
+            })),
+            "count"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.count = Some(0);
+            })),
+            "count"
+        );
         assert_eq!(field_of(GenerateSpec { prompt: "  ".into(), ..spec() }), "prompt");
-        assert_eq!(field_of(with(|s| { s.negative_prompt = Some("blur".into()); })), "negative_prompt");
-        assert_eq!(field_of(with(|s| { s.steps = Some(20); })), "steps");
-        assert_eq!(field_of(with(|s| { s.aspect_ratio = Some("5:4".into()); })), "aspect_ratio");
-        assert_eq!(field_of(with(|s| { s.aspect_ratio = Some("wide".into()); })), "aspect_ratio");
-        assert_eq!(field_of(with(|s| { s.size_tier = Some("4K".into()); })), "size_tier");
-        assert_eq!(field_of(with(|s| { s.strength = Some(0.5); })), "strength");
-        assert_eq!(field_of(with(|s| { s.seed = Some(MAX_SEED + 1); })), "seed");
+        assert_eq!(
+            field_of(with(|s| {
+                s.negative_prompt = Some("blur".into());
+            })),
+            "negative_prompt"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.steps = Some(20);
+            })),
+            "steps"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.aspect_ratio = Some("5:4".into());
+            })),
+            "aspect_ratio"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.aspect_ratio = Some("wide".into());
+            })),
+            "aspect_ratio"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.size_tier = Some("4K".into());
+            })),
+            "size_tier"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.strength = Some(0.5);
+            })),
+            "strength"
+        );
+        assert_eq!(
+            field_of(with(|s| {
+                s.seed = Some(MAX_SEED + 1);
+            })),
+            "seed"
+        );
         let params = |value: serde_json::Value| value.as_object().cloned();
-        let many: serde_json::Map<String, serde_json::Value> = (0..=MAX_PARAMS_KEYS).map(|i| (format!("k{i}"), true.into())).collect();
+        let many: serde_json::Map<String, serde_json::Value> =
+            (0..=MAX_PARAMS_KEYS).map(|i| (format!("k{i}"), true.into())).collect();
         assert_eq!(field_of(with(|s| s.params = Some(many))), "params");
         assert_eq!(field_of(with(|s| s.params = params(serde_json::json!({"bad\u{7}key": 1})))), "params");
-        assert_eq!(field_of(with(|s| s.params = params(serde_json::json!({"big": "x".repeat(MAX_PARAMS_BYTES)})))), "params");
-        assert!(check(&with(|s| s.params = params(serde_json::json!({"background": "transparent"}))), Operation::Generate, &model()).is_ok());
-        assert!(check(&with(|s| { s.seed = Some(MAX_SEED); }), Operation::Generate, &model()).is_ok(), "2^53 - 1 itself is a valid seed");
+        assert_eq!(
+            field_of(with(|s| s.params = params(serde_json::json!({"big": "x".repeat(MAX_PARAMS_BYTES)})))),
+            "params"
+        );
+        assert!(
+            check(
+                &with(|s| s.params = params(serde_json::json!({"background": "transparent"}))),
+                Operation::Generate,
+                &model()
+            )
+            .is_ok()
+        );
+        assert!(
+            check(
+                &with(|s| {
+                    s.seed = Some(MAX_SEED);
+                }),
+                Operation::Generate,
+                &model()
+            )
+            .is_ok(),
+            "2^53 - 1 itself is a valid seed"
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! protection) and, when tokens are configured, `Authorization: Bearer`
 //! (scheme in any case, RFC 7235) compared in constant time.
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use axum::http::{HeaderMap, StatusCode};
 
 /// The names and origins a server on `port` answers to.
@@ -21,7 +21,8 @@ impl Access {
     /// Loopback names on `port`, plus `allowed_hosts` (any port, http or https).
     pub fn new(port: u16, allowed_hosts: &[String], tokens: Vec<String>) -> Access {
         let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"].into_iter().map(String::from).collect();
-        let mut origins: Vec<(String, String, Option<u16>)> = hosts.iter().map(|h| ("http".to_string(), h.clone(), Some(port))).collect();
+        let mut origins: Vec<(String, String, Option<u16>)> =
+            hosts.iter().map(|h| ("http".to_string(), h.clone(), Some(port))).collect();
         for host in allowed_hosts {
             let host = normalize(host);
             origins.push(("http".into(), host.clone(), None));
@@ -38,9 +39,16 @@ impl Access {
         let Some(host) = headers.get(axum::http::header::HOST) else {
             return Err((StatusCode::BAD_REQUEST, "Bad Request: missing Host header".into()));
         };
-        let allowed = host.to_str().ok().and_then(|h| h.parse::<axum::http::uri::Authority>().ok()).is_some_and(|h| self.hosts.contains(&normalize(h.host())));
+        let allowed = host
+            .to_str()
+            .ok()
+            .and_then(|h| h.parse::<axum::http::uri::Authority>().ok())
+            .is_some_and(|h| self.hosts.contains(&normalize(h.host())));
         if !allowed {
-            return Err((StatusCode::FORBIDDEN, "Forbidden: Host header is not allowed (a server behind a name needs --allow-host NAME)".into()));
+            return Err((
+                StatusCode::FORBIDDEN,
+                "Forbidden: Host header is not allowed (a server behind a name needs --allow-host NAME)".into(),
+            ));
         }
         if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
             let parsed = origin.to_str().ok().and_then(|o| o.parse::<axum::http::Uri>().ok());
@@ -78,7 +86,9 @@ impl Access {
             return false;
         }
         let given = Sha256::digest(given.trim().as_bytes());
-        self.tokens.iter().fold(false, |found, token| found | bool::from(Sha256::digest(token.as_bytes()).ct_eq(&given)))
+        self.tokens
+            .iter()
+            .fold(false, |found, token| found | bool::from(Sha256::digest(token.as_bytes()).ct_eq(&given)))
     }
 }
 
@@ -90,8 +100,10 @@ fn normalize(host: &str) -> String {
 ///
 /// Errors: the file cannot be read, or holds no tokens.
 pub fn read_tokens(path: &std::path::Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading tokens from {}: {e}", path.display()))?;
-    let tokens: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading tokens from {}: {e}", path.display()))?;
+    let tokens: Vec<String> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(String::from).collect();
     if tokens.is_empty() {
         bail!("{} holds no tokens (one per line)", path.display());
     }
@@ -111,9 +123,12 @@ pub fn tokens_from_env() -> Result<Vec<String>> {
 }
 
 fn parse_token_list(value: &str) -> Result<Vec<String>> {
-    let tokens: Vec<String> = value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).map(String::from).collect();
+    let tokens: Vec<String> =
+        value.split(|c: char| c == ',' || c.is_whitespace()).filter(|t| !t.is_empty()).map(String::from).collect();
     if tokens.is_empty() {
-        bail!("EASEL_HTTP_TOKENS is set but holds no tokens; fix: list tokens, comma- or space-separated (EASEL_HTTP_TOKENS=tok1,tok2), or unset it to serve without authentication");
+        bail!(
+            "EASEL_HTTP_TOKENS is set but holds no tokens; fix: list tokens, comma- or space-separated (EASEL_HTTP_TOKENS=tok1,tok2), or unset it to serve without authentication"
+        );
     }
     Ok(tokens)
 }
@@ -146,7 +161,10 @@ mod tests {
     fn a_token_list_that_is_set_but_empty_is_refused_naming_the_variable() {
         for empty in ["", " , ", ",,", "  "] {
             let error = parse_token_list(empty).unwrap_err().to_string();
-            assert!(error.contains("EASEL_HTTP_TOKENS is set but holds no tokens") && error.contains("fix:"), "{error}");
+            assert!(
+                error.contains("EASEL_HTTP_TOKENS is set but holds no tokens") && error.contains("fix:"),
+                "{error}"
+            );
         }
         assert_eq!(parse_token_list(" a, b c ").unwrap(), ["a", "b", "c"]);
     }

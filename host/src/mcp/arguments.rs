@@ -46,10 +46,12 @@ fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, FieldError> {
             // The flattened `Settings` fields are read from a buffer that
             // serde_path_to_error cannot see into, so such an error comes
             // back at the root: find its field by reading the settings alone.
-            if path == "." && !message.starts_with("missing field") && !message.starts_with("unknown field") {
-                if let Err(inner) = serde_path_to_error::deserialize::<_, Settings>(arguments) {
-                    (path, message) = (inner.path().to_string(), inner.inner().to_string());
-                }
+            if path == "."
+                && !message.starts_with("missing field")
+                && !message.starts_with("unknown field")
+                && let Err(inner) = serde_path_to_error::deserialize::<_, Settings>(arguments)
+            {
+                (path, message) = (inner.path().to_string(), inner.inner().to_string());
             }
             Err(FieldError::field(&field_of(&path, &message), message))
         }
@@ -85,21 +87,46 @@ mod tests {
     #[test]
     fn a_type_error_names_its_field_for_every_tool() {
         let cases = [
-            ("generate_image", json!({"prompt": "x", "width": -64}), "width", "invalid value: integer `-64`, expected u32"),
+            (
+                "generate_image",
+                json!({"prompt": "x", "width": -64}),
+                "width",
+                "invalid value: integer `-64`, expected u32",
+            ),
             ("generate_image", json!({"prompt": "x", "seed": "one"}), "seed", "invalid type: string \"one\""),
             ("generate_image", json!({"width": 64}), "prompt", "missing field `prompt`"),
             ("generate_image", json!({"prompt": "x", "colour": "red"}), "colour", "unknown field `colour`"),
-            ("generate_image", json!({"prompt": "x", "params": ["IMAGE"]}), "params", "invalid type: sequence, expected a map"),
+            (
+                "generate_image",
+                json!({"prompt": "x", "params": ["IMAGE"]}),
+                "params",
+                "invalid type: sequence, expected a map",
+            ),
             ("edit_image", json!({"prompt": "x", "images": [], "params": "{}"}), "params", "invalid type: string"),
             ("vary_image", json!({"image": "a", "guidance": "high"}), "guidance", "invalid type: string \"high\""),
             ("vary_image", json!({"image": "a", "hue": 3}), "hue", "unknown field `hue`"),
-            ("edit_image", json!({"prompt": "x", "images": [{"image": "a", "role": "top"}]}), "images[0].role", "unknown variant `top`"),
+            (
+                "edit_image",
+                json!({"prompt": "x", "images": [{"image": "a", "role": "top"}]}),
+                "images[0].role",
+                "unknown variant `top`",
+            ),
             ("edit_image", json!({"prompt": "x", "images": [{}]}), "images[0].image", "missing field `image`"),
-            ("edit_image", json!({"prompt": "x", "images": [], "strength": "half"}), "strength", "invalid type: string \"half\""),
+            (
+                "edit_image",
+                json!({"prompt": "x", "images": [], "strength": "half"}),
+                "strength",
+                "invalid type: string \"half\"",
+            ),
             ("get_generation_status", json!({"job_id": 7}), "job_id", "invalid type: integer `7`"),
             ("cancel_generation", json!({}), "job_id", "missing field `job_id`"),
             ("list_models", json!({"provider": false}), "provider", "invalid type: boolean `false`"),
-            ("show_image", json!({"image": "a", "crop": [1, 2, -3, 4]}), "crop[2]", "invalid value: integer `-3`, expected u32"),
+            (
+                "show_image",
+                json!({"image": "a", "crop": [1, 2, -3, 4]}),
+                "crop[2]",
+                "invalid value: integer `-3`, expected u32",
+            ),
             ("list_images", json!({"limit": 1.5}), "limit", "invalid type: floating point `1.5`"),
             ("vary_image", json!({"image": "a", "count": "2"}), "count", "invalid type: string \"2\""),
             ("delete_image", json!({"image": ["a"]}), "image", "invalid type: sequence"),
@@ -113,9 +140,9 @@ mod tests {
 
     #[test]
     fn arguments_that_fit_pass_and_unknown_tools_are_left_to_rmcp() {
-        assert_eq!(check("generate_image", &json!({"prompt": "x", "width": 64, "height": 64})).unwrap(), true);
-        assert_eq!(check("list_providers", &json!({})).unwrap(), true);
-        assert_eq!(check("no_such_tool", &json!({"x": 1})).unwrap(), false);
+        assert!(check("generate_image", &json!({"prompt": "x", "width": 64, "height": 64})).unwrap());
+        assert!(check("list_providers", &json!({})).unwrap());
+        assert!(!check("no_such_tool", &json!({"x": 1})).unwrap());
         let long = "k".repeat(1 << 20);
         let error = check("delete_image", &json!({"image": "a", long.clone(): 1})).unwrap_err();
         assert!(error.field.unwrap().chars().count() <= MAX_FIELD_CHARS + 1);
@@ -125,9 +152,14 @@ mod tests {
     fn every_listed_tool_with_arguments_is_checked() {
         let router = super::super::EaselServer::tool_router() + super::super::EaselServer::asset_router();
         for tool in router.list_all() {
-            let takes_arguments = tool.input_schema.get("properties").and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty());
+            let takes_arguments =
+                tool.input_schema.get("properties").and_then(|p| p.as_object()).is_some_and(|p| !p.is_empty());
             let known = !matches!(check(&tool.name, &json!({})), Ok(false));
-            assert!(known || !takes_arguments, "tool `{}` takes arguments but arguments::check does not know it", tool.name);
+            assert!(
+                known || !takes_arguments,
+                "tool `{}` takes arguments but arguments::check does not know it",
+                tool.name
+            );
         }
     }
 }

@@ -2,10 +2,13 @@
 //! `list_images` (the gallery), `vary_image` (re-run with a new seed or
 //! overrides) and `delete_image`.
 
-use super::results::{error_result, json_result, resource_link};
-use super::outputs::{output_schema, to_json, DamagedItem, DeleteOutput, GalleryItem, GalleryOutput, ImageFacts, JobOutput, ShowOutput, ViewFacts};
 use super::EaselServer;
-use crate::jobs::{GenerateSpec, InputSpec, FieldError};
+use super::outputs::{
+    DamagedItem, DeleteOutput, GalleryItem, GalleryOutput, ImageFacts, JobOutput, ShowOutput, ViewFacts, output_schema,
+    to_json,
+};
+use super::results::{error_result, json_result, resource_link};
+use crate::jobs::{FieldError, GenerateSpec, InputSpec};
 use crate::model::ImageRole;
 use crate::request::Settings;
 use crate::store::gallery::{self, Filter};
@@ -14,7 +17,7 @@ use base64::Engine as _;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
-use rmcp::{tool, tool_router, ErrorData, RoleServer};
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -138,14 +141,23 @@ impl EaselServer {
         // Built in a closure: the serializer is not Send and must not live across an await.
         let query = (|| {
             let mut query = url::form_urlencoded::Serializer::new(String::new());
-            let (edge_w, edge_h) = if args.full_resolution { (None, None) } else { (Some(self.preview.max_edge), Some(self.preview.max_edge)) };
+            let (edge_w, edge_h) = if args.full_resolution {
+                (None, None)
+            } else {
+                (Some(self.preview.max_edge), Some(self.preview.max_edge))
+            };
             if let Some(w) = args.width.or(edge_w) {
                 query.append_pair("width", &w.to_string());
             }
             if let Some(h) = args.height.or(edge_h) {
                 query.append_pair("height", &h.to_string());
             }
-            for (key, value) in [("format", args.format.clone()), ("quality", args.quality.map(|q| q.to_string())), ("rotate", args.rotate.map(|r| r.to_string())), ("flip", args.flip.clone())] {
+            for (key, value) in [
+                ("format", args.format.clone()),
+                ("quality", args.quality.map(|q| q.to_string())),
+                ("rotate", args.rotate.map(|r| r.to_string())),
+                ("flip", args.flip.clone()),
+            ] {
                 if let Some(value) = value {
                     query.append_pair(key, &value);
                 }
@@ -176,7 +188,13 @@ impl EaselServer {
         };
         let facts = ShowOutput {
             image: ImageFacts::of(&stored),
-            view: ViewFacts { uri: format!("image://{id}/view?{query}"), width: view.width, height: view.height, mime_type: view.mime_type.to_string(), bytes: view.data.len() },
+            view: ViewFacts {
+                uri: format!("image://{id}/view?{query}"),
+                width: view.width,
+                height: view.height,
+                mime_type: view.mime_type.to_string(),
+                bytes: view.data.len(),
+            },
         };
         let mut content = vec![ContentBlock::text(format!(
             "image {id}: view {}x{} {} of the {}x{} original at {}",
@@ -188,7 +206,10 @@ impl EaselServer {
             stored.path.display()
         ))];
         if view.data.len() <= self.preview.max_bytes {
-            content.push(ContentBlock::image(base64::engine::general_purpose::STANDARD.encode(&view.data), view.mime_type));
+            content.push(ContentBlock::image(
+                base64::engine::general_purpose::STANDARD.encode(&view.data),
+                view.mime_type,
+            ));
         } else {
             content.push(ContentBlock::text(format!(
                 "(the view is {} KiB, over the {} KiB budget for one result; ask for a smaller width or JPEG, or open the file path)",
@@ -214,43 +235,77 @@ impl EaselServer {
             Ok(t) => t,
             Err(e) => return Ok(error_result(&FieldError::field("until", e))),
         };
-        let filter = Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
+        let filter =
+            Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
         let catalog = self.app.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let first_page = args.cursor.as_deref().is_none_or(str::is_empty);
-        let (items, next) = match gallery::page(catalog.images, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
-            Ok(page) => page,
-            Err(e) => return Ok(error_result(&FieldError::field("cursor", e))),
-        };
-        let mut text = format!("{} image(s){}", items.len(), next.as_ref().map(|c| format!("; more with cursor \"{c}\"")).unwrap_or_default());
+        let (items, next) =
+            match gallery::page(catalog.images, &filter, args.cursor.as_deref(), args.limit.unwrap_or(20) as usize) {
+                Ok(page) => page,
+                Err(e) => return Ok(error_result(&FieldError::field("cursor", e))),
+            };
+        let mut text = format!(
+            "{} image(s){}",
+            items.len(),
+            next.as_ref().map(|c| format!("; more with cursor \"{c}\"")).unwrap_or_default()
+        );
         let images: Vec<GalleryItem> = items
             .iter()
             .map(|s| {
-                text.push_str(&format!("\n- {} {}x{} {} {}", s.id, s.width, s.height, s.created_at.format("%Y-%m-%d %H:%M"), s.prompt.as_deref().unwrap_or("(imported)")));
-                let item = GalleryItem {
-                    id: s.id.clone(), uri: format!("image://{}", s.id), width: s.width, height: s.height, mime_type: s.mime_type.clone(),
-                    prompt: s.prompt.clone(), provider: s.provider.clone(), model: s.model.clone(), origin: s.origin, created_at: s.created_at,
-                    parents: s.parents.clone(), url: self.image_url(&s.id, &s.mime_type),
-                };
-                item
+                text.push_str(&format!(
+                    "\n- {} {}x{} {} {}",
+                    s.id,
+                    s.width,
+                    s.height,
+                    s.created_at.format("%Y-%m-%d %H:%M"),
+                    s.prompt.as_deref().unwrap_or("(imported)")
+                ));
+
+                GalleryItem {
+                    id: s.id.clone(),
+                    uri: format!("image://{}", s.id),
+                    width: s.width,
+                    height: s.height,
+                    mime_type: s.mime_type.clone(),
+                    prompt: s.prompt.clone(),
+                    provider: s.provider.clone(),
+                    model: s.model.clone(),
+                    origin: s.origin,
+                    created_at: s.created_at,
+                    parents: s.parents.clone(),
+                    url: self.image_url(&s.id, &s.mime_type),
+                }
             })
             .collect();
         // Damaged entries are shown on the first page whatever the filter,
         // so that they are seen and can be deleted, never silently hidden.
         let shown = if first_page { catalog.damaged.len().min(gallery::MAX_PAGE) } else { 0 };
         if shown > 0 {
-            text.push_str(&format!("\n{} damaged image(s), which cannot be shown; delete_image removes them:", catalog.damaged.len()));
+            text.push_str(&format!(
+                "\n{} damaged image(s), which cannot be shown; delete_image removes them:",
+                catalog.damaged.len()
+            ));
         }
         let damaged: Vec<DamagedItem> = catalog.damaged[..shown]
             .iter()
             .map(|d| {
                 text.push_str(&format!("\n- {} DAMAGED: {}", d.id, d.problem));
-                DamagedItem { id: d.id.clone(), status: "damaged".into(), problem: d.problem.clone(), modified_at: d.modified, fix: format!("delete_image with image \"{}\" removes it", d.id) }
+                DamagedItem {
+                    id: d.id.clone(),
+                    status: "damaged".into(),
+                    problem: d.problem.clone(),
+                    modified_at: d.modified,
+                    fix: format!("delete_image with image \"{}\" removes it", d.id),
+                }
             })
             .collect();
         if shown < catalog.damaged.len() && shown > 0 {
             text.push_str(&format!("\n… and {} more damaged", catalog.damaged.len() - shown));
         }
-        Ok(json_result(text, to_json(&GalleryOutput { images, next_cursor: next, damaged, damaged_total: catalog.damaged.len() })))
+        Ok(json_result(
+            text,
+            to_json(&GalleryOutput { images, next_cursor: next, damaged, damaged_total: catalog.damaged.len() }),
+        ))
     }
 
     /// Re-run the request that made an image (its settings and params) with
@@ -258,20 +313,30 @@ impl EaselServer {
     /// by key (null removes one). A model without seeds re-runs unseeded and
     /// the result says so.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
-    async fn vary_image(&self, Parameters(args): Parameters<VaryArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn vary_image(
+        &self,
+        Parameters(args): Parameters<VaryArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let original = match self.app.store().metadata(id_of(&args.image)) {
             Ok(s) => s,
             Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
         let Some(prompt) = args.prompt.or(original.prompt.clone()) else {
-            return Ok(error_result(&FieldError::field("image", format!("image {} was imported, not generated; use edit_image with it as a reference", original.id))));
+            return Ok(error_result(&FieldError::field(
+                "image",
+                format!("image {} was imported, not generated; use edit_image with it as a reference", original.id),
+            )));
         };
         // The recipe as recorded; sidecars from before typed recipes (version
         // 1) lack provider, model and negative prompt there, and sidecars
         // without one re-run the prompt on the parents.
         let (mut base, inputs) = match original.recipe.clone() {
             Some(recipe) => (recipe.settings, recipe.images),
-            None => (Settings::default(), original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect()),
+            None => (
+                Settings::default(),
+                original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect(),
+            ),
         };
         base.provider = base.provider.or(original.provider.clone());
         base.model = base.model.or(original.model.clone());
@@ -288,10 +353,11 @@ impl EaselServer {
         settings.count = settings.count.or(Some(1));
         // Only a model that takes a seed gets a fresh one; a routing error is
         // left for run_generation to report.
-        let model_takes_seed = match self.app.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
-            Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
-            Err(_) => Ok(()),
-        };
+        let model_takes_seed =
+            match self.app.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
+                Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
+                Err(_) => Ok(()),
+            };
         if settings.seed.is_none() && model_takes_seed.is_ok() {
             // 32-bit: the range every provider accepts.
             settings.seed = Some(u64::from(rand::random::<u32>()));
@@ -300,7 +366,9 @@ impl EaselServer {
         let spec = GenerateSpec { prompt, settings, inputs };
         let mut result = self.run_generation(spec, args.wait_seconds, context).await;
         if let (Err(model), None, false) = (&model_takes_seed, seed, result.is_error == Some(true)) {
-            let note = format!("note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model");
+            let note = format!(
+                "note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model"
+            );
             result.content.insert(1.min(result.content.len()), ContentBlock::text(note));
         }
         Ok(result)
@@ -319,12 +387,25 @@ impl EaselServer {
                     Some(why) => format!("deleted damaged image {id} ({why})"),
                     None => format!("deleted image {id}"),
                 };
-                Ok(json_result(text, to_json(&DeleteOutput { id: t.id, status: "deleted".into(), deleted_at: t.deleted_at, was_damaged: damage })))
+                Ok(json_result(
+                    text,
+                    to_json(&DeleteOutput {
+                        id: t.id,
+                        status: "deleted".into(),
+                        deleted_at: t.deleted_at,
+                        was_damaged: damage,
+                    }),
+                ))
             }
             Ok(None) => match store.tombstone(id) {
                 Some(t) => Ok(json_result(
                     format!("image {id} was already deleted"),
-                    to_json(&DeleteOutput { id: t.id, status: "deleted".into(), deleted_at: t.deleted_at, was_damaged: None }),
+                    to_json(&DeleteOutput {
+                        id: t.id,
+                        status: "deleted".into(),
+                        deleted_at: t.deleted_at,
+                        was_damaged: None,
+                    }),
                 )),
                 None => Ok(error_result(&FieldError::field("image", format!("no image with id `{id}` in the store")))),
             },

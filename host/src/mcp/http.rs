@@ -4,8 +4,8 @@
 //! (`access`); `/mcp` caps request bodies and open legacy sessions; the
 //! connections have header, body and idle timeouts (`listener`).
 
-use super::access::Access;
 use super::EaselServer;
+use super::access::Access;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -41,12 +41,14 @@ pub struct HttpOptions {
 /// Errors: the address cannot be bound.
 pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<()> {
     let HttpOptions { addr, allowed_hosts, tokens, max_sessions } = options;
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
     let port = local.port();
     let mut hosts = vec!["localhost".to_string(), "127.0.0.1".to_string(), "::1".to_string()];
     hosts.extend(allowed_hosts.iter().cloned());
-    let mut origins = vec![format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}"), format!("http://[::1]:{port}")];
+    let mut origins =
+        vec![format!("http://localhost:{port}"), format!("http://127.0.0.1:{port}"), format!("http://[::1]:{port}")];
     origins.extend(allowed_hosts.iter().flat_map(|h| [format!("https://{h}:*"), format!("http://{h}:*")]));
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
@@ -94,21 +96,25 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .with_state(store)
         .nest("/mcp", mcp);
     let access = Arc::new(Access::new(port, &allowed_hosts, tokens));
-    let router = router.layer(axum::middleware::from_fn(move |request: axum::extract::Request, next: axum::middleware::Next| {
-        let access = access.clone();
-        async move {
-            if let Err(refused) = access.check_origin(request.headers()) {
-                return refused.into_response();
+    let router = router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let access = access.clone();
+            async move {
+                if let Err(refused) = access.check_origin(request.headers()) {
+                    return refused.into_response();
+                }
+                let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                if !access.needs_token() || request.uri().path() == "/health" || access.authorized(header) {
+                    return next.run(request).await;
+                }
+                let mut refused = (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
+                refused
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+                refused
             }
-            let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-            if !access.needs_token() || request.uri().path() == "/health" || access.authorized(header) {
-                return next.run(request).await;
-            }
-            let mut refused = (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-            refused.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
-            refused
-        }
-    }));
+        },
+    ));
     // One line on stderr that scripts can wait for.
     eprintln!("easel: MCP over streamable HTTP at http://{local}/mcp");
     super::listener::run(listener, router, async {
@@ -126,7 +132,7 @@ fn is_initialize(body: &[u8]) -> bool {
         #[serde(borrow)]
         method: Option<std::borrow::Cow<'a, str>>,
     }
-    serde_json::from_slice::<Method>(body).is_ok_and(|m| m.method.as_deref() == Some("initialize"))
+    serde_json::from_slice::<Method<'_>>(body).is_ok_and(|m| m.method.as_deref() == Some("initialize"))
 }
 
 /// `GET /i/{id}.{ext}[?view parameters]`: an original, or a view of it
@@ -174,7 +180,10 @@ async fn serve_image(
     })
     .await;
     match made {
-        Ok(Ok((mime, body))) => ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "private, max-age=86400".to_string())], body).into_response(),
+        Ok(Ok((mime, body))) => {
+            ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "private, max-age=86400".to_string())], body)
+                .into_response()
+        }
         Ok(Err(refused)) => refused.into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
     }
@@ -185,7 +194,9 @@ mod tests {
     #[test]
     fn only_an_initialize_body_opens_a_session() {
         assert!(super::is_initialize(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{}}"#));
-        for other in [&br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{}}}"#[..], b"{}", b"not json", b"[]"] {
+        for other in
+            [&br#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{}}}"#[..], b"{}", b"not json", b"[]"]
+        {
             assert!(!super::is_initialize(other), "{}", String::from_utf8_lossy(other));
         }
     }

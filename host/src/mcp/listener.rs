@@ -21,7 +21,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Serve `router` on `listener` until `shutdown` resolves, then give open
 /// connections [`SHUTDOWN_GRACE`] to finish. Accept errors (e.g. out of file
 /// descriptors) are logged and retried after a pause; the loop goes on.
-pub async fn run(listener: tokio::net::TcpListener, router: axum::Router, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -42,7 +46,8 @@ pub async fn run(listener: tokio::net::TcpListener, router: axum::Router, shutdo
         let service = router.clone().map_request(|request: axum::http::Request<hyper::body::Incoming>| {
             request.map(|body| axum::body::Body::new(tower_http::timeout::TimeoutBody::new(BODY_IDLE_TIMEOUT, body)))
         });
-        let connection = http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
+        let connection =
+            http.serve_connection(TokioIo::new(stream), hyper_util::service::TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {

@@ -14,12 +14,12 @@ pub mod results;
 pub mod stdio;
 pub(crate) mod tools;
 
-use crate::config::PreviewSettings;
 use crate::app::App;
+use crate::config::PreviewSettings;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
-use rmcp::{tool_handler, ErrorData, RoleServer, ServerHandler};
+use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use std::sync::Arc;
 
 /// Images listed by `resources/list` (newest first).
@@ -65,15 +65,19 @@ impl EaselServer {
 
     /// Add `url` to an image's JSON facts when served over HTTP.
     fn with_url(&self, mut facts: serde_json::Value) -> serde_json::Value {
-        if let (Some(id), Some(mime)) = (facts["id"].as_str(), facts["mime_type"].as_str()) {
-            if let Some(url) = self.image_url(id, mime) {
-                facts["url"] = serde_json::Value::String(url);
-            }
+        if let (Some(id), Some(mime)) = (facts["id"].as_str(), facts["mime_type"].as_str())
+            && let Some(url) = self.image_url(id, mime)
+        {
+            facts["url"] = serde_json::Value::String(url);
         }
         facts
     }
 
-    async fn images_result(&self, images: &[crate::store::StoredImage], job: &crate::jobs::JobRecord) -> CallToolResult {
+    async fn images_result(
+        &self,
+        images: &[crate::store::StoredImage],
+        job: &crate::jobs::JobRecord,
+    ) -> CallToolResult {
         let mut result = results::images_result(images, job, self.preview).await;
         if let Some(list) = result.structured_content.as_mut().and_then(|s| s["images"].as_array_mut()) {
             for image in list.iter_mut() {
@@ -103,7 +107,9 @@ impl ServerHandler for EaselServer {
             .enable_completions()
             .build();
         ServerConfig::new(capabilities)
-            .with_server_info(Implementation::new("easel", env!("CARGO_PKG_VERSION")).with_title("Easel image generation"))
+            .with_server_info(
+                Implementation::new("easel", env!("CARGO_PKG_VERSION")).with_title("Easel image generation"),
+            )
             .with_instructions(
                 "Easel generates and edits images. Call generate_image with a prompt; it returns image ids, previews, \
                  image:// links and file paths. To change an image, call edit_image with its id. list_providers shows \
@@ -112,16 +118,18 @@ impl ServerHandler for EaselServer {
             )
     }
 
-    async fn list_resources(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListResourcesResult, ErrorData> {
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
         let images = self.app.store().list().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let gallery = Resource::new("image://list", "image-list")
             .with_title("Gallery")
             .with_description("All stored images, newest first, paginated")
             .with_mime_type("application/json");
-        let resources = std::iter::once(gallery).chain(images
-            .into_iter()
-            .take(RESOURCE_LIST_LIMIT)
-            .map(|s| {
+        let resources = std::iter::once(gallery)
+            .chain(images.into_iter().take(RESOURCE_LIST_LIMIT).map(|s| {
                 let mut resource = Resource::new(format!("image://{}", s.id), s.id.clone())
                     .with_mime_type(s.mime_type.clone())
                     .with_size(s.bytes)
@@ -158,14 +166,22 @@ impl ServerHandler for EaselServer {
         ]))
     }
 
-    async fn read_resource(&self, request: ReadResourceRequestParams, _context: RequestContext<RoleServer>) -> Result<ReadResourceResponse, ErrorData> {
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
         self.read_image(&request.uri).await.map(Into::into)
     }
 
     /// Arguments are checked first (`arguments`), so a wrong type names its
     /// field as a tool error; every tool error's text is bounded
     /// (`results::bounded_error`).
-    async fn call_tool(&self, mut request: CallToolRequestParams, context: RequestContext<RoleServer>) -> Result<CallToolResponse, ErrorData> {
+    async fn call_tool(
+        &self,
+        mut request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
         let checked = arguments::check(&request.name, &arguments);
         let serde_json::Value::Object(arguments) = arguments else { unreachable!("built as an object above") };
@@ -180,22 +196,38 @@ impl ServerHandler for EaselServer {
         })
     }
 
-    async fn list_prompts(&self, _request: Option<PaginatedRequestParams>, _context: RequestContext<RoleServer>) -> Result<ListPromptsResult, ErrorData> {
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
         Ok(ListPromptsResult::with_all_items(prompts::list()))
     }
 
-    async fn get_prompt(&self, request: GetPromptRequestParams, _context: RequestContext<RoleServer>) -> Result<GetPromptResponse, ErrorData> {
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
         prompts::get(&request).map(Into::into).map_err(results::bounded_error_data)
     }
 
     // Logging is deprecated by SEP-2577 but 2025-11-25 clients still send it.
     #[allow(deprecated)]
-    async fn set_level(&self, request: SetLevelRequestParams, _context: RequestContext<RoleServer>) -> Result<(), ErrorData> {
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
         tracing::debug!("client asked for log level {:?}", request.level);
         Ok(())
     }
 
-    async fn complete(&self, request: CompleteRequestParams, _context: RequestContext<RoleServer>) -> Result<CompleteResult, ErrorData> {
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
         let providers: Vec<String> = self.app.registry().providers().iter().map(|p| p.id.clone()).collect();
         Ok(prompts::complete(&request, &providers))
     }

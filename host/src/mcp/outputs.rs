@@ -45,18 +45,33 @@ fn shallow(schema: &Value, defs: &Value, depth: usize) -> Value {
     if let Some(name) = object.get("$ref").and_then(Value::as_str).and_then(|r| r.strip_prefix("#/$defs/")) {
         return shallow(&defs[name], defs, depth);
     }
-    let is_object = object.get("type").is_some_and(|t| t == "object" || t.as_array().is_some_and(|ts| ts.iter().any(|t| t == "object")));
+    let is_object = object
+        .get("type")
+        .is_some_and(|t| t == "object" || t.as_array().is_some_and(|ts| ts.iter().any(|t| t == "object")));
     if depth > 0 && (is_object || object.contains_key("properties")) {
         let nullable = object.get("type").and_then(Value::as_array).is_some_and(|ts| ts.iter().any(|t| t == "null"));
-        return if nullable { serde_json::json!({"type": ["object", "null"]}) } else { serde_json::json!({"type": "object"}) };
+        return if nullable {
+            serde_json::json!({"type": ["object", "null"]})
+        } else {
+            serde_json::json!({"type": "object"})
+        };
     }
     let mut out = serde_json::Map::new();
     for (key, value) in object {
         let value = match key.as_str() {
             "description" | "format" | "title" | "minimum" | "maximum" | "$schema" | "required" => continue,
-            "properties" => Value::Object(value.as_object().into_iter().flatten().map(|(k, v)| (k.clone(), shallow(v, defs, depth + 1))).collect()),
+            "properties" => Value::Object(
+                value
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), shallow(v, defs, depth + 1)))
+                    .collect(),
+            ),
             "items" | "additionalProperties" => shallow(value, defs, depth + 1),
-            "anyOf" | "oneOf" | "allOf" => Value::Array(value.as_array().into_iter().flatten().map(|v| shallow(v, defs, depth)).collect()),
+            "anyOf" | "oneOf" | "allOf" => {
+                Value::Array(value.as_array().into_iter().flatten().map(|v| shallow(v, defs, depth)).collect())
+            }
             _ => value.clone(),
         };
         out.insert(key.clone(), value);
@@ -73,7 +88,11 @@ pub fn compact_input_schema(schema: &JsonObject) -> Arc<JsonObject> {
         match value {
             Value::Object(object) => {
                 object.remove("$schema");
-                if object.get("format").and_then(Value::as_str).is_some_and(|f| f.starts_with("uint") || f.starts_with("int") || f == "float" || f == "double") {
+                if object
+                    .get("format")
+                    .and_then(Value::as_str)
+                    .is_some_and(|f| f.starts_with("uint") || f.starts_with("int") || f == "float" || f == "double")
+                {
                     object.remove("format");
                 }
                 object.values_mut().for_each(strip);

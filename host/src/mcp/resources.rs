@@ -7,8 +7,8 @@
 use super::EaselServer;
 use crate::store::views::ViewSpec;
 use base64::Engine as _;
-use rmcp::model::{ReadResourceResult, ResourceContents};
 use rmcp::ErrorData;
+use rmcp::model::{ReadResourceResult, ResourceContents};
 
 /// Most bytes (before base64) of an image inlined in one `resources/read`
 /// over HTTP: base64 makes it 4/3 larger, and the official Python SDK drops
@@ -22,11 +22,7 @@ pub const MAX_INLINE_STDIO_BYTES: usize = 8 << 20;
 impl EaselServer {
     /// Most bytes of an image this server inlines in one resource read.
     pub(super) fn max_inline_bytes(&self) -> usize {
-        if self.base_url.is_some() {
-            MAX_INLINE_HTTP_BYTES
-        } else {
-            MAX_INLINE_STDIO_BYTES
-        }
+        if self.base_url.is_some() { MAX_INLINE_HTTP_BYTES } else { MAX_INLINE_STDIO_BYTES }
     }
 
     /// Answer `resources/read` for `uri`. Errors: unknown or malformed
@@ -41,12 +37,14 @@ impl EaselServer {
         let limit = self.max_inline_bytes();
         if view == "view" || view.starts_with("view?") {
             let query = view.split_once('?').map(|(_, q)| q).unwrap_or("").to_string();
-            let spec = ViewSpec::from_query(&query).map_err(|e| ErrorData::invalid_params(super::results::bounded_text(&format!("{e:#}")), None))?;
+            let spec = ViewSpec::from_query(&query)
+                .map_err(|e| ErrorData::invalid_params(super::results::bounded_text(&format!("{e:#}")), None))?;
             let stored = store.get(id).map_err(|_| not_found(uri))?;
             let id = stored.sidecar.id.clone();
             let rendered = crate::blocking::image_work(move || {
                 let view = store.view(&id, &spec)?;
-                let blob = (view.data.len() <= limit).then(|| base64::engine::general_purpose::STANDARD.encode(&view.data));
+                let blob =
+                    (view.data.len() <= limit).then(|| base64::engine::general_purpose::STANDARD.encode(&view.data));
                 Ok::<_, anyhow::Error>((view.mime_type, view.data.len(), blob))
             })
             .await
@@ -78,7 +76,8 @@ impl EaselServer {
             }
             "metadata" => {
                 let stored = store.get(id).map_err(|_| not_found(uri))?;
-                let mut json = serde_json::to_value(&stored.sidecar).map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+                let mut json = serde_json::to_value(&stored.sidecar)
+                    .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
                 json["path"] = serde_json::Value::String(stored.path.display().to_string());
                 json["lineage"] = serde_json::Value::Array(store.lineage(&stored.sidecar));
                 json = self.with_url(json);
@@ -90,11 +89,24 @@ impl EaselServer {
 
     /// What a client gets instead of a blob over `limit` bytes: where the
     /// image is (file path, `/i/` URL over HTTP) and how to get a smaller one.
-    fn pointer(&self, uri: &str, stored: &crate::store::StoredImage, view: Option<(&str, &str)>, bytes: usize, limit: usize) -> ReadResourceResult {
+    fn pointer(
+        &self,
+        uri: &str,
+        stored: &crate::store::StoredImage,
+        view: Option<(&str, &str)>,
+        bytes: usize,
+        limit: usize,
+    ) -> ReadResourceResult {
         let s = &stored.sidecar;
         let (mime, url) = match view {
-            Some((query, mime)) => (mime.to_string(), self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}?{query}", s.id, crate::store::extension(mime)))),
-            None => (s.mime_type.clone(), self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}", s.id, crate::store::extension(&s.mime_type)))),
+            Some((query, mime)) => (
+                mime.to_string(),
+                self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}?{query}", s.id, crate::store::extension(mime))),
+            ),
+            None => (
+                s.mime_type.clone(),
+                self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}", s.id, crate::store::extension(&s.mime_type))),
+            ),
         };
         // A JPEG this size fits the limit whatever the pixels (even noise).
         let edge = if limit >= MAX_INLINE_STDIO_BYTES { 1024 } else { 512 };
@@ -138,9 +150,11 @@ impl EaselServer {
                 "origin" => filter.origin = value,
                 other => {
                     return Err(ErrorData::invalid_params(
-                        super::results::bounded_text(&format!("unknown parameter `{other}` (cursor, provider, model, text, origin)")),
+                        super::results::bounded_text(&format!(
+                            "unknown parameter `{other}` (cursor, provider, model, text, origin)"
+                        )),
                         None,
-                    ))
+                    ));
                 }
             }
         }
@@ -157,7 +171,12 @@ impl EaselServer {
 }
 
 fn blob_result(uri: &str, mime_type: String, blob: String) -> ReadResourceResult {
-    ReadResourceResult::new(vec![ResourceContents::BlobResourceContents { uri: uri.to_string(), mime_type: Some(mime_type), blob, meta: None }])
+    ReadResourceResult::new(vec![ResourceContents::BlobResourceContents {
+        uri: uri.to_string(),
+        mime_type: Some(mime_type),
+        blob,
+        meta: None,
+    }])
 }
 
 fn json_contents(uri: &str, json: &serde_json::Value) -> ReadResourceResult {
@@ -172,7 +191,9 @@ fn json_contents(uri: &str, json: &serde_json::Value) -> ReadResourceResult {
 /// "No such resource", quoting at most a bounded piece of `uri`.
 pub(super) fn not_found(uri: &str) -> ErrorData {
     ErrorData::resource_not_found(
-        super::results::bounded_text(&format!("no resource `{uri}`; images are image://ID and image://ID/metadata with ids from generate_image")),
+        super::results::bounded_text(&format!(
+            "no resource `{uri}`; images are image://ID and image://ID/metadata with ids from generate_image"
+        )),
         None,
     )
 }

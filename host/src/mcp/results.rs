@@ -2,14 +2,14 @@
 //! byte budget, a `resource_link` per image, file paths, and the same facts
 //! as `structuredContent`; and errors a model can act on (`isError: true`).
 
-use super::outputs::{to_json, ImageFacts, JobOutput, PreviewFacts};
+use super::outputs::{ImageFacts, JobOutput, PreviewFacts, to_json};
 use crate::config::PreviewSettings;
 use crate::jobs::{FieldError, JobRecord};
-use crate::store::preview::preview;
 use crate::store::StoredImage;
+use crate::store::preview::preview;
 use base64::Engine as _;
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// JSON facts about one stored image ([`ImageFacts`]).
 pub fn image_json(image: &StoredImage) -> Value {
@@ -39,7 +39,14 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
     let mut text = format!("{} image(s) from {} / {} (job {}):", images.len(), job.provider, job.model, job.id);
     for image in images {
         let s = &image.sidecar;
-        text.push_str(&format!("\n- id {}  {}x{} {}  file {}", s.id, s.width, s.height, s.mime_type, image.path.display()));
+        text.push_str(&format!(
+            "\n- id {}  {}x{} {}  file {}",
+            s.id,
+            s.width,
+            s.height,
+            s.mime_type,
+            image.path.display()
+        ));
         if let Some(revised) = &s.revised_prompt {
             text.push_str(&format!("\n  revised prompt: {}", truncate(revised, 300)));
         }
@@ -53,7 +60,9 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
     let made = futures::future::join_all(images.iter().map(|image| {
         let path = image.path.clone();
         crate::blocking::image_work(move || {
-            let made = std::fs::read(&path).map_err(anyhow::Error::from).and_then(|b| preview(&b, budget.max_edge, per_image))?;
+            let made = std::fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| preview(&b, budget.max_edge, per_image))?;
             Ok::<_, anyhow::Error>(made.map(|p| (base64::engine::general_purpose::STANDARD.encode(&p.data), p)))
         })
     }))
@@ -63,7 +72,12 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
         match made.and_then(|r| r) {
             Ok(Some((data, p))) => {
                 content.push(ContentBlock::image(data, p.mime_type));
-                previews.push(PreviewFacts { id: image.sidecar.id.clone(), width: p.width, height: p.height, mime_type: p.mime_type.to_string() });
+                previews.push(PreviewFacts {
+                    id: image.sidecar.id.clone(),
+                    width: p.width,
+                    height: p.height,
+                    mime_type: p.mime_type.to_string(),
+                });
             }
             Ok(None) => {}
             Err(e) => tracing::warn!("no preview for {}: {e:#}", image.sidecar.id),
@@ -177,13 +191,15 @@ pub fn bounded_error(mut result: CallToolResult) -> CallToolResult {
         return result;
     }
     for block in result.content.iter_mut() {
-        if let ContentBlock::Text(text) = block {
-            if text.text.len() > MAX_QUOTED_CHARS {
-                text.text = bounded_text(&text.text);
-            }
+        if let ContentBlock::Text(text) = block
+            && text.text.len() > MAX_QUOTED_CHARS
+        {
+            text.text = bounded_text(&text.text);
         }
     }
-    if let Some(error) = result.structured_content.as_mut().and_then(|s| s.get_mut("error")).and_then(|e| e.as_object_mut()) {
+    if let Some(error) =
+        result.structured_content.as_mut().and_then(|s| s.get_mut("error")).and_then(|e| e.as_object_mut())
+    {
         for key in ["message", "field"] {
             if let Some(Value::String(text)) = error.get_mut(key) {
                 *text = bounded_text(text);
@@ -212,7 +228,11 @@ mod tests {
         let result = bounded_error(error_result(&error));
         let ContentBlock::Text(text) = &result.content[0] else { panic!("a text block first") };
         assert!(text.text.len() < 400, "{} bytes", text.text.len());
-        assert!(text.text.contains(&format!("`{}…`; see list_providers", "A".repeat(MAX_QUOTED_CHARS))), "{}", text.text);
+        assert!(
+            text.text.contains(&format!("`{}…`; see list_providers", "A".repeat(MAX_QUOTED_CHARS))),
+            "{}",
+            text.text
+        );
         let message = result.structured_content.as_ref().unwrap()["error"]["message"].as_str().unwrap().to_string();
         assert!(message.len() < 400 && message.ends_with("; see list_providers"), "{message}");
         // An unclosed quote and a long unquoted text are bounded too.

@@ -40,7 +40,11 @@ where
 }
 
 /// Copy whole lines from `input` to rmcp; answer oversized ones through `errors`.
-async fn read_in<R: AsyncRead + Unpin>(input: R, mut to_rmcp: tokio::io::DuplexStream, errors: mpsc::UnboundedSender<Vec<u8>>) {
+async fn read_in<R: AsyncRead + Unpin>(
+    input: R,
+    mut to_rmcp: tokio::io::DuplexStream,
+    errors: mpsc::UnboundedSender<Vec<u8>>,
+) {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut line: Vec<u8> = Vec::new();
     // The current line went over the limit: the rest of it is skipped, but
@@ -63,7 +67,10 @@ async fn read_in<R: AsyncRead + Unpin>(input: R, mut to_rmcp: tokio::io::DuplexS
                 Some(skipping) => skipping.keep_tail(chunk),
                 None if line.len() + take > MAX_LINE_BYTES => {
                     let head = &line[..line.len().min(ID_SCAN_BYTES)];
-                    let mut skipping = Oversized { head_id: scan_id(head), tail: line[line.len().saturating_sub(ID_SCAN_BYTES)..].to_vec() };
+                    let mut skipping = Oversized {
+                        head_id: scan_id(head),
+                        tail: line[line.len().saturating_sub(ID_SCAN_BYTES)..].to_vec(),
+                    };
                     skipping.keep_tail(chunk);
                     oversized = Some(skipping);
                     line = Vec::new();
@@ -108,7 +115,11 @@ impl Oversized {
 
 /// The one writer to stdout: rmcp's bytes as they come, and queued errors
 /// only at a message boundary (after a newline).
-async fn write_out<W: AsyncWrite + Unpin>(mut from_rmcp: tokio::io::DuplexStream, mut errors: mpsc::UnboundedReceiver<Vec<u8>>, mut out: W) {
+async fn write_out<W: AsyncWrite + Unpin>(
+    mut from_rmcp: tokio::io::DuplexStream,
+    mut errors: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut out: W,
+) {
     let mut buf = vec![0u8; 1 << 16];
     let (mut at_boundary, mut errors_open) = (true, true);
     loop {

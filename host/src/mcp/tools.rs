@@ -1,16 +1,16 @@
 //! The MCP tools: their argument schemas (what a model sees), truthful
 //! annotations, and the glue from arguments to `jobs` and `providers`.
 
-use super::results::{error_result, json_result, pending_result, status_json};
-use super::outputs::{output_schema, to_json, JobOutput, ModelsOutput, ProviderModel, ProvidersOutput};
 use super::EaselServer;
-use crate::jobs::{GenerateSpec, InputSpec, FieldError, JobProgress, Outcome};
+use super::outputs::{JobOutput, ModelsOutput, ProviderModel, ProvidersOutput, output_schema, to_json};
+use super::results::{error_result, json_result, pending_result, status_json};
+use crate::jobs::{FieldError, GenerateSpec, InputSpec, JobProgress, Outcome};
 use crate::model::ImageRole;
 use crate::request::Settings;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
-use rmcp::{tool, tool_router, ErrorData, RoleServer};
+use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use std::time::Duration;
@@ -103,7 +103,11 @@ impl EaselServer {
     /// image:// resource links and file paths; if generation outlives the wait,
     /// returns a job_id for get_generation_status. May cost money with paid providers.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
-    async fn generate_image(&self, Parameters(args): Parameters<GenerateArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn generate_image(
+        &self,
+        Parameters(args): Parameters<GenerateArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = args.wait_seconds;
         Ok(self.run_generation(args.into_spec(), wait, context).await)
     }
@@ -112,7 +116,11 @@ impl EaselServer {
     /// `reference` (and optionally one `mask`) plus what to change. The result
     /// records its parents. May cost money with paid providers.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
-    async fn edit_image(&self, Parameters(args): Parameters<EditArgs>, context: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn edit_image(
+        &self,
+        Parameters(args): Parameters<EditArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
         let wait = args.wait_seconds;
         match args.into_spec() {
             Ok(spec) => Ok(self.run_generation(spec, wait, context).await),
@@ -193,12 +201,18 @@ impl EaselServer {
                 }
             }
         }
-        if models.is_empty() {
-            if let Some(p) = args.provider.filter(|p| !p.is_empty()) {
-                return Ok(error_result(&FieldError::field("provider", format!("no models found for provider `{p}`; see list_providers"))));
-            }
+        if models.is_empty()
+            && let Some(p) = args.provider.filter(|p| !p.is_empty())
+        {
+            return Ok(error_result(&FieldError::field(
+                "provider",
+                format!("no models found for provider `{p}`; see list_providers"),
+            )));
         }
-        Ok(json_result(format!("{} model(s); details in structuredContent.models", models.len()), to_json(&ModelsOutput { models })))
+        Ok(json_result(
+            format!("{} model(s); details in structuredContent.models", models.len()),
+            to_json(&ModelsOutput { models }),
+        ))
     }
 }
 
@@ -214,7 +228,12 @@ pub struct ListModelsArgs {
 impl EaselServer {
     /// Run a generation with progress notifications (when the client sent a
     /// progress token) and the bounded wait.
-    pub(super) async fn run_generation(&self, spec: GenerateSpec, wait_seconds: Option<u64>, context: RequestContext<RoleServer>) -> CallToolResult {
+    pub(super) async fn run_generation(
+        &self,
+        spec: GenerateSpec,
+        wait_seconds: Option<u64>,
+        context: RequestContext<RoleServer>,
+    ) -> CallToolResult {
         let wait = Duration::from_secs(wait_seconds.unwrap_or(self.wait_secs).min(MAX_WAIT_SECONDS));
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
@@ -231,7 +250,9 @@ impl EaselServer {
                     }
                     last = tenths.min(999);
                     let value = f64::from(last) / 10.0;
-                    let param = ProgressNotificationParam::new(token.clone(), value).with_total(100.0).with_message(event.message);
+                    let param = ProgressNotificationParam::new(token.clone(), value)
+                        .with_total(100.0)
+                        .with_message(event.message);
                     if peer.notify_progress(param).await.is_err() {
                         break;
                     }

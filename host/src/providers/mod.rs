@@ -7,19 +7,19 @@
 
 mod source;
 
-use crate::field_error::FieldError;
 use crate::config::{Deployment, PluginEntry};
-use crate::egress::secrets::SecretSet;
 use crate::egress::EgressPolicy;
+use crate::egress::secrets::SecretSet;
+use crate::field_error::FieldError;
 use crate::model::{Lifecycle, ModelInfo, ProviderInfo};
 use crate::runtime::state::PluginContext;
 use crate::runtime::{Limits, Plugin, Runtime};
 use serde::Serialize;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{watch, OnceCell};
+use tokio::sync::{OnceCell, watch};
 
 /// How long a failed `describe` is used before it is tried again.
 const DESCRIBE_RETRY: Duration = Duration::from_secs(15);
@@ -116,7 +116,9 @@ impl Provider {
 
     async fn load(&self) -> Result<Arc<Plugin>, String> {
         let started = Instant::now();
-        let bytes = source::component_bytes(&self.id, self.entry(), &self.deployment, &self.cache_dir).await.map_err(|e| e.to_string())?;
+        let bytes = source::component_bytes(&self.id, self.entry(), &self.deployment, &self.cache_dir)
+            .await
+            .map_err(|e| e.to_string())?;
         let runtime = self.runtime.clone();
         let id = self.id.clone();
         let pre = tokio::task::spawn_blocking(move || runtime.prepare(&id, &bytes))
@@ -135,10 +137,15 @@ impl Provider {
         let config = entry
             .config
             .iter()
-            .map(|(k, v)| (k.clone(), match v {
-                toml::Value::String(s) => s.clone(),
-                other => serde_json::to_string(other).unwrap_or_default(),
-            }))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => serde_json::to_string(other).unwrap_or_default(),
+                    },
+                )
+            })
             .collect();
         let limits = Limits {
             timeout: Duration::from_secs(entry.timeout_secs),
@@ -254,7 +261,12 @@ pub struct Registry {
 impl Registry {
     /// Build the registry and start loading every enabled plugin in the
     /// background (must run inside a tokio runtime).
-    pub fn start(deployment: Arc<Deployment>, runtime: Arc<Runtime>, cache_dir: PathBuf, preload: bool) -> Arc<Registry> {
+    pub fn start(
+        deployment: Arc<Deployment>,
+        runtime: Arc<Runtime>,
+        cache_dir: PathBuf,
+        preload: bool,
+    ) -> Arc<Registry> {
         let providers: Vec<Arc<Provider>> = deployment
             .plugins
             .iter()
@@ -265,7 +277,9 @@ impl Registry {
                 let unconfigured = (!missing.is_empty()).then(|| {
                     missing
                         .iter()
-                        .map(|(name, source)| format!("secret {name} is not set (looked in {source}); set it and restart easel"))
+                        .map(|(name, source)| {
+                            format!("secret {name} is not set (looked in {source}); set it and restart easel")
+                        })
                         .collect::<Vec<_>>()
                         .join("; ")
                 });
@@ -309,7 +323,11 @@ impl Registry {
     pub fn default_provider(&self) -> Option<&str> {
         self.default_provider.as_deref().or_else(|| {
             let usable = |p: &&Arc<Provider>| p.entry().enabled && p.unconfigured.is_none();
-            self.providers.iter().find(usable).or_else(|| self.providers.iter().find(|p| p.entry().enabled)).map(|p| p.id.as_str())
+            self.providers
+                .iter()
+                .find(usable)
+                .or_else(|| self.providers.iter().find(|p| p.entry().enabled))
+                .map(|p| p.id.as_str())
         })
     }
 
@@ -322,7 +340,8 @@ impl Registry {
             let is_default = default.as_deref() == Some(provider.id.as_str());
             async move {
                 let status = provider.status_within(LIST_WAIT).await;
-                let info = if provider.entry().enabled { provider.info_within(Duration::ZERO).await.ok() } else { None };
+                let info =
+                    if provider.entry().enabled { provider.info_within(Duration::ZERO).await.ok() } else { None };
                 ProviderSummary {
                     id: provider.id.clone(),
                     status,
@@ -341,43 +360,71 @@ impl Registry {
     /// model; with only a model, the first ready provider that has it.
     pub async fn route(&self, provider: Option<&str>, model: Option<&str>) -> Result<Route, FieldError> {
         let provider = match (provider, model) {
-            (Some(id), _) => self.get(id).cloned().ok_or_else(|| FieldError::field("provider", format!("unknown provider `{id}`; configured providers: {}", self.names())))?,
+            (Some(id), _) => self.get(id).cloned().ok_or_else(|| {
+                FieldError::field(
+                    "provider",
+                    format!("unknown provider `{id}`; configured providers: {}", self.names()),
+                )
+            })?,
             (None, Some(model)) => self.provider_with_model(model).await?,
             (None, None) => {
-                let id = self.default_provider().ok_or_else(|| FieldError::field("provider", "no provider is enabled in plugins.toml"))?;
+                let id = self
+                    .default_provider()
+                    .ok_or_else(|| FieldError::field("provider", "no provider is enabled in plugins.toml"))?;
                 self.get(id).cloned().expect("the default provider is configured")
             }
         };
         match provider.status().await {
             Status::Ready => {}
             Status::Disabled => {
-                return Err(FieldError::field("provider", format!("provider `{}` is disabled in plugins.toml (set enabled = true in [plugins.{}])", provider.id, provider.id)));
+                return Err(FieldError::field(
+                    "provider",
+                    format!(
+                        "provider `{}` is disabled in plugins.toml (set enabled = true in [plugins.{}])",
+                        provider.id, provider.id
+                    ),
+                ));
             }
             Status::Unconfigured(reason) | Status::Unavailable(reason) => {
-                return Err(FieldError::field("provider", format!("provider `{}` cannot take requests: {reason}", provider.id)));
+                return Err(FieldError::field(
+                    "provider",
+                    format!("provider `{}` cannot take requests: {reason}", provider.id),
+                ));
             }
         }
         let info = provider.info().await.map_err(|message| FieldError::field("provider", message))?;
         let plugin = provider.plugin().await.map_err(|message| FieldError::field("provider", message))?;
         let model = match model {
-            Some(name) => info.find_model(name).map(|m| m.into_owned()).ok_or_else(|| FieldError::field("model", format!(
-                    "provider `{}` has no model `{name}`; its models: {}",
-                    provider.id,
-                    info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
-                )))?,
-            None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| FieldError::field("model", format!("provider `{}` names a default model `{}` it does not list", provider.id, info.default_model)))?,
+            Some(name) => info.find_model(name).map(|m| m.into_owned()).ok_or_else(|| {
+                FieldError::field(
+                    "model",
+                    format!(
+                        "provider `{}` has no model `{name}`; its models: {}",
+                        provider.id,
+                        info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )
+            })?,
+            None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| {
+                FieldError::field(
+                    "model",
+                    format!(
+                        "provider `{}` names a default model `{}` it does not list",
+                        provider.id, info.default_model
+                    ),
+                )
+            })?,
         };
         Ok(Route { provider, plugin, info, model })
     }
 
     async fn provider_with_model(&self, model: &str) -> Result<Arc<Provider>, FieldError> {
         for provider in &self.providers {
-            if provider.status().await == Status::Ready {
-                if let Ok(info) = provider.info().await {
-                    if info.find_model(model).is_some() {
-                        return Ok(provider.clone());
-                    }
-                }
+            if provider.status().await == Status::Ready
+                && let Ok(info) = provider.info().await
+                && info.find_model(model).is_some()
+            {
+                return Ok(provider.clone());
             }
         }
         Err(FieldError::field("model", format!("no ready provider offers model `{model}`; see list_providers")))

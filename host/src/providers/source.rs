@@ -45,12 +45,19 @@ pub enum SourceError {
 
 /// Read (or download) the component of `entry` (plugin `id` of
 /// `deployment`); downloads are cached under `cache_dir`.
-pub async fn component_bytes(id: &str, entry: &PluginEntry, deployment: &Deployment, cache_dir: &Path) -> Result<Cow<'static, [u8]>, SourceError> {
+pub async fn component_bytes(
+    id: &str,
+    entry: &PluginEntry,
+    deployment: &Deployment,
+    cache_dir: &Path,
+) -> Result<Cow<'static, [u8]>, SourceError> {
     if let Some(name) = &entry.builtin {
         let known = crate::runtime::BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
-        return crate::runtime::builtin(name.get_ref())
-            .map(Cow::Borrowed)
-            .ok_or_else(|| SourceError::UnknownBuiltin { id: id.into(), name: name.get_ref().clone(), known });
+        return crate::runtime::builtin(name.get_ref()).map(Cow::Borrowed).ok_or_else(|| SourceError::UnknownBuiltin {
+            id: id.into(),
+            name: name.get_ref().clone(),
+            known,
+        });
     }
     if let Some(path) = &entry.path {
         let full = deployment.resolve_path(path.get_ref());
@@ -65,7 +72,11 @@ pub async fn component_bytes(id: &str, entry: &PluginEntry, deployment: &Deploym
     let (Some(url), Some(sha)) = (&entry.url, &entry.sha256) else {
         return Err(SourceError::NoSource { id: id.into() });
     };
-    let parsed = Url::parse(url.get_ref()).map_err(|error| SourceError::BadUrl { id: id.into(), url: url.get_ref().clone(), error })?;
+    let parsed = Url::parse(url.get_ref()).map_err(|error| SourceError::BadUrl {
+        id: id.into(),
+        url: url.get_ref().clone(),
+        error,
+    })?;
     let policy = EgressPolicy::plugin_source(id, &parsed, SourceLimits::default());
     download(id, &parsed, sha.get_ref(), &cache_dir.join("downloads"), &policy).await.map(Cow::Owned)
 }
@@ -74,13 +85,19 @@ pub async fn component_bytes(id: &str, entry: &PluginEntry, deployment: &Deploym
 /// `dir/<sha>.wasm` when that file has the hash, else downloaded under
 /// `policy`, checked, and cached there atomically. Nothing is left in
 /// `dir` unless it has the hash.
-pub async fn download(id: &str, url: &Url, sha: &str, dir: &Path, policy: &EgressPolicy) -> Result<Vec<u8>, SourceError> {
+pub async fn download(
+    id: &str,
+    url: &Url,
+    sha: &str,
+    dir: &Path,
+    policy: &EgressPolicy,
+) -> Result<Vec<u8>, SourceError> {
     let sha = sha.to_ascii_lowercase();
     let cached = dir.join(format!("{sha}.wasm"));
-    if let Ok(bytes) = std::fs::read(&cached) {
-        if hex::encode(Sha256::digest(&bytes)) == sha {
-            return Ok(bytes);
-        }
+    if let Ok(bytes) = std::fs::read(&cached)
+        && hex::encode(Sha256::digest(&bytes)) == sha
+    {
+        return Ok(bytes);
     }
     let shown = url.to_string();
     let response = policy
@@ -95,7 +112,11 @@ pub async fn download(id: &str, url: &Url, sha: &str, dir: &Path, policy: &Egres
     if actual != sha {
         return Err(SourceError::Mismatch { id: id.into(), url: shown, actual, expected: sha });
     }
-    write_atomically(&cached, &response.body).map_err(|error| SourceError::Cache { id: id.into(), path: cached.clone(), error })?;
+    write_atomically(&cached, &response.body).map_err(|error| SourceError::Cache {
+        id: id.into(),
+        path: cached.clone(),
+        error,
+    })?;
     Ok(response.body)
 }
 
@@ -131,7 +152,9 @@ mod tests {
     }
 
     fn files_in(dir: &Path) -> Vec<String> {
-        std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default()
+        std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
     }
 
     async fn fetch(url: &str, expected: &str, dir: &Path, limits: SourceLimits) -> Result<Vec<u8>, SourceError> {
@@ -146,7 +169,11 @@ mod tests {
         let url = format!("{}/redirect?to=/file", server.base);
         let bytes = fetch(&url, &sha(COMPONENT).to_uppercase(), dir.path(), SourceLimits::default()).await.unwrap();
         assert_eq!(bytes, COMPONENT, "followed the redirect to the file");
-        assert_eq!(files_in(dir.path()), vec![format!("{}.wasm", sha(COMPONENT))], "only the verified file, no temp file");
+        assert_eq!(
+            files_in(dir.path()),
+            vec![format!("{}.wasm", sha(COMPONENT))],
+            "only the verified file, no temp file"
+        );
         let hits = server.seen.lock().unwrap().len();
         fetch(&url, &sha(COMPONENT), dir.path(), SourceLimits::default()).await.unwrap();
         assert_eq!(server.seen.lock().unwrap().len(), hits, "the second load read the cache");
@@ -157,8 +184,15 @@ mod tests {
         let server = serve(Vec::new()).await;
         let dir = tempfile::tempdir().unwrap();
         let limits = SourceLimits { max_bytes: 1 << 20, timeout: Duration::from_secs(10) };
-        let error = fetch(&format!("{}/big", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
-        assert!(error.contains(&format!("[plugins.p] downloading {}/big: {} sent more than 1 MiB", server.base, server.base)), "{error}");
+        let error =
+            fetch(&format!("{}/big", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
+        assert!(
+            error.contains(&format!(
+                "[plugins.p] downloading {}/big: {} sent more than 1 MiB",
+                server.base, server.base
+            )),
+            "{error}"
+        );
         assert!(files_in(dir.path()).is_empty(), "nothing written: {:?}", files_in(dir.path()));
     }
 
@@ -169,7 +203,8 @@ mod tests {
         let limits = SourceLimits { max_bytes: 1 << 20, timeout: Duration::from_secs(1) };
         for path in ["/stall", "/hang"] {
             let started = Instant::now();
-            let error = fetch(&format!("{}{path}", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
+            let error =
+                fetch(&format!("{}{path}", server.base), &sha(b"x"), dir.path(), limits).await.unwrap_err().to_string();
             assert!(error.contains("did not answer within 1 s"), "{path}: {error}");
             assert!(started.elapsed() < Duration::from_secs(3), "{path}: stopped at the timeout");
         }
@@ -181,14 +216,28 @@ mod tests {
         let server = serve(COMPONENT.to_vec()).await;
         let dir = tempfile::tempdir().unwrap();
         let wrong = sha(b"another component");
-        let error = fetch(&format!("{}/file", server.base), &wrong, dir.path(), SourceLimits::default()).await.unwrap_err().to_string();
-        assert!(error.contains(&format!("has sha256 {}, not the configured {wrong}; refusing to load it", sha(COMPONENT))), "{error}");
-        let error = fetch(&format!("{}/missing", server.base), &wrong, dir.path(), SourceLimits::default()).await.unwrap_err().to_string();
+        let error = fetch(&format!("{}/file", server.base), &wrong, dir.path(), SourceLimits::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains(&format!("has sha256 {}, not the configured {wrong}; refusing to load it", sha(COMPONENT))),
+            "{error}"
+        );
+        let error = fetch(&format!("{}/missing", server.base), &wrong, dir.path(), SourceLimits::default())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("the server answered HTTP 404"), "{error}");
         assert!(files_in(dir.path()).is_empty(), "{:?}", files_in(dir.path()));
         // A damaged cached copy is replaced by a verified download.
         std::fs::write(dir.path().join(format!("{}.wasm", sha(COMPONENT))), b"damaged").unwrap();
-        assert_eq!(fetch(&format!("{}/file", server.base), &sha(COMPONENT), dir.path(), SourceLimits::default()).await.unwrap(), COMPONENT);
+        assert_eq!(
+            fetch(&format!("{}/file", server.base), &sha(COMPONENT), dir.path(), SourceLimits::default())
+                .await
+                .unwrap(),
+            COMPONENT
+        );
         assert_eq!(std::fs::read(dir.path().join(format!("{}.wasm", sha(COMPONENT)))).unwrap(), COMPONENT);
     }
 
@@ -197,11 +246,20 @@ mod tests {
         let server = serve(COMPONENT.to_vec()).await;
         let other = serve(COMPONENT.to_vec()).await;
         let dir = tempfile::tempdir().unwrap();
-        for target in [format!("{}/file", other.base.replace("http:", "https:")), "https://169.254.169.254/latest/meta-data/".into(), "http://10.0.0.1/p.wasm".into()] {
-            let error = fetch(&format!("{}/redirect?to={target}", server.base), &sha(COMPONENT), dir.path(), SourceLimits::default())
-                .await
-                .unwrap_err()
-                .to_string();
+        for target in [
+            format!("{}/file", other.base.replace("http:", "https:")),
+            "https://169.254.169.254/latest/meta-data/".into(),
+            "http://10.0.0.1/p.wasm".into(),
+        ] {
+            let error = fetch(
+                &format!("{}/redirect?to={target}", server.base),
+                &sha(COMPONENT),
+                dir.path(),
+                SourceLimits::default(),
+            )
+            .await
+            .unwrap_err()
+            .to_string();
             assert!(error.contains("private or loopback address") || error.contains("plain http"), "{target}: {error}");
         }
         assert!(other.seen.lock().unwrap().is_empty());

@@ -3,8 +3,9 @@
 //! deadline and a wall-clock timeout. Traps, timeouts, memory exhaustion
 //! and panics become a [`CallError`] for that call only.
 
-use super::bindings::{ImageProvider, ImageProviderPre};
 use super::bindings;
+use super::bindings::{ImageProvider, ImageProviderPre};
+use super::limiter::{MemoryBudgetExceeded, TotalMemoryLimiter};
 use super::state::{CallTrace, PluginContext, PluginState, ProgressSink};
 use crate::model::{GenerationRequest, JobState, ProviderError, ProviderInfo, Submission};
 use std::future::Future;
@@ -12,7 +13,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
-use super::limiter::{MemoryBudgetExceeded, TotalMemoryLimiter};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 /// Per-plugin resource limits (from `plugins.toml`).
@@ -47,9 +47,13 @@ pub enum CallError {
     /// https://api.openai.com"), or the last one that timed out, or is empty.
     #[error("plugin `{plugin}` did not finish within {seconds} s and was stopped{waiting}")]
     Timeout { plugin: String, seconds: u64, waiting: String },
-    #[error("plugin `{plugin}` exceeded its memory limit of {mib} MiB and was stopped (raise memory_mib in plugins.toml if it needs more)")]
+    #[error(
+        "plugin `{plugin}` exceeded its memory limit of {mib} MiB and was stopped (raise memory_mib in plugins.toml if it needs more)"
+    )]
     OutOfMemory { plugin: String, mib: u64 },
-    #[error("plugin `{plugin}` tried to hand the host more than {mib} MiB at once and was stopped (the cap is twice max_response_mib, at least 128 MiB)")]
+    #[error(
+        "plugin `{plugin}` tried to hand the host more than {mib} MiB at once and was stopped (the cap is twice max_response_mib, at least 128 MiB)"
+    )]
     TooMuchData { plugin: String, mib: u64 },
     #[error("plugin `{plugin}` crashed: {detail}")]
     Crashed { plugin: String, detail: String },
@@ -106,13 +110,19 @@ impl Plugin {
     /// Capability discovery.
     pub async fn describe(self: &Arc<Self>) -> Result<ProviderInfo, CallError> {
         let info = self
-            .run(None, |guest, store| Box::pin(async move { guest.easel_image_provider_provider().call_describe(store).await }))
+            .run(None, |guest, store| {
+                Box::pin(async move { guest.easel_image_provider_provider().call_describe(store).await })
+            })
             .await?;
         Ok(info.into())
     }
 
     /// Start a generation.
-    pub async fn submit(self: &Arc<Self>, request: &GenerationRequest, progress: Option<ProgressSink>) -> Result<Submission, CallError> {
+    pub async fn submit(
+        self: &Arc<Self>,
+        request: &GenerationRequest,
+        progress: Option<ProgressSink>,
+    ) -> Result<Submission, CallError> {
         self.submit_traced(request, progress).await.0
     }
 
@@ -130,14 +140,16 @@ impl Plugin {
             })
             .await;
         let result = submission.and_then(|submission| match submission.into() {
-            Submission::Pending(token) if token.len() > MAX_JOB_TOKEN_BYTES => Err(CallError::Provider(ProviderError::Internal {
-                message: format!(
-                    "plugin `{}` answered with a job token of {} KiB; tokens may be at most {} KiB",
-                    self.name,
-                    token.len() >> 10,
-                    MAX_JOB_TOKEN_BYTES >> 10
-                ),
-            })),
+            Submission::Pending(token) if token.len() > MAX_JOB_TOKEN_BYTES => {
+                Err(CallError::Provider(ProviderError::Internal {
+                    message: format!(
+                        "plugin `{}` answered with a job token of {} KiB; tokens may be at most {} KiB",
+                        self.name,
+                        token.len() >> 10,
+                        MAX_JOB_TOKEN_BYTES >> 10
+                    ),
+                }))
+            }
             submission => Ok(submission),
         });
         (result, trace)
@@ -173,7 +185,11 @@ impl Plugin {
 
     /// Instantiate in a fresh store and run `call` on its own task, so that
     /// even a panic in host code serving this plugin stays in this call.
-    async fn run_traced<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> (Result<R, CallError>, CallTrace)
+    async fn run_traced<R, F>(
+        self: &Arc<Self>,
+        progress: Option<ProgressSink>,
+        call: F,
+    ) -> (Result<R, CallError>, CallTrace)
     where
         R: Send + 'static,
         F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
@@ -227,7 +243,9 @@ impl Plugin {
 
     fn timeout(&self, state: &PluginState) -> CallError {
         let waiting = match (&state.waiting_on, &state.timed_out) {
-            (Some((request, since)), _) => format!(" while waiting {:.1} s for the answer to {request}", since.elapsed().as_secs_f32()),
+            (Some((request, since)), _) => {
+                format!(" while waiting {:.1} s for the answer to {request}", since.elapsed().as_secs_f32())
+            }
             (None, Some(message)) => format!(" after an upstream request timed out ({message})"),
             (None, None) => String::new(),
         };
@@ -240,7 +258,10 @@ impl Plugin {
         }
         let chain: Vec<String> = error.chain().map(|e| e.to_string()).collect();
         if chain.iter().any(|m| m.contains("fuel allocated for hostcalls has been exhausted")) {
-            return CallError::TooMuchData { plugin: self.name.clone(), mib: (self.limits.transfer_bytes >> 20) as u64 };
+            return CallError::TooMuchData {
+                plugin: self.name.clone(),
+                mib: (self.limits.transfer_bytes >> 20) as u64,
+            };
         }
         // The limiter refuses every grow past the budget with its own error
         // (creating a memory is a grow from zero), so no message text is matched.
@@ -251,14 +272,18 @@ impl Plugin {
             Some(Trap::StackOverflow) => "stack overflow (recursion too deep)".to_string(),
             // Rust and C guests keep their stack in linear memory; running off
             // its end shows up as an out-of-bounds access.
-            Some(Trap::MemoryOutOfBounds) => format!("{trap} (out-of-bounds memory access, typically the plugin's own stack overflowing from recursion too deep)", trap = Trap::MemoryOutOfBounds),
+            Some(Trap::MemoryOutOfBounds) => format!(
+                "{trap} (out-of-bounds memory access, typically the plugin's own stack overflowing from recursion too deep)",
+                trap = Trap::MemoryOutOfBounds
+            ),
             Some(trap) => trap.to_string(),
             None => chain.join(": "),
         };
         let stderr = state.stderr_text();
         if !stderr.is_empty() {
             let stderr = self.context.egress.secrets().redact(&stderr);
-            let tail: String = stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
+            let tail: String =
+                stderr.lines().rev().take(6).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join(" | ");
             detail.push_str(&format!(" (plugin stderr: {tail})"));
         }
         CallError::Crashed { plugin: self.name.clone(), detail }

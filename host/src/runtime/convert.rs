@@ -5,7 +5,7 @@
 //! caller prints a plugin's control characters.
 
 use super::bindings::easel::image_provider::types as wit;
-use super::logs::{sanitize, MAX_PROGRESS_CHARS};
+use super::logs::{MAX_PROGRESS_CHARS, sanitize};
 use crate::model;
 
 /// Longest plugin error message kept, characters.
@@ -23,7 +23,11 @@ impl From<wit::ProviderInfo> for model::ProviderInfo {
             description: info.description,
             models: info.models.into_iter().map(Into::into).collect(),
             default_model: info.default_model,
-            secrets: info.secrets.into_iter().map(|s| model::SecretNeed { name: s.name, description: s.description, required: s.required }).collect(),
+            secrets: info
+                .secrets
+                .into_iter()
+                .map(|s| model::SecretNeed { name: s.name, description: s.description, required: s.required })
+                .collect(),
             hosts: info.hosts,
         }
     }
@@ -130,7 +134,13 @@ impl From<model::ImageRole> for wit::ImageRole {
 
 impl From<&model::InputImage> for wit::InputImage {
     fn from(i: &model::InputImage) -> Self {
-        wit::InputImage { role: i.role.into(), mime_type: i.mime_type.clone(), width: i.width, height: i.height, data: i.data.clone() }
+        wit::InputImage {
+            role: i.role.into(),
+            mime_type: i.mime_type.clone(),
+            width: i.width,
+            height: i.height,
+            data: i.data.clone(),
+        }
     }
 }
 
@@ -207,7 +217,9 @@ impl From<wit::ProviderError> for model::ProviderError {
             wit::ProviderError::Unsupported(message) => P::Unsupported { message: clean(message) },
             wit::ProviderError::Unauthorized(message) => P::Unauthorized { message: clean(message) },
             wit::ProviderError::ContentBlocked(message) => P::ContentBlocked { message: clean(message) },
-            wit::ProviderError::RateLimited(r) => P::RateLimited { retry_after_ms: r.retry_after_ms, message: clean(r.message) },
+            wit::ProviderError::RateLimited(r) => {
+                P::RateLimited { retry_after_ms: r.retry_after_ms, message: clean(r.message) }
+            }
             wit::ProviderError::Upstream(u) => P::Upstream { status: u.status, message: clean(u.message) },
             wit::ProviderError::Timeout(message) => P::Timeout { message: clean(message) },
             wit::ProviderError::Unavailable(message) => P::Unavailable { message: clean(message) },

@@ -12,15 +12,15 @@
 //! | anything else                  | **refused** at load                         |
 
 use super::state::PluginState;
-use wasmtime::{bail, Result};
+use wasmtime::Engine;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
-use wasmtime::Engine;
+use wasmtime::{Result, bail};
+use wasmtime_wasi::WasiView;
 use wasmtime_wasi::cli::WasiCli;
 use wasmtime_wasi::clocks::WasiClocks;
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::WasiRandom;
-use wasmtime_wasi::WasiView;
 
 /// Interface prefixes a plugin may import.
 const ALLOWED: [&str; 5] = ["easel:image-provider/", "wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/"];

@@ -86,7 +86,6 @@ mod tests {
     use super::*;
     use wasmtime::{Engine, Module, Store, StoreLimitsBuilder};
 
-
     /// A core module with eight memories of 4 MiB (64 pages) each: 32 MiB in all.
     fn eight_memories(engine: &Engine) -> Module {
         let memories: String = (0..8).map(|i| format!("(memory $m{i} 64)")).collect();
@@ -100,7 +99,10 @@ mod tests {
         // What the host used before: a per-memory limit of 16 MiB lets all eight (32 MiB) in.
         let mut per_memory = Store::new(&engine, StoreLimitsBuilder::new().memory_size(16 << 20).memories(8).build());
         per_memory.limiter(|l| l);
-        assert!(wasmtime::Instance::new(&mut per_memory, &module, &[]).is_ok(), "the per-memory limit admits 8 × 4 MiB");
+        assert!(
+            wasmtime::Instance::new(&mut per_memory, &module, &[]).is_ok(),
+            "the per-memory limit admits 8 × 4 MiB"
+        );
         // The total limiter refuses the same module under the same 16 MiB.
         let mut total = Store::new(&engine, TotalMemoryLimiter::new(16 << 20));
         total.limiter(|l| l);

@@ -24,8 +24,7 @@ pub const LOG_WINDOW: Duration = Duration::from_secs(1);
 /// there were.
 pub fn sanitize(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars + 32));
-    let mut kept = 0;
-    for (index, c) in text.char_indices() {
+    for (kept, (index, c)) in text.char_indices().enumerate() {
         if kept >= max_chars {
             let rest = text[index..].chars().count();
             out.push_str(&format!("… ({rest} more characters)"));
@@ -38,7 +37,6 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
             c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
-        kept += 1;
     }
     out
 }
@@ -124,7 +122,10 @@ mod tests {
         let written = (0..10_000).filter(|_| limiter.admit_at(start) != Admit::Suppress).count();
         assert_eq!(written, LOG_LINES_PER_WINDOW as usize);
         let later = start + LOG_WINDOW;
-        assert_eq!(limiter.admit_at(later), Admit::Write { suppressed_before: 10_000 - u64::from(LOG_LINES_PER_WINDOW) });
+        assert_eq!(
+            limiter.admit_at(later),
+            Admit::Write { suppressed_before: 10_000 - u64::from(LOG_LINES_PER_WINDOW) }
+        );
         assert_eq!(limiter.take_suppressed(), 0);
     }
 }

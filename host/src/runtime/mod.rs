@@ -12,8 +12,6 @@ pub mod limiter;
 pub mod logs;
 pub mod state;
 
-use wasmtime::error::Context as _;
-use wasmtime::Result;
 use bindings::ImageProviderPre;
 use sha2::{Digest, Sha256};
 use state::PluginState;
@@ -21,7 +19,9 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use wasmtime::Result;
 use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine};
 
 pub use call::{CallError, Limits, Plugin};
@@ -81,7 +81,8 @@ impl Runtime {
             .linker
             .instantiate_pre(&component)
             .with_context(|| format!("plugin `{name}` does not fit the image-provider world"))?;
-        ImageProviderPre::new(pre).with_context(|| format!("plugin `{name}` does not export easel:image-provider/provider@0.1.0"))
+        ImageProviderPre::new(pre)
+            .with_context(|| format!("plugin `{name}` does not export easel:image-provider/provider@0.1.0"))
     }
 
     /// `<cache>/<sha256(wasm)>-<engine hash>.cwasm`; recompiles when the

@@ -4,12 +4,12 @@
 //! Everything a plugin says is escaped and cut (`logs`), its log lines are
 //! rate-limited, and its progress is latest-wins.
 
+use super::limiter::TotalMemoryLimiter;
+use super::logs::{Admit, LogLimiter, MAX_LOG_CHARS, MAX_PROGRESS_CHARS, sanitize};
 use crate::egress::{EgressError as HostEgressError, EgressPolicy, EgressRequest};
 use crate::runtime::bindings::easel::image_provider::{config, egress, log, progress, types};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use super::limiter::TotalMemoryLimiter;
-use super::logs::{sanitize, Admit, LogLimiter, MAX_LOG_CHARS, MAX_PROGRESS_CHARS};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -119,7 +119,12 @@ pub struct CallTrace {
 }
 
 impl PluginState {
-    pub fn new(context: Arc<PluginContext>, limits: TotalMemoryLimiter, progress: Option<ProgressSink>, timeout: Duration) -> Self {
+    pub fn new(
+        context: Arc<PluginContext>,
+        limits: TotalMemoryLimiter,
+        progress: Option<ProgressSink>,
+        timeout: Duration,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         // No env, no args, no preopens, no network; stdout discarded, stderr kept for errors.
         let wasi = wasmtime_wasi::WasiCtxBuilder::new().stderr(stderr.clone()).build();
@@ -152,7 +157,10 @@ impl WasiView for PluginState {
 impl types::Host for PluginState {}
 
 impl egress::Host for PluginState {
-    async fn fetch(&mut self, request: egress::HttpRequest) -> wasmtime::Result<Result<egress::HttpResponse, egress::EgressError>> {
+    async fn fetch(
+        &mut self,
+        request: egress::HttpRequest,
+    ) -> wasmtime::Result<Result<egress::HttpResponse, egress::EgressError>> {
         let context = self.context.clone();
         let request = EgressRequest {
             method: request.method,
@@ -162,7 +170,9 @@ impl egress::Host for PluginState {
             timeout: request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
         };
         tracing::debug!(plugin = %context.plugin, method = %request.method, url = %redact_query(&request.url), "egress");
-        let target = url::Url::parse(&request.url).map(|url| crate::egress::origin(&url)).unwrap_or_else(|_| "an invalid URL".into());
+        let target = url::Url::parse(&request.url)
+            .map(|url| crate::egress::origin(&url))
+            .unwrap_or_else(|_| "an invalid URL".into());
         self.waiting_on = Some((format!("{} {target}", request.method), Instant::now()));
         let result = context.egress.fetch(request).await;
         self.waiting_on = None;
@@ -177,16 +187,16 @@ impl egress::Host for PluginState {
                 self.timed_out = Some(message.clone());
             }
         }
-        Ok(result
-            .map(|r| egress::HttpResponse { status: r.status, headers: r.headers, body: r.body })
-            .map_err(|e| match e {
+        Ok(result.map(|r| egress::HttpResponse { status: r.status, headers: r.headers, body: r.body }).map_err(|e| {
+            match e {
                 HostEgressError::Denied(m) => egress::EgressError::Denied(m),
                 HostEgressError::SecretUnavailable(m) => egress::EgressError::SecretUnavailable(m),
                 HostEgressError::InvalidRequest(m) => egress::EgressError::InvalidRequest(m),
                 HostEgressError::Connection(m) | HostEgressError::NotConnected(m) => egress::EgressError::Connection(m),
                 HostEgressError::Timeout(m) => egress::EgressError::Timeout(m),
                 HostEgressError::TooLarge(m) => egress::EgressError::TooLarge(m),
-            }))
+            }
+        }))
     }
 
     async fn secret_configured(&mut self, name: String) -> wasmtime::Result<bool> {

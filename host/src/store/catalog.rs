@@ -3,7 +3,7 @@
 //! damaged entries with why, so that a damaged image is shown and can be
 //! deleted instead of vanishing from every list.
 
-use super::{is_valid_id, Fault, Sidecar, Store};
+use super::{Fault, Sidecar, Store, is_valid_id};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
@@ -43,7 +43,9 @@ impl Store {
         for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
             let Ok(entry) = entry else { continue };
             let name = entry.file_name();
-            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|id| is_valid_id(id)) else { continue };
+            let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|id| is_valid_id(id)) else {
+                continue;
+            };
             match self.entry(id) {
                 Ok(stored) => catalog.images.push(stored.sidecar),
                 Err(Fault::Damaged(problem)) => {

@@ -32,7 +32,9 @@ pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, String> {
 
 impl Filter {
     pub fn matches(&self, s: &Sidecar) -> bool {
-        let same = |want: &Option<String>, have: Option<&str>| want.as_deref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)));
+        let same = |want: &Option<String>, have: Option<&str>| {
+            want.as_deref().is_none_or(|w| have.is_some_and(|h| h.eq_ignore_ascii_case(w)))
+        };
         let origin = serde_json::to_value(s.origin).ok().and_then(|v| v.as_str().map(String::from));
         let text = self.text.as_deref().map(str::to_lowercase);
         same(&self.provider, s.provider.as_deref())
@@ -49,10 +51,17 @@ impl Filter {
 
 /// One page of `all` (already newest first): the matching items after
 /// `cursor` (an offset into the filtered list) and the next cursor.
-pub fn page(all: Vec<Sidecar>, filter: &Filter, cursor: Option<&str>, limit: usize) -> Result<(Vec<Sidecar>, Option<String>), String> {
+pub fn page(
+    all: Vec<Sidecar>,
+    filter: &Filter,
+    cursor: Option<&str>,
+    limit: usize,
+) -> Result<(Vec<Sidecar>, Option<String>), String> {
     let offset = match cursor {
         None | Some("") => 0,
-        Some(c) => c.parse::<usize>().map_err(|_| format!("`cursor` must be a cursor from a previous page, not `{c}`"))?,
+        Some(c) => {
+            c.parse::<usize>().map_err(|_| format!("`cursor` must be a cursor from a previous page, not `{c}`"))?
+        }
     };
     let limit = limit.clamp(1, MAX_PAGE);
     let matching: Vec<Sidecar> = all.into_iter().filter(|s| filter.matches(s)).collect();

@@ -9,18 +9,18 @@
 pub mod catalog;
 pub mod gallery;
 pub mod preview;
+mod sidecar;
 pub mod sweep;
 pub mod validate;
 pub mod views;
-mod sidecar;
 mod write;
 
 pub use catalog::{Catalog, Damaged};
 pub use sidecar::{Origin, Sidecar};
-pub use sweep::{Swept, STALE_TEMP};
-pub use validate::{check_whole, probe, validate, Probe, ValidImage, MAX_PIXELS};
+pub use sweep::{STALE_TEMP, Swept};
+pub use validate::{MAX_PIXELS, Probe, ValidImage, check_whole, probe, validate};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use write::IdLock;
@@ -99,7 +99,8 @@ impl Store {
     /// killed mid-put left there ([`Store::sweep`]).
     pub fn open(root: &Path) -> Result<Store> {
         for dir in ["images", "tmp", "jobs"] {
-            std::fs::create_dir_all(root.join(dir)).with_context(|| format!("creating {}", root.join(dir).display()))?;
+            std::fs::create_dir_all(root.join(dir))
+                .with_context(|| format!("creating {}", root.join(dir).display()))?;
         }
         let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
         let store = Store { root, views: Default::default() };
@@ -147,12 +148,17 @@ impl Store {
         sidecar.width = probe.width;
         sidecar.height = probe.height;
         sidecar.bytes = bytes.len() as u64;
-        let lock = IdLock::acquire(&self.root.join("tmp"), &id).with_context(|| format!("locking {} for writing", self.root.join("tmp").display()))?;
+        let lock = IdLock::acquire(&self.root.join("tmp"), &id)
+            .with_context(|| format!("locking {} for writing", self.root.join("tmp").display()))?;
         // Under the lock a whole earlier copy is final; anything else
         // (missing, damaged, half-written by a dead process) is rewritten.
         if let Ok((existing, _)) = self.read(&id) {
             if existing.sha256 != sidecar.sha256 {
-                bail!("image {id} is already in the store with other bytes (sha256 {} vs {}): refusing to overwrite it", existing.sha256, sidecar.sha256);
+                bail!(
+                    "image {id} is already in the store with other bytes (sha256 {} vs {}): refusing to overwrite it",
+                    existing.sha256,
+                    sidecar.sha256
+                );
             }
             return Ok(StoredImage { path: self.image_path(&id, &existing.mime_type), sidecar: existing });
         }
@@ -184,7 +190,10 @@ impl Store {
         let stored = self.get(id)?;
         let bytes = std::fs::read(&stored.path).with_context(|| format!("reading {}", stored.path.display()))?;
         if hex::encode(Sha256::digest(&bytes)) != stored.sidecar.sha256 {
-            let why = format!("its file {} does not match the sha256 its sidecar records (the file was truncated or changed)", stored.path.display());
+            let why = format!(
+                "its file {} does not match the sha256 its sidecar records (the file was truncated or changed)",
+                stored.path.display()
+            );
             return Err(damaged(id, &why));
         }
         Ok((stored.sidecar, bytes))
@@ -208,7 +217,8 @@ impl Store {
     /// the file.
     pub fn delete(&self, id: &str) -> Result<Option<Tombstone>> {
         let id = self.checked(id)?;
-        let lock = IdLock::acquire(&self.root.join("tmp"), id).with_context(|| format!("locking {} for writing", self.root.join("tmp").display()))?;
+        let lock = IdLock::acquire(&self.root.join("tmp"), id)
+            .with_context(|| format!("locking {} for writing", self.root.join("tmp").display()))?;
         let files: Vec<PathBuf> = std::iter::once(self.sidecar_path(id))
             .chain(IMAGE_EXTENSIONS.iter().map(|ext| self.root.join("images").join(format!("{id}.{ext}"))))
             .filter(|path| path.symlink_metadata().is_ok())
@@ -222,7 +232,9 @@ impl Store {
         // The sidecar first: from then on nobody serves the image.
         for path in files {
             match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e).with_context(|| format!("deleting {}", path.display())),
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(e).with_context(|| format!("deleting {}", path.display()));
+                }
                 _ => {}
             }
         }
@@ -252,7 +264,9 @@ impl Store {
             .parents
             .iter()
             .map(|parent| match (self.metadata(parent), self.tombstone(parent)) {
-                (Ok(_), _) => serde_json::json!({"id": parent, "status": "present", "uri": format!("image://{parent}")}),
+                (Ok(_), _) => {
+                    serde_json::json!({"id": parent, "status": "present", "uri": format!("image://{parent}")})
+                }
                 (Err(_), Some(t)) => serde_json::json!({"id": parent, "status": "deleted", "deleted_at": t.deleted_at}),
                 (Err(_), None) => serde_json::json!({"id": parent, "status": "missing"}),
             })
@@ -272,14 +286,19 @@ impl Store {
         let path = self.sidecar_path(id);
         let describe = |what: String| Fault::Damaged(format!("its sidecar {} {what}", path.display()));
         match std::fs::symlink_metadata(&path) {
-            Ok(meta) if !meta.is_file() => return Err(describe("is not a regular file (a link or a directory)".into())),
-            Ok(meta) if meta.len() > MAX_SIDECAR => return Err(describe(format!("is {} bytes, over the {MAX_SIDECAR} a sidecar may have", meta.len()))),
+            Ok(meta) if !meta.is_file() => {
+                return Err(describe("is not a regular file (a link or a directory)".into()));
+            }
+            Ok(meta) if meta.len() > MAX_SIDECAR => {
+                return Err(describe(format!("is {} bytes, over the {MAX_SIDECAR} a sidecar may have", meta.len())));
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Fault::Missing),
             Err(e) => return Err(describe(format!("cannot be read: {e}"))),
         }
         let text = std::fs::read(&path).map_err(|e| describe(format!("cannot be read: {e}")))?;
-        let sidecar: Sidecar = serde_json::from_slice(&text).map_err(|e| describe(format!("is not valid JSON: {e}")))?;
+        let sidecar: Sidecar =
+            serde_json::from_slice(&text).map_err(|e| describe(format!("is not valid JSON: {e}")))?;
         match sidecar.problem(id) {
             Some(problem) => Err(Fault::Damaged(format!("its sidecar {}: {problem}", path.display()))),
             None => Ok(sidecar),
@@ -296,8 +315,14 @@ impl Store {
         match std::fs::symlink_metadata(&path) {
             Ok(meta) if !meta.is_file() => Err(describe("is not a regular file (a link or a directory)".into())),
             Ok(meta) if meta.len() == sidecar.bytes => Ok(StoredImage { sidecar, path }),
-            Ok(meta) => Err(describe(format!("is {} bytes, not the {} its sidecar records (truncated or replaced)", meta.len(), sidecar.bytes))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Fault::Damaged(format!("its sidecar is there but its file {} is missing", path.display()))),
+            Ok(meta) => Err(describe(format!(
+                "is {} bytes, not the {} its sidecar records (truncated or replaced)",
+                meta.len(),
+                sidecar.bytes
+            ))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(Fault::Damaged(format!("its sidecar is there but its file {} is missing", path.display())))
+            }
             Err(e) => Err(describe(format!("cannot be read: {e}"))),
         }
     }
@@ -344,7 +369,8 @@ mod tests {
     #[test]
     fn put_then_reopen_reads_the_same_image_and_sidecar() {
         let dir = tempfile::tempdir().unwrap();
-        let stored = Store::open(dir.path()).unwrap().put(&png(30, 20), Sidecar::new(Origin::Generated, "a fox")).unwrap();
+        let stored =
+            Store::open(dir.path()).unwrap().put(&png(30, 20), Sidecar::new(Origin::Generated, "a fox")).unwrap();
         assert_eq!((stored.sidecar.width, stored.sidecar.height), (30, 20));
         assert!(is_valid_id(&stored.sidecar.id));
         let reopened = Store::open(dir.path()).unwrap();
@@ -397,7 +423,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let whole = png(40, 30);
-        let error = format!("{:#}", store.put(&whole[..whole.len() - 20], Sidecar::new(Origin::Imported, "")).unwrap_err());
+        let error =
+            format!("{:#}", store.put(&whole[..whole.len() - 20], Sidecar::new(Origin::Imported, "")).unwrap_err());
         assert!(error.contains("the PNG is truncated"), "{error}");
         for sub in ["images", "tmp"] {
             assert!(std::fs::read_dir(dir.path().join(sub)).unwrap().next().is_none(), "{sub}/ is empty");
@@ -420,7 +447,12 @@ mod tests {
         let sidecar = dir.path().join("store/images").join(format!("{id}.json"));
         std::fs::write(&sidecar, serde_json::to_vec(&forged).unwrap()).unwrap();
 
-        for error in [store.get(&id).map(|_| ()), store.read(&id).map(|_| ()), store.metadata(&id).map(|_| ()), store.view(&id, &Default::default()).map(|_| ())] {
+        for error in [
+            store.get(&id).map(|_| ()),
+            store.read(&id).map(|_| ()),
+            store.metadata(&id).map(|_| ()),
+            store.view(&id, &Default::default()).map(|_| ()),
+        ] {
             let error = format!("{:#}", error.unwrap_err());
             assert!(error.contains("is damaged") && error.contains("its id field says \"../../victim\""), "{error}");
         }
@@ -436,7 +468,8 @@ mod tests {
     fn damaged_entries_are_listed_with_why_served_by_nobody_and_deletable() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let [garbled, missing, truncated, changed] = [1, 2, 3, 4].map(|n| store.put(&png(20 + n, 20), Sidecar::new(Origin::Generated, "x")).unwrap());
+        let [garbled, missing, truncated, changed] =
+            [1, 2, 3, 4].map(|n| store.put(&png(20 + n, 20), Sidecar::new(Origin::Generated, "x")).unwrap());
         std::fs::write(dir.path().join("images").join(format!("{}.json", garbled.sidecar.id)), b"{ not json").unwrap();
         std::fs::remove_file(&missing.path).unwrap();
         let bytes = std::fs::read(&truncated.path).unwrap();
@@ -447,7 +480,9 @@ mod tests {
         std::fs::write(&changed.path, &bytes).unwrap();
 
         let catalog = store.catalog().unwrap();
-        let why = |image: &StoredImage| catalog.damaged.iter().find(|d| d.id == image.sidecar.id).map(|d| d.problem.clone()).unwrap_or_default();
+        let why = |image: &StoredImage| {
+            catalog.damaged.iter().find(|d| d.id == image.sidecar.id).map(|d| d.problem.clone()).unwrap_or_default()
+        };
         assert!(why(&garbled).contains("is not valid JSON"), "{}", why(&garbled));
         assert!(why(&missing).contains("is missing"), "{}", why(&missing));
         assert!(why(&truncated).contains("not the") && why(&truncated).contains("truncated"), "{}", why(&truncated));
@@ -463,7 +498,12 @@ mod tests {
         let catalog = store.catalog().unwrap();
         assert!(catalog.images.is_empty() && catalog.damaged.is_empty(), "{catalog:?}");
         assert!(store.delete(&garbled.sidecar.id).unwrap().is_none(), "nothing left to delete");
-        let left: Vec<_> = std::fs::read_dir(dir.path().join("images")).unwrap().filter_map(|e| e.ok()).map(|e| e.file_name()).filter(|n| !n.to_string_lossy().ends_with(".deleted")).collect();
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("images"))
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name())
+            .filter(|n| !n.to_string_lossy().ends_with(".deleted"))
+            .collect();
         assert!(left.is_empty(), "{left:?}");
     }
 
@@ -472,7 +512,8 @@ mod tests {
     fn links_out_of_the_store_are_damaged_never_followed_and_deleting_them_keeps_the_target() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store")).unwrap();
-        let [image, sidecar] = [1, 2].map(|n| store.put(&png(30 + n, 9), Sidecar::new(Origin::Generated, "x")).unwrap());
+        let [image, sidecar] =
+            [1, 2].map(|n| store.put(&png(30 + n, 9), Sidecar::new(Origin::Generated, "x")).unwrap());
         // The image file, and the other's sidecar, replaced by links to
         // copies outside the store (so that following them would "work").
         let outside = dir.path().join("outside.png");

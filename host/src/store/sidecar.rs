@@ -1,7 +1,7 @@
 //! The JSON sidecar stored beside each image: what made it and from what.
 
-use chrono::{DateTime, Utc};
 use crate::request::Recipe;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// How an image entered the store.
@@ -37,7 +37,12 @@ pub struct Sidecar {
     /// `None` for imported images. Stored under the key `parameters`; a
     /// recipe that does not parse is read as `None` rather than making the
     /// whole sidecar unreadable.
-    #[serde(default, rename = "parameters", deserialize_with = "lenient_recipe", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "parameters",
+        deserialize_with = "lenient_recipe",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub recipe: Option<Recipe>,
     #[serde(default)]
     pub provider: Option<String>,
@@ -74,12 +79,19 @@ impl Sidecar {
         if self.id != file_id {
             return Some(format!("its id field says {} but its file is {file_id}.json", quoted(&self.id)));
         }
-        let hex = self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex =
+            self.sha256.len() == 64 && self.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if !hex || !self.sha256.starts_with(file_id) {
-            return Some(format!("its sha256 field {} is not the 64-digit hash its id {file_id} comes from", quoted(&self.sha256)));
+            return Some(format!(
+                "its sha256 field {} is not the 64-digit hash its id {file_id} comes from",
+                quoted(&self.sha256)
+            ));
         }
         if !super::ACCEPTED_MIME.contains(&self.mime_type.as_str()) {
-            return Some(format!("its mime_type {} is not one the store keeps (PNG, JPEG, WebP, GIF)", quoted(&self.mime_type)));
+            return Some(format!(
+                "its mime_type {} is not one the store keeps (PNG, JPEG, WebP, GIF)",
+                quoted(&self.mime_type)
+            ));
         }
         None
     }

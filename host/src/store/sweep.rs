@@ -6,8 +6,8 @@
 //! Temp files of older versions (bare uuid names) and of job records go
 //! once they are older than [`STALE_TEMP`].
 
-use super::write::{temp_owner, IdLock};
-use super::{is_valid_id, Store, IMAGE_EXTENSIONS};
+use super::write::{IdLock, temp_owner};
+use super::{IMAGE_EXTENSIONS, Store, is_valid_id};
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,7 +63,8 @@ impl Store {
             // Under the lock no put of this id is half-way: an image still
             // without its sidecar was a dead writer's.
             if !self.sidecar_path(&id).exists() {
-                swept.orphans += orphans.get(&id).into_iter().flatten().filter(|p| std::fs::remove_file(p).is_ok()).count();
+                swept.orphans +=
+                    orphans.get(&id).into_iter().flatten().filter(|p| std::fs::remove_file(p).is_ok()).count();
             }
             drop(lock);
         }
@@ -87,13 +88,17 @@ fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
 }
 
 fn remove_if_stale(path: &Path) -> usize {
-    let stale = std::fs::metadata(path).and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age >= STALE_TEMP);
+    let stale = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= STALE_TEMP);
     usize::from(stale && std::fs::remove_file(path).is_ok())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Origin, Sidecar, ID_LEN};
+    use super::super::{ID_LEN, Origin, Sidecar};
     use super::*;
     use sha2::{Digest, Sha256};
 
@@ -113,7 +118,11 @@ mod tests {
     /// and before the sidecar: its lock file, a partial temp file, the image.
     fn leave_a_half_put(root: &Path, bytes: &[u8]) -> (String, Vec<PathBuf>) {
         let id = id_of(bytes);
-        let files = vec![root.join("tmp").join(format!("{id}.lock")), root.join("tmp").join(format!("{id}.5f3a.part")), root.join("images").join(format!("{id}.png"))];
+        let files = vec![
+            root.join("tmp").join(format!("{id}.lock")),
+            root.join("tmp").join(format!("{id}.5f3a.part")),
+            root.join("images").join(format!("{id}.png")),
+        ];
         std::fs::write(&files[0], b"").unwrap();
         std::fs::write(&files[1], &bytes[..bytes.len() / 2]).unwrap();
         std::fs::write(&files[2], bytes).unwrap();
@@ -147,7 +156,8 @@ mod tests {
     fn old_style_temp_files_still_go_only_when_stale() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (stale, young) = (dir.path().join("tmp").join("0f6e7c1e-old"), dir.path().join("tmp").join("0f6e7c1e-young"));
+        let (stale, young) =
+            (dir.path().join("tmp").join("0f6e7c1e-old"), dir.path().join("tmp").join("0f6e7c1e-young"));
         for path in [&stale, &young] {
             std::fs::write(path, b"partial").unwrap();
         }

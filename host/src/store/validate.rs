@@ -4,7 +4,7 @@
 //! where a lenient decoder would pad it) and the pixels fully decoded with
 //! the `image` crate.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 /// Facts read from image bytes: format and pixel size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +80,11 @@ pub fn check_whole(bytes: &[u8]) -> Result<Probe> {
     let format = image::ImageFormat::from_mime_type(probe.mime_type).expect("probe returns known formats");
     match image::ImageReader::with_format(std::io::Cursor::new(bytes), format).decode() {
         Ok(_) => Ok(probe),
-        Err(image::ImageError::Limits(limit)) => bail!("the {}x{} image needs more memory to decode than the decoder allows ({limit})", probe.width, probe.height),
+        Err(image::ImageError::Limits(limit)) => bail!(
+            "the {}x{} image needs more memory to decode than the decoder allows ({limit})",
+            probe.width,
+            probe.height
+        ),
         Err(e) => Err(anyhow::Error::new(e).context("the image is damaged (its pixels do not decode)")),
     }
 }
@@ -118,8 +122,7 @@ fn png_structure(bytes: &[u8]) -> Result<()> {
 /// entropy-coded data is scanned for the next marker.
 fn jpeg_structure(bytes: &[u8]) -> Result<()> {
     let mut at = 2;
-    loop {
-        let Some(ff) = bytes.get(at..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) else { break };
+    while let Some(ff) = bytes.get(at..).and_then(|rest| rest.iter().position(|&b| b == 0xFF)) {
         at += ff;
         while bytes.get(at) == Some(&0xFF) {
             at += 1;
@@ -150,7 +153,8 @@ fn jpeg_structure(bytes: &[u8]) -> Result<()> {
 /// sub-blocks) to the trailer (`;`).
 fn gif_structure(bytes: &[u8]) -> Result<()> {
     let len = bytes.len();
-    let need = |at: usize, n: usize, what: &str| if at + n > len { Err(truncated("GIF", at, what, len)) } else { Ok(()) };
+    let need =
+        |at: usize, n: usize, what: &str| if at + n > len { Err(truncated("GIF", at, what, len)) } else { Ok(()) };
     let color_table = |flags: u8| if flags & 0x80 != 0 { 3usize << ((flags & 0x07) + 1) } else { 0 };
     need(0, 13, "its screen descriptor")?;
     let mut at = 13 + color_table(bytes[10]);
@@ -191,7 +195,11 @@ fn webp_structure(bytes: &[u8]) -> Result<()> {
         return Err(truncated("WebP", 0, "its RIFF header", bytes.len()));
     };
     if size.saturating_add(8) > bytes.len() {
-        bail!("the WebP is truncated: its RIFF header says {} bytes, the file has {}", size.saturating_add(8), bytes.len());
+        bail!(
+            "the WebP is truncated: its RIFF header says {} bytes, the file has {}",
+            size.saturating_add(8),
+            bytes.len()
+        );
     }
     Ok(())
 }
@@ -201,13 +209,15 @@ mod tests {
     use super::*;
 
     fn encoded(format: image::ImageFormat) -> Vec<u8> {
-        let pixels = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
+        let pixels =
+            image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x ^ y) * 3) as u8]));
         let mut out = Vec::new();
         image::DynamicImage::ImageRgb8(pixels).write_to(&mut std::io::Cursor::new(&mut out), format).unwrap();
         out
     }
 
-    const FORMATS: [image::ImageFormat; 4] = [image::ImageFormat::Png, image::ImageFormat::Jpeg, image::ImageFormat::Gif, image::ImageFormat::WebP];
+    const FORMATS: [image::ImageFormat; 4] =
+        [image::ImageFormat::Png, image::ImageFormat::Jpeg, image::ImageFormat::Gif, image::ImageFormat::WebP];
 
     #[test]
     fn whole_images_of_every_accepted_format_pass() {
@@ -226,7 +236,11 @@ mod tests {
             // Every cut that keeps the header readable, from one byte short to the header's end.
             for cut in (40..bytes.len()).rev() {
                 let Ok(_) = probe(&bytes[..cut]) else { continue };
-                let error = format!("{:#}", check_whole(&bytes[..cut]).expect_err(&format!("{format:?} cut at {cut} of {} passed", bytes.len())));
+                let error = format!(
+                    "{:#}",
+                    check_whole(&bytes[..cut])
+                        .expect_err(&format!("{format:?} cut at {cut} of {} passed", bytes.len()))
+                );
                 assert!(error.contains("truncated") || error.contains("damaged"), "{format:?} cut at {cut}: {error}");
             }
         }

@@ -7,7 +7,7 @@
 //! `crop_x`, `crop_y`, `crop_w`, `crop_h` (pixels of the original),
 //! `rotate` (90, 180, 270), `flip` (`h` or `v`). Order: crop, rotate, flip, resize.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView, ImageFormat};
@@ -85,11 +85,17 @@ impl ViewSpec {
         let mut spec = ViewSpec::default();
         let mut crop = [None::<u32>; 4];
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            let number = || value.parse::<u32>().with_context(|| format!("`{key}` must be a whole number, not `{value}`"));
+            let number =
+                || value.parse::<u32>().with_context(|| format!("`{key}` must be a whole number, not `{value}`"));
             match key.as_ref() {
                 "width" => spec.width = Some(number()?),
                 "height" => spec.height = Some(number()?),
-                "format" => spec.format = Some(ViewFormat::parse(&value).with_context(|| format!("`format` must be png, jpeg, webp or gif, not `{value}`"))?),
+                "format" => {
+                    spec.format = Some(
+                        ViewFormat::parse(&value)
+                            .with_context(|| format!("`format` must be png, jpeg, webp or gif, not `{value}`"))?,
+                    )
+                }
                 "quality" => spec.quality = Some(u8::try_from(number()?.clamp(1, 100)).unwrap_or(85)),
                 "crop_x" => crop[0] = Some(number()?),
                 "crop_y" => crop[1] = Some(number()?),
@@ -105,7 +111,9 @@ impl ViewSpec {
                     "v" | "vertical" => spec.flip = Some('v'),
                     other => bail!("`flip` must be h or v, not `{other}`"),
                 },
-                other => bail!("unknown view parameter `{other}` (use width, height, format, quality, crop_x, crop_y, crop_w, crop_h, rotate, flip)"),
+                other => bail!(
+                    "unknown view parameter `{other}` (use width, height, format, quality, crop_x, crop_y, crop_w, crop_h, rotate, flip)"
+                ),
             }
         }
         match crop {
@@ -132,7 +140,8 @@ impl ViewSpec {
         if let Some((x, y, w, h)) = self.crop {
             let (iw, ih) = image.dimensions();
             // u64: `x + w` must not wrap for crops near u32::MAX.
-            let fits = |start: u32, len: u32, full: u32| len > 0 && u64::from(start) + u64::from(len) <= u64::from(full);
+            let fits =
+                |start: u32, len: u32, full: u32| len > 0 && u64::from(start) + u64::from(len) <= u64::from(full);
             if !fits(x, w, iw) || !fits(y, h, ih) {
                 bail!("the crop {w}x{h}+{x}+{y} does not fit inside the {iw}x{ih} image");
             }
@@ -169,8 +178,10 @@ fn encode(image: &DynamicImage, format: ViewFormat, quality: u8) -> Result<Vec<u
     match format {
         ViewFormat::Jpeg => JpegEncoder::new_with_quality(&mut out, quality).encode_image(&image.to_rgb8())?,
         ViewFormat::Png => image.write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png)?,
-        ViewFormat::Webp => DynamicImage::ImageRgba8(image.to_rgba8()).write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::WebP)?,
-        ViewFormat::Gif => DynamicImage::ImageRgba8(image.to_rgba8()).write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Gif)?,
+        ViewFormat::Webp => DynamicImage::ImageRgba8(image.to_rgba8())
+            .write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::WebP)?,
+        ViewFormat::Gif => DynamicImage::ImageRgba8(image.to_rgba8())
+            .write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Gif)?,
     }
     Ok(out)
 }
@@ -225,7 +236,8 @@ mod tests {
     use super::*;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
-        let image = image::RgbImage::from_fn(width, height, |x, _| image::Rgb([if x < width / 2 { 255 } else { 0 }, 0, 0]));
+        let image =
+            image::RgbImage::from_fn(width, height, |x, _| image::Rgb([if x < width / 2 { 255 } else { 0 }, 0, 0]));
         let mut out = Vec::new();
         image.write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png).unwrap();
         out
@@ -264,7 +276,13 @@ mod tests {
 
     #[test]
     fn bad_parameters_name_the_key() {
-        for (query, key) in [("format=svg", "format"), ("rotate=45", "rotate"), ("width=0", "width"), ("crop_x=3", "crop_w"), ("size=3", "size")] {
+        for (query, key) in [
+            ("format=svg", "format"),
+            ("rotate=45", "rotate"),
+            ("width=0", "width"),
+            ("crop_x=3", "crop_w"),
+            ("size=3", "size"),
+        ] {
             let err = ViewSpec::from_query(query).unwrap_err().to_string();
             assert!(err.contains(key), "{query}: {err}");
         }

@@ -6,7 +6,7 @@
 
 use easel::app::{App, Paths};
 use easel::config::{ConfigOrigin, Deployment};
-use easel::jobs::{GenerateSpec, FieldError, Jobs, Outcome};
+use easel::jobs::{FieldError, GenerateSpec, Jobs, Outcome};
 use easel::request::Settings;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,7 +54,11 @@ path = "{wasm}"
 
 impl Harness {
     pub async fn hostile(&self, prompt: &str) -> FieldError {
-        let spec = GenerateSpec { prompt: prompt.into(), settings: Settings { provider: Some("hostile".into()), ..Settings::default() }, ..GenerateSpec::default() };
+        let spec = GenerateSpec {
+            prompt: prompt.into(),
+            settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
+            ..GenerateSpec::default()
+        };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
             Ok(_) => panic!("hostile `{prompt}` unexpectedly succeeded"),
             Err(e) => e,
@@ -63,15 +67,20 @@ impl Harness {
 
     /// The placeholder still answers with a real image.
     pub async fn placeholder_still_works(&self) {
-        let spec = GenerateSpec { prompt: "still alive".into(), settings: Settings { width: Some(64), height: Some(48), ..Settings::default() }, ..GenerateSpec::default() };
+        let spec = GenerateSpec {
+            prompt: "still alive".into(),
+            settings: Settings { width: Some(64), height: Some(48), ..Settings::default() },
+            ..GenerateSpec::default()
+        };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
-            Ok(Outcome::Done { images, .. }) => assert_eq!((images[0].sidecar.width, images[0].sidecar.height), (64, 48)),
+            Ok(Outcome::Done { images, .. }) => {
+                assert_eq!((images[0].sidecar.width, images[0].sidecar.height), (64, 48))
+            }
             Ok(Outcome::Pending { .. }) => panic!("placeholder did not finish"),
             Err(e) => panic!("placeholder failed after a hostile call: {e}"),
         }
     }
 }
-
 
 /// A loopback upstream on `bind` (e.g. "127.0.0.1:0") that records each
 /// request as `"PATH AUTHORIZATION"` and answers:

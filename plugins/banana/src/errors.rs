@@ -16,7 +16,12 @@ pub fn classify(response: &HttpResponse, s: &Settings, what: &str) -> ProviderEr
     match response.status {
         423 | 503 | 429 => ProviderError::RateLimited {
             retry_after_ms: Some(retry_after_ms(response).unwrap_or(s.busy_retry_ms)),
-            message: format!("the server at {} is busy (HTTP {}{})", s.base, response.status, if message.is_empty() { String::new() } else { format!(": {message}") }),
+            message: format!(
+                "the server at {} is busy (HTTP {}{})",
+                s.base,
+                response.status,
+                if message.is_empty() { String::new() } else { format!(": {message}") }
+            ),
         },
         401 | 403 => ProviderError::Unauthorized(format!(
             "the server at {} refused the request (HTTP {}{}); {}",
@@ -26,12 +31,18 @@ pub fn classify(response: &HttpResponse, s: &Settings, what: &str) -> ProviderEr
             if s.key_set {
                 format!("check the key in {SECRET}")
             } else {
-                format!("if it needs a key, declare [plugins.banana.secrets.{SECRET}] (env = \"{SECRET}\", hosts = [\"{}\"]) and set {SECRET}", s.base)
+                format!(
+                    "if it needs a key, declare [plugins.banana.secrets.{SECRET}] (env = \"{SECRET}\", hosts = [\"{}\"]) and set {SECRET}",
+                    s.base
+                )
             }
         )),
         404 | 405 => ProviderError::invalid(
             Some("model"),
-            format!("the server at {} has no handler for {what} (HTTP {}); check route/routes in [plugins.banana.config]", s.base, response.status),
+            format!(
+                "the server at {} has no handler for {what} (HTTP {}); check route/routes in [plugins.banana.config]",
+                s.base, response.status
+            ),
         ),
         400 => ProviderError::invalid(
             None,
@@ -49,8 +60,15 @@ pub fn classify(response: &HttpResponse, s: &Settings, what: &str) -> ProviderEr
                 if message.is_empty() { String::new() } else { format!(": {message}") }
             ),
         ),
-        413 => ProviderError::invalid(Some("images"), format!("the request body is too large for the server at {} (HTTP 413)", s.base)),
-        504 => ProviderError::Timeout(format!("the server at {} timed out (HTTP 504){}", s.base, if message.is_empty() { String::new() } else { format!(": {message}") })),
+        413 => ProviderError::invalid(
+            Some("images"),
+            format!("the request body is too large for the server at {} (HTTP 413)", s.base),
+        ),
+        504 => ProviderError::Timeout(format!(
+            "the server at {} timed out (HTTP 504){}",
+            s.base,
+            if message.is_empty() { String::new() } else { format!(": {message}") }
+        )),
         status => ProviderError::Upstream {
             status,
             message: format!(
@@ -67,7 +85,9 @@ pub fn classify(response: &HttpResponse, s: &Settings, what: &str) -> ProviderEr
 /// which names the exception.
 pub fn message_of(response: &HttpResponse) -> String {
     if let Some(body) = response.json() {
-        if let Some(text) = ["error", "message", "detail"].iter().find_map(|k| body.get(*k).filter(|v| !v.is_null()).map(text_of)) {
+        if let Some(text) =
+            ["error", "message", "detail"].iter().find_map(|k| body.get(*k).filter(|v| !v.is_null()).map(text_of))
+        {
             return truncate(&text, 400);
         }
         return truncate(&body.to_string(), 300);
@@ -99,7 +119,10 @@ pub fn v4_message_error(body: &Value) -> Option<ProviderError> {
         return None;
     }
     Some(if lower.contains("auth") || lower.contains("api key") || lower.contains("apikey") {
-        ProviderError::Unauthorized(format!("Banana v4: {}; set {SECRET} to the key the server expects", truncate(message, 300)))
+        ProviderError::Unauthorized(format!(
+            "Banana v4: {}; set {SECRET} to the key the server expects",
+            truncate(message, 300)
+        ))
     } else {
         ProviderError::Upstream { status: 200, message: format!("Banana v4: {}", truncate(message, 400)) }
     })
@@ -108,7 +131,7 @@ pub fn v4_message_error(body: &Value) -> Option<ProviderError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Host, HttpRequest, EgressError, Level};
+    use crate::types::{EgressError, Host, HttpRequest, Level};
 
     struct NoHost;
     impl Host for NoHost {
@@ -132,23 +155,40 @@ mod tests {
     #[test]
     fn statuses_map_like_the_sdk() {
         let s = Settings::read(&NoHost).unwrap();
-        assert!(matches!(classify(&resp(423, ""), &s, "/"), ProviderError::RateLimited { retry_after_ms: Some(1000), message } if message.contains("busy (HTTP 423)")));
+        assert!(
+            matches!(classify(&resp(423, ""), &s, "/"), ProviderError::RateLimited { retry_after_ms: Some(1000), message } if message.contains("busy (HTTP 423)"))
+        );
         let mut r = resp(503, "overloaded");
         r.headers.push(("retry-after".into(), "2".into()));
         assert!(matches!(classify(&r, &s, "/"), ProviderError::RateLimited { retry_after_ms: Some(2000), .. }));
         let tb = "Traceback (most recent call last):\n  File \"app.py\", line 40, in handler\n    raise RuntimeError('CUDA out of memory')\nRuntimeError: CUDA out of memory\n";
-        assert!(matches!(classify(&resp(500, tb), &s, "/"), ProviderError::Upstream { status: 500, message } if message.ends_with("failed on /: RuntimeError: CUDA out of memory")));
-        assert!(matches!(classify(&resp(404, ""), &s, "route /x"), ProviderError::InvalidRequest { field: Some(f), message } if f == "model" && message.contains("route /x")));
-        assert!(matches!(classify(&resp(401, r#"{"error":"bad key"}"#), &s, "/"), ProviderError::Unauthorized(m) if m.contains("bad key") && m.contains("BANANA_API_KEY")));
-        assert!(matches!(classify(&resp(400, ""), &s, "/"), ProviderError::InvalidRequest { message, .. } if message.contains("request_template")));
-        assert!(matches!(classify(&resp(422, r#"{"detail":"width must be a multiple of 64"}"#), &s, "/"), ProviderError::InvalidRequest { message, .. } if message.contains("multiple of 64")));
+        assert!(
+            matches!(classify(&resp(500, tb), &s, "/"), ProviderError::Upstream { status: 500, message } if message.ends_with("failed on /: RuntimeError: CUDA out of memory"))
+        );
+        assert!(
+            matches!(classify(&resp(404, ""), &s, "route /x"), ProviderError::InvalidRequest { field: Some(f), message } if f == "model" && message.contains("route /x"))
+        );
+        assert!(
+            matches!(classify(&resp(401, r#"{"error":"bad key"}"#), &s, "/"), ProviderError::Unauthorized(m) if m.contains("bad key") && m.contains("BANANA_API_KEY"))
+        );
+        assert!(
+            matches!(classify(&resp(400, ""), &s, "/"), ProviderError::InvalidRequest { message, .. } if message.contains("request_template"))
+        );
+        assert!(
+            matches!(classify(&resp(422, r#"{"detail":"width must be a multiple of 64"}"#), &s, "/"), ProviderError::InvalidRequest { message, .. } if message.contains("multiple of 64"))
+        );
     }
 
     #[test]
     fn v4_errors_live_in_message() {
         assert!(v4_message_error(&serde_json::json!({"message": "success"})).is_none());
         assert!(v4_message_error(&serde_json::json!({"message": ""})).is_none());
-        assert!(matches!(v4_message_error(&serde_json::json!({"message": "error: invalid apiKey"})), Some(ProviderError::Unauthorized(_))));
-        assert!(matches!(v4_message_error(&serde_json::json!({"message": "Error: model crashed"})), Some(ProviderError::Upstream { status: 200, message }) if message.contains("model crashed")));
+        assert!(matches!(
+            v4_message_error(&serde_json::json!({"message": "error: invalid apiKey"})),
+            Some(ProviderError::Unauthorized(_))
+        ));
+        assert!(
+            matches!(v4_message_error(&serde_json::json!({"message": "Error: model crashed"})), Some(ProviderError::Upstream { status: 200, message }) if message.contains("model crashed"))
+        );
     }
 }

@@ -44,12 +44,21 @@ pub fn pointer<'a>(doc: &'a Value, pointer: &str) -> Option<&'a Value> {
 
 /// The images at `configured` (or at the first common place that holds
 /// something), each with the seed at `seed_pointer` if given.
-pub fn images(doc: &Value, configured: Option<&str>, seed_pointer: Option<&str>, base_url: &str) -> Result<Vec<Output>, ProviderError> {
+pub fn images(
+    doc: &Value,
+    configured: Option<&str>,
+    seed_pointer: Option<&str>,
+    base_url: &str,
+) -> Result<Vec<Output>, ProviderError> {
     let (place, value) = match configured {
         Some(p) => (p.to_string(), pointer(doc, p).filter(|v| !v.is_null()).ok_or_else(|| missing(doc, Some(p)))?),
         None => COMMON_POINTERS
             .iter()
-            .find_map(|p| pointer(doc, p).filter(|v| !v.is_null() && !matches!(v, Value::Bool(_) | Value::Number(_))).map(|v| (p.to_string(), v)))
+            .find_map(|p| {
+                pointer(doc, p)
+                    .filter(|v| !v.is_null() && !matches!(v, Value::Bool(_) | Value::Number(_)))
+                    .map(|v| (p.to_string(), v))
+            })
             .ok_or_else(|| missing(doc, None))?,
     };
     let seeds: Vec<u64> = match seed_pointer.and_then(|p| pointer(doc, p)) {
@@ -65,12 +74,18 @@ pub fn images(doc: &Value, configured: Option<&str>, seed_pointer: Option<&str>,
     for (index, item) in items.into_iter().enumerate() {
         let data = image_data(item, base_url).ok_or_else(|| ProviderError::Upstream {
             status: 200,
-            message: format!("the value at `{place}` is not an image (base64, data URI or URL): {}", truncate(&item.to_string(), 120)),
+            message: format!(
+                "the value at `{place}` is not an image (base64, data URI or URL): {}",
+                truncate(&item.to_string(), 120)
+            ),
         })?;
         out.push(Output { data, width: None, height: None, seed: seeds.get(index).copied(), revised_prompt: None });
     }
     if out.is_empty() {
-        return Err(ProviderError::Upstream { status: 200, message: format!("the list at `{place}` is empty: the server returned no images") });
+        return Err(ProviderError::Upstream {
+            status: 200,
+            message: format!("the list at `{place}` is empty: the server returned no images"),
+        });
     }
     Ok(out)
 }
@@ -79,7 +94,10 @@ pub fn images(doc: &Value, configured: Option<&str>, seed_pointer: Option<&str>,
 fn image_data(item: &Value, base_url: &str) -> Option<ImageData> {
     match item {
         Value::String(text) => from_text(text.trim(), base_url),
-        Value::Object(map) => OBJECT_KEYS.iter().find_map(|k| map.get(*k).and_then(Value::as_str)).and_then(|t| from_text(t.trim(), base_url)),
+        Value::Object(map) => OBJECT_KEYS
+            .iter()
+            .find_map(|k| map.get(*k).and_then(Value::as_str))
+            .and_then(|t| from_text(t.trim(), base_url)),
         _ => None,
     }
 }
@@ -88,7 +106,12 @@ fn from_text(text: &str, base_url: &str) -> Option<ImageData> {
     if text.starts_with("http://") || text.starts_with("https://") {
         return Some(ImageData::Remote { url: text.to_string(), headers: vec![] });
     }
-    if text.starts_with('/') && !text.starts_with("//") && text.len() < 2048 && !text.contains(char::is_whitespace) && text.contains('.') {
+    if text.starts_with('/')
+        && !text.starts_with("//")
+        && text.len() < 2048
+        && !text.contains(char::is_whitespace)
+        && text.contains('.')
+    {
         return Some(ImageData::Remote { url: format!("{}{text}", base_url.trim_end_matches('/')), headers: vec![] });
     }
     let data = decode_b64(text)?;
@@ -150,7 +173,13 @@ mod tests {
         assert!(matches!(&out[0].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
         let out = images(&json!({"output": {"url": "http://h:1/f/a.png"}}), None, None, "http://h").unwrap();
         assert!(matches!(&out[0].data, ImageData::Remote { url, .. } if url == "http://h:1/f/a.png"));
-        let out = images(&json!({"outputs": [format!("data:image/png;base64,{PNG}"), {"url": "/files/b.png"}]}), None, None, "http://h:8000/").unwrap();
+        let out = images(
+            &json!({"outputs": [format!("data:image/png;base64,{PNG}"), {"url": "/files/b.png"}]}),
+            None,
+            None,
+            "http://h:8000/",
+        )
+        .unwrap();
         assert_eq!(out.len(), 2);
         assert!(matches!(&out[1].data, ImageData::Remote { url, .. } if url == "http://h:8000/files/b.png"));
     }
@@ -165,7 +194,10 @@ mod tests {
     #[test]
     fn missing_images_explain_themselves() {
         let e = images(&json!({"error": "model not loaded", "status": 1}), None, None, "h").unwrap_err();
-        assert!(matches!(&e, ProviderError::Upstream { message, .. } if message.contains("model not loaded") && message.contains("image_pointer") && message.contains("status")), "{e:?}");
+        assert!(
+            matches!(&e, ProviderError::Upstream { message, .. } if message.contains("model not loaded") && message.contains("image_pointer") && message.contains("status")),
+            "{e:?}"
+        );
         let e = images(&json!({"x": 1}), Some("/img"), None, "h").unwrap_err();
         assert!(matches!(&e, ProviderError::Upstream { message, .. } if message.contains("`/img`")));
         assert!(images(&json!({"image": "not an image"}), None, None, "h").is_err());

@@ -7,14 +7,13 @@ use crate::potassium;
 use crate::settings::{Mode, SECRET, Settings};
 use crate::token::{JobToken, Token};
 use crate::types::{Host, HttpRequest, JobState, ProviderError, ProviderInfo, Request, SecretNeed, Submission};
+use crate::v4;
 use easel_plugin_kit::http::{Upstream, egress_error};
 use easel_plugin_kit::urls::origin_of;
-use crate::v4;
 use serde_json::Value;
 
 /// Banana described honestly (docs/providers/banana.md#status).
-pub const HONEST: &str =
-    "Banana.dev's hosted service shut down in 2024; this talks to a self-hosted Potassium server or a clone of the old v4 API";
+pub const HONEST: &str = "Banana.dev's hosted service shut down in 2024; this talks to a self-hosted Potassium server or a clone of the old v4 API";
 
 pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
     let s = Settings::read(host)?;
@@ -29,8 +28,14 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         },
         Mode::V4 => {
             // No health route in v4: any HTTP answer shows the server is up.
-            host.fetch(HttpRequest { method: "GET".into(), url: format!("{}/", s.base), headers: vec![], body: vec![], timeout_ms: Some(10_000) })
-                .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), "GET /"))?;
+            host.fetch(HttpRequest {
+                method: "GET".into(),
+                url: format!("{}/", s.base),
+                headers: vec![],
+                body: vec![],
+                timeout_ms: Some(10_000),
+            })
+            .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), "GET /"))?;
             "v4 start/check API".to_string()
         }
     };
@@ -67,7 +72,10 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     let s = Settings::read(host)?;
     if s.mode != Mode::V4 {
-        return Err(ProviderError::invalid(Some("job_id"), "this job token is from v4 mode, but the banana plugin now runs in potassium mode"));
+        return Err(ProviderError::invalid(
+            Some("job_id"),
+            "this job token is from v4 mode, but the banana plugin now runs in potassium mode",
+        ));
     }
     v4::check(host, &s, &token)
 }

@@ -61,7 +61,6 @@ pub mod vars;
 
 pub use easel_plugin_kit::types;
 
-
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 

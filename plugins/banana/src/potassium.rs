@@ -9,11 +9,11 @@ use crate::extract;
 use crate::settings::{Settings, Target};
 use crate::template;
 use crate::types::{Host, HttpRequest, Level, Output, ProviderError, Request};
+use crate::vars;
 use easel_plugin_kit::http::{Upstream, egress_error};
 use easel_plugin_kit::random::uuid_v4;
-use crate::vars;
-use serde_json::Value;
 use easel_plugin_kit::text;
+use serde_json::Value;
 
 const STATUS_TIMEOUT_MS: u32 = 10_000;
 
@@ -46,7 +46,10 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
     let mut out = Vec::new();
     for index in 0..calls {
         let request_id = uuid_v4();
-        let body = template::with_params(template::render(&s.template, &vars::for_call(request, s, index, &request_id)), &given);
+        let body = template::with_params(
+            template::render(&s.template, &vars::for_call(request, s, index, &request_id)),
+            &given,
+        );
         let body = serde_json::to_vec(&body).expect("JSON values serialise");
         host.progress(
             Some(index as f32 / calls as f32 * 0.9),
@@ -61,7 +64,13 @@ pub fn run(host: &dyn Host, s: &Settings, target: &Target, request: &Request) ->
                 body,
                 timeout_ms: Some(s.timeout_ms),
             })
-            .map_err(|e| egress_error(e, &Upstream::local(s.server_name(), &s.not_reachable()), &format!("POST {}", target.address)))?;
+            .map_err(|e| {
+                egress_error(
+                    e,
+                    &Upstream::local(s.server_name(), &s.not_reachable()),
+                    &format!("POST {}", target.address),
+                )
+            })?;
         if !response.is_success() {
             return Err(classify(&response, s, &format!("route {}", target.address)));
         }

@@ -85,18 +85,25 @@ impl Settings {
                     keys.extend(config_str(host, "model_key"));
                 }
                 if keys.is_empty() {
-                    return Err(ProviderError::invalid(None, "mode = \"v4\" needs model_key (or model_keys): the model key(s) your v4 server knows"));
+                    return Err(ProviderError::invalid(
+                        None,
+                        "mode = \"v4\" needs model_key (or model_keys): the model key(s) your v4 server knows",
+                    ));
                 }
                 keys.into_iter().map(|k| Target { id: k.clone(), address: k }).collect()
             }
         };
-        let template = template::parse(&config_str(host, "request_template").unwrap_or_else(|| template::DEFAULT_TEMPLATE.into()))?;
+        let template = template::parse(
+            &config_str(host, "request_template").unwrap_or_else(|| template::DEFAULT_TEMPLATE.into()),
+        )?;
         if !template.is_object() {
             return Err(bad_config("request_template", "a JSON object"));
         }
         let default_size = match config_str(host, "default_size") {
             None => None,
-            Some(text) => Some(parse_size(&text).ok_or_else(|| bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?),
+            Some(text) => {
+                Some(parse_size(&text).ok_or_else(|| bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?)
+            }
         };
         let batch = template::takes_count(&template);
         let default_max = if batch || mode == Mode::Potassium { 4 } else { 1 };
@@ -112,7 +119,8 @@ impl Settings {
             default_size,
             size_multiple: config_u64(host, "size_multiple").map_or(8, |n| n.clamp(1, 256) as u32),
             busy_retry_ms: config_u64(host, "busy_retry_ms").unwrap_or(DEFAULT_BUSY_RETRY_MS),
-            timeout_ms: config_u64(host, "request_timeout_secs").map_or(DEFAULT_TIMEOUT_MS, |s| (s.clamp(1, 86_400) * 1000) as u32),
+            timeout_ms: config_u64(host, "request_timeout_secs")
+                .map_or(DEFAULT_TIMEOUT_MS, |s| (s.clamp(1, 86_400) * 1000) as u32),
             template,
         })
     }
@@ -135,7 +143,10 @@ impl Settings {
         self.targets.iter().find(|t| t.id.eq_ignore_ascii_case(model) || t.address == model).ok_or_else(|| {
             ProviderError::invalid(
                 Some("model"),
-                format!("model `{model}` is not configured; configured: {}", self.targets.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")),
+                format!(
+                    "model `{model}` is not configured; configured: {}",
+                    self.targets.iter().map(|t| t.id.as_str()).collect::<Vec<_>>().join(", ")
+                ),
             )
         })
     }
@@ -197,7 +208,10 @@ impl Settings {
     /// Headers for a call: JSON, and the key header when the secret is set
     /// (Potassium mode; v4 puts the key in the body).
     pub fn headers(&self, request_id: Option<&str>) -> Vec<(String, String)> {
-        let mut h = vec![("Content-Type".to_string(), "application/json".to_string()), ("Accept".into(), "application/json".into())];
+        let mut h = vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("Accept".into(), "application/json".into()),
+        ];
         if let Some(id) = request_id {
             h.push(("X-Banana-Request-Id".into(), id.into()));
         }

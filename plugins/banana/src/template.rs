@@ -50,7 +50,10 @@ pub type Vars = BTreeMap<&'static str, Value>;
 /// Parse and check a template: JSON whose placeholders all have known names.
 pub fn parse(text: &str) -> Result<Value, ProviderError> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
-        ProviderError::invalid(None, format!("config key `request_template` is not JSON ({e}); write the body your Potassium handler expects"))
+        ProviderError::invalid(
+            None,
+            format!("config key `request_template` is not JSON ({e}); write the body your Potassium handler expects"),
+        )
     })?;
     // A TOML string holding JSON arrives double-encoded.
     let value = match value {
@@ -66,7 +69,11 @@ pub fn parse(text: &str) -> Result<Value, ProviderError> {
     if !unknown.is_empty() {
         return Err(ProviderError::invalid(
             None,
-            format!("config key `request_template` uses unknown placeholder(s) {}; known: {}", unknown.join(", "), NAMES.join(", ")),
+            format!(
+                "config key `request_template` uses unknown placeholder(s) {}; known: {}",
+                unknown.join(", "),
+                NAMES.join(", ")
+            ),
         ));
     }
     Ok(value)
@@ -153,13 +160,17 @@ pub fn params_for(template: &Value, extra: Option<&str>) -> Result<Map<String, V
         return Ok(given);
     }
     let Value::Object(members) = template else {
-        return Err(ProviderError::invalid(Some("params"), "this server's request_template is not a JSON object, so params have nowhere to go"));
+        return Err(ProviderError::invalid(
+            Some("params"),
+            "this server's request_template is not a JSON object, so params have nowhere to go",
+        ));
     };
     let reserved: Vec<(String, &'static str)> = members
         .iter()
         .filter_map(|(key, value)| placeholders(value).first().map(|name| (key.clone(), argument_of(name))))
         .collect();
-    let reserved: Vec<params::Reserved> = reserved.iter().map(|(key, argument)| (key.as_str(), *argument)).collect();
+    let reserved: Vec<params::Reserved<'_>> =
+        reserved.iter().map(|(key, argument)| (key.as_str(), *argument)).collect();
     params::refuse_reserved(&given, &reserved)?;
     Ok(given)
 }
@@ -259,7 +270,10 @@ mod tests {
     fn whole_placeholders_keep_their_type_and_unset_ones_vanish() {
         let t = parse(DEFAULT_TEMPLATE).unwrap();
         let body = render(&t, &vars());
-        assert_eq!(body, json!({"prompt": "a red fox", "num_inference_steps": 20, "guidance_scale": 7.5, "width": 512}));
+        assert_eq!(
+            body,
+            json!({"prompt": "a red fox", "num_inference_steps": 20, "guidance_scale": 7.5, "width": 512})
+        );
     }
 
     #[test]
@@ -277,7 +291,9 @@ mod tests {
     fn toml_strings_of_json_and_bad_templates() {
         let double = serde_json::to_string(&Value::String(r#"{"p": "{{prompt}}"}"#.into())).unwrap();
         assert_eq!(render(&parse(&double).unwrap(), &vars()), json!({"p": "a red fox"}));
-        assert!(matches!(parse(r#"{"p": "{{promt}}"}"#), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("promt")));
+        assert!(
+            matches!(parse(r#"{"p": "{{promt}}"}"#), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("promt"))
+        );
         assert!(parse("{not json").is_err());
     }
 

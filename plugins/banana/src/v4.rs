@@ -14,10 +14,10 @@ use crate::settings::{SECRET, Settings, Target};
 use crate::template;
 use crate::token::{JobToken, Token};
 use crate::types::{Host, HttpRequest, HttpResponse, JobState, Output, ProviderError, Request, Submission};
+use crate::vars;
 use easel_plugin_kit::http::{Upstream, egress_error};
 use easel_plugin_kit::random::{unix_now, uuid_v4};
 use easel_plugin_kit::text::truncate;
-use crate::vars;
 use serde_json::{Value, json};
 
 /// The server may hold a long-poll check this long (about 50 s, docs/providers/banana.md#v4).
@@ -42,9 +42,14 @@ pub fn start(host: &dyn Host, s: &Settings, target: &Target, request: &Request) 
     if let Some(outputs) = finished_outputs(&answer) {
         return Ok(Submission::Done(images(s, outputs, request.seed)?));
     }
-    let call_id = answer.get("callID").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or_else(|| ProviderError::Upstream {
-        status: 200,
-        message: format!("the v4 start answer has neither outputs nor a callID: {}", truncate(&answer.to_string(), 200)),
+    let call_id = answer.get("callID").and_then(Value::as_str).filter(|c| !c.is_empty()).ok_or_else(|| {
+        ProviderError::Upstream {
+            status: 200,
+            message: format!(
+                "the v4 start answer has neither outputs nor a callID: {}",
+                truncate(&answer.to_string(), 200)
+            ),
+        }
     })?;
     host.progress(None, &format!("Banana v4 call {call_id} started at {}", s.base));
     Ok(Submission::Pending(Token { call_id: call_id.into(), model: target.id.clone(), seed: request.seed }.encode()))
@@ -59,7 +64,10 @@ pub fn check(host: &dyn Host, s: &Settings, token: &Token) -> Result<JobState, P
     let message = answer.get("message").and_then(Value::as_str).unwrap_or("").trim();
     if message.eq_ignore_ascii_case("success") || answer.get("finished").and_then(Value::as_bool) == Some(true) {
         let Some(outputs) = finished_outputs(&answer).or_else(|| first_output(&answer)) else {
-            return Ok(JobState::Failed(ProviderError::Upstream { status: 200, message: "the v4 call succeeded without modelOutputs".into() }));
+            return Ok(JobState::Failed(ProviderError::Upstream {
+                status: 200,
+                message: "the v4 call succeeded without modelOutputs".into(),
+            }));
         };
         return Ok(match images(s, outputs, token.seed) {
             Ok(list) => JobState::Done(list),
@@ -107,6 +115,9 @@ fn post(host: &dyn Host, s: &Settings, path: &str, body: &Value, timeout_ms: u32
     }
     response.json().ok_or_else(|| ProviderError::Upstream {
         status: response.status,
-        message: format!("the v4 answer to {path} is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
+        message: format!(
+            "the v4 answer to {path} is not JSON: {}",
+            easel_plugin_kit::text::snippet(&response.body, 200)
+        ),
     })
 }

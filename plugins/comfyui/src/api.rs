@@ -23,7 +23,6 @@ pub fn normalize_base(base: &str) -> Result<String, ProviderError> {
     Ok(base.to_string())
 }
 
-
 /// The `POST /prompt` body: `{"prompt": graph, "client_id": id}` (docs/providers/comfyui.md#queueing-a-workflow).
 pub fn prompt_body(graph: &Value, client_id: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"prompt": graph, "client_id": client_id})).unwrap_or_default()
@@ -32,11 +31,12 @@ pub fn prompt_body(graph: &Value, client_id: &str) -> Vec<u8> {
 /// `prompt_id` from a 200 `{"prompt_id", "number", "node_errors": {}}`.
 pub fn parse_queued(body: &[u8]) -> Result<String, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| bad_json("POST /prompt", e))?;
-    value
-        .get("prompt_id")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| ProviderError::upstream(200, format!("ComfyUI accepted the workflow but sent no prompt_id: {}", snippet(&value.to_string()))))
+    value.get("prompt_id").and_then(Value::as_str).map(str::to_string).ok_or_else(|| {
+        ProviderError::upstream(
+            200,
+            format!("ComfyUI accepted the workflow but sent no prompt_id: {}", snippet(&value.to_string())),
+        )
+    })
 }
 
 /// One output file as `/history` and `/upload/image` name it.
@@ -81,7 +81,8 @@ pub fn parse_history(body: &[u8], prompt_id: &str) -> Result<History, ProviderEr
     };
     let status = entry.get("status");
     let status_str = status.and_then(|s| s.get("status_str")).and_then(Value::as_str).unwrap_or("success");
-    let messages: &[Value] = status.and_then(|s| s.get("messages")).and_then(Value::as_array).map_or(&[], Vec::as_slice);
+    let messages: &[Value] =
+        status.and_then(|s| s.get("messages")).and_then(Value::as_array).map_or(&[], Vec::as_slice);
     let event = |name: &str| {
         messages
             .iter()
@@ -96,12 +97,16 @@ pub fn parse_history(body: &[u8], prompt_id: &str) -> Result<History, ProviderEr
         return Ok(History::Failed(errors::interrupted(data)));
     }
     if status_str == "error" {
-        return Ok(History::Failed(ProviderError::upstream(0, "ComfyUI reports the prompt failed (status_str \"error\") without an execution_error message")));
+        return Ok(History::Failed(ProviderError::upstream(
+            0,
+            "ComfyUI reports the prompt failed (status_str \"error\") without an execution_error message",
+        )));
     }
     let mut saved = Vec::new();
     let mut temp = Vec::new();
     // Node ids are usually numbers: visit outputs in numeric order so images come back in graph order.
-    let mut outputs: Vec<(&String, &Value)> = entry.get("outputs").and_then(Value::as_object).map(|o| o.iter().collect()).unwrap_or_default();
+    let mut outputs: Vec<(&String, &Value)> =
+        entry.get("outputs").and_then(Value::as_object).map(|o| o.iter().collect()).unwrap_or_default();
     outputs.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), (*id).clone()));
     for (_, output) in outputs {
         for image in output.get("images").and_then(Value::as_array).map_or(&[][..], Vec::as_slice) {
@@ -183,17 +188,18 @@ pub fn parse_name_list(body: &[u8]) -> Option<Vec<String>> {
 /// `LoadImage` node takes is `subfolder/name` (docs/providers/comfyui.md#history-and-files).
 pub fn parse_upload(body: &[u8]) -> Result<String, ProviderError> {
     let value: Value = serde_json::from_slice(body).map_err(|e| bad_json("POST /upload/image", e))?;
-    let name = value
-        .get("name")
-        .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::upstream(200, format!("ComfyUI's upload answer has no `name`: {}", snippet(&value.to_string()))))?;
+    let name = value.get("name").and_then(Value::as_str).ok_or_else(|| {
+        ProviderError::upstream(200, format!("ComfyUI's upload answer has no `name`: {}", snippet(&value.to_string())))
+    })?;
     let subfolder = value.get("subfolder").and_then(Value::as_str).unwrap_or("");
     Ok(if subfolder.is_empty() { name.to_string() } else { format!("{subfolder}/{name}") })
 }
 
 /// The MIME type of an output file, from `content-type` or its extension.
 pub fn mime_of(content_type: Option<&str>, filename: &str) -> String {
-    if let Some(ct) = content_type.map(|c| c.split(';').next().unwrap_or("").trim()).filter(|ct| ct.starts_with("image/")) {
+    if let Some(ct) =
+        content_type.map(|c| c.split(';').next().unwrap_or("").trim()).filter(|ct| ct.starts_with("image/"))
+    {
         return ct.to_string();
     }
     easel_plugin_kit::image::mime_from_filename(filename).to_string()
@@ -207,7 +213,12 @@ pub fn snippet(text: &str) -> String {
 }
 
 fn bad_json(what: &str, e: serde_json::Error) -> ProviderError {
-    ProviderError::upstream(200, format!("ComfyUI answered {what} with something that is not the expected JSON ({e}); is base_url really a ComfyUI server?"))
+    ProviderError::upstream(
+        200,
+        format!(
+            "ComfyUI answered {what} with something that is not the expected JSON ({e}); is base_url really a ComfyUI server?"
+        ),
+    )
 }
 
 #[cfg(test)]
@@ -241,15 +252,18 @@ mod tests {
 
     #[test]
     fn history_falls_back_to_preview_images() {
-        let body = bytes(json!({"p1": {"outputs": {"3": {"images": [{"filename": "t.png", "subfolder": "", "type": "temp"}]}},
-            "status": {"status_str": "success", "completed": true, "messages": []}}}));
+        let body = bytes(
+            json!({"p1": {"outputs": {"3": {"images": [{"filename": "t.png", "subfolder": "", "type": "temp"}]}},
+            "status": {"status_str": "success", "completed": true, "messages": []}}}),
+        );
         let History::Succeeded(files) = parse_history(&body, "p1").unwrap() else { panic!() };
         assert_eq!(files[0].kind, "temp");
     }
 
     #[test]
     fn history_execution_error_is_a_readable_failure() {
-        let body = bytes(json!({"p1": {"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [
+        let body =
+            bytes(json!({"p1": {"outputs": {}, "status": {"status_str": "error", "completed": false, "messages": [
             ["execution_start", {"prompt_id": "p1"}],
             ["execution_error", {"prompt_id": "p1", "node_id": "3", "node_type": "KSampler", "executed": ["4"],
                                  "exception_message": "CUDA out of memory", "exception_type": "torch.OutOfMemoryError",
@@ -271,9 +285,13 @@ mod tests {
 
     #[test]
     fn combo_options_in_both_forms() {
-        let classic = bytes(json!({"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["a.safetensors", "b.ckpt"], {"tooltip": "t"}]}}}}));
+        let classic = bytes(
+            json!({"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [["a.safetensors", "b.ckpt"], {"tooltip": "t"}]}}}}),
+        );
         assert_eq!(parse_combo(&classic, "CheckpointLoaderSimple", "ckpt_name").unwrap(), ["a.safetensors", "b.ckpt"]);
-        let v3 = bytes(json!({"KSampler": {"input": {"required": {"sampler_name": ["COMBO", {"options": ["euler", "dpmpp_2m"]}]}}}}));
+        let v3 = bytes(
+            json!({"KSampler": {"input": {"required": {"sampler_name": ["COMBO", {"options": ["euler", "dpmpp_2m"]}]}}}}),
+        );
         assert_eq!(parse_combo(&v3, "KSampler", "sampler_name").unwrap(), ["euler", "dpmpp_2m"]);
         assert_eq!(parse_combo(b"{}", "KSampler", "sampler_name"), None);
     }
@@ -281,7 +299,10 @@ mod tests {
     #[test]
     fn upload_joins_subfolder() {
         assert_eq!(parse_upload(br#"{"name": "fox.png", "subfolder": "", "type": "input"}"#).unwrap(), "fox.png");
-        assert_eq!(parse_upload(br#"{"name": "fox.png", "subfolder": "easel", "type": "input"}"#).unwrap(), "easel/fox.png");
+        assert_eq!(
+            parse_upload(br#"{"name": "fox.png", "subfolder": "easel", "type": "input"}"#).unwrap(),
+            "easel/fox.png"
+        );
     }
 
     #[test]

@@ -30,7 +30,14 @@ impl<'h> Client<'h> {
         format!("{}{path}", self.base)
     }
 
-    fn send(&self, method: &str, url: String, content_type: Option<&str>, body: Vec<u8>, timeout_ms: u32) -> Result<HttpResponse, ProviderError> {
+    fn send(
+        &self,
+        method: &str,
+        url: String,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+        timeout_ms: u32,
+    ) -> Result<HttpResponse, ProviderError> {
         let mut headers = vec![("accept".to_string(), "application/json, image/*".to_string())];
         if let Some(ct) = content_type {
             headers.push(("content-type".into(), ct.into()));

@@ -58,7 +58,9 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         .iter()
         .map(|id| {
             let stem = stem(id);
-            let unique_stem = stem != id && ids.iter().filter(|other| self::stem(other) == stem).count() == 1 && !ids.iter().any(|o| o == stem);
+            let unique_stem = stem != id
+                && ids.iter().filter(|other| self::stem(other) == stem).count() == 1
+                && !ids.iter().any(|o| o == stem);
             ModelInfo {
                 id: id.clone(),
                 display_name: if id == WORKFLOW_MODEL { "Operator workflow".into() } else { stem.to_string() },
@@ -86,7 +88,10 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
     let default_model = match &settings.default_checkpoint {
         Some(wanted) if ids.iter().any(|id| id == wanted) => wanted.clone(),
         Some(wanted) => {
-            host.log(Level::Warn, &format!("comfyui: default_checkpoint `{wanted}` is not on the server; using `{}`", ids[0]));
+            host.log(
+                Level::Warn,
+                &format!("comfyui: default_checkpoint `{wanted}` is not on the server; using `{}`", ids[0]),
+            );
             ids[0].clone()
         }
         None => ids[0].clone(),
@@ -95,12 +100,16 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         id: "comfyui".into(),
         display_name: "ComfyUI".into(),
         version: env!("CARGO_PKG_VERSION").into(),
-        description: format!("A local ComfyUI server at {} running API-format workflows (txt2img, img2img) on its checkpoints.", settings.base),
+        description: format!(
+            "A local ComfyUI server at {} running API-format workflows (txt2img, img2img) on its checkpoints.",
+            settings.base
+        ),
         models,
         default_model,
         secrets: vec![SecretNeed {
             name: TOKEN_SECRET.into(),
-            description: "Optional bearer token for a proxy in front of ComfyUI; core ComfyUI has no authentication.".into(),
+            description: "Optional bearer token for a proxy in front of ComfyUI; core ComfyUI has no authentication."
+                .into(),
             required: false,
         }],
         hosts: vec![easel_plugin_kit::urls::origin_of(&settings.base)],
@@ -108,9 +117,11 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
 }
 
 /// Checkpoint file names; an unreachable server is `unavailable`.
-fn checkpoints(client: &Client) -> Result<Vec<String>, ProviderError> {
+fn checkpoints(client: &Client<'_>) -> Result<Vec<String>, ProviderError> {
     let response = client.get("/object_info/CheckpointLoaderSimple")?;
-    let listed = (response.status == 200).then(|| api::parse_combo(&response.body, "CheckpointLoaderSimple", "ckpt_name")).flatten();
+    let listed = (response.status == 200)
+        .then(|| api::parse_combo(&response.body, "CheckpointLoaderSimple", "ckpt_name"))
+        .flatten();
     if let Some(list) = listed.filter(|l| !l.is_empty()) {
         return Ok(list);
     }
@@ -128,7 +139,7 @@ fn checkpoints(client: &Client) -> Result<Vec<String>, ProviderError> {
 }
 
 /// `(samplers, schedulers)` from KSampler's combo inputs; `None` if unavailable.
-fn ksampler_options(client: &Client) -> Option<(Vec<String>, Vec<String>)> {
+fn ksampler_options(client: &Client<'_>) -> Option<(Vec<String>, Vec<String>)> {
     let response = client.get("/object_info/KSampler").ok().filter(|r| r.status == 200)?;
     let samplers = api::parse_combo(&response.body, "KSampler", "sampler_name")?;
     let schedulers = api::parse_combo(&response.body, "KSampler", "scheduler").unwrap_or_default();
@@ -191,10 +202,23 @@ mod tests {
     fn models_are_the_checkpoints_with_samplers_in_the_notes() {
         let mut mock = new_mock();
         mock.config.insert("default_checkpoint".into(), "sd_xl_base_1.0.safetensors".into());
-        mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200,
-            object_info("CheckpointLoaderSimple", "ckpt_name", &["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]));
-        mock.route_json("GET", "/object_info/KSampler", 200, json!({"KSampler": {"input": {"required": {
-            "sampler_name": [["euler", "dpmpp_2m"], {}], "scheduler": [["normal", "karras"], {}]}}}}));
+        mock.route_json(
+            "GET",
+            "/object_info/CheckpointLoaderSimple",
+            200,
+            object_info(
+                "CheckpointLoaderSimple",
+                "ckpt_name",
+                &["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"],
+            ),
+        );
+        mock.route_json(
+            "GET",
+            "/object_info/KSampler",
+            200,
+            json!({"KSampler": {"input": {"required": {
+            "sampler_name": [["euler", "dpmpp_2m"], {}], "scheduler": [["normal", "karras"], {}]}}}}),
+        );
         let info = describe(&mock).unwrap();
         let ids: Vec<_> = info.models.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]);
@@ -225,7 +249,12 @@ mod tests {
     #[test]
     fn no_checkpoints_is_unavailable_with_what_to_do() {
         let mock = new_mock();
-        mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200, object_info("CheckpointLoaderSimple", "ckpt_name", &[]));
+        mock.route_json(
+            "GET",
+            "/object_info/CheckpointLoaderSimple",
+            200,
+            object_info("CheckpointLoaderSimple", "ckpt_name", &[]),
+        );
         mock.route_json("GET", "/models/checkpoints", 200, json!([]));
         mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
         let err = describe(&mock).unwrap_err();
@@ -237,7 +266,10 @@ mod tests {
         let mock = new_mock();
         mock.route("GET", "/", vec![Err(EgressError::Connection("refused".into()))]);
         let err = describe(&mock).unwrap_err();
-        assert!(matches!(&err, ProviderError::Unavailable(m) if m.contains("start it with `python main.py` (")), "{err:?}");
+        assert!(
+            matches!(&err, ProviderError::Unavailable(m) if m.contains("start it with `python main.py` (")),
+            "{err:?}"
+        );
         let mut mock = new_mock();
         mock.config.insert("workflow_txt2img".into(), "{oops".into());
         let err = describe(&mock).unwrap_err();

@@ -5,8 +5,8 @@
 //! `/history` (docs/providers/comfyui.md#history-and-files, #progress).
 
 use crate::api::snippet;
-use easel_plugin_kit::http::{Upstream, egress_error};
 use crate::types::{EgressError, HttpResponse, ProviderError};
+use easel_plugin_kit::http::{Upstream, egress_error};
 use serde_json::Value;
 
 /// An egress failure of `target` (`METHOD path`) at the ComfyUI at `base`,
@@ -28,7 +28,10 @@ pub fn status(base: &str, what: &str, response: &HttpResponse) -> ProviderError 
         401 | 403 => ProviderError::Unauthorized(format!(
             "ComfyUI at {base} refused {what} with HTTP {code}: {body}. Core ComfyUI has no authentication: a proxy in front of it may need a token (configure the optional secret COMFYUI_TOKEN), and a 403 can also mean ComfyUI's Origin check failed (start it with --enable-cors-header)"
         )),
-        404 => ProviderError::upstream(code, format!("{what} is not found at {base} (HTTP 404): is base_url a ComfyUI server? {body}")),
+        404 => ProviderError::upstream(
+            code,
+            format!("{what} is not found at {base} (HTTP 404): is base_url a ComfyUI server? {body}"),
+        ),
         _ => ProviderError::upstream(code, format!("ComfyUI {what} failed with HTTP {code}: {body}")),
     }
 }
@@ -77,7 +80,8 @@ pub fn prompt_rejected(response: &HttpResponse) -> ProviderError {
     let mut parts = Vec::new();
     // Some builds nest them in `error.extra_info.node_errors`; take whichever is non-empty.
     let nested = value.get("error").and_then(|e| e.get("extra_info")).and_then(|e| e.get("node_errors"));
-    let node_errors = [value.get("node_errors"), nested].into_iter().flatten().filter_map(Value::as_object).find(|m| !m.is_empty());
+    let node_errors =
+        [value.get("node_errors"), nested].into_iter().flatten().filter_map(Value::as_object).find(|m| !m.is_empty());
     if let Some(nodes) = node_errors {
         let mut nodes: Vec<(&String, &Value)> = nodes.iter().collect();
         nodes.sort_by_key(|(id, _)| (id.parse::<u64>().unwrap_or(u64::MAX), (*id).clone()));
@@ -97,7 +101,11 @@ pub fn prompt_rejected(response: &HttpResponse) -> ProviderError {
                 if field.is_none() {
                     field = input.and_then(field_for_input);
                 }
-                let what = [text("message"), snippet(&text("details"))].into_iter().filter(|t| !t.is_empty()).collect::<Vec<_>>().join(": ");
+                let what = [text("message"), snippet(&text("details"))]
+                    .into_iter()
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": ");
                 parts.push(match input {
                     Some(input) => format!("node {id} ({class}) input `{input}`: {what}"),
                     None => format!("node {id} ({class}): {what}"),
@@ -143,14 +151,22 @@ pub fn execution_error(data: &Value) -> ProviderError {
         (false, true) => kind,
         (true, true) => "no exception message".to_string(),
     };
-    ProviderError::upstream(0, format!("ComfyUI failed while executing node {node} ({}): {exception}", or_unknown(&s("node_type"))))
+    ProviderError::upstream(
+        0,
+        format!("ComfyUI failed while executing node {node} ({}): {exception}", or_unknown(&s("node_type"))),
+    )
 }
 
 /// An `execution_interrupted` message's data: `{prompt_id, node_id, node_type, executed}`.
 pub fn interrupted(data: &Value) -> ProviderError {
     let node = data.get("node_id").and_then(Value::as_str).unwrap_or("?");
     let class = data.get("node_type").and_then(Value::as_str).unwrap_or("unknown");
-    ProviderError::upstream(0, format!("the prompt was interrupted at node {node} ({class}) — someone pressed Cancel in ComfyUI or called /interrupt"))
+    ProviderError::upstream(
+        0,
+        format!(
+            "the prompt was interrupted at node {node} ({class}) — someone pressed Cancel in ComfyUI or called /interrupt"
+        ),
+    )
 }
 
 fn or_unknown(s: &str) -> &str {
@@ -168,12 +184,15 @@ mod tests {
 
     #[test]
     fn object_form_names_node_class_and_input() {
-        let r = response(400, json!({
+        let r = response(
+            400,
+            json!({
             "error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "...", "extra_info": {}},
             "node_errors": {"4": {"errors": [{"type": "value_not_in_list", "message": "Value not in list",
                 "details": "ckpt_name: 'x.safetensors' not in ['a.safetensors']",
                 "extra_info": {"input_name": "ckpt_name", "input_config": [], "received_value": "x.safetensors"}}],
-                "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple"}}}));
+                "dependent_outputs": ["9"], "class_type": "CheckpointLoaderSimple"}}}),
+        );
         let ProviderError::InvalidRequest { field, message } = prompt_rejected(&r) else { panic!() };
         assert_eq!(field.as_deref(), Some("model"));
         assert!(message.contains("node 4 (CheckpointLoaderSimple) input `ckpt_name`"), "{message}");
@@ -182,9 +201,12 @@ mod tests {
 
     #[test]
     fn plain_string_form_is_tolerated() {
-        let r = response(400, json!({"error": "Prompt outputs failed validation", "node_errors": {
+        let r = response(
+            400,
+            json!({"error": "Prompt outputs failed validation", "node_errors": {
             "5": {"errors": [{"type": "required_input_missing", "message": "Required input is missing", "details": "width",
-                              "extra_info": {"input_name": "width"}}], "dependent_outputs": ["9"], "class_type": "EmptyLatentImage"}}}));
+                              "extra_info": {"input_name": "width"}}], "dependent_outputs": ["9"], "class_type": "EmptyLatentImage"}}}),
+        );
         let ProviderError::InvalidRequest { field, message } = prompt_rejected(&r) else { panic!() };
         assert_eq!(field.as_deref(), Some("width"));
         assert!(message.contains("node 5 (EmptyLatentImage) input `width`: Required input is missing"), "{message}");
@@ -194,17 +216,23 @@ mod tests {
 
     #[test]
     fn unknown_node_class_names_the_node() {
-        let r = response(400, json!({"error": {"type": "invalid_prompt", "message": "Cannot execute because node FancySampler does not exist.",
-            "details": "Node ID '#3'", "extra_info": {}}, "node_errors": {}}));
+        let r = response(
+            400,
+            json!({"error": {"type": "invalid_prompt", "message": "Cannot execute because node FancySampler does not exist.",
+            "details": "Node ID '#3'", "extra_info": {}}, "node_errors": {}}),
+        );
         let m = prompt_rejected(&r).message().to_string();
         assert!(m.contains("FancySampler") && m.contains("#3") && m.contains("not installed"), "{m}");
     }
 
     #[test]
     fn node_errors_nested_in_extra_info_are_found() {
-        let r = response(400, json!({"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
+        let r = response(
+            400,
+            json!({"error": {"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation",
             "details": "", "extra_info": {"node_errors": {"cv0": {"class_type": "Foo", "errors": [
-                {"type": "required_input_missing", "message": "Required input is missing", "details": "target_text"}]}}}}}));
+                {"type": "required_input_missing", "message": "Required input is missing", "details": "target_text"}]}}}}}),
+        );
         let m = prompt_rejected(&r).message().to_string();
         assert!(m.contains("node cv0 (Foo): Required input is missing: target_text"), "{m}");
     }
@@ -217,16 +245,26 @@ mod tests {
 
     #[test]
     fn execution_error_is_upstream_and_readable() {
-        let e = execution_error(&json!({"node_id": "3", "node_type": "KSampler", "exception_message": "boom", "exception_type": "RuntimeError"}));
-        assert_eq!(e, ProviderError::upstream(0, "ComfyUI failed while executing node 3 (KSampler): RuntimeError: boom"));
+        let e = execution_error(
+            &json!({"node_id": "3", "node_type": "KSampler", "exception_message": "boom", "exception_type": "RuntimeError"}),
+        );
+        assert_eq!(
+            e,
+            ProviderError::upstream(0, "ComfyUI failed while executing node 3 (KSampler): RuntimeError: boom")
+        );
     }
 
     #[test]
     fn connection_failure_says_how_to_start_comfyui() {
         let e = egress("http://127.0.0.1:8188", EgressError::Connection("connection refused".into()), "GET /queue");
         let ProviderError::Unavailable(m) = e else { panic!() };
-        assert!(m.contains("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("start it with `python main.py` (it serves http://127.0.0.1:8188") && m.contains("refused"));
-        let denied = egress("http://127.0.0.1:8188", EgressError::Denied("add \"http://127.0.0.1:8188\"".into()), "GET /queue");
+        assert!(
+            m.contains("ComfyUI not reachable at http://127.0.0.1:8188")
+                && m.contains("start it with `python main.py` (it serves http://127.0.0.1:8188")
+                && m.contains("refused")
+        );
+        let denied =
+            egress("http://127.0.0.1:8188", EgressError::Denied("add \"http://127.0.0.1:8188\"".into()), "GET /queue");
         assert_eq!(denied, ProviderError::Unavailable("add \"http://127.0.0.1:8188\"".into()));
     }
 }

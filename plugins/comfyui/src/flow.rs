@@ -15,7 +15,9 @@ use crate::describe::WORKFLOW_MODEL;
 use crate::errors;
 use crate::settings::{self, Extra, Settings};
 use crate::token::{JobToken, Token};
-use crate::types::{Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission};
+use crate::types::{
+    Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission,
+};
 use crate::workflow::{Kind, Template};
 use easel_plugin_kit::multipart::Form;
 use serde_json::{Value, json};
@@ -52,7 +54,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let extra = Extra::parse(request.extra.as_deref())?;
     let max_images = if template.has("batch_size") { settings.max_images } else { 1 };
     if request.count < 1 || request.count > max_images {
-        return Err(ProviderError::invalid(Some("count"), format!("ComfyUI batches 1..={max_images} images per call here; got {}", request.count)));
+        return Err(ProviderError::invalid(
+            Some("count"),
+            format!("ComfyUI batches 1..={max_images} images per call here; got {}", request.count),
+        ));
     }
 
     let default = settings.default_size_for(&request.model);
@@ -65,7 +70,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
 
     let mut values: BTreeMap<&str, Value> = BTreeMap::new();
     values.insert("prompt", json!(request.prompt));
-    values.insert("negative_prompt", json!(request.negative_prompt.clone().unwrap_or_else(|| settings.negative_prompt.clone())));
+    values.insert(
+        "negative_prompt",
+        json!(request.negative_prompt.clone().unwrap_or_else(|| settings.negative_prompt.clone())),
+    );
     if let Some(seed) = seed {
         values.insert("seed", json!(seed));
     }
@@ -83,7 +91,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     };
     values.insert("denoise", json!(denoise));
     if template.has("checkpoint") && request.model == WORKFLOW_MODEL {
-        return Err(ProviderError::invalid(Some("model"), "the workflow needs a checkpoint ({{checkpoint}}) but ComfyUI listed none; name one with `model`"));
+        return Err(ProviderError::invalid(
+            Some("model"),
+            "the workflow needs a checkpoint ({{checkpoint}}) but ComfyUI listed none; name one with `model`",
+        ));
     }
     if let Some(image) = input {
         host.progress(Some(0.02), "uploading the input image to ComfyUI");
@@ -99,7 +110,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         _ => return Err(errors::status(&client.base, "POST /prompt", &response)),
     };
     let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
-    host.log(Level::Info, &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, {seed_note})", size.width, size.height, request.count));
+    host.log(
+        Level::Info,
+        &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, {seed_note})", size.width, size.height, request.count),
+    );
     host.progress(Some(0.05), &format!("queued at ComfyUI as prompt {}", short(&prompt_id)));
     let token = Token { base: settings.base, prompt_id, client_id, seed, count: request.count };
     Ok(Submission::Pending(token.encode()))
@@ -139,22 +153,30 @@ fn needed(kind: Kind, r: &Request) -> Vec<(&'static str, &'static str)> {
 /// The one reference image an img2img request carries.
 fn input_image(kind: Kind, request: &Request) -> Result<Option<&crate::types::InputImage>, ProviderError> {
     if request.images.iter().any(|i| i.role == Role::Mask) {
-        return Err(ProviderError::Unsupported("masks (inpainting) need a mask-aware workflow; this plugin's workflows do img2img only".into()));
+        return Err(ProviderError::Unsupported(
+            "masks (inpainting) need a mask-aware workflow; this plugin's workflows do img2img only".into(),
+        ));
     }
     let references: Vec<_> = request.images.iter().filter(|i| i.role != Role::Mask).collect();
     match (kind, references.as_slice()) {
         (Kind::Txt2Img, []) => Ok(None),
-        (Kind::Txt2Img, _) => Err(ProviderError::invalid(Some("images"), "text-to-image takes no input images; use edit")),
+        (Kind::Txt2Img, _) => {
+            Err(ProviderError::invalid(Some("images"), "text-to-image takes no input images; use edit"))
+        }
         (Kind::Img2Img, [one]) => Ok(Some(one)),
         (Kind::Img2Img, []) => Err(ProviderError::invalid(Some("images"), "img2img needs one reference image")),
-        (Kind::Img2Img, many) => Err(ProviderError::invalid(Some("images"), format!("the img2img workflow takes one input image; got {}", many.len()))),
+        (Kind::Img2Img, many) => Err(ProviderError::invalid(
+            Some("images"),
+            format!("the img2img workflow takes one input image; got {}", many.len()),
+        )),
     }
 }
 
 /// `POST /upload/image` (multipart, `type=input`, overwrite by content
 /// name) → the name a `LoadImage` node takes.
-fn upload(client: &Client, image: &crate::types::InputImage) -> Result<String, ProviderError> {
-    let filename = format!("easel-{:016x}.{}", fnv1a(&image.data), easel_plugin_kit::image::file_extension(&image.mime_type));
+fn upload(client: &Client<'_>, image: &crate::types::InputImage) -> Result<String, ProviderError> {
+    let filename =
+        format!("easel-{:016x}.{}", fnv1a(&image.data), easel_plugin_kit::image::file_extension(&image.mime_type));
     let mut form = Form::new();
     form.text("type", "input").text("overwrite", "true").file("image", &filename, &image.mime_type, image.data.clone());
     let (content_type, body) = form.finish();
@@ -172,7 +194,10 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let response = client.get("/queue")?;
     let response = client.ok("GET /queue", response)?;
     Ok(match api::parse_queue(&response.body, &token.prompt_id)? {
-        QueueSpot::Running => JobState::Running { fraction: None, message: Some(format!("running on ComfyUI (prompt {})", short(&token.prompt_id))) },
+        QueueSpot::Running => JobState::Running {
+            fraction: None,
+            message: Some(format!("running on ComfyUI (prompt {})", short(&token.prompt_id))),
+        },
         QueueSpot::Pending(position) => JobState::Queued(Some(position)),
         // It may have finished between the two requests (ComfyUI moves a prompt to history atomically).
         QueueSpot::Absent => match finished(&client, &token)? {
@@ -189,7 +214,7 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 }
 
 /// The final state if `/history` has the prompt, with images downloaded.
-fn finished(client: &Client, token: &Token) -> Result<Option<JobState>, ProviderError> {
+fn finished(client: &Client<'_>, token: &Token) -> Result<Option<JobState>, ProviderError> {
     let response = client.get(&format!("/history/{}", easel_plugin_kit::urls::encode_component(&token.prompt_id)))?;
     let response = client.ok("GET /history", response)?;
     let files = match api::parse_history(&response.body, &token.prompt_id)? {
@@ -242,7 +267,10 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
         let response = client.post_json("/interrupt", serde_json::to_vec(&body).unwrap_or_default())?;
         client.ok("POST /interrupt", response)?;
     }
-    host.log(Level::Info, &format!("comfyui: cancelled prompt {}{}", token.prompt_id, if running { " (interrupted)" } else { "" }));
+    host.log(
+        Level::Info,
+        &format!("comfyui: cancelled prompt {}{}", token.prompt_id, if running { " (interrupted)" } else { "" }),
+    );
     Ok(())
 }
 

@@ -73,7 +73,13 @@ fn img2img_uploads_then_loads_the_image() {
     queued_ok(&mock);
     let mut r = request(Operation::Edit);
     r.strength = Some(0.6);
-    r.images = vec![InputImage { role: Role::Reference, mime_type: "image/png".into(), width: 321, height: 243, data: png(321, 243) }];
+    r.images = vec![InputImage {
+        role: Role::Reference,
+        mime_type: "image/png".into(),
+        width: 321,
+        height: 243,
+        data: png(321, 243),
+    }];
     submit(&mock, &r).unwrap();
     let [upload] = mock.sent_to("POST", "/upload/image").try_into().unwrap();
     let ct = &upload.headers.iter().find(|(k, _)| k == "content-type").unwrap().1;
@@ -92,7 +98,13 @@ fn custom_img2img_without_image_placeholder_is_refused_before_any_request() {
         r#"{"1": {"class_type": "CLIPTextEncode", "inputs": {"text": "{{prompt}}"}}}"#.into(),
     );
     let mut r = request(Operation::Edit);
-    r.images = vec![InputImage { role: Role::Reference, mime_type: "image/png".into(), width: 64, height: 64, data: png(64, 64) }];
+    r.images = vec![InputImage {
+        role: Role::Reference,
+        mime_type: "image/png".into(),
+        width: 64,
+        height: 64,
+        data: png(64, 64),
+    }];
     let err = submit(&mock, &r).unwrap_err();
     assert!(matches!(&err, ProviderError::InvalidRequest { field: Some(f), .. } if f == "images"), "{err:?}");
     assert!(err.message().contains("{{image}}"));
@@ -119,7 +131,11 @@ fn unreachable_server_is_unavailable_with_the_start_hint() {
     mock.route("POST", "/prompt", vec![Err(EgressError::Connection("tcp connect error: Connection refused".into()))]);
     let err = submit(&mock, &request(Operation::Generate)).unwrap_err();
     let ProviderError::Unavailable(m) = err else { panic!("{err:?}") };
-    assert!(m.starts_with("ComfyUI not reachable at http://127.0.0.1:8188") && m.contains("start it with `python main.py` ("), "{m}");
+    assert!(
+        m.starts_with("ComfyUI not reachable at http://127.0.0.1:8188")
+            && m.contains("start it with `python main.py` ("),
+        "{m}"
+    );
 }
 
 fn token() -> String {
@@ -131,12 +147,24 @@ fn poll_reports_queue_position_then_running_then_images() {
     let mock = new_mock();
     let history_done = json!({"pid-1": {"outputs": {"9": {"images": [{"filename": "easel_00001_.png", "subfolder": "", "type": "output"}]}},
         "status": {"status_str": "success", "completed": true, "messages": []}}});
-    mock.route("GET", "/history/", vec![Ok(resp(200, json!({}))), Ok(resp(200, json!({}))), Ok(resp(200, history_done))]);
+    mock.route(
+        "GET",
+        "/history/",
+        vec![Ok(resp(200, json!({}))), Ok(resp(200, json!({}))), Ok(resp(200, history_done))],
+    );
     mock.route("GET", "/queue", vec![
         Ok(resp(200, json!({"queue_running": [[1, "other", {}, {}, []]], "queue_pending": [[7, "pid-1", {}, {}, []], [2, "x", {}, {}, []]]}))),
         Ok(resp(200, json!({"queue_running": [[7, "pid-1", {}, {}, []]], "queue_pending": []}))),
     ]);
-    mock.route("GET", "/view", vec![Ok(HttpResponse { status: 200, headers: vec![("content-type".into(), "image/png".into())], body: png(512, 512) })]);
+    mock.route(
+        "GET",
+        "/view",
+        vec![Ok(HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "image/png".into())],
+            body: png(512, 512),
+        })],
+    );
     assert_eq!(poll(&mock, &token()).unwrap(), JobState::Queued(Some(1)));
     assert!(matches!(poll(&mock, &token()).unwrap(), JobState::Running { .. }));
     let JobState::Done(images) = poll(&mock, &token()).unwrap() else { panic!() };
@@ -181,7 +209,12 @@ fn cancel_deletes_and_interrupts_a_running_prompt() {
 fn cancel_of_a_pending_prompt_does_not_interrupt_others() {
     let mock = new_mock();
     mock.route("POST", "/queue", vec![Ok(HttpResponse { status: 200, headers: vec![], body: vec![] })]);
-    mock.route_json("GET", "/queue", 200, json!({"queue_running": [[1, "someone-else", {}, {}, []]], "queue_pending": []}));
+    mock.route_json(
+        "GET",
+        "/queue",
+        200,
+        json!({"queue_running": [[1, "someone-else", {}, {}, []]], "queue_pending": []}),
+    );
     cancel(&mock, &token()).unwrap();
     assert!(mock.sent_to("POST", "/interrupt").is_empty());
 }
@@ -204,7 +237,15 @@ fn a_workflow_without_a_seed_placeholder_is_sent_no_seed_and_reports_none() {
     let history_done = json!({"pid-1": {"outputs": {"9": {"images": [{"filename": "e.png", "subfolder": "", "type": "output"}]}},
         "status": {"status_str": "success", "completed": true, "messages": []}}});
     mock.route_json("GET", "/history/", 200, history_done);
-    mock.route("GET", "/view", vec![Ok(HttpResponse { status: 200, headers: vec![("content-type".into(), "image/png".into())], body: png(64, 64) })]);
+    mock.route(
+        "GET",
+        "/view",
+        vec![Ok(HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "image/png".into())],
+            body: png(64, 64),
+        })],
+    );
     let JobState::Done(images) = poll(&mock, &token).unwrap() else { panic!() };
     assert_eq!(images[0].seed, None);
 }
@@ -217,7 +258,10 @@ fn params_pick_sampler_and_scheduler_and_malformed_ones_are_refused() {
     r.extra = Some(r#"{"sampler": "dpmpp_2m", "scheduler": "karras"}"#.into());
     submit(&mock, &r).unwrap();
     let g = &sent_graph(&mock)["prompt"];
-    assert_eq!((g["3"]["inputs"]["sampler_name"].as_str(), g["3"]["inputs"]["scheduler"].as_str()), (Some("dpmpp_2m"), Some("karras")));
+    assert_eq!(
+        (g["3"]["inputs"]["sampler_name"].as_str(), g["3"]["inputs"]["scheduler"].as_str()),
+        (Some("dpmpp_2m"), Some("karras"))
+    );
     r.extra = Some(r#"{"sampler": 5}"#.into());
     easel_plugin_kit::testing::expect_invalid(submit(&mock, &r), "params.sampler");
     r.extra = Some("[1]".into());

@@ -20,8 +20,8 @@ pub mod workflow;
 #[cfg(test)]
 mod testing;
 
-pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// A ComfyUI server as an Easel [`Provider`]; the calls are in [`describe`]

@@ -55,7 +55,10 @@ impl Settings {
                 None => Ok(default),
                 Some(text) => match text.trim().parse::<f64>() {
                     Ok(n) if (min..=max).contains(&n) => Ok(n),
-                    _ => Err(ProviderError::invalid(None, format!("config `{key}` must be a number in {min}..={max}, not `{text}`"))),
+                    _ => Err(ProviderError::invalid(
+                        None,
+                        format!("config `{key}` must be a number in {min}..={max}, not `{text}`"),
+                    )),
                 },
             }
         };
@@ -88,9 +91,22 @@ impl Settings {
             return size;
         }
         let name = checkpoint.to_ascii_lowercase();
-        let big = ["xl", "sd3", "flux", "1024", "pony", "illustrious", "noob", "playground", "cascade", "hidream", "qwen", "auraflow"]
-            .iter()
-            .any(|hint| name.contains(hint));
+        let big = [
+            "xl",
+            "sd3",
+            "flux",
+            "1024",
+            "pony",
+            "illustrious",
+            "noob",
+            "playground",
+            "cascade",
+            "hidream",
+            "qwen",
+            "auraflow",
+        ]
+        .iter()
+        .any(|hint| name.contains(hint));
         let side = if big { 1024 } else { 512 };
         Dims { width: side, height: side }
     }
@@ -113,7 +129,10 @@ impl Extra {
             match object.get(key) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(_) => Err(ProviderError::invalid(Some(&format!("params.{key}")), "must be a string, the name of a ComfyUI sampler or scheduler")),
+                Some(_) => Err(ProviderError::invalid(
+                    Some(&format!("params.{key}")),
+                    "must be a string, the name of a ComfyUI sampler or scheduler",
+                )),
             }
         };
         Ok(Extra { sampler: string("sampler")?, scheduler: string("scheduler")? })
@@ -140,20 +159,29 @@ pub fn round_side(side: f64) -> u32 {
 /// Output size of a request: the explicit size (checked), else `W:H` at the
 /// default long side, else an img2img input's size (long side at most
 /// [`MAX_EDIT_SIDE`], rounded to multiples of 8), else `default`.
-pub fn output_size(size: Option<Dims>, aspect_ratio: Option<&str>, input: Option<Dims>, default: Dims) -> Result<Dims, ProviderError> {
+pub fn output_size(
+    size: Option<Dims>,
+    aspect_ratio: Option<&str>,
+    input: Option<Dims>,
+    default: Dims,
+) -> Result<Dims, ProviderError> {
     if let Some(size) = size {
         for (field, side) in [("width", size.width), ("height", size.height)] {
             if !(MIN_SIDE..=MAX_SIDE).contains(&side) || side % SIZE_MULTIPLE != 0 {
                 return Err(ProviderError::invalid(
                     Some(field),
-                    format!("ComfyUI latents need {field} in {MIN_SIDE}..={MAX_SIDE} and a multiple of {SIZE_MULTIPLE}; got {side}"),
+                    format!(
+                        "ComfyUI latents need {field} in {MIN_SIDE}..={MAX_SIDE} and a multiple of {SIZE_MULTIPLE}; got {side}"
+                    ),
                 ));
             }
         }
         return Ok(size);
     }
     if let Some(ratio) = aspect_ratio {
-        let parsed = ratio.split_once(':').and_then(|(w, h)| Some((w.trim().parse::<f64>().ok()?, h.trim().parse::<f64>().ok()?)));
+        let parsed = ratio
+            .split_once(':')
+            .and_then(|(w, h)| Some((w.trim().parse::<f64>().ok()?, h.trim().parse::<f64>().ok()?)));
         let Some((w, h)) = parsed.filter(|(w, h)| *w > 0.0 && *h > 0.0) else {
             return Err(ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")));
         };
@@ -167,7 +195,10 @@ pub fn output_size(size: Option<Dims>, aspect_ratio: Option<&str>, input: Option
     if let Some(input) = input.filter(|d| d.width > 0 && d.height > 0) {
         let long = input.width.max(input.height) as f64;
         let scale = if long > MAX_EDIT_SIDE as f64 { MAX_EDIT_SIDE as f64 / long } else { 1.0 };
-        return Ok(Dims { width: round_side(input.width as f64 * scale), height: round_side(input.height as f64 * scale) });
+        return Ok(Dims {
+            width: round_side(input.width as f64 * scale),
+            height: round_side(input.height as f64 * scale),
+        });
     }
     Ok(default)
 }

@@ -114,7 +114,11 @@ impl Template {
     /// with the Easel parameter that needs it.
     pub fn check(&self, needed: &[(&str, &str)]) -> Result<(), ProviderError> {
         let key = self.kind.config_key();
-        let origin = if self.custom { format!("the workflow in config `{key}`") } else { format!("the built-in {key} workflow") };
+        let origin = if self.custom {
+            format!("the workflow in config `{key}`")
+        } else {
+            format!("the built-in {key} workflow")
+        };
         let unknown: Vec<&String> = self.placeholders.iter().filter(|p| !KNOWN.contains(&p.as_str())).collect();
         if !unknown.is_empty() {
             let list = unknown.iter().map(|p| format!("{{{{{p}}}}}")).collect::<Vec<_>>().join(", ");
@@ -316,7 +320,12 @@ mod tests {
         let ui = r#"{"last_node_id": 9, "nodes": [], "links": []}"#;
         assert!(Template::load(Kind::Txt2Img, Some(ui)).unwrap_err().message().contains("Export (API)"));
         assert!(Template::load(Kind::Txt2Img, Some("{not json")).unwrap_err().message().contains("not valid JSON"));
-        assert!(Template::load(Kind::Txt2Img, Some(r#"{"1": {"inputs": {}}}"#)).unwrap_err().message().contains("class_type"));
+        assert!(
+            Template::load(Kind::Txt2Img, Some(r#"{"1": {"inputs": {}}}"#))
+                .unwrap_err()
+                .message()
+                .contains("class_type")
+        );
     }
 
     #[test]

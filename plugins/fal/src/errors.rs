@@ -119,10 +119,8 @@ pub fn detail_text(detail: Option<&Value>) -> Option<String> {
     match detail? {
         Value::String(s) if !s.trim().is_empty() => Some(truncate(s, 400)),
         Value::Array(items) if !items.is_empty() => {
-            let parts: Vec<String> = items
-                .iter()
-                .map(|i| i.get("msg").map(text_of).unwrap_or_else(|| text_of(i)))
-                .collect();
+            let parts: Vec<String> =
+                items.iter().map(|i| i.get("msg").map(text_of).unwrap_or_else(|| text_of(i))).collect();
             Some(truncate(&parts.join("; "), 400))
         }
         Value::Null => None,
@@ -144,7 +142,10 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let r = resp(422, r#"{"detail":[{"loc":["body","num_images"],"msg":"Input should be less than or equal to 4","type":"less_than_equal"}]}"#);
+        let r = resp(
+            422,
+            r#"{"detail":[{"loc":["body","num_images"],"msg":"Input should be less than or equal to 4","type":"less_than_equal"}]}"#,
+        );
         match classify(&r, Call::Submit, "fal-ai/flux/dev") {
             ProviderError::InvalidRequest { field, message } => {
                 assert_eq!(field.as_deref(), Some("count"));
@@ -156,17 +157,31 @@ mod tests {
 
     #[test]
     fn safety_auth_rate_and_server_errors() {
-        let r = resp(422, r#"{"detail":[{"loc":["body","prompt"],"msg":"The content could not be processed","type":"content_policy_violation"}]}"#);
-        assert!(matches!(classify(&r, Call::Result, "e"), ProviderError::ContentBlocked(m) if m.contains("could not be processed")));
+        let r = resp(
+            422,
+            r#"{"detail":[{"loc":["body","prompt"],"msg":"The content could not be processed","type":"content_policy_violation"}]}"#,
+        );
+        assert!(
+            matches!(classify(&r, Call::Result, "e"), ProviderError::ContentBlocked(m) if m.contains("could not be processed"))
+        );
         let r = resp(401, r#"{"detail":"Invalid API key"}"#);
-        assert!(matches!(classify(&r, Call::Submit, "e"), ProviderError::Unauthorized(m) if m.contains("FAL_KEY") && m.contains("Invalid API key")));
+        assert!(
+            matches!(classify(&r, Call::Submit, "e"), ProviderError::Unauthorized(m) if m.contains("FAL_KEY") && m.contains("Invalid API key"))
+        );
         let mut r = resp(429, r#"{"detail":"Too many requests"}"#);
         r.headers.push(("retry-after".into(), "3".into()));
-        assert!(matches!(classify(&r, Call::Submit, "e"), ProviderError::RateLimited { retry_after_ms: Some(3000), .. }));
+        assert!(matches!(
+            classify(&r, Call::Submit, "e"),
+            ProviderError::RateLimited { retry_after_ms: Some(3000), .. }
+        ));
         let r = resp(502, "<html><head><title>502 Bad Gateway</title></head><body>bad gateway</body></html>");
-        assert!(matches!(classify(&r, Call::Status, "e"), ProviderError::Upstream { status: 502, message } if message == "fal: HTTP 502: an HTML page titled \"502 Bad Gateway\""));
+        assert!(
+            matches!(classify(&r, Call::Status, "e"), ProviderError::Upstream { status: 502, message } if message == "fal: HTTP 502: an HTML page titled \"502 Bad Gateway\"")
+        );
         let r = resp(404, r#"{"detail":"Application not found"}"#);
-        assert!(matches!(classify(&r, Call::Submit, "x/y"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
+        assert!(
+            matches!(classify(&r, Call::Submit, "x/y"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model")
+        );
     }
 
     const NGINX_503: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
@@ -177,7 +192,10 @@ mod tests {
         match classify(&page, Call::Submit, "fal-ai/flux/dev") {
             ProviderError::RateLimited { message, .. } => {
                 assert!(message.contains("never reached fal") && message.contains("HTTP 503"), "{message}");
-                assert!(message.contains("\"503 Service Temporarily Unavailable\"") && !message.contains("<center>"), "{message}");
+                assert!(
+                    message.contains("\"503 Service Temporarily Unavailable\"") && !message.contains("<center>"),
+                    "{message}"
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -190,6 +208,9 @@ mod tests {
         assert!(matches!(classify(&answer, Call::Submit, "e"), ProviderError::Upstream { status: 503, .. }));
         // A 500 is fal's own failure, with or without the header; polls keep their own retry rule.
         assert!(matches!(classify(&resp(500, "{}"), Call::Submit, "e"), ProviderError::Upstream { status: 500, .. }));
-        assert!(matches!(classify(&resp(503, NGINX_503), Call::Status, "e"), ProviderError::Upstream { status: 503, .. }));
+        assert!(matches!(
+            classify(&resp(503, NGINX_503), Call::Status, "e"),
+            ProviderError::Upstream { status: 503, .. }
+        ));
     }
 }

@@ -75,7 +75,8 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let queue = config_url(host, "queue_url", DEFAULT_QUEUE_URL);
     let url = format!("{queue}/{}", call.endpoint);
     host.log(Level::Debug, &format!("fal submit {} ({} image(s))", call.endpoint, request.count));
-    let body = serde_json::to_vec(&call.body).map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
+    let body =
+        serde_json::to_vec(&call.body).map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
     let response = send(host, "POST", &url, body, SUBMIT_TIMEOUT_MS)?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Submit, &call.endpoint));
@@ -99,7 +100,10 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
     let request_id = json
         .get("request_id")
         .and_then(Value::as_str)
-        .ok_or_else(|| ProviderError::Upstream { status: 200, message: format!("fal's submit answer has no request_id: {}", truncate(&json.to_string(), 200)) })?
+        .ok_or_else(|| ProviderError::Upstream {
+            status: 200,
+            message: format!("fal's submit answer has no request_id: {}", truncate(&json.to_string(), 200)),
+        })?
         .to_string();
     let base = format!("{queue}/{}/requests/{request_id}", app_of(endpoint));
     let url = |key: &str, fallback: String| json.get(key).and_then(Value::as_str).map_or(fallback, String::from);
@@ -149,7 +153,11 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
 /// GET the result of a completed request. A failed run answers with an
 /// error status and a `detail` body (docs/providers/fal.md#queue), which is the job's
 /// failure; `status_error` (from the status poll) backs it up.
-fn fetch_result(host: &dyn Host, token: &Token, status_error: Option<ProviderError>) -> Result<JobState, ProviderError> {
+fn fetch_result(
+    host: &dyn Host,
+    token: &Token,
+    status_error: Option<ProviderError>,
+) -> Result<JobState, ProviderError> {
     let response = send(host, "GET", &token.response_url, vec![], POLL_TIMEOUT_MS)?;
     if response.is_success() {
         let json = response.json().ok_or_else(|| bad_json(&response, "result"))?;
@@ -174,14 +182,25 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
     let response = send(host, "PUT", &token.cancel_url, vec![], POLL_TIMEOUT_MS)?;
-    let status = response.json().and_then(|b| b.get("status").and_then(Value::as_str).map(String::from)).unwrap_or_default();
+    let status =
+        response.json().and_then(|b| b.get("status").and_then(Value::as_str).map(String::from)).unwrap_or_default();
     match response.status {
         200..=299 => {
-            host.log(Level::Info, &format!("fal request {} cancel: {}", token.request_id, if status.is_empty() { "accepted" } else { &status }));
+            host.log(
+                Level::Info,
+                &format!(
+                    "fal request {} cancel: {}",
+                    token.request_id,
+                    if status.is_empty() { "accepted" } else { &status }
+                ),
+            );
             Ok(())
         }
         400 | 404 => {
-            host.log(Level::Info, &format!("fal request {} was not cancelled: {status} (HTTP {})", token.request_id, response.status));
+            host.log(
+                Level::Info,
+                &format!("fal request {} was not cancelled: {status} (HTTP {})", token.request_id, response.status),
+            );
             Ok(())
         }
         _ => Err(errors::classify(&response, Call::Cancel, &token.endpoint)),
@@ -199,8 +218,15 @@ fn require_key(host: &dyn Host) -> Result<(), ProviderError> {
     }
 }
 
-fn send(host: &dyn Host, method: &str, url: &str, body: Vec<u8>, timeout_ms: u32) -> Result<HttpResponse, ProviderError> {
-    let mut headers = vec![("Authorization".to_string(), AUTH_VALUE.to_string()), ("Accept".into(), "application/json".into())];
+fn send(
+    host: &dyn Host,
+    method: &str,
+    url: &str,
+    body: Vec<u8>,
+    timeout_ms: u32,
+) -> Result<HttpResponse, ProviderError> {
+    let mut headers =
+        vec![("Authorization".to_string(), AUTH_VALUE.to_string()), ("Accept".into(), "application/json".into())];
     if !body.is_empty() {
         headers.push(("Content-Type".into(), "application/json".into()));
     }

@@ -52,7 +52,10 @@ fn poll_walks_queue_progress_and_result() {
     match poll(&host, &token).unwrap() {
         JobState::Done(images) => {
             assert_eq!(images.len(), 1);
-            assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] });
+            assert_eq!(
+                images[0].data,
+                ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] }
+            );
             assert_eq!(images[0].seed, Some(9));
         }
         other => panic!("{other:?}"),
@@ -66,10 +69,14 @@ fn a_failed_run_is_a_failed_job() {
     let token = submitted_token(&host);
     host.answer(200, r#"{"status":"COMPLETED","error":"flagged","error_type":"content_policy_violation"}"#);
     host.answer(422, r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged by the content checker","type":"content_policy_violation"}]}"#);
-    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::ContentBlocked(m)) if m.contains("content checker")));
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::ContentBlocked(m)) if m.contains("content checker"))
+    );
     host.answer(200, r#"{"status":"COMPLETED","error":"CUDA out of memory","error_type":"internal_server_error"}"#);
     host.answer(502, "bad gateway");
-    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA")));
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA"))
+    );
     // A transient status error is an Err for the host to retry.
     host.answer(503, "unavailable");
     assert!(matches!(poll(&host, &token), Err(ProviderError::Upstream { status: 503, .. })));
@@ -80,11 +87,16 @@ fn a_failed_run_is_a_failed_job() {
 #[test]
 fn submit_errors_are_classified() {
     let host = mock();
-    host.answer(422, r#"{"detail":[{"loc":["body","image_size"],"msg":"Input should be a valid preset","type":"enum"}]}"#);
+    host.answer(
+        422,
+        r#"{"detail":[{"loc":["body","image_size"],"msg":"Input should be a valid preset","type":"enum"}]}"#,
+    );
     let err = submit(&host, &Request::text("fal-ai/flux/dev", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::InvalidRequest { field: Some(ref f), .. } if f == "width"), "{err:?}");
     host.fail(EgressError::Connection("refused".into()));
-    assert!(matches!(submit(&host, &Request::text("fal-ai/flux/dev", "x")), Err(ProviderError::Unavailable(m)) if m.contains("refused")));
+    assert!(
+        matches!(submit(&host, &Request::text("fal-ai/flux/dev", "x")), Err(ProviderError::Unavailable(m)) if m.contains("refused"))
+    );
 }
 
 #[test]
@@ -129,7 +141,10 @@ fn describe_lists_models_hosts_and_extra_ids() {
 fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
     let host = mock();
     host.answer(200, SUBMITTED);
-    let request = Request { extra: Some(r#"{"enable_safety_checker": false, "acceleration": "high"}"#.into()), ..Request::text("flux-dev", "a red fox") };
+    let request = Request {
+        extra: Some(r#"{"enable_safety_checker": false, "acceleration": "high"}"#.into()),
+        ..Request::text("flux-dev", "a red fox")
+    };
     submit(&host, &request).unwrap();
     let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
     assert_eq!((body["enable_safety_checker"].as_bool(), body["acceleration"].as_str()), (Some(false), Some("high")));

@@ -63,7 +63,8 @@ pub fn build(request: &Request, output_format: Option<&str>) -> Result<Submit, P
                 body.insert("aspect_ratio".into(), json!(ratio));
             }
             if resolution {
-                let tier = request.size_tier.clone().or_else(|| request.size.map(|s| tier_for(s.width.max(s.height)).into()));
+                let tier =
+                    request.size_tier.clone().or_else(|| request.size.map(|s| tier_for(s.width.max(s.height)).into()));
                 if let Some(tier) = tier {
                     body.insert("resolution".into(), json!(tier.to_ascii_uppercase()));
                 }
@@ -142,7 +143,7 @@ fn insert_format(body: &mut Map<String, Value>, format: Option<&str>, accepted: 
 
 /// Input fields the plugin sets from Easel arguments (on some endpoint
 /// family or other), refused in `params`: docs/providers/fal.md#params.
-pub const RESERVED: &[params::Reserved] = &[
+pub const RESERVED: &[params::Reserved<'static>] = &[
     ("prompt", "prompt"),
     ("negative_prompt", "negative_prompt"),
     ("num_images", "count"),
@@ -231,7 +232,8 @@ mod tests {
         let mut r = Request::text("fal-ai/recraft/v3", "a fox");
         r.negative_prompt = Some("blur".into());
         r.images = vec![png(Role::Reference), png(Role::Mask)];
-        r.extra = Some(r#"{"style":"digital_illustration","enable_safety_checker":false,"output_format":"png"}"#.into());
+        r.extra =
+            Some(r#"{"style":"digital_illustration","enable_safety_checker":false,"output_format":"png"}"#.into());
         r.count = 3;
         let s = build(&r, Some("jpeg")).unwrap();
         assert_eq!(s.endpoint, "fal-ai/recraft/v3");
@@ -242,8 +244,13 @@ mod tests {
         assert!(s.body["mask_url"].as_str().unwrap().starts_with("data:image/png"));
         r.extra = Some(r#"{"num_images": 1}"#.into());
         let refused = build(&r, None).unwrap_err();
-        assert!(matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.num_images" && message.contains("count argument")), "{refused:?}");
+        assert!(
+            matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.num_images" && message.contains("count argument")),
+            "{refused:?}"
+        );
         r.extra = Some("[1]".into());
-        assert!(matches!(build(&r, None).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
+        assert!(
+            matches!(build(&r, None).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params")
+        );
     }
 }

@@ -14,8 +14,8 @@ pub mod models;
 pub mod status;
 pub mod token;
 
-pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// fal.ai's queue API as an Easel [`Provider`]; the calls are in [`flow`].

@@ -34,8 +34,13 @@ pub const FLUX_PRESETS: [(&str, u32, u32); 6] = [
 ];
 
 /// Aspect ratios offered for FLUX and the preset each maps to.
-pub const FLUX_RATIOS: [(&str, &str); 5] =
-    [("1:1", "square_hd"), ("4:3", "landscape_4_3"), ("3:4", "portrait_4_3"), ("16:9", "landscape_16_9"), ("9:16", "portrait_16_9")];
+pub const FLUX_RATIOS: [(&str, &str); 5] = [
+    ("1:1", "square_hd"),
+    ("4:3", "landscape_4_3"),
+    ("3:4", "portrait_4_3"),
+    ("16:9", "landscape_16_9"),
+    ("9:16", "portrait_16_9"),
+];
 
 /// nano-banana `aspect_ratio` values (docs/providers/fal.md#inputs: 21:9 … 9:16).
 pub const BANANA_RATIOS: [&str; 10] = ["21:9", "16:9", "3:2", "4:3", "5:4", "1:1", "4:5", "3:4", "2:3", "9:16"];

@@ -25,20 +25,24 @@ pub enum Status {
 pub fn parse_status(body: &Value) -> Status {
     let status = body.get("status").and_then(Value::as_str).unwrap_or("").to_ascii_uppercase();
     match status.as_str() {
-        "IN_QUEUE" => Status::Queued(body.get("queue_position").and_then(Value::as_u64).map(|p| p.min(u64::from(u32::MAX)) as u32)),
+        "IN_QUEUE" => Status::Queued(
+            body.get("queue_position").and_then(Value::as_u64).map(|p| p.min(u64::from(u32::MAX)) as u32),
+        ),
         "IN_PROGRESS" => {
             let messages: Vec<String> = body
                 .get("logs")
                 .and_then(Value::as_array)
-                .map(|logs| logs.iter().filter_map(|l| l.get("message").map(text_of)).filter(|m| !m.trim().is_empty()).collect())
+                .map(|logs| {
+                    logs.iter().filter_map(|l| l.get("message").map(text_of)).filter(|m| !m.trim().is_empty()).collect()
+                })
                 .unwrap_or_default();
             let fraction = messages.iter().rev().find_map(|m| fraction_in(m));
             Status::Running { fraction, log: messages.last().map(|m| truncate(m, 200)) }
         }
         "COMPLETED" | "OK" => Status::Completed { error: completed_error(body) },
-        "FAILED" | "ERROR" => {
-            Status::Completed { error: Some(completed_error(body).unwrap_or_else(|| upstream("the request failed at fal"))) }
-        }
+        "FAILED" | "ERROR" => Status::Completed {
+            error: Some(completed_error(body).unwrap_or_else(|| upstream("the request failed at fal"))),
+        },
         "CANCELED" | "CANCELLED" | "CANCELLATION_REQUESTED" => {
             Status::Completed { error: Some(upstream("the request was cancelled at fal")) }
         }
@@ -72,8 +76,11 @@ pub fn parse_result(body: &Value) -> Result<Vec<Output>, ProviderError> {
         _ => vec![],
     };
     let seed = body.get("seed").and_then(Value::as_u64);
-    let flags: Vec<bool> =
-        body.get("has_nsfw_concepts").and_then(Value::as_array).map(|f| f.iter().map(|v| v.as_bool() == Some(true)).collect()).unwrap_or_default();
+    let flags: Vec<bool> = body
+        .get("has_nsfw_concepts")
+        .and_then(Value::as_array)
+        .map(|f| f.iter().map(|v| v.as_bool() == Some(true)).collect())
+        .unwrap_or_default();
     let mut outputs = Vec::new();
     for (index, item) in items.iter().enumerate() {
         if flags.get(index) == Some(&true) {
@@ -116,13 +123,19 @@ mod tests {
             parse_status(&json!({"status":"IN_PROGRESS","logs":[{"message":"loading"},{"message":"step 3/4"}]})),
             Status::Running { fraction: Some(0.75), log: Some("step 3/4".into()) }
         );
-        assert_eq!(parse_status(&json!({"status":"IN_PROGRESS","logs":null})), Status::Running { fraction: None, log: None });
+        assert_eq!(
+            parse_status(&json!({"status":"IN_PROGRESS","logs":null})),
+            Status::Running { fraction: None, log: None }
+        );
         assert_eq!(parse_status(&json!({"status":"COMPLETED","logs":[]})), Status::Completed { error: None });
         assert!(matches!(
             parse_status(&json!({"status":"COMPLETED","error":"bad","error_type":"content_policy_violation"})),
             Status::Completed { error: Some(ProviderError::ContentBlocked(_)) }
         ));
-        assert!(matches!(parse_status(&json!({"status":"FAILED"})), Status::Completed { error: Some(ProviderError::Upstream { .. }) }));
+        assert!(matches!(
+            parse_status(&json!({"status":"FAILED"})),
+            Status::Completed { error: Some(ProviderError::Upstream { .. }) }
+        ));
         assert_eq!(parse_status(&json!({"status":"WARMING"})), Status::Other("WARMING".into()));
     }
 
@@ -139,7 +152,8 @@ mod tests {
         assert!(matches!(&out[1].data, ImageData::Inline { mime_type, .. } if mime_type == "image/png"));
         let flagged = json!({"images":[{"url":"https://x/a.png"}],"has_nsfw_concepts":[true]});
         assert!(matches!(parse_result(&flagged), Err(ProviderError::ContentBlocked(_))));
-        let partial = json!({"images":[{"url":"https://x/a.png"},{"url":"https://x/b.png"}],"has_nsfw_concepts":[true,false]});
+        let partial =
+            json!({"images":[{"url":"https://x/a.png"},{"url":"https://x/b.png"}],"has_nsfw_concepts":[true,false]});
         assert_eq!(parse_result(&partial).unwrap().len(), 1);
         assert!(matches!(parse_result(&json!({"image":{"url":"https://x/u.png"}})), Ok(v) if v.len() == 1));
         assert!(matches!(parse_result(&json!({})), Err(ProviderError::Upstream { .. })));

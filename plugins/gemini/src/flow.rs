@@ -43,7 +43,10 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
     let plan = request::plan(req, &settings)?;
     host.log(
         Level::Debug,
-        &format!("POST {} x{} aspectRatio={:?} imageSize={:?} seed={:?}", plan.url, plan.count, plan.aspect_ratio, plan.image_size, plan.seed),
+        &format!(
+            "POST {} x{} aspectRatio={:?} imageSize={:?} seed={:?}",
+            plan.url, plan.count, plan.aspect_ratio, plan.image_size, plan.seed
+        ),
     );
     // The API has no `n`: one call per image (docs/providers/gemini.md#generatecontent).
     let mut images: Vec<Output> = Vec::new();
@@ -54,13 +57,24 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
         );
         let call = plan.call(index);
         let url = call.url.clone();
-        let outcome = host.fetch(call).map_err(|e| egress_error(e, &Upstream::cloud("Gemini"), &url)).and_then(|r| response::interpret(&r, unix_now()));
+        let outcome = host
+            .fetch(call)
+            .map_err(|e| egress_error(e, &Upstream::cloud("Gemini"), &url))
+            .and_then(|r| response::interpret(&r, unix_now()));
         match outcome {
             Ok(got) => images.extend(got.into_iter().map(|image| Output { seed: plan.seed_for(index), ..image })),
             Err(error) if images.is_empty() => return Err(error),
             Err(error) => {
                 // Keep the images already paid for; say why the rest are missing.
-                host.log(Level::Warn, &format!("Gemini image {} of {} failed, returning {}: {error:?}", index + 1, plan.count, images.len()));
+                host.log(
+                    Level::Warn,
+                    &format!(
+                        "Gemini image {} of {} failed, returning {}: {error:?}",
+                        index + 1,
+                        plan.count,
+                        images.len()
+                    ),
+                );
                 break;
             }
         }
@@ -73,7 +87,9 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
 pub fn poll(_host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     Err(ProviderError::invalid(
         Some("job_id"),
-        format!("Gemini generateContent is synchronous: submit returns the images, so there is no job `{token}` to poll"),
+        format!(
+            "Gemini generateContent is synchronous: submit returns the images, so there is no job `{token}` to poll"
+        ),
     ))
 }
 

@@ -9,8 +9,15 @@
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
 
 /// No optional parameters: the base of every model's [`Features`].
-const NO_FEATURES: Features =
-    Features { negative_prompt: false, seed: false, steps: false, guidance: false, strength: false, mask: false, custom_size: false };
+const NO_FEATURES: Features = Features {
+    negative_prompt: false,
+    seed: false,
+    steps: false,
+    guidance: false,
+    strength: false,
+    mask: false,
+    custom_size: false,
+};
 
 /// Which endpoint a model used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +69,8 @@ const OPS: &[Operation] = &[Operation::Generate, Operation::Edit];
 /// SDK docstring ratios [P] plus 4:5 and 5:4 from Google docs [S].
 const RATIOS: &[&str] = &["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9"];
 /// Gemini 3.1 Flash Image adds the extreme ratios [S].
-const RATIOS_31: &[&str] = &["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "1:4", "4:1", "1:8", "8:1"];
+const RATIOS_31: &[&str] =
+    &["1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9", "1:4", "4:1", "1:8", "8:1"];
 const NOTES: &str = "Describe the scene in full sentences (subject, setting, style, lighting, camera) rather than \
 keyword lists. For edits the reference images come first: say what to change and what to keep. There is no negative \
 prompt and no mask: name what to avoid or which region to change in words. Without aspect_ratio an edit follows the \
@@ -71,7 +79,15 @@ input image's shape.";
 const FLASH_31: Model = Model {
     id: "gemini-3.1-flash-image",
     display_name: "Gemini 3.1 Flash Image (Nano Banana 2)",
-    aliases: &["nano-banana-2", "nano-banana", "flash", "Nano Banana 2", "Nano Banana", "Gemini 3.1 Flash Image", "models/gemini-3.1-flash-image"],
+    aliases: &[
+        "nano-banana-2",
+        "nano-banana",
+        "flash",
+        "Nano Banana 2",
+        "Nano Banana",
+        "Gemini 3.1 Flash Image",
+        "models/gemini-3.1-flash-image",
+    ],
     operations: OPS,
     aspect_ratios: RATIOS_31,
     size_tiers: &["512", "1K", "2K", "4K"],
@@ -172,7 +188,9 @@ pub const MODELS: &[Model] = &[
         max_input_images: 3,
         lifecycle: Lifecycle::Retired,
         replacement: Some("gemini-3.1-flash-image"),
-        retired_note: Some("discontinued on the Gemini Developer API on 2026-10-02 (per Google's model card as quoted by third parties)"),
+        retired_note: Some(
+            "discontinued on the Gemini Developer API on 2026-10-02 (per Google's model card as quoted by third parties)",
+        ),
         price_per_image_usd: Some(0.039),
         ..FLASH_31
     },
@@ -267,7 +285,8 @@ mod tests {
 
     #[test]
     fn aliases_reach_current_models() {
-        let by_alias = |alias: &str| MODELS.iter().find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(alias))).map(|m| m.id);
+        let by_alias =
+            |alias: &str| MODELS.iter().find(|m| m.aliases.iter().any(|a| a.eq_ignore_ascii_case(alias))).map(|m| m.id);
         assert_eq!(by_alias("nano-banana"), Some("gemini-3.1-flash-image"));
         assert_eq!(by_alias("NANO-BANANA-2"), Some("gemini-3.1-flash-image"));
         assert_eq!(by_alias("flash"), Some("gemini-3.1-flash-image"));

@@ -19,10 +19,11 @@ pub const SECRET: &str = "GEMINI_API_KEY";
 pub const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
 /// `params` keys that are members of the request body itself; every other
 /// key goes into `generationConfig` (docs/providers/gemini.md#params).
-pub const TOP_LEVEL_PARAMS: &[&str] = &["safetySettings", "systemInstruction", "tools", "toolConfig", "cachedContent", "labels"];
+pub const TOP_LEVEL_PARAMS: &[&str] =
+    &["safetySettings", "systemInstruction", "tools", "toolConfig", "cachedContent", "labels"];
 /// `generationConfig` members the plugin sets from Easel arguments, and
 /// body members it builds itself: refused in `params`.
-const RESERVED: &[params::Reserved] = &[
+const RESERVED: &[params::Reserved<'static>] = &[
     ("contents", "prompt and images"),
     ("seed", "seed"),
     ("candidateCount", "count"),
@@ -81,7 +82,10 @@ impl Plan {
     pub fn call(&self, index: u32) -> HttpRequest {
         let mut body = self.body.clone();
         if let Some(seed) = self.seed_for(index) {
-            params::deep_merge(&mut body, json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default());
+            params::deep_merge(
+                &mut body,
+                json!({"generationConfig": {"seed": seed}}).as_object().cloned().unwrap_or_default(),
+            );
         }
         HttpRequest {
             method: "POST".into(),
@@ -134,7 +138,8 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, ProviderError> {
     if !model.operations.contains(&req.operation) {
         return Err(ProviderError::invalid(
             Some("model"),
-            format!("model `{}` cannot do {:?}; Gemini image models generate and edit", model.id, req.operation).to_lowercase(),
+            format!("model `{}` cannot do {:?}; Gemini image models generate and edit", model.id, req.operation)
+                .to_lowercase(),
         ));
     }
     check_unsupported(req, model)?;
@@ -147,7 +152,10 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, ProviderError> {
     if let Some(seed) = req.seed
         && seed + u64::from(req.count) - 1 > MAX_SEED
     {
-        return Err(ProviderError::invalid(Some("seed"), format!("must be at most {MAX_SEED} (Gemini seeds are 32-bit; got {seed})")));
+        return Err(ProviderError::invalid(
+            Some("seed"),
+            format!("must be at most {MAX_SEED} (Gemini seeds are 32-bit; got {seed})"),
+        ));
     }
     let (aspect_ratio, image_size) = image_config(model, req)?;
 
@@ -186,7 +194,8 @@ pub fn plan(req: &Request, settings: &Settings) -> Result<Plan, ProviderError> {
 
 /// Refuse what Gemini has no field for, naming the field.
 fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> {
-    let refuse = |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("Gemini `{}` {why}", model.id)));
+    let refuse =
+        |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("Gemini `{}` {why}", model.id)));
     if req.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) {
         return refuse("negative_prompt", "has no negative prompt; name what to avoid in the prompt itself");
     }
@@ -203,7 +212,10 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> 
         return refuse("images", "takes no mask; describe the region to change in the prompt");
     }
     if req.images.iter().any(|i| i.role == Role::Control) {
-        return refuse("images", "takes no control images; pass them as `reference` and say how to use them in the prompt");
+        return refuse(
+            "images",
+            "takes no control images; pass them as `reference` and say how to use them in the prompt",
+        );
     }
     let references = req.images.len() as u32;
     if references > model.max_input_images {
@@ -222,7 +234,10 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> 
 fn inline_part(index: usize, image: &InputImage) -> Result<Value, ProviderError> {
     let mime = image::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
     if !matches!(mime, "image/png" | "image/jpeg" | "image/webp" | "image/heic" | "image/heif") {
-        return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; Gemini takes PNG, JPEG, WebP or HEIC", index + 1)));
+        return Err(ProviderError::invalid(
+            Some("images"),
+            format!("reference image {} is {mime}; Gemini takes PNG, JPEG, WebP or HEIC", index + 1),
+        ));
     }
     let data = codec::b64(&image.data);
     Ok(json!({"inlineData": {"mimeType": mime, "data": data}}))
@@ -237,8 +252,12 @@ pub fn image_config(model: &Model, req: &Request) -> Result<(Option<String>, Opt
         Some(tier) => {
             let wire = normalize_tier(tier);
             if !model.size_tiers.iter().any(|t| *t == wire) {
-                let offered = if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
-                return Err(ProviderError::invalid(Some("size_tier"), format!("`{tier}` is not offered by `{}` (offered: {offered})", model.id)));
+                let offered =
+                    if model.size_tiers.is_empty() { "none".to_string() } else { model.size_tiers.join(", ") };
+                return Err(ProviderError::invalid(
+                    Some("size_tier"),
+                    format!("`{tier}` is not offered by `{}` (offered: {offered})", model.id),
+                ));
             }
             Some(wire)
         }
@@ -259,7 +278,9 @@ pub fn image_config(model: &Model, req: &Request) -> Result<(Option<String>, Opt
     let nearest = model
         .aspect_ratios
         .iter()
-        .filter_map(|r| parse_ratio(r).map(|(rw, rh)| (*r, (rw, rh), (wanted / (f64::from(rw) / f64::from(rh))).ln().abs())))
+        .filter_map(|r| {
+            parse_ratio(r).map(|(rw, rh)| (*r, (rw, rh), (wanted / (f64::from(rw) / f64::from(rh))).ln().abs()))
+        })
         .min_by(|a, b| a.2.total_cmp(&b.2));
     let Some((ratio, (rw, rh), _)) = nearest.filter(|n| n.2 <= RATIO_TOLERANCE) else {
         return Err(ProviderError::invalid(
@@ -286,7 +307,11 @@ fn covering_tier(model: &Model, rw: u32, rh: u32, long: u32) -> Option<String> {
     let stretch = (f64::from(rw.max(rh)) / f64::from(rw.min(rh))).sqrt();
     let mut tiers: Vec<(&str, u32)> = model.size_tiers.iter().filter_map(|t| tier_edge(t).map(|e| (*t, e))).collect();
     tiers.sort_by_key(|(_, edge)| *edge);
-    tiers.iter().find(|(_, edge)| f64::from(*edge) * stretch >= 0.9 * f64::from(long)).or(tiers.last()).map(|(name, _)| name.to_string())
+    tiers
+        .iter()
+        .find(|(_, edge)| f64::from(*edge) * stretch >= 0.9 * f64::from(long))
+        .or(tiers.last())
+        .map(|(name, _)| name.to_string())
 }
 
 #[cfg(test)]
@@ -352,11 +377,20 @@ mod tests {
     fn sizes_map_to_the_nearest_ratio_and_a_covering_tier() {
         let mut req = Request::text("gemini-3.1-flash-image", "x");
         req.size = Some(Dims { width: 1920, height: 1080 });
-        assert_eq!(image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(), (Some("16:9".into()), Some("2K".into())));
+        assert_eq!(
+            image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(),
+            (Some("16:9".into()), Some("2K".into()))
+        );
         req.size = Some(Dims { width: 1024, height: 1024 });
-        assert_eq!(image_config(models::find("gemini-3-pro-image").unwrap(), &req).unwrap(), (Some("1:1".into()), Some("1K".into())));
+        assert_eq!(
+            image_config(models::find("gemini-3-pro-image").unwrap(), &req).unwrap(),
+            (Some("1:1".into()), Some("1K".into()))
+        );
         req.size = Some(Dims { width: 512, height: 512 });
-        assert_eq!(image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(), (Some("1:1".into()), Some("512".into())));
+        assert_eq!(
+            image_config(models::find("gemini-3.1-flash-image").unwrap(), &req).unwrap(),
+            (Some("1:1".into()), Some("512".into()))
+        );
         req.size = Some(Dims { width: 1000, height: 600 });
         assert_eq!(field_of(&req), "width");
     }
@@ -365,14 +399,32 @@ mod tests {
     fn refusals_name_the_field() {
         let base = Request::text("gemini-3.1-flash-image", "x");
         assert_eq!(field_of(&Request { size_tier: Some("8K".into()), ..base.clone() }), "size_tier");
-        assert_eq!(field_of(&Request { size_tier: Some("512".into()), model: "gemini-3-pro-image".into(), ..base.clone() }), "size_tier");
-        assert_eq!(field_of(&Request { aspect_ratio: Some("8:1".into()), model: "gemini-3-pro-image".into(), ..base.clone() }), "aspect_ratio");
+        assert_eq!(
+            field_of(&Request { size_tier: Some("512".into()), model: "gemini-3-pro-image".into(), ..base.clone() }),
+            "size_tier"
+        );
+        assert_eq!(
+            field_of(&Request { aspect_ratio: Some("8:1".into()), model: "gemini-3-pro-image".into(), ..base.clone() }),
+            "aspect_ratio"
+        );
         assert_eq!(field_of(&Request { negative_prompt: Some("blur".into()), ..base.clone() }), "negative_prompt");
         assert_eq!(field_of(&Request { count: 5, ..base.clone() }), "count");
         assert_eq!(field_of(&Request { seed: Some(u64::from(u32::MAX)), ..base.clone() }), "seed");
-        assert_eq!(field_of(&Request { operation: Operation::Edit, images: vec![png(Role::Mask), png(Role::Reference)], ..base.clone() }), "images");
         assert_eq!(
-            field_of(&Request { operation: Operation::Edit, strength: Some(0.4), images: vec![png(Role::Reference)], ..base.clone() }),
+            field_of(&Request {
+                operation: Operation::Edit,
+                images: vec![png(Role::Mask), png(Role::Reference)],
+                ..base.clone()
+            }),
+            "images"
+        );
+        assert_eq!(
+            field_of(&Request {
+                operation: Operation::Edit,
+                strength: Some(0.4),
+                images: vec![png(Role::Reference)],
+                ..base.clone()
+            }),
             "strength"
         );
         assert_eq!(field_of(&Request { operation: Operation::Edit, ..base.clone() }), "images");
@@ -397,11 +449,16 @@ mod tests {
         assert_eq!(body["safetySettings"][0]["threshold"], "BLOCK_NONE");
         assert!(body["generationConfig"].get("safetySettings").is_none());
         // An explicit generationConfig object lands in the same place.
-        let req = Request { extra: Some(r#"{"generationConfig": {"topP": 0.9}}"#.into()), ..Request::text("gemini-3.1-flash-image", "x") };
+        let req = Request {
+            extra: Some(r#"{"generationConfig": {"topP": 0.9}}"#.into()),
+            ..Request::text("gemini-3.1-flash-image", "x")
+        };
         assert_eq!(self::body(&req, 0)["generationConfig"]["topP"], 0.9);
         assert_eq!(Settings::from_config(|_| None).base_url, DEFAULT_BASE_URL);
         let req = Request { extra: Some("[1]".into()), ..req };
-        assert!(matches!(plan(&req, &settings()).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
+        assert!(
+            matches!(plan(&req, &settings()).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params")
+        );
         let req = Request { extra: Some(r#"{"imageConfig": {"aspectRatio": "1:1"}}"#.into()), ..req };
         assert!(
             matches!(plan(&req, &settings()).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), message } if f == "params.imageConfig.aspectRatio" && message.contains("aspect_ratio"))

@@ -6,14 +6,22 @@
 
 use crate::request::SECRET;
 use crate::types::{HttpResponse, ImageData, Output, ProviderError};
-use easel_plugin_kit::text::snippet;
 use base64::Engine;
-use serde_json::Value;
+use easel_plugin_kit::text::snippet;
 use easel_plugin_kit::{http, image, text};
+use serde_json::Value;
 
 /// `finishReason` values that mean a safety filter withheld the output.
-const BLOCKING_FINISH: &[&str] =
-    &["IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION", "SAFETY", "PROHIBITED_CONTENT", "SPII", "BLOCKLIST", "RECITATION"];
+const BLOCKING_FINISH: &[&str] = &[
+    "IMAGE_SAFETY",
+    "IMAGE_PROHIBITED_CONTENT",
+    "IMAGE_RECITATION",
+    "SAFETY",
+    "PROHIBITED_CONTENT",
+    "SPII",
+    "BLOCKLIST",
+    "RECITATION",
+];
 
 /// Images from a 200 response, or the classified failure.
 pub fn interpret(resp: &HttpResponse, now_unix_secs: u64) -> Result<Vec<Output>, ProviderError> {
@@ -23,7 +31,10 @@ pub fn interpret(resp: &HttpResponse, now_unix_secs: u64) -> Result<Vec<Output>,
 /// `key` in camelCase or its snake_case twin (`inlineData` / `inline_data`).
 fn get<'a>(value: &'a Value, camel: &str) -> Option<&'a Value> {
     value.get(camel).or_else(|| {
-        let snake: String = camel.chars().flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] }).collect();
+        let snake: String = camel
+            .chars()
+            .flat_map(|c| if c.is_ascii_uppercase() { vec!['_', c.to_ascii_lowercase()] } else { vec![c] })
+            .collect();
         value.get(snake.as_str())
     })
 }
@@ -45,7 +56,11 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
     let mut images = Vec::new();
     let mut said = Vec::new();
     for candidate in &candidates {
-        let parts = get(candidate, "content").and_then(|c| get(c, "parts")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let parts = get(candidate, "content")
+            .and_then(|c| get(c, "parts"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         let mut last = None;
         for part in parts.iter().filter(|p| !get(p, "thought").and_then(Value::as_bool).unwrap_or(false)) {
             if let Some(text) = get_str(part, "text").map(str::trim).filter(|t| !t.is_empty()) {
@@ -58,17 +73,30 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
             }
         }
         if let Some((declared, b64)) = last {
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(b64.trim())
-                .map_err(|e| ProviderError::Upstream { status: 200, message: format!("Gemini sent an image that is not valid base64: {e}") })?;
-            let mime_type = image::sniff_image_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
-            images.push(Output { data: ImageData::Inline { mime_type, data }, width: None, height: None, seed: None, revised_prompt: None });
+            let data =
+                base64::engine::general_purpose::STANDARD.decode(b64.trim()).map_err(|e| ProviderError::Upstream {
+                    status: 200,
+                    message: format!("Gemini sent an image that is not valid base64: {e}"),
+                })?;
+            let mime_type =
+                image::sniff_image_mime(&data).map(str::to_string).or(declared).unwrap_or_else(|| "image/png".into());
+            images.push(Output {
+                data: ImageData::Inline { mime_type, data },
+                width: None,
+                height: None,
+                seed: None,
+                revised_prompt: None,
+            });
         }
     }
     if !images.is_empty() {
         return Ok(images);
     }
-    let model_said = if said.is_empty() { String::new() } else { format!(" The model said: \"{}\"", snippet(said.join(" ").as_bytes(), 300)) };
+    let model_said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(" The model said: \"{}\"", snippet(said.join(" ").as_bytes(), 300))
+    };
     if let Some(feedback) = get(&value, "promptFeedback")
         && let Some(reason) = get_str(feedback, "blockReason")
     {
@@ -79,10 +107,14 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
         )));
     }
     let Some(first) = candidates.first() else {
-        return Err(ProviderError::Upstream { status: 200, message: format!("Gemini answered without candidates: {}", snippet(body, 200)) });
+        return Err(ProviderError::Upstream {
+            status: 200,
+            message: format!("Gemini answered without candidates: {}", snippet(body, 200)),
+        });
     };
     let reason = get_str(first, "finishReason").unwrap_or("unknown");
-    let message = get_str(first, "finishMessage").map(|m| format!(": {}", m.trim().trim_end_matches('.'))).unwrap_or_default();
+    let message =
+        get_str(first, "finishMessage").map(|m| format!(": {}", m.trim().trim_end_matches('.'))).unwrap_or_default();
     if BLOCKING_FINISH.contains(&reason) {
         return Err(ProviderError::ContentBlocked(format!(
             "Gemini's safety filters withheld the image (finishReason {reason}){message}.{model_said}"
@@ -128,11 +160,14 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
     // Some proxies wrap the error in a one-element array.
     let body = body.as_array().and_then(|a| a.first().cloned()).unwrap_or(body);
     let error = body.get("error").cloned().unwrap_or(Value::Null);
-    let message = text::sentence(&get_str(&error, "message").map(str::to_string).unwrap_or_else(|| snippet(&resp.body, 300)));
+    let message =
+        text::sentence(&get_str(&error, "message").map(str::to_string).unwrap_or_else(|| snippet(&resp.body, 300)));
     let rpc = get_str(&error, "status").unwrap_or("").to_string();
     let details = get(&error, "details").and_then(Value::as_array).cloned().unwrap_or_default();
-    let of_type = |suffix: &'static str| details.iter().filter(move |d| get_str(d, "@type").is_some_and(|t| t.ends_with(suffix)));
-    let reason = of_type("google.rpc.ErrorInfo").find_map(|d| get_str(d, "reason").map(str::to_string)).unwrap_or_default();
+    let of_type =
+        |suffix: &'static str| details.iter().filter(move |d| get_str(d, "@type").is_some_and(|t| t.ends_with(suffix)));
+    let reason =
+        of_type("google.rpc.ErrorInfo").find_map(|d| get_str(d, "reason").map(str::to_string)).unwrap_or_default();
     let retry = of_type("google.rpc.RetryInfo")
         .find_map(|d| get(d, "retryDelay").and_then(duration_ms))
         .or_else(|| http::retry_delay_ms(resp, now_unix_secs));
@@ -142,7 +177,8 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
     let label = [rpc.as_str(), reason.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
     let label = if label.is_empty() { format!("HTTP {status}") } else { label };
 
-    let key_problem = reason.starts_with("API_KEY") || message.contains("API key not valid") || message.contains("API Key not found");
+    let key_problem =
+        reason.starts_with("API_KEY") || message.contains("API key not valid") || message.contains("API Key not found");
     if key_problem || status == 401 {
         return ProviderError::Unauthorized(format!(
             "Gemini rejected the API key ({label}): {message} Set {SECRET} (or GOOGLE_API_KEY) to a valid key from https://aistudio.google.com/apikey."
@@ -152,9 +188,17 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
         403 => ProviderError::Unauthorized(format!(
             "Gemini refused access ({label}): {message} Check that the {SECRET} key's project may use the Gemini API."
         )),
-        429 => ProviderError::RateLimited { retry_after_ms: retry, message: format!("Gemini quota or rate limit ({label}): {message}") },
-        404 => ProviderError::invalid(Some("model"), format!("Gemini does not serve this model for generateContent ({label}): {message}")),
-        400 if rpc == "FAILED_PRECONDITION" => ProviderError::Unsupported(format!("Gemini cannot serve this request ({label}): {message}")),
+        429 => ProviderError::RateLimited {
+            retry_after_ms: retry,
+            message: format!("Gemini quota or rate limit ({label}): {message}"),
+        },
+        404 => ProviderError::invalid(
+            Some("model"),
+            format!("Gemini does not serve this model for generateContent ({label}): {message}"),
+        ),
+        400 if rpc == "FAILED_PRECONDITION" => {
+            ProviderError::Unsupported(format!("Gemini cannot serve this request ({label}): {message}"))
+        }
         400 | 422 => {
             let field = violation.as_deref().and_then(easel_field).or_else(|| easel_field(&message));
             let at = violation.map(|v| format!(" at `{v}`")).unwrap_or_default();
@@ -163,7 +207,9 @@ pub fn classify_error(resp: &HttpResponse, now_unix_secs: u64) -> ProviderError 
                 message: format!("Gemini rejected the request{at} ({label}): {message}"),
             }
         }
-        _ if status >= 500 => ProviderError::Upstream { status, message: format!("Gemini server error ({label}): {message}") },
+        _ if status >= 500 => {
+            ProviderError::Upstream { status, message: format!("Gemini server error ({label}): {message}") }
+        }
         _ => ProviderError::Upstream { status, message: format!("Gemini answered HTTP {status} ({label}): {message}") },
     }
 }
@@ -195,8 +241,11 @@ mod tests {
 
     #[test]
     fn refusals_in_200_bodies() {
-        let blocked = json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "modelVersion": "gemini-3-pro-image"});
-        assert!(matches!(interpret(&resp(200, blocked), 0), Err(ProviderError::ContentBlocked(m)) if m.contains("PROHIBITED_CONTENT")));
+        let blocked =
+            json!({"promptFeedback": {"blockReason": "PROHIBITED_CONTENT"}, "modelVersion": "gemini-3-pro-image"});
+        assert!(
+            matches!(interpret(&resp(200, blocked), 0), Err(ProviderError::ContentBlocked(m)) if m.contains("PROHIBITED_CONTENT"))
+        );
         let safety = json!({"candidates": [{"finishReason": "IMAGE_SAFETY", "finishMessage": "Unable to show the generated image."}]});
         assert!(
             matches!(interpret(&resp(200, safety), 0), Err(ProviderError::ContentBlocked(m)) if m.contains("IMAGE_SAFETY") && m.contains("Unable"))
@@ -222,7 +271,10 @@ mod tests {
         let body = json!({"error": {"code": 429, "message": "You exceeded your current quota.", "status": "RESOURCE_EXHAUSTED", "details": [
             {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": []},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12s"}]}});
-        assert!(matches!(classify_error(&resp(429, body), 0), ProviderError::RateLimited { retry_after_ms: Some(12000), .. }));
+        assert!(matches!(
+            classify_error(&resp(429, body), 0),
+            ProviderError::RateLimited { retry_after_ms: Some(12000), .. }
+        ));
         assert_eq!(duration_ms(&json!("0.5s")), Some(500));
     }
 
@@ -230,22 +282,32 @@ mod tests {
     fn validation_names_the_field() {
         let body = json!({"error": {"code": 400, "message": "Invalid value at 'generation_config.image_config.aspect_ratio'", "status": "INVALID_ARGUMENT", "details": [
             {"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": [{"field": "generation_config.image_config.aspect_ratio", "description": "bad"}]}]}});
-        assert!(matches!(classify_error(&resp(400, body), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "aspect_ratio"));
-        let plain = json!({"error": {"code": 400, "message": "Unsupported image size 8K", "status": "INVALID_ARGUMENT"}});
-        assert!(matches!(classify_error(&resp(400, plain), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "size_tier"));
+        assert!(
+            matches!(classify_error(&resp(400, body), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "aspect_ratio")
+        );
+        let plain =
+            json!({"error": {"code": 400, "message": "Unsupported image size 8K", "status": "INVALID_ARGUMENT"}});
+        assert!(
+            matches!(classify_error(&resp(400, plain), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "size_tier")
+        );
     }
 
     #[test]
     fn other_statuses() {
         let missing = json!({"error": {"code": 404, "message": "models/x is not found for API version v1beta", "status": "NOT_FOUND"}});
-        assert!(matches!(classify_error(&resp(404, missing), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
-        let overloaded = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
+        assert!(
+            matches!(classify_error(&resp(404, missing), 0), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model")
+        );
+        let overloaded =
+            json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
         assert!(
             matches!(classify_error(&resp(503, overloaded), 0), ProviderError::Upstream { status: 503, message } if message.contains("overloaded"))
         );
         let denied = json!({"error": {"code": 403, "message": "Method doesn't allow unregistered callers", "status": "PERMISSION_DENIED"}});
         assert!(matches!(classify_error(&resp(403, denied), 0), ProviderError::Unauthorized(_)));
         let html = HttpResponse { status: 502, headers: vec![], body: b"<html>bad gateway</html>".to_vec() };
-        assert!(matches!(classify_error(&html, 0), ProviderError::Upstream { status: 502, message } if message.contains("bad gateway")));
+        assert!(
+            matches!(classify_error(&html, 0), ProviderError::Upstream { status: 502, message } if message.contains("bad gateway"))
+        );
     }
 }

@@ -155,12 +155,18 @@ fn output_to(o: t::Output) -> w::ImageOutput {
 
 fn error_to(e: t::ProviderError) -> w::ProviderError {
     match e {
-        t::ProviderError::InvalidRequest { field, message } => w::ProviderError::InvalidRequest(w::InvalidField { field, message }),
+        t::ProviderError::InvalidRequest { field, message } => {
+            w::ProviderError::InvalidRequest(w::InvalidField { field, message })
+        }
         t::ProviderError::Unsupported(m) => w::ProviderError::Unsupported(m),
         t::ProviderError::Unauthorized(m) => w::ProviderError::Unauthorized(m),
         t::ProviderError::ContentBlocked(m) => w::ProviderError::ContentBlocked(m),
-        t::ProviderError::RateLimited { retry_after_ms, message } => w::ProviderError::RateLimited(w::RateLimit { retry_after_ms, message }),
-        t::ProviderError::Upstream { status, message } => w::ProviderError::Upstream(w::UpstreamFailure { status, message }),
+        t::ProviderError::RateLimited { retry_after_ms, message } => {
+            w::ProviderError::RateLimited(w::RateLimit { retry_after_ms, message })
+        }
+        t::ProviderError::Upstream { status, message } => {
+            w::ProviderError::Upstream(w::UpstreamFailure { status, message })
+        }
         t::ProviderError::Timeout(m) => w::ProviderError::Timeout(m),
         t::ProviderError::Unavailable(m) => w::ProviderError::Unavailable(m),
         t::ProviderError::Internal(m) => w::ProviderError::Internal(m),

@@ -68,7 +68,10 @@ pub fn config_object(host: &dyn Host, key: &str) -> Result<Map<String, Value>, P
 /// `invalid-request` (no field: the fault is the operator's, not the
 /// caller's) for a config key that is not what it must be.
 pub fn bad_config(key: &str, expected: &str) -> ProviderError {
-    ProviderError::invalid(None, format!("config key `{key}` must be {expected}; fix [plugins.<name>.config] in plugins.toml"))
+    ProviderError::invalid(
+        None,
+        format!("config key `{key}` must be {expected}; fix [plugins.<name>.config] in plugins.toml"),
+    )
 }
 
 #[cfg(test)]
@@ -80,7 +83,14 @@ mod tests {
     fn values_parse() {
         let host = ScriptedHost::new(
             "",
-            &[("url", " \"http://h:1/\" "), ("list", r#"["a", " b ", ""]"#), ("csv", "a, b,,c"), ("n", "\"42\""), ("b", "yes"), ("t", r#"{"x": 1}"#)],
+            &[
+                ("url", " \"http://h:1/\" "),
+                ("list", r#"["a", " b ", ""]"#),
+                ("csv", "a, b,,c"),
+                ("n", "\"42\""),
+                ("b", "yes"),
+                ("t", r#"{"x": 1}"#),
+            ],
         );
         assert_eq!(config_url(&host, "url", "http://d"), "http://h:1");
         assert_eq!(config_url(&host, "none", "http://d/"), "http://d");

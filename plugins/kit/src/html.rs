@@ -3,14 +3,17 @@
 //! markup, not the API's JSON. Messages show its status and `<title>`
 //! instead of the markup.
 
-use crate::types::HttpResponse;
 use crate::text::{snippet, truncate};
+use crate::types::HttpResponse;
 
 /// Whether a body is an HTML page rather than the API's own JSON or text:
 /// it opens (after whitespace) with `<!doctype html`, `<html`, `<head`,
 /// `<body` or `<title`.
 pub fn is_html(body: &[u8]) -> bool {
-    let head = String::from_utf8_lossy(&body[..body.len().min(512)]).trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase();
+    let head = String::from_utf8_lossy(&body[..body.len().min(512)])
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .to_ascii_lowercase();
     ["<!doctype html", "<html", "<head", "<body", "<title"].iter().any(|tag| head.starts_with(tag))
 }
 
@@ -24,7 +27,12 @@ pub fn title(body: &[u8]) -> Option<String> {
     let start = open + lower[open..].find('>')? + 1;
     let end = start + lower[start..].find("</title")?;
     let title = text[start..end].split_whitespace().collect::<Vec<_>>().join(" ");
-    let title = title.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&#39;", "'").replace("&amp;", "&");
+    let title = title
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&");
     (!title.is_empty()).then(|| truncate(&title, 120))
 }
 
@@ -40,7 +48,11 @@ pub fn summary(body: &[u8]) -> Option<String> {
         return Some(format!("an HTML page titled \"{title}\""));
     }
     let text = visible_text(body);
-    Some(if text.is_empty() { "an HTML page with no text".into() } else { format!("an HTML page: {}", truncate(&text, 120)) })
+    Some(if text.is_empty() {
+        "an HTML page with no text".into()
+    } else {
+        format!("an HTML page: {}", truncate(&text, 120))
+    })
 }
 
 /// The page's text without tags (of its first 64 KiB), whitespace collapsed.
@@ -97,13 +109,22 @@ mod tests {
     #[test]
     fn error_pages_are_summarised_by_status_and_title() {
         assert_eq!(snippet(NGINX_503, 300), "an HTML page titled \"503 Service Temporarily Unavailable\"");
-        assert_eq!(snippet(b"<html><body><h1>Bad gateway</h1>\n<p>try later</p></body></html>", 300), "an HTML page: Bad gateway try later");
+        assert_eq!(
+            snippet(b"<html><body><h1>Bad gateway</h1>\n<p>try later</p></body></html>", 300),
+            "an HTML page: Bad gateway try later"
+        );
         assert_eq!(snippet(b"<html><body></body></html>", 300), "an HTML page with no text");
         let page = HttpResponse { status: 503, headers: vec![], body: NGINX_503.to_vec() };
         let line = response_summary(&page, 300);
         assert_eq!(line, "HTTP 503: an HTML page titled \"503 Service Temporarily Unavailable\"");
         assert!(!line.contains('<') && !line.contains('\n'), "{line}");
-        assert_eq!(response_summary(&HttpResponse { status: 502, headers: vec![], body: b" ".to_vec() }, 9), "HTTP 502 with an empty body");
-        assert_eq!(response_summary(&HttpResponse { status: 500, headers: vec![], body: b"oops".to_vec() }, 9), "HTTP 500: oops");
+        assert_eq!(
+            response_summary(&HttpResponse { status: 502, headers: vec![], body: b" ".to_vec() }, 9),
+            "HTTP 502 with an empty body"
+        );
+        assert_eq!(
+            response_summary(&HttpResponse { status: 500, headers: vec![], body: b"oops".to_vec() }, 9),
+            "HTTP 500: oops"
+        );
     }
 }

@@ -42,7 +42,7 @@ impl<'a> Upstream<'a> {
 /// | `timeout` | `timeout` | `NAME did not answer in time: …` |
 /// | `too-large` | `upstream` (status 0) | `NAME's answer was too large: …` (the host's text says which cap to raise) |
 /// | `invalid-request` | `internal` | `the host refused the request to TARGET: …` (a plugin bug) |
-pub fn egress_error(error: EgressError, upstream: &Upstream, target: &str) -> ProviderError {
+pub fn egress_error(error: EgressError, upstream: &Upstream<'_>, target: &str) -> ProviderError {
     let name = upstream.name;
     match error {
         EgressError::Denied(m) => ProviderError::Unavailable(m),
@@ -53,7 +53,9 @@ pub fn egress_error(error: EgressError, upstream: &Upstream, target: &str) -> Pr
         }),
         EgressError::Timeout(m) => ProviderError::Timeout(format!("{name} did not answer in time: {m}")),
         EgressError::TooLarge(m) => ProviderError::upstream(0, format!("{name}'s answer was too large: {m}")),
-        EgressError::InvalidRequest(m) => ProviderError::Internal(format!("the host refused the request to {target}: {m}")),
+        EgressError::InvalidRequest(m) => {
+            ProviderError::Internal(format!("the host refused the request to {target}: {m}"))
+        }
     }
 }
 
@@ -70,7 +72,10 @@ pub fn retry_after_ms(response: &HttpResponse) -> Option<u64> {
 /// `now_unix_secs`; a date in the past is 0): the order the OpenAI SDK
 /// honours them in (docs/providers/openai.md#errors).
 pub fn retry_delay_ms(response: &HttpResponse, now_unix_secs: u64) -> Option<u64> {
-    let millis = response.header("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0);
+    let millis = response
+        .header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|v| v.is_finite() && *v >= 0.0);
     if let Some(ms) = millis {
         return Some(ms.round() as u64);
     }
@@ -95,7 +100,11 @@ mod tests {
     use super::*;
 
     fn with(headers: &[(&str, &str)]) -> HttpResponse {
-        HttpResponse { status: 429, headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), body: vec![] }
+        HttpResponse {
+            status: 429,
+            headers: headers.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: vec![],
+        }
     }
 
     #[test]
@@ -121,8 +130,14 @@ mod tests {
     fn egress_errors_name_the_provider() {
         let url = "http://127.0.0.1:9/v1/images/generations";
         let openai = Upstream::cloud("OpenAI");
-        assert_eq!(egress_error(EgressError::Denied("add it".into()), &openai, url), ProviderError::Unavailable("add it".into()));
-        assert_eq!(egress_error(EgressError::SecretUnavailable("unset".into()), &openai, url), ProviderError::Unauthorized("unset".into()));
+        assert_eq!(
+            egress_error(EgressError::Denied("add it".into()), &openai, url),
+            ProviderError::Unavailable("add it".into())
+        );
+        assert_eq!(
+            egress_error(EgressError::SecretUnavailable("unset".into()), &openai, url),
+            ProviderError::Unauthorized("unset".into())
+        );
         assert_eq!(
             egress_error(EgressError::Connection("refused".into()), &openai, url),
             ProviderError::Unavailable(format!("cannot reach OpenAI at {url}: refused"))
@@ -149,6 +164,9 @@ mod tests {
             egress_error(EgressError::Connection("refused".into()), &sd, "GET /sdapi/v1/options"),
             ProviderError::Unavailable("SD WebUI not reachable at http://127.0.0.1:7860 — start it with `--api` (GET /sdapi/v1/options: refused)".into())
         );
-        assert_eq!(egress_error(EgressError::Denied("add it".into()), &sd, "GET /"), ProviderError::Unavailable("add it".into()));
+        assert_eq!(
+            egress_error(EgressError::Denied("add it".into()), &sd, "GET /"),
+            ProviderError::Unavailable("add it".into())
+        );
     }
 }

@@ -76,8 +76,14 @@ mod tests {
         assert_eq!(sniff_image_mime(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
         assert_eq!(sniff_image_mime(b"GIF89a"), Some("image/gif"));
         assert_eq!(sniff_image_mime(b"hello"), None);
-        assert_eq!((file_extension("image/jpeg"), file_extension("image/webp"), file_extension("image/png")), ("jpg", "webp", "png"));
-        assert_eq!((mime_from_filename("x.JPG"), mime_from_filename("a.b.webp"), mime_from_filename("x")), ("image/jpeg", "image/webp", "image/png"));
+        assert_eq!(
+            (file_extension("image/jpeg"), file_extension("image/webp"), file_extension("image/png")),
+            ("jpg", "webp", "png")
+        );
+        assert_eq!(
+            (mime_from_filename("x.JPG"), mime_from_filename("a.b.webp"), mime_from_filename("x")),
+            ("image/jpeg", "image/webp", "image/png")
+        );
     }
 
     #[test]

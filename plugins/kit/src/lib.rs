@@ -77,7 +77,7 @@ macro_rules! export_provider {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             type EaselPluginExport = $crate::Adapter<$provider>;
-            $crate::bindings::export!(EaselPluginExport with_types_in $crate::bindings);
+    $crate::bindings::export!(EaselPluginExport with_types_in $crate::bindings);
         };
     };
 }

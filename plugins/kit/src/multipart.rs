@@ -31,7 +31,12 @@ impl Form {
     /// Add a file part: form field `name`, `filename` (quotes and line
     /// breaks escaped), its `content_type` and bytes.
     pub fn file(&mut self, name: &str, filename: &str, content_type: &str, data: Vec<u8>) -> &mut Form {
-        self.parts.push(Part::File { name: name.into(), filename: filename.into(), content_type: content_type.into(), data });
+        self.parts.push(Part::File {
+            name: name.into(),
+            filename: filename.into(),
+            content_type: content_type.into(),
+            data,
+        });
         self
     }
 
@@ -45,7 +50,9 @@ impl Form {
             body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
             match part {
                 Part::Text { name, value } => {
-                    body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).as_bytes());
+                    body.extend_from_slice(
+                        format!("Content-Disposition: form-data; name=\"{}\"\r\n\r\n", quote(name)).as_bytes(),
+                    );
                     body.extend_from_slice(value.as_bytes());
                 }
                 Part::File { name, filename, content_type, data } => {
@@ -103,8 +110,14 @@ mod tests {
         let (content_type, body) = form.finish();
         let boundary = content_type.strip_prefix("multipart/form-data; boundary=").unwrap();
         let text = String::from_utf8(body).unwrap();
-        assert!(text.starts_with(&format!("--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na fox\r\n")));
-        assert!(text.contains("name=\"image[]\"; filename=\"image_0.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n"));
+        assert!(
+            text.starts_with(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na fox\r\n"
+            ))
+        );
+        assert!(
+            text.contains("name=\"image[]\"; filename=\"image_0.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n")
+        );
         assert!(text.ends_with(&format!("--{boundary}--\r\n")));
     }
 

@@ -36,7 +36,7 @@ pub fn parse(extra: Option<&str>) -> Result<Map<String, Value>, ProviderError> {
 /// Refuse the first key of `params` that `reserved` lists: `invalid-request`
 /// with field `params.<key>` and a message naming the Easel argument that
 /// sets it. Dotted reserved keys look inside nested objects.
-pub fn refuse_reserved(params: &Map<String, Value>, reserved: &[Reserved]) -> Result<(), ProviderError> {
+pub fn refuse_reserved(params: &Map<String, Value>, reserved: &[Reserved<'_>]) -> Result<(), ProviderError> {
     for (key, argument) in reserved {
         let mut path = key.split('.');
         let first = path.next().unwrap_or(key);
@@ -69,7 +69,11 @@ pub fn deep_merge(target: &mut Map<String, Value>, patch: Map<String, Value>) {
 
 /// [`parse`], [`refuse_reserved`] and [`deep_merge`] in one: the common
 /// case of a provider whose parameters all sit in one JSON object.
-pub fn merge(target: &mut Map<String, Value>, extra: Option<&str>, reserved: &[Reserved]) -> Result<(), ProviderError> {
+pub fn merge(
+    target: &mut Map<String, Value>,
+    extra: Option<&str>,
+    reserved: &[Reserved<'_>],
+) -> Result<(), ProviderError> {
     let params = parse(extra)?;
     refuse_reserved(&params, reserved)?;
     deep_merge(target, params);
@@ -111,10 +115,12 @@ mod tests {
         let mut target = json!({"a": 1, "cfg": {"x": 1}}).as_object().unwrap().clone();
         merge(&mut target, Some(r#"{"cfg": {"y": 2}, "b": [1]}"#), &[("prompt", "prompt")]).unwrap();
         assert_eq!(Value::Object(target.clone()), json!({"a": 1, "b": [1], "cfg": {"x": 1, "y": 2}}));
-        let (field, message) = field_of(merge(&mut target, Some(r#"{"prompt": "x"}"#), &[("prompt", "prompt")]).unwrap_err());
+        let (field, message) =
+            field_of(merge(&mut target, Some(r#"{"prompt": "x"}"#), &[("prompt", "prompt")]).unwrap_err());
         assert_eq!(field.as_deref(), Some("params.prompt"));
         assert_eq!(message, "use the prompt argument instead: the plugin sets `prompt` from it");
-        let (field, _) = field_of(merge(&mut target, Some(r#"{"cfg": {"seed": 1}}"#), &[("cfg.seed", "seed")]).unwrap_err());
+        let (field, _) =
+            field_of(merge(&mut target, Some(r#"{"cfg": {"seed": 1}}"#), &[("cfg.seed", "seed")]).unwrap_err());
         assert_eq!(field.as_deref(), Some("params.cfg.seed"));
         merge(&mut target, Some(r#"{"cfg": {"z": 1}}"#), &[("cfg.seed", "seed")]).unwrap();
     }
@@ -122,7 +128,10 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_object() {
         let (field, message) = field_of(parse(Some("[1]")).unwrap_err());
-        assert_eq!((field.as_deref(), message.as_str()), (Some("params"), "must be a JSON object of provider parameters, e.g. {\"seed\": 7}; got an array"));
+        assert_eq!(
+            (field.as_deref(), message.as_str()),
+            (Some("params"), "must be a JSON object of provider parameters, e.g. {\"seed\": 7}; got an array")
+        );
         let (field, message) = field_of(parse(Some("{")).unwrap_err());
         assert!(field.as_deref() == Some("params") && message.starts_with("is not valid JSON: "), "{message}");
         assert!(parse(Some("  ")).unwrap().is_empty());
@@ -133,6 +142,9 @@ mod tests {
     fn takes_named_members() {
         let mut params = json!({"safetySettings": [], "temperature": 1}).as_object().unwrap().clone();
         let top = take(&mut params, &["safetySettings", "tools"]);
-        assert_eq!((Value::Object(top), Value::Object(params)), (json!({"safetySettings": []}), json!({"temperature": 1})));
+        assert_eq!(
+            (Value::Object(top), Value::Object(params)),
+            (json!({"safetySettings": []}), json!({"temperature": 1}))
+        );
     }
 }

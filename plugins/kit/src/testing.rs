@@ -89,7 +89,12 @@ impl ScriptedHost {
 
     /// The requests sent with `method` whose URL path starts with `path_prefix`.
     pub fn sent_to(&self, method: &str, path_prefix: &str) -> Vec<HttpRequest> {
-        self.sent.borrow().iter().filter(|r| r.method == method && path_of(&r.url).starts_with(path_prefix)).cloned().collect()
+        self.sent
+            .borrow()
+            .iter()
+            .filter(|r| r.method == method && path_of(&r.url).starts_with(path_prefix))
+            .cloned()
+            .collect()
     }
 }
 
@@ -125,7 +130,9 @@ impl Host for ScriptedHost {
         let method = request.method.clone();
         self.sent.borrow_mut().push(request);
         let mut routes = self.routes.borrow_mut();
-        if let Some((_, _, answers)) = routes.iter_mut().find(|(m, prefix, _)| *m == method && path.starts_with(prefix.as_str())) {
+        if let Some((_, _, answers)) =
+            routes.iter_mut().find(|(m, prefix, _)| *m == method && path.starts_with(prefix.as_str()))
+        {
             return if answers.len() > 1 { answers.remove(0) } else { answers[0].clone() };
         }
         drop(routes);

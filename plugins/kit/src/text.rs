@@ -65,7 +65,8 @@ pub fn fraction_in(line: &str) -> Option<f32> {
         if *c != '/' || i == 0 {
             continue;
         }
-        let before: String = bytes[..i].iter().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
+        let before: String =
+            bytes[..i].iter().rev().take_while(|c| c.is_ascii_digit()).collect::<Vec<_>>().into_iter().rev().collect();
         let after: String = bytes[i + 1..].iter().take_while(|c| c.is_ascii_digit()).collect();
         if let (Ok(done), Ok(total)) = (before.parse::<u32>(), after.parse::<u32>())
             && total > 0

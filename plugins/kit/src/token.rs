@@ -37,7 +37,10 @@ pub trait JobToken: Serialize + DeserializeOwned {
     fn decode(text: &str) -> Result<Self, ProviderError> {
         let plugin = Self::PLUGIN;
         let not_ours = |why: String| {
-            ProviderError::invalid(Some("job_id"), format!("not a job token of the {plugin} plugin ({why}); job ids come from its submit"))
+            ProviderError::invalid(
+                Some("job_id"),
+                format!("not a job token of the {plugin} plugin ({why}); job ids come from its submit"),
+            )
         };
         let value: Value = serde_json::from_str(text).map_err(|e| not_ours(e.to_string()))?;
         match value.get("v").and_then(Value::as_u64) {
@@ -45,7 +48,10 @@ pub trait JobToken: Serialize + DeserializeOwned {
             Some(v) => {
                 return Err(ProviderError::invalid(
                     Some("job_id"),
-                    format!("{plugin} job token version {v} is not supported (this plugin reads version {}); start the job again", Self::VERSION),
+                    format!(
+                        "{plugin} job token version {v} is not supported (this plugin reads version {}); start the job again",
+                        Self::VERSION
+                    ),
                 ));
             }
             None => return Err(not_ours("it has no version `v`".into())),
@@ -101,6 +107,9 @@ mod tests {
             assert!(message.starts_with("not a job token of the demo plugin ("), "{message}");
         }
         let Err(ProviderError::InvalidRequest { message, .. }) = Demo::decode(r#"{"v":9,"id":"r1"}"#) else { panic!() };
-        assert_eq!(message, "demo job token version 9 is not supported (this plugin reads version 1); start the job again");
+        assert_eq!(
+            message,
+            "demo job token version 9 is not supported (this plugin reads version 1); start the job again"
+        );
     }
 }

@@ -157,9 +157,15 @@ impl Request {
 /// Where an output image's bytes are (WIT `image-data`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageData {
-    Inline { mime_type: String, data: Vec<u8> },
+    Inline {
+        mime_type: String,
+        data: Vec<u8>,
+    },
     /// The host downloads it through egress; headers may hold `{{secret:…}}`.
-    Remote { url: String, headers: Vec<(String, String)> },
+    Remote {
+        url: String,
+        headers: Vec<(String, String)>,
+    },
 }
 
 /// One produced image (WIT `image-output`).

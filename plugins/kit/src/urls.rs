@@ -41,7 +41,10 @@ mod tests {
         assert_eq!(origin_of("http://127.0.0.1:8000/x/y"), "http://127.0.0.1:8000");
         assert_eq!(origin_of("http://127.0.0.1:9/v1"), "http://127.0.0.1:9");
         assert_eq!(origin_of("https://api.openai.com/v1/"), "https://api.openai.com");
-        assert_eq!(origin_of("https://generativelanguage.googleapis.com/v1beta/"), "https://generativelanguage.googleapis.com");
+        assert_eq!(
+            origin_of("https://generativelanguage.googleapis.com/v1beta/"),
+            "https://generativelanguage.googleapis.com"
+        );
         assert_eq!(origin_of("https://API.example.com:443/x"), "https://api.example.com");
         assert_eq!(origin_of("127.0.0.1:8188/x"), "http://127.0.0.1:8188");
     }

@@ -40,7 +40,10 @@ pub fn submit(host: &dyn Host, req: &Request) -> Result<Submission, ProviderErro
     let settings = Settings::from_config(|key| host.config(key));
     let built = request::build(req, &settings)?;
     let endpoint = if req.operation == Operation::Generate { "images/generations" } else { "images/edits" };
-    host.log(Level::Debug, &format!("POST {} model={} n={} ({} bytes)", built.http.url, req.model, req.count, built.http.body.len()));
+    host.log(
+        Level::Debug,
+        &format!("POST {} model={} n={} ({} bytes)", built.http.url, req.model, req.count, built.http.body.len()),
+    );
     host.progress(None, &format!("waiting for OpenAI {endpoint} ({})", req.model));
     let url = built.http.url.clone();
     let response = host.fetch(built.http).map_err(|e| egress_error(e, &Upstream::cloud("OpenAI"), &url))?;

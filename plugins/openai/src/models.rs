@@ -8,8 +8,15 @@
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
 
 /// No optional parameters: the base of every model's [`Features`].
-const NO_FEATURES: Features =
-    Features { negative_prompt: false, seed: false, steps: false, guidance: false, strength: false, mask: false, custom_size: false };
+const NO_FEATURES: Features = Features {
+    negative_prompt: false,
+    seed: false,
+    steps: false,
+    guidance: false,
+    strength: false,
+    mask: false,
+    custom_size: false,
+};
 
 /// How a model takes its output size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,8 +149,16 @@ pub const MODELS: &[Model] = &[
     },
     Model { id: "gpt-image-2.5-sunburst", display_name: "GPT Image 2.5 Sunburst", ..FREE_BASE },
     Model { id: "gpt-image-2.5-flare", display_name: "GPT Image 2.5 Flare", ..FREE_BASE },
-    Model { id: "gpt-image-2.5-sunburst-2026-09-08", display_name: "GPT Image 2.5 Sunburst (2026-09-08 snapshot)", ..FREE_BASE },
-    Model { id: "gpt-image-2.5-flare-2026-09-08", display_name: "GPT Image 2.5 Flare (2026-09-08 snapshot)", ..FREE_BASE },
+    Model {
+        id: "gpt-image-2.5-sunburst-2026-09-08",
+        display_name: "GPT Image 2.5 Sunburst (2026-09-08 snapshot)",
+        ..FREE_BASE
+    },
+    Model {
+        id: "gpt-image-2.5-flare-2026-09-08",
+        display_name: "GPT Image 2.5 Flare (2026-09-08 snapshot)",
+        ..FREE_BASE
+    },
     Model { id: "gpt-image-2.6-sunburst", display_name: "GPT Image 2.6 Sunburst", ..FREE_BASE },
     Model { id: "gpt-image-2.6-flare", display_name: "GPT Image 2.6 Flare", ..FREE_BASE },
     Model { id: "chatgpt-image-latest", display_name: "ChatGPT Image (latest)", ..FIXED_BASE },

@@ -17,7 +17,7 @@ pub const SECRET: &str = "OPENAI_API_KEY";
 pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 /// Body fields the plugin sets from Easel arguments, refused in `params`
 /// (docs/providers/openai.md#params).
-const RESERVED: &[params::Reserved] = &[
+const RESERVED: &[params::Reserved<'static>] = &[
     ("model", "model"),
     ("prompt", "prompt"),
     ("n", "count"),
@@ -91,7 +91,10 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
         )));
     }
     if !model.operations.contains(&req.operation) {
-        return Err(ProviderError::invalid(Some("model"), format!("model `{}` cannot do {:?}", model.id, req.operation).to_lowercase()));
+        return Err(ProviderError::invalid(
+            Some("model"),
+            format!("model `{}` cannot do {:?}", model.id, req.operation).to_lowercase(),
+        ));
     }
     check_unsupported(req, model)?;
     if req.count == 0 || req.count > model.max_images {
@@ -130,8 +133,10 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
     params::merge(&mut fields, req.extra.as_deref(), &reserved)?;
     let output_format = fields.get("output_format").and_then(Value::as_str).map(str::to_string);
 
-    let mut headers =
-        vec![("authorization".to_string(), format!("Bearer {{{{secret:{SECRET}}}}}")), ("accept".to_string(), "application/json".to_string())];
+    let mut headers = vec![
+        ("authorization".to_string(), format!("Bearer {{{{secret:{SECRET}}}}}")),
+        ("accept".to_string(), "application/json".to_string()),
+    ];
     if let Some(org) = &settings.organization {
         headers.push(("openai-organization".into(), org.clone()));
     }
@@ -142,7 +147,8 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
         let (content_type, body) = edit_form(req, model, &fields)?;
         ("images/edits", content_type, body)
     } else {
-        let body = serde_json::to_vec(&Value::Object(fields)).map_err(|e| ProviderError::Internal(format!("cannot encode the request: {e}")))?;
+        let body = serde_json::to_vec(&Value::Object(fields))
+            .map_err(|e| ProviderError::Internal(format!("cannot encode the request: {e}")))?;
         ("images/generations", "application/json".to_string(), body)
     };
     headers.push(("content-type".into(), content_type));
@@ -160,7 +166,8 @@ pub fn build(req: &Request, settings: &Settings) -> Result<Built, ProviderError>
 
 /// Refuse parameters OpenAI has no field for, naming the field.
 fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> {
-    let refuse = |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("OpenAI `{}` {why}", model.id)));
+    let refuse =
+        |field: &str, why: &str| Err(ProviderError::invalid(Some(field), format!("OpenAI `{}` {why}", model.id)));
     if req.negative_prompt.as_deref().is_some_and(|n| !n.trim().is_empty()) {
         return refuse("negative_prompt", "has no negative prompt; say what to leave out in the prompt itself");
     }
@@ -178,7 +185,10 @@ fn check_unsupported(req: &Request, model: &Model) -> Result<(), ProviderError> 
             return Err(ProviderError::invalid(Some("strength"), "only applies to edits"));
         }
         if !model.input_fidelity {
-            return refuse("strength", "has no edit-strength control (no `input_fidelity`); say how much to change in the prompt");
+            return refuse(
+                "strength",
+                "has no edit-strength control (no `input_fidelity`); say how much to change in the prompt",
+            );
         }
     }
     Ok(())
@@ -207,15 +217,23 @@ pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, 
             match &req.aspect_ratio {
                 None => Ok(None),
                 Some(ratio) => {
-                    let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
-                    model.sizes.iter().find(|(w, h)| u64::from(*w) * u64::from(rh) == u64::from(*h) * u64::from(rw)).map(|s| Some(*s)).ok_or_else(
-                        || {
+                    let (rw, rh) = parse_ratio(ratio)
+                        .ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
+                    model
+                        .sizes
+                        .iter()
+                        .find(|(w, h)| u64::from(*w) * u64::from(rh) == u64::from(*h) * u64::from(rw))
+                        .map(|s| Some(*s))
+                        .ok_or_else(|| {
                             ProviderError::invalid(
                                 Some("aspect_ratio"),
-                                format!("`{ratio}` is not offered by `{}`; choose one of {}", model.id, model.aspect_ratios.join(", ")),
+                                format!(
+                                    "`{ratio}` is not offered by `{}`; choose one of {}",
+                                    model.id,
+                                    model.aspect_ratios.join(", ")
+                                ),
                             )
-                        },
-                    )
+                        })
                 }
             }
         }
@@ -228,14 +246,24 @@ pub fn resolve_size(model: &Model, req: &Request) -> Result<Option<(u32, u32)>, 
                 return Ok(None);
             }
             let ratio = req.aspect_ratio.as_deref().unwrap_or("1:1");
-            let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
+            let (rw, rh) = parse_ratio(ratio)
+                .ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
             if rw > 3 * rh || rh > 3 * rw {
-                return Err(ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is outside 1:3 .. 3:1, which `{}` requires", model.id)));
+                return Err(ProviderError::invalid(
+                    Some("aspect_ratio"),
+                    format!("`{ratio}` is outside 1:3 .. 3:1, which `{}` requires", model.id),
+                ));
             }
             let tier = req.size_tier.as_deref().unwrap_or("1K");
-            let long = FREE_TIERS.iter().find(|(name, _)| name.eq_ignore_ascii_case(tier)).map(|(_, px)| *px).ok_or_else(|| {
-                ProviderError::invalid(Some("size_tier"), format!("`{tier}` is not one of {}", FREE_TIERS.map(|(n, _)| n).join(", ")))
-            })?;
+            let long =
+                FREE_TIERS.iter().find(|(name, _)| name.eq_ignore_ascii_case(tier)).map(|(_, px)| *px).ok_or_else(
+                    || {
+                        ProviderError::invalid(
+                            Some("size_tier"),
+                            format!("`{tier}` is not one of {}", FREE_TIERS.map(|(n, _)| n).join(", ")),
+                        )
+                    },
+                )?;
             Ok(Some(free_size_for(rw, rh, long)))
         }
     }
@@ -264,15 +292,24 @@ fn check_free_size(model: &Model, w: u32, h: u32) -> Result<(), ProviderError> {
         if v % 16 != 0 || v > model.max_side || v < model.min_side {
             return Err(ProviderError::invalid(
                 Some(field),
-                format!("must be a multiple of 16 between {} and {} for `{}` (got {v})", model.min_side, model.max_side, model.id),
+                format!(
+                    "must be a multiple of 16 between {} and {} for `{}` (got {v})",
+                    model.min_side, model.max_side, model.id
+                ),
             ));
         }
     }
     if w > 3 * h || h > 3 * w {
-        return Err(ProviderError::invalid(Some("width"), format!("{w}x{h}: the aspect ratio must be between 1:3 and 3:1 for `{}`", model.id)));
+        return Err(ProviderError::invalid(
+            Some("width"),
+            format!("{w}x{h}: the aspect ratio must be between 1:3 and 3:1 for `{}`", model.id),
+        ));
     }
     if u64::from(w) * u64::from(h) > MAX_FREE_PIXELS {
-        return Err(ProviderError::invalid(Some("width"), format!("{w}x{h} has more pixels than 3840x2160, the most `{}` makes", model.id)));
+        return Err(ProviderError::invalid(
+            Some("width"),
+            format!("{w}x{h} has more pixels than 3840x2160, the most `{}` makes", model.id),
+        ));
     }
     Ok(())
 }
@@ -286,7 +323,10 @@ fn list_sizes(model: &Model) -> String {
 fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Result<(String, Vec<u8>), ProviderError> {
     let references: Vec<&InputImage> = req.images.iter().filter(|i| i.role == Role::Reference).collect();
     if req.images.iter().any(|i| i.role == Role::Control) {
-        return Err(ProviderError::invalid(Some("images"), "OpenAI takes no control images; use role `reference` (or `mask`)"));
+        return Err(ProviderError::invalid(
+            Some("images"),
+            "OpenAI takes no control images; use role `reference` (or `mask`)",
+        ));
     }
     if references.is_empty() {
         return Err(ProviderError::invalid(Some("images"), "an edit needs at least one image with role `reference`"));
@@ -294,7 +334,12 @@ fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Resul
     if references.len() as u32 > model.max_input_images {
         return Err(ProviderError::invalid(
             Some("images"),
-            format!("`{}` takes at most {} reference images (got {})", model.id, model.max_input_images, references.len()),
+            format!(
+                "`{}` takes at most {} reference images (got {})",
+                model.id,
+                model.max_input_images,
+                references.len()
+            ),
         ));
     }
     let mut form = Form::new();
@@ -309,7 +354,10 @@ fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Resul
     for (index, image) in references.iter().enumerate() {
         let mime = image::sniff_image_mime(&image.data).unwrap_or(image.mime_type.as_str());
         if !matches!(mime, "image/png" | "image/jpeg" | "image/webp") {
-            return Err(ProviderError::invalid(Some("images"), format!("reference image {} is {mime}; OpenAI takes PNG, JPEG or WebP", index + 1)));
+            return Err(ProviderError::invalid(
+                Some("images"),
+                format!("reference image {} is {mime}; OpenAI takes PNG, JPEG or WebP", index + 1),
+            ));
         }
         form.file("image[]", &format!("image_{index}.{}", image::file_extension(mime)), mime, image.data.clone());
     }
@@ -319,7 +367,10 @@ fn edit_form(req: &Request, model: &Model, fields: &Map<String, Value>) -> Resul
     }
     if let Some(mask) = masks.first() {
         if image::sniff_image_mime(&mask.data).unwrap_or(mask.mime_type.as_str()) != "image/png" {
-            return Err(ProviderError::invalid(Some("images"), "the mask must be a PNG whose fully transparent pixels mark the area to edit"));
+            return Err(ProviderError::invalid(
+                Some("images"),
+                "the mask must be a PNG whose fully transparent pixels mark the area to edit",
+            ));
         }
         let first = references[0];
         if (mask.width, mask.height) != (first.width, first.height) {
@@ -361,7 +412,10 @@ mod tests {
         req.aspect_ratio = Some("3:2".into());
         let built = build(&req, &settings()).unwrap();
         assert_eq!(built.http.url, "http://127.0.0.1:9/v1/images/generations");
-        assert_eq!(body_json(&built), json!({"model": "gpt-image-1.5", "prompt": "a fox", "n": 2, "size": "1536x1024"}));
+        assert_eq!(
+            body_json(&built),
+            json!({"model": "gpt-image-1.5", "prompt": "a fox", "n": 2, "size": "1536x1024"})
+        );
         let auth = built.http.headers.iter().find(|(k, _)| k == "authorization").unwrap();
         assert_eq!(auth.1, "Bearer {{secret:OPENAI_API_KEY}}");
     }
@@ -381,8 +435,12 @@ mod tests {
         req.extra = Some(r#"{"quality": "high"}"#.into());
         assert_eq!(body_json(&build(&req, &s).unwrap())["quality"], "high");
         req.extra = Some("[1]".into());
-        assert!(matches!(build(&req, &s).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params"));
-        for (key, argument) in [("prompt", "prompt"), ("n", "count"), ("size", "size or aspect_ratio"), ("model", "model")] {
+        assert!(
+            matches!(build(&req, &s).unwrap_err(), ProviderError::InvalidRequest { field: Some(f), .. } if f == "params")
+        );
+        for (key, argument) in
+            [("prompt", "prompt"), ("n", "count"), ("size", "size or aspect_ratio"), ("model", "model")]
+        {
             req.extra = Some(format!(r#"{{"{key}": 1}}"#));
             let Err(ProviderError::InvalidRequest { field, message }) = build(&req, &s) else { panic!("{key}") };
             assert_eq!(field.as_deref(), Some(format!("params.{key}").as_str()));
@@ -437,7 +495,9 @@ mod tests {
         assert_eq!(free_size_for(3, 2, 2048), (2048, 1360));
         let mut req = Request::text("gpt-image-2", "a fox");
         req.aspect_ratio = Some("4:1".into());
-        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "aspect_ratio"));
+        assert!(
+            matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "aspect_ratio")
+        );
         req.aspect_ratio = Some("16:9".into());
         req.size_tier = Some("2k".into());
         assert_eq!(body_json(&build(&req, &settings()).unwrap())["size"], "2048x1152");
@@ -460,8 +520,12 @@ mod tests {
         assert!(text.contains("name=\"n\"\r\n\r\n1\r\n"));
 
         req.images[2].width = 10;
-        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images"));
+        assert!(
+            matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images")
+        );
         req.images = vec![];
-        assert!(matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images"));
+        assert!(
+            matches!(build(&req, &settings()), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "images")
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! one is given — enough to test editing and lineage without a model.
 
 use crate::easel::image_provider::types::{GenerationRequest, ImageRole, InvalidField, ProviderError};
-use crate::render::{hash_str, hsv, Rng};
+use crate::render::{Rng, hash_str, hsv};
 use image::imageops::FilterType;
 use image::{GrayImage, Rgb, RgbImage};
 

@@ -14,10 +14,10 @@ wit_bindgen::generate!({
     world: "image-provider",
 });
 
-use easel::image_provider::log::{log, Level};
+use easel::image_provider::log::{Level, log};
 use easel::image_provider::types::{
-    Dimensions, Features, GenerationRequest, ImageData, ImageOutput, InlineImage, Lifecycle,
-    ModelInfo, Operation, ProviderError, ProviderInfo, Submission, JobState, InvalidField,
+    Dimensions, Features, GenerationRequest, ImageData, ImageOutput, InlineImage, InvalidField, JobState, Lifecycle,
+    ModelInfo, Operation, ProviderError, ProviderInfo, Submission,
 };
 use exports::easel::image_provider::provider::Guest;
 
@@ -43,8 +43,7 @@ impl Guest for Placeholder {
             id: "placeholder".into(),
             display_name: "Placeholder (offline)".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Deterministic abstract art rendered inside the sandbox: no key, no network, no cost."
-                .into(),
+            description: "Deterministic abstract art rendered inside the sandbox: no key, no network, no cost.".into(),
             models: vec![ModelInfo {
                 id: MODEL_ID.into(),
                 display_name: "Placeholder v1".into(),
@@ -71,8 +70,7 @@ impl Guest for Placeholder {
                 replacement: None,
                 price_per_image_usd: Some(0.0),
                 prompt_notes: Some(
-                    "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it."
-                        .into(),
+                    "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
                 ),
             }],
             default_model: MODEL_ID.into(),
@@ -103,7 +101,10 @@ impl Guest for Placeholder {
                 _ => edit::transform(&request, seed, width, height)?,
             };
             images.push(ImageOutput {
-                data: ImageData::Inline(InlineImage { mime_type: "image/png".into(), data: render::encode_png(&rgba)? }),
+                data: ImageData::Inline(InlineImage {
+                    mime_type: "image/png".into(),
+                    data: render::encode_png(&rgba)?,
+                }),
                 width: Some(rgba.width()),
                 height: Some(rgba.height()),
                 seed: Some(seed),

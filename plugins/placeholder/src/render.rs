@@ -92,7 +92,19 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
         row_blobs.clear();
         row_blobs.extend(blobs.iter().filter(|b| (y - b.y).abs() < b.radius));
         for (px, _, pixel) in row {
-            *pixel = shade(px as f32 / fw, y / fh, px as f32, y, dir_x, dir_y, top, bottom, &row_blobs, band_freq, band_phase);
+            *pixel = shade(
+                px as f32 / fw,
+                y / fh,
+                px as f32,
+                y,
+                dir_x,
+                dir_y,
+                top,
+                bottom,
+                &row_blobs,
+                band_freq,
+                band_phase,
+            );
         }
     }
     image
@@ -100,7 +112,19 @@ pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -
 
 /// One pixel: gradient, then blobs, then bands.
 #[allow(clippy::too_many_arguments)]
-fn shade(u: f32, v: f32, x: f32, y: f32, dir_x: f32, dir_y: f32, top: [f32; 3], bottom: [f32; 3], blobs: &[&Blob], band_freq: f32, band_phase: f32) -> Rgb<u8> {
+fn shade(
+    u: f32,
+    v: f32,
+    x: f32,
+    y: f32,
+    dir_x: f32,
+    dir_y: f32,
+    top: [f32; 3],
+    bottom: [f32; 3],
+    blobs: &[&Blob],
+    band_freq: f32,
+    band_phase: f32,
+) -> Rgb<u8> {
     {
         let t = (((u - 0.5) * dir_x + (v - 0.5) * dir_y) + 0.5).clamp(0.0, 1.0);
         let mut c = [0.0f32; 3];
@@ -112,8 +136,8 @@ fn shade(u: f32, v: f32, x: f32, y: f32, dir_x: f32, dir_y: f32, top: [f32; 3], 
             let d2 = (dx * dx + dy * dy) / (blob.radius * blob.radius);
             if d2 < 1.0 {
                 let a = blob.strength * (1.0 - d2) * (1.0 - d2);
-                for i in 0..3 {
-                    c[i] = c[i] * (1.0 - a) + blob.color[i] * a;
+                for (channel, color) in c.iter_mut().zip(blob.color) {
+                    *channel = *channel * (1.0 - a) + color * a;
                 }
             }
         }

@@ -82,7 +82,10 @@ mod tests {
         for bad in ["", "m", "5x", "1.5m", "10 m", "5m3"] {
             assert_eq!(parse_secs(bad), None, "{bad}");
         }
-        assert_eq!((format(900), format(5400), format(125), format(45)), ("15m".into(), "1h30m".into(), "2m5s".into(), "45s".into()));
+        assert_eq!(
+            (format(900), format(5400), format(125), format(45)),
+            ("15m".into(), "1h30m".into(), "2m5s".into(), "45s".into())
+        );
     }
 
     #[test]
@@ -94,7 +97,12 @@ mod tests {
         for bad in ["4s", "soon"] {
             let host = ScriptedHost::new("REPLICATE_API_TOKEN", &[(KEY, bad)]);
             let err = header_value(&host).unwrap_err();
-            assert!(err.message().contains("`cancel_after`") && err.message().contains("at least 5 s") && err.message().contains(bad), "{err:?}");
+            assert!(
+                err.message().contains("`cancel_after`")
+                    && err.message().contains("at least 5 s")
+                    && err.message().contains(bad),
+                "{err:?}"
+            );
         }
     }
 }

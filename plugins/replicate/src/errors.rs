@@ -33,12 +33,19 @@ pub fn classify(response: &HttpResponse, call: Call, model: &str) -> ProviderErr
             "Replicate rejected the API token (HTTP {}: {message}); set REPLICATE_API_TOKEN to a token from https://replicate.com/account/api-tokens",
             response.status
         )),
-        402 => ProviderError::Upstream { status: 402, message: format!("Replicate: {message} (add credit at https://replicate.com/account/billing)") },
-        404 if call == Call::Create => {
-            ProviderError::invalid(Some("model"), format!("Replicate has no model `{model}` you can use (HTTP 404: {message})"))
-        }
+        402 => ProviderError::Upstream {
+            status: 402,
+            message: format!("Replicate: {message} (add credit at https://replicate.com/account/billing)"),
+        },
+        404 if call == Call::Create => ProviderError::invalid(
+            Some("model"),
+            format!("Replicate has no model `{model}` you can use (HTTP 404: {message})"),
+        ),
         422 => validation(body.as_ref(), &message, title.as_deref()),
-        429 => ProviderError::RateLimited { retry_after_ms: retry_after_ms(response), message: format!("Replicate is throttling requests: {message}") },
+        429 => ProviderError::RateLimited {
+            retry_after_ms: retry_after_ms(response),
+            message: format!("Replicate is throttling requests: {message}"),
+        },
         status => ProviderError::Upstream { status, message: format!("Replicate: {message}") },
     }
 }
@@ -49,13 +56,17 @@ fn validation(body: Option<&Value>, message: &str, title: Option<&str>) -> Provi
     let first = body.and_then(|b| b.get("invalid_fields")).and_then(Value::as_array).and_then(|f| f.first());
     let Some(item) = first else {
         let about_version = title.is_some_and(|t| t.to_ascii_lowercase().contains("version"));
-        return ProviderError::invalid(about_version.then_some("model"), format!("Replicate rejected the request: {message}"));
+        return ProviderError::invalid(
+            about_version.then_some("model"),
+            format!("Replicate rejected the request: {message}"),
+        );
     };
     let raw = item.get("field").map(text_of).unwrap_or_default();
     let description = item.get("description").map(text_of).unwrap_or_else(|| message.to_string());
     let name = raw.strip_prefix("input.").unwrap_or(&raw);
     // `{"field":"input","description":"prompt is required"}` names the input in the text.
-    let name = if name == "input" || name.is_empty() { description.split_whitespace().next().unwrap_or("") } else { name };
+    let name =
+        if name == "input" || name.is_empty() { description.split_whitespace().next().unwrap_or("") } else { name };
     let shown = if raw.is_empty() { String::new() } else { format!(" `{raw}`") };
     ProviderError::invalid(easel_field(name), format!("Replicate rejected{shown}: {}", truncate(&description, 300)))
 }
@@ -83,7 +94,8 @@ pub fn easel_field(name: &str) -> Option<&'static str> {
 /// A failed prediction's `error`: safety refusals (cog-flux: "All generated
 /// images contained NSFW content…", docs/providers/replicate.md#errors-and-retries) are content blocks.
 pub fn prediction_failure(error: Option<&str>) -> ProviderError {
-    let text = error.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("the prediction failed without an error message");
+    let text =
+        error.map(str::trim).filter(|e| !e.is_empty()).unwrap_or("the prediction failed without an error message");
     let lower = text.to_ascii_lowercase();
     let blocked = ["nsfw", "safety", "sensitive", "content policy", "flagged"].iter().any(|w| lower.contains(w));
     if blocked {
@@ -107,30 +119,58 @@ mod tests {
 
     #[test]
     fn invalid_fields_name_easel_fields() {
-        let r = resp(422, r#"{"title":"Input validation failed","detail":"- input: prompt is required\n","status":422,
-            "invalid_fields":[{"type":"required","field":"input","description":"prompt is required"}]}"#);
-        assert!(matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), message } if f == "prompt" && message.contains("prompt is required")));
-        let r = resp(422, r#"{"title":"Input validation failed","status":422,
-            "invalid_fields":[{"type":"enum","field":"input.aspect_ratio","description":"aspect_ratio must be one of 1:1, 16:9"}]}"#);
-        assert!(matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), message } if f == "aspect_ratio" && message.contains("`input.aspect_ratio`")));
-        let r = resp(422, r#"{"title":"Invalid version or not permitted","detail":"The specified version does not exist","status":422}"#);
-        assert!(matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
+        let r = resp(
+            422,
+            r#"{"title":"Input validation failed","detail":"- input: prompt is required\n","status":422,
+            "invalid_fields":[{"type":"required","field":"input","description":"prompt is required"}]}"#,
+        );
+        assert!(
+            matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), message } if f == "prompt" && message.contains("prompt is required"))
+        );
+        let r = resp(
+            422,
+            r#"{"title":"Input validation failed","status":422,
+            "invalid_fields":[{"type":"enum","field":"input.aspect_ratio","description":"aspect_ratio must be one of 1:1, 16:9"}]}"#,
+        );
+        assert!(
+            matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), message } if f == "aspect_ratio" && message.contains("`input.aspect_ratio`"))
+        );
+        let r = resp(
+            422,
+            r#"{"title":"Invalid version or not permitted","detail":"The specified version does not exist","status":422}"#,
+        );
+        assert!(
+            matches!(classify(&r, Call::Create, "m"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model")
+        );
     }
 
     #[test]
     fn auth_rate_limit_and_server_errors() {
-        let r = resp(401, r#"{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}"#);
-        assert!(matches!(classify(&r, Call::Create, "m"), ProviderError::Unauthorized(m) if m.contains("REPLICATE_API_TOKEN") && m.contains("valid authentication token")));
+        let r = resp(
+            401,
+            r#"{"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}"#,
+        );
+        assert!(
+            matches!(classify(&r, Call::Create, "m"), ProviderError::Unauthorized(m) if m.contains("REPLICATE_API_TOKEN") && m.contains("valid authentication token"))
+        );
         let mut r = resp(429, r#"{"detail":"Request was throttled. Expected available in 1 second."}"#);
         r.headers.push(("retry-after".into(), "1".into()));
-        assert!(matches!(classify(&r, Call::Create, "m"), ProviderError::RateLimited { retry_after_ms: Some(1000), message } if message.contains("throttled")));
-        assert!(matches!(classify(&resp(503, ""), Call::Get, "m"), ProviderError::Upstream { status: 503, message } if message.contains("empty body")));
-        assert!(matches!(classify(&resp(404, "{}"), Call::Create, "a/b"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"));
+        assert!(
+            matches!(classify(&r, Call::Create, "m"), ProviderError::RateLimited { retry_after_ms: Some(1000), message } if message.contains("throttled"))
+        );
+        assert!(
+            matches!(classify(&resp(503, ""), Call::Get, "m"), ProviderError::Upstream { status: 503, message } if message.contains("empty body"))
+        );
+        assert!(
+            matches!(classify(&resp(404, "{}"), Call::Create, "a/b"), ProviderError::InvalidRequest { field: Some(f), .. } if f == "model")
+        );
     }
 
     #[test]
     fn nsfw_failures_are_content_blocks() {
-        let e = prediction_failure(Some("All generated images contained NSFW content. Try running it again with a different prompt."));
+        let e = prediction_failure(Some(
+            "All generated images contained NSFW content. Try running it again with a different prompt.",
+        ));
         assert!(matches!(e, ProviderError::ContentBlocked(m) if m.contains("NSFW")));
         assert!(matches!(prediction_failure(Some("CUDA out of memory")), ProviderError::Upstream { status: 0, .. }));
         assert!(matches!(prediction_failure(None), ProviderError::Upstream { .. }));

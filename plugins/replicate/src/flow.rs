@@ -51,8 +51,11 @@ pub fn describe(host: &dyn Host) -> ProviderInfo {
     let default_model = host.config("default_model").map(|m| m.trim().to_string()).filter(|m| !m.is_empty());
     let default_model = default_model.map_or_else(|| DEFAULT_MODEL.to_string(), |m| models::canonical(&m));
     extra.push(default_model.clone());
-    let mut hosts =
-        vec!["https://api.replicate.com".to_string(), "https://replicate.delivery".to_string(), "https://*.replicate.delivery".to_string()];
+    let mut hosts = vec![
+        "https://api.replicate.com".to_string(),
+        "https://replicate.delivery".to_string(),
+        "https://*.replicate.delivery".to_string(),
+    ];
     let base = api_base(host);
     let origin = origin_of(&base);
     if !hosts.contains(&origin) {
@@ -89,11 +92,18 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     if wait > 0 {
         headers.push(("Prefer".into(), format!("wait={wait}")));
     }
-    let body = serde_json::to_vec(&create.body).map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
+    let body = serde_json::to_vec(&create.body)
+        .map_err(|e| ProviderError::Internal(format!("cannot encode the input: {e}")))?;
     host.log(Level::Debug, &format!("replicate create {} ({})", create.path, request.model));
     let timeout = (wait as u32) * 1000 + CREATE_SLACK_MS;
     let response = host
-        .fetch(HttpRequest { method: "POST".into(), url: format!("{base}{}", create.path), headers, body, timeout_ms: Some(timeout) })
+        .fetch(HttpRequest {
+            method: "POST".into(),
+            url: format!("{base}{}", create.path),
+            headers,
+            body,
+            timeout_ms: Some(timeout),
+        })
         .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &format!("{base}{}", create.path)))?;
     if !response.is_success() {
         return Err(errors::classify(&response, Call::Create, &request.model));
@@ -136,7 +146,13 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     require_token(host)?;
     let response = host
-        .fetch(HttpRequest { method: "GET".into(), url: token.get.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
+        .fetch(HttpRequest {
+            method: "GET".into(),
+            url: token.get.clone(),
+            headers: auth_headers(),
+            body: vec![],
+            timeout_ms: Some(POLL_TIMEOUT_MS),
+        })
         .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.get))?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
@@ -158,7 +174,9 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
         }
         Phase::Succeeded(urls) => JobState::Done(prediction::outputs(&p, urls, &download_headers(host))),
         Phase::Failed(error) => JobState::Failed(error),
-        Phase::Other(status) => JobState::Running { fraction: None, message: Some(format!("Replicate status {status}")) },
+        Phase::Other(status) => {
+            JobState::Running { fraction: None, message: Some(format!("Replicate status {status}")) }
+        }
     })
 }
 
@@ -168,11 +186,25 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     let token = Token::decode(token)?;
     require_token(host)?;
     let response = host
-        .fetch(HttpRequest { method: "POST".into(), url: token.cancel.clone(), headers: auth_headers(), body: vec![], timeout_ms: Some(POLL_TIMEOUT_MS) })
+        .fetch(HttpRequest {
+            method: "POST".into(),
+            url: token.cancel.clone(),
+            headers: auth_headers(),
+            body: vec![],
+            timeout_ms: Some(POLL_TIMEOUT_MS),
+        })
         .map_err(|e| egress_error(e, &Upstream::cloud("Replicate"), &token.cancel))?;
     if response.is_success() || response.status == 404 {
         let status = response.json().and_then(|p| p.get("status").and_then(Value::as_str).map(String::from));
-        host.log(Level::Info, &format!("replicate prediction {} cancel: HTTP {} {}", token.id, response.status, status.unwrap_or_default()));
+        host.log(
+            Level::Info,
+            &format!(
+                "replicate prediction {} cancel: HTTP {} {}",
+                token.id,
+                response.status,
+                status.unwrap_or_default()
+            ),
+        );
         return Ok(());
     }
     Err(errors::classify(&response, Call::Cancel, &token.model))
@@ -195,7 +227,11 @@ fn auth_headers() -> Vec<(String, String)> {
 }
 
 fn download_headers(host: &dyn Host) -> Vec<(String, String)> {
-    if config_bool(host, "download_auth") == Some(true) { vec![("Authorization".into(), AUTH_VALUE.into())] } else { vec![] }
+    if config_bool(host, "download_auth") == Some(true) {
+        vec![("Authorization".into(), AUTH_VALUE.into())]
+    } else {
+        vec![]
+    }
 }
 
 fn require_token(host: &dyn Host) -> Result<(), ProviderError> {
@@ -211,7 +247,10 @@ fn require_token(host: &dyn Host) -> Result<(), ProviderError> {
 fn bad_json(response: &HttpResponse, what: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("Replicate's {what} answer is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
+        message: format!(
+            "Replicate's {what} answer is not JSON: {}",
+            easel_plugin_kit::text::snippet(&response.body, 200)
+        ),
     }
 }
 

@@ -51,7 +51,9 @@ fn a_prediction_finished_within_the_wait_is_done_at_once() {
     match done {
         Submission::Done(images) => {
             assert_eq!(images.len(), 2);
-            assert!(matches!(&images[1].data, ImageData::Remote { url, headers } if url.ends_with("b.png") && headers.len() == 1));
+            assert!(
+                matches!(&images[1].data, ImageData::Remote { url, headers } if url.ends_with("b.png") && headers.len() == 1)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -66,13 +68,22 @@ fn poll_walks_starting_processing_succeeded() {
     host.answer(200, STARTING);
     assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(None));
     assert_eq!(host.sent.borrow()[1].url, "http://127.0.0.1:9/v1/predictions/p1");
-    host.answer(200, r#"{"id":"p1","status":"processing","logs":"Using seed: 3\n 25%|██▌       | 1/4 [00:00<00:01]\n"}"#);
+    host.answer(
+        200,
+        r#"{"id":"p1","status":"processing","logs":"Using seed: 3\n 25%|██▌       | 1/4 [00:00<00:01]\n"}"#,
+    );
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Running { fraction: Some(f), .. } if f == 0.25));
     assert!(host.progress.borrow().last().unwrap().1.starts_with("replicate: 25%"));
-    host.answer(200, r#"{"id":"p1","status":"succeeded","input":{"seed":3},"output":"http://127.0.0.1:9/files/a.png"}"#);
+    host.answer(
+        200,
+        r#"{"id":"p1","status":"succeeded","input":{"seed":3},"output":"http://127.0.0.1:9/files/a.png"}"#,
+    );
     match poll(&host, &token).unwrap() {
         JobState::Done(images) => {
-            assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] });
+            assert_eq!(
+                images[0].data,
+                ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] }
+            );
             assert_eq!(images[0].seed, Some(3));
         }
         other => panic!("{other:?}"),
@@ -84,7 +95,9 @@ fn failures_and_transient_errors() {
     let host = mock();
     let token = pending_token(&host);
     host.answer(200, r#"{"id":"p1","status":"failed","error":"CUDA out of memory"}"#);
-    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA")));
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA"))
+    );
     host.answer(502, "bad gateway");
     assert!(matches!(poll(&host, &token), Err(ProviderError::Upstream { status: 502, .. })));
     host.fail(EgressError::Timeout("no answer in 20 s".into()));
@@ -99,9 +112,16 @@ fn create_errors_are_classified() {
     host.answer(422, r#"{"title":"Input validation failed","status":422,"invalid_fields":[{"type":"enum","field":"input.aspect_ratio","description":"aspect_ratio must be one of ..."}]}"#);
     let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
     assert!(matches!(err, ProviderError::InvalidRequest { field: Some(ref f), .. } if f == "aspect_ratio"), "{err:?}");
-    let mut r = HttpResponse { status: 429, headers: vec![("retry-after".into(), "1".into())], body: br#"{"detail":"Request was throttled."}"#.to_vec() };
+    let mut r = HttpResponse {
+        status: 429,
+        headers: vec![("retry-after".into(), "1".into())],
+        body: br#"{"detail":"Request was throttled."}"#.to_vec(),
+    };
     host.answers.borrow_mut().push_back(Ok(r.clone()));
-    assert!(matches!(submit(&host, &Request::text("flux-schnell", "x")), Err(ProviderError::RateLimited { retry_after_ms: Some(1000), .. })));
+    assert!(matches!(
+        submit(&host, &Request::text("flux-schnell", "x")),
+        Err(ProviderError::RateLimited { retry_after_ms: Some(1000), .. })
+    ));
     r.status = 401;
     host.answers.borrow_mut().push_back(Ok(r));
     assert!(matches!(submit(&host, &Request::text("flux-schnell", "x")), Err(ProviderError::Unauthorized(_))));
@@ -153,7 +173,10 @@ fn create_sends_cancel_after_so_a_lost_prediction_stops_billing() {
     // A bad value fails before anything is created.
     host.config.insert("cancel_after".into(), "2s".into());
     let err = submit(&host, &Request::text("flux-schnell", "x")).unwrap_err();
-    assert!(matches!(&err, ProviderError::InvalidRequest { message, .. } if message.contains("cancel_after")), "{err:?}");
+    assert!(
+        matches!(&err, ProviderError::InvalidRequest { message, .. } if message.contains("cancel_after")),
+        "{err:?}"
+    );
     assert_eq!(host.sent.borrow().len(), 2);
 }
 
@@ -170,7 +193,10 @@ fn an_html_error_page_is_summarised_by_status_and_title() {
 fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
     let host = mock();
     host.answer(201, STARTING);
-    let request = Request { extra: Some(r#"{"output_quality": 90, "go_fast": true}"#.into()), ..Request::text("flux-schnell", "a red fox") };
+    let request = Request {
+        extra: Some(r#"{"output_quality": 90, "go_fast": true}"#.into()),
+        ..Request::text("flux-schnell", "a red fox")
+    };
     submit(&host, &request).unwrap();
     let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
     assert_eq!((body["input"]["output_quality"].as_u64(), body["input"]["go_fast"].as_bool()), (Some(90), Some(true)));

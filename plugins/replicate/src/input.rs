@@ -29,14 +29,20 @@ pub fn build(request: &Request, output_format: Option<&str>) -> Result<Create, P
     };
     if let Some(version) = version {
         if !is_version(version) {
-            return Err(ProviderError::invalid(Some("model"), format!("`{version}` is not a Replicate version id (64 hex digits)")));
+            return Err(ProviderError::invalid(
+                Some("model"),
+                format!("`{version}` is not a Replicate version id (64 hex digits)"),
+            ));
         }
         return Ok(Create { path: "/predictions".into(), body: json!({"version": version, "input": input}) });
     }
-    let (owner, model) = name
-        .split_once('/')
-        .filter(|(o, m)| !o.is_empty() && !m.is_empty() && !m.contains('/'))
-        .ok_or_else(|| ProviderError::invalid(Some("model"), format!("`{id}` is not a Replicate model id (owner/name or owner/name:version)")))?;
+    let (owner, model) =
+        name.split_once('/').filter(|(o, m)| !o.is_empty() && !m.is_empty() && !m.contains('/')).ok_or_else(|| {
+            ProviderError::invalid(
+                Some("model"),
+                format!("`{id}` is not a Replicate model id (owner/name or owner/name:version)"),
+            )
+        })?;
     Ok(Create { path: format!("/models/{owner}/{model}/predictions"), body: json!({"input": input}) })
 }
 
@@ -86,7 +92,8 @@ pub fn build_input(request: &Request, output_format: Option<&str>) -> Result<Map
                 None => None,
             };
             if pro {
-                let tier = request.size_tier.clone().or_else(|| request.size.map(|s| tier_for(s.width.max(s.height)).into()));
+                let tier =
+                    request.size_tier.clone().or_else(|| request.size.map(|s| tier_for(s.width.max(s.height)).into()));
                 if let Some(tier) = tier {
                     input.insert("resolution".into(), json!(tier.to_ascii_uppercase()));
                 }
@@ -155,7 +162,7 @@ fn insert_format(input: &mut Map<String, Value>, format: Option<&str>, accepted:
 
 /// Input fields the plugin sets from Easel arguments (for some model
 /// family or other), refused in `params`: docs/providers/replicate.md#params.
-pub const RESERVED: &[params::Reserved] = &[
+pub const RESERVED: &[params::Reserved<'static>] = &[
     ("prompt", "prompt"),
     ("negative_prompt", "negative_prompt"),
     ("num_outputs", "count"),
@@ -191,12 +198,17 @@ mod tests {
         r.count = 2;
         let c = build(&r, Some("png")).unwrap();
         assert_eq!(c.path, "/models/black-forest-labs/flux-schnell/predictions");
-        assert_eq!(c.body, json!({"input":{"prompt":"a red fox","num_outputs":2,"aspect_ratio":"16:9","output_format":"png"}}));
+        assert_eq!(
+            c.body,
+            json!({"input":{"prompt":"a red fox","num_outputs":2,"aspect_ratio":"16:9","output_format":"png"}})
+        );
         let r = Request::text(&format!("stability-ai/sdxl:{V}"), "x");
         let c = build(&r, None).unwrap();
         assert_eq!((c.path.as_str(), c.body["version"].as_str()), ("/predictions", Some(V)));
         assert!(build(&Request::text(V, "x"), None).is_ok());
-        assert!(matches!(build(&Request::text("sdxl", "x"), None), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "model"));
+        assert!(
+            matches!(build(&Request::text("sdxl", "x"), None), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "model")
+        );
         assert!(build(&Request::text("a/b:nothex", "x"), None).is_err());
     }
 
@@ -226,13 +238,19 @@ mod tests {
         r.size_tier = Some("2k".into());
         let input = build_input(&r, Some("webp")).unwrap();
         assert_eq!(input["image_input"].as_array().unwrap().len(), 2);
-        assert_eq!((input["aspect_ratio"].as_str(), input["resolution"].as_str()), (Some("match_input_image"), Some("2K")));
+        assert_eq!(
+            (input["aspect_ratio"].as_str(), input["resolution"].as_str()),
+            (Some("match_input_image"), Some("2K"))
+        );
         assert!(input.get("output_format").is_none() && input.get("num_outputs").is_none());
         let mut g = Request::text("me/model", "x");
         g.size = Some(Dims { width: 640, height: 480 });
         g.extra = Some(r#"{"scheduler":"K_EULER"}"#.into());
         let input = build_input(&g, Some("png")).unwrap();
-        assert_eq!(serde_json::Value::Object(input), json!({"prompt":"x","width":640,"height":480,"scheduler":"K_EULER"}));
+        assert_eq!(
+            serde_json::Value::Object(input),
+            json!({"prompt":"x","width":640,"height":480,"scheduler":"K_EULER"})
+        );
     }
 
     #[test]
@@ -240,10 +258,16 @@ mod tests {
         let mut r = Request::text("black-forest-labs/flux-schnell", "a fox");
         r.extra = Some(r#"{"output_quality": 90, "disable_safety_checker": true}"#.into());
         let input = build_input(&r, None).unwrap();
-        assert_eq!((input["output_quality"].clone(), input["disable_safety_checker"].clone()), (json!(90), json!(true)));
+        assert_eq!(
+            (input["output_quality"].clone(), input["disable_safety_checker"].clone()),
+            (json!(90), json!(true))
+        );
         r.extra = Some(r#"{"num_outputs": 4}"#.into());
         let Err(ProviderError::InvalidRequest { field, message }) = build_input(&r, None) else { panic!() };
-        assert_eq!((field.as_deref(), message.as_str()), (Some("params.num_outputs"), "use the count argument instead: the plugin sets `num_outputs` from it"));
+        assert_eq!(
+            (field.as_deref(), message.as_str()),
+            (Some("params.num_outputs"), "use the count argument instead: the plugin sets `num_outputs` from it")
+        );
         r.extra = Some(r#""fast""#.into());
         let Err(ProviderError::InvalidRequest { field, .. }) = build_input(&r, None) else { panic!() };
         assert_eq!(field.as_deref(), Some("params"));

@@ -17,8 +17,8 @@ pub mod models;
 pub mod prediction;
 pub mod token;
 
-pub use easel_plugin_kit::types;
 use easel_plugin_kit::Provider;
+pub use easel_plugin_kit::types;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 
 /// Replicate's predictions API as an Easel [`Provider`]; the calls are in [`flow`].

@@ -213,7 +213,10 @@ mod tests {
     fn families_and_aliases() {
         assert_eq!(family("black-forest-labs/flux-dev"), Family::Flux { dev: true });
         assert_eq!(family("flux-schnell"), Family::Flux { dev: false });
-        assert_eq!(family("stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"), Family::Generic);
+        assert_eq!(
+            family("stability-ai/sdxl:39ed52f2a78e934b3ba6e2a89f5b1c712de7dfea535525255b1aa35c5565e08b"),
+            Family::Generic
+        );
         assert_eq!(canonical("nano-banana"), "google/nano-banana");
         assert_eq!(canonical("me/model:abc"), "me/model:abc");
     }

@@ -57,9 +57,10 @@ pub fn phase(p: &Value) -> Phase {
             }
         }
         "failed" => Phase::Failed(prediction_failure(p.get("error").and_then(Value::as_str))),
-        "canceled" | "cancelled" => {
-            Phase::Failed(ProviderError::Upstream { status: 0, message: "the prediction was canceled at Replicate".into() })
-        }
+        "canceled" | "cancelled" => Phase::Failed(ProviderError::Upstream {
+            status: 0,
+            message: "the prediction was canceled at Replicate".into(),
+        }),
         other => Phase::Other(if other.is_empty() { "(no status)".into() } else { other.into() }),
     }
 }
@@ -70,7 +71,9 @@ pub fn output_urls(output: Option<&Value>) -> Vec<String> {
     let mut urls = Vec::new();
     fn walk(v: &Value, urls: &mut Vec<String>) {
         match v {
-            Value::String(s) if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("data:") => urls.push(s.clone()),
+            Value::String(s) if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("data:") => {
+                urls.push(s.clone())
+            }
             Value::Array(items) => items.iter().for_each(|i| walk(i, urls)),
             Value::Object(o) => {
                 if let Some(u) = o.get("url") {
@@ -110,11 +113,21 @@ mod tests {
     fn phases() {
         assert_eq!(phase(&json!({"status":"starting","logs":""})), Phase::Starting);
         let p = json!({"status":"processing","logs":"Using seed: 1\n  0%|          | 0/4 [00:00<?, ?it/s]\r 50%|█████     | 2/4 [00:01<00:01]\n"});
-        assert!(matches!(phase(&p), Phase::Processing { fraction: Some(f), log: Some(l) } if f == 0.5 && l.starts_with("50%")));
+        assert!(
+            matches!(phase(&p), Phase::Processing { fraction: Some(f), log: Some(l) } if f == 0.5 && l.starts_with("50%"))
+        );
         assert_eq!(phase(&json!({"status":"processing","logs":null})), Phase::Processing { fraction: None, log: None });
-        assert_eq!(phase(&json!({"status":"succeeded","output":"https://replicate.delivery/a.png"})), Phase::Succeeded(vec!["https://replicate.delivery/a.png".into()]));
-        assert!(matches!(phase(&json!({"status":"succeeded","output":null,"data_removed":true})), Phase::Failed(ProviderError::Upstream { message, .. }) if message.contains("deleted")));
-        assert!(matches!(phase(&json!({"status":"failed","error":"NSFW content detected"})), Phase::Failed(ProviderError::ContentBlocked(_))));
+        assert_eq!(
+            phase(&json!({"status":"succeeded","output":"https://replicate.delivery/a.png"})),
+            Phase::Succeeded(vec!["https://replicate.delivery/a.png".into()])
+        );
+        assert!(
+            matches!(phase(&json!({"status":"succeeded","output":null,"data_removed":true})), Phase::Failed(ProviderError::Upstream { message, .. }) if message.contains("deleted"))
+        );
+        assert!(matches!(
+            phase(&json!({"status":"failed","error":"NSFW content detected"})),
+            Phase::Failed(ProviderError::ContentBlocked(_))
+        ));
         assert!(matches!(phase(&json!({"status":"canceled"})), Phase::Failed(ProviderError::Upstream { .. })));
         assert_eq!(phase(&json!({"status":"booting"})), Phase::Other("booting".into()));
     }
@@ -130,6 +143,9 @@ mod tests {
         assert_eq!(out[1].seed, Some(7));
         let inline = outputs(&json!({}), vec!["data:image/png;base64,iVBORw==".into()], &[]);
         assert!(matches!(&inline[0].data, ImageData::Inline { data, .. } if data == b"\x89PNG"));
-        assert_eq!(identity(&json!({"id":"a","urls":{"get":"g","cancel":"c"}})), (Some("a".into()), Some("g".into()), Some("c".into())));
+        assert_eq!(
+            identity(&json!({"id":"a","urls":{"get":"g","cancel":"c"}})),
+            (Some("a".into()), Some("g".into()), Some("c".into()))
+        );
     }
 }

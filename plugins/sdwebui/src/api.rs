@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 /// Body fields the plugin sets from Easel arguments, refused in the
 /// request's `params` (the operator's config `params` may set them as
 /// defaults): docs/providers/sdwebui.md#params.
-pub const RESERVED: &[params::Reserved] = &[
+pub const RESERVED: &[params::Reserved<'static>] = &[
     ("prompt", "prompt"),
     ("negative_prompt", "negative_prompt"),
     ("seed", "seed"),
@@ -86,11 +86,17 @@ pub fn build(
     let mask = request.images.iter().find(|i| i.role == Role::Mask);
     let endpoint = match (request.operation, reference) {
         (Operation::Generate, None) => Endpoint::Txt2img,
-        (Operation::Generate, Some(_)) | (Operation::Edit | Operation::Inpaint | Operation::Variation, Some(_)) => Endpoint::Img2img,
-        (Operation::Upscale, _) => {
-            return Err(ProviderError::Unsupported("upscaling is not offered by the sdwebui plugin; use edit with a larger size instead".into()));
+        (Operation::Generate, Some(_)) | (Operation::Edit | Operation::Inpaint | Operation::Variation, Some(_)) => {
+            Endpoint::Img2img
         }
-        (_, None) => return Err(ProviderError::invalid(Some("images"), "an edit needs an image with role `reference`")),
+        (Operation::Upscale, _) => {
+            return Err(ProviderError::Unsupported(
+                "upscaling is not offered by the sdwebui plugin; use edit with a larger size instead".into(),
+            ));
+        }
+        (_, None) => {
+            return Err(ProviderError::invalid(Some("images"), "an edit needs an image with role `reference`"));
+        }
     };
     if mask.is_some() && endpoint == Endpoint::Txt2img {
         return Err(ProviderError::invalid(Some("images"), "a mask needs a reference image to inpaint"));
@@ -147,13 +153,18 @@ pub fn build(
 /// Output size: the request's size; else the aspect ratio on the default
 /// size's long edge; else (edits) the input image's size; else the default.
 /// Always a multiple of 8 within 64..=2048.
-pub fn output_size(request: &Request, input: Option<(u32, u32)>, default_size: (u32, u32)) -> Result<(u32, u32), ProviderError> {
+pub fn output_size(
+    request: &Request,
+    input: Option<(u32, u32)>,
+    default_size: (u32, u32),
+) -> Result<(u32, u32), ProviderError> {
     let fit = |v: u32| round_down(v.min(MAX_SIDE), SIZE_MULTIPLE, MIN_SIDE);
     if let Some(size) = request.size {
         return Ok((fit(size.width), fit(size.height)));
     }
     if let Some(ratio) = request.aspect_ratio.as_deref() {
-        let (rw, rh) = parse_ratio(ratio).ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
+        let (rw, rh) = parse_ratio(ratio)
+            .ok_or_else(|| ProviderError::invalid(Some("aspect_ratio"), format!("`{ratio}` is not W:H")))?;
         let long = default_size.0.max(default_size.1);
         let (w, h) = if rw >= rh { (long, long * rh / rw) } else { (long * rw / rh, long) };
         return Ok((fit(w), fit(h)));
@@ -252,17 +263,29 @@ mod tests {
     #[test]
     fn params_go_on_top_and_bad_params_are_refused() {
         let mut r = Request::text("m", "x");
-        r.extra = Some(r#"{"sampler_name":"DDIM","enable_hr":true,"override_settings":{"CLIP_stop_at_last_layers":2}}"#.into());
+        r.extra = Some(
+            r#"{"sampler_name":"DDIM","enable_hr":true,"override_settings":{"CLIP_stop_at_last_layers":2}}"#.into(),
+        );
         let t = build(&r, Some("v1-5 [6ce0161689]"), &Map::new(), (512, 512), "t").unwrap();
         assert_eq!((t.body["sampler_name"].as_str(), t.body["enable_hr"].as_bool()), (Some("DDIM"), Some(true)));
-        assert_eq!(t.body["override_settings"], json!({"sd_model_checkpoint": "v1-5 [6ce0161689]", "CLIP_stop_at_last_layers": 2}));
+        assert_eq!(
+            t.body["override_settings"],
+            json!({"sd_model_checkpoint": "v1-5 [6ce0161689]", "CLIP_stop_at_last_layers": 2})
+        );
         r.extra = Some(r#"{"override_settings":{"sd_model_checkpoint":"other"}}"#.into());
         let refused = build(&r, None, &Map::new(), (512, 512), "t").unwrap_err();
-        assert!(matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.override_settings.sd_model_checkpoint" && message.contains("model argument")), "{refused:?}");
+        assert!(
+            matches!(&refused, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.override_settings.sd_model_checkpoint" && message.contains("model argument")),
+            "{refused:?}"
+        );
         r.extra = Some(r#"{"cfg_scale": 3}"#.into());
-        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params.cfg_scale"));
+        assert!(
+            matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params.cfg_scale")
+        );
         r.extra = Some("[1]".into());
-        assert!(matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params"));
+        assert!(
+            matches!(build(&r, None, &Map::new(), (512, 512), "t"), Err(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "params")
+        );
     }
 
     #[test]

@@ -16,14 +16,15 @@ use crate::models::{self, Checkpoint, Shape};
 use crate::response::{self, SECRET};
 use crate::token::{JobToken, Token, new_task_id};
 use crate::types::{
-    Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
+    Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed,
+    Submission,
 };
+use easel_plugin_kit::config;
 use easel_plugin_kit::config::{config_object, config_str, config_u64, config_url};
 use easel_plugin_kit::http::{Upstream, egress_error};
 use easel_plugin_kit::size::parse_size;
 use serde_json::{Map, Value, json};
 use std::time::Instant;
-use easel_plugin_kit::config;
 
 pub const DEFAULT_BASE_URL: &str = "http://127.0.0.1:7860";
 pub const DEFAULT_MAX_IMAGES: u32 = 8;
@@ -61,7 +62,9 @@ impl Settings {
         };
         let default_size = match config_str(host, "default_size") {
             None => None,
-            Some(text) => Some(parse_size(&text).ok_or_else(|| config::bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?),
+            Some(text) => {
+                Some(parse_size(&text).ok_or_else(|| config::bad_config("default_size", "\"WxH\", e.g. \"768x768\""))?)
+            }
         };
         Ok(Settings {
             base: config_url(host, "base_url", DEFAULT_BASE_URL),
@@ -92,7 +95,14 @@ impl Settings {
     }
 
     /// One request; `Err` only when no HTTP answer came back.
-    fn send(&self, host: &dyn Host, method: &str, path: &str, body: Option<&Value>, timeout_ms: u32) -> Result<HttpResponse, ProviderError> {
+    fn send(
+        &self,
+        host: &dyn Host,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        timeout_ms: u32,
+    ) -> Result<HttpResponse, ProviderError> {
         let body = body.map(|b| serde_json::to_vec(b).expect("JSON values serialise")).unwrap_or_default();
         let request = HttpRequest {
             method: method.into(),
@@ -101,7 +111,9 @@ impl Settings {
             body,
             timeout_ms: Some(timeout_ms),
         };
-        host.fetch(request).map_err(|e| egress_error(e, &Upstream::local("SD WebUI", &self.not_reachable()), &format!("{method} {path}")))
+        host.fetch(request).map_err(|e| {
+            egress_error(e, &Upstream::local("SD WebUI", &self.not_reachable()), &format!("{method} {path}"))
+        })
     }
 
     /// GET a JSON document; non-2xx answers are classified.
@@ -131,7 +143,8 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         samplers: models::names(optional("/sdapi/v1/samplers").as_ref(), false),
         schedulers: models::names(optional("/sdapi/v1/schedulers").as_ref(), true),
     };
-    let loaded = optional("/sdapi/v1/options").and_then(|o| o.get("sd_model_checkpoint").and_then(Value::as_str).map(String::from));
+    let loaded = optional("/sdapi/v1/options")
+        .and_then(|o| o.get("sd_model_checkpoint").and_then(Value::as_str).map(String::from));
     let default_model = pick_default(&checkpoints, s.default_model.as_deref(), loaded.as_deref(), host);
     Ok(ProviderInfo {
         id: "sdwebui".into(),
@@ -158,13 +171,12 @@ fn pick_default(checkpoints: &[Checkpoint], configured: Option<&str>, loaded: Op
         if let Some(c) = checkpoints.iter().find(|c| c.answers_to(name)) {
             return c.model_name.clone();
         }
-        host.log(Level::Warn, &format!("sdwebui: default_model `{name}` is not a checkpoint on the server; using the loaded one"));
+        host.log(
+            Level::Warn,
+            &format!("sdwebui: default_model `{name}` is not a checkpoint on the server; using the loaded one"),
+        );
     }
-    loaded
-        .and_then(|l| checkpoints.iter().find(|c| c.answers_to(l)))
-        .unwrap_or(&checkpoints[0])
-        .model_name
-        .clone()
+    loaded.and_then(|l| checkpoints.iter().find(|c| c.answers_to(l))).unwrap_or(&checkpoints[0]).model_name.clone()
 }
 
 /// Check the server and the checkpoint, build the body, then either
@@ -200,7 +212,13 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
                 format!("queued for SD WebUI at {}", s.base)
             };
             host.progress(None, &message);
-            let token = Token { task: task_id, endpoint: task.endpoint, count: task.count, model: request.model.clone(), body: task.body };
+            let token = Token {
+                task: task_id,
+                endpoint: task.endpoint,
+                count: task.count,
+                model: request.model.clone(),
+                body: task.body,
+            };
             Ok(Submission::Pending(token.encode()))
         }
     }
@@ -208,7 +226,12 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
 
 /// Run the generation. Outer `Err`: no answer (retryable); inner `Err`:
 /// the server's refusal or failure (final).
-fn generate(host: &dyn Host, s: &Settings, task: &Task, model: &str) -> Result<Result<Vec<Output>, ProviderError>, ProviderError> {
+fn generate(
+    host: &dyn Host,
+    s: &Settings,
+    task: &Task,
+    model: &str,
+) -> Result<Result<Vec<Output>, ProviderError>, ProviderError> {
     let what = if task.endpoint == Endpoint::Txt2img { "generating" } else { "editing" };
     host.progress(None, &format!("{what} {} image(s) with {model} at SD WebUI", task.count));
     host.log(Level::Debug, &format!("sdwebui POST {} ({model}, batch {})", task.endpoint.path(), task.count));
@@ -220,7 +243,10 @@ fn generate(host: &dyn Host, s: &Settings, task: &Task, model: &str) -> Result<R
     let Some(body) = response.json() else { return Ok(Err(not_json(&response, task.endpoint.path()))) };
     let images = response::images(&body, task.count);
     if let Ok(list) = &images {
-        host.progress(Some(0.9), &format!("SD WebUI returned {} image(s) in {:.1} s", list.len(), started.elapsed().as_secs_f32()));
+        host.progress(
+            Some(0.9),
+            &format!("SD WebUI returned {} image(s) in {:.1} s", list.len(), started.elapsed().as_secs_f32()),
+        );
     }
     Ok(images)
 }
@@ -258,14 +284,21 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     let s = Settings::read(host)?;
     if let Some(state) = task_state(host, &s, &token.task)?.filter(|st| st.known()) {
-        let advice = "raise timeout_secs in [plugins.sdwebui] of plugins.toml (slow GPUs and large batches need minutes)";
+        let advice =
+            "raise timeout_secs in [plugins.sdwebui] of plugins.toml (slow GPUs and large batches need minutes)";
         let message = if state.active {
             interrupt(host, &s)?;
-            format!("the generation outlived the plugin's call time limit and its answer was lost, so it was interrupted at SD WebUI; {advice}")
+            format!(
+                "the generation outlived the plugin's call time limit and its answer was lost, so it was interrupted at SD WebUI; {advice}"
+            )
         } else if state.queued {
-            format!("the request outlived the plugin's call time limit while queued at SD WebUI; it will still run there but its images cannot be collected; {advice}")
+            format!(
+                "the request outlived the plugin's call time limit while queued at SD WebUI; it will still run there but its images cannot be collected; {advice}"
+            )
         } else {
-            format!("SD WebUI finished the generation after the plugin's call time limit, so its images were lost; {advice}")
+            format!(
+                "SD WebUI finished the generation after the plugin's call time limit, so its images were lost; {advice}"
+            )
         };
         return Ok(JobState::Failed(ProviderError::Timeout(message)));
     }
@@ -298,7 +331,8 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
     // No /internal/progress (or it does not know the task yet): fall back to
     // the public progress route's `current_task`.
     let progress = s.get_json(host, "/sdapi/v1/progress?skip_current_image=true")?;
-    let running = progress.get("state").and_then(|st| st.get("job_count")).and_then(Value::as_u64).is_some_and(|n| n > 0);
+    let running =
+        progress.get("state").and_then(|st| st.get("job_count")).and_then(Value::as_u64).is_some_and(|n| n > 0);
     match progress.get("current_task") {
         Some(Value::String(current)) if *current == token.task => interrupt(host, &s),
         None if running => {
@@ -306,7 +340,10 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
             interrupt(host, &s)
         }
         _ => {
-            host.log(Level::Info, &format!("sdwebui: {} is not running at the server; nothing to interrupt", token.task));
+            host.log(
+                Level::Info,
+                &format!("sdwebui: {} is not running at the server; nothing to interrupt", token.task),
+            );
             Ok(())
         }
     }
@@ -324,7 +361,10 @@ fn interrupt(host: &dyn Host, s: &Settings) -> Result<(), ProviderError> {
 fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
-        message: format!("SD WebUI's answer to {path} is not JSON: {}", easel_plugin_kit::text::snippet(&response.body, 200)),
+        message: format!(
+            "SD WebUI's answer to {path} is not JSON: {}",
+            easel_plugin_kit::text::snippet(&response.body, 200)
+        ),
     }
 }
 

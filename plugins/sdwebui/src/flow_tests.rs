@@ -13,7 +13,11 @@ fn mock() -> Mock {
 
 /// "METHOD /path" of every request sent.
 fn paths(host: &Mock) -> Vec<String> {
-    host.sent.borrow().iter().map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860"))).collect()
+    host.sent
+        .borrow()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860")))
+        .collect()
 }
 
 /// The JSON body of the `index`th request.
@@ -26,7 +30,8 @@ const MODELS: &str = r#"[{"title":"v1-5-pruned-emaonly.safetensors [6ce0161689]"
 const IDLE: &str = r#"{"progress":0,"eta_relative":0,"state":{"skipped":false,"interrupted":false,"job":"","job_count":0,"job_no":0,"sampling_step":0,"sampling_steps":0},"current_image":null,"textinfo":null,"current_task":null}"#;
 const UNKNOWN_TASK: &str = r#"{"active":false,"queued":false,"completed":false,"progress":null,"eta":null,"live_preview":null,"id_live_preview":-1,"textinfo":"Waiting..."}"#;
 const ACTIVE_TASK: &str = r#"{"active":true,"queued":false,"completed":false,"progress":0.4,"eta":3.0,"live_preview":null,"id_live_preview":-1,"textinfo":null}"#;
-const QUEUED_TASK: &str = r#"{"active":false,"queued":true,"completed":false,"id_live_preview":-1,"textinfo":"In queue: 1/1"}"#;
+const QUEUED_TASK: &str =
+    r#"{"active":false,"queued":true,"completed":false,"id_live_preview":-1,"textinfo":"In queue: 1/1"}"#;
 
 fn generated(seeds: &[u64]) -> String {
     let images: Vec<&str> = seeds.iter().map(|_| "iVBORw0KGgo=").collect();
@@ -47,12 +52,21 @@ fn pending(host: &Mock, request: &Request) -> String {
 fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
     let host = mock();
     host.answer(200, MODELS);
-    host.answer(200, r#"[{"name":"Euler a","aliases":["k_euler_a"],"options":{}},{"name":"DPM++ 2M","aliases":[],"options":{}}]"#);
+    host.answer(
+        200,
+        r#"[{"name":"Euler a","aliases":["k_euler_a"],"options":{}},{"name":"DPM++ 2M","aliases":[],"options":{}}]"#,
+    );
     host.answer(404, r#"{"detail":"Not Found"}"#);
     host.answer(200, r#"{"sd_model_checkpoint":"sd_xl_base_1.0.safetensors [31e35c80fc]","samples_format":"png"}"#);
     let info = describe(&host).unwrap();
-    assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/samplers", "GET /sdapi/v1/schedulers", "GET /sdapi/v1/options"]);
-    assert_eq!(info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["v1-5-pruned-emaonly", "sd_xl_base_1.0"]);
+    assert_eq!(
+        paths(&host),
+        ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/samplers", "GET /sdapi/v1/schedulers", "GET /sdapi/v1/options"]
+    );
+    assert_eq!(
+        info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
+        ["v1-5-pruned-emaonly", "sd_xl_base_1.0"]
+    );
     assert_eq!(info.default_model, "sd_xl_base_1.0");
     assert_eq!(info.hosts, ["http://127.0.0.1:7860"]);
     assert_eq!((info.secrets[0].name.as_str(), info.secrets[0].required), ("SDWEBUI_AUTH", false));
@@ -65,7 +79,10 @@ fn describe_when_down_or_denied() {
     let host = mock();
     host.fail(EgressError::Connection("http://127.0.0.1:7860: connection refused".into()));
     let e = describe(&host).unwrap_err();
-    assert!(matches!(&e, ProviderError::Unavailable(m) if m.starts_with("SD WebUI not reachable at http://127.0.0.1:7860 — start it with `--api`")), "{e:?}");
+    assert!(
+        matches!(&e, ProviderError::Unavailable(m) if m.starts_with("SD WebUI not reachable at http://127.0.0.1:7860 — start it with `--api`")),
+        "{e:?}"
+    );
     let denial = "plugin `sdwebui` may not reach http://127.0.0.1:7860 (its allowed_hosts is empty); to allow it, add \"http://127.0.0.1:7860\" to allowed_hosts";
     host.fail(EgressError::Denied(denial.into()));
     assert_eq!(describe(&host).unwrap_err(), ProviderError::Unavailable(denial.into()));
@@ -92,7 +109,10 @@ fn deferred_submit_queues_and_the_first_poll_generates() {
     assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/progress?skip_current_image=true"]);
     assert!(host.progress.borrow()[0].1.contains("queued for SD WebUI"));
     let decoded = Token::decode(&token).unwrap();
-    assert_eq!(decoded.body["override_settings"]["sd_model_checkpoint"], "v1-5-pruned-emaonly.safetensors [6ce0161689]");
+    assert_eq!(
+        decoded.body["override_settings"]["sd_model_checkpoint"],
+        "v1-5-pruned-emaonly.safetensors [6ce0161689]"
+    );
     assert_eq!(decoded.body["force_task_id"], decoded.task.as_str());
     assert_eq!((decoded.body["width"].as_u64(), decoded.body["batch_size"].as_u64()), (Some(512), Some(2)));
 
@@ -114,11 +134,16 @@ fn sync_mode_generates_inside_submit() {
     host.config.insert("params".into(), r#"{"sampler_name":"Euler a","steps":25}"#.into());
     host.answer(200, MODELS);
     host.answer(200, &generated(&[7]));
-    let Submission::Done(images) = submit(&host, &Request::text("sd_xl_base_1.0", "a castle")).unwrap() else { panic!() };
+    let Submission::Done(images) = submit(&host, &Request::text("sd_xl_base_1.0", "a castle")).unwrap() else {
+        panic!()
+    };
     assert_eq!(images[0].seed, Some(7));
     assert_eq!(paths(&host), ["GET /sdapi/v1/sd-models", "POST /sdapi/v1/txt2img"]);
     let body = body(&host, 1);
-    assert_eq!((body["width"].as_u64(), body["steps"].as_u64(), body["sampler_name"].as_str()), (Some(1024), Some(25), Some("Euler a")));
+    assert_eq!(
+        (body["width"].as_u64(), body["steps"].as_u64(), body["sampler_name"].as_str()),
+        (Some(1024), Some(25), Some("Euler a"))
+    );
 }
 
 #[test]
@@ -126,7 +151,9 @@ fn unknown_checkpoint_is_the_model_field() {
     let host = mock();
     host.answer(200, MODELS);
     let e = submit(&host, &Request::text("gone", "x")).unwrap_err();
-    assert!(matches!(&e, ProviderError::InvalidRequest { field: Some(f), message } if f == "model" && message.contains("sd_xl_base_1.0")));
+    assert!(
+        matches!(&e, ProviderError::InvalidRequest { field: Some(f), message } if f == "model" && message.contains("sd_xl_base_1.0"))
+    );
 }
 
 #[test]
@@ -136,10 +163,18 @@ fn server_answers_are_final_and_missing_answers_are_retryable() {
     host.answer(200, UNKNOWN_TASK);
     host.answer(500, r#"{"error":"RuntimeError","detail":"","body":"","errors":"boom"}"#);
     let state = poll(&host, &token).unwrap();
-    assert!(matches!(&state, JobState::Failed(ProviderError::Upstream { status: 500, message }) if message.contains("RuntimeError: boom")), "{state:?}");
+    assert!(
+        matches!(&state, JobState::Failed(ProviderError::Upstream { status: 500, message }) if message.contains("RuntimeError: boom")),
+        "{state:?}"
+    );
     host.answer(200, UNKNOWN_TASK);
-    host.answer(422, r#"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#);
-    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "steps"));
+    host.answer(
+        422,
+        r#"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#,
+    );
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::InvalidRequest { field: Some(f), .. }) if f == "steps")
+    );
     host.fail(EgressError::Connection("refused".into()));
     assert!(matches!(poll(&host, &token), Err(ProviderError::Unavailable(m)) if m.contains("not reachable")));
 }
@@ -172,14 +207,24 @@ fn cancel_interrupts_only_its_own_task() {
 
     // Unknown to /internal/progress, and someone else's task is running.
     host.answer(200, UNKNOWN_TASK);
-    host.answer(200, &IDLE.replace("\"job_count\":0", "\"job_count\":1").replace("\"current_task\":null", "\"current_task\":\"task(other)\""));
+    host.answer(
+        200,
+        &IDLE
+            .replace("\"job_count\":0", "\"job_count\":1")
+            .replace("\"current_task\":null", "\"current_task\":\"task(other)\""),
+    );
     let count = host.sent.borrow().len();
     cancel(&host, &token).unwrap();
     assert_eq!(host.sent.borrow().len(), count + 2, "no interrupt");
 
     // No /internal/progress, but /progress names our task.
     host.answer(404, r#"{"detail":"Not Found"}"#);
-    host.answer(200, &IDLE.replace("\"job_count\":0", "\"job_count\":1").replace("\"current_task\":null", &format!("\"current_task\":\"{task}\"")));
+    host.answer(
+        200,
+        &IDLE
+            .replace("\"job_count\":0", "\"job_count\":1")
+            .replace("\"current_task\":null", &format!("\"current_task\":\"{task}\"")),
+    );
     host.answer(200, "");
     cancel(&host, &token).unwrap();
     assert_eq!(paths(&host).last().unwrap(), "POST /sdapi/v1/interrupt");
@@ -189,10 +234,14 @@ fn cancel_interrupts_only_its_own_task() {
 fn bad_config_is_reported() {
     let mut host = mock();
     host.config.insert("submit_mode".into(), "later".into());
-    assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("submit_mode")));
+    assert!(
+        matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("submit_mode"))
+    );
     host.config.insert("submit_mode".into(), "sync".into());
     host.config.insert("params".into(), "[1,2]".into());
-    assert!(matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("params")));
+    assert!(
+        matches!(describe(&host), Err(ProviderError::InvalidRequest { message, .. }) if message.contains("params"))
+    );
 }
 
 #[test]
@@ -201,7 +250,10 @@ fn params_reach_the_txt2img_body_and_reserved_or_malformed_ones_are_refused() {
     host.config.insert("submit_mode".into(), "sync".into());
     host.answer(200, MODELS);
     host.answer(200, &generated(&[7]));
-    let request = Request { extra: Some(r#"{"sampler_name": "DPM++ 2M", "enable_hr": true}"#.into()), ..Request::text("sd_xl_base_1.0", "a castle") };
+    let request = Request {
+        extra: Some(r#"{"sampler_name": "DPM++ 2M", "enable_hr": true}"#.into()),
+        ..Request::text("sd_xl_base_1.0", "a castle")
+    };
     submit(&host, &request).unwrap();
     let sent = body(&host, 1);
     assert_eq!((sent["sampler_name"].as_str(), sent["enable_hr"].as_bool()), (Some("DPM++ 2M"), Some(true)));

@@ -42,7 +42,6 @@ pub mod token;
 
 pub use easel_plugin_kit::types;
 
-
 use easel_plugin_kit::Provider;
 use types::{Host, JobState, ProviderError, ProviderInfo, Request, Submission};
 

@@ -168,7 +168,10 @@ mod tests {
         let models = model_infos(&cps, &shape);
         assert_eq!(models.len(), 2);
         assert_eq!(models[0].id, "v1-5-pruned-emaonly");
-        assert_eq!(models[0].aliases, vec!["v1-5-pruned-emaonly.safetensors [6ce0161689]".to_string(), "6ce0161689".into()]);
+        assert_eq!(
+            models[0].aliases,
+            vec!["v1-5-pruned-emaonly.safetensors [6ce0161689]".to_string(), "6ce0161689".into()]
+        );
         assert_eq!(models[0].default_size, Dims { width: 512, height: 512 });
         assert_eq!(models[1].default_size, Dims { width: 1024, height: 1024 });
         assert_eq!((models[0].size_multiple, models[0].max_images, models[0].price_per_image_usd), (8, 8, Some(0.0)));

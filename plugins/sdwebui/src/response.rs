@@ -134,10 +134,15 @@ fn validation(body: Option<&Value>, message: &str) -> ProviderError {
     let Some(item) = first else {
         return ProviderError::invalid(None, format!("SD WebUI rejected the request: {message}"));
     };
-    let loc: Vec<String> = item.get("loc").and_then(Value::as_array).map(|l| l.iter().map(text_of).collect()).unwrap_or_default();
+    let loc: Vec<String> =
+        item.get("loc").and_then(Value::as_array).map(|l| l.iter().map(text_of).collect()).unwrap_or_default();
     let name = loc.iter().map(String::as_str).find(|p| *p != "body").unwrap_or("");
     let msg = item.get("msg").map(text_of).unwrap_or_else(|| message.to_string());
-    let shown = if name.is_empty() { String::new() } else { format!(" `{}`", loc.iter().filter(|p| *p != "body").cloned().collect::<Vec<_>>().join(".")) };
+    let shown = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" `{}`", loc.iter().filter(|p| *p != "body").cloned().collect::<Vec<_>>().join("."))
+    };
     let field = easel_field(name).map(String::from).or_else(|| (!name.is_empty()).then(|| name.to_string()));
     ProviderError::InvalidRequest { field, message: format!("SD WebUI rejected{shown}: {}", truncate(&msg, 300)) }
 }
@@ -151,7 +156,11 @@ pub fn message_of(body: Option<&Value>, response: &HttpResponse) -> String {
             let parts: Vec<String> = items
                 .iter()
                 .map(|i| {
-                    let loc: Vec<String> = i.get("loc").and_then(Value::as_array).map(|l| l.iter().map(text_of).collect()).unwrap_or_default();
+                    let loc: Vec<String> = i
+                        .get("loc")
+                        .and_then(Value::as_array)
+                        .map(|l| l.iter().map(text_of).collect())
+                        .unwrap_or_default();
                     format!("{}: {}", loc.join("."), i.get("msg").map(text_of).unwrap_or_default())
                 })
                 .collect();
@@ -184,7 +193,9 @@ mod tests {
         let body = serde_json::json!({"images": [PNG_B64, PNG_B64], "parameters": {}, "info": info});
         let out = images(&body, 2).unwrap();
         assert_eq!(out.iter().map(|o| o.seed).collect::<Vec<_>>(), vec![Some(1234), Some(1235)]);
-        assert!(matches!(&out[0].data, ImageData::Inline { mime_type, data } if mime_type == "image/png" && data.starts_with(b"\x89PNG")));
+        assert!(
+            matches!(&out[0].data, ImageData::Inline { mime_type, data } if mime_type == "image/png" && data.starts_with(b"\x89PNG"))
+        );
     }
 
     #[test]
@@ -208,22 +219,54 @@ mod tests {
 
     #[test]
     fn errors_map_to_easel_kinds() {
-        let e = classify(&resp(422, r#"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#), "u", false);
-        assert!(matches!(&e, ProviderError::InvalidRequest { field: Some(f), message } if f == "steps" && message.contains("not a valid integer")), "{e:?}");
+        let e = classify(
+            &resp(
+                422,
+                r#"{"detail":[{"loc":["body","steps"],"msg":"value is not a valid integer","type":"type_error.integer"}]}"#,
+            ),
+            "u",
+            false,
+        );
+        assert!(
+            matches!(&e, ProviderError::InvalidRequest { field: Some(f), message } if f == "steps" && message.contains("not a valid integer")),
+            "{e:?}"
+        );
         let e = classify(&resp(422, r#"{"detail":[{"loc":["body","cfg_scale"],"msg":"bad"}]}"#), "u", false);
         assert!(matches!(&e, ProviderError::InvalidRequest { field: Some(f), .. } if f == "guidance"));
-        let e = classify(&resp(500, r#"{"error":"OutOfMemoryError","detail":"","body":"","errors":"CUDA out of memory. Tried to allocate 2.00 GiB"}"#), "u", false);
-        assert!(matches!(&e, ProviderError::Upstream { status: 500, message } if message.contains("OutOfMemoryError: CUDA out of memory")), "{e:?}");
+        let e = classify(
+            &resp(
+                500,
+                r#"{"error":"OutOfMemoryError","detail":"","body":"","errors":"CUDA out of memory. Tried to allocate 2.00 GiB"}"#,
+            ),
+            "u",
+            false,
+        );
+        assert!(
+            matches!(&e, ProviderError::Upstream { status: 500, message } if message.contains("OutOfMemoryError: CUDA out of memory")),
+            "{e:?}"
+        );
         let e = classify(&resp(401, r#"{"detail":"Incorrect username or password"}"#), "http://h:1", false);
-        assert!(matches!(&e, ProviderError::Unauthorized(m) if m.contains("SDWEBUI_AUTH") && m.contains("--api-auth") && m.contains("Incorrect username")));
+        assert!(
+            matches!(&e, ProviderError::Unauthorized(m) if m.contains("SDWEBUI_AUTH") && m.contains("--api-auth") && m.contains("Incorrect username"))
+        );
         let e = classify(&resp(401, r#"{"detail":"Incorrect username or password"}"#), "http://h:1", true);
         assert!(matches!(&e, ProviderError::Unauthorized(m) if m.contains("base64")));
         let e = classify(&resp(404, r#"{"detail":"Not Found"}"#), "http://h:1", false);
         assert!(matches!(&e, ProviderError::Unavailable(m) if m.contains("--api")));
-        let e = classify(&resp(404, r#"{"error":"HTTPException","detail":"Init image not found","body":"","errors":""}"#), "u", false);
+        let e = classify(
+            &resp(404, r#"{"error":"HTTPException","detail":"Init image not found","body":"","errors":""}"#),
+            "u",
+            false,
+        );
         assert!(matches!(&e, ProviderError::InvalidRequest { field: Some(f), .. } if f == "images"));
-        let e = classify(&resp(400, r#"{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}"#), "u", false);
-        assert!(matches!(&e, ProviderError::InvalidRequest { field: None, message } if message.contains("sampler_name")));
+        let e = classify(
+            &resp(400, r#"{"error":"HTTPException","detail":"Sampler not found","body":"","errors":""}"#),
+            "u",
+            false,
+        );
+        assert!(
+            matches!(&e, ProviderError::InvalidRequest { field: None, message } if message.contains("sampler_name"))
+        );
         let e = classify(&resp(502, "bad gateway"), "u", false);
         assert!(matches!(&e, ProviderError::Upstream { status: 502, message } if message.contains("bad gateway")));
     }

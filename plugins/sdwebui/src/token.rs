@@ -4,10 +4,10 @@
 //! keeps no state between calls.
 
 use crate::api::Endpoint;
+use easel_plugin_kit::random;
 pub use easel_plugin_kit::token::JobToken;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use easel_plugin_kit::random;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Token {

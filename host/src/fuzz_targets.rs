@@ -151,6 +151,7 @@ pub fn placeholder_provider() -> ProviderInfo {
             prompt_notes: Some(
                 "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
             ),
+            parameters: Some(serde_json::json!({"type": "object", "additionalProperties": false})),
         }],
         default_model: "placeholder-1".into(),
         secrets: vec![],
@@ -183,6 +184,7 @@ fn representative_provider() -> ProviderInfo {
         replacement: None,
         price_per_image_usd: Some(0.04),
         prompt_notes: None,
+        parameters: None,
     };
     let models = vec![
         ModelInfo {

@@ -1,4 +1,5 @@
-//! The host's own view of the WIT types (`wit/v0.1.0`): serde shapes used by
+//! The host's own view of the WIT types (`wit/v0.2.0`, which every older
+//! version is carried up to): serde shapes used by
 //! every room above the runtime, independent of the WIT version a plugin
 //! was built against. `runtime::convert` maps between them.
 
@@ -66,6 +67,12 @@ pub struct ModelInfo {
     /// US dollars per image (after `prices` overrides in plugins.toml).
     pub price_per_image_usd: Option<f64>,
     pub prompt_notes: Option<String>,
+    /// JSON Schema of the provider parameters (`params`) the model accepts
+    /// (WIT 0.2.0 `model-info.parameters`); `None`: nothing declared, every
+    /// param passes through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub parameters: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -127,6 +134,16 @@ impl ProviderInfo {
                     "model `{}` has min_side {} above max_side {}",
                     model.id, model.min_side, model.max_side
                 ));
+            }
+        }
+        for model in &self.models {
+            if let Some(schema) = &model.parameters {
+                if let Err(why) = parameters_validator(schema) {
+                    problems.push(format!(
+                        "model `{}` declares parameters that are not a usable JSON Schema: {why}",
+                        model.id
+                    ));
+                }
             }
         }
         if !self.models.is_empty() && self.find_model(&self.default_model).is_none() {
@@ -209,6 +226,24 @@ impl ProviderInfo {
         let pattern = self.models.iter().find(|m| m.id.contains('*') && glob_matches(&m.id, name))?;
         Some(std::borrow::Cow::Owned(ModelInfo { id: name.to_string(), aliases: Vec::new(), ..pattern.clone() }))
     }
+}
+
+/// A validator for a model's `parameters` schema: JSON Schema draft
+/// 2020-12, `pattern`s run by the linear-time `regex` engine (at most 1 MiB
+/// compiled, so a plugin's pattern can neither backtrack nor balloon), no
+/// remote `$ref`s (this build of `jsonschema` cannot fetch any).
+///
+/// Errors: the schema is not an object or boolean, or does not compile
+/// (the reason, as `jsonschema` gives it).
+pub fn parameters_validator(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
+    if !schema.is_object() && !schema.is_boolean() {
+        return Err("it is not a JSON object".into());
+    }
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .with_pattern_options(jsonschema::PatternOptions::regex().size_limit(1 << 20))
+        .build(schema)
+        .map_err(|e| e.to_string())
 }
 
 /// `*` matches any run of characters other than `/`; the rest literally

@@ -220,6 +220,17 @@ def test_parameters_openai_lacks_are_refused_by_name(setup):
     assert setup.api_calls() == []
 
 
+def test_declared_params_are_checked_before_any_request_and_valid_ones_reach_the_body(setup):
+    # gpt-image models declare their parameters (WIT 0.2.0): a wrong value is
+    # refused by the host naming the key; an undeclared key passes through.
+    failed(setup.generate("a cat", "--param", "background=sideways"), "--param background", "sideways")
+    failed(setup.generate("a cat", "--param", "output_compression=400"), "--param output_compression")
+    assert setup.api_calls() == [], "refused before any request"
+    outputs(setup.generate("a cat", "--param", "background=transparent", "--param", "user=tester"))
+    [call] = setup.api_calls()
+    assert call["json"]["background"] == "transparent" and call["json"]["user"] == "tester"
+
+
 # -- MCP ----------------------------------------------------------------------------------------
 
 def test_mcp_generate_and_edit_by_id(setup):

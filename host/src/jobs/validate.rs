@@ -58,6 +58,7 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     }
     check_size(s, model)?;
     check_params(s)?;
+    check_declared_params(s, model)?;
     let features = model.features;
     let unsupported =
         |field: &str| invalid(field, format!("model `{}` does not support `{field}`; leave it out", model.id));
@@ -195,6 +196,46 @@ fn check_size(s: &Settings, model: &ModelInfo) -> Result<(), FieldError> {
 /// `params`: at most [`MAX_PARAMS_KEYS`] keys of 1 to 100 characters
 /// without control characters, at most [`MAX_PARAMS_BYTES`] as JSON.
 /// What each key means is the plugin's to check (it names `params.<key>`).
+/// `params` against the parameters the model declares (WIT 0.2.0
+/// `model-info.parameters`), if it declares any: the first violation is
+/// refused, naming the key (`params.background`) and the schema's reason.
+/// Without a declaration every key passes through to the plugin.
+fn check_declared_params(s: &Settings, model: &ModelInfo) -> Result<(), FieldError> {
+    let Some(schema) = &model.parameters else { return Ok(()) };
+    let validator = crate::model::parameters_validator(schema).map_err(|why| {
+        invalid(
+            "params",
+            format!("model `{}` declares parameters the host cannot check ({why}); leave params out", model.id),
+        )
+    })?;
+    let params = serde_json::Value::Object(s.params.clone().unwrap_or_default());
+    let Some(error) = validator.iter_errors(&params).next() else { return Ok(()) };
+    let field = params_field(error.instance_path().as_str());
+    let accepted =
+        schema["properties"].as_object().map(|p| p.keys().map(String::as_str).collect::<Vec<_>>().join(", "));
+    let hint = match accepted {
+        Some(keys) if !keys.is_empty() => format!(" (model `{}` declares: {keys})", model.id),
+        _ => format!(" (model `{}` declares no params)", model.id),
+    };
+    Err(invalid(&field, format!("{error}{hint}")))
+}
+
+/// The argument a JSON pointer into `params` names: `/background` →
+/// `params.background`, `/sizes/0` → `params.sizes[0]`, `` → `params`.
+fn params_field(pointer: &str) -> String {
+    let mut field = String::from("params");
+    for segment in pointer.split('/').skip(1) {
+        let segment = segment.replace("~1", "/").replace("~0", "~");
+        if segment.parse::<usize>().is_ok() {
+            field.push_str(&format!("[{segment}]"));
+        } else {
+            field.push('.');
+            field.push_str(&segment);
+        }
+    }
+    field
+}
+
 fn check_params(s: &Settings) -> Result<(), FieldError> {
     let Some(params) = &s.params else { return Ok(()) };
     if params.len() > MAX_PARAMS_KEYS {
@@ -245,6 +286,7 @@ mod tests {
             replacement: None,
             price_per_image_usd: None,
             prompt_notes: None,
+            parameters: None,
         }
     }
 
@@ -373,6 +415,38 @@ mod tests {
             .is_ok(),
             "2^53 - 1 itself is a valid seed"
         );
+    }
+
+    #[test]
+    fn declared_params_are_checked_naming_the_key_and_undeclared_ones_pass_unless_refused() {
+        let schema = serde_json::json!({"type": "object", "properties": {
+            "background": {"enum": ["transparent", "opaque", "auto"]},
+            "sizes": {"type": "array", "items": {"type": "integer"}}}});
+        let open = ModelInfo { parameters: Some(schema.clone()), ..model() };
+        let params = |value: serde_json::Value| with(|s| s.params = value.as_object().cloned());
+        let field = |spec: GenerateSpec, model: &ModelInfo| check(&spec, Operation::Generate, model).unwrap_err();
+        let wrong = field(params(serde_json::json!({"background": "sideways"})), &open);
+        assert_eq!(wrong.field.as_deref(), Some("params.background"));
+        assert!(
+            wrong.message.contains("sideways") && wrong.message.contains("declares: background, sizes"),
+            "{}",
+            wrong.message
+        );
+        assert_eq!(
+            field(params(serde_json::json!({"sizes": [1, "x"]})), &open).field.as_deref(),
+            Some("params.sizes[1]")
+        );
+        assert!(
+            check(&params(serde_json::json!({"background": "opaque", "other": 1})), Operation::Generate, &open).is_ok(),
+            "undeclared keys pass through"
+        );
+        let mut closed_schema = schema;
+        closed_schema["additionalProperties"] = false.into();
+        let closed = ModelInfo { parameters: Some(closed_schema), ..model() };
+        let refused = field(params(serde_json::json!({"other": 1})), &closed);
+        assert_eq!(refused.field.as_deref(), Some("params"));
+        assert!(refused.message.contains("other"), "{}", refused.message);
+        assert!(check(&spec(), Operation::Generate, &closed).is_ok(), "no params at all is fine");
     }
 
     #[test]

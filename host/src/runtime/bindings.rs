@@ -1,11 +1,31 @@
-//! Host bindings for `easel:image-provider@0.1.0`, generated from `wit/v0.1.0`.
+//! Host bindings for every WIT version the host loads, one module each,
+//! generated from `wit/v*`: [`v0_1`] (`easel:image-provider@0.1.0`) and
+//! [`v0_2`] (`@0.2.0`, the [`latest`]). The host implements the latest
+//! imports (`runtime::state`); `runtime::since_v0_1` implements 0.1.0's by
+//! delegating to them and converts 0.1.0's exports up to the latest
+//! (the shape of Zed's `wasm_host/wit/since_v*.rs`).
 //!
 //! Imports are async (egress does I/O) and trappable (a host failure can
 //! abort the guest); exports are called with `call_*(...).await`.
 
-wasmtime::component::bindgen!({
-    path: "../wit/v0.1.0",
-    world: "image-provider",
-    imports: { default: async | trappable },
-    exports: { default: async },
-});
+/// `easel:image-provider@0.1.0`, generated from `wit/v0.1.0`.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.1.0",
+        world: "image-provider",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+/// `easel:image-provider@0.2.0`, generated from `wit/v0.2.0`.
+pub mod v0_2 {
+    wasmtime::component::bindgen!({
+        path: "../wit/v0.2.0",
+        world: "image-provider",
+        imports: { default: async | trappable },
+        exports: { default: async },
+    });
+}
+
+pub use v0_2 as latest;

@@ -4,7 +4,7 @@
 //! and panics become a [`CallError`] for that call only.
 
 use super::bindings;
-use super::bindings::{ImageProvider, ImageProviderPre};
+use super::guest::{Exported, Guest, ProviderPre};
 use super::limiter::{MemoryBudgetExceeded, TotalMemoryLimiter};
 use super::state::{CallTrace, PluginContext, PluginState, ProgressSink};
 use crate::model::{GenerationRequest, JobState, ProviderError, ProviderInfo, Submission};
@@ -71,20 +71,19 @@ impl std::fmt::Display for DeadlineExceeded {
 
 impl std::error::Error for DeadlineExceeded {}
 
-type WitResult<R> = wasmtime::Result<Result<R, super::bindings::easel::image_provider::types::ProviderError>>;
-type CallFuture<'a, R> = Pin<Box<dyn Future<Output = WitResult<R>> + Send + 'a>>;
+type CallFuture<'a, R> = Pin<Box<dyn Future<Output = Exported<R>> + Send + 'a>>;
 
 /// A loaded plugin. Cheap to share (`Arc`); each call is independent.
 pub struct Plugin {
     name: String,
-    pre: ImageProviderPre<PluginState>,
+    pre: ProviderPre,
     context: Arc<PluginContext>,
     limits: Limits,
     permits: Arc<Semaphore>,
 }
 
 impl Plugin {
-    pub fn new(pre: ImageProviderPre<PluginState>, context: PluginContext, limits: Limits) -> Arc<Plugin> {
+    pub fn new(pre: ProviderPre, context: PluginContext, limits: Limits) -> Arc<Plugin> {
         Arc::new(Plugin {
             name: context.plugin.clone(),
             pre,
@@ -109,11 +108,7 @@ impl Plugin {
 
     /// Capability discovery.
     pub async fn describe(self: &Arc<Self>) -> Result<ProviderInfo, CallError> {
-        let info = self
-            .run(None, |guest, store| {
-                Box::pin(async move { guest.easel_image_provider_provider().call_describe(store).await })
-            })
-            .await?;
+        let info = self.run(None, |guest, store| Box::pin(async move { guest.describe(store).await })).await?;
         Ok(info.into())
     }
 
@@ -133,11 +128,9 @@ impl Plugin {
         request: &GenerationRequest,
         progress: Option<ProgressSink>,
     ) -> (Result<Submission, CallError>, CallTrace) {
-        let request = bindings::easel::image_provider::types::GenerationRequest::from(request);
+        let request = bindings::latest::easel::image_provider::types::GenerationRequest::from(request);
         let (submission, trace) = self
-            .run_traced(progress, move |guest, store| {
-                Box::pin(async move { guest.easel_image_provider_provider().call_submit(store, &request).await })
-            })
+            .run_traced(progress, move |guest, store| Box::pin(async move { guest.submit(store, &request).await }))
             .await;
         let result = submission.and_then(|submission| match submission.into() {
             Submission::Pending(token) if token.len() > MAX_JOB_TOKEN_BYTES => {
@@ -158,27 +151,21 @@ impl Plugin {
     /// Check a pending job once.
     pub async fn poll(self: &Arc<Self>, token: &str, progress: Option<ProgressSink>) -> Result<JobState, CallError> {
         let token = token.to_string();
-        let state = self
-            .run(progress, move |guest, store| {
-                Box::pin(async move { guest.easel_image_provider_provider().call_poll(store, &token).await })
-            })
-            .await?;
+        let state =
+            self.run(progress, move |guest, store| Box::pin(async move { guest.poll(store, &token).await })).await?;
         Ok(state.into())
     }
 
     /// Ask the provider to stop a pending job.
     pub async fn cancel(self: &Arc<Self>, token: &str) -> Result<(), CallError> {
         let token = token.to_string();
-        self.run(None, move |guest, store| {
-            Box::pin(async move { guest.easel_image_provider_provider().call_cancel(store, &token).await })
-        })
-        .await
+        self.run(None, move |guest, store| Box::pin(async move { guest.cancel(store, &token).await })).await
     }
 
     async fn run<R, F>(self: &Arc<Self>, progress: Option<ProgressSink>, call: F) -> Result<R, CallError>
     where
         R: Send + 'static,
-        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
     {
         self.run_traced(progress, call).await.0
     }
@@ -192,7 +179,7 @@ impl Plugin {
     ) -> (Result<R, CallError>, CallTrace)
     where
         R: Send + 'static,
-        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<PluginState>) -> CallFuture<'a, R> + Send + 'static,
     {
         let _permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let plugin = self.clone();
@@ -208,7 +195,7 @@ impl Plugin {
 
     async fn run_in_store<R, F>(&self, progress: Option<ProgressSink>, call: F) -> (Result<R, CallError>, CallTrace)
     where
-        F: for<'a> FnOnce(&'a ImageProvider, &'a mut Store<PluginState>) -> CallFuture<'a, R>,
+        F: for<'a> FnOnce(&'a Guest, &'a mut Store<PluginState>) -> CallFuture<'a, R>,
     {
         let limits = TotalMemoryLimiter::new(self.limits.memory_bytes);
         let state = PluginState::new(self.context.clone(), limits, progress, self.limits.timeout);

@@ -1,10 +1,10 @@
-//! `From` impls between the WIT 0.1.0 bindings and the host's `model`
+//! `From` impls between the latest WIT bindings (0.2.0) and the host's `model`
 //! types, one per record, variant and enum that crosses the boundary (the
 //! shape of Zed's `wasm_host/wit/since_v*.rs`). Text a plugin sends for
 //! users (error and progress messages) is escaped and cut here, so no
 //! caller prints a plugin's control characters.
 
-use super::bindings::easel::image_provider::types as wit;
+use super::bindings::latest::easel::image_provider::types as wit;
 use super::logs::{MAX_PROGRESS_CHARS, sanitize};
 use crate::model;
 
@@ -71,7 +71,8 @@ impl From<wit::Lifecycle> for model::Lifecycle {
 }
 
 /// A model as the host uses it: a `size-multiple` or `max-images` of 0 is
-/// read as 1, and a price that is negative or not finite as unknown.
+/// read as 1, a price that is negative or not finite as unknown, and the
+/// `parameters` schema text as JSON.
 impl From<wit::ModelInfo> for model::ModelInfo {
     fn from(m: wit::ModelInfo) -> Self {
         model::ModelInfo {
@@ -94,6 +95,9 @@ impl From<wit::ModelInfo> for model::ModelInfo {
             replacement: m.replacement,
             price_per_image_usd: m.price_per_image_usd.filter(|p| p.is_finite() && *p >= 0.0),
             prompt_notes: m.prompt_notes,
+            // Text that is not JSON is kept as a string, which
+            // `ProviderInfo::problems` reports as not a schema.
+            parameters: m.parameters.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),
         }
     }
 }

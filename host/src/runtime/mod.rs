@@ -1,18 +1,21 @@
 //! The wasmtime host: one [`Engine`] with epoch interruption (a 10 ms
 //! ticker), a compile cache on disk, an import policy checked at load, an
-//! [`ImageProviderPre`] per plugin, and a fresh `Store` per call
+//! [`ProviderPre`] per plugin (for the WIT version it was built against),
+//! and a fresh `Store` per call
 //! ([`call`]). Measured here: loading a cached component ≈ 0.2 ms,
 //! instantiating ≈ 30 µs; compiling a small one ≈ 40–100 ms.
 
 pub mod bindings;
 pub mod call;
 mod convert;
+pub mod guest;
 mod imports;
 pub mod limiter;
 pub mod logs;
+mod since_v0_1;
 pub mod state;
 
-use bindings::ImageProviderPre;
+use guest::ProviderPre;
 use sha2::{Digest, Sha256};
 use state::PluginState;
 use std::hash::{Hash, Hasher};
@@ -62,7 +65,8 @@ impl Runtime {
             .context("starting the epoch ticker")?;
         let mut linker = Linker::new(&engine);
         imports::link_wasi_core(&mut linker)?;
-        bindings::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        bindings::v0_2::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
+        bindings::v0_1::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(Arc::new(Runtime { engine, linker, cache_dir }))
     }
 
@@ -74,15 +78,14 @@ impl Runtime {
     ///
     /// Errors: not a component, an import outside the sandbox (named in the
     /// message), or exports that do not match `image-provider`.
-    pub fn prepare(&self, name: &str, wasm: &[u8]) -> Result<ImageProviderPre<PluginState>> {
+    pub fn prepare(&self, name: &str, wasm: &[u8]) -> Result<ProviderPre> {
         let component = self.compile_cached(wasm).with_context(|| format!("compiling plugin `{name}`"))?;
         imports::check(&self.engine, &component).with_context(|| format!("plugin `{name}` is refused"))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
             .with_context(|| format!("plugin `{name}` does not fit the image-provider world"))?;
-        ImageProviderPre::new(pre)
-            .with_context(|| format!("plugin `{name}` does not export easel:image-provider/provider@0.1.0"))
+        ProviderPre::new(pre).with_context(|| format!("plugin `{name}` does not fit the image-provider world"))
     }
 
     /// `<cache>/<sha256(wasm)>-<engine hash>.cwasm`; recompiles when the

@@ -7,7 +7,7 @@
 use super::limiter::TotalMemoryLimiter;
 use super::logs::{Admit, LogLimiter, MAX_LOG_CHARS, MAX_PROGRESS_CHARS, sanitize};
 use crate::egress::{EgressError as HostEgressError, EgressPolicy, EgressRequest};
-use crate::runtime::bindings::easel::image_provider::{config, egress, log, progress, types};
+use crate::runtime::bindings::latest::easel::image_provider::{config, egress, log, progress, types};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;

@@ -200,6 +200,7 @@ impl Settings {
                 lifecycle: if self.mode == Mode::V4 { Lifecycle::Legacy } else { Lifecycle::Current },
                 replacement: None,
                 price_per_image_usd: None,
+                parameters: None,
                 prompt_notes: Some(notes.clone()),
             })
             .collect()

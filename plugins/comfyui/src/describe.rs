@@ -80,6 +80,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
                 lifecycle: Lifecycle::Current,
                 replacement: None,
                 price_per_image_usd: Some(0.0),
+                parameters: None,
                 prompt_notes: Some(notes.clone()),
             }
         })

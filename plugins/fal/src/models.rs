@@ -181,6 +181,7 @@ fn info(entry: &Entry) -> ModelInfo {
         lifecycle: entry.lifecycle,
         replacement: entry.replacement.map(String::from),
         price_per_image_usd: entry.price,
+        parameters: None,
         prompt_notes: Some(entry.notes.into()),
     };
     match entry.family {
@@ -246,6 +247,7 @@ pub fn generic(id: &str) -> ModelInfo {
         lifecycle: Lifecycle::Current,
         replacement: None,
         price_per_image_usd: None,
+        parameters: None,
         prompt_notes: Some(
             "An operator-added fal endpoint: Easel's parameters are sent under fal's usual names (image_size, num_images, \
              seed, num_inference_steps, guidance_scale, negative_prompt, image_url/image_urls, mask_url, strength); \

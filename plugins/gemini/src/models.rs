@@ -247,6 +247,7 @@ impl Model {
             lifecycle: self.lifecycle,
             replacement: self.replacement.map(Into::into),
             price_per_image_usd: self.price_per_image_usd,
+            parameters: None,
             prompt_notes: self.prompt_notes.map(Into::into),
         }
     }

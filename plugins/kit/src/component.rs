@@ -8,7 +8,7 @@
 /// provider (see [`crate::export_provider`]).
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.1.0",
+        path: "../../wit/v0.2.0",
         world: "image-provider",
         pub_export_macro: true,
         default_bindings_module: "easel_plugin_kit::bindings",
@@ -242,5 +242,6 @@ fn model_info(m: t::ModelInfo) -> w::ModelInfo {
         replacement: m.replacement,
         price_per_image_usd: m.price_per_image_usd,
         prompt_notes: m.prompt_notes,
+        parameters: m.parameters.map(|schema| schema.to_string()),
     }
 }

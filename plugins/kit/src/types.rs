@@ -2,7 +2,7 @@
 //! plugin's imports, so that all provider logic compiles and is unit-tested
 //! natively; the wasm32 glue (`component`) converts to and from the bindings.
 //!
-//! Field meanings and units are those of `wit/v0.1.0/image-provider.wit`.
+//! Field meanings and units are those of `wit/v0.2.0/image-provider.wit`.
 
 /// What a request asks the model to do (WIT `operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +68,12 @@ pub struct ModelInfo {
     /// US dollars per image.
     pub price_per_image_usd: Option<f64>,
     pub prompt_notes: Option<String>,
+    /// JSON Schema (draft 2020-12) of the provider parameters the model
+    /// accepts (the caller's `params`, which arrive as [`Request::extra`]);
+    /// the host validates `params` against it and names the failing key.
+    /// `"additionalProperties": false` refuses undeclared keys; `None`
+    /// declares nothing and lets every key through (WIT 0.2.0).
+    pub parameters: Option<serde_json::Value>,
 }
 
 /// A secret the plugin references as `{{secret:NAME}}` (WIT `secret-need`).

@@ -222,6 +222,32 @@ pub fn find(id: &str) -> Option<&'static Model> {
 }
 
 impl Model {
+    /// The provider parameters a GPT image model declares (JSON Schema, WIT
+    /// 0.2.0 `model-info.parameters`): `quality`, `background`,
+    /// `output_format`, `output_compression` and `moderation` with their
+    /// documented values (docs/providers/openai.md#generations); other keys
+    /// pass through to the API. The dall-e models declare nothing.
+    pub fn parameters(&self) -> Option<serde_json::Value> {
+        if !self.gpt_image {
+            return None;
+        }
+        let quality: &[&str] = if self.id.starts_with("gpt-image-2.") {
+            &["low", "medium", "high", "auto", "xhigh", "max"]
+        } else {
+            &["low", "medium", "high", "auto"]
+        };
+        Some(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "quality": {"enum": quality},
+                "background": {"enum": ["transparent", "opaque", "auto"]},
+                "output_format": {"enum": ["png", "jpeg", "webp"]},
+                "output_compression": {"type": "integer", "minimum": 0, "maximum": 100},
+                "moderation": {"enum": ["low", "auto"]},
+            },
+        }))
+    }
+
     /// The model as `describe` reports it (WIT `model-info`).
     pub fn info(&self) -> ModelInfo {
         let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -246,6 +272,7 @@ impl Model {
             replacement: self.replacement.map(Into::into),
             price_per_image_usd: self.price_per_image_usd,
             prompt_notes: self.prompt_notes.map(Into::into),
+            parameters: self.parameters(),
         }
     }
 }

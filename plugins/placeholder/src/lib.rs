@@ -10,7 +10,7 @@ mod edit;
 mod render;
 
 wit_bindgen::generate!({
-    path: "../../wit/v0.1.0",
+    path: "../../wit/v0.2.0",
     world: "image-provider",
 });
 
@@ -69,6 +69,9 @@ impl Guest for Placeholder {
                 lifecycle: Lifecycle::Current,
                 replacement: None,
                 price_per_image_usd: Some(0.0),
+                // The placeholder has no provider parameters: say so, so
+                // that `params` sent to it are refused instead of ignored.
+                parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),
                 prompt_notes: Some(
                     "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
                 ),

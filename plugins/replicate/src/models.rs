@@ -141,6 +141,7 @@ fn info(entry: &Entry) -> ModelInfo {
         replacement: entry.replacement.map(String::from),
         // Replicate publishes no price in its API (docs/providers/replicate.md#models, ).
         price_per_image_usd: None,
+        parameters: None,
         prompt_notes: Some(entry.notes.into()),
     };
     match entry.family {
@@ -196,6 +197,7 @@ pub fn generic(id: &str) -> ModelInfo {
         lifecycle: Lifecycle::Current,
         replacement: None,
         price_per_image_usd: None,
+        parameters: None,
         prompt_notes: Some(
             "An operator-added Replicate model: only the parameters you set are sent (prompt, aspect_ratio, width, height, \
              num_outputs, seed, num_inference_steps, guidance_scale, negative_prompt, image, mask, prompt_strength); \

@@ -125,6 +125,7 @@ pub fn model_infos(checkpoints: &[Checkpoint], shape: &Shape) -> Vec<ModelInfo> 
                 lifecycle: Lifecycle::Current,
                 replacement: None,
                 price_per_image_usd: Some(0.0),
+                parameters: None,
                 prompt_notes: Some(notes.clone()),
             }
         })

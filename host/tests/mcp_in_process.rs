@@ -256,3 +256,28 @@ async fn prompt_arguments_complete() {
     let got = client.request("completion/complete", complete("provider", "hos")).await;
     assert_eq!(got["result"]["completion"]["values"], json!(["hostile"]), "{got}");
 }
+
+#[tokio::test]
+async fn the_gallery_resource_pages_with_next_cursor_like_list_images() {
+    let mut client = Client::start().await;
+    for i in 0..52 {
+        let prompt = if i == 0 { "a cat".to_string() } else { format!("lighthouse {i}") };
+        image_id(&client.call("generate_image", json!({"prompt": prompt, "width": 64, "height": 64, "seed": i})).await);
+    }
+    let read = |uri: &str| json!({"uri": uri});
+    let page = |response: &Value| -> Value {
+        serde_json::from_str(response["result"]["contents"][0]["text"].as_str().unwrap_or_else(|| panic!("{response}")))
+            .unwrap()
+    };
+    let first = page(&client.request("resources/read", read("image://list?text=lighthouse")).await);
+    assert_eq!(first["images"].as_array().unwrap().len(), 50, "{first}");
+    assert_eq!(first["next_cursor"], json!("50"), "{first}");
+    assert!(first.get("next").is_none(), "one name for the next page: {first}");
+    // The cursor counts within the filtered list: the rest comes with the same filter.
+    let rest = page(&client.request("resources/read", read("image://list?text=lighthouse&cursor=50")).await);
+    assert_eq!(rest["images"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
+
+    let tools = client.call("list_images", json!({"text": "lighthouse", "limit": 50})).await;
+    assert_eq!(tools["structuredContent"]["next_cursor"], first["next_cursor"], "{tools}");
+}

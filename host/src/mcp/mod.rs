@@ -161,7 +161,7 @@ impl ServerHandler for EaselServer {
                 .with_description("A stored image resized (fit inside width/height), cropped, rotated (90/180/270), flipped (h/v) or re-encoded (png, jpeg, webp, gif)"),
             ResourceTemplate::new("image://list{?cursor,provider,model,text,origin}", "image-list")
                 .with_title("Gallery")
-                .with_description("Stored images, newest first, 50 per page; `next` gives the following page")
+                .with_description("Stored images, newest first, 50 per page; pass `next_cursor` as `cursor` (with the same filters) for the following page")
                 .with_mime_type("application/json"),
             ResourceTemplate::new("image://{id}/metadata", "image-metadata")
                 .with_title("Image metadata")

@@ -11,6 +11,7 @@ pub mod outputs;
 mod prompts;
 mod resources;
 pub mod results;
+pub mod sessions;
 pub mod stdio;
 pub(crate) mod tools;
 

@@ -139,3 +139,145 @@ async fn the_tool_list_offers_params_and_stays_within_its_token_budget() {
     println!("tools/list: {} tools, {bytes} bytes ≈ {} tokens", tools.len(), bytes / 4);
     assert!(bytes / 4 < 5000, "tools/list is {bytes} bytes, about {} tokens, over the 5,000-token budget", bytes / 4);
 }
+
+/// The prompts as `prompts/list` showed them before they moved onto rmcp's
+/// prompt router: names, descriptions, and arguments in this order.
+fn listed_prompts() -> Value {
+    json!([
+        {
+            "name": "create-image",
+            "description": "Write a detailed image prompt for a subject and style, then generate it with generate_image",
+            "arguments": [
+                {"name": "subject", "description": "What the image should show", "required": true},
+                {"name": "style", "description": "Visual style, e.g. photograph, watercolor, pixel art", "required": false},
+                {"name": "provider", "description": "Provider id from list_providers (optional)", "required": false},
+            ],
+        },
+        {
+            "name": "iterate-on-image",
+            "description": "Change an existing image step by step with edit_image, keeping its lineage",
+            "arguments": [
+                {"name": "image_id", "description": "Id of the image to change", "required": true},
+                {"name": "change", "description": "What to change, e.g. 'same scene at night'", "required": true},
+            ],
+        },
+    ])
+}
+
+#[tokio::test]
+async fn prompts_list_and_render_with_their_arguments() {
+    let mut client = Client::start().await;
+    let listed = client.request("prompts/list", json!({})).await;
+    assert_eq!(listed["result"]["prompts"], listed_prompts(), "{listed}");
+
+    let got = client.request("prompts/get", json!({"name": "create-image", "arguments": {"subject": " a fox "}})).await;
+    assert_eq!(got["result"]["description"], json!("Create a photograph image"), "{got}");
+    let message = &got["result"]["messages"][0];
+    assert_eq!(message["role"], json!("user"));
+    assert_eq!(
+        message["content"]["text"],
+        json!(
+            "Create an image of: a fox\nStyle: photograph.\n\nFirst expand this into one detailed prompt (subject, setting, composition, lighting, colour, \
+             photograph specifics). Then call generate_image with that prompt. Show the user the result and offer changes; \
+             changes go through edit_image with the image id you got back."
+        )
+    );
+    let got = client
+        .request(
+            "prompts/get",
+            json!({"name": "create-image", "arguments": {"subject": "a fox", "style": "pixel art", "provider": "fal"}}),
+        )
+        .await;
+    assert_eq!(got["result"]["description"], json!("Create a pixel art image"), "{got}");
+    let text = got["result"]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Style: pixel art.") && text.contains("call generate_image with provider \"fal\" with"),
+        "{text}"
+    );
+    // A blank optional argument is no argument.
+    let got = client
+        .request("prompts/get", json!({"name": "create-image", "arguments": {"subject": "a fox", "style": "  "}}))
+        .await;
+    assert_eq!(got["result"]["description"], json!("Create a photograph image"), "{got}");
+
+    let got = client
+        .request(
+            "prompts/get",
+            json!({"name": "iterate-on-image", "arguments": {"image_id": "0123456789abcdef", "change": "add snow"}}),
+        )
+        .await;
+    assert_eq!(got["result"]["description"], json!("Iterate on an image"), "{got}");
+    assert_eq!(
+        got["result"]["messages"][0]["content"]["text"],
+        json!(
+            "Change image 0123456789abcdef: add snow.\n\nCall edit_image with images [{\"image\": \"0123456789abcdef\", \"role\": \"reference\"}] and a prompt that \
+             states the change and what must stay the same. Compare the result with the original (image://0123456789abcdef) and keep iterating from \
+             the newest id until the user is happy."
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_prompt_request_is_an_invalid_params_error_that_says_what_is_missing() {
+    let mut client = Client::start().await;
+    let cases = [
+        (json!({"name": "create-image"}), "prompt `create-image` needs the argument `subject`"),
+        (
+            json!({"name": "create-image", "arguments": {"subject": " "}}),
+            "prompt `create-image` needs the argument `subject`",
+        ),
+        (
+            json!({"name": "iterate-on-image", "arguments": {"change": "snow"}}),
+            "prompt `iterate-on-image` needs the argument `image_id`",
+        ),
+        (
+            json!({"name": "iterate-on-image", "arguments": {}}),
+            "prompt `iterate-on-image` needs the argument `image_id`",
+        ),
+        (
+            json!({"name": "iterate-on-image", "arguments": {"image_id": "x"}}),
+            "prompt `iterate-on-image` needs the argument `change`",
+        ),
+        (json!({"name": "nope"}), "no prompt `nope`; prompts: create-image, iterate-on-image"),
+    ];
+    for (params, message) in cases {
+        let got = client.request("prompts/get", params.clone()).await;
+        assert_eq!(got["error"]["code"], json!(-32602), "{params}: {got}");
+        assert_eq!(got["error"]["message"], json!(message), "{params}: {got}");
+    }
+}
+
+#[tokio::test]
+async fn prompt_arguments_complete() {
+    let mut client = Client::start().await;
+    let complete = |name: &str, value: &str| json!({"ref": {"type": "ref/prompt", "name": "create-image"}, "argument": {"name": name, "value": value}});
+    let got = client.request("completion/complete", complete("style", "p")).await;
+    assert_eq!(got["result"]["completion"]["values"], json!(["photograph", "pixel art"]), "{got}");
+    let got = client.request("completion/complete", complete("provider", "hos")).await;
+    assert_eq!(got["result"]["completion"]["values"], json!(["hostile"]), "{got}");
+}
+
+#[tokio::test]
+async fn the_gallery_resource_pages_with_next_cursor_like_list_images() {
+    let mut client = Client::start().await;
+    for i in 0..52 {
+        let prompt = if i == 0 { "a cat".to_string() } else { format!("lighthouse {i}") };
+        image_id(&client.call("generate_image", json!({"prompt": prompt, "width": 64, "height": 64, "seed": i})).await);
+    }
+    let read = |uri: &str| json!({"uri": uri});
+    let page = |response: &Value| -> Value {
+        serde_json::from_str(response["result"]["contents"][0]["text"].as_str().unwrap_or_else(|| panic!("{response}")))
+            .unwrap()
+    };
+    let first = page(&client.request("resources/read", read("image://list?text=lighthouse")).await);
+    assert_eq!(first["images"].as_array().unwrap().len(), 50, "{first}");
+    assert_eq!(first["next_cursor"], json!("50"), "{first}");
+    assert!(first.get("next").is_none(), "one name for the next page: {first}");
+    // The cursor counts within the filtered list: the rest comes with the same filter.
+    let rest = page(&client.request("resources/read", read("image://list?text=lighthouse&cursor=50")).await);
+    assert_eq!(rest["images"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["next_cursor"], Value::Null, "{rest}");
+
+    let tools = client.call("list_images", json!({"text": "lighthouse", "limit": 50})).await;
+    assert_eq!(tools["structuredContent"]["next_cursor"], first["next_cursor"], "{tools}");
+}

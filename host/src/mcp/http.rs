@@ -1,14 +1,15 @@
 //! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`),
 //! `/i/{id}.{ext}` (originals and views) and `/health`, bound to 127.0.0.1
 //! by default. Every route checks `Host`/`Origin` and bearer tokens
-//! (`access`); `/mcp` caps request bodies and open legacy sessions; the
-//! connections have header, body and idle timeouts (`listener`).
+//! (`access`); `/mcp` caps request bodies and open legacy sessions
+//! (`sessions`); the connections have header, body and idle timeouts
+//! (`listener`).
 
 use super::EaselServer;
 use super::access::Access;
+use super::sessions::{CappedSessions, RETRY_AFTER_SECS};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub const DEFAULT_MAX_SESSIONS: usize = 256;
 /// How `serve` listens and whom it lets in.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// Where to listen (port 0: any free port; the bound address is printed).
     pub addr: SocketAddr,
     /// Names accepted in `Host` besides the loopback ones.
     pub allowed_hosts: Vec<String>,
@@ -56,15 +58,15 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
     let server = server.with_base_url(format!("http://{local}"));
     let store = server.app().store().clone();
-    let sessions = Arc::new(LocalSessionManager::default());
-    let refusals = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sessions = Arc::new(CappedSessions::new(max_sessions));
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     let mcp = axum::Router::new().fallback_service(service).layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let (sessions, refusals) = (sessions.clone(), refusals.clone());
+            let sessions = sessions.clone();
             async move {
-                let candidate = request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
-                if !candidate || sessions.sessions.read().await.len() < max_sessions {
+                let candidate =
+                    request.method() == axum::http::Method::POST && !request.headers().contains_key("mcp-session-id");
+                if !candidate || !sessions.is_full().await {
                     return next.run(request).await;
                 }
                 // Full: only an `initialize` opens a session; a stateless
@@ -73,20 +75,24 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
                 let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
                     Ok(bytes) => bytes,
                     Err(e) if format!("{e:#}").contains("length limit") => {
-                        return (StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {MAX_REQUEST_BYTES} bytes")).into_response()
+                        return (
+                            StatusCode::PAYLOAD_TOO_LARGE,
+                            format!("request body exceeds {MAX_REQUEST_BYTES} bytes"),
+                        )
+                            .into_response();
                     }
-                    Err(e) => return (StatusCode::BAD_REQUEST, format!("reading the request body: {e:#}")).into_response(),
+                    Err(e) => {
+                        return (StatusCode::BAD_REQUEST, format!("reading the request body: {e:#}")).into_response();
+                    }
                 };
                 if !is_initialize(&bytes) {
                     return next.run(axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes))).await;
                 }
-                // Logged at the 1st, 10th, 100th… refusal: a loop must not flood the log.
-                let count = refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if count == 10u64.pow(count.ilog10()) {
-                    tracing::warn!("refused a new MCP session ({count} so far): {max_sessions} are open (--max-sessions)");
-                }
-                let message = format!("too many MCP sessions are open ({max_sessions}); close one (HTTP DELETE /mcp) or retry after idle sessions expire");
-                (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "30")], message).into_response()
+                // Answered here rather than by `CappedSessions::create_session`,
+                // which rmcp would turn into a 500 logged on every refusal.
+                let refused = sessions.refusal();
+                (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", RETRY_AFTER_SECS.to_string())], refused.to_string())
+                    .into_response()
             }
         },
     ));

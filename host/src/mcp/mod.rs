@@ -11,11 +11,13 @@ pub mod outputs;
 mod prompts;
 mod resources;
 pub mod results;
+pub mod sessions;
 pub mod stdio;
 pub(crate) mod tools;
 
 use crate::app::App;
 use crate::config::PreviewSettings;
+use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
@@ -34,6 +36,8 @@ pub struct EaselServer {
     /// `http://host:port` when served over HTTP: results then carry `/i/` URLs.
     base_url: Option<String>,
     tool_router: ToolRouter<EaselServer>,
+    /// The `#[prompt]` methods in `prompts`.
+    prompt_router: PromptRouter<EaselServer>,
 }
 
 impl EaselServer {
@@ -45,7 +49,7 @@ impl EaselServer {
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
         }
-        EaselServer { app, preview, wait_secs, base_url: None, tool_router }
+        EaselServer { app, preview, wait_secs, base_url: None, tool_router, prompt_router: Self::prompt_router() }
     }
 
     /// Results will carry `{base_url}/i/{id}.{ext}` links.
@@ -54,6 +58,7 @@ impl EaselServer {
         self
     }
 
+    /// The application this server serves (store, registry, jobs).
     pub fn app(&self) -> &Arc<App> {
         &self.app
     }
@@ -157,7 +162,7 @@ impl ServerHandler for EaselServer {
                 .with_description("A stored image resized (fit inside width/height), cropped, rotated (90/180/270), flipped (h/v) or re-encoded (png, jpeg, webp, gif)"),
             ResourceTemplate::new("image://list{?cursor,provider,model,text,origin}", "image-list")
                 .with_title("Gallery")
-                .with_description("Stored images, newest first, 50 per page; `next` gives the following page")
+                .with_description("Stored images, newest first, 50 per page; pass `next_cursor` as `cursor` (with the same filters) for the following page")
                 .with_mime_type("application/json"),
             ResourceTemplate::new("image://{id}/metadata", "image-metadata")
                 .with_title("Image metadata")
@@ -201,15 +206,18 @@ impl ServerHandler for EaselServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        Ok(ListPromptsResult::with_all_items(prompts::list()))
+        Ok(ListPromptsResult::with_all_items(self.prompt_router.list_all()))
     }
 
+    /// Through the prompt router, after `prompts::get` has named a missing
+    /// argument or an unknown prompt (rmcp's own `#[prompt_handler]` would
+    /// answer those with serde's and its own wording, unbounded).
     async fn get_prompt(
         &self,
         request: GetPromptRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        prompts::get(&request).map(Into::into).map_err(results::bounded_error_data)
+        prompts::get(self, request, context).await.map_err(results::bounded_error_data)
     }
 
     // Logging is deprecated by SEP-2577 but 2025-11-25 clients still send it.

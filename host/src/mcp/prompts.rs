@@ -1,91 +1,130 @@
 //! MCP prompts: a few templates that steer a model toward good use of the
-//! tools, and completion of their arguments.
+//! tools, routed by rmcp's `#[prompt_router]`, and completion of their
+//! arguments.
+//!
+//! Each prompt is a `#[prompt]` method taking its arguments as one
+//! `Parameters<T>`; `prompts/list` shows what rmcp derives from `T`'s JSON
+//! Schema (doc comments become descriptions, non-`Option` fields are
+//! required), in `T`'s field order. [`get`] checks the required arguments
+//! first so a missing one is named in the error.
 
-use rmcp::ErrorData;
+use super::EaselServer;
+use rmcp::handler::server::prompt::{PromptContext, cached_arguments_from_schema};
+use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams, GetPromptResult, Prompt,
+    CompleteRequestParams, CompleteResult, CompletionInfo, GetPromptRequestParams, GetPromptResponse, GetPromptResult,
     PromptArgument, PromptMessage, Reference, Role,
 };
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, prompt, prompt_router};
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer};
 
 /// Styles offered (and completed) for `create-image`.
 const STYLES: [&str; 8] =
     ["photograph", "watercolor", "oil painting", "pixel art", "3d render", "line drawing", "anime", "isometric"];
 
-pub fn list() -> Vec<Prompt> {
-    vec![
-        Prompt::new(
-            "create-image",
-            Some("Write a detailed image prompt for a subject and style, then generate it with generate_image"),
-            Some(vec![
-                PromptArgument::new("subject").with_description("What the image should show").with_required(true),
-                PromptArgument::new("style")
-                    .with_description("Visual style, e.g. photograph, watercolor, pixel art")
-                    .with_required(false),
-                PromptArgument::new("provider")
-                    .with_description("Provider id from list_providers (optional)")
-                    .with_required(false),
-            ]),
-        ),
-        Prompt::new(
-            "iterate-on-image",
-            Some("Change an existing image step by step with edit_image, keeping its lineage"),
-            Some(vec![
-                PromptArgument::new("image_id").with_description("Id of the image to change").with_required(true),
-                PromptArgument::new("change")
-                    .with_description("What to change, e.g. 'same scene at night'")
-                    .with_required(true),
-            ]),
-        ),
-    ]
+/// `create-image`'s arguments. Values are trimmed; a blank optional one
+/// counts as absent.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CreateImageArgs {
+    /// What the image should show
+    #[serde(deserialize_with = "required_text")]
+    pub subject: String,
+    /// Visual style, e.g. photograph, watercolor, pixel art
+    #[serde(default, deserialize_with = "optional_text")]
+    pub style: Option<String>,
+    /// Provider id from list_providers (optional)
+    #[serde(default, deserialize_with = "optional_text")]
+    pub provider: Option<String>,
 }
 
-pub fn get(request: &GetPromptRequestParams) -> Result<GetPromptResult, ErrorData> {
-    let arg = |name: &str| {
+/// `iterate-on-image`'s arguments (trimmed).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct IterateArgs {
+    /// Id of the image to change
+    #[serde(deserialize_with = "required_text")]
+    pub image_id: String,
+    /// What to change, e.g. 'same scene at night'
+    #[serde(deserialize_with = "required_text")]
+    pub change: String,
+}
+
+#[prompt_router(vis = "pub(super)")]
+impl EaselServer {
+    #[prompt(
+        name = "create-image",
+        description = "Write a detailed image prompt for a subject and style, then generate it with generate_image",
+        arguments = ordered_arguments::<CreateImageArgs>()
+    )]
+    async fn create_image(&self, Parameters(args): Parameters<CreateImageArgs>) -> GetPromptResult {
+        let subject = args.subject;
+        let style = args.style.unwrap_or_else(|| "photograph".to_string());
+        let provider = args.provider.map(|p| format!(" with provider \"{p}\"")).unwrap_or_default();
+        let text = format!(
+            "Create an image of: {subject}\nStyle: {style}.\n\nFirst expand this into one detailed prompt (subject, setting, composition, lighting, colour, \
+             {style} specifics). Then call generate_image{provider} with that prompt. Show the user the result and offer changes; \
+             changes go through edit_image with the image id you got back."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+            .with_description(format!("Create a {style} image"))
+    }
+
+    #[prompt(
+        name = "iterate-on-image",
+        description = "Change an existing image step by step with edit_image, keeping its lineage",
+        arguments = ordered_arguments::<IterateArgs>()
+    )]
+    async fn iterate_on_image(&self, Parameters(args): Parameters<IterateArgs>) -> GetPromptResult {
+        let IterateArgs { image_id: id, change } = args;
+        let text = format!(
+            "Change image {id}: {change}.\n\nCall edit_image with images [{{\"image\": \"{id}\", \"role\": \"reference\"}}] and a prompt that \
+             states the change and what must stay the same. Compare the result with the original (image://{id}) and keep iterating from \
+             the newest id until the user is happy."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description("Iterate on an image")
+    }
+}
+
+/// `prompts/get`: the prompt `request` names, rendered by its route.
+///
+/// Errors (`invalid_params`): no prompt of that name (the message lists
+/// them); a required argument missing, blank or not a string (the message
+/// names it).
+pub(super) async fn get(
+    server: &EaselServer,
+    request: GetPromptRequestParams,
+    context: RequestContext<RoleServer>,
+) -> Result<GetPromptResponse, ErrorData> {
+    let router = &server.prompt_router;
+    let Some(route) = router.map.get(request.name.as_str()) else {
+        let names: Vec<String> = router.list_all().into_iter().map(|p| p.name).collect();
+        return Err(ErrorData::invalid_params(
+            format!("no prompt `{}`; prompts: {}", request.name, names.join(", ")),
+            None,
+        ));
+    };
+    let given = |name: &str| {
         request
             .arguments
             .as_ref()
             .and_then(|a| a.get(name))
             .and_then(|v| v.as_str())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
+            .is_some_and(|v| !v.trim().is_empty())
     };
-    let required = |name: &str| {
-        arg(name).ok_or_else(|| {
-            ErrorData::invalid_params(format!("prompt `{}` needs the argument `{name}`", request.name), None)
-        })
-    };
-    match request.name.as_str() {
-        "create-image" => {
-            let subject = required("subject")?;
-            let style = arg("style").unwrap_or("photograph");
-            let provider = arg("provider").map(|p| format!(" with provider \"{p}\"")).unwrap_or_default();
-            let text = format!(
-                "Create an image of: {subject}\nStyle: {style}.\n\nFirst expand this into one detailed prompt (subject, setting, composition, lighting, colour, \
-                 {style} specifics). Then call generate_image{provider} with that prompt. Show the user the result and offer changes; \
-                 changes go through edit_image with the image id you got back."
-            );
-            Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description(format!("Create a {style} image")))
-        }
-        "iterate-on-image" => {
-            let id = required("image_id")?;
-            let change = required("change")?;
-            let text = format!(
-                "Change image {id}: {change}.\n\nCall edit_image with images [{{\"image\": \"{id}\", \"role\": \"reference\"}}] and a prompt that \
-                 states the change and what must stay the same. Compare the result with the original (image://{id}) and keep iterating from \
-                 the newest id until the user is happy."
-            );
-            Ok(GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
-                .with_description("Iterate on an image"))
-        }
-        other => Err(ErrorData::invalid_params(
-            format!("no prompt `{other}`; prompts: create-image, iterate-on-image"),
+    let required = route.attr.arguments.iter().flatten().filter(|a| a.required == Some(true));
+    if let Some(missing) = required.into_iter().find(|a| !given(&a.name)) {
+        return Err(ErrorData::invalid_params(
+            format!("prompt `{}` needs the argument `{}`", request.name, missing.name),
             None,
-        )),
+        ));
     }
+    router.get_prompt(PromptContext::new(server, request.name, request.arguments, context)).await
 }
 
-/// Completions for prompt arguments (`style`, `provider`).
+/// Completions for prompt arguments (`style`, `provider`): the candidates
+/// starting with what was typed (case-insensitive), at most
+/// `CompletionInfo::MAX_VALUES`.
 pub fn complete(request: &CompleteRequestParams, providers: &[String]) -> CompleteResult {
     let typed = request.argument.value.to_ascii_lowercase();
     let candidates: Vec<String> = match (&request.r#ref, request.argument.name.as_str()) {
@@ -101,4 +140,83 @@ pub fn complete(request: &CompleteRequestParams, providers: &[String]) -> Comple
     CompleteResult::new(
         CompletionInfo::new(values).unwrap_or_else(|_| CompletionInfo::new(Vec::new()).expect("empty is valid")),
     )
+}
+
+/// `T`'s prompt arguments as rmcp derives them from its JSON Schema, in the
+/// order `T` declares its fields (the schema's properties come sorted by
+/// name, which is not the order a client should ask for them in).
+fn ordered_arguments<T>() -> Option<Vec<PromptArgument>>
+where
+    T: JsonSchema + for<'de> Deserialize<'de> + 'static,
+{
+    let mut arguments = cached_arguments_from_schema::<T>()?;
+    let order = field_order::<T>();
+    arguments.sort_by_key(|a| order.iter().position(|f| *f == a.name).unwrap_or(usize::MAX));
+    Some(arguments)
+}
+
+/// The field names a derived `Deserialize` for a struct passes to
+/// `deserialize_struct`, in declaration order; empty for anything else.
+fn field_order<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
+    /// A deserializer that only records the field names it is asked for.
+    struct FieldNames<'a>(&'a mut &'static [&'static str]);
+
+    impl<'de> Deserializer<'de> for FieldNames<'_> {
+        type Error = serde::de::value::Error;
+
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+            Err(serde::de::Error::custom("only a struct's field names are read"))
+        }
+
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _name: &'static str,
+            fields: &'static [&'static str],
+            _visitor: V,
+        ) -> Result<V::Value, Self::Error> {
+            *self.0 = fields;
+            Err(serde::de::Error::custom("field names read"))
+        }
+
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
+            unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+        }
+    }
+
+    let mut fields: &'static [&'static str] = &[];
+    let _ = T::deserialize(FieldNames(&mut fields));
+    fields
+}
+
+/// A prompt argument's value, trimmed; `get` has checked it is a non-blank
+/// string.
+fn required_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    optional_text(deserializer)?.ok_or_else(|| serde::de::Error::custom("must be a non-blank string"))
+}
+
+/// An optional prompt argument's value, trimmed; blank or not a string is
+/// absent (as it always was for these prompts).
+fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.as_ref().and_then(|v| v.as_str()).map(str::trim).filter(|v| !v.is_empty()).map(str::to_string))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn arguments_keep_the_declared_field_order() {
+        let names = |arguments: Option<Vec<rmcp::model::PromptArgument>>| {
+            arguments.unwrap().into_iter().map(|a| (a.name, a.required)).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(super::ordered_arguments::<super::CreateImageArgs>()),
+            [("subject".into(), Some(true)), ("style".into(), Some(false)), ("provider".into(), Some(false))]
+        );
+        assert_eq!(
+            names(super::ordered_arguments::<super::IterateArgs>()),
+            [("image_id".into(), Some(true)), ("change".into(), Some(true))]
+        );
+        assert!(super::field_order::<String>().is_empty());
+    }
 }

@@ -136,7 +136,11 @@ impl EaselServer {
         json_contents(uri, &json)
     }
 
-    /// `image://list?cursor=N&provider=…&model=…&text=…`: a page of the gallery as JSON.
+    /// `image://list?cursor=N&provider=…&model=…&text=…&origin=…`: a page of
+    /// the gallery as JSON, `{"images": [...], "next_cursor": "N" | null}`.
+    /// The cursor counts within the filtered list, so the next page is read
+    /// with the same filters and `cursor=next_cursor` (the name `list_images`
+    /// uses too).
     fn read_list(&self, uri: &str, query: &str) -> Result<ReadResourceResult, ErrorData> {
         let mut filter = crate::store::gallery::Filter::default();
         let mut cursor = None;
@@ -165,8 +169,7 @@ impl EaselServer {
             .iter()
             .map(|s| self.with_url(serde_json::json!({"id": s.id, "uri": format!("image://{}", s.id), "prompt": s.prompt, "width": s.width, "height": s.height, "mime_type": s.mime_type, "created_at": s.created_at})))
             .collect();
-        let next_uri = next.map(|c| format!("image://list?cursor={c}"));
-        Ok(json_contents(uri, &serde_json::json!({"images": images, "next": next_uri})))
+        Ok(json_contents(uri, &serde_json::json!({"images": images, "next_cursor": next})))
     }
 }
 

@@ -137,13 +137,9 @@ impl ProviderInfo {
             }
         }
         for model in &self.models {
-            if let Some(schema) = &model.parameters {
-                if let Err(why) = parameters_validator(schema) {
-                    problems.push(format!(
-                        "model `{}` declares parameters that are not a usable JSON Schema: {why}",
-                        model.id
-                    ));
-                }
+            if let Some(Err(why)) = model.parameters.as_ref().map(parameters_validator) {
+                problems
+                    .push(format!("model `{}` declares parameters that are not a usable JSON Schema: {why}", model.id));
             }
         }
         if !self.models.is_empty() && self.find_model(&self.default_model).is_none() {
@@ -299,6 +295,16 @@ mod tests {
         assert!(!glob_matches("fal-ai/*", "other/x"));
         assert!(!glob_matches("*/*", "no-slash"));
         assert!(!glob_matches("*", ""));
+    }
+
+    #[test]
+    fn a_parameters_declaration_that_is_not_a_schema_makes_the_description_unusable() {
+        let mut info = crate::fuzz_targets::placeholder_provider();
+        assert!(info.problems().is_empty(), "{:?}", info.problems());
+        for bad in [serde_json::json!({"type": 7}), serde_json::json!("text"), serde_json::json!({"pattern": "(unclosed"})] {
+            info.models[0].parameters = Some(bad.clone());
+            assert!(info.problems().iter().any(|p| p.contains("not a usable JSON Schema")), "{bad}: {:?}", info.problems());
+        }
     }
 
     #[test]

@@ -301,9 +301,15 @@ mod tests {
     fn a_parameters_declaration_that_is_not_a_schema_makes_the_description_unusable() {
         let mut info = crate::fuzz_targets::placeholder_provider();
         assert!(info.problems().is_empty(), "{:?}", info.problems());
-        for bad in [serde_json::json!({"type": 7}), serde_json::json!("text"), serde_json::json!({"pattern": "(unclosed"})] {
+        for bad in
+            [serde_json::json!({"type": 7}), serde_json::json!("text"), serde_json::json!({"pattern": "(unclosed"})]
+        {
             info.models[0].parameters = Some(bad.clone());
-            assert!(info.problems().iter().any(|p| p.contains("not a usable JSON Schema")), "{bad}: {:?}", info.problems());
+            assert!(
+                info.problems().iter().any(|p| p.contains("not a usable JSON Schema")),
+                "{bad}: {:?}",
+                info.problems()
+            );
         }
     }
 

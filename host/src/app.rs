@@ -56,7 +56,8 @@ impl App {
     pub fn boot(deployment: impl Into<Arc<Deployment>>, paths: &Paths, preload: bool) -> Result<Arc<App>> {
         let deployment = deployment.into();
         let store = Store::open(&paths.store)
-            .with_context(|| format!("opening the image store at {}", paths.store.display()))?;
+            .with_context(|| format!("opening the image store at {}", paths.store.display()))?
+            .with_previews(deployment.preview);
         let runtime = Runtime::new(Some(paths.cache.join("compiled")))?;
         let registry = Registry::start(deployment.clone(), runtime, paths.cache.clone(), preload);
         let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);

@@ -317,6 +317,7 @@ impl JobRun {
         let origin = if self.request.operation == Operation::Generate { Origin::Generated } else { Origin::Edited };
         let mut ids = Vec::new();
         let cap = self.route.plugin.egress().max_response_bytes();
+        let share = outputs.len();
         for (index, output) in outputs.into_iter().enumerate() {
             let bytes = match output.data {
                 ImageData::Inline { data, .. } if data.len() as u64 > cap => {
@@ -374,8 +375,10 @@ impl JobRun {
             sidecar.caller = self.caller.clone();
             sidecar.job_id = Some(job_id.clone());
             let store = self.store.clone();
-            let stored =
-                crate::blocking::image_work(move || store.put(&bytes, sidecar)).await.and_then(|r| r).map_err(|e| {
+            let stored = crate::blocking::image_work(move || store.put_with_preview(&bytes, sidecar, share))
+                .await
+                .and_then(|r| r)
+                .map_err(|e| {
                     FieldError::other(format!(
                         "provider `{}` returned image {} that cannot be stored: {e:#}",
                         self.route.provider.id,

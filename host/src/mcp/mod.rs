@@ -83,7 +83,7 @@ impl EaselServer {
         images: &[crate::store::StoredImage],
         job: &crate::jobs::JobRecord,
     ) -> CallToolResult {
-        let mut result = results::images_result(images, job, self.preview).await;
+        let mut result = results::images_result(self.app.store(), images, job).await;
         if let Some(list) = result.structured_content.as_mut().and_then(|s| s["images"].as_array_mut()) {
             for image in list.iter_mut() {
                 *image = self.with_url(image.take());

@@ -3,10 +3,8 @@
 //! as `structuredContent`; and errors a model can act on (`isError: true`).
 
 use super::outputs::{ImageFacts, JobOutput, PreviewFacts, to_json};
-use crate::config::PreviewSettings;
 use crate::jobs::{FieldError, JobRecord};
-use crate::store::StoredImage;
-use crate::store::preview::preview;
+use crate::store::{Store, StoredImage};
 use base64::Engine as _;
 use rmcp::model::{CallToolResult, ContentBlock, Resource};
 use serde_json::{Value, json};
@@ -31,11 +29,12 @@ pub fn resource_link(image: &StoredImage) -> ContentBlock {
 
 /// A finished generation: summary, previews, links, structured facts.
 ///
-/// The previews (decode, downscale, encode) are made on the image pool
-/// (`crate::blocking::image_work`), one job per image, so a large result
-/// never holds an async worker; an image whose preview fails gets none
-/// (logged), the rest of the result is unchanged.
-pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: PreviewSettings) -> CallToolResult {
+/// The previews come from the store's cache (made while the job stored the
+/// images), else are made on the image pool (`crate::blocking::image_work`),
+/// one job per image, so a large result never holds an async worker; an
+/// image whose preview fails gets none (logged), the rest of the result is
+/// unchanged.
+pub async fn images_result(store: &Store, images: &[StoredImage], job: &JobRecord) -> CallToolResult {
     let mut text = format!("{} image(s) from {} / {} (job {}):", images.len(), job.provider, job.model, job.id);
     for image in images {
         let s = &image.sidecar;
@@ -56,21 +55,22 @@ pub async fn images_result(images: &[StoredImage], job: &JobRecord, budget: Prev
     }
     text.push_str("\nEdit one with edit_image using its id; read the full image at its image:// URI or file path.");
     let mut content = vec![ContentBlock::text(text)];
-    let per_image = budget.max_bytes / images.len().max(1);
+    let share = images.len();
     let made = futures::future::join_all(images.iter().map(|image| {
-        let path = image.path.clone();
-        crate::blocking::image_work(move || {
-            let made = std::fs::read(&path)
-                .map_err(anyhow::Error::from)
-                .and_then(|b| preview(&b, budget.max_edge, per_image))?;
-            Ok::<_, anyhow::Error>(made.map(|p| (base64::engine::general_purpose::STANDARD.encode(&p.data), p)))
-        })
+        let (store, id) = (store.clone(), image.sidecar.id.clone());
+        async move {
+            match store.cached_preview(&id, share) {
+                Some(cached) => Ok(Ok(Some(cached))),
+                None => crate::blocking::image_work(move || store.preview(&id, share)).await,
+            }
+        }
     }))
     .await;
     let mut previews = Vec::new();
     for (image, made) in images.iter().zip(made) {
         match made.and_then(|r| r) {
-            Ok(Some((data, p))) => {
+            Ok(Some(p)) => {
+                let data = base64::engine::general_purpose::STANDARD.encode(&p.data);
                 content.push(ContentBlock::image(data, p.mime_type));
                 previews.push(PreviewFacts {
                     id: image.sidecar.id.clone(),

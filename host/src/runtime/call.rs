@@ -170,8 +170,10 @@ impl Plugin {
         self.run_traced(progress, call).await.0
     }
 
-    /// Instantiate in a fresh store and run `call` on its own task, so that
-    /// even a panic in host code serving this plugin stays in this call.
+    /// Instantiate in a fresh store and run `call` on its own task on the
+    /// plugin runtime ([`super::executor`]), so that even a panic in host
+    /// code serving this plugin stays in this call, and guest CPU work never
+    /// delays the server's own tasks.
     async fn run_traced<R, F>(
         self: &Arc<Self>,
         progress: Option<ProgressSink>,
@@ -183,7 +185,7 @@ impl Plugin {
     {
         let _permit = self.permits.clone().acquire_owned().await.expect("the semaphore is never closed");
         let plugin = self.clone();
-        let task = tokio::spawn(async move { plugin.run_in_store(progress, call).await });
+        let task = super::executor::spawn(async move { plugin.run_in_store(progress, call).await });
         match task.await {
             Ok(outcome) => outcome,
             Err(join) => (

@@ -8,6 +8,7 @@
 pub mod bindings;
 pub mod call;
 mod convert;
+pub mod executor;
 pub mod guest;
 mod imports;
 pub mod limiter;

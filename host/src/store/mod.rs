@@ -9,6 +9,7 @@
 pub mod catalog;
 pub mod gallery;
 pub mod preview;
+mod previews;
 mod sidecar;
 pub mod sweep;
 pub mod validate;
@@ -49,6 +50,8 @@ pub struct StoredImage {
 pub struct Store {
     root: PathBuf,
     views: std::sync::Arc<views::ViewCache>,
+    /// The budget of the previews inside tool results ([`Store::with_previews`]).
+    previews: crate::config::PreviewSettings,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,7 +106,7 @@ impl Store {
                 .with_context(|| format!("creating {}", root.join(dir).display()))?;
         }
         let root = root.canonicalize().with_context(|| format!("resolving {}", root.display()))?;
-        let store = Store { root, views: Default::default() };
+        let store = Store { root, views: Default::default(), previews: Default::default() };
         store.sweep();
         Ok(store)
     }
@@ -139,7 +142,20 @@ impl Store {
         self.put_checked(image.bytes(), image.probe(), sidecar)
     }
 
-    fn put_checked(&self, bytes: &[u8], probe: Probe, mut sidecar: Sidecar) -> Result<StoredImage> {
+    fn put_checked(&self, bytes: &[u8], probe: Probe, sidecar: Sidecar) -> Result<StoredImage> {
+        self.put_if(bytes, probe, sidecar, || Ok(()))
+    }
+
+    /// Hash, lock and write `bytes` (whose header gave `probe`), asking
+    /// `verdict` before the image is renamed into place (see
+    /// [`IdLock::write_atomically_if`]): a refusal leaves nothing behind.
+    fn put_if(
+        &self,
+        bytes: &[u8],
+        probe: Probe,
+        mut sidecar: Sidecar,
+        verdict: impl FnOnce() -> Result<()>,
+    ) -> Result<StoredImage> {
         let digest = hex::encode(Sha256::digest(bytes));
         let id = digest[..ID_LEN].to_string();
         sidecar.id = id.clone();
@@ -160,10 +176,11 @@ impl Store {
                     sidecar.sha256
                 );
             }
+            verdict()?;
             return Ok(StoredImage { path: self.image_path(&id, &existing.mime_type), sidecar: existing });
         }
         let path = self.image_path(&id, probe.mime_type);
-        lock.write_atomically(&path, bytes)?;
+        lock.write_atomically_if(&path, bytes, verdict)?;
         lock.write_atomically(&self.sidecar_path(&id), &serde_json::to_vec_pretty(&sidecar)?)?;
         Ok(StoredImage { sidecar, path })
     }

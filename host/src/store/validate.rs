@@ -70,6 +70,12 @@ pub fn probe(bytes: &[u8]) -> Result<Probe> {
 /// WebP) naming where the file ends early; "the image is damaged: …" with
 /// the decoder's reason.
 pub fn check_whole(bytes: &[u8]) -> Result<Probe> {
+    decode_whole(bytes).map(|(probe, _)| probe)
+}
+
+/// [`check_whole`], keeping the decoded pixels (for a preview made without
+/// a second decode).
+pub fn decode_whole(bytes: &[u8]) -> Result<(Probe, image::DynamicImage)> {
     let probe = probe(bytes)?;
     match probe.mime_type {
         "image/png" => png_structure(bytes),
@@ -79,7 +85,7 @@ pub fn check_whole(bytes: &[u8]) -> Result<Probe> {
     }?;
     let format = image::ImageFormat::from_mime_type(probe.mime_type).expect("probe returns known formats");
     match image::ImageReader::with_format(std::io::Cursor::new(bytes), format).decode() {
-        Ok(_) => Ok(probe),
+        Ok(pixels) => Ok((probe, pixels)),
         Err(image::ImageError::Limits(limit)) => bail!(
             "the {}x{} image needs more memory to decode than the decoder allows ({limit})",
             probe.width,

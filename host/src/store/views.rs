@@ -199,14 +199,25 @@ impl Default for ViewCache {
 
 impl ViewCache {
     pub fn get(&self, id: &str, spec: &ViewSpec) -> Option<Arc<View>> {
-        self.entries.lock().unwrap().0.get(&format!("{id}|{}", spec.key())).cloned()
+        self.get_named(id, &spec.key())
     }
 
     pub fn put(&self, id: &str, spec: &ViewSpec, view: Arc<View>) {
+        self.put_named(id, &spec.key(), view)
+    }
+
+    /// The view of `id` cached under `name` (a spec's key, or a preview's).
+    pub fn get_named(&self, id: &str, name: &str) -> Option<Arc<View>> {
+        self.entries.lock().unwrap().0.get(&format!("{id}|{name}")).cloned()
+    }
+
+    /// Cache `view` of `id` under `name`, evicting the least recently used
+    /// views past [`CACHE_ENTRIES`] or [`CACHE_BYTES`].
+    pub fn put_named(&self, id: &str, name: &str, view: Arc<View>) {
         let mut guard = self.entries.lock().unwrap();
         let (cache, bytes) = &mut *guard;
         *bytes += view.data.len();
-        if let Some((_, old)) = cache.push(format!("{id}|{}", spec.key()), view) {
+        if let Some((_, old)) = cache.push(format!("{id}|{name}"), view) {
             *bytes -= old.data.len();
         }
         while *bytes > CACHE_BYTES {

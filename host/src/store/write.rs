@@ -61,22 +61,40 @@ impl IdLock {
     /// id, fsync, rename over `path`, then fsync the directory. Readers see
     /// the old file or the whole new one, never a part.
     pub fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<()> {
+        self.write_atomically_if(path, bytes, || Ok(()))
+    }
+
+    /// [`IdLock::write_atomically`], asking `verdict` once the bytes are
+    /// written and fsynced under the temp name and before they are renamed
+    /// into place (so a check that runs alongside, such as a decode on
+    /// another thread, overlaps the write). An error from `verdict` removes
+    /// the temp file and is returned as it is.
+    pub fn write_atomically_if(&self, path: &Path, bytes: &[u8], verdict: impl FnOnce() -> Result<()>) -> Result<()> {
         let tmp = self.tmp.join(format!("{}.{}.part", self.id, uuid::Uuid::new_v4().simple()));
-        let result = (|| -> std::io::Result<()> {
+        let staged = (|| -> std::io::Result<()> {
             let mut file = File::options().write(true).create_new(true).open(&tmp)?;
             file.write_all(bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)?;
-            // Make the rename itself durable (the directory entry).
-            if let Some(dir) = path.parent() {
-                File::open(dir)?.sync_all()?;
-            }
-            Ok(())
+            file.sync_all()
         })();
+        let verdict = match staged {
+            Ok(()) => verdict(),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("writing {}", path.display()))),
+        };
+        let result = verdict.and_then(|()| {
+            (|| -> std::io::Result<()> {
+                std::fs::rename(&tmp, path)?;
+                // Make the rename itself durable (the directory entry).
+                if let Some(dir) = path.parent() {
+                    File::open(dir)?.sync_all()?;
+                }
+                Ok(())
+            })()
+            .with_context(|| format!("writing {}", path.display()))
+        });
         if result.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        result.with_context(|| format!("writing {}", path.display()))
+        result
     }
 }
 

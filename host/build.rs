@@ -6,6 +6,7 @@
 //! `plugins/kit`) are neither built on their own nor embedded: cargo builds
 //! them as dependencies of the components that use them.
 
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -49,11 +50,14 @@ fn main() {
 
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
     let mut builtins = String::from(
-        "/// Plugins compiled into this binary: (name, component bytes).\npub const BUILTIN_PLUGINS: &[(&str, &[u8])] = &[\n",
+        "/// Plugins compiled into this binary: (name, component bytes, sha256 of\n/// the bytes as hex — computed here, so a start never reads the bytes to\n/// find their compiled copy in the cache).\npub const BUILTIN_PLUGINS: &[(&str, &[u8], &str)] = &[\n",
     );
     for (dir_name, package) in &plugins {
         let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
-        builtins.push_str(&format!("    ({dir_name:?}, include_bytes!({:?})),\n", file.display().to_string()));
+        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
+        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        builtins
+            .push_str(&format!("    ({dir_name:?}, include_bytes!({:?}), {digest:?}),\n", file.display().to_string()));
     }
     builtins.push_str("];\n");
     std::fs::write(out_dir.join("builtin_plugins.rs"), builtins).unwrap();

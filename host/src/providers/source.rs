@@ -52,7 +52,7 @@ pub async fn component_bytes(
     cache_dir: &Path,
 ) -> Result<Cow<'static, [u8]>, SourceError> {
     if let Some(name) = &entry.builtin {
-        let known = crate::runtime::BUILTIN_PLUGINS.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ");
+        let known = crate::runtime::BUILTIN_PLUGINS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ");
         return crate::runtime::builtin(name.get_ref()).map(Cow::Borrowed).ok_or_else(|| SourceError::UnknownBuiltin {
             id: id.into(),
             name: name.get_ref().clone(),

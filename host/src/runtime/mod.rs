@@ -41,6 +41,10 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<PluginState>,
     cache_dir: Option<PathBuf>,
+    /// Held while a component compiles: one compile at a time (each one
+    /// already uses every core), so a first start's peak memory is one
+    /// compile's, not one per plugin.
+    compiling: std::sync::Mutex<()>,
 }
 
 impl Runtime {
@@ -68,7 +72,7 @@ impl Runtime {
         imports::link_wasi_core(&mut linker)?;
         bindings::v0_2::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::v0_1::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
-        Ok(Arc::new(Runtime { engine, linker, cache_dir }))
+        Ok(Arc::new(Runtime { engine, linker, cache_dir, compiling: Default::default() }))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -90,25 +94,47 @@ impl Runtime {
     }
 
     /// `<cache>/<sha256(wasm)>-<engine hash>.cwasm`; recompiles when the
-    /// file is missing or fails to deserialize.
+    /// file is missing or fails to deserialize. A fresh compile is written to
+    /// the cache and then used from there (memory-mapped, like a warm start),
+    /// so the compiler's copy is freed.
     fn compile_cached(&self, wasm: &[u8]) -> Result<Component> {
         let Some(dir) = &self.cache_dir else {
+            let _one_at_a_time = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
             return Component::new(&self.engine, wasm);
         };
-        let path = dir.join(format!("{}-{}.cwasm", hex::encode(Sha256::digest(wasm)), self.engine_hash()));
-        if path.exists() {
-            // SAFETY: only files this process family wrote (named by content
-            // hash and engine hash, written atomically) are deserialized.
-            match unsafe { Component::deserialize_file(&self.engine, &path) } {
-                Ok(component) => return Ok(component),
-                Err(error) => tracing::warn!("recompiling: cached {} unusable: {error:#}", path.display()),
-            }
+        let path = dir.join(format!("{}-{}.cwasm", digest_of(wasm), self.engine_hash()));
+        if let Some(component) = self.load_compiled(&path) {
+            return Ok(component);
+        }
+        let _one_at_a_time = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
+        // Another load of the same bytes may have compiled it while we waited.
+        if let Some(component) = self.load_compiled(&path) {
+            return Ok(component);
         }
         let component = Component::new(&self.engine, wasm)?;
         if let Err(error) = write_atomically(dir, &path, &component.serialize()?) {
             tracing::warn!("cannot write compile cache {}: {error:#}", path.display());
+            return Ok(component);
         }
-        Ok(component)
+        drop(component);
+        release_freed_memory();
+        Ok(self.load_compiled(&path).map_or_else(|| Component::new(&self.engine, wasm), Ok)?)
+    }
+
+    /// The compiled component at `path`, if it is there and deserializes.
+    fn load_compiled(&self, path: &Path) -> Option<Component> {
+        if !path.exists() {
+            return None;
+        }
+        // SAFETY: only files this process family wrote (named by content
+        // hash and engine hash, written atomically) are deserialized.
+        match unsafe { Component::deserialize_file(&self.engine, path) } {
+            Ok(component) => Some(component),
+            Err(error) => {
+                tracing::warn!("recompiling: cached {} unusable: {error:#}", path.display());
+                None
+            }
+        }
     }
 
     fn engine_hash(&self) -> String {
@@ -127,6 +153,18 @@ impl Runtime {
     }
 }
 
+/// Hand the memory a compile freed back to the operating system: glibc's
+/// allocator keeps freed memory of its per-thread arenas resident (tens of
+/// MiB after a cranelift compile) until asked to trim.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns free memory of the allocator's arenas
+    // to the kernel; it touches no allocation in use.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4()));
@@ -141,5 +179,14 @@ include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 
 /// The component bytes of a built-in plugin.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
-    BUILTIN_PLUGINS.iter().find(|(n, _)| *n == name).map(|(_, bytes)| *bytes)
+    BUILTIN_PLUGINS.iter().find(|(n, _, _)| *n == name).map(|(_, bytes, _)| *bytes)
+}
+
+/// sha256 of `wasm` as hex: precomputed for the built-ins' own bytes (so a
+/// warm start never pages them in), computed for anything else.
+fn digest_of(wasm: &[u8]) -> String {
+    match BUILTIN_PLUGINS.iter().find(|(_, bytes, _)| std::ptr::eq(*bytes, wasm)) {
+        Some((_, _, digest)) => digest.to_string(),
+        None => hex::encode(Sha256::digest(wasm)),
+    }
 }

@@ -1,0 +1,49 @@
+//! The child `easel` process: the command line every section starts it
+//! with ([`Launch`]), and what /proc says about its memory (VmRSS, VmHWM
+//! of /proc/PID/status).
+
+use std::path::Path;
+use std::process::Command;
+
+/// Environment variables the child must not inherit: they would change the
+/// deployment, the paths or the HTTP access the bench sets on the command line.
+const SCRUBBED_ENV: &[&str] =
+    &["EASEL_CONFIG", "EASEL_STORE", "EASEL_CACHE", "EASEL_HTTP_TOKENS", "EASEL_HTTP_TOKENS_FILE", "OPENAI_API_KEY"];
+
+/// How one `easel` child is started: `[--config FILE] --cache DIR --store DIR`,
+/// then the subcommand the caller adds, with `env` set on top of a scrubbed
+/// environment.
+pub struct Launch<'a> {
+    pub easel: &'a Path,
+    pub cache: &'a Path,
+    pub store: &'a Path,
+    pub config: Option<&'a Path>,
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl Launch<'_> {
+    /// The command up to (not including) the subcommand.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(self.easel);
+        if let Some(config) = self.config {
+            command.arg("--config").arg(config);
+        }
+        command.arg("--cache").arg(self.cache).arg("--store").arg(self.store);
+        for name in SCRUBBED_ENV {
+            command.env_remove(name);
+        }
+        for (name, value) in self.env {
+            command.env(name, value);
+        }
+        command
+    }
+}
+
+/// A `kB` line of /proc/PID/status (`VmRSS`, `VmHWM`), KiB.
+pub fn status_kib(pid: u32, field: &str) -> std::io::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}

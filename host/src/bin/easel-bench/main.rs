@@ -2,14 +2,17 @@
 //! figures for this machine (nothing is asserted). Run with
 //! `cargo build --release --bins && target/release/easel-bench [--only SECTION]… [--quick]`;
 //! it drives the `easel` binary next to it over stdio with raw JSON-RPC,
-//! and the runtime in-process. This file owns the command line, the shared
-//! context (work directory, warm compile cache) and the order
+//! a fake OpenAI upstream in this process, and the runtime in-process. This file owns the command line, the shared
+//! context (work directory, warm compile cache, the fake) and the order
 //! the sections run in.
 
 mod basics;
+mod http;
+mod openai;
 mod process;
 mod report;
 mod stdio;
+mod upstream;
 
 use clap::{Parser, ValueEnum};
 use report::Report;
@@ -38,9 +41,14 @@ enum Section {
     PlaceholderStdio,
     /// In-process: fresh store + instantiate + describe.
     PerCall,
+    /// One 2 MiB generation through the openai plugin vs the native floor.
+    OpenaiStdio,
     /// Idle RSS (warm cache) and peak RSS of a cold first start.
     Rss,
 }
+
+/// The API key the fake upstream accepts (and the child gets as OPENAI_API_KEY).
+pub const FAKE_KEY: &str = "sk-easel-bench-7d41c0";
 
 /// What the sections share.
 pub struct Ctx {
@@ -52,6 +60,7 @@ pub struct Ctx {
     /// The bench's own runtime (load generators, the native floor, in-process calls).
     pub rt: tokio::runtime::Runtime,
     warm_cache: Option<PathBuf>,
+    upstream: Option<upstream::Upstream>,
 }
 
 impl Ctx {
@@ -85,6 +94,20 @@ impl Ctx {
     pub fn set_warm_cache(&mut self, cache: &Path) {
         self.warm_cache.get_or_insert_with(|| cache.to_path_buf());
     }
+
+    /// The fake OpenAI upstream, started on first use (its PNG size printed then).
+    pub fn upstream(&mut self) -> &upstream::Upstream {
+        if self.upstream.is_none() {
+            let fake = upstream::Upstream::start(FAKE_KEY);
+            self.report.figure(
+                "upstream.png",
+                format!("{} bytes", fake.png_bytes),
+                &format!("1024×1024 RGB noise PNG in every answer; JSON body {} bytes", fake.body_bytes),
+            );
+            self.upstream = Some(fake);
+        }
+        self.upstream.as_ref().unwrap()
+    }
 }
 
 /// Removes the work directory however the run ends.
@@ -104,7 +127,8 @@ fn main() {
     std::fs::create_dir_all(&work).expect("creating the work directory");
     let _cleanup = WorkDir(work.clone());
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let mut ctx = Ctx { easel, work, quick: args.quick, report: Report::default(), rt, warm_cache: None };
+    let mut ctx =
+        Ctx { easel, work, quick: args.quick, report: Report::default(), rt, warm_cache: None, upstream: None };
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     ctx.report.figure("cores", cores.to_string(), if args.quick { "--quick" } else { "" });
 
@@ -117,6 +141,7 @@ fn main() {
             Section::ToolsList => basics::tools_list(&mut ctx),
             Section::PlaceholderStdio => basics::placeholder_stdio(&mut ctx),
             Section::PerCall => basics::per_call(&mut ctx),
+            Section::OpenaiStdio => openai::openai_stdio(&mut ctx),
             Section::Rss => basics::rss(&mut ctx),
         };
         if let Err(e) = outcome {
@@ -124,4 +149,6 @@ fn main() {
         }
     }
     ctx.report.print_table();
+    // The fake's runtime must be shut down outside any async context.
+    drop(ctx.upstream.take());
 }

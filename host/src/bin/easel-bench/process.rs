@@ -1,6 +1,6 @@
 //! The child `easel` process: the command line every section starts it
-//! with ([`Launch`]), and what /proc says about its memory (VmRSS, VmHWM
-//! of /proc/PID/status).
+//! with ([`Launch`]), what /proc says about its memory (VmRSS, VmHWM of
+//! /proc/PID/status), and the warnings and errors it logged.
 
 use std::path::Path;
 use std::process::Command;
@@ -46,4 +46,27 @@ pub fn status_kib(pid: u32, field: &str) -> std::io::Result<u64> {
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// The WARN and ERROR lines (and panics) among `lines`, grouped: the
+/// timestamp dropped and digits read as `#`, so "3 log messages suppressed"
+/// and "1 log messages suppressed" are one group. (count, first example).
+pub fn complaints<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<(usize, String)> {
+    let mut groups: Vec<(String, usize, String)> = Vec::new();
+    for line in lines {
+        if !(line.contains(" WARN ") || line.contains(" ERROR ") || line.contains("panicked")) {
+            continue;
+        }
+        // tracing's default format starts with an RFC 3339 timestamp.
+        let text = match line.split_once(' ') {
+            Some((first, rest)) if first.starts_with(|c: char| c.is_ascii_digit()) => rest.trim_start(),
+            _ => line,
+        };
+        let key: String = text.chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+        match groups.iter_mut().find(|(k, _, _)| *k == key) {
+            Some((_, count, _)) => *count += 1,
+            None => groups.push((key, 1, text.to_string())),
+        }
+    }
+    groups.into_iter().map(|(_, count, example)| (count, example)).collect()
 }

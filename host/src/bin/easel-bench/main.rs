@@ -1,13 +1,15 @@
-//! `easel-bench`: prints start-up, round-trip, generation and memory
+//! `easel-bench`: prints start-up, round-trip, generation, load and memory
 //! figures for this machine (nothing is asserted). Run with
 //! `cargo build --release --bins && target/release/easel-bench [--only SECTION]… [--quick]`;
-//! it drives the `easel` binary next to it over stdio with raw JSON-RPC,
-//! a fake OpenAI upstream in this process, and the runtime in-process. This file owns the command line, the shared
+//! it drives the `easel` binary next to it (over stdio with raw JSON-RPC,
+//! and over streamable HTTP), a fake OpenAI upstream in this process, and
+//! the runtime in-process. This file owns the command line, the shared
 //! context (work directory, warm compile cache, the fake) and the order
 //! the sections run in.
 
 mod basics;
 mod http;
+mod load;
 mod openai;
 mod process;
 mod report;
@@ -43,6 +45,12 @@ enum Section {
     PerCall,
     /// One 2 MiB generation through the openai plugin vs the native floor.
     OpenaiStdio,
+    /// 64 concurrent openai generations over streamable HTTP (1 s upstream).
+    #[value(name = "http-openai-64")]
+    HttpOpenai64,
+    /// 64 concurrent placeholder generations over streamable HTTP.
+    #[value(name = "http-placeholder-64")]
+    HttpPlaceholder64,
     /// Idle RSS (warm cache) and peak RSS of a cold first start.
     Rss,
 }
@@ -142,6 +150,8 @@ fn main() {
             Section::PlaceholderStdio => basics::placeholder_stdio(&mut ctx),
             Section::PerCall => basics::per_call(&mut ctx),
             Section::OpenaiStdio => openai::openai_stdio(&mut ctx),
+            Section::HttpOpenai64 => load::http_openai_64(&mut ctx),
+            Section::HttpPlaceholder64 => load::http_placeholder_64(&mut ctx),
             Section::Rss => basics::rss(&mut ctx),
         };
         if let Err(e) = outcome {

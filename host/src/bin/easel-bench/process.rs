@@ -1,9 +1,11 @@
 //! The child `easel` process: the command line every section starts it
-//! with ([`Launch`]), what /proc says about its memory (VmRSS, VmHWM of
+//! with ([`Launch`]), what /proc says about it while it runs (CPU time:
+//! utime + stime of /proc/PID/stat; memory: VmRSS, VmHWM of
 //! /proc/PID/status), and the warnings and errors it logged.
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::OnceLock;
 
 /// Environment variables the child must not inherit: they would change the
 /// deployment, the paths or the HTTP access the bench sets on the command line.
@@ -39,6 +41,18 @@ impl Launch<'_> {
     }
 }
 
+/// Seconds of CPU (user + system, all threads) process `pid` has used.
+pub fn cpu_seconds(pid: u32) -> std::io::Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so
+    // count fields from the last `)`. After it, field 3 (state) comes first;
+    // utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |index: usize| fields.get(index).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    Ok((tick(14 - 3) + tick(15 - 3)) as f64 / clock_ticks_per_second())
+}
+
 /// A `kB` line of /proc/PID/status (`VmRSS`, `VmHWM`), KiB.
 pub fn status_kib(pid: u32, field: &str) -> std::io::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
@@ -46,6 +60,22 @@ pub fn status_kib(pid: u32, field: &str) -> std::io::Result<u64> {
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':')?.split_whitespace().next()?.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("no {field} in /proc/{pid}/status")))
+}
+
+/// `sysconf(_SC_CLK_TCK)`, asked of `getconf` once (the bench links no
+/// libc crate); 100, the Linux USER_HZ, if that fails.
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse::<f64>().ok())
+            .filter(|ticks| *ticks > 0.0)
+            .unwrap_or(100.0)
+    })
 }
 
 /// The WARN and ERROR lines (and panics) among `lines`, grouped: the

@@ -61,6 +61,11 @@ pub fn percentile(samples: &[Duration], p: f64) -> Duration {
     sorted[rank - 1]
 }
 
+/// The largest sample; zero when empty.
+pub fn max(samples: &[Duration]) -> Duration {
+    samples.iter().max().copied().unwrap_or_default()
+}
+
 pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1e3)
 }

@@ -55,6 +55,18 @@ impl PluginContext {
 
     fn emit(&self, level: log::Level, message: &str) {
         let plugin = &self.plugin;
+        // A line the log filter would drop costs nothing and uses none of
+        // the plugin's budget (else debug lines would suppress real warnings).
+        let shown = match level {
+            log::Level::Trace => tracing::enabled!(tracing::Level::TRACE),
+            log::Level::Debug => tracing::enabled!(tracing::Level::DEBUG),
+            log::Level::Info => tracing::enabled!(tracing::Level::INFO),
+            log::Level::Warn => tracing::enabled!(tracing::Level::WARN),
+            log::Level::Error => tracing::enabled!(tracing::Level::ERROR),
+        };
+        if !shown {
+            return;
+        }
         match self.logs.admit() {
             Admit::Suppress => return,
             Admit::Write { suppressed_before: 0 } => {}

@@ -55,6 +55,9 @@ pub(super) fn describe_error(
 /// as soon as one more chunk would pass `cap` (so at most `cap` bytes are
 /// ever held). Errors: `too_large()` past the cap, `failed(error)` when
 /// the stream breaks.
+/// Most bytes reserved for a body because its `Content-Length` says so.
+const RESERVE_LIMIT: u64 = 16 << 20;
+
 pub(super) async fn read_capped(
     response: &mut reqwest::Response,
     cap: u64,
@@ -64,7 +67,10 @@ pub(super) async fn read_capped(
     if response.content_length().is_some_and(|len| len > cap) {
         return Err(too_large());
     }
-    let mut body = Vec::new();
+    // Room for the declared length up front (no regrowing copies of a large
+    // body), but never more than RESERVE_LIMIT on a peer's word alone.
+    let declared = response.content_length().unwrap_or(0).min(cap).min(RESERVE_LIMIT);
+    let mut body = Vec::with_capacity(declared as usize);
     while let Some(chunk) = response.chunk().await.map_err(|e| failed(&e))? {
         if body.len() as u64 + chunk.len() as u64 > cap {
             return Err(too_large());

@@ -52,15 +52,16 @@ pub fn parse_success(body: &[u8]) -> Result<Vec<Output>, ProviderError> {
         status: 200,
         message: format!("Gemini answered with something that is not JSON ({e}): {}", snippet(body, 200)),
     })?;
-    let candidates = get(&value, "candidates").and_then(Value::as_array).cloned().unwrap_or_default();
+    // Borrowed, not cloned: parts hold megabytes of base64.
+    let candidates: &[Value] = get(&value, "candidates").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let mut images = Vec::new();
     let mut said = Vec::new();
-    for candidate in &candidates {
-        let parts = get(candidate, "content")
+    for candidate in candidates {
+        let parts: &[Value] = get(candidate, "content")
             .and_then(|c| get(c, "parts"))
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
         let mut last = None;
         for part in parts.iter().filter(|p| !get(p, "thought").and_then(Value::as_bool).unwrap_or(false)) {
             if let Some(text) = get_str(part, "text").map(str::trim).filter(|t| !t.is_empty()) {

@@ -32,7 +32,8 @@ pub fn parse_success(body: &[u8], output_format: Option<&str>) -> Result<Vec<Out
         Some((w, h)) => (w.parse().ok(), h.parse().ok()),
         None => (None, None),
     };
-    let items = value.get("data").and_then(Value::as_array).cloned().unwrap_or_default();
+    // Borrowed, not cloned: each item holds megabytes of base64.
+    let items: &[Value] = value.get("data").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
     let mut images = Vec::new();
     for (index, item) in items.iter().enumerate() {
         let revised_prompt = item.get("revised_prompt").and_then(Value::as_str).map(str::to_string);

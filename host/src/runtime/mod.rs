@@ -118,7 +118,7 @@ impl Runtime {
         }
         drop(component);
         release_freed_memory();
-        Ok(self.load_compiled(&path).map_or_else(|| Component::new(&self.engine, wasm), Ok)?)
+        self.load_compiled(&path).map_or_else(|| Component::new(&self.engine, wasm), Ok)
     }
 
     /// The compiled component at `path`, if it is there and deserializes.

@@ -55,34 +55,52 @@ struct Blob {
     strength: f32,
 }
 
-/// Render one image for a generate request.
-///
-/// The prompt and seed pick the palette and the shapes; `negative_prompt`
-/// shifts the palette, `steps` sets how many blobs (4..=24, default 10) and
-/// `guidance` the saturation (default 7 → 0.7).
-pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -> RgbImage {
-    let negative = request.negative_prompt.as_deref().map(hash_str).unwrap_or(0);
-    let mut rng = Rng::new(hash_str(&request.prompt) ^ seed.rotate_left(17) ^ negative.rotate_left(41));
-    let saturation = (request.guidance.unwrap_or(7.0) / 10.0).clamp(0.15, 1.0);
-    let base_hue = rng.unit();
-    let top = hsv(base_hue, saturation * 0.8, 0.95);
-    let bottom = hsv(base_hue + 0.25 + rng.unit() * 0.3, saturation, 0.35 + rng.unit() * 0.3);
-    let angle = rng.unit() * std::f32::consts::TAU;
-    let (dir_x, dir_y) = (angle.cos(), angle.sin());
-    let blob_count = request.steps.unwrap_or(10).clamp(4, 24);
-    let short = width.min(height) as f32;
-    let blobs: Vec<Blob> = (0..blob_count)
-        .map(|_| Blob {
-            x: rng.unit() * width as f32,
-            y: rng.unit() * height as f32,
-            radius: short * (0.08 + rng.unit() * 0.3),
-            color: hsv(base_hue + rng.unit() * 0.6 - 0.3, saturation, 0.5 + rng.unit() * 0.5),
-            strength: 0.7 + rng.unit() * 0.3,
-        })
-        .collect();
-    let band_freq = 2.0 + rng.unit() * 10.0;
-    let band_phase = rng.unit() * std::f32::consts::TAU;
+/// What one picture is made of, drawn from the seeded generator: a
+/// gradient (two colours along a direction), soft blobs and bands.
+struct Scene {
+    top: [f32; 3],
+    bottom: [f32; 3],
+    dir_x: f32,
+    dir_y: f32,
+    blobs: Vec<Blob>,
+    band_freq: f32,
+    band_phase: f32,
+}
 
+impl Scene {
+    /// The prompt and seed pick the palette and the shapes; `negative_prompt`
+    /// shifts the palette, `steps` sets how many blobs (4..=24, default 10)
+    /// and `guidance` the saturation (default 7 → 0.7).
+    fn new(request: &GenerationRequest, seed: u64, width: u32, height: u32) -> Scene {
+        let negative = request.negative_prompt.as_deref().map(hash_str).unwrap_or(0);
+        let mut rng = Rng::new(hash_str(&request.prompt) ^ seed.rotate_left(17) ^ negative.rotate_left(41));
+        let saturation = (request.guidance.unwrap_or(7.0) / 10.0).clamp(0.15, 1.0);
+        let base_hue = rng.unit();
+        let top = hsv(base_hue, saturation * 0.8, 0.95);
+        let bottom = hsv(base_hue + 0.25 + rng.unit() * 0.3, saturation, 0.35 + rng.unit() * 0.3);
+        let angle = rng.unit() * std::f32::consts::TAU;
+        let (dir_x, dir_y) = (angle.cos(), angle.sin());
+        let blob_count = request.steps.unwrap_or(10).clamp(4, 24);
+        let short = width.min(height) as f32;
+        let blobs = (0..blob_count)
+            .map(|_| Blob {
+                x: rng.unit() * width as f32,
+                y: rng.unit() * height as f32,
+                radius: short * (0.08 + rng.unit() * 0.3),
+                color: hsv(base_hue + rng.unit() * 0.6 - 0.3, saturation, 0.5 + rng.unit() * 0.5),
+                strength: 0.7 + rng.unit() * 0.3,
+            })
+            .collect();
+        let band_freq = 2.0 + rng.unit() * 10.0;
+        let band_phase = rng.unit() * std::f32::consts::TAU;
+        Scene { top, bottom, dir_x, dir_y, blobs, band_freq, band_phase }
+    }
+}
+
+/// Render one image for a generate request (see [`Scene::new`] for what
+/// picks what).
+pub fn render(request: &GenerationRequest, seed: u64, width: u32, height: u32) -> RgbImage {
+    let Scene { top, bottom, dir_x, dir_y, blobs, band_freq, band_phase } = Scene::new(request, seed, width, height);
     let bands = BandTable::new(band_freq, band_phase);
     let (fw, fh) = (width as f32, height as f32);
     let mut image = RgbImage::new(width, height);
@@ -188,26 +206,8 @@ mod tests {
 
     /// The per-pixel shading the row renderer replaced, as it was.
     fn reference(request: &GenerationRequest, seed: u64, width: u32, height: u32) -> RgbImage {
-        let negative = request.negative_prompt.as_deref().map(hash_str).unwrap_or(0);
-        let mut rng = Rng::new(hash_str(&request.prompt) ^ seed.rotate_left(17) ^ negative.rotate_left(41));
-        let saturation = (request.guidance.unwrap_or(7.0) / 10.0).clamp(0.15, 1.0);
-        let base_hue = rng.unit();
-        let top = hsv(base_hue, saturation * 0.8, 0.95);
-        let bottom = hsv(base_hue + 0.25 + rng.unit() * 0.3, saturation, 0.35 + rng.unit() * 0.3);
-        let angle = rng.unit() * std::f32::consts::TAU;
-        let (dir_x, dir_y) = (angle.cos(), angle.sin());
-        let short = width.min(height) as f32;
-        let blobs: Vec<Blob> = (0..request.steps.unwrap_or(10).clamp(4, 24))
-            .map(|_| Blob {
-                x: rng.unit() * width as f32,
-                y: rng.unit() * height as f32,
-                radius: short * (0.08 + rng.unit() * 0.3),
-                color: hsv(base_hue + rng.unit() * 0.6 - 0.3, saturation, 0.5 + rng.unit() * 0.5),
-                strength: 0.7 + rng.unit() * 0.3,
-            })
-            .collect();
-        let band_freq = 2.0 + rng.unit() * 10.0;
-        let band_phase = rng.unit() * std::f32::consts::TAU;
+        let Scene { top, bottom, dir_x, dir_y, blobs, band_freq, band_phase } =
+            Scene::new(request, seed, width, height);
         RgbImage::from_fn(width, height, |px, py| {
             let (x, y) = (px as f32, py as f32);
             let t = (((x / width as f32 - 0.5) * dir_x + (y / height as f32 - 0.5) * dir_y) + 0.5).clamp(0.0, 1.0);

@@ -8,7 +8,6 @@
 //! `rotate` (90, 180, 270), `flip` (`h` or `v`). Order: crop, rotate, flip, resize.
 
 use anyhow::{Context, Result, bail};
-use image::codecs::jpeg::JpegEncoder;
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView, ImageFormat};
 use std::num::NonZeroUsize;
@@ -176,7 +175,10 @@ impl ViewSpec {
 fn encode(image: &DynamicImage, format: ViewFormat, quality: u8) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     match format {
-        ViewFormat::Jpeg => JpegEncoder::new_with_quality(&mut out, quality).encode_image(&image.to_rgb8())?,
+        ViewFormat::Jpeg => {
+            let rgb = image.to_rgb8();
+            out = super::preview::encode_jpeg(rgb.as_raw(), rgb.width(), rgb.height(), quality)?;
+        }
         ViewFormat::Png => image.write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::Png)?,
         ViewFormat::Webp => DynamicImage::ImageRgba8(image.to_rgba8())
             .write_to(&mut std::io::Cursor::new(&mut out), ImageFormat::WebP)?,

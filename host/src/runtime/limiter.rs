@@ -9,8 +9,11 @@ use wasmtime::ResourceLimiter;
 /// bookkeeping in wasmtime; 16 is generous).
 pub const TABLE_ELEMENT_BYTES: usize = 16;
 
-/// Most memories and tables one instance may create (a Rust or C component
-/// has one or two of each; this only stops pathological components).
+/// Most core instances, memories and tables one component instance may
+/// create. A Rust or C component has a few of each; componentize-py's
+/// (`--stub-wasi`) has ~40 core instances and jco's a dozen, so these only
+/// stop pathological components.
+pub const MAX_INSTANCES: usize = 256;
 pub const MAX_MEMORIES: usize = 16;
 pub const MAX_TABLES: usize = 64;
 
@@ -69,7 +72,7 @@ impl ResourceLimiter for TotalMemoryLimiter {
     }
 
     fn instances(&self) -> usize {
-        32
+        MAX_INSTANCES
     }
 
     fn memories(&self) -> usize {

@@ -23,6 +23,7 @@ mod client;
 pub mod headers;
 mod policy;
 mod resolver;
+pub mod scripted;
 pub mod secrets;
 #[cfg(test)]
 pub(crate) mod test_server;

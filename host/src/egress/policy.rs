@@ -5,6 +5,7 @@
 //! policy's [`PolicyName`] decides what it may reach and how refusals read.
 
 use super::allowed_hosts::{AllowedHost, is_non_public};
+use super::scripted::{ScriptedAnswer, ScriptedUpstream, SentRequest};
 use super::secrets::SecretSet;
 use super::{EgressError, EgressRequest, EgressResponse, MAX_REDIRECTS, client, headers, origin};
 use std::net::IpAddr;
@@ -57,6 +58,8 @@ pub struct EgressPolicy {
     max_response_bytes: u64,
     max_timeout: Duration,
     client: reqwest::Client,
+    /// Answers requests instead of the network (`plugins check` only).
+    scripted: Option<std::sync::Arc<dyn ScriptedUpstream>>,
 }
 
 impl EgressPolicy {
@@ -104,7 +107,15 @@ impl EgressPolicy {
         max_response_bytes: u64,
         max_timeout: Duration,
     ) -> Self {
-        EgressPolicy { name, allow, secrets, max_response_bytes, max_timeout, client: client::shared() }
+        EgressPolicy { name, allow, secrets, max_response_bytes, max_timeout, client: client::shared(), scripted: None }
+    }
+
+    /// This policy with `upstream` answering [`fetch`](Self::fetch) instead
+    /// of the network (see [`super::scripted`]); [`download`](Self::download)
+    /// is refused.
+    pub fn with_scripted_upstream(mut self, upstream: std::sync::Arc<dyn ScriptedUpstream>) -> Self {
+        self.scripted = Some(upstream);
+        self
     }
 
     /// Which policy this is.
@@ -154,15 +165,45 @@ impl EgressPolicy {
         self.check_url(&url)?;
         let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
             .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
-        let mut builder = self.client.request(method, url.clone());
+        let mut sent_headers = Vec::new();
         for (name, value) in headers::plugin_headers(&request.headers, self.secrets.is_bound_to(&url))? {
-            let value = self.secrets.substitute(&value, &url)?;
+            sent_headers.push((name, self.secrets.substitute(&value, &url)?));
+        }
+        let body =
+            if request.body.is_empty() { None } else { Some(self.secrets.substitute_bytes(&request.body, &url)?) };
+        let timeout = request.timeout.unwrap_or(self.max_timeout).min(self.max_timeout);
+        if let Some(upstream) = &self.scripted {
+            let sent = SentRequest {
+                method: method.as_str().to_string(),
+                url: url.clone(),
+                headers: sent_headers,
+                body: body.unwrap_or_default(),
+                timeout,
+            };
+            return match upstream.answer(&sent) {
+                ScriptedAnswer::Response { status, headers, body } => {
+                    if body.len() as u64 > self.max_response_bytes {
+                        return Err(EgressError::TooLarge(self.name.too_large(&url, self.max_response_bytes)));
+                    }
+                    let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), self.secrets.redact(&v)));
+                    let body = self.secrets.redact_bytes(body);
+                    Ok(EgressResponse {
+                        status,
+                        headers: headers::plugin_response_headers(headers.collect(), body.len()),
+                        body,
+                    })
+                }
+                ScriptedAnswer::Silent => Err(EgressError::Timeout(timed_out(&url, timeout))),
+                ScriptedAnswer::Refused => Err(super::scripted::refused(&url)),
+            };
+        }
+        let mut builder = self.client.request(method, url.clone());
+        for (name, value) in sent_headers {
             builder = builder.header(name.as_str(), value);
         }
-        if !request.body.is_empty() {
-            builder = builder.body(self.secrets.substitute_bytes(&request.body, &url)?);
+        if let Some(body) = body {
+            builder = builder.body(body);
         }
-        let timeout = request.timeout.unwrap_or(self.max_timeout).min(self.max_timeout);
         let exchange = async {
             let response = builder.send().await.map_err(|e| self.describe_error(&url, &e))?;
             self.read_response(response, &url).await
@@ -186,6 +227,9 @@ impl EgressPolicy {
         url: &Url,
         headers: Vec<(String, String)>,
     ) -> Result<(Url, EgressResponse), EgressError> {
+        if self.scripted.is_some() {
+            return Err(EgressError::InvalidRequest("downloads are not scripted; a check never downloads".into()));
+        }
         let deadline = Instant::now() + self.max_timeout;
         let mut current = url.clone();
         for _ in 0..=MAX_REDIRECTS {

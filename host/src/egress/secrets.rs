@@ -70,6 +70,22 @@ impl SecretSet {
         SecretSet { plugin: plugin.into(), secrets }
     }
 
+    /// Secrets with the given values (by name), each bound to `hosts`:
+    /// `plugins check` gives each declared secret a canary value.
+    pub fn literal(
+        plugin: &str,
+        values: impl IntoIterator<Item = (String, String)>,
+        hosts: &[AllowedHost],
+    ) -> SecretSet {
+        let secrets = values
+            .into_iter()
+            .map(|(name, value)| {
+                (name, Secret { value: Some(value), source: "plugins check".into(), hosts: hosts.to_vec() })
+            })
+            .collect();
+        SecretSet { plugin: plugin.into(), secrets }
+    }
+
     /// Names of secrets that have no value, with where they are looked for.
     pub fn missing(&self) -> Vec<(String, String)> {
         self.secrets.iter().filter(|(_, s)| s.value.is_none()).map(|(n, s)| (n.clone(), s.source.clone())).collect()

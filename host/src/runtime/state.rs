@@ -39,12 +39,16 @@ pub struct PluginContext {
     pub config: Vec<(String, String)>,
     /// The plugin's log budget, shared by all its calls.
     pub logs: LogLimiter,
+    /// Where log lines go instead of `tracing`, as the operator would see
+    /// them (redacted, within the budget, whatever the log filter): for
+    /// `plugins check`; `None` in a deployment.
+    pub transcript: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 impl PluginContext {
     /// A plugin's context with a fresh log budget.
     pub fn new(plugin: &str, egress: EgressPolicy, config: Vec<(String, String)>) -> PluginContext {
-        PluginContext { plugin: plugin.into(), egress, config, logs: LogLimiter::default() }
+        PluginContext { plugin: plugin.into(), egress, config, logs: LogLimiter::default(), transcript: None }
     }
 
     /// Write one warning about this plugin within its log budget (the
@@ -64,7 +68,7 @@ impl PluginContext {
             log::Level::Warn => tracing::enabled!(tracing::Level::WARN),
             log::Level::Error => tracing::enabled!(tracing::Level::ERROR),
         };
-        if !shown {
+        if !shown && self.transcript.is_none() {
             return;
         }
         match self.logs.admit() {
@@ -73,6 +77,11 @@ impl PluginContext {
             Admit::Write { suppressed_before } => self.report_suppressed(suppressed_before),
         }
         let message = sanitize(&self.egress.secrets().redact(message), MAX_LOG_CHARS);
+        if let Some(transcript) = &self.transcript {
+            // `plugins check` reports the lines itself.
+            transcript.lock().unwrap_or_else(|e| e.into_inner()).push(format!("{level:?}: {message}"));
+            return;
+        }
         match level {
             log::Level::Trace => tracing::trace!(plugin = %plugin, "{message}"),
             log::Level::Debug => tracing::debug!(plugin = %plugin, "{message}"),

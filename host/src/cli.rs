@@ -81,8 +81,33 @@ pub enum Transport {
 pub enum PluginsCmd {
     /// Each plugin's status, models and why it is not ready.
     List,
-    /// Load and describe every enabled plugin; exit non-zero if any fails.
-    Check,
+    /// Without FILE: load and describe every enabled plugin of the
+    /// deployment. With FILE: check one component the way an operator's
+    /// host will load it (component, WIT version, imports, exports,
+    /// describe, then submit/poll/cancel against scripted upstreams, and
+    /// that no secret leaks). Exits non-zero on any failure.
+    Check {
+        /// A plugin component (`.wasm`) to check on its own.
+        file: Option<PathBuf>,
+        /// A `[plugins.ID.config]` setting for FILE, as KEY=VALUE (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE", requires = "file")]
+        set: Vec<String>,
+        /// Print the report as JSON (for CI).
+        #[arg(long, requires = "file")]
+        json: bool,
+    },
+    /// Write a new plugin project: a provider for an async HTTP image API
+    /// (submit → poll → result URL) with its README, a fake upstream and a
+    /// test, ready to build.
+    New {
+        /// Plugin id, e.g. `acme-images` (lower-case letters, digits, dashes).
+        name: String,
+        #[arg(long, value_enum)]
+        lang: crate::scaffold::Lang,
+        /// Where to write it (default: ./NAME). Must not exist or be empty.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// `easel generate`: the prompt, the shared [`Settings`] as flags
@@ -172,6 +197,13 @@ pub fn load_deployment(cli: &Cli) -> Result<Deployment, ConfigError> {
 }
 
 pub async fn run(cli: Cli) -> Result<()> {
+    if let Command::Plugins { command } = &cli.command {
+        match command {
+            PluginsCmd::New { name, lang, dir } => return new_plugin(name, *lang, dir.as_deref()),
+            PluginsCmd::Check { file: Some(file), set, json } => return check_file(&cli, file, set, *json).await,
+            _ => {}
+        }
+    }
     let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
         Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions } => {
@@ -304,8 +336,44 @@ async fn plugins(host: &App, command: &PluginsCmd) -> Result<()> {
             println!("    {}  {:?}{price}", m.id, m.lifecycle);
         }
     }
-    if matches!(command, PluginsCmd::Check) && failures > 0 {
+    if matches!(command, PluginsCmd::Check { .. }) && failures > 0 {
         bail!("{failures} plugin(s) unavailable");
     }
     Ok(())
+}
+
+fn new_plugin(name: &str, lang: crate::scaffold::Lang, dir: Option<&Path>) -> Result<()> {
+    let dir = dir.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(name));
+    let files = crate::scaffold::write_project(name, lang, &dir)?;
+    println!("wrote {} files to {}:", files.len(), dir.display());
+    for file in &files {
+        println!("  {}", file.display());
+    }
+    println!("\nnext, in {}:\n  {}", dir.display(), lang.next_steps(name));
+    println!("then check it with `easel plugins check <the .wasm>`; README.md has the plugins.toml entry to paste");
+    Ok(())
+}
+
+/// `plugins check FILE`: the report on stdout; non-zero exit on a failure.
+async fn check_file(cli: &Cli, file: &Path, set: &[String], json: bool) -> Result<()> {
+    let mut config = Vec::new();
+    for entry in set {
+        let Some((key, value)) = entry.split_once('=').filter(|(k, _)| !k.trim().is_empty()) else {
+            bail!("--set {entry:?} must be KEY=VALUE, e.g. --set base_url=http://127.0.0.1:8188");
+        };
+        config.push((key.trim().to_string(), value.to_string()));
+    }
+    config.sort();
+    let cache = cli.cache.clone().unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("easel"));
+    let runtime = crate::runtime::Runtime::new(Some(cache.join("compiled")))?;
+    let report = crate::plugin_check::check(file, config, runtime).await;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    match report.failures() {
+        0 => Ok(()),
+        n => bail!("{n} check(s) failed"),
+    }
 }

@@ -20,6 +20,12 @@ pub enum SourceError {
     /// `builtin = NAME` names no plugin compiled into this binary.
     #[error("[plugins.{id}] builtin `{name}` is not compiled into this easel (built-ins: {known})")]
     UnknownBuiltin { id: String, name: String, known: String },
+    /// `builtin = NAME` names a Python or JavaScript plugin of this tree whose
+    /// toolchain was missing when this binary was built (`why` says which).
+    #[error(
+        "[plugins.{id}] builtin `{name}` is not in this easel: {why}. Rebuild easel with that toolchain, or build the plugin and set `path = \"{name}.wasm\"` instead"
+    )]
+    NotBuilt { id: String, name: String, why: String },
     /// `path = …` cannot be read; `at` is `file:line:column` of the setting.
     #[error("{at}: [plugins.{id}] path {}: {error}\n  fix: build the plugin (cargo build --release --target wasm32-wasip2) or correct the path", path.display())]
     Unreadable { at: String, id: String, path: PathBuf, error: std::io::Error },
@@ -52,6 +58,9 @@ pub async fn component_bytes(
     cache_dir: &Path,
 ) -> Result<Cow<'static, [u8]>, SourceError> {
     if let Some(name) = &entry.builtin {
+        if let Some((_, why)) = crate::runtime::GUEST_PLUGINS_NOT_BUILT.iter().find(|(n, _)| n == name.get_ref()) {
+            return Err(SourceError::NotBuilt { id: id.into(), name: name.get_ref().clone(), why: why.to_string() });
+        }
         let known = crate::runtime::BUILTIN_PLUGINS.iter().map(|(n, _, _)| *n).collect::<Vec<_>>().join(", ");
         return crate::runtime::builtin(name.get_ref()).map(Cow::Borrowed).ok_or_else(|| SourceError::UnknownBuiltin {
             id: id.into(),

@@ -102,7 +102,7 @@ impl Runtime {
             let _one_at_a_time = self.compiling.lock().unwrap_or_else(|e| e.into_inner());
             return Component::new(&self.engine, wasm);
         };
-        let path = dir.join(format!("{}-{}.cwasm", digest_of(wasm), self.engine_hash()));
+        let path = self.cache_path(dir, wasm);
         if let Some(component) = self.load_compiled(&path) {
             return Ok(component);
         }
@@ -119,6 +119,18 @@ impl Runtime {
         drop(component);
         release_freed_memory();
         self.load_compiled(&path).map_or_else(|| Component::new(&self.engine, wasm), Ok)
+    }
+
+    fn cache_path(&self, dir: &Path, wasm: &[u8]) -> PathBuf {
+        dir.join(format!("{}-{}.cwasm", digest_of(wasm), self.engine_hash()))
+    }
+
+    /// Compile `wasm` (or load it from the compile cache) without checking
+    /// its imports or exports: `plugins check` inspects it first. The flag
+    /// is `true` when it was compiled now, `false` when the cache had it.
+    pub fn compile(&self, wasm: &[u8]) -> Result<(Component, bool)> {
+        let cached = self.cache_dir.as_deref().is_some_and(|dir| self.cache_path(dir, wasm).exists());
+        Ok((self.compile_cached(wasm)?, !cached))
     }
 
     /// The compiled component at `path`, if it is there and deserializes.

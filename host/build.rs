@@ -194,7 +194,8 @@ fn build_guest(guest: &GuestPlugin, wit: &Path, out: &Path) -> Result<(PathBuf, 
     let built_before = std::fs::read_to_string(&stamp).is_ok_and(|s| s == inputs) && file.is_file();
     if !built_before {
         let mut command = Command::new(&program);
-        command.current_dir(&guest.dir);
+        // No __pycache__ in the source tree: it would make cargo rerun this script.
+        command.current_dir(&guest.dir).env("PYTHONDONTWRITEBYTECODE", "1");
         if tool.entry == "app.py" {
             command.arg("-d").arg(wit).args(["-w", "image-provider", "componentize", "--stub-wasi", "app", "-o"]);
             command.arg(&file);

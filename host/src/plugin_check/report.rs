@@ -32,6 +32,9 @@ pub struct Facts {
     pub describe_ms: Option<f64>,
     /// Median wall time of the contract's calls (instantiate + run + return).
     pub call_ms: Option<f64>,
+    /// Linear memory and tables one instance held after a failed submit,
+    /// MiB (what `memory_mib` must at least allow).
+    pub memory_mib: Option<f64>,
     pub provider_id: Option<String>,
     pub models: Vec<String>,
 }
@@ -77,7 +80,7 @@ impl Report {
         let f = &self.facts;
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
         out.push_str(&format!(
-            "  size {:.1} MiB · WIT {} · compile {} · describe {} · median call {}\n",
+            "  size {:.1} MiB · WIT {} · compile {} · describe {} · median call {} · instance memory {}\n",
             f.file_bytes as f64 / (1 << 20) as f64,
             f.wit_version.as_deref().unwrap_or("-"),
             f.compile_ms.map_or("-".to_string(), |v| if v == 0.0 {
@@ -87,6 +90,7 @@ impl Report {
             }),
             ms(f.describe_ms),
             ms(f.call_ms),
+            f.memory_mib.map_or("-".to_string(), |m| format!("{m:.1} MiB")),
         ));
         out.push_str(&format!(
             "{} ok, {} failed, {} warnings, {} skipped\n",

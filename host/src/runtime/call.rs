@@ -190,7 +190,7 @@ impl Plugin {
             Ok(outcome) => outcome,
             Err(join) => (
                 Err(CallError::Crashed { plugin: self.name.clone(), detail: format!("host task failed: {join}") }),
-                CallTrace { reached_upstream: true, connect_failures: 0 },
+                CallTrace { reached_upstream: true, connect_failures: 0, memory_bytes: 0 },
             ),
         }
     }
@@ -220,7 +220,7 @@ impl Plugin {
         })
         .await;
         self.context.flush_suppressed();
-        let trace = store.data().trace;
+        let trace = CallTrace { memory_bytes: store.data().limits.used(), ..store.data().trace };
         let result = match outcome {
             Err(_) => Err(self.timeout(store.data())),
             Ok(Ok(Ok(value))) => Ok(value),

@@ -137,6 +137,9 @@ pub struct CallTrace {
     pub reached_upstream: bool,
     /// Requests that failed before any connection was made.
     pub connect_failures: u32,
+    /// Bytes of linear memory and tables the instance held at the end of
+    /// the call (they only grow, so this is the call's peak).
+    pub memory_bytes: usize,
 }
 
 impl PluginState {

@@ -370,11 +370,9 @@ async fn check_file(cli: &Cli, file: &Path, set: &[String], json: bool) -> Resul
     let cache = cli.cache.clone().unwrap_or_else(|| dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("easel"));
     let runtime = crate::runtime::Runtime::new(Some(cache.join("compiled")))?;
     let report = crate::plugin_check::check(file, config, runtime).await;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.text());
-    }
+    let text = if json { serde_json::to_string_pretty(&report)? + "\n" } else { report.text() };
+    // A closed pipe (`… | head`) is not an error worth a panic.
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
     match report.failures() {
         0 => Ok(()),
         n => bail!("{n} check(s) failed"),

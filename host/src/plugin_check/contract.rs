@@ -248,7 +248,7 @@ pub async fn run(harness: &dyn Harness, info: &ProviderInfo, report: &mut Report
             _ if seen.requests == 0 => {
                 (Verdict::Warn, "submit sent no request, so this case could not be checked".to_string())
             }
-            Err(CallError::Provider(e)) if (expect.right)(e) => (Verdict::Pass, format!("{}: {e}", kind(e))),
+            Err(CallError::Provider(e)) if (expect.right)(e) => (Verdict::Pass, labelled(e)),
             Err(CallError::Provider(e)) if (expect.tolerable)(e) => {
                 (Verdict::Warn, format!("got {}, expected {}: {e}", kind(e), expect.wanted))
             }
@@ -322,9 +322,9 @@ async fn state_machine(harness: &dyn Harness, request: &GenerationRequest, repor
         let leak = leaked(harness, &seen, seen.result.as_ref().err().map(|e| e.to_string()).as_deref());
         let (verdict, detail) = match &seen.result {
             _ if leak.is_some() => (Verdict::Fail, format!("a secret's value appears in {}", leak.unwrap_or_default())),
-            Err(CallError::Provider(e)) if right(e) => (Verdict::Pass, format!("{}: {e}", kind(e))),
+            Err(CallError::Provider(e)) if right(e) => (Verdict::Pass, labelled(e)),
             // A poll may also report the failure as the job's state.
-            Ok(JobState::Failed(e)) if right(e) => (Verdict::Pass, format!("failed({}): {e}", kind(e))),
+            Ok(JobState::Failed(e)) if right(e) => (Verdict::Pass, format!("failed({})", labelled(e))),
             Err(CallError::Provider(e)) | Ok(JobState::Failed(e)) => {
                 (Verdict::Warn, format!("got {}, expected {wanted}: {e}", kind(e)))
             }
@@ -339,10 +339,8 @@ async fn state_machine(harness: &dyn Harness, request: &GenerationRequest, repor
         })
         .await;
     match &foreign.result {
-        Err(CallError::Provider(e)) => report.add("poll: foreign token", Verdict::Pass, format!("{}: {e}", kind(e))),
-        Ok(JobState::Failed(e)) => {
-            report.add("poll: foreign token", Verdict::Pass, format!("failed({}): {e}", kind(e)))
-        }
+        Err(CallError::Provider(e)) => report.add("poll: foreign token", Verdict::Pass, labelled(e)),
+        Ok(JobState::Failed(e)) => report.add("poll: foreign token", Verdict::Pass, format!("failed({})", labelled(e))),
         Err(other) => {
             report.add("poll: foreign token", Verdict::Fail, format!("the call failed in the sandbox: {other}"))
         }
@@ -359,7 +357,7 @@ async fn state_machine(harness: &dyn Harness, request: &GenerationRequest, repor
     .await;
     match &cancelled.result {
         Ok(()) => report.add("cancel", Verdict::Pass, "accepted"),
-        Err(CallError::Provider(e)) => report.add("cancel", Verdict::Pass, format!("{}: {e}", kind(e))),
+        Err(CallError::Provider(e)) => report.add("cancel", Verdict::Pass, labelled(e)),
         Err(other) => report.add("cancel", Verdict::Fail, format!("the call failed in the sandbox: {other}")),
     }
 }
@@ -378,6 +376,12 @@ fn leaked<T>(harness: &dyn Harness, seen: &Observed<T>, error: Option<&str>) -> 
         }
     }
     None
+}
+
+/// `kind: message`, without repeating a kind the message already starts with.
+fn labelled(error: &ProviderError) -> String {
+    let text = error.to_string();
+    if text.starts_with(kind(error)) { text } else { format!("{}: {text}", kind(error)) }
 }
 
 /// The WIT name of a provider-error case.

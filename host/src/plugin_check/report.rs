@@ -70,7 +70,9 @@ impl Report {
                 Verdict::Fail => "FAIL",
                 Verdict::Skip => "skip",
             };
-            let detail = shorten(&f.detail, MAX_DETAIL_CHARS);
+            // A failure is printed whole: its last lines say how to fix it.
+            let detail =
+                if f.verdict == Verdict::Fail { f.detail.clone() } else { shorten(&f.detail, MAX_DETAIL_CHARS) };
             let mut lines = detail.lines();
             out.push_str(&format!("  {mark}  {:width$}  {}\n", f.step, lines.next().unwrap_or("")));
             for line in lines {

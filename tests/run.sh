@@ -88,7 +88,7 @@ for dir in plugins/*/; do
     check "$TOOLS/mcp2/bin/python" -m pytest -q -p no:cacheprovider "$dir"
   fi
   if [ -f "$dir/provider.js" ] && ls "$dir"/*.test.js >/dev/null 2>&1; then
-    check node --test "$dir"
+    check node --test "$dir"*.test.js
   fi
 done
 

@@ -151,13 +151,16 @@ where
     Observed { result, logs, progress: watch.borrow().clone(), requests }
 }
 
+/// Whether a provider error is the one a scenario wants.
+type Accepts = fn(&ProviderError) -> bool;
+
 /// Which provider errors a scenario accepts: the right one passes, a
 /// tolerable one warns, anything else fails.
 struct Expect {
     name: &'static str,
     script: Script,
-    right: fn(&ProviderError) -> bool,
-    tolerable: fn(&ProviderError) -> bool,
+    right: Accepts,
+    tolerable: Accepts,
     wanted: &'static str,
 }
 
@@ -297,7 +300,7 @@ async fn state_machine(harness: &dyn Harness, request: &GenerationRequest, repor
         report.add("job token", Verdict::Pass, format!("{} bytes, no secret in it", token.len()));
     }
     use ProviderError as E;
-    let polls: [(&str, Script, fn(&ProviderError) -> bool, &str); 3] = [
+    let polls: [(&str, Script, Accepts, &str); 3] = [
         (
             "401",
             Script::Status { status: 401, retry_after_secs: None },

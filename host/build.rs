@@ -201,9 +201,11 @@ fn build_guest(guest: &GuestPlugin, wit: &Path, out: &Path) -> Result<(PathBuf, 
             command.arg(&file);
         } else {
             // componentize-js resolves the source relative to the working
-            // directory; `-d …` drops every WASI import (the sandbox refuses them).
+            // directory; `-d stdio http fetch-event` drops wasi:http and the
+            // rest the sandbox refuses, and keeps clocks and random (linked,
+            // so `Date.now()` and `Math.random()` are real).
             command.arg("--wit").arg(wit).args(["--world-name", "image-provider", "-d"]);
-            command.args(["stdio", "random", "clocks", "http", "fetch-event", "-o"]).arg(&file).arg(tool.entry);
+            command.args(["stdio", "http", "fetch-event", "-o"]).arg(&file).arg(tool.entry);
         }
         let output = command.output().map_err(|e| format!("running {}: {e}", program.display()))?;
         if !output.status.success() {

@@ -75,7 +75,7 @@ fn refusal(name: &str) -> Option<String> {
 }
 
 /// How to build without WASI imports the sandbox refuses, per toolchain.
-pub const BUILD_HINTS: &str = "Python: `componentize-py … componentize --stub-wasi app -o x.wasm`; JavaScript: `componentize-js … -d stdio random clocks http fetch-event`; Rust: use wasm32-wasip2 and do no file or socket I/O (std::fs, std::net, std::env::var pull them in)";
+pub const BUILD_HINTS: &str = "Python: `componentize-py … componentize --stub-wasi app -o x.wasm`; JavaScript: `componentize-js … -d stdio http fetch-event`; Rust: use wasm32-wasip2 and do no file or socket I/O (std::fs, std::net, std::env::var pull them in)";
 
 #[cfg(test)]
 mod tests {

@@ -66,7 +66,7 @@ fn main() {
     for (dir_name, package) in &plugins {
         let file = wasm_dir.join(format!("{}.wasm", package.replace('-', "_")));
         let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        let digest: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let digest = hex(&Sha256::digest(&bytes));
         builtins
             .push_str(&format!("    ({dir_name:?}, include_bytes!({:?}), {digest:?}),\n", file.display().to_string()));
     }
@@ -220,7 +220,7 @@ fn build_guest(guest: &GuestPlugin, wit: &Path, out: &Path) -> Result<(PathBuf, 
         std::fs::write(&stamp, &inputs).map_err(|e| format!("writing {}: {e}", stamp.display()))?;
     }
     let bytes = std::fs::read(&file).map_err(|e| format!("reading {}: {e}", file.display()))?;
-    let digest = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+    let digest = hex(&Sha256::digest(&bytes));
     Ok((file, digest))
 }
 
@@ -238,7 +238,7 @@ fn inputs_digest(dirs: &[&Path], program: &Path) -> String {
     }
     files.sort();
     for file in files {
-        // Python's byte-code caches and test files do not change the component.
+        // Byte-code caches and installed packages are not sources.
         if file.components().any(|c| c.as_os_str() == "__pycache__" || c.as_os_str() == "node_modules") {
             continue;
         }
@@ -247,7 +247,7 @@ fn inputs_digest(dirs: &[&Path], program: &Path) -> String {
     }
     hasher.update(program.to_string_lossy().as_bytes());
     hasher.update(std::fs::metadata(program).map(|m| m.len()).unwrap_or(0).to_le_bytes());
-    hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&hasher.finalize())
 }
 
 fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) {
@@ -289,4 +289,9 @@ fn templates(dir: &Path) -> String {
     }
     out.push_str("];\n");
     out
+}
+
+/// Lower-case hex of a digest.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -58,8 +58,7 @@ pub fn imports(engine: &Engine, component: &Component) -> Vec<ImportVerdict> {
 
 /// Why the sandbox refuses an import named `name`, or `None` if it links it.
 fn refusal(name: &str) -> Option<String> {
-    const LINKED: [&str; 5] = ["easel:image-provider/", "wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/"];
-    if LINKED.iter().any(|prefix| name.starts_with(prefix)) {
+    if crate::runtime::imports::ALLOWED.iter().any(|prefix| name.starts_with(prefix)) {
         return None;
     }
     let why = if name.starts_with("wasi:filesystem/") {

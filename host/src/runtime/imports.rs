@@ -22,8 +22,8 @@ use wasmtime_wasi::clocks::WasiClocks;
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
 use wasmtime_wasi::random::WasiRandom;
 
-/// Interface prefixes a plugin may import.
-const ALLOWED: [&str; 5] = ["easel:image-provider/", "wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/"];
+/// Interface prefixes a plugin may import (`plugins check` reports against the same list).
+pub const ALLOWED: [&str; 5] = ["easel:image-provider/", "wasi:io/", "wasi:clocks/", "wasi:random/", "wasi:cli/"];
 
 /// Refuse components that import anything outside [`ALLOWED`], naming it.
 pub fn check(engine: &Engine, component: &Component) -> Result<()> {

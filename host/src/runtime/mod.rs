@@ -10,7 +10,7 @@ pub mod call;
 mod convert;
 pub mod executor;
 pub mod guest;
-mod imports;
+pub mod imports;
 pub mod limiter;
 pub mod logs;
 mod since_v0_1;

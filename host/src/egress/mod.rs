@@ -8,6 +8,9 @@
 //! | [`EgressPolicy::inputs`]          | `inputs`, from `[inputs]`     | public hosts; private ones only when `[inputs] allowed_hosts` lists them | `[inputs] max_mib`, 60 s  |
 //! | [`EgressPolicy::plugin_source`]   | `providers::source`, per `url` | public https hosts; the configured URL's own host        | [`SourceLimits`] (64 MiB, 120 s)     |
 //!
+//! A plugin's policy also opens its server-sent-event streams and
+//! websockets ([`streams`]) under the same rules.
+//!
 //! Each has one [`fetch`](EgressPolicy::fetch) (one request, redirects
 //! returned), one [`download`](EgressPolicy::download) (GET following up to
 //! [`MAX_REDIRECTS`] redirects, every hop checked again), one size cap
@@ -25,6 +28,7 @@ mod policy;
 mod resolver;
 pub mod scripted;
 pub mod secrets;
+pub mod streams;
 #[cfg(test)]
 pub(crate) mod test_server;
 

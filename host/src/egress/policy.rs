@@ -161,54 +161,79 @@ impl EgressPolicy {
     /// policy's), the body read up to the cap and decoded, and secrets
     /// redacted from what comes back. Redirects are returned, not followed.
     pub async fn fetch(&self, request: EgressRequest) -> Result<EgressResponse, EgressError> {
-        let url = Url::parse(&request.url).map_err(|e| EgressError::InvalidRequest(format!("bad URL: {e}")))?;
-        self.check_url(&url)?;
-        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
-            .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
-        let mut sent_headers = Vec::new();
-        for (name, value) in headers::plugin_headers(&request.headers, self.secrets.is_bound_to(&url))? {
-            sent_headers.push((name, self.secrets.substitute(&value, &url)?));
-        }
-        let body =
-            if request.body.is_empty() { None } else { Some(self.secrets.substitute_bytes(&request.body, &url)?) };
-        let timeout = request.timeout.unwrap_or(self.max_timeout).min(self.max_timeout);
+        let prepared = self.prepare(request)?;
         if let Some(upstream) = &self.scripted {
-            let sent = SentRequest {
-                method: method.as_str().to_string(),
-                url: url.clone(),
-                headers: sent_headers,
-                body: body.unwrap_or_default(),
-                timeout,
-            };
-            return match upstream.answer(&sent) {
-                ScriptedAnswer::Response { status, headers, body } => {
-                    if body.len() as u64 > self.max_response_bytes {
-                        return Err(EgressError::TooLarge(self.name.too_large(&url, self.max_response_bytes)));
-                    }
-                    let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), self.secrets.redact(&v)));
-                    let body = self.secrets.redact_bytes(body);
-                    Ok(EgressResponse {
-                        status,
-                        headers: headers::plugin_response_headers(headers.collect(), body.len()),
-                        body,
-                    })
-                }
-                ScriptedAnswer::Silent => Err(EgressError::Timeout(timed_out(&url, timeout))),
-                ScriptedAnswer::Refused => Err(super::scripted::refused(&url)),
-            };
+            return self.scripted_answer(upstream.as_ref(), prepared);
         }
-        let mut builder = self.client.request(method, url.clone());
-        for (name, value) in sent_headers {
-            builder = builder.header(name.as_str(), value);
-        }
-        if let Some(body) = body {
-            builder = builder.body(body);
-        }
+        let (url, timeout) = (prepared.url.clone(), prepared.timeout);
+        let builder = self.builder(prepared);
         let exchange = async {
             let response = builder.send().await.map_err(|e| self.describe_error(&url, &e))?;
             self.read_response(response, &url).await
         };
         tokio::time::timeout(timeout, exchange).await.map_err(|_| EgressError::Timeout(timed_out(&url, timeout)))?
+    }
+
+    /// Everything [`fetch`](Self::fetch) checks before it sends: the URL
+    /// against the policy, the method, the headers, secrets filled in
+    /// toward bound hosts, and the timeout capped by the policy's.
+    pub(super) fn prepare(&self, request: EgressRequest) -> Result<SentRequest, EgressError> {
+        let url = Url::parse(&request.url).map_err(|e| EgressError::InvalidRequest(format!("bad URL: {e}")))?;
+        self.check_url(&url)?;
+        let method = reqwest::Method::from_bytes(request.method.to_ascii_uppercase().as_bytes())
+            .map_err(|_| EgressError::InvalidRequest(format!("bad method `{}`", request.method)))?;
+        let mut headers = Vec::new();
+        for (name, value) in headers::plugin_headers(&request.headers, self.secrets.is_bound_to(&url))? {
+            headers.push((name, self.secrets.substitute(&value, &url)?));
+        }
+        let body =
+            if request.body.is_empty() { Vec::new() } else { self.secrets.substitute_bytes(&request.body, &url)? };
+        let timeout = request.timeout.unwrap_or(self.max_timeout).min(self.max_timeout);
+        Ok(SentRequest { method: method.as_str().to_string(), url, headers, body, timeout })
+    }
+
+    /// The scripted upstream's answer to `sent`, capped and redacted like a
+    /// real one.
+    pub(super) fn scripted_answer(
+        &self,
+        upstream: &dyn ScriptedUpstream,
+        sent: SentRequest,
+    ) -> Result<EgressResponse, EgressError> {
+        match upstream.answer(&sent) {
+            ScriptedAnswer::Response { status, headers, body } => {
+                if body.len() as u64 > self.max_response_bytes {
+                    return Err(EgressError::TooLarge(self.name.too_large(&sent.url, self.max_response_bytes)));
+                }
+                let headers = headers.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), self.secrets.redact(&v)));
+                let body = self.secrets.redact_bytes(body);
+                Ok(EgressResponse {
+                    status,
+                    headers: headers::plugin_response_headers(headers.collect(), body.len()),
+                    body,
+                })
+            }
+            ScriptedAnswer::Silent => Err(EgressError::Timeout(timed_out(&sent.url, sent.timeout))),
+            ScriptedAnswer::Refused => Err(super::scripted::refused(&sent.url)),
+        }
+    }
+
+    /// The scripted upstream, when this policy has one (`plugins check`).
+    pub(super) fn scripted(&self) -> Option<&dyn ScriptedUpstream> {
+        self.scripted.as_deref()
+    }
+
+    /// A request builder for a prepared request (no timeout set: callers
+    /// bound the exchange themselves).
+    pub(super) fn builder(&self, prepared: SentRequest) -> reqwest::RequestBuilder {
+        let method = reqwest::Method::from_bytes(prepared.method.as_bytes()).expect("prepare checked the method");
+        let mut builder = self.client.request(method, prepared.url);
+        for (name, value) in prepared.headers {
+            builder = builder.header(name.as_str(), value);
+        }
+        if !prepared.body.is_empty() {
+            builder = builder.body(prepared.body);
+        }
+        builder
     }
 
     /// GET `url`, following up to [`MAX_REDIRECTS`] redirects; every hop is
@@ -268,7 +293,11 @@ impl EgressPolicy {
         Err(EgressError::Connection(format!("more than {MAX_REDIRECTS} redirects from {shown}")))
     }
 
-    async fn read_response(&self, mut response: reqwest::Response, url: &Url) -> Result<EgressResponse, EgressError> {
+    pub(super) async fn read_response(
+        &self,
+        mut response: reqwest::Response,
+        url: &Url,
+    ) -> Result<EgressResponse, EgressError> {
         let cap = self.max_response_bytes;
         let status = response.status().as_u16();
         let headers: Vec<(String, String)> = response
@@ -286,7 +315,7 @@ impl EgressPolicy {
         Ok(EgressResponse { status, headers, body })
     }
 
-    fn describe_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {
+    pub(super) fn describe_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {
         client::describe_error(url, error, self.name.failure_prefix(), |text| self.secrets.redact(text))
     }
 }
@@ -301,7 +330,7 @@ fn literal_address(url: &Url) -> Option<IpAddr> {
     }
 }
 
-fn timed_out(url: &Url, timeout: Duration) -> String {
+pub(super) fn timed_out(url: &Url, timeout: Duration) -> String {
     format!("{} did not answer within {} s", origin(url), timeout.as_secs_f32())
 }
 

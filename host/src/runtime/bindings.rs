@@ -25,6 +25,10 @@ pub mod v0_2 {
         world: "image-provider",
         imports: { default: async | trappable },
         exports: { default: async },
+        with: {
+            "easel:image-provider/streams.event-stream": crate::egress::streams::EventStream,
+            "easel:image-provider/streams.websocket": crate::egress::streams::WebSocket,
+        },
     });
 }
 

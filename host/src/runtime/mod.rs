@@ -15,6 +15,7 @@ pub mod limiter;
 pub mod logs;
 mod since_v0_1;
 pub mod state;
+mod streams;
 
 use guest::ProviderPre;
 use sha2::{Digest, Sha256};

@@ -1,5 +1,6 @@
 //! The per-call store data of a plugin instance and the host side of the
-//! imports it may use: `egress`, `log`, `progress`, `config`, and a WASI
+//! imports it may use: `egress`, `log`, `progress`, `config` (`streams` is
+//! in `runtime::streams`), and a WASI
 //! core with no environment, no arguments, no preopens and stdio captured.
 //! Everything a plugin says is escaped and cut (`logs`), its log lines are
 //! rate-limited, and its progress is latest-wins.
@@ -111,7 +112,9 @@ impl PluginContext {
 /// Store data: one per call, dropped with the store.
 pub struct PluginState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(crate) table: ResourceTable,
+    /// Streams and websockets this call holds open (`runtime::streams`).
+    pub(crate) open_streams: u32,
     pub(crate) limits: TotalMemoryLimiter,
     pub(crate) context: Arc<PluginContext>,
     pub(crate) progress: Option<ProgressSink>,
@@ -155,6 +158,7 @@ impl PluginState {
         PluginState {
             wasi,
             table: ResourceTable::new(),
+            open_streams: 0,
             limits,
             context,
             progress,
@@ -194,10 +198,7 @@ impl egress::Host for PluginState {
             timeout: request.timeout_ms.map(|ms| Duration::from_millis(u64::from(ms))),
         };
         tracing::debug!(plugin = %context.plugin, method = %request.method, url = %redact_query(&request.url), "egress");
-        let target = url::Url::parse(&request.url)
-            .map(|url| crate::egress::origin(&url))
-            .unwrap_or_else(|_| "an invalid URL".into());
-        self.waiting_on = Some((format!("{} {target}", request.method), Instant::now()));
+        self.waiting_on = Some((format!("{} {}", request.method, target_of(&request.url)), Instant::now()));
         let result = context.egress.fetch(request).await;
         self.waiting_on = None;
         match &result {
@@ -211,16 +212,9 @@ impl egress::Host for PluginState {
                 self.timed_out = Some(message.clone());
             }
         }
-        Ok(result.map(|r| egress::HttpResponse { status: r.status, headers: r.headers, body: r.body }).map_err(|e| {
-            match e {
-                HostEgressError::Denied(m) => egress::EgressError::Denied(m),
-                HostEgressError::SecretUnavailable(m) => egress::EgressError::SecretUnavailable(m),
-                HostEgressError::InvalidRequest(m) => egress::EgressError::InvalidRequest(m),
-                HostEgressError::Connection(m) | HostEgressError::NotConnected(m) => egress::EgressError::Connection(m),
-                HostEgressError::Timeout(m) => egress::EgressError::Timeout(m),
-                HostEgressError::TooLarge(m) => egress::EgressError::TooLarge(m),
-            }
-        }))
+        Ok(result
+            .map(|r| egress::HttpResponse { status: r.status, headers: r.headers, body: r.body })
+            .map_err(to_wit_error))
     }
 
     async fn secret_configured(&mut self, name: String) -> wasmtime::Result<bool> {
@@ -254,6 +248,23 @@ impl config::Host for PluginState {
     async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         Ok(self.context.config.clone())
     }
+}
+
+/// A host egress error as the WIT `egress-error` a plugin gets.
+pub(crate) fn to_wit_error(error: HostEgressError) -> egress::EgressError {
+    match error {
+        HostEgressError::Denied(m) => egress::EgressError::Denied(m),
+        HostEgressError::SecretUnavailable(m) => egress::EgressError::SecretUnavailable(m),
+        HostEgressError::InvalidRequest(m) => egress::EgressError::InvalidRequest(m),
+        HostEgressError::Connection(m) | HostEgressError::NotConnected(m) => egress::EgressError::Connection(m),
+        HostEgressError::Timeout(m) => egress::EgressError::Timeout(m),
+        HostEgressError::TooLarge(m) => egress::EgressError::TooLarge(m),
+    }
+}
+
+/// A request URL's origin for "waiting on" messages (never path or query).
+pub(crate) fn target_of(url: &str) -> String {
+    url::Url::parse(url).map(|url| crate::egress::origin(&url)).unwrap_or_else(|_| "an invalid URL".into())
 }
 
 /// A URL without its query string, for logs.

@@ -18,33 +18,81 @@ pub mod bindings {
 use crate::Provider;
 use crate::types as t;
 use bindings::easel::image_provider::types as w;
-use bindings::easel::image_provider::{config, egress, log, progress};
+use bindings::easel::image_provider::{config, egress, log, progress, streams};
 use bindings::exports::easel::image_provider::provider::Guest;
 use std::marker::PhantomData;
 
 /// The host's imports as a [`t::Host`].
 struct Imports;
 
+fn request_to(request: t::HttpRequest) -> egress::HttpRequest {
+    egress::HttpRequest {
+        method: request.method,
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+        timeout_ms: request.timeout_ms,
+    }
+}
+
+fn response_from(r: egress::HttpResponse) -> t::HttpResponse {
+    t::HttpResponse { status: r.status, headers: r.headers, body: r.body }
+}
+
+fn egress_error_from(e: egress::EgressError) -> t::EgressError {
+    match e {
+        egress::EgressError::Denied(m) => t::EgressError::Denied(m),
+        egress::EgressError::SecretUnavailable(m) => t::EgressError::SecretUnavailable(m),
+        egress::EgressError::InvalidRequest(m) => t::EgressError::InvalidRequest(m),
+        egress::EgressError::Connection(m) => t::EgressError::Connection(m),
+        egress::EgressError::Timeout(m) => t::EgressError::Timeout(m),
+        egress::EgressError::TooLarge(m) => t::EgressError::TooLarge(m),
+    }
+}
+
+impl t::EventStream for streams::EventStream {
+    fn next(&mut self, timeout_ms: u32) -> Result<Option<t::SseEvent>, t::EgressError> {
+        streams::EventStream::next(self, timeout_ms)
+            .map(|event| event.map(|e| t::SseEvent { event: e.event, data: e.data, id: e.id }))
+            .map_err(egress_error_from)
+    }
+}
+
+impl t::WebSocket for streams::Websocket {
+    fn send(&mut self, message: t::WsMessage) -> Result<(), t::EgressError> {
+        let message = match message {
+            t::WsMessage::Text(text) => streams::WsMessage::Text(text),
+            t::WsMessage::Binary(bytes) => streams::WsMessage::Binary(bytes),
+        };
+        streams::Websocket::send(self, &message).map_err(egress_error_from)
+    }
+
+    fn receive(&mut self, timeout_ms: u32) -> Result<Option<t::WsMessage>, t::EgressError> {
+        let message = streams::Websocket::receive(self, timeout_ms).map_err(egress_error_from)?;
+        Ok(message.map(|m| match m {
+            streams::WsMessage::Text(text) => t::WsMessage::Text(text),
+            streams::WsMessage::Binary(bytes) => t::WsMessage::Binary(bytes),
+        }))
+    }
+}
+
 impl t::Host for Imports {
     fn fetch(&self, request: t::HttpRequest) -> Result<t::HttpResponse, t::EgressError> {
-        let request = egress::HttpRequest {
-            method: request.method,
-            url: request.url,
-            headers: request.headers,
-            body: request.body,
-            timeout_ms: request.timeout_ms,
-        };
-        match egress::fetch(&request) {
-            Ok(r) => Ok(t::HttpResponse { status: r.status, headers: r.headers, body: r.body }),
-            Err(e) => Err(match e {
-                egress::EgressError::Denied(m) => t::EgressError::Denied(m),
-                egress::EgressError::SecretUnavailable(m) => t::EgressError::SecretUnavailable(m),
-                egress::EgressError::InvalidRequest(m) => t::EgressError::InvalidRequest(m),
-                egress::EgressError::Connection(m) => t::EgressError::Connection(m),
-                egress::EgressError::Timeout(m) => t::EgressError::Timeout(m),
-                egress::EgressError::TooLarge(m) => t::EgressError::TooLarge(m),
-            }),
-        }
+        egress::fetch(&request_to(request)).map(response_from).map_err(egress_error_from)
+    }
+
+    fn open_events(&self, request: t::HttpRequest) -> Result<t::Opened<t::Events<'_>>, t::EgressError> {
+        Ok(match streams::open_events(&request_to(request)).map_err(egress_error_from)? {
+            streams::EventsAnswer::Events(stream) => t::Opened::Open(Box::new(stream)),
+            streams::EventsAnswer::Response(response) => t::Opened::Response(response_from(response)),
+        })
+    }
+
+    fn connect_websocket(&self, request: t::HttpRequest) -> Result<t::Opened<t::Socket<'_>>, t::EgressError> {
+        Ok(match streams::connect_websocket(&request_to(request)).map_err(egress_error_from)? {
+            streams::WebsocketAnswer::Socket(socket) => t::Opened::Open(Box::new(socket)),
+            streams::WebsocketAnswer::Response(response) => t::Opened::Response(response_from(response)),
+        })
     }
 
     fn secret_configured(&self, name: &str) -> bool {

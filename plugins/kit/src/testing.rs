@@ -4,7 +4,7 @@
 //! progress report and log line is recorded for the test to check.
 //! Randomness can be fixed. Not built for wasm32.
 
-use crate::types::{EgressError, Host, HttpRequest, HttpResponse, Level};
+use crate::types::{EgressError, Events, Host, HttpRequest, HttpResponse, Level, Opened, Socket, SseEvent, WsMessage};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -32,6 +32,13 @@ pub struct ScriptedHost {
     pub progress: RefCell<Vec<(Option<f32>, String)>>,
     /// Every log line.
     pub logs: RefCell<Vec<(Level, String)>>,
+    /// What the next `open_events` / `connect_websocket` calls get, first
+    /// first. When none is left they fail with `connection` ("no stream is
+    /// scripted"), as a host whose upstream refuses streams would, so a
+    /// plugin's fallback to polling runs.
+    pub streams: RefCell<VecDeque<ScriptedStream>>,
+    /// Every message the plugin sent on a websocket, in order.
+    pub ws_sent: RefCell<Vec<WsMessage>>,
     /// When set, [`Host::random_u64`] returns 1000, 2000, 3000, … instead
     /// of random numbers (see [`with_counter`](Self::with_counter)).
     pub counter: Option<Cell<u64>>,
@@ -98,6 +105,60 @@ impl ScriptedHost {
     }
 }
 
+/// What one `open_events` / `connect_websocket` gets from a [`ScriptedHost`].
+#[derive(Debug, Clone)]
+pub enum ScriptedStream {
+    /// An event stream: each item is what one `next` returns; after the
+    /// last, `Ok(None)` (the server ended it).
+    Events(Vec<Result<SseEvent, EgressError>>),
+    /// A websocket: each item is what one `receive` returns; after the
+    /// last, `Ok(None)` (the server closed it).
+    Socket(Vec<Result<WsMessage, EgressError>>),
+    /// An answer that is not a stream (e.g. a 401), read whole.
+    Response(HttpResponse),
+    /// Egress refused or failed.
+    Fail(EgressError),
+}
+
+struct ScriptedEvents(VecDeque<Result<SseEvent, EgressError>>);
+
+impl crate::types::EventStream for ScriptedEvents {
+    fn next(&mut self, _timeout_ms: u32) -> Result<Option<SseEvent>, EgressError> {
+        self.0.pop_front().transpose()
+    }
+}
+
+struct ScriptedSocket<'h> {
+    items: VecDeque<Result<WsMessage, EgressError>>,
+    sent: &'h RefCell<Vec<WsMessage>>,
+}
+
+impl crate::types::WebSocket for ScriptedSocket<'_> {
+    fn send(&mut self, message: WsMessage) -> Result<(), EgressError> {
+        self.sent.borrow_mut().push(message);
+        Ok(())
+    }
+    fn receive(&mut self, _timeout_ms: u32) -> Result<Option<WsMessage>, EgressError> {
+        self.items.pop_front().transpose()
+    }
+}
+
+impl ScriptedHost {
+    fn next_stream(&self, request: HttpRequest) -> Option<ScriptedStream> {
+        self.sent.borrow_mut().push(request);
+        self.streams.borrow_mut().pop_front()
+    }
+
+    /// Queue what the next `open_events` / `connect_websocket` gets.
+    pub fn stream(&self, stream: ScriptedStream) {
+        self.streams.borrow_mut().push_back(stream);
+    }
+}
+
+fn no_stream() -> EgressError {
+    EgressError::Connection("no stream is scripted".into())
+}
+
 /// A response with `status`, `headers` and `body`.
 pub fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> HttpResponse {
     let headers = headers.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect();
@@ -137,6 +198,26 @@ impl Host for ScriptedHost {
         }
         drop(routes);
         self.answers.borrow_mut().pop_front().unwrap_or_else(|| panic!("an answer is scripted (for {method} {path})"))
+    }
+    fn open_events(&self, request: HttpRequest) -> Result<Opened<Events<'_>>, EgressError> {
+        match self.next_stream(request) {
+            None => Err(no_stream()),
+            Some(ScriptedStream::Events(items)) => Ok(Opened::Open(Box::new(ScriptedEvents(items.into())))),
+            Some(ScriptedStream::Response(response)) => Ok(Opened::Response(response)),
+            Some(ScriptedStream::Fail(error)) => Err(error),
+            Some(other) => panic!("open_events got a scripted {other:?}"),
+        }
+    }
+    fn connect_websocket(&self, request: HttpRequest) -> Result<Opened<Socket<'_>>, EgressError> {
+        match self.next_stream(request) {
+            None => Err(no_stream()),
+            Some(ScriptedStream::Socket(items)) => {
+                Ok(Opened::Open(Box::new(ScriptedSocket { items: items.into(), sent: &self.ws_sent })))
+            }
+            Some(ScriptedStream::Response(response)) => Ok(Opened::Response(response)),
+            Some(ScriptedStream::Fail(error)) => Err(error),
+            Some(other) => panic!("connect_websocket got a scripted {other:?}"),
+        }
     }
     fn secret_configured(&self, name: &str) -> bool {
         self.secrets.iter().any(|secret| secret == name)
@@ -181,5 +262,23 @@ mod tests {
         assert_eq!(host.sent_to("GET", "/history/").len(), 3);
         assert_eq!((host.random_u64(), host.random_u64()), (1000, 2000));
         assert!(!host.secret_configured(""));
+    }
+
+    #[test]
+    fn scripted_streams_play_in_order_then_end_and_unscripted_ones_fail() {
+        let host = ScriptedHost::new("", &[]);
+        host.stream(ScriptedStream::Events(vec![Ok(SseEvent::new("status", "{}"))]));
+        host.stream(ScriptedStream::Socket(vec![Ok(WsMessage::Text("hi".into()))]));
+        let Ok(Opened::Open(mut events)) = host.open_events(get("http://h:1/stream")) else { panic!("events") };
+        assert_eq!(events.next(10).unwrap(), Some(SseEvent::new("status", "{}")));
+        assert_eq!(events.next(10).unwrap(), None, "ended after the script");
+        let Ok(Opened::Open(mut socket)) = host.connect_websocket(get("ws://h:1/ws")) else { panic!("socket") };
+        socket.send(WsMessage::Text("ping".into())).unwrap();
+        assert_eq!(socket.receive(10).unwrap(), Some(WsMessage::Text("hi".into())));
+        assert_eq!(socket.receive(10).unwrap(), None);
+        drop(socket);
+        assert_eq!(host.ws_sent.borrow().len(), 1);
+        assert!(matches!(host.open_events(get("http://h:1/stream")), Err(EgressError::Connection(_))));
+        assert_eq!(host.sent_to("GET", "/stream").len(), 2);
     }
 }

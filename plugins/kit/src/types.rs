@@ -299,6 +299,58 @@ pub enum EgressError {
     TooLarge(String),
 }
 
+/// One server-sent event (WIT `streams.sse-event`), secrets redacted by the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field; `message` when the event has none.
+    pub event: String,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+    pub id: Option<String>,
+}
+
+impl SseEvent {
+    /// An event named `event` with `data` and no id (for tests).
+    pub fn new(event: &str, data: &str) -> SseEvent {
+        SseEvent { event: event.into(), data: data.into(), id: None }
+    }
+}
+
+/// A websocket message (WIT `streams.ws-message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WsMessage {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+/// What opening a stream got (WIT `events-answer` / `websocket-answer`):
+/// the stream, or an ordinary response (an error status, JSON) read whole.
+pub enum Opened<S> {
+    Open(S),
+    Response(HttpResponse),
+}
+
+/// An open server-sent-event stream (WIT `streams.event-stream`); closed
+/// when dropped, and by the host when the call returns.
+pub trait EventStream {
+    /// The next event, waiting at most `timeout_ms`. `Ok(None)`: the server
+    /// ended the stream; `Err(Timeout)`: nothing came in time (still open).
+    fn next(&mut self, timeout_ms: u32) -> Result<Option<SseEvent>, EgressError>;
+}
+
+/// An open websocket (WIT `streams.websocket`); closed when dropped.
+pub trait WebSocket {
+    fn send(&mut self, message: WsMessage) -> Result<(), EgressError>;
+    /// The next message, waiting at most `timeout_ms`. `Ok(None)`: the
+    /// server closed it; `Err(Timeout)`: nothing came in time (still open).
+    fn receive(&mut self, timeout_ms: u32) -> Result<Option<WsMessage>, EgressError>;
+}
+
+/// A boxed event stream borrowed from its [`Host`].
+pub type Events<'h> = Box<dyn EventStream + 'h>;
+/// A boxed websocket borrowed from its [`Host`].
+pub type Socket<'h> = Box<dyn WebSocket + 'h>;
+
 /// Log levels (WIT `log.level`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -309,11 +361,23 @@ pub enum Level {
     Error,
 }
 
-/// The plugin's imports (egress, config, progress and log), plus a source
+/// The plugin's imports (egress, streams, config, progress and log), plus a source
 /// of randomness that tests can fix.
 pub trait Host {
     /// One HTTP exchange through the host (WIT `egress.fetch`).
     fn fetch(&self, request: HttpRequest) -> Result<HttpResponse, EgressError>;
+    /// Open a server-sent-event stream (WIT `streams.open-events`): the
+    /// request is checked like `fetch`'s. Hosts without streams refuse.
+    fn open_events(&self, request: HttpRequest) -> Result<Opened<Events<'_>>, EgressError> {
+        let _ = request;
+        Err(EgressError::InvalidRequest("this host has no event streams".into()))
+    }
+    /// Open a websocket (WIT `streams.connect-websocket`): `ws://` or
+    /// `wss://`, checked like `fetch`'s. Hosts without streams refuse.
+    fn connect_websocket(&self, request: HttpRequest) -> Result<Opened<Socket<'_>>, EgressError> {
+        let _ = request;
+        Err(EgressError::InvalidRequest("this host has no websockets".into()))
+    }
     /// Whether the operator configured secret `name` (never its value).
     fn secret_configured(&self, name: &str) -> bool;
     /// A `[plugins.NAME.config]` value (strings as is, other TOML as JSON text).

@@ -135,7 +135,7 @@ impl EgressPolicy {
     pub async fn next_event(&self, stream: &mut EventStream, wait: Duration) -> Result<Option<SseEvent>, EgressError> {
         let url = stream.url.clone();
         let item = tokio::time::timeout(wait, stream.events.next()).await.map_err(|_| {
-            EgressError::Timeout(format!("{} sent no event within {} s", origin(&url), wait.as_secs_f32()))
+            EgressError::Timeout(format!("{} sent no event within {:.1} s", origin(&url), wait.as_secs_f32()))
         })?;
         let event = match item {
             None => return Ok(None),
@@ -231,7 +231,11 @@ impl EgressPolicy {
         tokio::time::timeout(wait, socket.socket.send(message))
             .await
             .map_err(|_| {
-                EgressError::Timeout(format!("{} did not take a message within {} s", origin(&url), wait.as_secs_f32()))
+                EgressError::Timeout(format!(
+                    "{} did not take a message within {:.1} s",
+                    origin(&url),
+                    wait.as_secs_f32()
+                ))
             })?
             .map_err(|e| self.websocket_error(&url, &e))
     }
@@ -247,7 +251,7 @@ impl EgressPolicy {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let next = tokio::time::timeout_at(deadline, socket.socket.next()).await.map_err(|_| {
-                EgressError::Timeout(format!("{} sent no message within {} s", origin(&url), wait.as_secs_f32()))
+                EgressError::Timeout(format!("{} sent no message within {:.1} s", origin(&url), wait.as_secs_f32()))
             })?;
             let message = match next {
                 None | Some(Ok(Message::Close { .. })) => return Ok(None),

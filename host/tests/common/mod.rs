@@ -23,6 +23,11 @@ pub fn hostile_wasm() -> String {
     format!("{}/easel_fixture_hostile.wasm", env!("EASEL_WASM_DIR"))
 }
 
+/// The `streamer` fixture (tests/fixtures/streamer, WIT 0.2.0).
+pub fn streamer_wasm() -> String {
+    format!("{}/easel_fixture_streamer.wasm", env!("EASEL_WASM_DIR"))
+}
+
 /// The harness with the hostile plugin limited to 2 s and 32 MiB.
 pub async fn harness(extra: &str) -> Harness {
     harness_with_limits("timeout_secs = 2\nmemory_mib = 32", extra).await
@@ -54,13 +59,18 @@ path = "{wasm}"
 
 impl Harness {
     pub async fn hostile(&self, prompt: &str) -> FieldError {
+        self.failing("hostile", prompt).await
+    }
+
+    /// A generation with `provider` that must fail; its error.
+    pub async fn failing(&self, provider: &str, prompt: &str) -> FieldError {
         let spec = GenerateSpec {
             prompt: prompt.into(),
-            settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
+            settings: Settings { provider: Some(provider.into()), ..Settings::default() },
             ..GenerateSpec::default()
         };
         match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
-            Ok(_) => panic!("hostile `{prompt}` unexpectedly succeeded"),
+            Ok(_) => panic!("{provider} `{prompt}` unexpectedly succeeded"),
             Err(e) => e,
         }
     }

@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Files whose every test is a security claim and must appear in SECURITY.md.
-const SECURITY_TEST_FILES: [&str; 11] = [
+const SECURITY_TEST_FILES: [&str; 12] = [
     "host/tests/sandbox.rs",
+    "host/tests/sandbox_streams.rs",
     "host/tests/sandbox_egress.rs",
     "host/tests/sandbox_secrets.rs",
     "host/tests/sandbox_floods.rs",

@@ -11,6 +11,12 @@ Wire protocol (what the real queue host https://queue.fal.run does):
                                             cancel_url, status: "IN_QUEUE", queue_position}
   GET  /{owner}/{app}/requests/{id}/status  202 IN_QUEUE (queue_position) -> 202 IN_PROGRESS
                                             (logs with ?logs=1) -> 200 COMPLETED
+  GET  /{owner}/{app}/requests/{id}/status/stream
+                                            the same status objects as server-sent events
+                                            (text/event-stream, `data: <json>` + blank line, flushed
+                                            as it goes), one event per state change, each with only
+                                            the log lines new since the last; closed after COMPLETED
+                                            (fal's "Stream request status", fal-js queue.streamStatus)
   GET  /{owner}/{app}/requests/{id}         the model output {"images":[{url,width,height,
                                             content_type}],"seed",...}, or the failure's status + detail
   PUT  /{owner}/{app}/requests/{id}/cancel  202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
@@ -21,8 +27,11 @@ Every queue call needs "Authorization: Key <key>"; otherwise 401 {"detail": ...}
 Status, result and cancel URLs use only owner/app of the endpoint id (docs/providers/fal.md#endpoint-ids); all URLs in
 answers are absolute and built from this server's own address.
 
-State machine (deterministic, per status poll): `queue_polls` polls IN_QUEUE (default 2),
-then `run_polls` polls IN_PROGRESS (default 2), then COMPLETED.
+State machine (deterministic, per status poll or stream step): `queue_polls` steps IN_QUEUE
+(default 2), then `run_polls` steps IN_PROGRESS (default 2), then COMPLETED. IN_PROGRESS logs are
+"Loading the model" and a tqdm bar per step ("  45%|####      | 9/20", ..., " 100%|##########| 20/20").
+The stream takes one step every `stream_interval` seconds (default 0.3), writing an event when the
+state or the logs changed and a `: keep-alive` comment otherwise.
 
 Markers in the prompt script errors and timing:
   [fake:validation]    submit -> 422 {"detail":[{"loc":["body","image_size"],...}]}
@@ -39,6 +48,8 @@ Markers in the prompt script errors and timing:
   [fake:slow]          stays IN_PROGRESS until cancelled
   [fake:echo_auth]     IN_PROGRESS logs include the Authorization header as received
                        (to prove the host redacts secrets from what the plugin sees)
+  [fake:no_stream]     the status stream answers 405 {"detail": "Method Not Allowed"}, like an
+                       older gateway or a proxy that does not stream (the plugin polls instead)
 A wrong or missing key gives 401. Real validation also applies: a missing prompt,
 num_images outside 1..4, a bad image_size, a missing image_url / image_urls on
 image-to-image / edit endpoints -> 422 detail[] naming the field.
@@ -46,6 +57,8 @@ image-to-image / edit endpoints -> 422 detail[] naming the field.
 Test hooks (no auth):
   GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
   DELETE /__fake/requests  clears that list
+  GET    /__fake/counts    {"status_polls": plain status GETs, "stream_opens": status stream GETs}
+                           (also server.state.status_polls / .stream_opens in-process)
 """
 
 from __future__ import annotations
@@ -71,7 +84,12 @@ FLUX_PRESETS = {
     "landscape_16_9": (1024, 576),
 }
 BANANA_TIERS = {"0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096}
-MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth", "gateway_503", "upstream_503")
+MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth", "gateway_503", "upstream_503",
+           "no_stream")
+# Iterations of the fake's tqdm bar.
+BAR_STEPS = 20
+# Longest a status stream stays open, seconds (a client that went away is noticed sooner, when a write fails).
+STREAM_MAX_SECONDS = 300
 # What nginx in front of fal's queue serves for a 503 (no x-fal-request-id).
 NGINX_503 = (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
              b"<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -107,10 +125,13 @@ class Job:
 
 
 class FalState:
-    def __init__(self, key: str, queue_polls: int = 2, run_polls: int = 2):
+    def __init__(self, key: str, queue_polls: int = 2, run_polls: int = 2, stream_interval: float = 0.3):
         self.key = key
         self.queue_polls = queue_polls
         self.run_polls = run_polls
+        self.stream_interval = stream_interval
+        self.status_polls = 0  # plain GET .../status
+        self.stream_opens = 0  # GET .../status/stream
         self.lock = threading.Lock()
         self.jobs: dict[str, Job] = {}
         self.files: dict[str, bytes] = {}
@@ -138,6 +159,9 @@ class Handler(FakeHandler):
                     st.recorded.clear()
                     return self.send_json(200, [])
                 return self.send_json(200, list(st.recorded))
+        if path == "/__fake/counts":
+            with st.lock:
+                return self.send_json(200, {"status_polls": st.status_polls, "stream_opens": st.stream_opens})
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -156,7 +180,7 @@ class Handler(FakeHandler):
         if auth != f"Key {st.key}":
             detail = "Missing authorization header" if not auth else "Invalid authorization: the key is not valid"
             return self.send_json(401, {"detail": detail})
-        match = re.fullmatch(r"/(.+)/requests/([^/]+)(/status|/cancel)?", path)
+        match = re.fullmatch(r"/(.+)/requests/([^/]+)(/status/stream|/status|/cancel)?", path)
         if match:
             app, request_id, suffix = match.group(1), match.group(2), match.group(3) or ""
             with st.lock:
@@ -165,6 +189,8 @@ class Handler(FakeHandler):
                     job = None
             if suffix == "/status" and method == "GET":
                 return self.status(job, "logs=1" in query)
+            if suffix == "/status/stream" and method == "GET":
+                return self.status_stream(job, "logs=1" in query)
             if suffix == "/cancel" and method == "PUT":
                 return self.cancel(job)
             if suffix == "" and method == "GET":
@@ -240,26 +266,72 @@ class Handler(FakeHandler):
         return errors
 
     def status(self, job: Job | None, logs: bool) -> None:
+        with self.state.lock:
+            self.state.status_polls += 1
         if job is None:
             return self.send_json(404, {"detail": "Request not found"})
+        self.send_json(*self.step(job, logs))
+
+    def status_stream(self, job: Job | None, logs: bool) -> None:
+        """Server-sent events: one `data: <status json>` per state change, only new log lines in
+        each, written and flushed as they happen; the response ends (connection closed, HTTP/1.0)
+        after COMPLETED."""
+        st = self.state
+        with st.lock:
+            st.stream_opens += 1
+        if job is None:
+            return self.send_json(404, {"detail": "Request not found"})
+        if "no_stream" in job.scripted:
+            return self.send_json(405, {"detail": "Method Not Allowed"})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("x-fal-request-id", job.id)
+        self.end_headers()
+        self.close_connection = True
+        sent: set[str] = set()
+        shown = None
+        deadline = time.monotonic() + STREAM_MAX_SECONDS
+        try:
+            while time.monotonic() < deadline:
+                _, body = self.step(job, logs)
+                new = [line for line in body.get("logs") or [] if line["message"] not in sent]
+                sent.update(line["message"] for line in new)
+                state = (body["status"], body.get("queue_position"))
+                if new or state != shown:
+                    event = {**body, "logs": new if logs else None}
+                    self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                    shown = state
+                else:
+                    self.wfile.write(b": keep-alive\n\n")
+                self.wfile.flush()
+                if body["status"] == "COMPLETED":
+                    return
+                time.sleep(st.stream_interval)
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client closed the stream (its poll's window ended)
+
+    def step(self, job: Job, logs: bool) -> tuple[int, dict]:
+        """One step of `job`'s state machine: (HTTP status, status object), as the status call answers."""
         st = self.state
         with st.lock:
             n = job.polls
             job.polls += 1
         response_url = f"{st.base_url}/{job.app}/requests/{job.id}"
         if job.cancelled:
-            return self.send_json(200, {"status": "COMPLETED", "logs": [] if logs else None, "response_url": response_url,
-                                        "error": "Request was cancelled", "error_type": "request_cancelled"})
+            return 200, {"status": "COMPLETED", "logs": [] if logs else None, "response_url": response_url,
+                         "error": "Request was cancelled", "error_type": "request_cancelled"}
         if n < st.queue_polls:
-            return self.send_json(202, {"status": "IN_QUEUE", "queue_position": st.queue_polls - 1 - n, "response_url": response_url})
+            return 202, {"status": "IN_QUEUE", "queue_position": st.queue_polls - 1 - n, "response_url": response_url}
         step = n - st.queue_polls + 1
         if "slow" in job.scripted or step <= st.run_polls:
             total = max(st.run_polls, 1)
             lines = [log_line("Loading the model")]
-            lines += [log_line(f"step {min(i, total)}/{total}") for i in range(1, step + 1)]
+            last = total - 1 if "slow" in job.scripted and total > 1 else total  # a slow run never reaches 100%
+            lines += [log_line(progress_bar(min(i, last), total)) for i in range(1, step + 1)]
             if "echo_auth" in job.scripted:
                 lines.append(log_line(f"authorization header: {job.auth}"))
-            return self.send_json(202, {"status": "IN_PROGRESS", "logs": lines if logs else None, "response_url": response_url})
+            return 202, {"status": "IN_PROGRESS", "logs": lines if logs else None, "response_url": response_url}
         body = {"status": "COMPLETED", "logs": [log_line("done")] if logs else None, "metrics": {"inference_time": 0.42},
                 "response_url": response_url}
         if "nsfw" in job.scripted:
@@ -267,7 +339,7 @@ class Handler(FakeHandler):
                         error_type="content_policy_violation")
         elif "model_error" in job.scripted:
             body.update(error="CUDA out of memory while generating", error_type="internal_server_error")
-        self.send_json(200, body)
+        return 200, body
 
     def result(self, job: Job | None) -> None:
         if job is None:
@@ -325,6 +397,13 @@ class Handler(FakeHandler):
         self.send(200, data, "image/png")
 
 
+def progress_bar(step: int, total: int) -> str:
+    """tqdm's line after `step` of `total` steps, e.g. "  45%|####      | 9/20" for 1 of 2."""
+    done = BAR_STEPS if step >= total else max(1, BAR_STEPS * step // total - 1)
+    bar = "#" * (10 * done // BAR_STEPS)
+    return f"{100 * done // BAR_STEPS:>4}%|{bar:<10}| {done}/{BAR_STEPS}"
+
+
 def log_line(message: str) -> dict:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {"message": message, "level": "INFO", "source": "USER", "timestamp": stamp}
@@ -350,8 +429,8 @@ def output_size(endpoint: str, body: dict) -> tuple[int, int]:
 
 
 def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",
-                queue_polls: int = 2, run_polls: int = 2) -> ThreadingHTTPServer:
-    state = FalState(key, queue_polls, run_polls)
+                queue_polls: int = 2, run_polls: int = 2, stream_interval: float = 0.3) -> ThreadingHTTPServer:
+    state = FalState(key, queue_polls, run_polls, stream_interval)
     handler = type("FalHandler", (Handler,), {"state": state})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
@@ -374,9 +453,10 @@ def main() -> None:
     parser.add_argument("--key", default="test-key", help="the FAL_KEY this fake accepts")
     parser.add_argument("--queue-polls", type=int, default=2)
     parser.add_argument("--run-polls", type=int, default=2)
+    parser.add_argument("--stream-interval", type=float, default=0.3, help="seconds between status stream steps")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
-    server = make_server(args.key, args.port, args.host, args.queue_polls, args.run_polls)
+    server = make_server(args.key, args.port, args.host, args.queue_polls, args.run_polls, args.stream_interval)
     server.verbose = args.verbose  # type: ignore[attr-defined]
     serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 

@@ -95,7 +95,7 @@ def test_generate_sends_fal_inputs_and_stores_pngs(setup):
     assert body["image_size"] == {"width": 512, "height": 384}
     assert (body["num_images"], body["seed"]) == (2, 42)
     paths = [r["path"] for r in setup.requests()]
-    assert any(p.endswith("/status?logs=1") for p in paths), paths
+    assert any(p.endswith("/status/stream?logs=1") for p in paths), "progress comes from fal's status stream"
     assert any(p.startswith("/files/") for p in paths), "the host downloads the images from the fake's URLs"
     # Status, result and cancel use owner/app only (docs/providers/fal.md#endpoint-ids).
     assert all(p.startswith(("/fal-ai/flux/dev", "/fal-ai/flux/requests/", "/files/")) for p in paths), paths
@@ -183,14 +183,15 @@ def test_missing_key_fails_before_any_request(setup):
 
 # -- MCP ------------------------------------------------------------------------------------
 
-def test_mcp_generate_reports_progress_in_order(setup):
+def generate_over_mcp(setup, prompt: str) -> tuple[object, list[tuple[float, str]]]:
+    """generate_image over MCP with a progress callback: (result, [(value, message)])."""
     events: list[tuple[float, str]] = []
 
     async def progress(value, total, message):
         events.append((value, message or ""))
 
     async def body(session):
-        return await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "fal", "width": 512, "height": 384},
+        return await session.call_tool("generate_image", {"prompt": prompt, "provider": "fal", "width": 512, "height": 384},
                                        progress_callback=progress)
 
     result = run_mcp(setup, body)
@@ -198,15 +199,41 @@ def test_mcp_generate_reports_progress_in_order(setup):
     [image] = structured(result)["images"]
     assert (image["width"], image["height"], image["mime_type"]) == (512, 384, "image/png")
     assert Path(image["path"]).exists()
+    values = [v for v, _ in events]
+    assert values == sorted(values), f"progress must not go backwards: {events}"
+    return result, events
+
+
+def test_mcp_progress_comes_from_the_status_stream_with_fewer_status_polls(setup):
+    _, events = generate_over_mcp(setup, "a red fox")
+    # The fake's IN_PROGRESS events carry tqdm bars ("  45%|####      | 9/20"); the plugin
+    # reports the latest line with the fraction it shows (MCP progress is out of 100; the host
+    # keeps it below 100 until the images are stored).
+    bars = [(v, m) for v, m in events if m.startswith("fal: ") and "%|" in m]
+    assert bars, [m for _, m in events]
+    for value, message in bars:
+        percent = int(message.removeprefix("fal: ").split("%|")[0])
+        assert value == pytest.approx(min(percent, 99.9)), (value, message)
+    state = setup.server.state
+    assert state.stream_opens >= 1
+    # Polling only, the same job takes 5 plain status GETs (2 queued, 2 running, 1 completed;
+    # see the next test); with the stream, COMPLETED arrives on it.
+    assert state.status_polls <= 1, (state.status_polls, [r["path"] for r in setup.requests()])
+
+
+def test_mcp_progress_falls_back_to_status_polls_when_the_stream_is_refused(setup):
+    # [fake:no_stream]: the stream answers 405, as an older gateway or a non-streaming proxy would.
+    _, events = generate_over_mcp(setup, "a red fox [fake:no_stream]")
     messages = [m for _, m in events]
     first = lambda pred: next(i for i, m in enumerate(messages) if pred(m))  # noqa: E731
     accepted = first(lambda m: "fal accepted request" in m)
     queued = first(lambda m: m.startswith("queued at fal"))
-    running = first(lambda m: "step 1/2" in m or m == "running at fal")
-    done = first(lambda m: "step 2/2" in m)
+    running = first(lambda m: "45%|" in m or m == "running at fal")
+    done = first(lambda m: "100%|" in m)
     assert accepted < queued < running < done, messages
-    values = [v for v, _ in events]
-    assert values == sorted(values), f"progress must not go backwards: {events}"
+    state = setup.server.state
+    assert state.status_polls == state.queue_polls + state.run_polls + 1, state.status_polls
+    assert state.stream_opens == state.status_polls, "every poll tried the stream first"
 
 
 def test_mcp_edit_image_with_a_stored_reference(setup):

@@ -14,6 +14,7 @@ use crate::errors::{self, Call};
 use crate::input;
 use crate::models;
 use crate::status::{self, Status};
+use crate::stream::{self, Watched};
 use crate::token::{JobToken, Token, app_of};
 use crate::types::{
     Host, HttpRequest, HttpResponse, JobState, Level, ProviderError, ProviderInfo, Request, SecretNeed, Submission,
@@ -116,13 +117,31 @@ fn token_from_submit(json: &Value, queue: &str, endpoint: &str) -> Result<Token,
     })
 }
 
-/// Check a queued request once; on `COMPLETED`, fetch its result.
+/// Check a queued request; on `COMPLETED`, fetch its result.
+///
+/// First from fal's status stream ([`stream::watch`]): up to ten seconds
+/// of live progress, ending early on `COMPLETED`. When there is no usable
+/// stream, one plain status GET instead ([`poll_status`]), so nothing
+/// depends on the stream (docs/providers/fal.md#status-stream).
 ///
 /// Transient trouble (egress, 429, 5xx without a fal error body) is an
 /// `Err`, which the host retries; an outcome of the job itself is `Ok`.
 pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     require_key(host)?;
+    match stream::watch(host, &token)? {
+        Watched::Completed(error) => fetch_result(host, &token, error),
+        Watched::Pending(state) => Ok(state),
+        Watched::Fallback(why) => {
+            host.log(Level::Debug, &format!("fal request {}: {why}; polling the status", token.request_id));
+            poll_status(host, &token)
+        }
+    }
+}
+
+/// One plain status poll (`GET {status_url}?logs=1`); on `COMPLETED`,
+/// fetch the result.
+fn poll_status(host: &dyn Host, token: &Token) -> Result<JobState, ProviderError> {
     let response = send(host, "GET", &with_query(&token.status_url, "logs=1"), vec![], POLL_TIMEOUT_MS)?;
     if response.status == 404 {
         return Ok(JobState::Failed(ProviderError::Upstream {
@@ -134,20 +153,22 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
         return Err(errors::classify(&response, Call::Status, &token.endpoint));
     }
     let json = response.json().ok_or_else(|| bad_json(&response, "status"))?;
-    match status::parse_status(&json) {
-        Status::Queued(position) => Ok(JobState::Queued(position)),
-        Status::Running { fraction, log } => {
-            if let Some(line) = &log {
-                host.progress(fraction, &format!("fal: {line}"));
-            }
-            Ok(JobState::Running { fraction, message: Some("running at fal".into()) })
-        }
+    let status = status::parse_status(&json);
+    let Some(state) = status::pending_state(&status) else {
+        let error = match status {
+            Status::Completed { error } => error,
+            _ => None,
+        };
+        return fetch_result(host, token, error);
+    };
+    match &status {
+        Status::Running { fraction, log: Some(line) } => host.progress(*fraction, &format!("fal: {line}")),
         Status::Other(name) => {
             host.log(Level::Debug, &format!("fal request {} has unknown status {name}", token.request_id));
-            Ok(JobState::Running { fraction: None, message: Some(format!("fal status {name}")) })
         }
-        Status::Completed { error } => fetch_result(host, &token, error),
+        _ => {}
     }
+    Ok(state)
 }
 
 /// GET the result of a completed request. A failed run answers with an

@@ -2,8 +2,8 @@
 //! answers like fal's queue (docs/providers/fal.md#queue) and records every request.
 
 use super::*;
-use crate::types::{EgressError, ImageData, Operation};
-use easel_plugin_kit::testing::ScriptedHost as Mock;
+use crate::types::{EgressError, ImageData, Operation, SseEvent};
+use easel_plugin_kit::testing::{ScriptedHost as Mock, ScriptedStream, json_response, response};
 
 fn mock() -> Mock {
     Mock::new(SECRET, &[("queue_url", "http://127.0.0.1:9/")])
@@ -12,6 +12,18 @@ fn mock() -> Mock {
 const SUBMITTED: &str = r#"{"request_id":"r1","response_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1",
   "status_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1/status","cancel_url":"http://127.0.0.1:9/fal-ai/flux/requests/r1/cancel",
   "status":"IN_QUEUE","queue_position":1}"#;
+
+/// The plain status GETs sent (not the stream: `…/status/stream?logs=1`).
+fn status_polls(host: &Mock) -> Vec<String> {
+    host.sent.borrow().iter().filter(|r| r.url.ends_with("/status?logs=1")).map(|r| r.url.clone()).collect()
+}
+
+/// One status event as fal's stream sends it: `data: <json>`, no event name.
+fn event(data: &str) -> Result<SseEvent, EgressError> {
+    Ok(SseEvent::new("message", data))
+}
+
+const RESULT: &str = r#"{"images":[{"url":"http://127.0.0.1:9/files/a.png","width":512,"height":384}],"seed":9}"#;
 
 fn submitted_token(host: &Mock) -> String {
     host.answer(200, SUBMITTED);
@@ -43,7 +55,8 @@ fn poll_walks_queue_progress_and_result() {
     let token = submitted_token(&host);
     host.answer(202, r#"{"status":"IN_QUEUE","queue_position":0}"#);
     assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(Some(0)));
-    assert_eq!(host.sent.borrow()[1].url, "http://127.0.0.1:9/fal-ai/flux/requests/r1/status?logs=1");
+    // No stream is scripted, so each poll falls back to one plain status GET.
+    assert_eq!(status_polls(&host), vec!["http://127.0.0.1:9/fal-ai/flux/requests/r1/status?logs=1".to_string()]);
     host.answer(202, r#"{"status":"IN_PROGRESS","logs":[{"message":"step 1/4","level":"INFO"}]}"#);
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Running { fraction: Some(f), .. } if f == 0.25));
     assert_eq!(host.progress.borrow().last().unwrap(), &(Some(0.25), "fal: step 1/4".to_string()));
@@ -154,4 +167,120 @@ fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
     let request = Request { extra: Some("7".into()), ..request };
     easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params");
     assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
+}
+
+// -- the status stream (docs/providers/fal.md#status-stream) --------------------------------
+
+#[test]
+fn stream_events_are_progress_and_completed_fetches_the_result_without_a_status_poll() {
+    let host = mock();
+    let token = submitted_token(&host);
+    host.stream(ScriptedStream::Events(vec![
+        event(r#"{"status":"IN_QUEUE","queue_position":2}"#),
+        event(r#"{"status":"IN_QUEUE","queue_position":0}"#),
+        event(r#"{"status":"IN_PROGRESS","logs":[{"message":"Loading the model","level":"INFO"}]}"#),
+        event(r#"{"status":"IN_PROGRESS","logs":[{"message":"  45%|####      | 9/20","level":"INFO"}]}"#),
+        // A later event carries only its new lines; a line without a percentage keeps the fraction.
+        event(r#"{"status":"IN_PROGRESS","logs":[{"message":"decoding","level":"INFO"}]}"#),
+        event(r#"{"status":"COMPLETED","logs":[],"metrics":{"inference_time":1.2}}"#),
+    ]));
+    host.answer(200, RESULT);
+    match poll(&host, &token).unwrap() {
+        JobState::Done(images) => assert_eq!(images[0].seed, Some(9)),
+        other => panic!("{other:?}"),
+    }
+    let progress = host.progress.borrow().clone();
+    assert_eq!(
+        progress[1..],
+        [
+            (None, "fal: queued (position 2)".to_string()),
+            (None, "fal: queued (position 0)".to_string()),
+            (None, "fal: Loading the model".to_string()),
+            (Some(0.45), "fal: 45%|####      | 9/20".to_string()),
+            (Some(0.45), "fal: decoding".to_string()),
+        ]
+    );
+    assert!(status_polls(&host).is_empty(), "COMPLETED came from the stream");
+    let opened = host.request(1);
+    assert_eq!(opened.url, "http://127.0.0.1:9/fal-ai/flux/requests/r1/status/stream?logs=1");
+    assert!(opened.headers.contains(&("Authorization".into(), "Key {{secret:FAL_KEY}}".into())));
+    assert!(opened.headers.contains(&("Accept".into(), "text/event-stream".into())));
+    assert_eq!(host.sent.borrow().last().unwrap().url, "http://127.0.0.1:9/fal-ai/flux/requests/r1");
+}
+
+#[test]
+fn when_the_window_passes_the_last_event_is_the_state() {
+    let host = mock();
+    let token = submitted_token(&host);
+    host.stream(ScriptedStream::Events(vec![
+        event(r#"{"status":"IN_PROGRESS","logs":[{"message":"step 3/4"}]}"#),
+        Err(EgressError::Timeout("no event within 10 s".into())),
+    ]));
+    assert_eq!(
+        poll(&host, &token).unwrap(),
+        JobState::Running { fraction: Some(0.75), message: Some("running at fal".into()) }
+    );
+    host.stream(ScriptedStream::Events(vec![
+        event(r#"{"status":"IN_QUEUE","queue_position":3}"#),
+        Err(EgressError::Timeout("no event within 10 s".into())),
+    ]));
+    assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(Some(3)));
+    assert!(status_polls(&host).is_empty(), "{:?}", host.sent.borrow());
+}
+
+#[test]
+fn a_failed_run_from_the_stream_is_a_failed_job() {
+    let host = mock();
+    let token = submitted_token(&host);
+    host.stream(ScriptedStream::Events(vec![event(
+        r#"{"status":"COMPLETED","error":"flagged","error_type":"content_policy_violation"}"#,
+    )]));
+    host.answer(422, r#"{"detail":[{"loc":["body","prompt"],"msg":"flagged by the content checker","type":"content_policy_violation"}]}"#);
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::ContentBlocked(_))));
+    assert!(status_polls(&host).is_empty());
+}
+
+#[test]
+fn without_a_usable_stream_poll_falls_back_to_the_plain_status() {
+    let not_allowed = json_response(405, &serde_json::json!({"detail": "Method Not Allowed"}));
+    let cases: Vec<(&str, Option<ScriptedStream>)> = vec![
+        ("refused (no stream scripted)", None),
+        ("405 from an older gateway", Some(ScriptedStream::Response(not_allowed))),
+        ("404 from a proxy", Some(ScriptedStream::Response(response(404, &[], b"<html>not found</html>")))),
+        ("a 200 that is not a stream", Some(ScriptedStream::Response(response(200, &[], b"{}")))),
+        ("egress timeout on open", Some(ScriptedStream::Fail(EgressError::Timeout("10 s".into())))),
+        ("silent for the window", Some(ScriptedStream::Events(vec![Err(EgressError::Timeout("10 s".into()))]))),
+        ("ended early", Some(ScriptedStream::Events(vec![event(r#"{"status":"IN_QUEUE","queue_position":1}"#)]))),
+        ("broke", Some(ScriptedStream::Events(vec![Err(EgressError::Connection("reset".into()))]))),
+        ("not status events", Some(ScriptedStream::Events(vec![event("keep-alive"), event(r#"{"ok":true}"#)]))),
+    ];
+    for (case, stream) in cases {
+        let host = mock();
+        let token = submitted_token(&host);
+        if let Some(stream) = stream {
+            host.stream(stream);
+        }
+        host.answer(202, r#"{"status":"IN_PROGRESS","logs":[{"message":"step 1/4"}]}"#);
+        let state = poll(&host, &token).unwrap();
+        assert!(matches!(state, JobState::Running { fraction: Some(f), .. } if f == 0.25), "{case}: {state:?}");
+        assert_eq!(status_polls(&host).len(), 1, "{case}: one plain status GET");
+        assert!(host.logs.borrow().iter().any(|(_, l)| l.contains("polling the status")), "{case}");
+    }
+}
+
+#[test]
+fn a_refused_key_or_a_rate_limit_on_the_stream_is_the_status_calls_error() {
+    let host = mock();
+    let token = submitted_token(&host);
+    host.stream(ScriptedStream::Response(json_response(401, &serde_json::json!({"detail": "Invalid API key"}))));
+    let err = poll(&host, &token).unwrap_err();
+    assert!(
+        matches!(&err, ProviderError::Unauthorized(m) if m.contains("FAL_KEY") && m.contains("Invalid API key")),
+        "{err:?}"
+    );
+    host.stream(ScriptedStream::Response(response(403, &[], br#"{"detail":"Forbidden"}"#)));
+    assert!(matches!(poll(&host, &token), Err(ProviderError::Unauthorized(_))));
+    host.stream(ScriptedStream::Response(response(429, &[("retry-after", "2")], br#"{"detail":"Too many requests"}"#)));
+    assert!(matches!(poll(&host, &token), Err(ProviderError::RateLimited { retry_after_ms: Some(2000), .. })));
+    assert!(status_polls(&host).is_empty(), "no plain poll after an auth or rate-limit answer");
 }

@@ -12,6 +12,7 @@ pub mod flow;
 pub mod input;
 pub mod models;
 pub mod status;
+pub mod stream;
 pub mod token;
 
 use easel_plugin_kit::Provider;

@@ -3,7 +3,7 @@
 //! Unknown statuses and missing fields are tolerated.
 
 use crate::errors::CONTENT_POLICY;
-use crate::types::{ImageData, Output, ProviderError};
+use crate::types::{ImageData, JobState, Output, ProviderError};
 use easel_plugin_kit::codec::decode_data_uri;
 use easel_plugin_kit::text::{fraction_in, text_of, truncate};
 use serde_json::Value;
@@ -48,6 +48,20 @@ pub fn parse_status(body: &Value) -> Status {
         }
         other => Status::Other(if other.is_empty() { "(no status)".into() } else { other.into() }),
     }
+}
+
+/// The job state of a status that is not `COMPLETED` (`None` for that),
+/// as both the plain poll and the status stream return it: running jobs
+/// say "running at fal" (the log line went out as progress).
+pub fn pending_state(status: &Status) -> Option<JobState> {
+    Some(match status {
+        Status::Queued(position) => JobState::Queued(*position),
+        Status::Running { fraction, .. } => {
+            JobState::Running { fraction: *fraction, message: Some("running at fal".into()) }
+        }
+        Status::Other(name) => JobState::Running { fraction: None, message: Some(format!("fal status {name}")) },
+        Status::Completed { .. } => return None,
+    })
 }
 
 /// `error`/`error_type` of a COMPLETED status, as an Easel error.

@@ -12,12 +12,26 @@ Wire protocol (what https://api.replicate.com does):
   POST /v1/predictions                        {"version": "<64 hex>" | "owner/name[:<64 hex>]", "input"}
   GET  /v1/predictions/{id}                   the prediction object
   POST /v1/predictions/{id}/cancel            -> 200 the prediction, now "canceled"
+  GET  /stream/v1/files/bcwr-{id}             the prediction's server-sent-event stream, its urls.stream
+                                              (production: https://stream.replicate.com/v1/files/bcwr-...)
   GET  /files/{name}.png                      output files (production: https://replicate.delivery/...),
                                               real PNGs of the size asked for (no auth unless
                                               --file-auth, since the docs advise sending it)
 The prediction object carries id, model, version, input, logs, output, error, status,
 created_at/started_at/completed_at, metrics (when terminal) and absolute
-urls.get/urls.cancel/urls.web built from this server's own address.
+urls.get/urls.cancel/urls.web/urls.stream built from this server's own address (urls.stream
+only for models that stream: every prediction here but those with [fake:no_stream]).
+
+The stream (Accept: text/event-stream; auth as for the API, else 401 JSON; unknown -> 404 JSON)
+answers 200 text/event-stream and, flushed event by event every --stream-interval seconds
+(default 0.25): `event: logs` "Using seed: N" (the prediction goes "processing"), then
+`stream_steps` (default 4) tqdm lines " 25%|██▌       | 1/4 [...]" ... "100%|...", then finishes it:
+`event: output` (each output URL) and `event: done` `{}`; failed -> `event: error`
+`{"detail": ...}` then `event: done` `{"reason": "error"}`; canceled -> `event: done`
+`{"reason": "canceled"}`; then the stream ends. [fake:slow] sends `logs` "still generating"
+until cancelled. A stream ends after --stream-max seconds (default 30) without `done`.
+A prediction whose stream was opened is driven by its stream (as by the clock at Replicate):
+plain GETs no longer step it. Stream ids look like Replicate's ("1690212292:0").
 Auth: "Authorization: Bearer <key>" (the older "Token <key>" also works); otherwise
 401 {"title":"Unauthenticated","detail":"You did not pass a valid authentication token","status":401}.
 
@@ -40,7 +54,8 @@ Markers in input.prompt script errors and timing:
   [fake:model_error]   runs, then "failed" with "CUDA out of memory"
   [fake:slow]          stays "processing" until cancelled
   [fake:fast]          finishes at once when the create call has Prefer: wait
-  [fake:echo_auth]     processing logs end with the Authorization header as received
+  [fake:echo_auth]     processing logs (and the stream's) end with the Authorization header as received
+  [fake:no_stream]     a model without streaming: no urls.stream, progress only through GETs
 A wrong or missing token gives 401. Real validation also applies: a missing prompt,
 num_outputs outside 1..4, an unknown aspect_ratio or output_format -> 422 invalid_fields;
 a malformed version -> 422 "Invalid version or not permitted".
@@ -48,6 +63,9 @@ a malformed version -> 422 "Invalid version or not permitted".
 Test hooks (no auth):
   GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
   DELETE /__fake/requests  clears that list
+  GET    /__fake/counts    {"prediction_gets": N, "stream_opens": M}: plain GETs of predictions
+                           (not cancels) and streams opened, over all predictions (each Prediction
+                           also counts its own .gets and .stream_opens)
 """
 
 from __future__ import annotations
@@ -70,7 +88,8 @@ from fakekit import FakeHandler, data_uri_png_size, make_png, serve_in_foregroun
 RATIOS = {"1:1", "16:9", "21:9", "2:3", "3:2", "4:5", "5:4", "9:16", "9:21", "4:3", "3:4", "match_input_image"}
 FORMATS = {"webp", "jpg", "png"}
 TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
-MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "fast", "echo_auth")
+MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "fast", "echo_auth", "no_stream")
+TERMINAL = ("succeeded", "failed", "canceled")
 NSFW_ERROR = "All generated images contained NSFW content. Try running it again with a different prompt."
 VERSION = re.compile(r"^(?:[a-z0-9_.-]+/[a-z0-9_.-]+(?::[0-9a-f]{64})?|[0-9a-f]{64})$")
 
@@ -102,6 +121,11 @@ class Prediction:
         self.created = time.monotonic()
         self.cancel_after: float | None = None  # seconds, from the Cancel-After header
         self.canceled_by: str | None = None  # "request" (POST .../cancel) or "cancel-after"
+        self.streams = "no_stream" not in scripted  # whether it has urls.stream
+        self.streamed = False  # a stream was opened: the stream drives it, not GETs
+        self.stream_step = 0  # tqdm steps the stream has shown
+        self.gets = 0  # plain GETs of this prediction
+        self.stream_opens = 0
 
 
 def parse_duration(text: str) -> float | None:
@@ -118,10 +142,13 @@ def parse_duration(text: str) -> float | None:
 
 class ReplicateState:
     def __init__(self, key: str, starting_polls: int = 2, processing_polls: int = 2,
-                 wait_cap: float = 0.2, file_auth: bool = False):
+                 wait_cap: float = 0.2, file_auth: bool = False, stream_steps: int = 4,
+                 stream_interval: float = 0.25, stream_max: float = 30.0):
         self.key = key
         self.starting_polls, self.processing_polls = starting_polls, processing_polls
         self.wait_cap, self.file_auth = wait_cap, file_auth
+        self.stream_steps, self.stream_interval, self.stream_max = max(1, stream_steps), stream_interval, stream_max
+        self.counts = {"prediction_gets": 0, "stream_opens": 0}
         self.lock = threading.Lock()
         self.predictions: dict[str, Prediction] = {}
         self.files: dict[str, bytes] = {}
@@ -136,9 +163,14 @@ class ReplicateState:
             "created_at": p.created_at, "started_at": p.started_at, "completed_at": p.completed_at,
             "urls": {"get": base, "cancel": f"{base}/cancel", "web": f"{self.base_url}/p/{p.id}"},
         }
+        if p.streams:
+            body["urls"]["stream"] = self.stream_url(p)
         if p.status in ("succeeded", "failed", "canceled"):
             body["metrics"] = {"predict_time": 0.42, "total_time": 0.5}
         return body
+
+    def stream_url(self, p: Prediction) -> str:
+        return f"{self.base_url}/stream/v1/files/bcwr-{p.id}"
 
     def expire(self, p: Prediction) -> None:
         """Cancel `p` if its Cancel-After has passed and it is unfinished (under the lock)."""
@@ -150,7 +182,7 @@ class ReplicateState:
     def advance(self, p: Prediction) -> None:
         """One poll's worth of progress (under the lock)."""
         self.expire(p)
-        if p.status in ("succeeded", "failed", "canceled"):
+        if p.status in TERMINAL or p.streamed:
             return
         n = p.polls
         p.polls += 1
@@ -171,6 +203,37 @@ class ReplicateState:
             p.logs = "\n".join(lines) + "\n"
             return
         self.finish(p)
+
+    def stream_events(self, p: Prediction, auth: str) -> tuple[list[tuple[str, str]], bool]:
+        """The events one stream tick sends, and whether the stream is over (under the lock)."""
+        self.expire(p)
+        if p.status not in TERMINAL:
+            if p.status == "starting":
+                p.status, p.started_at = "processing", p.started_at or now()
+                line = f"Using seed: {self.seed(p)}"
+                p.logs = line + "\n"
+                return [("logs", line)], False
+            if "slow" in p.scripted:
+                p.stream_step += 1
+                return [("logs", f"still generating ({p.stream_step})")], False
+            total = self.stream_steps
+            if p.stream_step < total:
+                p.stream_step += 1
+                i = p.stream_step
+                pct = round(100 * i / total)
+                bar = "█" * (pct // 10) + " " * (10 - pct // 10)
+                lines = [f"{pct:3d}%|{bar}| {i}/{total} [00:0{i}<00:00,  2.00it/s]"]
+                if i == total and "echo_auth" in p.scripted:
+                    lines.append(f"authorization header: {auth}")
+                p.logs += "".join(line + "\n" for line in lines)
+                return [("logs", line) for line in lines], False
+            self.finish(p)
+        if p.status == "succeeded":
+            urls = p.output if isinstance(p.output, list) else [p.output]
+            return [("output", url) for url in urls] + [("done", "{}")], True
+        if p.status == "failed":
+            return [("error", json.dumps({"detail": p.error})), ("done", json.dumps({"reason": "error"}))], True
+        return [("done", json.dumps({"reason": "canceled"}))], True
 
     def finish(self, p: Prediction) -> None:
         p.started_at = p.started_at or now()
@@ -228,6 +291,9 @@ class Handler(FakeHandler):
                 if method == "DELETE":
                     st.recorded.clear()
                 return self.send_json(200, list(st.recorded))
+        if path == "/__fake/counts":
+            with st.lock:
+                return self.send_json(200, dict(st.counts))
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
@@ -243,6 +309,12 @@ class Handler(FakeHandler):
             return self.serve_file(path[len("/files/"):])
         if not authorized:
             return self.send_json(401, problem(401, "Unauthenticated", "You did not pass a valid authentication token"))
+        if (m := re.fullmatch(r"/stream/v1/files/bcwr-([a-z0-9]+)", path)) and method == "GET":
+            with st.lock:
+                p = st.predictions.get(m.group(1))
+            if p is None or not p.streams:
+                return self.send_json(404, problem(404, "Not found", "The requested stream could not be found."))
+            return self.serve_stream(p, auth)
         if m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path):
             if method == "POST":
                 return self.create(f"{m.group(1)}/{m.group(2)}", parsed, version_required=False, auth=auth)
@@ -259,6 +331,8 @@ class Handler(FakeHandler):
                         p.status, p.completed_at, p.canceled_by = "canceled", now(), "request"
                     return self.send_json(200, st.as_json(p))
                 if not m.group(2) and method == "GET":
+                    st.counts["prediction_gets"] += 1
+                    p.gets += 1
                     st.advance(p)
                     return self.send_json(200, st.as_json(p))
         self.send_json(404, problem(404, "Not found", "The requested resource could not be found."))
@@ -312,6 +386,34 @@ class Handler(FakeHandler):
         with st.lock:
             self.send_json(201, st.as_json(p))
 
+    def serve_stream(self, p: Prediction, auth: str) -> None:
+        """The prediction's event stream, flushed event by event until `done`."""
+        st = self.state
+        with st.lock:
+            st.counts["stream_opens"] += 1
+            p.stream_opens += 1
+            p.streamed = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.close_connection = True
+        started, serial = time.monotonic(), 0
+        try:
+            while time.monotonic() - started < st.stream_max:
+                with st.lock:
+                    events, over = st.stream_events(p, auth)
+                for name, data in events:
+                    lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+                    self.wfile.write(f"event: {name}\nid: {int(time.time())}:{serial}\n{lines}\n".encode())
+                    serial += 1
+                self.wfile.flush()
+                if over:
+                    return
+                time.sleep(st.stream_interval)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped listening (its window passed, or it was cancelled)
+
     def serve_file(self, name: str) -> None:
         with self.state.lock:
             data = self.state.files.get(name)
@@ -362,10 +464,14 @@ def main() -> None:
     parser.add_argument("--processing-polls", type=int, default=2)
     parser.add_argument("--wait-cap", type=float, default=0.2, help="longest Prefer: wait hold, seconds")
     parser.add_argument("--file-auth", action="store_true", help="require the token on /files downloads")
+    parser.add_argument("--stream-steps", type=int, default=4, help="tqdm steps a prediction stream shows")
+    parser.add_argument("--stream-interval", type=float, default=0.25, help="seconds between stream events")
+    parser.add_argument("--stream-max", type=float, default=30.0, help="longest stream, seconds")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     server = make_server(args.key, args.port, args.host, starting_polls=args.starting_polls,
-                         processing_polls=args.processing_polls, wait_cap=args.wait_cap, file_auth=args.file_auth)
+                         processing_polls=args.processing_polls, wait_cap=args.wait_cap, file_auth=args.file_auth,
+                         stream_steps=args.stream_steps, stream_interval=args.stream_interval, stream_max=args.stream_max)
     server.verbose = args.verbose  # type: ignore[attr-defined]
     serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 

@@ -90,6 +90,15 @@ def polls(setup: Setup) -> list[dict]:
     return [r for r in setup.requests() if r["method"] == "GET" and r["path"].startswith("/v1/predictions/")]
 
 
+def stream_opens(setup: Setup) -> list[dict]:
+    return [r for r in setup.requests() if r["method"] == "GET" and r["path"].startswith("/stream/")]
+
+
+def prediction(setup: Setup, prompt: str):
+    [p] = [p for p in setup.server.state.predictions.values() if p.input.get("prompt") == prompt]
+    return p
+
+
 # -- CLI ------------------------------------------------------------------------------------
 
 def test_generate_creates_an_official_model_prediction_and_polls_it(setup):
@@ -105,7 +114,7 @@ def test_generate_creates_an_official_model_prediction_and_polls_it(setup):
     inp = create["json"]["input"]
     assert inp["prompt"] == "a red fox in snow"
     assert (inp["aspect_ratio"], inp["num_outputs"], inp["seed"], inp["output_format"]) == ("16:9", 2, 42, "png")
-    assert len(polls(setup)) >= 5, "starting, starting, processing, processing, succeeded"
+    assert polls(setup) and stream_opens(setup), "the prediction streamed its progress, then one GET read the result"
     assert any(r["path"].startswith("/files/") for r in setup.requests())
 
 
@@ -231,13 +240,15 @@ def test_missing_token_fails_before_any_request(setup):
 # -- MCP ------------------------------------------------------------------------------------
 
 def test_mcp_generate_reports_progress_in_order(setup):
+    """A model without streaming (no urls.stream): progress from polling alone."""
     events: list[tuple[float, str]] = []
 
     async def progress(value, total, message):
         events.append((value, message or ""))
 
     async def body(session):
-        return await session.call_tool("generate_image", {"prompt": "a red fox", "provider": "replicate", "aspect_ratio": "1:1"},
+        return await session.call_tool("generate_image", {"prompt": "a red fox [fake:no_stream]", "provider": "replicate",
+                                                          "aspect_ratio": "1:1"},
                                        progress_callback=progress)
 
     result = run_mcp(setup, body)
@@ -253,6 +264,45 @@ def test_mcp_generate_reports_progress_in_order(setup):
     assert created < queued < halfway < done, messages
     values = [v for v, _ in events]
     assert values == sorted(values), f"progress must not go backwards: {events}"
+
+
+def test_mcp_progress_comes_live_from_the_prediction_stream_with_fewer_polls(setup):
+    streamed: list[tuple[float, str]] = []
+
+    def generate(prompt: str, events: list[tuple[float, str]]):
+        async def progress(value, total, message):
+            events.append((value, message or ""))
+
+        async def body(session):
+            return await session.call_tool("generate_image", {"prompt": prompt, "provider": "replicate", "aspect_ratio": "1:1"},
+                                           progress_callback=progress)
+
+        result = run_mcp(setup, body)
+        assert not is_error(result), result.content
+        [image] = structured(result)["images"]
+        assert (image["width"], image["height"]) == (1024, 1024)
+
+    # The same job from a model without streaming polls through every state, as every job did before.
+    generate("a red fox [fake:no_stream]", [])
+    plain = prediction(setup, "a red fox [fake:no_stream]")
+    generate("a red fox", streamed)
+    live = prediction(setup, "a red fox")
+
+    assert (plain.stream_opens, plain.gets) == (0, 5), "starting, starting, processing, processing, succeeded"
+    assert live.stream_opens >= 1 and live.gets < plain.gets, (live.stream_opens, live.gets)
+    [stream] = [r for r in stream_opens(setup) if r["path"].endswith(live.id)][:1]
+    assert stream["headers"]["accept"] == "text/event-stream" and stream["headers"]["cache-control"] == "no-store"
+    assert stream["headers"]["authorization"] == f"Bearer {KEY}", "the token reaches the stream host too"
+    # Each stream `logs` line is a progress notification, its percentage the progress value.
+    percent = [(value, message) for value, message in streamed if "%|" in message]
+    assert percent, streamed
+    for value, message in percent:
+        shown = int(message.split("%|")[0].split()[-1])
+        assert message.startswith("replicate: ") and abs(value - min(shown, 99.9)) < 0.2, (value, message)
+    assert any("100%|" in m for _, m in percent), streamed
+    assert any(m.startswith("replicate: Using seed:") for _, m in streamed), streamed
+    values = [v for v, _ in streamed]
+    assert values == sorted(values), f"progress must not go backwards: {streamed}"
 
 
 def test_mcp_edit_image_with_a_stored_reference(setup):

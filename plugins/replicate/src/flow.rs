@@ -19,10 +19,15 @@
 //! - `download_auth`: `true` sends `Authorization: Bearer …` with output
 //!   downloads (the docs advise it, docs/providers/replicate.md#predictions); the secret must then also be
 //!   bound to `https://replicate.delivery`. Default `false`.
+//! - `stream_secs`: how long one `poll` follows the prediction's event
+//!   stream (`urls.stream`) for live progress before it GETs the
+//!   prediction, 0–30, default 10; 0 polls without the stream. See
+//!   [`crate::live`].
 
 use crate::cancel_after;
 use crate::errors::{self, Call};
 use crate::input;
+use crate::live;
 use crate::models;
 use crate::prediction::{self, Phase};
 use crate::token::{JobToken, Token};
@@ -38,6 +43,9 @@ use serde_json::Value;
 pub const SECRET: &str = "REPLICATE_API_TOKEN";
 pub const AUTH_VALUE: &str = "Bearer {{secret:REPLICATE_API_TOKEN}}";
 pub const DEFAULT_BASE_URL: &str = "https://api.replicate.com/v1";
+/// Where Replicate serves prediction event streams (`urls.stream`,
+/// docs/providers/replicate.md#live-progress-the-prediction-stream).
+pub const STREAM_HOST: &str = "https://stream.replicate.com";
 pub const DEFAULT_MODEL: &str = "black-forest-labs/flux-schnell";
 /// Default `Prefer: wait` seconds; Replicate allows 1–60 (docs/providers/replicate.md#calls).
 pub const DEFAULT_PREFER_WAIT: u64 = 5;
@@ -53,6 +61,7 @@ pub fn describe(host: &dyn Host) -> ProviderInfo {
     extra.push(default_model.clone());
     let mut hosts = vec![
         "https://api.replicate.com".to_string(),
+        STREAM_HOST.to_string(),
         "https://replicate.delivery".to_string(),
         "https://*.replicate.delivery".to_string(),
     ];
@@ -128,6 +137,7 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
 /// The token from a prediction: its own `urls`, else built from the id.
 fn token_for(p: &Value, base: &str, model: &str) -> Result<Token, ProviderError> {
     let (id, get, cancel) = prediction::identity(p);
+    let stream = prediction::stream_url(p);
     let id = id.ok_or_else(|| ProviderError::Upstream {
         status: 200,
         message: format!("Replicate's answer has no prediction id: {}", truncate(&p.to_string(), 200)),
@@ -137,14 +147,23 @@ fn token_for(p: &Value, base: &str, model: &str) -> Result<Token, ProviderError>
         cancel: cancel.unwrap_or_else(|| format!("{base}/predictions/{id}/cancel")),
         model: model.into(),
         id,
+        stream,
     })
 }
 
-/// Check a prediction once. Transient trouble (egress, 429, 5xx) is an
+/// Check a prediction once. With a stream URL in the token, first follow
+/// the prediction's event stream for up to `stream_secs` for live progress
+/// ([`live::follow`]); then, whatever the stream did (done, an error, the
+/// window passed, or no stream at all), GET the prediction, whose answer
+/// alone decides the state. Transient trouble (egress, 429, 5xx) is an
 /// `Err`, which the host retries; the prediction's own outcome is `Ok`.
 pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let token = Token::decode(token)?;
     require_token(host)?;
+    let window = live::window(host);
+    if let Some(stream) = token.stream.as_deref().filter(|_| !window.is_zero()) {
+        live::follow(host, stream, vec![("Authorization".into(), AUTH_VALUE.into())], window);
+    }
     let response = host
         .fetch(HttpRequest {
             method: "GET".into(),

@@ -207,3 +207,146 @@ fn params_reach_the_input_and_reserved_or_malformed_ones_are_refused() {
     easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params");
     assert_eq!(host.sent.borrow().len(), 1, "refused params send nothing");
 }
+
+// -- live progress from the prediction stream (urls.stream) --------------------------------
+
+use easel_plugin_kit::testing::{ScriptedStream, response};
+use easel_plugin_kit::types::SseEvent;
+
+const STREAM_URL: &str = "https://stream.replicate.com/v1/files/bcwr-p1";
+
+/// A create answer that carries `urls.stream`, as Replicate's does for models that stream.
+fn streaming_token(host: &Mock) -> String {
+    let mut p: Value = serde_json::from_str(STARTING).unwrap();
+    p["urls"]["stream"] = Value::from(STREAM_URL);
+    host.answer(201, &p.to_string());
+    match submit(host, &Request::text("flux-schnell", "a red fox")).unwrap() {
+        Submission::Pending(token) => token,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn succeeded() -> Value {
+    serde_json::json!({"id":"p1","status":"succeeded","input":{"seed":3},"output":["http://127.0.0.1:9/files/a.png"]})
+}
+
+fn prediction_gets(host: &Mock) -> usize {
+    host.sent_to("GET", "/v1/predictions/p1").len()
+}
+
+fn stream_opens(host: &Mock) -> usize {
+    host.sent.borrow().iter().filter(|r| r.url == STREAM_URL).count()
+}
+
+#[test]
+fn the_token_carries_the_stream_url_from_the_create() {
+    let host = mock();
+    let token = Token::decode(&streaming_token(&host)).unwrap();
+    assert_eq!(token.stream.as_deref(), Some(STREAM_URL));
+    assert_eq!(Token::decode(&pending_token(&host)).unwrap().stream, None, "no urls.stream, none in the token");
+    assert!(describe(&host).hosts.contains(&STREAM_HOST.to_string()));
+}
+
+#[test]
+fn stream_logs_are_live_progress_and_done_takes_one_get_for_the_result() {
+    let host = mock();
+    let token = streaming_token(&host);
+    host.stream(ScriptedStream::Events(vec![
+        Ok(SseEvent::new("logs", "Using seed: 3")),
+        Ok(SseEvent::new("logs", "  0%|          | 0/4 [00:00<?, ?it/s]")),
+        Ok(SseEvent::new("logs", " 50%|█████     | 2/4 [00:01<00:01]")),
+        Ok(SseEvent::new("logs", "100%|██████████| 4/4 [00:02<00:00]")),
+        Ok(SseEvent::new("output", "http://127.0.0.1:9/files/a.png")),
+        Ok(SseEvent::new("done", "{}")),
+    ]));
+    host.route_json("GET", "/v1/predictions/p1", 200, succeeded());
+    let JobState::Done(images) = poll(&host, &token).unwrap() else { panic!("done after the stream's done") };
+    assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/a.png".into(), headers: vec![] });
+    let fractions: Vec<Option<f32>> = host.progress.borrow().iter().skip(1).map(|(f, _)| *f).collect();
+    assert_eq!(fractions, vec![None, Some(0.0), Some(0.5), Some(1.0)], "{:?}", host.progress.borrow());
+    assert!(host.progress.borrow()[3].1.starts_with("replicate: 50%|"));
+    assert_eq!((stream_opens(&host), prediction_gets(&host)), (1, 1));
+    let open = host.sent.borrow().iter().find(|r| r.url == STREAM_URL).cloned().unwrap();
+    assert!(open.headers.contains(&("Authorization".into(), AUTH_VALUE.into())), "{:?}", open.headers);
+    assert!(open.headers.contains(&("Accept".into(), "text/event-stream".into())));
+}
+
+#[test]
+fn a_window_that_passes_still_gets_the_prediction_which_decides_the_state() {
+    let host = mock();
+    let token = streaming_token(&host);
+    host.stream(ScriptedStream::Events(vec![
+        Ok(SseEvent::new("logs", " 25%|██▌       | 1/4 [00:00<00:01]")),
+        Err(EgressError::Timeout("no event within 9.8 s".into())),
+    ]));
+    host.answer(200, r#"{"id":"p1","status":"processing","logs":" 25%|██▌       | 1/4 [00:00<00:01]\n"}"#);
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Running { fraction: Some(f), .. } if f == 0.25));
+    assert!(host.progress.borrow().iter().any(|(f, m)| *f == Some(0.25) && m.starts_with("replicate: 25%")));
+    // The stream's `error` or a canceled `done`: the GET names the outcome.
+    host.stream(ScriptedStream::Events(vec![
+        Ok(SseEvent::new("error", r#"{"detail":"CUDA out of memory"}"#)),
+        Ok(SseEvent::new("done", r#"{"reason":"error"}"#)),
+    ]));
+    host.answer(200, r#"{"id":"p1","status":"failed","error":"CUDA out of memory"}"#);
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("CUDA"))
+    );
+    host.stream(ScriptedStream::Events(vec![Ok(SseEvent::new("done", r#"{"reason":"canceled"}"#))]));
+    host.answer(200, r#"{"id":"p1","status":"canceled"}"#);
+    assert!(
+        matches!(poll(&host, &token).unwrap(), JobState::Failed(ProviderError::Upstream { message, .. }) if message.contains("canceled"))
+    );
+    assert_eq!((stream_opens(&host), prediction_gets(&host)), (3, 3));
+}
+
+#[test]
+fn without_a_usable_stream_the_poll_falls_back_to_the_get() {
+    let host = mock();
+    let token = streaming_token(&host);
+    // Refused by the host (not on the allow-list), a 404 JSON answer, a
+    // stream that breaks, and (nothing scripted) a connection failure.
+    host.stream(ScriptedStream::Fail(EgressError::Denied(
+        "https://stream.replicate.com is not in allowed_hosts".into(),
+    )));
+    host.stream(ScriptedStream::Response(response(
+        404,
+        &[("content-type", "application/json")],
+        br#"{"detail":"Not found"}"#,
+    )));
+    host.stream(ScriptedStream::Events(vec![Err(EgressError::Connection("connection reset".into()))]));
+    host.stream(ScriptedStream::Fail(EgressError::Timeout("no answer in 10 s".into())));
+    host.route_json("GET", "/v1/predictions/p1", 200, serde_json::from_str(STARTING).unwrap());
+    for _ in 0..5 {
+        assert_eq!(poll(&host, &token).unwrap(), JobState::Queued(None));
+    }
+    assert_eq!((stream_opens(&host), prediction_gets(&host)), (5, 5));
+    let logs = host.logs.borrow();
+    assert!(logs.iter().any(|(l, m)| *l == Level::Info && m.contains("allowed_hosts")), "{logs:?}");
+    assert!(logs.iter().any(|(_, m)| m.contains("HTTP 404")), "{logs:?}");
+    // The GET's own failures stay what they were.
+    drop(logs);
+    let host = mock();
+    let token = streaming_token(&host);
+    host.answer(502, "bad gateway");
+    assert!(matches!(poll(&host, &token), Err(ProviderError::Upstream { status: 502, .. })));
+}
+
+#[test]
+fn old_tokens_and_stream_secs_zero_poll_without_the_stream() {
+    let host = mock();
+    host.stream(ScriptedStream::Events(vec![Ok(SseEvent::new("done", "{}"))]));
+    let old = r#"{"v":1,"id":"p1","model":"black-forest-labs/flux-schnell","get":"http://127.0.0.1:9/v1/predictions/p1","cancel":"http://127.0.0.1:9/v1/predictions/p1/cancel"}"#;
+    host.route_json("GET", "/v1/predictions/p1", 200, succeeded());
+    assert!(matches!(poll(&host, old).unwrap(), JobState::Done(_)));
+    host.answer(200, r#"{"id":"p1","status":"succeeded"}"#);
+    cancel(&host, old).unwrap();
+    assert_eq!(host.sent.borrow().iter().map(|r| r.method.as_str()).collect::<Vec<_>>(), ["GET", "POST"]);
+    assert_eq!(host.streams.borrow().len(), 1, "an old token opens no stream");
+
+    let mut host = mock();
+    let token = streaming_token(&host);
+    host.config.insert("stream_secs".into(), "0".into());
+    host.route_json("GET", "/v1/predictions/p1", 200, succeeded());
+    assert!(matches!(poll(&host, &token).unwrap(), JobState::Done(_)));
+    assert_eq!((stream_opens(&host), prediction_gets(&host)), (0, 1));
+}

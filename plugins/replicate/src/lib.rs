@@ -1,6 +1,7 @@
 //! Easel's Replicate provider: creates predictions (official models by
 //! `owner/name`, any model by `owner/name:version`), holds briefly with
-//! `Prefer: wait`, polls `urls.get` and cancels through `urls.cancel`, with
+//! `Prefer: wait`, follows `urls.stream` for live progress ([`live`]),
+//! polls `urls.get` and cancels through `urls.cancel`, with
 //! `Authorization: Bearer {{secret:REPLICATE_API_TOKEN}}` filled in by the
 //! host (the plugin never sees the token). Wire protocol:
 //! `docs/providers/replicate.md`.
@@ -13,6 +14,7 @@ pub mod cancel_after;
 pub mod errors;
 pub mod flow;
 pub mod input;
+pub mod live;
 pub mod models;
 pub mod prediction;
 pub mod token;

@@ -31,14 +31,29 @@ pub fn identity(p: &Value) -> (Option<String>, Option<String>, Option<String>) {
     (text(p.get("id")), text(urls.and_then(|u| u.get("get"))), text(urls.and_then(|u| u.get("cancel"))))
 }
 
+/// The prediction's `urls.stream`, when Replicate gave one (models that
+/// support streaming, docs/providers/replicate.md#live-progress-the-prediction-stream)
+/// and it is an absolute http(s) URL.
+pub fn stream_url(p: &Value) -> Option<String> {
+    let url = p.get("urls")?.get("stream")?.as_str()?.trim();
+    (url.starts_with("https://") || url.starts_with("http://")).then(|| url.to_string())
+}
+
+/// The progress log text shows: the fraction of its last line that has
+/// one (tqdm's `NN%|`, `3/8`) and its last line, cut to 200 characters.
+/// For a prediction's whole `logs` and for one stream `logs` event alike.
+pub fn log_progress(logs: &str) -> (Option<f32>, Option<String>) {
+    let fraction = logs.split(['\n', '\r']).rev().find_map(fraction_in);
+    (fraction, last_line(logs).map(|l| truncate(&l, 200)))
+}
+
 pub fn phase(p: &Value) -> Phase {
     let status = p.get("status").and_then(Value::as_str).unwrap_or("").to_ascii_lowercase();
     match status.as_str() {
         "starting" | "queued" => Phase::Starting,
         "processing" => {
-            let logs = p.get("logs").and_then(Value::as_str).unwrap_or("");
-            let fraction = logs.split(['\n', '\r']).rev().find_map(fraction_in);
-            Phase::Processing { fraction, log: last_line(logs).map(|l| truncate(&l, 200)) }
+            let (fraction, log) = log_progress(p.get("logs").and_then(Value::as_str).unwrap_or(""));
+            Phase::Processing { fraction, log }
         }
         "succeeded" => {
             let urls = output_urls(p.get("output"));
@@ -147,5 +162,9 @@ mod tests {
             identity(&json!({"id":"a","urls":{"get":"g","cancel":"c"}})),
             (Some("a".into()), Some("g".into()), Some("c".into()))
         );
+        let streamed = json!({"urls":{"stream":"https://stream.replicate.com/v1/files/bcwr-x"}});
+        assert_eq!(stream_url(&streamed).as_deref(), Some("https://stream.replicate.com/v1/files/bcwr-x"));
+        assert_eq!(stream_url(&json!({"urls":{"stream":"not a url"}})), None);
+        assert_eq!(stream_url(&json!({"urls":{}})), None);
     }
 }

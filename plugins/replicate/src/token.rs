@@ -14,6 +14,13 @@ pub struct Token {
     pub model: String,
     pub get: String,
     pub cancel: String,
+    /// `urls.stream`, the prediction's server-sent-event stream, when the
+    /// model supports streaming (docs/providers/replicate.md#live-progress-the-prediction-stream).
+    /// Optional and left out when absent, so tokens written before it
+    /// existed still decode (and poll without the stream): the token
+    /// version stays 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
 }
 
 impl JobToken for Token {
@@ -26,13 +33,24 @@ mod tests {
 
     #[test]
     fn round_trips_and_rejects_garbage() {
-        let t = Token {
+        let mut t = Token {
             id: "gm3q".into(),
             model: "black-forest-labs/flux-schnell".into(),
             get: "https://api.replicate.com/v1/predictions/gm3q".into(),
             cancel: "https://api.replicate.com/v1/predictions/gm3q/cancel".into(),
+            stream: None,
         };
         assert_eq!(Token::decode(&t.encode()).unwrap(), t);
+        assert!(!t.encode().contains("stream"), "absent, it is left out: {}", t.encode());
+        t.stream = Some("https://stream.replicate.com/v1/files/bcwr-x".into());
+        assert_eq!(Token::decode(&t.encode()).unwrap(), t);
         assert!(Token::decode("{}").is_err());
+    }
+
+    #[test]
+    fn a_token_from_before_streams_still_decodes() {
+        let old = r#"{"v":1,"id":"gm3q","model":"m","get":"https://api.replicate.com/v1/predictions/gm3q","cancel":"https://api.replicate.com/v1/predictions/gm3q/cancel"}"#;
+        let token = Token::decode(old).unwrap();
+        assert_eq!((token.id.as_str(), token.stream), ("gm3q", None));
     }
 }

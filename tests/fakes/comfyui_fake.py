@@ -26,15 +26,23 @@ Wire protocol (every route is also served under /api, like the real server):
   GET  /object_info, /object_info/{Class}             node definitions (checkpoints, samplers, schedulers)
   GET  /models, /models/checkpoints                   folder names, checkpoint file names
   GET  /system_stats                                  a minimal stats object
+  GET  /ws?clientId=ID   a real RFC 6455 websocket: `status` on connect; for the running prompt queued with that
+       client_id, execution_start, execution_cached, `executing` per node, KSampler `progress` 1..steps over
+       `sample_secs` (1.5 s) with one binary preview, `executed` for outputs, execution_success, the job finishes in
+       /history, `executing {node: null}`. Reconnecting while it runs: `executing {node}` without prompt_id (as
+       server.py does). --ws-status N: /ws answers HTTP N instead (a proxy that refuses websockets).
 
 Job life (deterministic, advanced by GET /history/{id} polls): `queued_polls` polls pending (default 2;
 position reported through phantom jobs ahead in /queue), `running_polls` polls running (default 2),
 then done: one real PNG per batch item, of the size the graph asks for (EmptyLatentImage, or
-LoadImage → ImageScale → VAEEncode → RepeatLatentBatch), saved as output files.
+LoadImage → ImageScale → VAEEncode → RepeatLatentBatch), saved as output files. A running prompt's websocket
+plays its execution instead, then finishes it. state.history_polls counts GET /history/{id}, state.ws_connections
+lists every /ws request ({client_id, headers}).
 
 Markers in the positive prompt text (any string input of the graph):
   [fake:exec_error]     runs, then fails with an execution_error on the KSampler (out of memory)
-  [fake:slow]           stays running until /interrupt (then execution_interrupted) or /queue delete
+  [fake:slow]           stays running until /interrupt (then execution_interrupted) or /queue delete;
+                        on the websocket the KSampler stops one step short of the end
   [fake:bad_checkpoint] validation says ckpt_name is not in the list (a checkpoint removed meanwhile)
   [fake:legacy_errors]  this prompt's 400 uses the older plain-string `error`
   [fake:fast]           done at the first poll
@@ -47,8 +55,12 @@ Test hooks:
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import json
 import re
+import select
+import struct
 import sys
 import threading
 import time
@@ -64,6 +76,7 @@ SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", 
 MAX_RES = 16384
 OUTPUT_NODES = {"SaveImage", "PreviewImage"}
 MARKER = re.compile(r"\[fake:([a-z_]+)\]")
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3 (its example key gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=)
 
 
 def node_defs(state: "ComfyState") -> dict:
@@ -190,6 +203,9 @@ class Job:
         self.polls = 0
         self.state = "pending"  # pending | running | success | error | deleted
         self.history: dict | None = None
+        self.client_id = str(extra.get("client_id") or "")
+        self.streamed = False  # a websocket has played (or is playing) its execution
+        self.last_node: str | None = None
 
     def queue_item(self) -> list:
         return [self.number, self.id, self.graph, self.extra, self.outputs]
@@ -197,10 +213,13 @@ class Job:
 
 class ComfyState:
     def __init__(self, checkpoints=None, queued_polls: int = 2, running_polls: int = 2, legacy_errors: bool = False,
-                 object_info: bool = True):
+                 object_info: bool = True, ws_status: int = 101, sample_secs: float = 1.5):
         self.checkpoints = list(CHECKPOINTS if checkpoints is None else checkpoints)
         self.queued_polls, self.running_polls = queued_polls, running_polls
         self.legacy_errors, self.object_info = legacy_errors, object_info
+        self.ws_status, self.sample_secs = ws_status, sample_secs
+        self.history_polls = 0
+        self.ws_connections: list[dict] = []
         self.lock = threading.RLock()
         self.jobs: dict[str, Job] = {}
         self.files: dict[tuple[str, str, str], bytes] = {}
@@ -237,7 +256,15 @@ class ComfyState:
         elif job.polls > self.queued_polls:
             job.state = "running"
 
+    def remaining(self) -> int:
+        """exec_info.queue_remaining: prompts pending or running."""
+        return sum(1 for j in self.jobs.values() if j.state in ("pending", "running"))
+
     def finish(self, job: Job) -> None:
+        self.record_history(job, *self.result(job))
+
+    def result(self, job: Job) -> tuple[str, bool, list, dict]:
+        """(status_str, completed, messages, outputs) of running `job`; its output PNGs are saved."""
         start = int(time.time() * 1000)
         messages = [["execution_start", {"prompt_id": job.id, "timestamp": start}],
                     ["execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": start + 1}]]
@@ -249,8 +276,7 @@ class ComfyState:
                 "exception_message": "Allocation on device 0 would exceed allowed memory. (out of memory)",
                 "exception_type": "torch.OutOfMemoryError", "traceback": ["  File \"execution.py\", line 496, in execute\n"],
                 "current_inputs": {}, "current_outputs": {}, "timestamp": start + 4000}])
-            self.record_history(job, "error", False, messages, outputs)
-            return
+            return "error", False, messages, outputs
         for node_id, node in job.graph.items():
             if node["class_type"] not in OUTPUT_NODES:
                 continue
@@ -265,7 +291,7 @@ class ComfyState:
                 images.append({"filename": name, "subfolder": "", "type": kind})
             outputs[node_id] = {"images": images}
         messages.append(["execution_success", {"prompt_id": job.id, "timestamp": start + 4000}])
-        self.record_history(job, "success", True, messages, outputs)
+        return "success", True, messages, outputs
 
     def interrupt(self, job: Job) -> None:
         node = next((i for i, n in job.graph.items() if n["class_type"] == "KSampler"), next(iter(job.graph)))
@@ -330,6 +356,8 @@ class Handler(FakeHandler):
                     "method": method, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body_len": len(body), "json": parsed,
                     "form": {k: (v[0] if v[0] else v[1].decode(errors="replace")) for k, v in form.items()} if form else None})
+        if method == "GET" and path == "/ws":
+            return self.websocket(query.get("clientId", ""))  # holds the lock only while it reads the job
         with self.state.lock:
             self.route(method, path, query, body, parsed, form)
 
@@ -342,9 +370,9 @@ class Handler(FakeHandler):
         if method == "POST" and path == "/prompt":
             return self.queue_prompt(data if isinstance(data, dict) else {})
         if method == "GET" and path == "/prompt":
-            remaining = sum(1 for j in s.jobs.values() if j.state in ("pending", "running"))
-            return self.send_json(200, {"exec_info": {"queue_remaining": remaining}})
+            return self.send_json(200, {"exec_info": {"queue_remaining": s.remaining()}})
         if method == "GET" and path.startswith("/history/"):
+            s.history_polls += 1
             job = s.jobs.get(path[len("/history/"):])
             if job is None:
                 return self.send_json(200, {})
@@ -440,6 +468,118 @@ class Handler(FakeHandler):
         self.state.files[(kind, sub, name)] = data
         self.send_json(200, {"name": name, "subfolder": sub, "type": kind})
 
+    # -- websocket: server.py's /ws, with the messages execution.py and main.py send ----------------
+    def websocket(self, client_id: str) -> None:
+        s, key = self.state, self.headers.get("Sec-WebSocket-Key") or ""
+        with s.lock:
+            s.ws_connections.append({"client_id": client_id, "headers": {k.lower(): v for k, v in self.headers.items()}})
+        if s.ws_status != 101:
+            return self.send(s.ws_status, f"{s.ws_status}: refused".encode(), "text/plain")
+        if "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
+            return self.send(400, b"400: Bad Request", "text/plain")  # aiohttp refuses a plain GET /ws too
+        self.send_response(101, "Switching Protocols")
+        for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"),
+                            ("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode())):
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        try:
+            self.play(client_id)
+            deadline = time.time() + 60
+            while time.time() < deadline and not self.ws_closed(0.2):
+                pass
+        except OSError:  # the client went away
+            pass
+
+    def play(self, client_id: str) -> None:
+        """What ComfyUI sends the client `client_id` while its prompt runs; the job finishes at the end."""
+        s, now = self.state, lambda: int(time.time() * 1000)
+        with s.lock:
+            self.ws_text("status", {"status": {"exec_info": {"queue_remaining": s.remaining()}}, "sid": client_id})
+        deadline = time.time() + 30
+        while True:
+            with s.lock:
+                job = next((j for j in s.jobs.values()
+                            if client_id and j.client_id == client_id and j.state in ("pending", "running")), None)
+                if job is not None and job.state == "running":
+                    if job.streamed:  # a reconnect while it runs: server.py resends the node, without prompt_id
+                        return self.ws_text("executing", {"node": job.last_node}) if job.last_node else None
+                    job.streamed = True
+                    status, completed, messages, outputs = s.result(job)
+                    break
+            if job is None or time.time() > deadline or self.ws_closed(0.05):
+                return
+        self.ws_text("execution_start", {"prompt_id": job.id, "timestamp": now()})
+        self.ws_text("execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": now()})
+        for node_id in graph_order(job.graph):
+            node, job.last_node = job.graph[node_id], node_id
+            self.ws_text("executing", {"node": node_id, "display_node": node_id, "prompt_id": job.id})
+            if node["class_type"] == "KSampler" and not self.sample(job, node_id, node):
+                break
+            if node["class_type"] == "KSampler" and status == "error":
+                with s.lock:
+                    s.record_history(job, status, completed, messages, outputs)
+                self.ws_text("execution_error", next(data for event, data in messages if event == "execution_error"))
+                return self.ws_text("executing", {"node": None, "prompt_id": job.id})
+            if node_id in outputs:
+                self.ws_text("executed", {"node": node_id, "display_node": node_id, "output": outputs[node_id], "prompt_id": job.id})
+            time.sleep(0.01)
+        with s.lock:
+            if job.state == "running":
+                self.ws_text("execution_success", {"prompt_id": job.id, "timestamp": now()})
+                s.record_history(job, status, completed, messages, outputs)
+            else:  # interrupted or deleted meanwhile
+                self.ws_text("execution_interrupted", {"prompt_id": job.id, "node_id": job.last_node, "executed": [],
+                                                       "node_type": job.graph[job.last_node]["class_type"], "timestamp": now()})
+        self.ws_text("executing", {"node": None, "prompt_id": job.id})
+
+    def sample(self, job: Job, node_id: str, node: dict) -> bool:
+        """The KSampler's `progress` steps, one binary preview frame after the first; False once interrupted."""
+        steps = int(node["inputs"].get("steps", 20)) if str(node["inputs"].get("steps", 20)).isdigit() else 20
+        for step in range(1, (steps - 1 if job.markers & {"slow", "exec_error"} else steps) + 1):
+            self.ws_text("progress", {"value": step, "max": steps, "prompt_id": job.id, "node": node_id})
+            if step == 1:
+                self.ws_send(0x2, struct.pack(">II", 1, 2) + make_png(16, 16, job.id))  # PREVIEW_IMAGE, PNG
+            time.sleep(self.state.sample_secs / steps)
+        while "slow" in job.markers and job.state == "running":
+            if self.ws_closed(0.05):
+                raise ConnectionResetError("the client closed the websocket")
+        return job.state == "running"
+
+    def ws_send(self, opcode: int, payload: bytes) -> None:
+        """One unmasked, final frame (RFC 6455 section 5.2)."""
+        n = len(payload)
+        size = bytes([n]) if n < 126 else bytes([126]) + struct.pack(">H", n) if n < 65536 else bytes([127]) + struct.pack(">Q", n)
+        self.wfile.write(bytes([0x80 | opcode]) + size + payload)
+
+    def ws_text(self, kind: str, data: dict) -> None:
+        self.ws_send(0x1, json.dumps({"type": kind, "data": data}).encode())
+
+    def ws_closed(self, wait: float) -> bool:
+        """Whether the client closed (a close frame, or EOF) within `wait` s; reads its masked frames, answers pings."""
+        if not select.select([self.connection], [], [], wait)[0]:
+            return False
+        head = self.rfile.read(2)
+        if len(head) < 2:
+            return True
+        n = head[1] & 0x7F
+        n = struct.unpack(">H", self.rfile.read(2))[0] if n == 126 else struct.unpack(">Q", self.rfile.read(8))[0] if n == 127 else n
+        mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+        if head[0] & 0x0F in (0x8, 0x9):  # close: echo it; ping: pong
+            self.ws_send(0x8 if head[0] & 0x0F == 0x8 else 0xA, payload[:2] if head[0] & 0x0F == 0x8 else payload)
+        return head[0] & 0x0F == 0x8
+
+
+def graph_order(graph: dict) -> list[str]:
+    """Node ids in an order ComfyUI could run them: each after the nodes its inputs link to."""
+    deps = {i: {str(v[0]) for v in (n.get("inputs") or {}).values() if isinstance(v, list) and len(v) == 2 and str(v[0]) in graph}
+            for i, n in graph.items()}
+    order: list[str] = []
+    while len(order) < len(graph):
+        order.append(next((i for i in graph if i not in order and deps[i] <= set(order)), next(i for i in graph if i not in order)))
+    return order
+
 
 def parse_multipart(content_type: str, body: bytes) -> dict:
     """{field: (filename or "", bytes)} of a multipart/form-data body."""
@@ -485,10 +625,13 @@ def main() -> None:
     parser.add_argument("--running-polls", type=int, default=2)
     parser.add_argument("--legacy-errors", action="store_true", help="400s carry `error` as a plain string (older ComfyUI)")
     parser.add_argument("--no-object-info", action="store_true", help="/object_info answers 404 (exercises /models/checkpoints)")
+    parser.add_argument("--ws-status", type=int, default=101, help="/ws answers this HTTP status instead of a websocket (101)")
+    parser.add_argument("--sample-secs", type=float, default=1.5, help="how long the KSampler's progress steps take on /ws")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args()
     server = make_server(args.port, args.host, checkpoints=args.checkpoint, queued_polls=args.queued_polls,
-                         running_polls=args.running_polls, legacy_errors=args.legacy_errors, object_info=not args.no_object_info)
+                         running_polls=args.running_polls, legacy_errors=args.legacy_errors, object_info=not args.no_object_info,
+                         ws_status=args.ws_status, sample_secs=args.sample_secs)
     server.verbose = args.verbose  # type: ignore[attr-defined]
     serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 

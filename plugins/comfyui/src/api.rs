@@ -164,6 +164,20 @@ pub fn parse_queue(body: &[u8], prompt_id: &str) -> Result<QueueSpot, ProviderEr
     })
 }
 
+/// The API-format graph ComfyUI holds for `prompt_id` in `GET /queue`
+/// (the third element of its `queue_running` or `queue_pending` entry),
+/// which the live progress weighs node by node ([`crate::live::Graph`]).
+pub fn queued_graph(body: &[u8], prompt_id: &str) -> Option<Value> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    ["queue_running", "queue_pending"]
+        .iter()
+        .filter_map(|key| value.get(*key).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_array)
+        .find(|item| item.get(1).and_then(Value::as_str) == Some(prompt_id))
+        .and_then(|item| item.get(2).cloned())
+}
+
 /// The options of a combo input in `GET /object_info/{class}`:
 /// `{"<class>": {"input": {"required": {"<input>": [["a", "b"], {...}]}}}}`,
 /// or the newer `["COMBO", {"options": ["a", "b"]}]` form.
@@ -281,6 +295,10 @@ mod tests {
         assert_eq!(parse_queue(&body, "other").unwrap(), QueueSpot::Pending(0));
         assert_eq!(parse_queue(&body, "r").unwrap(), QueueSpot::Running);
         assert_eq!(parse_queue(&body, "gone").unwrap(), QueueSpot::Absent);
+        let body =
+            bytes(json!({"queue_running": [[1, "r", {"3": {"class_type": "KSampler"}}, {}, []]], "queue_pending": []}));
+        assert_eq!(queued_graph(&body, "r"), Some(json!({"3": {"class_type": "KSampler"}})));
+        assert_eq!(queued_graph(&body, "gone"), None);
     }
 
     #[test]

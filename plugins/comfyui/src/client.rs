@@ -30,6 +30,21 @@ impl<'h> Client<'h> {
         format!("{}{path}", self.base)
     }
 
+    /// `authorization: Bearer {{secret:COMFYUI_TOKEN}}` when that optional
+    /// secret is configured (for a proxy in front of ComfyUI), else nothing;
+    /// every request and the websocket carry the same header.
+    pub fn auth_header(&self) -> Option<(String, String)> {
+        self.auth.then(|| ("authorization".to_string(), format!("Bearer {{{{secret:{TOKEN_SECRET}}}}}")))
+    }
+
+    /// ComfyUI's websocket for `client_id`: `ws://HOST/ws?clientId=…`
+    /// (`wss://` for an https base, any path prefix kept) — server.py's `/ws` route.
+    pub fn ws_url(&self, client_id: &str) -> String {
+        let rest = self.base.strip_prefix("https://").map(|r| format!("wss://{r}"));
+        let base = rest.unwrap_or_else(|| format!("ws://{}", self.base.trim_start_matches("http://")));
+        format!("{base}/ws?clientId={}", easel_plugin_kit::urls::encode_component(client_id))
+    }
+
     fn send(
         &self,
         method: &str,
@@ -42,9 +57,7 @@ impl<'h> Client<'h> {
         if let Some(ct) = content_type {
             headers.push(("content-type".into(), ct.into()));
         }
-        if self.auth {
-            headers.push(("authorization".into(), format!("Bearer {{{{secret:{TOKEN_SECRET}}}}}")));
-        }
+        headers.extend(self.auth_header());
         self.host.log(Level::Debug, &format!("comfyui: {method} {url}"));
         let target = format!("{method} {}", url.strip_prefix(&self.base).unwrap_or(&url));
         self.host

@@ -5,6 +5,8 @@
 //!   fresh `client_id`, return `pending(token)`;
 //! - poll: `GET /history/{id}` (`{}` until the prompt finishes — docs/providers/comfyui.md#history-and-files);
 //!   while unfinished, `GET /queue` gives `queued(position)` or `running`;
+//!   a running prompt's progress comes from ComfyUI's websocket for up to
+//!   10 s ([`crate::live`]), then `/history` is asked again;
 //!   when finished, every output image comes back inline from `GET /view`;
 //! - cancel: `POST /queue {"delete": [id]}` (if still pending), then
 //!   `POST /interrupt {"prompt_id": id}` if it is running.
@@ -13,6 +15,7 @@ use crate::api::{self, History, QueueSpot};
 use crate::client::Client;
 use crate::describe::WORKFLOW_MODEL;
 use crate::errors;
+use crate::live::{self, short};
 use crate::settings::{self, Extra, Settings};
 use crate::token::{JobToken, Token};
 use crate::types::{
@@ -194,10 +197,10 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
     let response = client.get("/queue")?;
     let response = client.ok("GET /queue", response)?;
     Ok(match api::parse_queue(&response.body, &token.prompt_id)? {
-        QueueSpot::Running => JobState::Running {
-            fraction: None,
-            message: Some(format!("running on ComfyUI (prompt {})", short(&token.prompt_id))),
-        },
+        QueueSpot::Running => {
+            let graph = live::Graph::parse(&api::queued_graph(&response.body, &token.prompt_id).unwrap_or_default());
+            running(&client, &token, &graph)?
+        }
         QueueSpot::Pending(position) => JobState::Queued(Some(position)),
         // It may have finished between the two requests (ComfyUI moves a prompt to history atomically).
         QueueSpot::Absent => match finished(&client, &token)? {
@@ -211,6 +214,23 @@ pub fn poll(host: &dyn Host, token: &str) -> Result<JobState, ProviderError> {
             )),
         },
     })
+}
+
+/// A running prompt: listen to ComfyUI's websocket for a while, reporting
+/// its progress ([`live::watch`]), then ask `/history` as ever. Without a
+/// socket (refused, not upgraded, failed), it is today's plain `running`.
+fn running(client: &Client<'_>, token: &Token, graph: &live::Graph) -> Result<JobState, ProviderError> {
+    let plain = format!("running on ComfyUI (prompt {})", short(&token.prompt_id));
+    match live::watch(client, token, graph) {
+        live::Watched::Unavailable(why) => {
+            client.host.log(Level::Debug, &format!("comfyui: no live progress ({why}); polling /history"));
+            Ok(JobState::Running { fraction: None, message: Some(plain) })
+        }
+        live::Watched::Window { fraction, message, .. } => Ok(match finished(client, token)? {
+            Some(state) => state,
+            None => JobState::Running { fraction, message: Some(message.unwrap_or(plain)) },
+        }),
+    }
 }
 
 /// The final state if `/history` has the prompt, with images downloaded.
@@ -272,11 +292,6 @@ pub fn cancel(host: &dyn Host, token: &str) -> Result<(), ProviderError> {
         &format!("comfyui: cancelled prompt {}{}", token.prompt_id, if running { " (interrupted)" } else { "" }),
     );
     Ok(())
-}
-
-/// First 8 characters of an id, for progress messages.
-fn short(id: &str) -> &str {
-    id.char_indices().nth(8).map_or(id, |(i, _)| &id[..i])
 }
 
 /// `f32` request values as short decimals (0.6, not 0.6000000238418579).

@@ -1,7 +1,8 @@
 //! Easel's ComfyUI provider: runs API-format workflows (built-in txt2img
 //! and img2img templates, or the operator's own) on a local ComfyUI server
-//! through the host's egress, polls `/history`, and returns the images
-//! inline from `/view`. Wire protocol: `docs/providers/comfyui.md
+//! through the host's egress, polls `/history` (with live progress from
+//! ComfyUI's websocket while a prompt runs), and returns the images inline
+//! from `/view`. Wire protocol: `docs/providers/comfyui.md
 //! (read from the ComfyUI v0.3.64 server source).
 //!
 //! Everything is plain Rust over the [`types::Host`] trait, so it is
@@ -13,6 +14,7 @@ pub mod client;
 pub mod describe;
 pub mod errors;
 pub mod flow;
+pub mod live;
 pub mod settings;
 pub mod token;
 pub mod workflow;

@@ -12,7 +12,11 @@ pub struct Token {
     pub base: String,
     /// ComfyUI's `prompt_id` from `POST /prompt`.
     pub prompt_id: String,
-    /// The `client_id` this plugin sent with the prompt.
+    /// The `client_id` this plugin sent with the prompt: ComfyUI sends the
+    /// prompt's execution messages only to the websocket opened with it
+    /// (`/ws?clientId=`, see [`crate::live`]). Every token this plugin wrote
+    /// has one; a token without it still polls, without live progress.
+    #[serde(default)]
     pub client_id: String,
     /// The seed filled into the workflow's `{{seed}}`, reported with the
     /// images; `None` when the workflow has no `{{seed}}` (nothing to report).
@@ -41,6 +45,8 @@ mod tests {
         };
         assert_eq!(Token::decode(&t.encode()).unwrap(), t);
         assert!(Token::decode("job_123").is_err());
+        let bare = Token::decode(r#"{"v":1,"base":"http://h:1","prompt_id":"p","count":1}"#).unwrap();
+        assert_eq!((bare.client_id.as_str(), bare.seed), ("", None));
         assert!(Token::decode(&t.encode().replace("\"v\":1", "\"v\":9")).is_err());
     }
 }

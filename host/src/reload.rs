@@ -28,7 +28,8 @@ pub async fn reload_from(app: &App, path: &Path, why: &str) -> Result<ReloadRepo
         }
         Ok(next) => {
             let report = app.reload(next).await;
-            tracing::info!("reloaded {} ({why}): {report}", path.display());
+            // An operator's own action: always shown, whatever the log filter.
+            eprintln!("easel: reloaded {} ({why}): {report}", path.display());
             Ok(report)
         }
     }

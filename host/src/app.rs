@@ -41,8 +41,15 @@ impl Paths {
 
 /// Everything a command or an MCP server needs, shared behind an `Arc`.
 pub struct App {
+    /// The deployment the host booted with (a reload applies only its
+    /// `[plugins]` and `[defaults] provider`; see [`App::reload`]).
     pub deployment: Arc<Deployment>,
     pub jobs: Arc<Jobs>,
+    /// Told after each reload that changed the providers (MCP sessions
+    /// forward it as list-changed notifications).
+    surface: tokio::sync::broadcast::Sender<()>,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
 }
 
 impl App {
@@ -61,11 +68,36 @@ impl App {
         let runtime = Runtime::new(Some(paths.cache.join("compiled")))?;
         let registry = Registry::start(deployment.clone(), runtime, paths.cache.clone(), preload);
         let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);
-        Ok(Arc::new(App { jobs: Jobs::new(registry, store, inputs), deployment }))
+        let jobs = Jobs::new(registry, store, inputs);
+        let (surface, _) = tokio::sync::broadcast::channel(4);
+        Ok(Arc::new(App { jobs, deployment, surface, reloading: tokio::sync::Mutex::new(()) }))
     }
 
-    pub fn registry(&self) -> &Arc<Registry> {
+    /// The current registry (replaced by a reload; hold it for one operation).
+    pub fn registry(&self) -> Arc<Registry> {
         self.jobs.registry()
+    }
+
+    /// Apply a re-read `plugins.toml`: providers whose entry, component
+    /// file and secrets are unchanged keep running as they are; new ones
+    /// load, changed ones are rebuilt, removed ones take no new requests
+    /// (calls and jobs already routed finish on what they hold). Sessions
+    /// are told through [`App::surface_changes`] when the providers changed.
+    /// Sections other than `[plugins]` and `[defaults] provider` are named
+    /// in the report as needing a restart.
+    pub async fn reload(&self, next: Deployment) -> crate::providers::ReloadReport {
+        let _one = self.reloading.lock().await;
+        let (registry, report) = self.registry().reload(&self.deployment, Arc::new(next), true);
+        self.jobs.swap_registry(registry);
+        if report.surface_changed() {
+            let _ = self.surface.send(());
+        }
+        report
+    }
+
+    /// A receiver told once per reload that changed the providers.
+    pub fn surface_changes(&self) -> tokio::sync::broadcast::Receiver<()> {
+        self.surface.subscribe()
     }
 
     pub fn store(&self) -> &Store {

@@ -61,6 +61,11 @@ pub enum Command {
         /// until some close or sit idle for 5 minutes.
         #[arg(long, default_value_t = crate::mcp::http::DEFAULT_MAX_SESSIONS)]
         max_sessions: usize,
+        /// Reload --config whenever it changes (SIGHUP always reloads it):
+        /// new plugins load, changed ones swap between calls, removed ones
+        /// finish their calls; sessions stay open.
+        #[arg(long)]
+        watch: bool,
     },
     /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
@@ -206,8 +211,13 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
-        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions } => {
+        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions, watch } => {
             let booted = boot(&cli, deployment, true)?;
+            match &cli.config {
+                Some(path) => crate::reload::spawn(booted.clone(), path.clone(), *watch),
+                None if *watch => anyhow::bail!("--watch needs --config FILE: the embedded plugins.toml cannot change"),
+                None => {}
+            }
             // Jobs a killed server left unfinished: resume or fail them, in the background.
             let jobs = booted.jobs.clone();
             tokio::spawn(async move {

@@ -133,7 +133,7 @@ async fn a_slow_plugin_does_not_block_others() {
 async fn a_plugin_importing_filesystem_or_sockets_is_refused_at_load() {
     let escapee = format!("{}/easel_fixture_escapee.wasm", env!("EASEL_WASM_DIR"));
     let h = harness(&format!("[plugins.escapee]\npath = \"{escapee}\"")).await;
-    let provider = h.jobs.registry().get("escapee").unwrap();
+    let provider = h.jobs.registry().get("escapee").cloned().unwrap();
     let error = provider.plugin().await.err().expect("the escapee must not load");
     assert!(error.contains("plugin `escapee` is refused"), "{error}");
     assert!(error.contains("wasi:filesystem/"), "names the filesystem import: {error}");

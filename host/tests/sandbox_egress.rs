@@ -132,7 +132,7 @@ async fn a_plugin_sees_no_environment_variables_or_arguments() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_describe_that_lies_makes_only_its_provider_unavailable_with_the_reasons() {
     let h = harness("[plugins.hostile.config]\ndescribe = \"malformed\"").await;
-    let provider = h.jobs.registry().get("hostile").unwrap();
+    let provider = h.jobs.registry().get("hostile").cloned().unwrap();
     let Status::Unavailable(reason) = provider.status().await else { panic!("a lying describe must not be ready") };
     assert!(reason.contains("plugin `hostile` describes itself inconsistently"), "{reason}");
     assert!(reason.contains("default model `not-listed` is not among its models"), "{reason}");
@@ -175,7 +175,7 @@ async fn a_plugin_importing_wasi_http_is_refused_at_load_naming_it() {
     .unwrap();
     std::fs::write(&path, component).unwrap();
     let h = harness(&format!("[plugins.webby]\npath = \"{}\"", path.display())).await;
-    let error = h.jobs.registry().get("webby").unwrap().plugin().await.err().expect("must not load");
+    let error = h.jobs.registry().get("webby").cloned().unwrap().plugin().await.err().expect("must not load");
     assert!(error.contains("plugin `webby` is refused"), "{error}");
     assert!(error.contains("`wasi:http/outgoing-handler@0.2.6`"), "names the import: {error}");
     assert!(

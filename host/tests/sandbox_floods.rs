@@ -123,7 +123,7 @@ async fn a_describe_with_100000_models_makes_only_its_provider_unavailable_sayin
         "[plugins.hostile.config]\ndescribe = \"many\"",
     )
     .await;
-    let provider = h.jobs.registry().get("hostile").unwrap();
+    let provider = h.jobs.registry().get("hostile").cloned().unwrap();
     let Status::Unavailable(reason) = provider.status().await else {
         panic!("a 100,000-model describe must not be ready")
     };

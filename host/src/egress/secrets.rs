@@ -91,6 +91,26 @@ impl SecretSet {
         self.secrets.iter().filter(|(_, s)| s.value.is_none()).map(|(n, s)| (n.clone(), s.source.clone())).collect()
     }
 
+    /// sha256 over every secret's name and value (unset ones included as
+    /// such): tells a reload whether any value changed, without keeping one.
+    pub fn digest(&self) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for (name, secret) in &self.secrets {
+            hasher.update((name.len() as u64).to_le_bytes());
+            hasher.update(name.as_bytes());
+            match &secret.value {
+                Some(value) => {
+                    hasher.update([1]);
+                    hasher.update((value.len() as u64).to_le_bytes());
+                    hasher.update(value.as_bytes());
+                }
+                None => hasher.update([0]),
+            }
+        }
+        hasher.finalize().into()
+    }
+
     /// Whether `name` is declared and has a value (what the `egress`
     /// import's `secret-configured` answers; never the value).
     pub fn is_configured(&self, name: &str) -> bool {

@@ -56,7 +56,8 @@ struct LiveJob {
 
 /// The job engine shared by the MCP server and the CLI.
 pub struct Jobs {
-    registry: Arc<Registry>,
+    /// The current registry; a reload swaps it (calls already routed keep theirs).
+    registry: std::sync::RwLock<Arc<Registry>>,
     store: Store,
     inputs: InputResolver,
     live: Mutex<HashMap<String, LiveJob>>,
@@ -78,7 +79,13 @@ impl Jobs {
         inputs: InputResolver,
         retention: Duration,
     ) -> Arc<Jobs> {
-        Arc::new(Jobs { registry, store, inputs, live: Mutex::new(HashMap::new()), retention })
+        Arc::new(Jobs {
+            registry: std::sync::RwLock::new(registry),
+            store,
+            inputs,
+            live: Mutex::new(HashMap::new()),
+            retention,
+        })
     }
 
     /// How many jobs are held in memory: those in flight, and those that
@@ -91,8 +98,15 @@ impl Jobs {
         &self.inputs
     }
 
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
+    /// The current registry (a reload may replace it at any time; hold the
+    /// returned `Arc` for one operation).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Route new requests to `next` from now on (`App::reload`).
+    pub fn swap_registry(&self, next: Arc<Registry>) {
+        *self.registry.write().unwrap_or_else(|e| e.into_inner()) = next;
     }
 
     pub fn store(&self) -> &Store {
@@ -112,7 +126,7 @@ impl Jobs {
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
         let operation = spec.operation();
-        let route = self.registry.route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()).await?;
+        let route = self.registry().route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()).await?;
         // A model that cannot inpaint may still take a mask with an edit.
         let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
             Operation::Edit
@@ -246,7 +260,7 @@ impl Jobs {
         }
         let mut record = record;
         if let Some(token) = &record.token
-            && let Some(provider) = self.registry.get(&record.provider)
+            && let Some(provider) = self.registry().get(&record.provider).cloned()
             && let Ok(plugin) = provider.plugin().await
             && let Err(e) = plugin.cancel(token).await
         {

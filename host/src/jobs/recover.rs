@@ -87,7 +87,7 @@ impl Jobs {
             );
         };
         let route = self
-            .registry
+            .registry()
             .route(Some(&record.provider), Some(&record.model))
             .await
             .map_err(|e| format!("cannot resume it: {}", e.message))?;

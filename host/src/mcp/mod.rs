@@ -13,6 +13,7 @@ mod resources;
 pub mod results;
 pub mod sessions;
 pub mod stdio;
+mod surface;
 pub(crate) mod tools;
 
 use crate::app::App;
@@ -106,6 +107,7 @@ impl ServerHandler for EaselServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder()
             .enable_tools()
+            .enable_tool_list_changed()
             .enable_resources()
             .enable_prompts()
             .enable_logging()
@@ -121,6 +123,27 @@ impl ServerHandler for EaselServer {
                  which providers and models are available and what they cost. If a call returns a job_id, poll \
                  get_generation_status.",
             )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let cache_hints = context.protocol_version().is_some_and(|version| version >= ProtocolVersion::V_2026_07_28);
+        Ok(ListToolsResult {
+            result_type: Some(ResultType::COMPLETE),
+            tools: self.tools_now(),
+            meta: None,
+            next_cursor: None,
+            // The list follows the deployment (a reload may change it): never cached.
+            ttl_ms: cache_hints.then_some(0),
+            cache_scope: cache_hints.then_some(CacheScope::Public),
+        })
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.forward_surface_changes(context.peer.clone());
     }
 
     async fn list_resources(

@@ -5,7 +5,10 @@
 //! knows which are unconfigured and why, applies price overrides, and
 //! routes a request to a provider and model.
 
+mod reload;
 mod source;
+
+pub use reload::{Fingerprint, ReloadReport};
 
 use crate::config::{Deployment, PluginEntry};
 use crate::egress::EgressPolicy;
@@ -67,6 +70,8 @@ pub struct Provider {
     runtime: Arc<Runtime>,
     cache_dir: PathBuf,
     deployment: Arc<Deployment>,
+    /// What this provider was built from, to tell on reload whether it changed.
+    fingerprint: Fingerprint,
 }
 
 /// A request's destination after routing.
@@ -105,6 +110,47 @@ pub struct ModelSummary {
 }
 
 impl Provider {
+    /// The provider for `[plugins.ID]` of `deployment`, its secrets read now
+    /// (nothing is loaded yet).
+    fn new(
+        id: &str,
+        deployment: &Arc<Deployment>,
+        runtime: &Arc<Runtime>,
+        cache_dir: &std::path::Path,
+    ) -> Arc<Provider> {
+        let entry = &deployment.plugins[id];
+        let specs = entry.secrets.iter().map(|(name, secret)| (name.clone(), secret.spec()));
+        let secrets = SecretSet::load(id, specs, &deployment.origin.base_dir);
+        let missing = secrets.missing();
+        let unconfigured = (!missing.is_empty()).then(|| {
+            missing
+                .iter()
+                .map(|(name, source)| {
+                    format!("secret {name} is not set (looked in {source}); set it and restart easel")
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        });
+        let fingerprint = Fingerprint::of(id, deployment, &secrets);
+        Arc::new(Provider {
+            id: id.to_string(),
+            unconfigured,
+            secrets: std::sync::Mutex::new(Some(secrets)),
+            plugin: OnceCell::new(),
+            info: watch::Sender::new(None),
+            describing: AtomicBool::new(false),
+            runtime: runtime.clone(),
+            cache_dir: cache_dir.to_path_buf(),
+            deployment: deployment.clone(),
+            fingerprint,
+        })
+    }
+
+    /// Whether its entry is enabled (`enabled = false` turns it off).
+    pub fn enabled(&self) -> bool {
+        self.entry().enabled
+    }
+
     /// This provider's `[plugins.ID]` entry.
     fn entry(&self) -> &PluginEntry {
         &self.deployment.plugins[&self.id]
@@ -265,6 +311,20 @@ impl Provider {
 pub struct Registry {
     providers: Vec<Arc<Provider>>,
     default_provider: Option<String>,
+    runtime: Arc<Runtime>,
+    cache_dir: PathBuf,
+}
+
+/// Load and describe `providers` in the background, logging failures.
+fn preload_all<'a>(providers: impl Iterator<Item = &'a Arc<Provider>>) {
+    for provider in providers {
+        let provider = provider.clone();
+        tokio::spawn(async move {
+            if let Err(e) = provider.info().await {
+                tracing::warn!(plugin = %provider.id, "not available: {}", crate::runtime::logs::sanitize(&e, crate::runtime::logs::MAX_LOG_CHARS));
+            }
+        });
+    }
 }
 
 impl Registry {
@@ -276,47 +336,13 @@ impl Registry {
         cache_dir: PathBuf,
         preload: bool,
     ) -> Arc<Registry> {
-        let providers: Vec<Arc<Provider>> = deployment
-            .plugins
-            .iter()
-            .map(|(id, entry)| {
-                let specs = entry.secrets.iter().map(|(name, secret)| (name.clone(), secret.spec()));
-                let secrets = SecretSet::load(id, specs, &deployment.origin.base_dir);
-                let missing = secrets.missing();
-                let unconfigured = (!missing.is_empty()).then(|| {
-                    missing
-                        .iter()
-                        .map(|(name, source)| {
-                            format!("secret {name} is not set (looked in {source}); set it and restart easel")
-                        })
-                        .collect::<Vec<_>>()
-                        .join("; ")
-                });
-                Arc::new(Provider {
-                    id: id.clone(),
-                    unconfigured,
-                    secrets: std::sync::Mutex::new(Some(secrets)),
-                    plugin: OnceCell::new(),
-                    info: watch::Sender::new(None),
-                    describing: AtomicBool::new(false),
-                    runtime: runtime.clone(),
-                    cache_dir: cache_dir.clone(),
-                    deployment: deployment.clone(),
-                })
-            })
-            .collect();
+        let providers: Vec<Arc<Provider>> =
+            deployment.plugins.keys().map(|id| Provider::new(id, &deployment, &runtime, &cache_dir)).collect();
         if preload {
-            for provider in providers.iter().filter(|p| p.entry().enabled) {
-                let provider = provider.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = provider.info().await {
-                        tracing::warn!(plugin = %provider.id, "not available: {}", crate::runtime::logs::sanitize(&e, crate::runtime::logs::MAX_LOG_CHARS));
-                    }
-                });
-            }
+            preload_all(providers.iter().filter(|p| p.entry().enabled));
         }
         let default_provider = deployment.defaults.provider.as_ref().map(|p| p.get_ref().clone());
-        Arc::new(Registry { providers, default_provider })
+        Arc::new(Registry { providers, default_provider, runtime, cache_dir })
     }
 
     pub fn providers(&self) -> &[Arc<Provider>] {

@@ -91,7 +91,7 @@ pub fn per_call(ctx: &mut Ctx) -> Result<()> {
     let calls = ctx.reps(2000, 200);
     let mean = ctx.rt.block_on(async {
         let app = easel::app::App::boot(Deployment::embedded(), &paths, false)?;
-        let Some(entry) = app.registry().get("placeholder") else { bail!("no placeholder plugin") };
+        let Some(entry) = app.registry().get("placeholder").cloned() else { bail!("no placeholder plugin") };
         let plugin = entry.plugin().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         plugin.describe().await?;
         let started = Instant::now();

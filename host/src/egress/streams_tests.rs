@@ -113,6 +113,8 @@ fn serve_websocket() -> String {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut auth = String::new();
+                // tungstenite's callback signature fixes the error type (an HTTP response).
+                #[allow(clippy::result_large_err)]
                 let callback = |request: &tungstenite::handshake::server::Request, response| {
                     if request.uri().path() == "/refuse" {
                         let mut refusal = tungstenite::handshake::server::ErrorResponse::new(Some("no".into()));

@@ -451,6 +451,11 @@ async fn forward_progress(
         state.send_modify(|r| {
             r.progress = report.fraction.or(r.progress);
             r.message = Some(report.message.clone());
+            // A provider measuring its work mid-poll (a stream's step counts)
+            // is running it, before the poll returns to say so.
+            if r.status == JobStatus::Queued && report.fraction.is_some_and(|f| f > 0.0) {
+                r.status = JobStatus::Running;
+            }
         });
         if let Some(progress) = &progress {
             let _ = progress.send(JobProgress { fraction: report.fraction, message: report.message });

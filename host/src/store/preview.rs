@@ -142,7 +142,8 @@ mod tests {
     }
 
     fn flat_png(width: u32, height: u32) -> Vec<u8> {
-        let image = image::RgbImage::from_fn(width, height, |x, _| image::Rgb([((x / 64) as u8).wrapping_mul(40), 90, 200]));
+        let image =
+            image::RgbImage::from_fn(width, height, |x, _| image::Rgb([((x / 64) as u8).wrapping_mul(40), 90, 200]));
         let mut out = Vec::new();
         image.write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
         out

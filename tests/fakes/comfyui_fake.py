@@ -55,11 +55,8 @@ Test hooks:
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import re
-import select
 import struct
 import sys
 import threading
@@ -76,7 +73,6 @@ SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", 
 MAX_RES = 16384
 OUTPUT_NODES = {"SaveImage", "PreviewImage"}
 MARKER = re.compile(r"\[fake:([a-z_]+)\]")
-WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3 (its example key gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=)
 
 
 def node_defs(state: "ComfyState") -> dict:
@@ -470,19 +466,13 @@ class Handler(FakeHandler):
 
     # -- websocket: server.py's /ws, with the messages execution.py and main.py send ----------------
     def websocket(self, client_id: str) -> None:
-        s, key = self.state, self.headers.get("Sec-WebSocket-Key") or ""
+        s = self.state
         with s.lock:
             s.ws_connections.append({"client_id": client_id, "headers": {k.lower(): v for k, v in self.headers.items()}})
         if s.ws_status != 101:
             return self.send(s.ws_status, f"{s.ws_status}: refused".encode(), "text/plain")
-        if "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
-            return self.send(400, b"400: Bad Request", "text/plain")  # aiohttp refuses a plain GET /ws too
-        self.send_response(101, "Switching Protocols")
-        for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"),
-                            ("Sec-WebSocket-Accept", base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode())):
-            self.send_header(name, value)
-        self.end_headers()
-        self.close_connection = True
+        if not self.ws_accept():  # a 400, as aiohttp answers a plain GET /ws
+            return
         try:
             self.play(client_id)
             deadline = time.time() + 60
@@ -546,29 +536,8 @@ class Handler(FakeHandler):
                 raise ConnectionResetError("the client closed the websocket")
         return job.state == "running"
 
-    def ws_send(self, opcode: int, payload: bytes) -> None:
-        """One unmasked, final frame (RFC 6455 section 5.2)."""
-        n = len(payload)
-        size = bytes([n]) if n < 126 else bytes([126]) + struct.pack(">H", n) if n < 65536 else bytes([127]) + struct.pack(">Q", n)
-        self.wfile.write(bytes([0x80 | opcode]) + size + payload)
-
     def ws_text(self, kind: str, data: dict) -> None:
         self.ws_send(0x1, json.dumps({"type": kind, "data": data}).encode())
-
-    def ws_closed(self, wait: float) -> bool:
-        """Whether the client closed (a close frame, or EOF) within `wait` s; reads its masked frames, answers pings."""
-        if not select.select([self.connection], [], [], wait)[0]:
-            return False
-        head = self.rfile.read(2)
-        if len(head) < 2:
-            return True
-        n = head[1] & 0x7F
-        n = struct.unpack(">H", self.rfile.read(2))[0] if n == 126 else struct.unpack(">Q", self.rfile.read(8))[0] if n == 127 else n
-        mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
-        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
-        if head[0] & 0x0F in (0x8, 0x9):  # close: echo it; ping: pong
-            self.ws_send(0x8 if head[0] & 0x0F == 0x8 else 0xA, payload[:2] if head[0] & 0x0F == 0x8 else payload)
-        return head[0] & 0x0F == 0x8
 
 
 def graph_order(graph: dict) -> list[str]:

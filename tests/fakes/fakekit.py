@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import select
 import struct
 import sys
 import threading
@@ -55,6 +56,10 @@ def data_uri_png_size(data_uri: object) -> tuple[int, int] | None:
     except ValueError:
         return None
     return png_size(head)
+
+
+# RFC 6455 section 1.3 (its example key gives s3pPLMBiTxaQ9kYGzzhZRbK+xOo=).
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 class FakeHandler(BaseHTTPRequestHandler):
@@ -112,6 +117,43 @@ class FakeHandler(BaseHTTPRequestHandler):
 
     def send_json(self, status: int, value: object, headers: dict | None = None) -> None:
         self.send(status, json.dumps(value).encode(), headers=headers)
+
+    # --- a websocket server side (RFC 6455), for fakes whose upstream has one ---
+
+    def ws_accept(self) -> bool:
+        """Answer a websocket upgrade with 101 (section 4.2.2); False (after a 400) when it is not one."""
+        key = self.headers.get("Sec-WebSocket-Key") or ""
+        if "websocket" not in (self.headers.get("Upgrade") or "").lower() or not key:
+            self.send(400, b"400: Bad Request", "text/plain")
+            return False
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        for name, value in (("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", accept)):
+            self.send_header(name, value)
+        self.end_headers()
+        self.close_connection = True
+        return True
+
+    def ws_send(self, opcode: int, payload: bytes) -> None:
+        """One unmasked, final frame (RFC 6455 section 5.2)."""
+        n = len(payload)
+        size = bytes([n]) if n < 126 else bytes([126]) + struct.pack(">H", n) if n < 65536 else bytes([127]) + struct.pack(">Q", n)
+        self.wfile.write(bytes([0x80 | opcode]) + size + payload)
+
+    def ws_closed(self, wait: float) -> bool:
+        """Whether the client closed (a close frame, or EOF) within `wait` s; reads its masked frames, answers pings."""
+        if not select.select([self.connection], [], [], wait)[0]:
+            return False
+        head = self.rfile.read(2)
+        if len(head) < 2:
+            return True
+        n = head[1] & 0x7F
+        n = struct.unpack(">H", self.rfile.read(2))[0] if n == 126 else struct.unpack(">Q", self.rfile.read(8))[0] if n == 127 else n
+        mask = self.rfile.read(4) if head[1] & 0x80 else b"\0\0\0\0"
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(n)))
+        if head[0] & 0x0F in (0x8, 0x9):  # close: echo it; ping: pong
+            self.ws_send(0x8 if head[0] & 0x0F == 0x8 else 0xA, payload[:2] if head[0] & 0x0F == 0x8 else payload)
+        return head[0] & 0x0F == 0x8
 
 
 def serve_in_thread(server: ThreadingHTTPServer, name: str, poll_interval: float = 0.5) -> None:

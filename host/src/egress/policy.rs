@@ -300,19 +300,23 @@ impl EgressPolicy {
     ) -> Result<EgressResponse, EgressError> {
         let cap = self.max_response_bytes;
         let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes())))
-            })
-            .collect();
+        let headers = self.redacted_headers(response.headers());
         let too_large = || EgressError::TooLarge(self.name.too_large(url, cap));
         let body = client::read_capped(&mut response, cap, too_large, |e| self.describe_error(url, e)).await?;
         let coding = headers.iter().find(|(k, _)| k == "content-encoding").map(|(_, v)| v.as_str());
         let body = self.secrets.redact_bytes(headers::decode_body(coding, body, cap, &origin(url))?);
         let headers = headers::plugin_response_headers(headers, body.len());
         Ok(EgressResponse { status, headers, body })
+    }
+
+    /// Response headers with lower-case names and secrets redacted from values.
+    pub(super) fn redacted_headers(&self, headers: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
+        headers
+            .iter()
+            .map(|(k, v)| {
+                (k.as_str().to_ascii_lowercase(), self.secrets.redact(&String::from_utf8_lossy(v.as_bytes())))
+            })
+            .collect()
     }
 
     pub(super) fn describe_error(&self, url: &Url, error: &reqwest::Error) -> EgressError {

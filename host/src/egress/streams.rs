@@ -106,7 +106,7 @@ impl EgressPolicy {
         }
         let head = EgressResponse {
             status: response.status().as_u16(),
-            headers: self.redacted_headers(&response),
+            headers: headers::plugin_response_headers(self.redacted_headers(response.headers()), 0),
             body: Vec::new(),
         };
         let cap = self.max_response_bytes();
@@ -279,17 +279,6 @@ impl EgressPolicy {
     /// ignored: the connection goes either way.
     pub async fn ws_close(&self, socket: &mut WebSocket, wait: Duration) {
         let _ = tokio::time::timeout(wait, SinkExt::close(&mut socket.socket)).await;
-    }
-
-    fn redacted_headers(&self, response: &reqwest::Response) -> Vec<(String, String)> {
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(k, v)| {
-                (k.as_str().to_ascii_lowercase(), self.secrets().redact(&String::from_utf8_lossy(v.as_bytes())))
-            })
-            .collect();
-        headers::plugin_response_headers(headers, 0)
     }
 
     fn stream_too_large(&self, url: &Url) -> String {

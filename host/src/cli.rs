@@ -101,6 +101,15 @@ pub enum PluginsCmd {
         #[arg(long, requires = "file")]
         json: bool,
     },
+    /// Upload a plugin component to an OCI registry as a wasm artifact and
+    /// print the `oci` + `digest` entry to paste into plugins.toml.
+    /// Credentials: EASEL_REGISTRY_USERNAME and EASEL_REGISTRY_PASSWORD.
+    Push {
+        /// The plugin component (`.wasm`).
+        file: PathBuf,
+        /// Where to: `oci://REGISTRY/REPOSITORY:TAG` (http only for a loopback registry).
+        reference: String,
+    },
     /// Write a new plugin project: a provider for an async HTTP image API
     /// (submit → poll → result URL) with its README, a fake upstream and a
     /// test, ready to build.
@@ -205,6 +214,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     if let Command::Plugins { command } = &cli.command {
         match command {
             PluginsCmd::New { name, lang, dir } => return new_plugin(name, *lang, dir.as_deref()),
+            PluginsCmd::Push { file, reference } => return push_file(file, reference).await,
             PluginsCmd::Check { file: Some(file), set, json } => return check_file(&cli, file, set, *json).await,
             _ => {}
         }
@@ -364,6 +374,41 @@ fn new_plugin(name: &str, lang: crate::scaffold::Lang, dir: Option<&Path>) -> Re
     }
     println!("\nnext, in {}:\n  {}", dir.display(), lang.next_steps(name));
     println!("then check it with `easel plugins check <the .wasm>`; README.md has the plugins.toml entry to paste");
+    Ok(())
+}
+
+/// `plugins push FILE oci://…`: what was pushed, and the entry to paste.
+async fn push_file(file: &Path, reference: &str) -> Result<()> {
+    use crate::registry::OciRef;
+    let target: OciRef = reference.parse().map_err(|why: String| anyhow::anyhow!("{why}"))?;
+    if target.digest.is_some() {
+        bail!("push to a tag, not a digest: oci://{}/{}:TAG", target.registry, target.repository);
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    if !crate::registry::push::is_component(&bytes) {
+        bail!(
+            "{} is not a WebAssembly component (a core module or another file); build it for wasm32-wasip2 and check it with `easel plugins check`",
+            file.display()
+        );
+    }
+    let limits = crate::egress::SourceLimits::default();
+    if bytes.len() as u64 > limits.max_bytes {
+        bail!("{} is {} MiB; easel loads components up to {} MiB", file.display(), bytes.len() >> 20, limits.max_bytes >> 20);
+    }
+    let title = file.file_name().unwrap_or_default().to_string_lossy();
+    let policy = crate::egress::EgressPolicy::publish(&target.base_url(), limits);
+    let credentials = crate::registry::Credentials::from_env();
+    let pushed = crate::registry::push::push(&bytes, &title, &target, &policy, credentials).await?;
+    let id: String = target.repository.rsplit('/').next().unwrap_or("plugin").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    println!(
+        "pushed {} ({:.1} MiB, {} new blob{}) to {target}\ndigest {}\n\nin plugins.toml:\n[plugins.{id}]\noci = \"{target}\"\ndigest = \"{}\"",
+        file.display(),
+        bytes.len() as f64 / f64::from(1 << 20),
+        pushed.uploaded,
+        if pushed.uploaded == 1 { "" } else { "s" },
+        pushed.digest,
+        pushed.digest
+    );
     Ok(())
 }
 

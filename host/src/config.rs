@@ -8,7 +8,7 @@
 //! provider = "placeholder"          # used when a request names none
 //!
 //! [plugins.placeholder]
-//! builtin = "placeholder"           # or: path = "x.wasm", or url = "…" + sha256 = "…"
+//! builtin = "placeholder"           # or: path = "x.wasm", url = "…" + sha256 = "…", or oci = "…" + digest = "sha256:…"
 //!
 //! [plugins.openai]
 //! builtin = "openai"
@@ -21,6 +21,7 @@
 //! ```
 
 mod builtin_settings;
+mod plugin_source;
 
 use crate::egress::allowed_hosts::AllowedHost;
 use crate::egress::secrets::SecretSpec;
@@ -150,6 +151,10 @@ pub struct PluginEntry {
     pub url: Option<Spanned<String>>,
     /// Hex sha256 the downloaded file must have.
     pub sha256: Option<Spanned<String>>,
+    /// An OCI registry artifact, `REGISTRY/REPOSITORY:TAG` (needs `digest`).
+    pub oci: Option<Spanned<String>>,
+    /// `sha256:<hex>` the `oci` artifact's manifest must have.
+    pub digest: Option<Spanned<String>>,
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Where the plugin may send HTTP requests; empty denies everything.
@@ -414,57 +419,7 @@ impl PluginEntry {
                 format!("rename [plugins.{id}]"),
             ));
         }
-        let sources = [self.builtin.is_some(), self.path.is_some(), self.url.is_some()];
-        match sources.iter().filter(|s| **s).count() {
-            1 => {}
-            0 => {
-                return Err(origin.error(
-                    None,
-                    format!("[plugins.{id}] has no source"),
-                    format!("add `builtin = \"{id}\"`, `path = \"{id}.wasm\"`, or `url = \"…\"` with `sha256 = \"…\"`"),
-                ));
-            }
-            _ => {
-                return Err(origin.error(
-                    None,
-                    format!("[plugins.{id}] has more than one of builtin, path and url"),
-                    "keep exactly one source",
-                ));
-            }
-        }
-        if let (Some(path), true) = (&self.path, self.enabled) {
-            let full = if path.get_ref().is_absolute() {
-                path.get_ref().clone()
-            } else {
-                origin.base_dir.join(path.get_ref())
-            };
-            if !full.is_file() {
-                return Err(origin.error(
-                    Some(path.span()),
-                    format!("[plugins.{id}] component file {} does not exist", full.display()),
-                    "build the plugin (cargo build --release --target wasm32-wasip2), fix the path (relative paths start at this file's directory), or set enabled = false",
-                ));
-            }
-        }
-        if let Some(url) = &self.url {
-            match &self.sha256 {
-                Some(sha) if sha.get_ref().len() == 64 && sha.get_ref().chars().all(|c| c.is_ascii_hexdigit()) => {}
-                Some(sha) => {
-                    return Err(origin.error(
-                        Some(sha.span()),
-                        "sha256 must be 64 hex digits",
-                        "paste the file's sha256sum",
-                    ));
-                }
-                None => {
-                    return Err(origin.error(
-                        Some(url.span()),
-                        format!("[plugins.{id}] downloads a plugin without `sha256`"),
-                        "add `sha256 = \"<64 hex digits>\"` (run sha256sum on the .wasm)",
-                    ));
-                }
-            }
-        }
+        plugin_source::check(self, id, origin)?;
         // Upper bounds: wasm32 memory ends at 4 GiB, and MiB figures are
         // shifted into byte counts, which must not wrap.
         let limits = [
@@ -598,6 +553,25 @@ mod tests {
     fn url_source_needs_sha256() {
         let err = parse("[plugins.x]\nurl = \"https://e.com/x.wasm\"\n").unwrap_err();
         assert!(err.message.contains("sha256"), "{err}");
+    }
+
+    #[test]
+    fn an_oci_source_needs_a_sha256_digest_and_names_the_line() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let ok = format!("[plugins.x]\noci = \"127.0.0.1:5000/acme/x:1.0\"\ndigest = \"{digest}\"\n");
+        assert!(parse(&ok).is_ok(), "{:?}", parse(&ok).err());
+        let err = parse("[plugins.x]\noci = \"ghcr.io/acme/x:1.0\"\n").unwrap_err();
+        assert!(err.message.contains("pulls ghcr.io/acme/x:1.0 without `digest`"), "{err}");
+        assert_eq!(err.line, 2, "{err}");
+        let err = parse("[plugins.x]\noci = \"ghcr.io/acme/x:1.0\"\ndigest = \"abc\"\n").unwrap_err();
+        assert!(err.message.contains("digest must be `sha256:` and 64 hex digits") && err.line == 3, "{err}");
+        let err = parse("[plugins.x]\noci = \"x\"\ndigest = \"{digest}\"\n".replace("{digest}", &digest).as_str()).unwrap_err();
+        assert!(err.message.contains("is not an OCI reference"), "{err}");
+        let err = parse(&format!("[plugins.x]\noci = \"a.io/x:1\"\nurl = \"https://a.io/x.wasm\"\ndigest = \"{digest}\"\n")).unwrap_err();
+        assert!(err.message.contains("more than one of builtin, path, url and oci"), "{err}");
+        let other = format!("sha256:{}", "cd".repeat(32));
+        let err = parse(&format!("[plugins.x]\noci = \"a.io/x@{other}\"\ndigest = \"{digest}\"\n")).unwrap_err();
+        assert!(err.message.contains(&format!("oci names {other}, but digest is {digest}")), "{err}");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod mcp;
 pub mod model;
 pub mod plugin_check;
 pub mod providers;
+pub mod registry;
 pub mod reload;
 pub mod request;
 pub mod runtime;

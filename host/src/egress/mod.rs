@@ -6,7 +6,8 @@
 //! |-----------------------------------|-------------------------------|----------------------------------------------------------|--------------------------------------|
 //! | [`EgressPolicy::new`] (a plugin)  | `providers`, per `[plugins.ID]` | only its `allowed_hosts`                                | `max_response_mib`, `timeout_secs`   |
 //! | [`EgressPolicy::inputs`]          | `inputs`, from `[inputs]`     | public hosts; private ones only when `[inputs] allowed_hosts` lists them | `[inputs] max_mib`, 60 s  |
-//! | [`EgressPolicy::plugin_source`]   | `providers::source`, per `url` | public https hosts; the configured URL's own host        | [`SourceLimits`] (64 MiB, 120 s)     |
+//! | [`EgressPolicy::plugin_source`]   | `providers::source`, per `url` or `oci` | public https hosts; the configured URL's (registry's) own host | [`SourceLimits`] (64 MiB, 120 s) |
+//! | [`EgressPolicy::publish`]         | `registry::push`              | public https hosts; the registry's own host               | [`SourceLimits`]                     |
 //!
 //! A plugin's policy also opens its server-sent-event streams and
 //! websockets ([`streams`]) under the same rules.

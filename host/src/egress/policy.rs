@@ -29,8 +29,12 @@ pub enum PolicyName {
     /// or loopback ones that `[inputs] allowed_hosts` lists.
     Inputs,
     /// A plugin's component downloaded from `[plugins.ID] url`: public hosts
-    /// over https, and the configured URL's own host.
+    /// over https, and the configured URL's own host. Pulls from an OCI
+    /// registry (`[plugins.ID] oci`) use it too, with the registry's base URL.
     PluginSource(String),
+    /// `easel plugins push` to an OCI registry: public hosts over https, and
+    /// the registry's own host when it is a loopback or private literal.
+    Publish,
 }
 
 /// Limits of a `.wasm` download ([`EgressPolicy::plugin_source`]).
@@ -89,15 +93,22 @@ impl EgressPolicy {
     /// host when it is a private address literal over https or a loopback
     /// one (`127.0.0.1`, `[::1]`, `localhost`) over either scheme.
     pub fn plugin_source(plugin: &str, url: &Url, limits: SourceLimits) -> Self {
+        Self::own_host(PolicyName::PluginSource(plugin.into()), url, limits)
+    }
+
+    /// The policy of `easel plugins push` toward the registry at `url`: the
+    /// same reach as [`plugin_source`](Self::plugin_source), answers up to
+    /// `limits.max_bytes`, the whole push within `limits.timeout`.
+    pub fn publish(url: &Url, limits: SourceLimits) -> Self {
+        Self::own_host(PolicyName::Publish, url, limits)
+    }
+
+    /// Public hosts, plus `url`'s own host when it is a private address
+    /// literal over https or a loopback one over either scheme.
+    fn own_host(name: PolicyName, url: &Url, limits: SourceLimits) -> Self {
         let own = literal_address(url).filter(|ip| is_non_public(*ip) && (url.scheme() == "https" || ip.is_loopback()));
         let allow = own.and_then(|_| AllowedHost::suggestion_for(url).parse().ok()).into_iter().collect();
-        Self::named(
-            PolicyName::PluginSource(plugin.into()),
-            allow,
-            SecretSet::default(),
-            limits.max_bytes,
-            limits.timeout,
-        )
+        Self::named(name, allow, SecretSet::default(), limits.max_bytes, limits.timeout)
     }
 
     fn named(
@@ -147,7 +158,7 @@ impl EgressPolicy {
         let private = literal_address(url).is_some_and(is_non_public);
         match &self.name {
             PolicyName::Plugin(_) => Err(EgressError::Denied(self.name.not_listed(url, &self.allow))),
-            PolicyName::PluginSource(_) if url.scheme() == "http" => {
+            PolicyName::PluginSource(_) | PolicyName::Publish if url.scheme() == "http" => {
                 Err(EgressError::Denied(self.name.plain_http(url)))
             }
             _ if private => Err(EgressError::Denied(self.name.private(url))),
@@ -252,6 +263,17 @@ impl EgressPolicy {
         url: &Url,
         headers: Vec<(String, String)>,
     ) -> Result<(Url, EgressResponse), EgressError> {
+        self.download_with(url, |_| headers.clone()).await
+    }
+
+    /// [`EgressPolicy::download_from`] with the headers of each hop chosen
+    /// by `headers_for(hop_url)`, so that credentials go to the host they
+    /// belong to and not to the storage a registry redirects a blob to.
+    pub async fn download_with(
+        &self,
+        url: &Url,
+        headers_for: impl Fn(&Url) -> Vec<(String, String)>,
+    ) -> Result<(Url, EgressResponse), EgressError> {
         if self.scripted.is_some() {
             return Err(EgressError::InvalidRequest("downloads are not scripted; a check never downloads".into()));
         }
@@ -265,7 +287,7 @@ impl EgressPolicy {
             let request = EgressRequest {
                 method: "GET".into(),
                 url: current.to_string(),
-                headers: headers.clone(),
+                headers: headers_for(&current),
                 timeout: Some(left),
                 ..Default::default()
             };
@@ -348,6 +370,7 @@ impl PolicyName {
             PolicyName::PluginSource(id) => {
                 format!("[plugins.{id}] url must be https (http only to a loopback address), not {scheme}")
             }
+            PolicyName::Publish => format!("registries are reached over https (http only on loopback), not {scheme}"),
         }
     }
 
@@ -373,6 +396,10 @@ impl PolicyName {
                 "{} is a private or loopback address; the download of [plugins.{id}] may only reach one when its url names that address itself",
                 origin(url)
             ),
+            PolicyName::Publish => format!(
+                "{} is a private or loopback address; a push may only reach one when the oci:// reference names that address itself",
+                origin(url)
+            ),
             _ => format!(
                 "{} is a private or loopback address; image URLs may only point there if [inputs] allowed_hosts lists \"{entry}\"",
                 origin(url)
@@ -383,6 +410,12 @@ impl PolicyName {
     fn plain_http(&self, url: &Url) -> String {
         let id = match self {
             PolicyName::PluginSource(id) | PolicyName::Plugin(id) => id.as_str(),
+            PolicyName::Publish => {
+                return format!(
+                    "{} is plain http; registries are reached over https only (http only on a loopback address)",
+                    origin(url)
+                );
+            }
             PolicyName::Inputs => "",
         };
         format!(
@@ -408,6 +441,7 @@ impl PolicyName {
                     cap >> 20
                 )
             }
+            PolicyName::Publish => format!("{} sent more than {} MiB in answer to a push", origin(url), cap >> 20),
         }
     }
 
@@ -416,6 +450,7 @@ impl PolicyName {
             PolicyName::Plugin(_) => "",
             PolicyName::Inputs => "cannot fetch ",
             PolicyName::PluginSource(_) => "cannot download from ",
+            PolicyName::Publish => "cannot push to ",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! routes a request to a provider and model.
 
 mod reload;
-mod source;
+pub(crate) mod source;
 
 pub use reload::{Fingerprint, ReloadReport};
 

@@ -1,9 +1,13 @@
 //! Where a plugin's component bytes come from: compiled in (`builtin`), a
-//! file (`path`), or a download (`url` + `sha256`) through egress's
-//! plugin-source policy, size-capped and timed, checked against `sha256`
-//! and cached by hash under `<cache>/downloads/<sha256>.wasm`, written
-//! atomically (a temp file in that directory, renamed only once the hash
-//! matched), so a failed or mismatched download never leaves a file there.
+//! file (`path`), a download (`url` + `sha256`) or an OCI registry (`oci` +
+//! `digest`, see [`crate::registry`]), both through egress's plugin-source
+//! policy, size-capped and timed. Downloads are checked against `sha256`
+//! and cached by hash under `<cache>/downloads/<sha256>.wasm`; a pulled
+//! artifact's component goes there too, and its manifest (which names that
+//! hash) under `<cache>/oci/<digest hex>.json`, so a pinned artifact loads
+//! offline once pulled. Files are written atomically (a temp file in that
+//! directory, renamed only once the hash matched), so a failed or
+//! mismatched download never leaves a file there.
 
 use crate::config::{Deployment, PluginEntry};
 use crate::egress::{EgressError, EgressPolicy, SourceLimits};
@@ -44,6 +48,9 @@ pub enum SourceError {
     /// The bytes are not the ones `sha256` names.
     #[error("[plugins.{id}] {url} has sha256 {actual}, not the configured {expected}; refusing to load it")]
     Mismatch { id: String, url: String, actual: String, expected: String },
+    /// The `oci` artifact could not be pulled or is not the pinned one.
+    #[error("[plugins.{id}] {error}")]
+    Registry { id: String, error: crate::registry::RegistryError },
     /// The verified bytes could not be cached.
     #[error("[plugins.{id}] cannot write the download cache {}: {error}", path.display())]
     Cache { id: String, path: PathBuf, error: std::io::Error },
@@ -77,6 +84,9 @@ pub async fn component_bytes(
             path: full,
             error,
         });
+    }
+    if let (Some(oci), Some(digest)) = (&entry.oci, &entry.digest) {
+        return pull(id, oci.get_ref(), digest.get_ref(), cache_dir, SourceLimits::default()).await.map(Cow::Owned);
     }
     let (Some(url), Some(sha)) = (&entry.url, &entry.sha256) else {
         return Err(SourceError::NoSource { id: id.into() });
@@ -127,6 +137,47 @@ pub async fn download(
         error,
     })?;
     Ok(response.body)
+}
+
+/// The component of the artifact `oci` whose manifest digest is `digest`
+/// (`sha256:<hex>`): from the cache when its manifest and component are
+/// there with their hashes, else pulled (credentials from
+/// [`Credentials::from_env`](crate::registry::Credentials::from_env)),
+/// verified, and cached — the component first, the manifest last.
+pub async fn pull(
+    id: &str,
+    oci: &str,
+    digest: &str,
+    cache_dir: &Path,
+    limits: SourceLimits,
+) -> Result<Vec<u8>, SourceError> {
+    use crate::registry::{OciRef, artifact, sha256_digest};
+    let digest = digest.to_ascii_lowercase();
+    let registry_error = |error| SourceError::Registry { id: id.into(), error };
+    let reference: OciRef = oci.parse().map_err(|why| {
+        registry_error(crate::registry::RegistryError::NotAComponent { reference: oci.into(), why })
+    })?;
+    let hex_of = |d: &str| d.trim_start_matches("sha256:").to_string();
+    let downloads = cache_dir.join("downloads");
+    let manifest_path = cache_dir.join("oci").join(format!("{}.json", hex_of(&digest)));
+    let cached_layer = |layer: &str| std::fs::read(downloads.join(format!("{}.wasm", hex_of(layer)))).ok();
+    if let Ok(manifest) = std::fs::read(&manifest_path)
+        && sha256_digest(&manifest) == digest
+        && let Ok((layer, _)) = artifact::component_layer(&manifest)
+        && let Some(bytes) = cached_layer(&layer).filter(|bytes| sha256_digest(bytes) == layer)
+    {
+        return Ok(bytes);
+    }
+    let policy = EgressPolicy::plugin_source(id, &reference.base_url(), limits);
+    let credentials = crate::registry::Credentials::from_env();
+    let pulled =
+        crate::registry::pull::pull(&reference, &digest, &policy, credentials, cached_layer).await.map_err(registry_error)?;
+    let cache = |path: PathBuf, bytes: &[u8]| {
+        write_atomically(&path, bytes).map_err(|error| SourceError::Cache { id: id.into(), path, error })
+    };
+    cache(downloads.join(format!("{}.wasm", hex_of(&pulled.layer_digest))), &pulled.component)?;
+    cache(manifest_path, &pulled.manifest)?;
+    Ok(pulled.component)
 }
 
 /// Write `bytes` to `path` by way of a temp file in the same directory

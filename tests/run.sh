@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine (Rust toolchain, Python, Node):
 #   1. installs the wasm32-wasip2 target and builds host + plugins,
 #   2. Rust unit and integration tests (sandbox fixtures, config, egress, store,
-#      the MCP layer in-process), then rustfmt and clippy (-D warnings),
+#      the MCP layer in-process, OCI pulls and pushes against Debian's
+#      docker-registry, installed here), then rustfmt and clippy (-D warnings),
 #   3. the official MCP Python SDK against `easel` over stdio and HTTP, in both
 #      protocol eras (mcp 1.x → 2025-11-25, mcp 2.x → 2026-07-28),
 #      and the MCP Inspector's CLI (a JavaScript client) from the same tests,
@@ -39,6 +40,17 @@ fi
 export EASEL_COMPONENTIZE_PY="$TOOLS/plugin-py/bin/componentize-py"
 export EASEL_COMPONENTIZE_JS="$TOOLS/plugin-js/node_modules/.bin/componentize-js"
 export PATH="$TOOLS/plugin-js/node_modules/.bin:$PATH"
+
+step "a local OCI registry for the plugin-source tests (Debian's docker-registry)"
+# host/tests/oci_registry.rs starts it on loopback; it fails under CI without it.
+if ! command -v docker-registry >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry) >/dev/null
+  fi
+fi
+command -v docker-registry || echo "docker-registry is not installed: the OCI registry tests will say they were skipped"
 
 step "build (host and WASI plugins)"
 cargo build --release --locked -p easel

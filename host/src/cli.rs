@@ -393,13 +393,25 @@ async fn push_file(file: &Path, reference: &str) -> Result<()> {
     }
     let limits = crate::egress::SourceLimits::default();
     if bytes.len() as u64 > limits.max_bytes {
-        bail!("{} is {} MiB; easel loads components up to {} MiB", file.display(), bytes.len() >> 20, limits.max_bytes >> 20);
+        bail!(
+            "{} is {} MiB; easel loads components up to {} MiB",
+            file.display(),
+            bytes.len() >> 20,
+            limits.max_bytes >> 20
+        );
     }
     let title = file.file_name().unwrap_or_default().to_string_lossy();
     let policy = crate::egress::EgressPolicy::publish(&target.base_url(), limits);
     let credentials = crate::registry::Credentials::from_env();
     let pushed = crate::registry::push::push(&bytes, &title, &target, &policy, credentials).await?;
-    let id: String = target.repository.rsplit('/').next().unwrap_or("plugin").chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' }).collect();
+    let id: String = target
+        .repository
+        .rsplit('/')
+        .next()
+        .unwrap_or("plugin")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c.to_ascii_lowercase() } else { '-' })
+        .collect();
     println!(
         "pushed {} ({:.1} MiB, {} new blob{}) to {target}\ndigest {}\n\nin plugins.toml:\n[plugins.{id}]\noci = \"{target}\"\ndigest = \"{}\"",
         file.display(),

@@ -565,9 +565,12 @@ mod tests {
         assert_eq!(err.line, 2, "{err}");
         let err = parse("[plugins.x]\noci = \"ghcr.io/acme/x:1.0\"\ndigest = \"abc\"\n").unwrap_err();
         assert!(err.message.contains("digest must be `sha256:` and 64 hex digits") && err.line == 3, "{err}");
-        let err = parse("[plugins.x]\noci = \"x\"\ndigest = \"{digest}\"\n".replace("{digest}", &digest).as_str()).unwrap_err();
+        let err = parse("[plugins.x]\noci = \"x\"\ndigest = \"{digest}\"\n".replace("{digest}", &digest).as_str())
+            .unwrap_err();
         assert!(err.message.contains("is not an OCI reference"), "{err}");
-        let err = parse(&format!("[plugins.x]\noci = \"a.io/x:1\"\nurl = \"https://a.io/x.wasm\"\ndigest = \"{digest}\"\n")).unwrap_err();
+        let err =
+            parse(&format!("[plugins.x]\noci = \"a.io/x:1\"\nurl = \"https://a.io/x.wasm\"\ndigest = \"{digest}\"\n"))
+                .unwrap_err();
         assert!(err.message.contains("more than one of builtin, path, url and oci"), "{err}");
         let other = format!("sha256:{}", "cd".repeat(32));
         let err = parse(&format!("[plugins.x]\noci = \"a.io/x@{other}\"\ndigest = \"{digest}\"\n")).unwrap_err();

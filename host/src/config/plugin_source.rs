@@ -42,7 +42,11 @@ pub(super) fn check(entry: &PluginEntry, id: &str, origin: &ConfigOrigin) -> Res
         match &entry.sha256 {
             Some(sha) if sha.get_ref().len() == 64 && sha.get_ref().chars().all(|c| c.is_ascii_hexdigit()) => {}
             Some(sha) => {
-                return Err(origin.error(Some(sha.span()), "sha256 must be 64 hex digits", "paste the file's sha256sum"));
+                return Err(origin.error(
+                    Some(sha.span()),
+                    "sha256 must be 64 hex digits",
+                    "paste the file's sha256sum",
+                ));
             }
             None => {
                 return Err(origin.error(
@@ -54,7 +58,11 @@ pub(super) fn check(entry: &PluginEntry, id: &str, origin: &ConfigOrigin) -> Res
         }
     }
     if let Some(sha) = entry.sha256.as_ref().filter(|_| entry.url.is_none()) {
-        return Err(origin.error(Some(sha.span()), format!("[plugins.{id}] has `sha256` but no `url`"), "sha256 pins a `url` download; an `oci` source pins `digest`"));
+        return Err(origin.error(
+            Some(sha.span()),
+            format!("[plugins.{id}] has `sha256` but no `url`"),
+            "sha256 pins a `url` download; an `oci` source pins `digest`",
+        ));
     }
     check_oci(entry, id, origin)
 }
@@ -71,7 +79,11 @@ fn check_oci(entry: &PluginEntry, id: &str, origin: &ConfigOrigin) -> Result<(),
         return Ok(());
     };
     let reference: OciRef = oci.get_ref().parse().map_err(|why: String| {
-        origin.error(Some(oci.span()), format!("[plugins.{id}] oci: {why}"), "e.g. oci = \"ghcr.io/acme/easel-acme:1.0\"")
+        origin.error(
+            Some(oci.span()),
+            format!("[plugins.{id}] oci: {why}"),
+            "e.g. oci = \"ghcr.io/acme/easel-acme:1.0\"",
+        )
     })?;
     let Some(digest) = &entry.digest else {
         return Err(origin.error(

@@ -154,9 +154,9 @@ pub async fn pull(
     use crate::registry::{OciRef, artifact, sha256_digest};
     let digest = digest.to_ascii_lowercase();
     let registry_error = |error| SourceError::Registry { id: id.into(), error };
-    let reference: OciRef = oci.parse().map_err(|why| {
-        registry_error(crate::registry::RegistryError::NotAComponent { reference: oci.into(), why })
-    })?;
+    let reference: OciRef = oci
+        .parse()
+        .map_err(|why| registry_error(crate::registry::RegistryError::NotAComponent { reference: oci.into(), why }))?;
     let hex_of = |d: &str| d.trim_start_matches("sha256:").to_string();
     let downloads = cache_dir.join("downloads");
     let manifest_path = cache_dir.join("oci").join(format!("{}.json", hex_of(&digest)));
@@ -170,8 +170,9 @@ pub async fn pull(
     }
     let policy = EgressPolicy::plugin_source(id, &reference.base_url(), limits);
     let credentials = crate::registry::Credentials::from_env();
-    let pulled =
-        crate::registry::pull::pull(&reference, &digest, &policy, credentials, cached_layer).await.map_err(registry_error)?;
+    let pulled = crate::registry::pull::pull(&reference, &digest, &policy, credentials, cached_layer)
+        .await
+        .map_err(registry_error)?;
     let cache = |path: PathBuf, bytes: &[u8]| {
         write_atomically(&path, bytes).map_err(|error| SourceError::Cache { id: id.into(), path, error })
     };

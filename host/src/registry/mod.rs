@@ -10,9 +10,9 @@
 //! registry auth spec (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`).
 
 pub mod artifact;
-mod session;
 pub mod pull;
 pub mod push;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -45,7 +45,9 @@ impl FromStr for OciRef {
     fn from_str(text: &str) -> Result<Self, String> {
         let bare = text.strip_prefix("oci://").unwrap_or(text);
         if bare.is_empty() || !bare.contains('/') {
-            return Err(format!("`{text}` is not an OCI reference; write REGISTRY/REPOSITORY:TAG, e.g. ghcr.io/acme/easel-acme:1.0"));
+            return Err(format!(
+                "`{text}` is not an OCI reference; write REGISTRY/REPOSITORY:TAG, e.g. ghcr.io/acme/easel-acme:1.0"
+            ));
         }
         let parsed = oci_spec::distribution::Reference::from_str(bare)
             .map_err(|e| format!("`{text}` is not an OCI reference ({e}); write REGISTRY/REPOSITORY:TAG"))?;
@@ -78,11 +80,18 @@ impl OciRef {
     /// `https://`; Docker Hub's `docker.io` is served at `index.docker.io`.
     pub fn base_url(&self) -> Url {
         let host = if self.registry == "docker.io" { "index.docker.io" } else { self.registry.as_str() };
-        let name = host.rsplit_once(':').map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host });
+        let name = host
+            .rsplit_once(':')
+            .map_or(host, |(name, port)| if port.bytes().all(|b| b.is_ascii_digit()) { name } else { host });
         let loopback = name == "localhost"
-            || name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            || name
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| ip.is_loopback());
         let scheme = if loopback { "http" } else { "https" };
-        Url::parse(&format!("{scheme}://{host}/")).unwrap_or_else(|_| Url::parse("https://invalid.invalid/").expect("a URL"))
+        Url::parse(&format!("{scheme}://{host}/"))
+            .unwrap_or_else(|_| Url::parse("https://invalid.invalid/").expect("a URL"))
     }
 
     /// What the manifest is fetched by: the tag when there is one (so a

@@ -47,7 +47,8 @@ pub async fn pull(
     }
     let manifest = answer.body;
     let (layer_digest, size) = component_layer(&manifest).map_err(not_component)?;
-    let bad = |why: String| RegistryError::BadBlob { reference: reference.to_string(), digest: layer_digest.clone(), why };
+    let bad =
+        |why: String| RegistryError::BadBlob { reference: reference.to_string(), digest: layer_digest.clone(), why };
     if size > policy.max_response_bytes() {
         return Err(bad(format!(
             "is {:.1} MiB, over the {} MiB a plugin component may be",

@@ -61,13 +61,22 @@ pub async fn push(
     if let Some(stored) = answer.header("docker-content-digest")
         && stored != digest
     {
-        return Err(RegistryError::DigestMismatch { reference: reference.to_string(), actual: stored.into(), expected: digest });
+        return Err(RegistryError::DigestMismatch {
+            reference: reference.to_string(),
+            actual: stored.into(),
+            expected: digest,
+        });
     }
     Ok(Pushed { digest, uploaded })
 }
 
 /// Upload one blob unless the registry has it; true when it was sent.
-async fn upload_blob(session: &Session<'_>, reference: &OciRef, bytes: &[u8], digest: &str) -> Result<bool, RegistryError> {
+async fn upload_blob(
+    session: &Session<'_>,
+    reference: &OciRef,
+    bytes: &[u8],
+    digest: &str,
+) -> Result<bool, RegistryError> {
     let head = session.request("HEAD", &reference.endpoint(&format!("blobs/{digest}")), &[], &[]).await?;
     if head.status == 200 {
         return Ok(false);

@@ -187,7 +187,11 @@ impl<'a> Session<'a> {
     fn unauthorized(&self, response: &EgressResponse) -> RegistryError {
         let with_credentials = self.credentials.is_some();
         let hint = if with_credentials {
-            format!("check them, and that they may {} {}", self.actions.replace(',', " and "), self.reference.repository)
+            format!(
+                "check them, and that they may {} {}",
+                self.actions.replace(',', " and "),
+                self.reference.repository
+            )
         } else {
             "if the repository is private, set EASEL_REGISTRY_USERNAME and EASEL_REGISTRY_PASSWORD (a token works as the password) where easel runs".into()
         };
@@ -196,7 +200,12 @@ impl<'a> Session<'a> {
 
     /// The error for an answer with an unexpected status.
     pub fn status_error(&self, what: impl Into<String>, response: &EgressResponse) -> RegistryError {
-        RegistryError::Status { reference: self.reference(), what: what.into(), status: response.status, detail: detail(response) }
+        RegistryError::Status {
+            reference: self.reference(),
+            what: what.into(),
+            status: response.status,
+            detail: detail(response),
+        }
     }
 }
 

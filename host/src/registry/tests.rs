@@ -3,7 +3,7 @@
 //! private address) and can demand Basic or Bearer auth. The real
 //! registry (Debian's docker-registry) is in `host/tests/oci_registry.rs`.
 
-use super::artifact::{pack, MAX_MANIFEST_BYTES};
+use super::artifact::{MAX_MANIFEST_BYTES, pack};
 use super::{Credentials, OciRef, RegistryError, sha256_digest};
 use crate::egress::{EgressPolicy, SourceLimits};
 use axum::body::{Body, Bytes};
@@ -75,7 +75,8 @@ fn answer(state: &Mutex<State>, realm: &str, method: Method, uri: Uri, headers: 
     let mut state = state.lock().unwrap();
     let authorization = headers.get("authorization").map(|v| v.to_str().unwrap().to_string());
     state.seen.push((method.to_string(), uri.path().to_string(), authorization.clone()));
-    let basic = |pair: &str| format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair));
+    let basic =
+        |pair: &str| format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, pair));
     let reply = |status: u16, headers: &[(&str, String)], body: Vec<u8>| {
         let mut response = Response::builder().status(StatusCode::from_u16(status).unwrap());
         for (k, v) in headers {
@@ -102,7 +103,11 @@ fn answer(state: &Mutex<State>, realm: &str, method: Method, uri: Uri, headers: 
             Auth::Basic(_) => "Basic realm=\"fake\"".to_string(),
             _ => format!("Bearer realm=\"{realm}\",service=\"fake\""),
         };
-        return reply(401, &[("www-authenticate", challenge)], br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec());
+        return reply(
+            401,
+            &[("www-authenticate", challenge)],
+            br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#.to_vec(),
+        );
     }
     let Some(rest) = path.strip_prefix("/v2/acme/p/") else {
         return match path.strip_prefix("/upload/") {
@@ -120,11 +125,17 @@ fn answer(state: &Mutex<State>, realm: &str, method: Method, uri: Uri, headers: 
         ("GET" | "HEAD", Some(("blobs", digest))) => match (&state.blob_redirect, state.blobs.get(digest)) {
             (Some(to), _) => reply(307, &[("location", to.clone())], Vec::new()),
             (None, Some(blob)) => reply(200, &[], blob.clone()),
-            (None, None) => reply(404, &[], br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#.to_vec()),
+            (None, None) => {
+                reply(404, &[], br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#.to_vec())
+            }
         },
         ("GET", Some(("manifests", tag))) => match state.manifests.get(tag) {
-            Some(manifest) => reply(200, &[("content-type", "application/vnd.oci.image.manifest.v1+json".into())], manifest.clone()),
-            None => reply(404, &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec()),
+            Some(manifest) => {
+                reply(200, &[("content-type", "application/vnd.oci.image.manifest.v1+json".into())], manifest.clone())
+            }
+            None => {
+                reply(404, &[], br#"{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"}]}"#.to_vec())
+            }
         },
         ("PUT", Some(("manifests", tag))) => {
             let digest = sha256_digest(&body);
@@ -139,12 +150,22 @@ fn policy(fake: &Fake, limits: SourceLimits) -> EgressPolicy {
     EgressPolicy::plugin_source("p", &fake.reference("x").base_url(), limits)
 }
 
-async fn pull(fake: &Fake, tag: &str, digest: &str, credentials: Option<Credentials>) -> Result<Vec<u8>, RegistryError> {
+async fn pull(
+    fake: &Fake,
+    tag: &str,
+    digest: &str,
+    credentials: Option<Credentials>,
+) -> Result<Vec<u8>, RegistryError> {
     let policy = policy(fake, SourceLimits::default());
     super::pull::pull(&fake.reference(tag), digest, &policy, credentials, |_| None).await.map(|p| p.component)
 }
 
-async fn push(fake: &Fake, tag: &str, component: &[u8], credentials: Option<Credentials>) -> Result<String, RegistryError> {
+async fn push(
+    fake: &Fake,
+    tag: &str,
+    component: &[u8],
+    credentials: Option<Credentials>,
+) -> Result<String, RegistryError> {
     let policy = EgressPolicy::publish(&fake.reference(tag).base_url(), SourceLimits::default());
     super::push::push(component, "p.wasm", &fake.reference(tag), &policy, credentials).await.map(|p| p.digest)
 }
@@ -157,12 +178,19 @@ fn user() -> Option<Credentials> {
 async fn a_pushed_component_pulls_back_by_its_digest_through_an_anonymous_token() {
     let fake = fake(Auth::Bearer(None)).await;
     let digest = push(&fake, "1.0", COMPONENT, None).await.unwrap();
-    assert_eq!(digest, pack(COMPONENT, "p.wasm").digest, "the digest is the manifest's sha256, the same for the same bytes");
+    assert_eq!(
+        digest,
+        pack(COMPONENT, "p.wasm").digest,
+        "the digest is the manifest's sha256, the same for the same bytes"
+    );
     assert_eq!(pull(&fake, "1.0", &digest.to_uppercase().replace("SHA256", "sha256"), None).await.unwrap(), COMPONENT);
     let seen = fake.state.lock().unwrap().seen.clone();
     assert!(seen.iter().any(|(_, p, _)| p == "/token"), "the token service was asked: {seen:?}");
     let blob_reads: Vec<_> = seen.iter().filter(|(m, p, _)| m == "GET" && p.contains("/blobs/sha256")).collect();
-    assert!(!blob_reads.is_empty() && blob_reads.iter().all(|(_, _, a)| a.as_deref() == Some("Bearer t0k")), "{seen:?}");
+    assert!(
+        !blob_reads.is_empty() && blob_reads.iter().all(|(_, _, a)| a.as_deref() == Some("Bearer t0k")),
+        "{seen:?}"
+    );
     // Pushing the same bytes again uploads nothing new.
     let policy = EgressPolicy::publish(&fake.reference("1.0").base_url(), SourceLimits::default());
     let again = super::push::push(COMPONENT, "p.wasm", &fake.reference("1.0"), &policy, None).await.unwrap();
@@ -177,7 +205,11 @@ async fn a_moved_tag_is_refused_naming_both_digests() {
     let error = pull(&fake, "1.0", &pinned, None).await.unwrap_err().to_string();
     assert!(error.contains(&format!("is {moved}, not the configured digest {pinned}; refusing to load it")), "{error}");
     assert!(error.contains(&format!("set digest = \"{moved}\"")), "{error}");
-    assert!(!fake.seen_paths().iter().any(|p| p.starts_with("GET /v2/acme/p/blobs")), "no blob was read: {:?}", fake.seen_paths());
+    assert!(
+        !fake.seen_paths().iter().any(|p| p.starts_with("GET /v2/acme/p/blobs")),
+        "no blob was read: {:?}",
+        fake.seen_paths()
+    );
 }
 
 #[tokio::test]
@@ -188,7 +220,10 @@ async fn a_hostile_registry_cannot_slip_other_bytes_in() {
     fake.put("wrong-bytes", &packed.manifest, &[]);
     fake.state.lock().unwrap().blobs.insert(packed.layer_digest.clone(), b"\0asm\x0d\x00\x01\x00 evil".to_vec());
     let error = pull(&fake, "wrong-bytes", &packed.digest, None).await.unwrap_err().to_string();
-    assert!(error.contains(&format!("the layer {} has", packed.layer_digest)) && error.contains("refusing to load it"), "{error}");
+    assert!(
+        error.contains(&format!("the layer {} has", packed.layer_digest)) && error.contains("refusing to load it"),
+        "{error}"
+    );
     // Same length, other bytes.
     let same_length: Vec<u8> = COMPONENT.iter().map(|b| b ^ 1).collect();
     fake.state.lock().unwrap().blobs.insert(packed.layer_digest.clone(), same_length.clone());
@@ -209,7 +244,10 @@ async fn indexes_odd_layers_huge_layers_and_private_redirects_are_refused() {
     let tar = text.replace("application/wasm", "application/vnd.oci.image.layer.v1.tar+gzip");
     fake.put("tar", tar.as_bytes(), &[COMPONENT]);
     let error = pull(&fake, "tar", &sha256_digest(tar.as_bytes()), None).await.unwrap_err().to_string();
-    assert!(error.contains("has 0 application/wasm layers (layers: application/vnd.oci.image.layer.v1.tar+gzip)"), "{error}");
+    assert!(
+        error.contains("has 0 application/wasm layers (layers: application/vnd.oci.image.layer.v1.tar+gzip)"),
+        "{error}"
+    );
 
     // A manifest claiming a 3 GiB layer is refused before the blob is asked for.
     let huge = text.replace(&format!("\"size\":{}", COMPONENT.len()), "\"size\":3221225472");
@@ -235,10 +273,18 @@ async fn credentials_answer_basic_and_bearer_challenges_and_their_absence_is_exp
     for auth in [Auth::Basic("bot:pw"), Auth::Bearer(Some("bot:pw"))] {
         let fake = fake(auth).await;
         let error = push(&fake, "1.0", COMPONENT, None).await.unwrap_err().to_string();
-        assert!(error.contains("the registry refused anonymous access") && error.contains("set EASEL_REGISTRY_USERNAME and EASEL_REGISTRY_PASSWORD"), "{error}");
+        assert!(
+            error.contains("the registry refused anonymous access")
+                && error.contains("set EASEL_REGISTRY_USERNAME and EASEL_REGISTRY_PASSWORD"),
+            "{error}"
+        );
         let wrong = Some(Credentials { username: "bot".into(), password: "nope".into() });
         let error = push(&fake, "1.0", COMPONENT, wrong).await.unwrap_err().to_string();
-        assert!(error.contains("refused the credentials in EASEL_REGISTRY_USERNAME") && error.contains("may pull and push acme/p"), "{error}");
+        assert!(
+            error.contains("refused the credentials in EASEL_REGISTRY_USERNAME")
+                && error.contains("may pull and push acme/p"),
+            "{error}"
+        );
         let digest = push(&fake, "1.0", COMPONENT, user()).await.unwrap();
         assert_eq!(pull(&fake, "1.0", &digest, user()).await.unwrap(), COMPONENT);
         let error = pull(&fake, "1.0", &digest, None).await.unwrap_err().to_string();
@@ -272,10 +318,11 @@ async fn a_pinned_artifact_loads_from_the_cache_once_pulled() {
     assert_eq!(std::fs::read(&cached).unwrap(), COMPONENT);
     // Nothing is cached for a refused pull.
     let other = tempfile::tempdir().unwrap();
-    let error = crate::providers::source::pull("p", &reference, &sha256_digest(b"x"), other.path(), SourceLimits::default())
-        .await
-        .unwrap_err()
-        .to_string();
+    let error =
+        crate::providers::source::pull("p", &reference, &sha256_digest(b"x"), other.path(), SourceLimits::default())
+            .await
+            .unwrap_err()
+            .to_string();
     assert!(error.starts_with("[plugins.p] ") && error.contains("not the configured digest"), "{error}");
     assert!(std::fs::read_dir(other.path()).map(|d| d.count()).unwrap_or(0) == 0, "nothing written");
 }
@@ -283,13 +330,19 @@ async fn a_pinned_artifact_loads_from_the_cache_once_pulled() {
 #[test]
 fn references_parse_as_docker_does_and_pick_their_scheme() {
     let r: OciRef = "oci://127.0.0.1:5000/acme/p:1.0".parse().unwrap();
-    assert_eq!((r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()), ("127.0.0.1:5000", "acme/p", Some("1.0")));
+    assert_eq!(
+        (r.registry.as_str(), r.repository.as_str(), r.tag.as_deref()),
+        ("127.0.0.1:5000", "acme/p", Some("1.0"))
+    );
     assert_eq!(r.base_url().as_str(), "http://127.0.0.1:5000/");
     assert_eq!("localhost:5000/p:1".parse::<OciRef>().unwrap().base_url().as_str(), "http://localhost:5000/");
     let r: OciRef = "ghcr.io/acme/p".parse().unwrap();
     assert_eq!((r.tag.as_deref(), r.base_url().as_str()), (Some("latest"), "https://ghcr.io/"));
     let digest = sha256_digest(b"x");
     let r: OciRef = format!("ghcr.io/acme/p@{digest}").parse().unwrap();
-    assert_eq!((r.tag.as_deref(), r.digest.as_deref(), r.manifest_reference()), (None, Some(digest.as_str()), digest.as_str()));
+    assert_eq!(
+        (r.tag.as_deref(), r.digest.as_deref(), r.manifest_reference()),
+        (None, Some(digest.as_str()), digest.as_str())
+    );
     assert!("no-slash".parse::<OciRef>().unwrap_err().contains("REGISTRY/REPOSITORY:TAG"));
 }

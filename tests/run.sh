@@ -109,7 +109,7 @@ for era in mcp1 mcp2; do
   check "$TOOLS/$era/bin/python" -m pytest -q -rs -p no:cacheprovider tests/python
 done
 
-step "plugin authoring: plugins new → build → the project's own test → plugins check (Rust, Python, JS)"
+step "plugin authoring: plugins new → build → the project's own test → plugins check → plugins push → load by oci + digest (Rust, Python, JS)"
 check env EASEL_SCAFFOLD_TARGET="$CARGO_TARGET_DIR/scaffold" "$TOOLS/mcp2/bin/python" -m pytest -q -rs -s -p no:cacheprovider tests/authoring
 
 step "MCP conformance suite"

@@ -1,7 +1,9 @@
 //! Easel: an MCP server for image generation whose providers are sandboxed
 //! WASI components. Data flows one way: `mcp`/`cli` → `jobs` →
 //! `providers` → `runtime` → (plugin) → `egress` → upstream, and images
-//! back into `store`; `app` wires them once. `request`, `model` and
+//! back into `store`; `app` wires them once. Components come from
+//! `providers::source`, which pulls OCI artifacts through `registry`
+//! (also `easel plugins push`), itself over `egress`. `request`, `model` and
 //! `field_error` are the shared vocabulary at the bottom.
 
 pub mod app;

@@ -1,12 +1,16 @@
 """A stranger's path, per language: `easel plugins new` writes a project, its
 own build command turns it into a component, its own test (against its fake)
-passes through the real `easel`, and `easel plugins check` passes it.
+passes through the real `easel`, `easel plugins check` passes it, and
+`easel plugins push` publishes it to a local OCI registry (Debian's
+docker-registry) from which a plugins.toml with the printed `oci` + `digest`
+loads it.
 
 Needs EASEL_BIN, and per language the toolchain the project's README names:
 Rust with the wasm32-wasip2 target (cargo on PATH); EASEL_COMPONENTIZE_PY
 (componentize-py); EASEL_COMPONENTIZE_JS (componentize-js, whose
 node_modules the JS project links instead of running `npm install`).
-Each missing one skips its language, saying so.
+Each missing one skips its language, saying so; without docker-registry on
+PATH the publishing step is skipped (and fails under CI).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -61,6 +66,55 @@ def check(wasm: Path, tmp_path: Path) -> dict:
     return report
 
 
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A docker-registry on 127.0.0.1, or None when it is not installed."""
+    binary = shutil.which("docker-registry")
+    if not binary:
+        assert not os.environ.get("CI"), "docker-registry is not installed; tests/run.sh installs it"
+        print("skipped publishing: docker-registry is not installed (apt-get install docker-registry)")
+        yield None
+        return
+    root = tmp_path_factory.mktemp("registry")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (root / "config.yml").write_text(
+        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    child = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "docker-registry did not start"
+            time.sleep(0.05)
+    yield f"127.0.0.1:{port}"
+    child.kill()
+    child.wait()
+
+
+def publish(wasm: Path, lang: str, registry: str | None, tmp_path: Path) -> None:
+    """Push the component and load it from the registry by the printed entry."""
+    if registry is None:
+        return
+    target = f"{registry}/acme/{NAME}-{lang}:0.1.0"
+    result, _ = run([EASEL_BIN, "plugins", "push", str(wasm), f"oci://{target}"], cwd=tmp_path)
+    digest = next(line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("digest "))
+    assert f'oci = "{target}"\ndigest = "{digest}"' in result.stdout, result.stdout
+    config = tmp_path / "published.toml"
+    config.write_text(
+        f'[plugins.{NAME}]\noci = "{target}"\ndigest = "{digest}"\nallowed_hosts = ["https://api.example.com"]\n'
+        f'[plugins.{NAME}.config]\nbase_url = "https://api.example.com"\n'
+    )
+    listed, _ = run([EASEL_BIN, "--config", str(config), "--cache", str(tmp_path / "oci-cache"), "plugins", "list"], cwd=tmp_path)
+    line = next(line for line in listed.stdout.splitlines() if line.startswith(NAME))
+    assert "unavailable" not in line, listed.stdout
+
+
 def record(lang: str, build_s: float, test_s: float, report: dict) -> None:
     facts = report["facts"]
     TIMINGS.append(
@@ -70,7 +124,7 @@ def record(lang: str, build_s: float, test_s: float, report: dict) -> None:
     print(TIMINGS[-1])
 
 
-def test_a_new_rust_plugin_builds_passes_its_test_and_the_check(tmp_path):
+def test_a_new_rust_plugin_builds_passes_its_test_and_the_check_and_publishes(tmp_path, registry):
     if not shutil.which("cargo"):
         pytest.skip("cargo is not on PATH")
     project = new_project(tmp_path, "rust")
@@ -83,9 +137,10 @@ def test_a_new_rust_plugin_builds_passes_its_test_and_the_check(tmp_path):
     result, test_s = run(["cargo", "test", "--release"], cwd=project, env=env)
     assert "SKIPPED" not in result.stderr, result.stderr
     record("rust", build_s, test_s, check(wasm, tmp_path))
+    publish(wasm, "rust", registry, tmp_path)
 
 
-def test_a_new_python_plugin_builds_passes_its_test_and_the_check(tmp_path):
+def test_a_new_python_plugin_builds_passes_its_test_and_the_check_and_publishes(tmp_path, registry):
     tool = os.environ.get("EASEL_COMPONENTIZE_PY")
     if not tool:
         pytest.skip("EASEL_COMPONENTIZE_PY is not set (pip install componentize-py==0.25.1)")
@@ -99,9 +154,10 @@ def test_a_new_python_plugin_builds_passes_its_test_and_the_check(tmp_path):
     result, test_s = run([str(python), "-m", "unittest", "-v"], cwd=project, env={"EASEL_BIN": EASEL_BIN})
     assert "skipped" not in result.stderr.lower(), result.stderr
     record("python", build_s, test_s, check(project / "acme_images.wasm", tmp_path))
+    publish(project / "acme_images.wasm", "python", registry, tmp_path)
 
 
-def test_a_new_javascript_plugin_builds_passes_its_test_and_the_check(tmp_path):
+def test_a_new_javascript_plugin_builds_passes_its_test_and_the_check_and_publishes(tmp_path, registry):
     tool = os.environ.get("EASEL_COMPONENTIZE_JS")
     if not tool or not shutil.which("npm"):
         pytest.skip("EASEL_COMPONENTIZE_JS is not set (npm install @bytecodealliance/componentize-js@0.23.0)")
@@ -114,3 +170,4 @@ def test_a_new_javascript_plugin_builds_passes_its_test_and_the_check(tmp_path):
     result, test_s = run(["npm", "test"], cwd=project, env={"EASEL_BIN": EASEL_BIN})
     assert "# skipped 0" in result.stdout or "skipped" not in result.stdout.lower(), result.stdout
     record("js", build_s, test_s, check(project / "acme_images.wasm", tmp_path))
+    publish(project / "acme_images.wasm", "js", registry, tmp_path)

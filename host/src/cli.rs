@@ -66,6 +66,11 @@ pub enum Command {
         /// finish their calls; sessions stay open.
         #[arg(long)]
         watch: bool,
+        /// Offer only the tools that change nothing (list_providers,
+        /// list_models, list_images, show_image, get_generation_status) and
+        /// no prompts; the same as `[server] read_only = true`.
+        #[arg(long)]
+        read_only: bool,
     },
     /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
@@ -219,9 +224,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             _ => {}
         }
     }
-    let deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
-        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions, watch } => {
+        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions, watch, read_only } => {
+            deployment.server.read_only |= *read_only;
             let booted = boot(&cli, deployment, true)?;
             match &cli.config {
                 Some(path) => crate::reload::spawn(booted.clone(), path.clone(), *watch),

@@ -48,6 +48,8 @@ pub struct Deployment {
     pub preview: PreviewSettings,
     #[serde(default)]
     pub inputs: InputSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
     /// Plugins by id (the id is the provider name users see).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,
@@ -110,6 +112,17 @@ fn default_max_edge() -> u32 {
 }
 fn default_max_bytes() -> usize {
     400 * 1024
+}
+
+/// `[server]`: how the MCP surface is offered.
+#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Offer only the tools that change nothing (`list_*`, `show_image`,
+    /// `get_generation_status`) and no prompts; `easel serve --read-only`
+    /// sets it too.
+    #[serde(default)]
+    pub read_only: bool,
 }
 
 /// `[inputs]`: where input images (for edits) may come from besides the store.

@@ -39,6 +39,8 @@ pub struct EaselServer {
     tool_router: ToolRouter<EaselServer>,
     /// The `#[prompt]` methods in `prompts`.
     prompt_router: PromptRouter<EaselServer>,
+    /// `[server] read_only`: only tools annotated `readOnlyHint` are routed, and no prompts.
+    read_only: bool,
 }
 
 impl EaselServer {
@@ -50,7 +52,16 @@ impl EaselServer {
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
         }
-        EaselServer { app, preview, wait_secs, base_url: None, tool_router, prompt_router: Self::prompt_router() }
+        let read_only = app.deployment.server.read_only;
+        let mut prompt_router = Self::prompt_router();
+        if read_only {
+            // Hidden from tools/list and refused by tools/call alike.
+            tool_router
+                .map
+                .retain(|_, route| route.attr.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true));
+            prompt_router.map.clear();
+        }
+        EaselServer { app, preview, wait_secs, base_url: None, tool_router, prompt_router, read_only }
     }
 
     /// Results will carry `{base_url}/i/{id}.{ext}` links.
@@ -117,12 +128,16 @@ impl ServerHandler for EaselServer {
             .with_server_info(
                 Implementation::new("easel", env!("CARGO_PKG_VERSION")).with_title("Easel image generation"),
             )
-            .with_instructions(
+            .with_instructions(if self.read_only {
+                "Easel is serving read-only: list_images and show_image browse the stored images, list_providers and \
+                 list_models show what is configured, get_generation_status follows a job. Nothing can be generated, \
+                 changed or deleted here."
+            } else {
                 "Easel generates and edits images. Call generate_image with a prompt; it returns image ids, previews, \
                  image:// links and file paths. To change an image, call edit_image with its id. list_providers shows \
                  which providers and models are available and what they cost. If a call returns a job_id, poll \
-                 get_generation_status.",
-            )
+                 get_generation_status."
+            })
     }
 
     async fn list_tools(
@@ -210,6 +225,18 @@ impl ServerHandler for EaselServer {
         mut request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        if self.read_only && !self.tool_router.map.contains_key(request.name.as_ref()) {
+            let mut offered: Vec<&str> = self.tool_router.map.keys().map(|k| k.as_ref()).collect();
+            offered.sort_unstable();
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "`{}` is not offered: this easel serves read-only ([server] read_only or --read-only); its tools are {}",
+                    request.name,
+                    offered.join(", ")
+                ),
+                None,
+            ));
+        }
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
         let checked = arguments::check(&request.name, &arguments);
         let serde_json::Value::Object(arguments) = arguments else { unreachable!("built as an object above") };

@@ -140,10 +140,18 @@ async fn the_tool_list_offers_params_and_stays_within_its_token_budget() {
     assert!(bytes / 4 < 5000, "tools/list is {bytes} bytes, about {} tokens, over the 5,000-token budget", bytes / 4);
 }
 
-/// The prompts as `prompts/list` showed them before they moved onto rmcp's
-/// prompt router: names, descriptions, and arguments in this order.
+/// The prompts as `prompts/list` shows them (by name): names,
+/// descriptions, and arguments in this order.
 fn listed_prompts() -> Value {
     json!([
+        {
+            "name": "character-sheet",
+            "description": "One character drawn consistently from several sides, for a series of images",
+            "arguments": [
+                {"name": "character", "description": "Who the character is and looks like", "required": true},
+                {"name": "style", "description": "Visual style, e.g. anime, watercolor, 3d render (optional)", "required": false},
+            ],
+        },
         {
             "name": "create-image",
             "description": "Write a detailed image prompt for a subject and style, then generate it with generate_image",
@@ -161,7 +169,68 @@ fn listed_prompts() -> Value {
                 {"name": "change", "description": "What to change, e.g. 'same scene at night'", "required": true},
             ],
         },
+        {
+            "name": "logo",
+            "description": "A logo that shows exact text, on a provider whose models render text well",
+            "arguments": [
+                {"name": "text", "description": "The exact text the logo must show, e.g. 'Bramble & Co'", "required": true},
+                {"name": "brand", "description": "What the brand is and feels like, e.g. 'a small organic bakery, warm and hand-made'", "required": true},
+            ],
+        },
+        {
+            "name": "product-shot",
+            "description": "A clean commercial photo of a product, generated with generate_image and refined with edit_image",
+            "arguments": [
+                {"name": "product", "description": "The product, e.g. 'a matte black ceramic coffee mug'", "required": true},
+                {"name": "setting", "description": "Where it stands, e.g. 'white seamless studio', 'marble kitchen counter' (optional)", "required": false},
+                {"name": "provider", "description": "Provider id from list_providers (optional)", "required": false},
+            ],
+        },
     ])
+}
+
+#[tokio::test]
+async fn the_job_prompts_carry_their_arguments_into_tool_calls() {
+    let mut client = Client::start().await;
+    let got = client
+        .request("prompts/get", json!({"name": "logo", "arguments": {"text": " Bramble & Co ", "brand": "a bakery"}}))
+        .await;
+    assert_eq!(got["result"]["description"], json!("A logo reading \"Bramble & Co\""), "{got}");
+    let text = got["result"]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(text.contains("It must read exactly: \"Bramble & Co\"") && text.contains("generate_image"), "{text}");
+    let got = client
+        .request("prompts/get", json!({"name": "product-shot", "arguments": {"product": "a mug", "provider": "fal"}}))
+        .await;
+    let text = got["result"]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Setting: a seamless white studio backdrop.") && text.contains("count 2, provider \"fal\""),
+        "{text}"
+    );
+    let got = client.request("prompts/get", json!({"name": "character-sheet", "arguments": {"style": "anime"}})).await;
+    assert!(got["error"]["message"].as_str().unwrap().contains("needs the argument `character`"), "{got}");
+}
+
+#[tokio::test]
+async fn list_models_filters_by_query_and_operation_and_names_a_bad_operation() {
+    let mut client = Client::start().await;
+    let everything = client.call("list_models", json!({})).await;
+    let all = everything["structuredContent"]["models"].as_array().unwrap_or_else(|| panic!("{everything}")).len();
+    let found = client.call("list_models", json!({"query": "PLACEHOLDER"})).await;
+    let ids: Vec<&str> =
+        found["structuredContent"]["models"].as_array().unwrap().iter().map(|m| m["model"]["id"].as_str().unwrap()).collect();
+    assert!(!ids.is_empty() && ids.len() < all && ids.iter().all(|id| id.contains("placeholder")), "{ids:?} of {all}");
+    let none = client.call("list_models", json!({"query": "placeholder nosuchword"})).await;
+    assert_eq!(none["structuredContent"]["models"], json!([]), "{none}");
+    assert!(none["content"][0]["text"].as_str().unwrap().starts_with("no model matches"), "{none}");
+    let upscalers = client.call("list_models", json!({"operation": "upscale"})).await;
+    for model in upscalers["structuredContent"]["models"].as_array().unwrap() {
+        assert!(model["model"]["operations"].as_array().unwrap().contains(&json!("upscale")), "{model}");
+    }
+    let generators = client.call("list_models", json!({"operation": "generate"})).await;
+    assert!(!generators["structuredContent"]["models"].as_array().unwrap().is_empty(), "{generators}");
+    let bad = client.call("list_models", json!({"operation": "sideways"})).await;
+    assert_eq!(bad["isError"], json!(true), "{bad}");
+    assert!(bad["content"][0]["text"].as_str().unwrap().contains("operation"), "{bad}");
 }
 
 #[tokio::test]
@@ -238,7 +307,7 @@ async fn a_wrong_prompt_request_is_an_invalid_params_error_that_says_what_is_mis
             json!({"name": "iterate-on-image", "arguments": {"image_id": "x"}}),
             "prompt `iterate-on-image` needs the argument `change`",
         ),
-        (json!({"name": "nope"}), "no prompt `nope`; prompts: create-image, iterate-on-image"),
+        (json!({"name": "nope"}), "no prompt `nope`; prompts: character-sheet, create-image, iterate-on-image, logo, product-shot"),
     ];
     for (params, message) in cases {
         let got = client.request("prompts/get", params.clone()).await;

@@ -50,6 +50,42 @@ pub struct IterateArgs {
     pub change: String,
 }
 
+/// `product-shot`'s arguments (trimmed).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ProductShotArgs {
+    /// The product, e.g. 'a matte black ceramic coffee mug'
+    #[serde(deserialize_with = "required_text")]
+    pub product: String,
+    /// Where it stands, e.g. 'white seamless studio', 'marble kitchen counter' (optional)
+    #[serde(default, deserialize_with = "optional_text")]
+    pub setting: Option<String>,
+    /// Provider id from list_providers (optional)
+    #[serde(default, deserialize_with = "optional_text")]
+    pub provider: Option<String>,
+}
+
+/// `logo`'s arguments (trimmed).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct LogoArgs {
+    /// The exact text the logo must show, e.g. 'Bramble & Co'
+    #[serde(deserialize_with = "required_text")]
+    pub text: String,
+    /// What the brand is and feels like, e.g. 'a small organic bakery, warm and hand-made'
+    #[serde(deserialize_with = "required_text")]
+    pub brand: String,
+}
+
+/// `character-sheet`'s arguments (trimmed).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CharacterSheetArgs {
+    /// Who the character is and looks like
+    #[serde(deserialize_with = "required_text")]
+    pub character: String,
+    /// Visual style, e.g. anime, watercolor, 3d render (optional)
+    #[serde(default, deserialize_with = "optional_text")]
+    pub style: Option<String>,
+}
+
 #[prompt_router(vis = "pub(super)")]
 impl EaselServer {
     #[prompt(
@@ -83,6 +119,59 @@ impl EaselServer {
              the newest id until the user is happy."
         );
         GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description("Iterate on an image")
+    }
+
+    #[prompt(
+        name = "product-shot",
+        description = "A clean commercial photo of a product, generated with generate_image and refined with edit_image",
+        arguments = ordered_arguments::<ProductShotArgs>()
+    )]
+    async fn product_shot(&self, Parameters(args): Parameters<ProductShotArgs>) -> GetPromptResult {
+        let ProductShotArgs { product, setting, provider } = args;
+        let setting = setting.unwrap_or_else(|| "a seamless white studio backdrop".to_string());
+        let provider = provider.map(|p| format!(", provider \"{p}\"")).unwrap_or_default();
+        let text = format!(
+            "Make a product photograph of: {product}\nSetting: {setting}.\n\nWrite one prompt as a commercial photographer would brief it: \
+             the product sharp and centred, its materials and true colours, soft key light with a gentle shadow, a clean uncluttered \
+             background, a 50–85 mm lens look. Call generate_image with that prompt, aspect_ratio \"1:1\" and count 2{provider}. Show \
+             both; for changes (angle, background, props) call edit_image on the one the user picks."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description("A product photograph")
+    }
+
+    #[prompt(
+        name = "logo",
+        description = "A logo that shows exact text, on a provider whose models render text well",
+        arguments = ordered_arguments::<LogoArgs>()
+    )]
+    async fn logo(&self, Parameters(args): Parameters<LogoArgs>) -> GetPromptResult {
+        let LogoArgs { text: wording, brand } = args;
+        let text = format!(
+            "Design a logo for: {brand}\nIt must read exactly: \"{wording}\" (same spelling, capitals and punctuation).\n\nCall \
+             list_models first and prefer a model whose prompt notes say it renders text well. Write a prompt that quotes the text \
+             exactly, asks for a flat vector-style mark on a plain background, names two or three colours and the typeface's character, \
+             and says nothing else should be written. Call generate_image with that prompt, aspect_ratio \"1:1\" and count 3. Check \
+             each result's spelling before showing it; regenerate any that misspell the text."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+            .with_description(format!("A logo reading \"{wording}\""))
+    }
+
+    #[prompt(
+        name = "character-sheet",
+        description = "One character drawn consistently from several sides, for a series of images",
+        arguments = ordered_arguments::<CharacterSheetArgs>()
+    )]
+    async fn character_sheet(&self, Parameters(args): Parameters<CharacterSheetArgs>) -> GetPromptResult {
+        let CharacterSheetArgs { character, style } = args;
+        let style = style.unwrap_or_else(|| "clean digital illustration".to_string());
+        let text = format!(
+            "Make a character sheet for: {character}\nStyle: {style}.\n\nWrite one prompt for a turnaround sheet: the same character \
+             shown front, three-quarter, side and back on a plain light background, full body, identical outfit, colours and \
+             proportions in every view, no text. Call generate_image with that prompt and aspect_ratio \"16:9\", and give the user \
+             the image id: later scenes pass it to edit_image as a reference image so the character stays the same."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description("A character sheet")
     }
 }
 

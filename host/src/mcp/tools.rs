@@ -186,7 +186,8 @@ impl EaselServer {
     }
 
     /// Full capabilities of each model (sizes, aspect ratios, limits,
-    /// supported parameters, prompt advice), optionally for one provider.
+    /// supported parameters, prompt advice), optionally for one provider,
+    /// one operation, or models matching a query.
     #[tool(output_schema = output_schema::<ModelsOutput>(), annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
     async fn list_models(&self, Parameters(args): Parameters<ListModelsArgs>) -> Result<CallToolResult, ErrorData> {
         let registry = self.app.registry();
@@ -197,6 +198,11 @@ impl EaselServer {
             }
             if let Ok(info) = provider.info().await {
                 for model in info.models {
+                    if args.operation.is_some_and(|op| !model.operations.contains(&op))
+                        || !matches_query(&model, args.query.as_deref())
+                    {
+                        continue;
+                    }
                     models.push(ProviderModel { provider: provider.id.clone(), model });
                 }
             }
@@ -209,11 +215,26 @@ impl EaselServer {
                 format!("no models found for provider `{p}`; see list_providers"),
             )));
         }
-        Ok(json_result(
-            format!("{} model(s); details in structuredContent.models", models.len()),
-            to_json(&ModelsOutput { models }),
-        ))
+        let filtered = args.query.as_deref().is_some_and(|q| !q.trim().is_empty()) || args.operation.is_some();
+        let text = match (models.len(), filtered) {
+            (0, true) => "no model matches; list_models without query and operation lists them all".to_string(),
+            (n, _) => format!("{n} model(s); details in structuredContent.models"),
+        };
+        Ok(json_result(text, to_json(&ModelsOutput { models })))
     }
+}
+
+/// Whether every word of `query` appears (case-insensitive) in the model's
+/// id, name, aliases or prompt notes; no query matches everything.
+fn matches_query(model: &crate::model::ModelInfo, query: Option<&str>) -> bool {
+    let Some(query) = query else { return true };
+    let haystack = [model.id.as_str(), &model.display_name, model.prompt_notes.as_deref().unwrap_or("")]
+        .into_iter()
+        .chain(model.aliases.iter().map(String::as_str))
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase();
+    query.to_lowercase().split_whitespace().all(|word| haystack.contains(word))
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -223,6 +244,13 @@ pub struct ListModelsArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub provider: Option<String>,
+    /// Words every listed model matches (id, name, aliases, notes), e.g. "flux".
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub query: Option<String>,
+    /// Only models that can do this.
+    #[serde(default)]
+    pub operation: Option<crate::model::Operation>,
 }
 
 impl EaselServer {

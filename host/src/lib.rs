@@ -26,3 +26,4 @@ pub mod request;
 pub mod runtime;
 pub mod scaffold;
 pub mod store;
+pub mod styles;

@@ -87,6 +87,11 @@ pub struct Settings {
     #[schemars(with = "f32")]
     #[arg(long)]
     pub strength: Option<f32>,
+    /// Saved style to apply (save_style).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    #[arg(long)]
+    pub style: Option<String>,
     /// Provider-native parameters, e.g. {"background": "transparent"}
     /// (see the provider's docs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -152,6 +157,8 @@ impl Settings {
             steps: overrides.steps.or(self.steps),
             guidance: overrides.guidance.or(self.guidance),
             strength: overrides.strength.or(self.strength),
+            // A recipe's own style was applied into its prompt and cleared.
+            style: overrides.style,
             params,
         }
         .normalized()

@@ -216,8 +216,12 @@ async fn list_models_filters_by_query_and_operation_and_names_a_bad_operation() 
     let everything = client.call("list_models", json!({})).await;
     let all = everything["structuredContent"]["models"].as_array().unwrap_or_else(|| panic!("{everything}")).len();
     let found = client.call("list_models", json!({"query": "PLACEHOLDER"})).await;
-    let ids: Vec<&str> =
-        found["structuredContent"]["models"].as_array().unwrap().iter().map(|m| m["model"]["id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = found["structuredContent"]["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model"]["id"].as_str().unwrap())
+        .collect();
     assert!(!ids.is_empty() && ids.len() < all && ids.iter().all(|id| id.contains("placeholder")), "{ids:?} of {all}");
     let none = client.call("list_models", json!({"query": "placeholder nosuchword"})).await;
     assert_eq!(none["structuredContent"]["models"], json!([]), "{none}");
@@ -307,7 +311,10 @@ async fn a_wrong_prompt_request_is_an_invalid_params_error_that_says_what_is_mis
             json!({"name": "iterate-on-image", "arguments": {"image_id": "x"}}),
             "prompt `iterate-on-image` needs the argument `change`",
         ),
-        (json!({"name": "nope"}), "no prompt `nope`; prompts: character-sheet, create-image, iterate-on-image, logo, product-shot"),
+        (
+            json!({"name": "nope"}),
+            "no prompt `nope`; prompts: character-sheet, create-image, iterate-on-image, logo, product-shot",
+        ),
     ];
     for (params, message) in cases {
         let got = client.request("prompts/get", params.clone()).await;

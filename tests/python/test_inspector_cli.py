@@ -17,7 +17,7 @@ if not INSPECTOR:
                 allow_module_level=True)
 
 TOOLS = {"generate_image", "edit_image", "get_generation_status", "cancel_generation", "list_providers", "list_models",
-         "show_image", "list_images", "vary_image", "delete_image"}
+         "show_image", "list_images", "vary_image", "delete_image", "save_style", "delete_style"}
 
 
 def inspect(target, *method):

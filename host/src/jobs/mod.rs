@@ -125,6 +125,7 @@ impl Jobs {
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
+        let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store.root()), spec)?;
         let operation = spec.operation();
         let route = self.registry().route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()).await?;
         // A model that cannot inpaint may still take a mask with an edit.

@@ -34,6 +34,8 @@ pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, FieldError> {
         "list_images" => fits::<ListImagesArgs>(arguments),
         "vary_image" => fits::<VaryArgs>(arguments),
         "delete_image" => fits::<DeleteArgs>(arguments),
+        "save_style" => fits::<crate::styles::Style>(arguments),
+        "delete_style" => fits::<super::styles::DeleteStyleArgs>(arguments),
         other => Ok(NO_ARGUMENTS.contains(&other)),
     }
 }

@@ -13,6 +13,7 @@ mod resources;
 pub mod results;
 pub mod sessions;
 pub mod stdio;
+mod styles;
 mod surface;
 pub(crate) mod tools;
 
@@ -48,7 +49,7 @@ impl EaselServer {
     /// default bounded wait.
     pub fn new(app: Arc<App>) -> EaselServer {
         let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
-        let mut tool_router = Self::tool_router() + Self::asset_router();
+        let mut tool_router = Self::tool_router() + Self::asset_router() + Self::style_router();
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
         }
@@ -171,7 +172,12 @@ impl ServerHandler for EaselServer {
             .with_title("Gallery")
             .with_description("All stored images, newest first, paginated")
             .with_mime_type("application/json");
-        let resources = std::iter::once(gallery)
+        let styles = Resource::new("style://list", "style-list")
+            .with_title("Styles")
+            .with_description("Saved styles (save_style): names, briefs, defaults")
+            .with_mime_type("application/json");
+        let resources = [gallery, styles]
+            .into_iter()
             .chain(images.into_iter().take(RESOURCE_LIST_LIMIT).map(|s| {
                 let mut resource = Resource::new(format!("image://{}", s.id), s.id.clone())
                     .with_mime_type(s.mime_type.clone())
@@ -206,6 +212,10 @@ impl ServerHandler for EaselServer {
                 .with_title("Image metadata")
                 .with_description("Prompt, parameters, provider, model, seed, lineage (parents) and file path of a stored image")
                 .with_mime_type("application/json"),
+            ResourceTemplate::new("style://{name}", "style")
+                .with_title("Style")
+                .with_description("A saved style's brief and defaults (markdown)")
+                .with_mime_type("text/markdown"),
         ]))
     }
 
@@ -214,6 +224,9 @@ impl ServerHandler for EaselServer {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri.starts_with("style://") {
+            return self.read_style(&request.uri).map(Into::into);
+        }
         self.read_image(&request.uri).await.map(Into::into)
     }
 

@@ -145,6 +145,14 @@ async fn the_tool_list_offers_params_and_stays_within_its_token_budget() {
 fn listed_prompts() -> Value {
     json!([
         {
+            "name": "apply-style",
+            "description": "Make something in a saved style (save_style), keeping the look across a series",
+            "arguments": [
+                {"name": "style", "description": "Name of a saved style (style://list)", "required": true},
+                {"name": "subject", "description": "What to make in that style", "required": true},
+            ],
+        },
+        {
             "name": "character-sheet",
             "description": "One character drawn consistently from several sides, for a series of images",
             "arguments": [
@@ -206,6 +214,11 @@ async fn the_job_prompts_carry_their_arguments_into_tool_calls() {
         text.contains("Setting: a seamless white studio backdrop.") && text.contains("count 2, provider \"fal\""),
         "{text}"
     );
+    let got = client
+        .request("prompts/get", json!({"name": "apply-style", "arguments": {"style": "ink", "subject": "a heron"}}))
+        .await;
+    let text = got["result"]["messages"][0]["content"]["text"].as_str().unwrap();
+    assert!(text.contains("Read style://ink") && text.contains("generate_image with style \"ink\""), "{text}");
     let got = client.request("prompts/get", json!({"name": "character-sheet", "arguments": {"style": "anime"}})).await;
     assert!(got["error"]["message"].as_str().unwrap().contains("needs the argument `character`"), "{got}");
 }
@@ -313,7 +326,7 @@ async fn a_wrong_prompt_request_is_an_invalid_params_error_that_says_what_is_mis
         ),
         (
             json!({"name": "nope"}),
-            "no prompt `nope`; prompts: character-sheet, create-image, iterate-on-image, logo, product-shot",
+            "no prompt `nope`; prompts: apply-style, character-sheet, create-image, iterate-on-image, logo, product-shot",
         ),
     ];
     for (params, message) in cases {

@@ -86,6 +86,17 @@ pub struct CharacterSheetArgs {
     pub style: Option<String>,
 }
 
+/// `apply-style`'s arguments (trimmed).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ApplyStyleArgs {
+    /// Name of a saved style (style://list)
+    #[serde(deserialize_with = "required_text")]
+    pub style: String,
+    /// What to make in that style
+    #[serde(deserialize_with = "required_text")]
+    pub subject: String,
+}
+
 #[prompt_router(vis = "pub(super)")]
 impl EaselServer {
     #[prompt(
@@ -172,6 +183,22 @@ impl EaselServer {
              the image id: later scenes pass it to edit_image as a reference image so the character stays the same."
         );
         GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]).with_description("A character sheet")
+    }
+
+    #[prompt(
+        name = "apply-style",
+        description = "Make something in a saved style (save_style), keeping the look across a series",
+        arguments = ordered_arguments::<ApplyStyleArgs>()
+    )]
+    async fn apply_style(&self, Parameters(args): Parameters<ApplyStyleArgs>) -> GetPromptResult {
+        let ApplyStyleArgs { style, subject } = args;
+        let text = format!(
+            "Make: {subject}\nIn the saved style \"{style}\".\n\nRead style://{style} to see its brief. Write a prompt about the \
+             subject only (the style's brief is added by Easel) and call generate_image with style \"{style}\". If there is no such \
+             style, read style://list and ask the user which to use, or offer to save one with save_style."
+        );
+        GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)])
+            .with_description(format!("In the style {style}"))
     }
 }
 

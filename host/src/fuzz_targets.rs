@@ -151,6 +151,7 @@ pub fn placeholder_provider() -> ProviderInfo {
             prompt_notes: Some(
                 "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
             ),
+            prompt_style: Default::default(),
             parameters: Some(serde_json::json!({"type": "object", "additionalProperties": false})),
         }],
         default_model: "placeholder-1".into(),
@@ -184,6 +185,7 @@ fn representative_provider() -> ProviderInfo {
         replacement: None,
         price_per_image_usd: Some(0.04),
         prompt_notes: None,
+        prompt_style: Default::default(),
         parameters: None,
     };
     let models = vec![

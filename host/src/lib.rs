@@ -19,6 +19,7 @@ pub mod jobs;
 pub mod mcp;
 pub mod model;
 pub mod plugin_check;
+pub mod prompting;
 pub mod providers;
 pub mod registry;
 pub mod reload;

@@ -1,4 +1,4 @@
-//! The host's own view of the WIT types (`wit/v0.2.0`, which every older
+//! The host's own view of the WIT types (`wit/v0.3.0`, which every older
 //! version is carried up to): serde shapes used by
 //! every room above the runtime, independent of the WIT version a plugin
 //! was built against. `runtime::convert` maps between them.
@@ -38,6 +38,21 @@ pub struct Features {
     pub custom_size: bool,
 }
 
+/// How a model reads its prompt (WIT 0.3.0 `prompt-style`); the host
+/// compiles a `structured_prompt` into it (`crate::prompting`). Models of
+/// 0.2.0 and 0.1.0 plugins read as `NaturalLanguage`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptStyle {
+    /// Full sentences, exact text in quotes (GPT Image, Gemini).
+    #[default]
+    NaturalLanguage,
+    /// Comma-separated tags with `(tag:1.2)` emphasis (SD 1.x/SDXL checkpoints).
+    WeightedTags,
+    /// Dense descriptive prose, no weights (FLUX, SD 3: T5 text encoders).
+    T5Prose,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Dimensions {
     pub width: u32,
@@ -67,6 +82,9 @@ pub struct ModelInfo {
     /// US dollars per image (after `prices` overrides in plugins.toml).
     pub price_per_image_usd: Option<f64>,
     pub prompt_notes: Option<String>,
+    /// How the model reads a prompt (WIT 0.3.0 `model-info.prompt-style`).
+    #[serde(default)]
+    pub prompt_style: PromptStyle,
     /// JSON Schema of the provider parameters (`params`) the model accepts
     /// (WIT 0.2.0 `model-info.parameters`); `None`: nothing declared, every
     /// param passes through.

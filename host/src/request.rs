@@ -5,7 +5,9 @@
 //! what a restarted server resumes), and [`Recipe`] is what a sidecar
 //! records, typed and versioned, so `vary_image` re-runs exactly it.
 
-use crate::model::{Dimensions, GenerationRequest, ImageRole, InputImage, Operation};
+use crate::field_error::FieldError;
+use crate::model::{Dimensions, GenerationRequest, ImageRole, InputImage, ModelInfo, Operation};
+use crate::prompting::Compiled;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -87,6 +89,15 @@ pub struct Settings {
     #[schemars(with = "f32")]
     #[arg(long)]
     pub strength: Option<f32>,
+    /// Fields instead of/beside prompt, compiled per model: subject,
+    /// subjects[{description,position,attributes}], scene,
+    /// style{medium,descriptors}, composition{shot,angle,lens,framing},
+    /// lighting, palette, mood, text[{content,placement,style}] (exact),
+    /// negative. vary: changed keys only (null removes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Params")]
+    #[arg(long, value_name = "JSON", value_parser = json_object)]
+    pub structured_prompt: Option<Params>,
     /// Saved style to apply (save_style).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
@@ -98,6 +109,15 @@ pub struct Settings {
     #[schemars(with = "Params")]
     #[arg(skip)]
     pub params: Option<Params>,
+}
+
+/// A `--structured-prompt` flag's JSON object.
+fn json_object(text: &str) -> Result<Params, String> {
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(object)) => Ok(object),
+        Ok(_) => Err("give a JSON object, e.g. '{\"subject\": \"a fox\", \"lighting\": \"dusk\"}'".into()),
+        Err(e) => Err(format!("not JSON: {e}")),
+    }
 }
 
 impl Settings {
@@ -115,6 +135,9 @@ impl Settings {
         }
         if self.params.as_ref().is_some_and(Map::is_empty) {
             self.params = None;
+        }
+        if self.structured_prompt.as_ref().is_some_and(Map::is_empty) {
+            self.structured_prompt = None;
         }
         self
     }
@@ -144,6 +167,10 @@ impl Settings {
                 Some(merged)
             }
         };
+        let structured_prompt = match (self.structured_prompt, overrides.structured_prompt) {
+            (base, None) => base,
+            (base, Some(changes)) => Some(crate::prompting::merge_patch(base.unwrap_or_default(), changes)),
+        };
         Settings {
             provider: overrides.provider.or(self.provider),
             model: overrides.model.or(self.model),
@@ -159,6 +186,7 @@ impl Settings {
             strength: overrides.strength.or(self.strength),
             // A recipe's own style was applied into its prompt and cleared.
             style: overrides.style,
+            structured_prompt,
             params,
         }
         .normalized()
@@ -189,20 +217,51 @@ impl GenerateSpec {
         GenerateSpec { prompt: prompt.to_string(), ..GenerateSpec::default() }
     }
 
-    /// The plugin request for `model_id`: the prompt trimmed, a blank
-    /// negative prompt dropped, width and height as one size, one image
-    /// unless `count` says otherwise, and `params` as the `extra` text.
-    pub fn to_request(&self, operation: Operation, model_id: &str, images: Vec<InputImage>) -> GenerationRequest {
+    /// The prompt for `model`: the caller's `prompt` trimmed, or — with a
+    /// `structured_prompt` — both compiled into the model's prompt style
+    /// (`crate::prompting::compile`).
+    ///
+    /// Errors: a structured prompt that does not parse (naming its path).
+    pub fn compile_prompt(&self, model: &ModelInfo) -> Result<Compiled, FieldError> {
+        match &self.settings.structured_prompt {
+            Some(structured) => Ok(crate::prompting::compile(
+                &self.prompt,
+                &crate::prompting::parse(structured)?,
+                model.prompt_style,
+                model.features.negative_prompt,
+            )),
+            None => Ok(Compiled { prompt: self.prompt.trim().to_string(), ..Compiled::default() }),
+        }
+    }
+
+    /// The plugin request for `model`: the prompt compiled for it, the
+    /// negative prompt joined with the structured prompt's negatives (a
+    /// blank one dropped), width and height as one size, one image unless
+    /// `count` says otherwise, and `params` as the `extra` text.
+    ///
+    /// Errors: as [`GenerateSpec::compile_prompt`].
+    pub fn to_request(
+        &self,
+        operation: Operation,
+        model: &ModelInfo,
+        images: Vec<InputImage>,
+    ) -> Result<GenerationRequest, FieldError> {
         let s = &self.settings;
         let size = match (s.width, s.height) {
             (Some(width), Some(height)) => Some(Dimensions { width, height }),
             _ => None,
         };
-        GenerationRequest {
+        let compiled = self.compile_prompt(model)?;
+        let own_negative = s.negative_prompt.clone().filter(|n| !n.trim().is_empty());
+        let negative_prompt = match (own_negative, compiled.negative) {
+            (Some(own), Some(structured)) => Some(format!("{own}, {structured}")),
+            (own, structured) => own.or(structured),
+        };
+        Ok(GenerationRequest {
             operation,
-            model: model_id.to_string(),
-            prompt: self.prompt.trim().to_string(),
-            negative_prompt: s.negative_prompt.clone().filter(|n| !n.trim().is_empty()),
+            model: model.id.clone(),
+            prompt: compiled.prompt,
+            negative_prompt,
             size,
             aspect_ratio: s.aspect_ratio.clone(),
             size_tier: s.size_tier.clone(),
@@ -213,7 +272,7 @@ impl GenerateSpec {
             strength: s.strength,
             images,
             extra: s.params_text(),
-        }
+        })
     }
 
     /// The operation these inputs ask for: generate without inputs, inpaint
@@ -252,6 +311,12 @@ pub struct Recipe {
     pub settings: Settings,
     #[serde(default)]
     pub images: Vec<InputSpec>,
+    /// The caller's own `prompt` before a `structured_prompt` was compiled
+    /// into it (the sidecar's `prompt` is the compiled text), so that
+    /// `vary_image` recompiles instead of compiling twice; absent without
+    /// a structured prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_prompt: Option<String>,
 }
 
 fn first_recipe_version() -> u32 {
@@ -291,7 +356,13 @@ mod tests {
             params: Some(json!({"background": "transparent", "n": {"deep": [1, 2]}}).as_object().unwrap().clone()),
             ..Settings::default()
         };
-        let recipe = Recipe { version: RECIPE_VERSION, operation: Operation::Generate, settings, images: vec![] };
+        let recipe = Recipe {
+            version: RECIPE_VERSION,
+            operation: Operation::Generate,
+            settings,
+            images: vec![],
+            source_prompt: Some("a heron".into()),
+        };
         let read: Recipe = serde_json::from_value(serde_json::to_value(&recipe).unwrap()).unwrap();
         assert_eq!(read, recipe);
     }
@@ -317,6 +388,36 @@ mod tests {
         assert_eq!(varied.params, json!({"background": "transparent", "output_format": "webp"}).as_object().cloned());
         let same = base.clone().overridden_by(Settings::default());
         assert_eq!(same, base, "no overrides change nothing");
+    }
+
+    #[test]
+    fn a_structured_prompt_compiles_per_model_and_a_variation_patches_it() {
+        let mut model: ModelInfo = serde_json::from_value(json!({
+            "id": "sd", "display_name": "SD", "aliases": [], "operations": ["generate"], "aspect_ratios": [],
+            "size_tiers": [], "sizes": [], "min_side": 64, "max_side": 2048, "size_multiple": 8,
+            "default_size": {"width": 512, "height": 512}, "max_images": 1, "max_input_images": 0,
+            "features": {"negative_prompt": true, "seed": true, "steps": false, "guidance": false, "strength": false,
+                         "mask": false, "custom_size": true},
+            "output_formats": ["image/png"], "lifecycle": "current", "replacement": null,
+            "price_per_image_usd": null, "prompt_notes": null, "prompt_style": "weighted_tags"}))
+        .unwrap();
+        let mut spec = GenerateSpec::text("");
+        spec.settings.negative_prompt = Some("watermark".into());
+        spec.settings.structured_prompt =
+            json!({"subject": "a fox", "lighting": "dusk", "negative": "blur"}).as_object().cloned();
+        let request = spec.to_request(Operation::Generate, &model, vec![]).unwrap();
+        assert_eq!(request.prompt, "(a fox:1.2), dusk");
+        assert_eq!(request.negative_prompt.as_deref(), Some("watermark, blur"));
+        model.prompt_style = crate::model::PromptStyle::NaturalLanguage;
+        let request = spec.to_request(Operation::Generate, &model, vec![]).unwrap();
+        assert_eq!(request.prompt, "A fox. Lighting: dusk.");
+
+        let varied = spec.settings.clone().overridden_by(Settings {
+            structured_prompt: json!({"lighting": "night", "negative": null}).as_object().cloned(),
+            ..Settings::default()
+        });
+        assert_eq!(varied.structured_prompt.map(Value::Object), Some(json!({"subject": "a fox", "lighting": "night"})));
+        assert_eq!(varied.negative_prompt.as_deref(), Some("watermark"), "other settings kept");
     }
 
     #[test]

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 include!(concat!(env!("OUT_DIR"), "/plugin_templates.rs"));
 
 /// The WIT world a new project builds against (the newest this host loads).
-pub const WIT: &str = include_str!("../../wit/v0.2.0/image-provider.wit");
-pub const WIT_VERSION: &str = "0.2.0";
+pub const WIT: &str = include_str!("../../wit/v0.3.0/image-provider.wit");
+pub const WIT_VERSION: &str = "0.3.0";
 
 /// The languages `plugins new` writes projects in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

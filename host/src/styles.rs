@@ -37,6 +37,9 @@ pub struct Style {
     /// Added to the negative prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub negative_prompt: Option<String>,
+    /// Structured-prompt defaults (as generate_image's); the request's keys win.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structured_prompt: Option<crate::request::Params>,
 }
 
 /// The styles of one store (`<store>/styles/<name>.json`).
@@ -102,6 +105,12 @@ impl StyleBook {
                 *text = None;
             }
         }
+        if let Some(structured) = &style.structured_prompt {
+            crate::prompting::parse(structured)?;
+        }
+        if style.structured_prompt.as_ref().is_some_and(|s| s.is_empty()) {
+            style.structured_prompt = None;
+        }
         let replaced = self.path(&style.name).is_file();
         if !replaced && self.list().len() >= MAX_STYLES {
             return Err(FieldError::other(format!("{MAX_STYLES} styles are saved already; delete_style one first")));
@@ -132,7 +141,8 @@ impl StyleBook {
 /// `spec` with its `style` applied and cleared: the brief appended to the
 /// prompt, the style's aspect ratio when the request gives no size, its
 /// provider and model when the request names no provider, its negative
-/// prompt joined to the request's.
+/// prompt joined to the request's, and its structured-prompt defaults
+/// under the request's own (the request's keys win; a `null` removes one).
 ///
 /// Errors: an unknown style (field `style`, naming the saved ones).
 pub fn apply(book: &StyleBook, mut spec: GenerateSpec) -> Result<GenerateSpec, FieldError> {
@@ -159,6 +169,10 @@ pub fn apply(book: &StyleBook, mut spec: GenerateSpec) -> Result<GenerateSpec, F
         (Some(own), Some(theirs)) => Some(format!("{own}, {theirs}")),
         (own, theirs) => own.or(theirs),
     };
+    if let Some(defaults) = style.structured_prompt {
+        let own = settings.structured_prompt.take().unwrap_or_default();
+        settings.structured_prompt = Some(crate::prompting::merge_patch(defaults, own)).filter(|s| !s.is_empty());
+    }
     Ok(spec)
 }
 
@@ -174,6 +188,7 @@ mod tests {
             provider: None,
             model: None,
             negative_prompt: Some("colour".into()),
+            structured_prompt: None,
         }
     }
 
@@ -196,6 +211,24 @@ mod tests {
         sized.settings.style = Some("ink".into());
         sized.settings.width = Some(512);
         assert_eq!(apply(&book, sized).unwrap().settings.aspect_ratio, None, "the request's own size wins");
+    }
+
+    #[test]
+    fn a_styles_structured_defaults_sit_under_the_requests_own_and_are_checked_when_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = StyleBook::new(dir.path());
+        let defaults = serde_json::json!({"lighting": "hard shadows", "palette": ["black", "silver"], "mood": "tense"});
+        book.save(Style { structured_prompt: defaults.as_object().cloned(), ..style("noir") }).unwrap();
+        let mut spec = GenerateSpec::text("a detective");
+        spec.settings.style = Some("noir".into());
+        spec.settings.structured_prompt = serde_json::json!({"palette": ["red"], "mood": null}).as_object().cloned();
+        let applied = apply(&book, spec).unwrap();
+        assert_eq!(
+            applied.settings.structured_prompt.map(serde_json::Value::Object),
+            Some(serde_json::json!({"lighting": "hard shadows", "palette": ["red"]}))
+        );
+        let bad = Style { structured_prompt: serde_json::json!({"lightning": 1}).as_object().cloned(), ..style("bad") };
+        assert_eq!(book.save(bad).unwrap_err().field.as_deref(), Some("structured_prompt.lightning"));
     }
 
     #[test]

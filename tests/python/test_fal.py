@@ -101,6 +101,20 @@ def test_generate_sends_fal_inputs_and_stores_pngs(setup):
     assert all(p.startswith(("/fal-ai/flux/dev", "/fal-ai/flux/requests/", "/files/")) for p in paths), paths
 
 
+def test_a_structured_prompt_reaches_flux_as_t5_prose_and_its_negatives_are_left_out(setup):
+    structured_prompt = {"subject": "a lighthouse", "scene": "a stormy coast at dusk", "style": {"medium": "oil painting"},
+                         "lighting": "warm lamplight", "text": {"content": "NORTH LIGHT", "placement": "at the bottom"},
+                         "negative": "people"}
+    result = setup.generate("", "--structured-prompt", json.dumps(structured_prompt))
+    outputs(result)
+    [submit] = submits(setup)
+    # FLUX declares t5-prose: one descriptive sentence, no labels, no weights.
+    assert submit["json"]["prompt"] == ('A lighthouse, set in a stormy coast at dusk, oil painting, warm lamplight, '
+                                        'with the text "NORTH LIGHT" written at the bottom.'), submit["json"]["prompt"]
+    assert "people" not in json.dumps(submit["json"]), "FLUX has no negative prompt, and naming a thing draws it"
+    assert "structured_prompt.negative (people) was left out" in result.stderr, result.stderr
+
+
 def test_auth_header_arrives_in_fal_form_and_the_plugin_never_sees_the_key(setup):
     result = setup.generate("a lighthouse [fake:echo_auth]", "--width", "512", "--height", "512")
     outputs(result)

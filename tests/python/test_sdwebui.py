@@ -109,6 +109,24 @@ def png_size(path: str | Path) -> tuple[int, int]:
 
 # -- CLI ------------------------------------------------------------------------------------
 
+def test_a_structured_prompt_reaches_a_checkpoint_as_weighted_tags_with_negatives_joined(setup):
+    structured_prompt = {"subject": "a red fox", "subjects": [{"description": "a crow", "position": "on a branch"}],
+                         "scene": "snowy birch forest", "style": {"medium": "watercolor", "descriptors": ["loose"]},
+                         "palette": ["rust", "cream"], "negative": ["blurry", "extra limbs"]}
+    outputs(setup.generate("", "--model", "sd_xl_base_1.0", "--negative-prompt", "watermark",
+                           "--structured-prompt", json.dumps(structured_prompt)))
+    [call] = setup.posts("txt2img")
+    assert call["json"]["prompt"] == ("(a red fox:1.2), (a crow:1.1), on a branch, snowy birch forest, watercolor, loose, "
+                                      "rust and cream palette"), call["json"]["prompt"]
+    assert call["json"]["negative_prompt"] == "watermark, blurry, extra limbs"
+
+
+def test_a_structured_prompt_with_an_unknown_key_is_refused_naming_it(setup):
+    result = setup.generate("a fox", "--structured-prompt", '{"subject": "a fox", "lightning": "dusk"}')
+    assert failed(result, "--structured-prompt.lightning", "unknown key `lightning`")
+    assert setup.posts("txt2img") == [], "nothing reached the server"
+
+
 def test_txt2img_maps_the_request_and_picks_the_checkpoint(setup):
     images = outputs(setup.generate("a red fox in snow", "--model", "sd_xl_base_1.0", "--count", "2", "--seed", "42",
                                     "--steps", "12", "--width", "640", "--height", "384", "--negative-prompt", "blurry"))

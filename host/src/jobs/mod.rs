@@ -152,6 +152,9 @@ impl Jobs {
             input.id = self.inputs.import(staged).await.map_err(|e| FieldError::field(&input_field(index), e))?;
         }
         let request = run::build_request(&self.store, &spec, operation, &route.model)?;
+        // What reached the provider: with a structured prompt, the compiled text.
+        record.prompt = request.prompt.clone();
+        record.structured = spec.settings.structured_prompt.is_some();
         record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());

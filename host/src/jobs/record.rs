@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobStatus {
-    /// Waiting in the provider's queue.
+    // Queued: waiting in the provider's queue. (A doc comment here would
+    // split the schema's enum into a `oneOf`, which costs tokens.)
     Queued,
     Running,
     Succeeded,
@@ -34,7 +35,11 @@ pub struct JobRecord {
     pub status: JobStatus,
     pub provider: String,
     pub model: String,
+    /// The prompt as the provider got it (compiled, with a structured prompt).
     pub prompt: String,
+    /// Whether `prompt` was compiled from a `structured_prompt`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub structured: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     /// The plugin's job token while the provider holds the job.
@@ -83,6 +88,7 @@ impl JobRecord {
             provider: provider.into(),
             model: model.into(),
             prompt: prompt.into(),
+            structured: false,
             created_at: now,
             updated_at: now,
             token: None,
@@ -95,6 +101,12 @@ impl JobRecord {
             warnings: Vec::new(),
             resume: None,
         }
+    }
+
+    /// The prompt a `structured_prompt` compiled to (what the provider got),
+    /// when the request had one.
+    pub fn compiled_prompt(&self) -> Option<&str> {
+        self.structured.then_some(self.prompt.as_str())
     }
 
     /// Whether `id` has the shape of a job id (safe in a path).

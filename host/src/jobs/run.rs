@@ -58,7 +58,7 @@ pub fn build_request(
             data,
         });
     }
-    Ok(spec.to_request(operation, &model.id, images))
+    spec.to_request(operation, model, images)
 }
 
 /// A job in flight.
@@ -398,14 +398,21 @@ impl JobRun {
         let settings = Settings {
             provider: Some(self.route.provider.id.clone()),
             model: Some(self.route.model.id.clone()),
-            negative_prompt: r.negative_prompt.clone(),
+            // The caller's own: a structured prompt's negatives stay in it.
+            negative_prompt: self.spec.settings.negative_prompt.clone().filter(|n| !n.trim().is_empty()),
             width: r.size.map(|s| s.width),
             height: r.size.map(|s| s.height),
             count: Some(r.count),
             seed: r.seed,
             ..self.spec.settings.clone()
         };
-        Recipe { version: RECIPE_VERSION, operation: r.operation, settings, images: self.spec.inputs.clone() }
+        Recipe {
+            version: RECIPE_VERSION,
+            operation: r.operation,
+            settings,
+            images: self.spec.inputs.clone(),
+            source_prompt: self.spec.settings.structured_prompt.is_some().then(|| self.spec.prompt.clone()),
+        }
     }
 
     fn notify(&self, fraction: Option<f32>, message: String) {

@@ -42,13 +42,23 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
             format!("model `{}` cannot {operation:?} (it supports {:?})", model.id, model.operations).to_lowercase(),
         ));
     }
+    let structured = s.structured_prompt.as_ref().map(crate::prompting::parse).transpose()?;
     let prompt = spec.prompt.trim();
-    if prompt.is_empty() {
-        return Err(invalid("prompt", "must not be empty: describe the image you want".into()));
+    if prompt.is_empty() && !structured.as_ref().is_some_and(|p| p.describes_content()) {
+        let message = match structured {
+            Some(_) => {
+                "must not be empty when structured_prompt has no subject, subjects or scene: say what the image shows"
+            }
+            None => "must not be empty: describe the image you want (or give structured_prompt)",
+        };
+        return Err(invalid("prompt", message.into()));
     }
-    if prompt.chars().count() > MAX_PROMPT_CHARS {
-        return Err(invalid("prompt", format!("is longer than {MAX_PROMPT_CHARS} characters")));
+    let compiled = spec.compile_prompt(model)?;
+    if compiled.prompt.chars().count() > MAX_PROMPT_CHARS {
+        let field = if structured.is_some() { "structured_prompt" } else { "prompt" };
+        return Err(invalid(field, format!("makes a prompt longer than {MAX_PROMPT_CHARS} characters")));
     }
+    warnings.extend(compiled.notes);
     let count = s.count.unwrap_or(1);
     if count == 0 || count > model.max_images {
         return Err(invalid(
@@ -286,6 +296,7 @@ mod tests {
             replacement: None,
             price_per_image_usd: None,
             prompt_notes: None,
+            prompt_style: Default::default(),
             parameters: None,
         }
     }

@@ -96,7 +96,13 @@ mod tests {
                 "invalid value: integer `-64`, expected u32",
             ),
             ("generate_image", json!({"prompt": "x", "seed": "one"}), "seed", "invalid type: string \"one\""),
-            ("generate_image", json!({"width": 64}), "prompt", "missing field `prompt`"),
+            ("generate_image", json!({"prompt": 7}), "prompt", "invalid type: integer `7`"),
+            (
+                "generate_image",
+                json!({"structured_prompt": "a fox"}),
+                "structured_prompt",
+                "invalid type: string \"a fox\", expected a map",
+            ),
             ("generate_image", json!({"prompt": "x", "colour": "red"}), "colour", "unknown field `colour`"),
             (
                 "generate_image",

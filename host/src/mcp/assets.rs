@@ -322,7 +322,10 @@ impl EaselServer {
             Ok(s) => s,
             Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
         };
-        let Some(prompt) = args.prompt.or(original.prompt.clone()) else {
+        // With a structured prompt the sidecar's prompt is the compiled
+        // text: re-run the caller's own prose and recompile.
+        let source_prompt = original.recipe.as_ref().and_then(|r| r.source_prompt.clone());
+        let Some(prompt) = args.prompt.or(source_prompt).or(original.prompt.clone()) else {
             return Ok(error_result(&FieldError::field(
                 "image",
                 format!("image {} was imported, not generated; use edit_image with it as a reference", original.id),
@@ -340,7 +343,11 @@ impl EaselServer {
         };
         base.provider = base.provider.or(original.provider.clone());
         base.model = base.model.or(original.model.clone());
-        base.negative_prompt = base.negative_prompt.or(original.negative_prompt.clone());
+        // (The sidecar's negative prompt also holds a structured prompt's
+        // negatives, which the recipe's structured prompt carries itself.)
+        if base.structured_prompt.is_none() {
+            base.negative_prompt = base.negative_prompt.or(original.negative_prompt.clone());
+        }
         // One new image with a new seed unless the caller says otherwise.
         base.count = None;
         base.seed = None;

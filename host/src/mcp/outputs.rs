@@ -81,13 +81,26 @@ fn shallow(schema: &Value, defs: &Value, depth: usize) -> Value {
 
 /// `schema` without what costs tokens and tells a model nothing: the
 /// `$schema` dialect (MCP's default, JSON Schema 2020-12, is what rmcp
-/// writes) and number `format`s (`uint32`, `float`); descriptions, ranges
-/// and required fields stay. Applied to every tool's input schema.
+/// writes), number `format`s (`uint32`, `float`), the `minimum: 0` of
+/// unsigned integers, `additionalProperties: true` (the default) and
+/// `default: null`; descriptions, other ranges and required fields stay.
+/// Applied to every tool's input schema.
 pub fn compact_input_schema(schema: &JsonObject) -> Arc<JsonObject> {
     fn strip(value: &mut Value) {
         match value {
             Value::Object(object) => {
                 object.remove("$schema");
+                if object.get("type").and_then(Value::as_str) == Some("integer")
+                    && object.get("minimum").and_then(Value::as_u64) == Some(0)
+                {
+                    object.remove("minimum");
+                }
+                if object.get("additionalProperties") == Some(&Value::Bool(true)) {
+                    object.remove("additionalProperties");
+                }
+                if object.get("default") == Some(&Value::Null) {
+                    object.remove("default");
+                }
                 if object
                     .get("format")
                     .and_then(Value::as_str)
@@ -183,6 +196,9 @@ pub struct JobOutput {
     pub images: Vec<ImageFacts>,
     pub previews: Vec<PreviewFacts>,
     pub warnings: Vec<String>,
+    /// The prompt structured_prompt compiled to, as the provider got it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compiled_prompt: Option<String>,
     /// 0.0 ..= 1.0 when known.
     pub progress: Option<f32>,
     pub message: Option<String>,
@@ -205,6 +221,7 @@ impl JobOutput {
             images: job.images.iter().map(|id| ImageFacts::id_only(id)).collect(),
             previews: Vec::new(),
             warnings: job.warnings.clone(),
+            compiled_prompt: job.compiled_prompt().map(str::to_string),
             progress: job.progress,
             message: job.message.clone(),
             queue_position: job.queue_position,

@@ -50,6 +50,9 @@ pub async fn images_result(store: &Store, images: &[StoredImage], job: &JobRecor
             text.push_str(&format!("\n  revised prompt: {}", truncate(revised, 300)));
         }
     }
+    if let Some(compiled) = job.compiled_prompt() {
+        text.push_str(&format!("\ncompiled prompt: {}", truncate(compiled, 600)));
+    }
     for warning in &job.warnings {
         text.push_str(&format!("\nwarning: {warning}"));
     }

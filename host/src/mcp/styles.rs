@@ -58,6 +58,9 @@ impl EaselServer {
                 text.push_str(&format!("\n- {key}: {value}"));
             }
         }
+        if let Some(structured) = &style.structured_prompt {
+            text.push_str(&format!("\n- structured_prompt: {}", serde_json::Value::Object(structured.clone())));
+        }
         Ok(ReadResourceResult::new(vec![ResourceContents::text(text, uri).with_mime_type("text/markdown")]))
     }
 }

@@ -24,6 +24,8 @@ const MAX_WAIT_SECONDS: u64 = 300;
 #[serde(deny_unknown_fields)]
 pub struct GenerateArgs {
     /// What the image should show. Be concrete: subject, setting, style, lighting.
+    /// May be "" with structured_prompt.
+    #[serde(default)]
     pub prompt: String,
     /// Reference images (store id, image:// URI, data: URI, URL or allowed path) to guide the result.
     #[serde(default)]
@@ -58,6 +60,7 @@ fn reference() -> ImageRole {
 #[serde(deny_unknown_fields)]
 pub struct EditArgs {
     /// What to change, e.g. "make it night time".
+    #[serde(default)]
     pub prompt: String,
     /// Input images: at least one `reference`, optionally one `mask`.
     pub images: Vec<ImageArg>,

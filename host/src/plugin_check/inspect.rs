@@ -6,7 +6,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 
 /// WIT versions of `easel:image-provider` this host loads.
-pub const SUPPORTED_WIT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+pub const SUPPORTED_WIT_VERSIONS: [&str; 3] = ["0.1.0", "0.2.0", "0.3.0"];
 
 /// What the first eight bytes of a `.wasm` file say it is.
 #[derive(Debug, PartialEq, Eq)]

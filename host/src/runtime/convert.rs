@@ -1,4 +1,4 @@
-//! `From` impls between the latest WIT bindings (0.2.0) and the host's `model`
+//! `From` impls between the latest WIT bindings (0.3.0) and the host's `model`
 //! types, one per record, variant and enum that crosses the boundary (the
 //! shape of Zed's `wasm_host/wit/since_v*.rs`). Text a plugin sends for
 //! users (error and progress messages) is escaped and cut here, so no
@@ -95,6 +95,11 @@ impl From<wit::ModelInfo> for model::ModelInfo {
             replacement: m.replacement,
             price_per_image_usd: m.price_per_image_usd.filter(|p| p.is_finite() && *p >= 0.0),
             prompt_notes: m.prompt_notes,
+            prompt_style: match m.prompt_style {
+                wit::PromptStyle::NaturalLanguage => model::PromptStyle::NaturalLanguage,
+                wit::PromptStyle::WeightedTags => model::PromptStyle::WeightedTags,
+                wit::PromptStyle::T5Prose => model::PromptStyle::T5Prose,
+            },
             // Text that is not JSON is kept as a string, which
             // `ProviderInfo::problems` reports as not a schema.
             parameters: m.parameters.map(|text| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text))),

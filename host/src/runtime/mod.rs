@@ -14,6 +14,7 @@ pub mod imports;
 pub mod limiter;
 pub mod logs;
 mod since_v0_1;
+mod since_v0_2;
 pub mod state;
 mod streams;
 
@@ -71,6 +72,7 @@ impl Runtime {
             .context("starting the epoch ticker")?;
         let mut linker = Linker::new(&engine);
         imports::link_wasi_core(&mut linker)?;
+        bindings::v0_3::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::v0_2::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         bindings::v0_1::ImageProvider::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)?;
         Ok(Arc::new(Runtime { engine, linker, cache_dir, compiling: Default::default() }))

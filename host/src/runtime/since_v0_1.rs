@@ -1,11 +1,13 @@
 //! Components built against `easel:image-provider@0.1.0`: its imports,
-//! implemented by delegating to the latest ones (`runtime::state`), and
-//! `From` impls that carry its types up to the latest, so that the rest of
-//! the host only ever sees one version. 0.1.0 lacks `model-info.parameters`
-//! (read as `none`: nothing declared, every param passes through).
+//! implemented by delegating to 0.2.0's (`runtime::since_v0_2`, which
+//! delegates to the latest), and `From` impls that carry its types up to
+//! 0.2.0, from where `since_v0_2` carries them to the latest, so that the
+//! rest of the host only ever sees one version. 0.1.0 lacks
+//! `model-info.parameters` (read as `none`: nothing declared, every param
+//! passes through).
 
-use super::bindings::latest::easel::image_provider as latest;
 use super::bindings::v0_1::easel::image_provider as v0_1;
+use super::bindings::v0_2::easel::image_provider as next;
 use super::state::PluginState;
 
 impl v0_1::types::Host for PluginState {}
@@ -15,17 +17,17 @@ impl v0_1::egress::Host for PluginState {
         &mut self,
         request: v0_1::egress::HttpRequest,
     ) -> wasmtime::Result<Result<v0_1::egress::HttpResponse, v0_1::egress::EgressError>> {
-        let request = latest::egress::HttpRequest {
+        let request = next::egress::HttpRequest {
             method: request.method,
             url: request.url,
             headers: request.headers,
             body: request.body,
             timeout_ms: request.timeout_ms,
         };
-        let result = latest::egress::Host::fetch(self, request).await?;
+        let result = next::egress::Host::fetch(self, request).await?;
         Ok(result.map(|r| v0_1::egress::HttpResponse { status: r.status, headers: r.headers, body: r.body }).map_err(
             |e| {
-                use latest::egress::EgressError as E;
+                use next::egress::EgressError as E;
                 use v0_1::egress::EgressError as Old;
                 match e {
                     E::Denied(m) => Old::Denied(m),
@@ -40,13 +42,13 @@ impl v0_1::egress::Host for PluginState {
     }
 
     async fn secret_configured(&mut self, name: String) -> wasmtime::Result<bool> {
-        latest::egress::Host::secret_configured(self, name).await
+        next::egress::Host::secret_configured(self, name).await
     }
 }
 
 impl v0_1::log::Host for PluginState {
     async fn log(&mut self, level: v0_1::log::Level, message: String) -> wasmtime::Result<()> {
-        use latest::log::Level as L;
+        use next::log::Level as L;
         use v0_1::log::Level as Old;
         let level = match level {
             Old::Trace => L::Trace,
@@ -55,27 +57,27 @@ impl v0_1::log::Host for PluginState {
             Old::Warn => L::Warn,
             Old::Error => L::Error,
         };
-        latest::log::Host::log(self, level, message).await
+        next::log::Host::log(self, level, message).await
     }
 }
 
 impl v0_1::progress::Host for PluginState {
     async fn report(&mut self, fraction: Option<f32>, message: String) -> wasmtime::Result<()> {
-        latest::progress::Host::report(self, fraction, message).await
+        next::progress::Host::report(self, fraction, message).await
     }
 }
 
 impl v0_1::config::Host for PluginState {
     async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        latest::config::Host::get(self, key).await
+        next::config::Host::get(self, key).await
     }
 
     async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        latest::config::Host::all(self).await
+        next::config::Host::all(self).await
     }
 }
 
-use latest::types as new;
+use next::types as new;
 use v0_1::types as old;
 
 impl From<old::ProviderInfo> for new::ProviderInfo {

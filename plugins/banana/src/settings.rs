@@ -2,7 +2,7 @@
 //! and checked once per call, and the model list they imply.
 
 use crate::template;
-use crate::types::{Dims, Host, Lifecycle, ModelInfo, Operation, ProviderError};
+use crate::types::{Dims, Host, Lifecycle, ModelInfo, Operation, PromptStyle, ProviderError};
 use easel_plugin_kit::config::{bad_config, config_list, config_str, config_u64, config_url};
 use easel_plugin_kit::size::parse_size;
 use serde_json::Value;
@@ -201,6 +201,7 @@ impl Settings {
                 replacement: None,
                 price_per_image_usd: None,
                 parameters: None,
+                prompt_style: PromptStyle::WeightedTags,
                 prompt_notes: Some(notes.clone()),
             })
             .collect()

@@ -7,7 +7,9 @@
 use crate::api;
 use crate::client::Client;
 use crate::settings::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, Settings, TOKEN_SECRET};
-use crate::types::{Features, Host, Level, Lifecycle, ModelInfo, Operation, ProviderError, ProviderInfo, SecretNeed};
+use crate::types::{
+    Features, Host, Level, Lifecycle, ModelInfo, Operation, PromptStyle, ProviderError, ProviderInfo, SecretNeed,
+};
 use crate::workflow::{Kind, Template};
 
 /// Model id used when a custom workflow loads its own model (no
@@ -81,6 +83,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
                 replacement: None,
                 price_per_image_usd: Some(0.0),
                 parameters: None,
+                prompt_style: PromptStyle::WeightedTags,
                 prompt_notes: Some(notes.clone()),
             }
         })

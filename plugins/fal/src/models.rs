@@ -7,7 +7,7 @@
 //! reference-image limits) are kept loose so that fal, not Easel, has the
 //! last word.
 
-use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 
 /// How a model's input is shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,10 +182,12 @@ fn info(entry: &Entry) -> ModelInfo {
         replacement: entry.replacement.map(String::from),
         price_per_image_usd: entry.price,
         parameters: None,
+        prompt_style: PromptStyle::NaturalLanguage,
         prompt_notes: Some(entry.notes.into()),
     };
     match entry.family {
         Family::Flux => ModelInfo {
+            prompt_style: PromptStyle::T5Prose,
             aspect_ratios: FLUX_RATIOS.iter().map(|(r, _)| r.to_string()).collect(),
             sizes: FLUX_PRESETS.iter().map(|(_, w, h)| Dims { width: *w, height: *h }).collect(),
             max_input_images: u32::from(entry.edits),
@@ -248,6 +250,7 @@ pub fn generic(id: &str) -> ModelInfo {
         replacement: None,
         price_per_image_usd: None,
         parameters: None,
+        prompt_style: PromptStyle::NaturalLanguage,
         prompt_notes: Some(
             "An operator-added fal endpoint: Easel's parameters are sent under fal's usual names (image_size, num_images, \
              seed, num_inference_steps, guidance_scale, negative_prompt, image_url/image_urls, mask_url, strength); \

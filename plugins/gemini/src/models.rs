@@ -6,7 +6,7 @@
 //! of Google notices), docs/providers/gemini.md#generatecontent (aspect ratios, `imageSize`), docs/providers/gemini.md#models (limits and
 //! prices, [S]/[M]).
 
-use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 
 /// No optional parameters: the base of every model's [`Features`].
 const NO_FEATURES: Features = Features {
@@ -248,6 +248,7 @@ impl Model {
             replacement: self.replacement.map(Into::into),
             price_per_image_usd: self.price_per_image_usd,
             parameters: None,
+            prompt_style: PromptStyle::NaturalLanguage,
             prompt_notes: self.prompt_notes.map(Into::into),
         }
     }

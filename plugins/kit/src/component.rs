@@ -8,7 +8,7 @@
 /// provider (see [`crate::export_provider`]).
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit/v0.2.0",
+        path: "../../wit/v0.3.0",
         world: "image-provider",
         pub_export_macro: true,
         default_bindings_module: "easel_plugin_kit::bindings",
@@ -290,6 +290,11 @@ fn model_info(m: t::ModelInfo) -> w::ModelInfo {
         replacement: m.replacement,
         price_per_image_usd: m.price_per_image_usd,
         prompt_notes: m.prompt_notes,
+        prompt_style: match m.prompt_style {
+            t::PromptStyle::NaturalLanguage => w::PromptStyle::NaturalLanguage,
+            t::PromptStyle::WeightedTags => w::PromptStyle::WeightedTags,
+            t::PromptStyle::T5Prose => w::PromptStyle::T5Prose,
+        },
         parameters: m.parameters.map(|schema| schema.to_string()),
     }
 }

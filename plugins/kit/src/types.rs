@@ -2,7 +2,7 @@
 //! plugin's imports, so that all provider logic compiles and is unit-tested
 //! natively; the wasm32 glue (`component`) converts to and from the bindings.
 //!
-//! Field meanings and units are those of `wit/v0.2.0/image-provider.wit`.
+//! Field meanings and units are those of `wit/v0.3.0/image-provider.wit`.
 
 /// What a request asks the model to do (WIT `operation`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +33,19 @@ pub struct Features {
     pub strength: bool,
     pub mask: bool,
     pub custom_size: bool,
+}
+
+/// How a model reads its prompt (WIT 0.3.0 `prompt-style`); the host
+/// compiles a caller's structured prompt into this form.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PromptStyle {
+    /// Full sentences, exact text in quotes (GPT Image, Gemini).
+    #[default]
+    NaturalLanguage,
+    /// Comma-separated tags with `(tag:1.2)` emphasis (SD 1.x/SDXL checkpoints).
+    WeightedTags,
+    /// Dense descriptive prose without weights (FLUX, SD 3).
+    T5Prose,
 }
 
 use std::fmt;
@@ -68,6 +81,8 @@ pub struct ModelInfo {
     /// US dollars per image.
     pub price_per_image_usd: Option<f64>,
     pub prompt_notes: Option<String>,
+    /// How the model reads a prompt.
+    pub prompt_style: PromptStyle,
     /// JSON Schema (draft 2020-12) of the provider parameters the model
     /// accepts (the caller's `params`, which arrive as [`Request::extra`]);
     /// the host validates `params` against it and names the failing key.

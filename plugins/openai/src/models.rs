@@ -5,7 +5,7 @@
 //! docstring), docs/providers/openai.md#generations, #edits (sizes, counts, inputs) and docs/providers/openai.md#models (prices, which are
 //! third-party quotes [S]).
 
-use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 
 /// No optional parameters: the base of every model's [`Features`].
 const NO_FEATURES: Features = Features {
@@ -271,6 +271,7 @@ impl Model {
             lifecycle: self.lifecycle,
             replacement: self.replacement.map(Into::into),
             price_per_image_usd: self.price_per_image_usd,
+            prompt_style: PromptStyle::NaturalLanguage,
             prompt_notes: self.prompt_notes.map(Into::into),
             parameters: self.parameters(),
         }

@@ -10,14 +10,14 @@ mod edit;
 mod render;
 
 wit_bindgen::generate!({
-    path: "../../wit/v0.2.0",
+    path: "../../wit/v0.3.0",
     world: "image-provider",
 });
 
 use easel::image_provider::log::{Level, log};
 use easel::image_provider::types::{
     Dimensions, Features, GenerationRequest, ImageData, ImageOutput, InlineImage, InvalidField, JobState, Lifecycle,
-    ModelInfo, Operation, ProviderError, ProviderInfo, Submission,
+    ModelInfo, Operation, PromptStyle, ProviderError, ProviderInfo, Submission,
 };
 use exports::easel::image_provider::provider::Guest;
 
@@ -72,6 +72,7 @@ impl Guest for Placeholder {
                 // The placeholder has no provider parameters: say so, so
                 // that `params` sent to it are refused instead of ignored.
                 parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),
+                prompt_style: PromptStyle::NaturalLanguage,
                 prompt_notes: Some(
                     "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
                 ),

@@ -6,7 +6,7 @@
 //! pixel limits are assumptions [M]: Replicate's 422 `invalid_fields` is the
 //! authority, and the plugin maps it back to Easel's field names.
 
-use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 
 /// How a model's input is shaped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,10 +142,12 @@ fn info(entry: &Entry) -> ModelInfo {
         // Replicate publishes no price in its API (docs/providers/replicate.md#models, ).
         price_per_image_usd: None,
         parameters: None,
+        prompt_style: PromptStyle::NaturalLanguage,
         prompt_notes: Some(entry.notes.into()),
     };
     match entry.family {
         Family::Flux { dev } => ModelInfo {
+            prompt_style: PromptStyle::T5Prose,
             operations: if dev { vec![Operation::Generate, Operation::Edit] } else { vec![Operation::Generate] },
             aspect_ratios: strings(&FLUX_RATIOS),
             max_input_images: u32::from(dev),
@@ -198,6 +200,7 @@ pub fn generic(id: &str) -> ModelInfo {
         replacement: None,
         price_per_image_usd: None,
         parameters: None,
+        prompt_style: PromptStyle::NaturalLanguage,
         prompt_notes: Some(
             "An operator-added Replicate model: only the parameters you set are sent (prompt, aspect_ratio, width, height, \
              num_outputs, seed, num_inference_steps, guidance_scale, negative_prompt, image, mask, prompt_strength); \

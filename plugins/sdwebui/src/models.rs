@@ -9,7 +9,7 @@
 //! and hash are aliases, and the title is what `override_settings` gets.
 
 use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
-use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation};
+use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 use easel_plugin_kit::text::text_of;
 use serde_json::Value;
 
@@ -126,6 +126,7 @@ pub fn model_infos(checkpoints: &[Checkpoint], shape: &Shape) -> Vec<ModelInfo> 
                 replacement: None,
                 price_per_image_usd: Some(0.0),
                 parameters: None,
+                prompt_style: PromptStyle::WeightedTags,
                 prompt_notes: Some(notes.clone()),
             }
         })

@@ -84,6 +84,9 @@ function describe() {
     features: { seed: true, customSize: true },
     outputFormats: ['image/png'],
     lifecycle: 'current',
+    // How the model reads a prompt: 'natural-language', 'weighted-tags'
+    // or 't5-prose'. Easel compiles a caller's structured prompt into it.
+    promptStyle: 'natural-language',
     // A JSON Schema of the API's own parameters (the caller's `params`).
     // This one accepts none, so stray params are refused, not ignored.
     parameters: '{"type": "object", "additionalProperties": false}',

@@ -89,6 +89,9 @@ class Provider(exports.Provider):
             replacement=None,
             price_per_image_usd=None,
             prompt_notes=None,
+            # How the model reads a prompt (NATURAL_LANGUAGE, WEIGHTED_TAGS or
+            # T5_PROSE); Easel compiles a caller's structured prompt into it.
+            prompt_style=types.PromptStyle.NATURAL_LANGUAGE,
             # A JSON Schema of the API's own parameters (the caller's
             # `params`). This one accepts none: stray params are refused.
             parameters='{"type": "object", "additionalProperties": false}',

@@ -16,7 +16,7 @@ use crate::egress::{HttpRequest, HttpResponse};
 use crate::errors::{bad_answer, from_egress, from_status};
 use crate::types::{
     Dimensions, Features, GenerationRequest, ImageData, ImageOutput, JobState, Lifecycle, ModelInfo, Operation,
-    ProviderError, ProviderInfo, RemoteImage, RunningState, SecretNeed, Submission, UpstreamFailure,
+    PromptStyle, ProviderError, ProviderInfo, RemoteImage, RunningState, SecretNeed, Submission, UpstreamFailure,
 };
 use serde_json::{Value, json};
 
@@ -65,6 +65,9 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         replacement: None,
         price_per_image_usd: None,
         prompt_notes: None,
+        // How the model reads a prompt; Easel compiles a caller's structured
+        // prompt into it (natural language, weighted tags or T5 prose).
+        prompt_style: PromptStyle::NaturalLanguage,
         // A JSON Schema of the API's own parameters (the caller's `params`).
         // This one accepts none, so stray `params` are refused, not ignored.
         parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),

@@ -72,7 +72,8 @@ pub enum Command {
         #[arg(long)]
         read_only: bool,
     },
-    /// Generate (or, with --image, edit) images and print `ID<TAB>PATH` per image.
+    /// Generate (or, with --image, edit; with --upscale, upscale) images and
+    /// print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
     /// Inspect the configured plugins.
     Plugins {
@@ -150,6 +151,10 @@ pub struct GenerateCmd {
     /// Mask image (store id or file path) for inpainting.
     #[arg(long)]
     pub mask: Option<String>,
+    /// Upscale the one --image by this factor (e.g. 2) instead of editing
+    /// it; the prompt may be "" (a creative upscaler takes it as a hint).
+    #[arg(long, value_name = "FACTOR", requires = "images", conflicts_with = "mask")]
+    pub upscale: Option<f32>,
     /// Copy the results into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -284,7 +289,7 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
         inputs.push(InputSpec { id: import(host, mask)?, role: ImageRole::Mask });
     }
     let settings = Settings { params: cmd.params()?, ..cmd.settings.clone() };
-    let spec = GenerateSpec { prompt: cmd.prompt.clone(), settings: settings.normalized(), inputs };
+    let spec = GenerateSpec { prompt: cmd.prompt.clone(), settings: settings.normalized(), inputs, scale: cmd.upscale };
     let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
     let printer = tokio::spawn(async move {
         while let Some(p) = progress_rx.recv().await {
@@ -304,6 +309,8 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
     let (job, images) = match outcome.map_err(|e| match &e.field {
         Some(field) => match field.strip_prefix("params") {
             Some(key) => anyhow::anyhow!("invalid --param{}: {}", key.replace('.', " "), e.message),
+            // `upscale_image`'s `scale` is the CLI's --upscale.
+            None if field == "scale" => anyhow::anyhow!("invalid --upscale: {}", e.message),
             None => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
         },
         None => anyhow::anyhow!("{}", e.message),

@@ -34,62 +34,62 @@ pub struct Settings {
     #[schemars(with = "String")]
     #[arg(long)]
     pub provider: Option<String>,
-    /// Model id or alias from list_providers (default: the provider's).
+    /// Model id or alias (list_models; default: the provider's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub model: Option<String>,
-    /// What the image should not show (models that support it).
+    /// What the image should not show.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub negative_prompt: Option<String>,
-    /// Output width in pixels (give with height; or use aspect_ratio).
+    /// Pixels, with height (or use aspect_ratio).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     #[arg(long)]
     pub width: Option<u32>,
-    /// Output height in pixels (give with width).
+    /// Pixels, with width.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     #[arg(long)]
     pub height: Option<u32>,
-    /// Aspect ratio W:H such as "16:9", instead of width/height.
+    /// W:H such as "16:9", instead of width/height.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub aspect_ratio: Option<String>,
-    /// Size tier with aspect_ratio, e.g. "1K" or "2K" (see list_providers).
+    /// With aspect_ratio: "1K", "2K", … (list_models).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]
     pub size_tier: Option<String>,
-    /// Number of images, 1 to the model's maximum (default 1).
+    /// Images to make (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     #[arg(long)]
     pub count: Option<u32>,
-    /// Seed for reproducible results (models that support it), 0 to 2^53 - 1.
+    /// Seed, to reproduce a result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u64", range(max = 9_007_199_254_740_991u64))]
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Sampling steps (diffusion models that support it).
+    /// Sampling steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u32")]
     #[arg(long)]
     pub steps: Option<u32>,
-    /// Guidance / CFG scale (models that support it).
+    /// Guidance (CFG) scale.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "f32")]
     #[arg(long)]
     pub guidance: Option<f32>,
-    /// Edits: how far to move from the input, 0.0 (keep) to 1.0 (replace).
+    /// Edits: 0 keeps the input, 1 replaces it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "f32")]
     #[arg(long)]
     pub strength: Option<f32>,
-    /// Fields instead of/beside prompt, compiled per model: subject,
+    /// Instead of/beside prompt, compiled per model: subject,
     /// subjects[{description,position,attributes}], scene,
     /// style{medium,descriptors}, composition{shot,angle,lens,framing},
     /// lighting, palette, mood, text[{content,placement,style}] (exact),
@@ -103,8 +103,7 @@ pub struct Settings {
     #[schemars(with = "String")]
     #[arg(long)]
     pub style: Option<String>,
-    /// Provider-native parameters, e.g. {"background": "transparent"}
-    /// (see the provider's docs).
+    /// Provider-native parameters, e.g. {"background": "transparent"}.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Params")]
     #[arg(skip)]
@@ -209,7 +208,16 @@ pub struct GenerateSpec {
     pub settings: Settings,
     #[serde(default)]
     pub inputs: Vec<InputSpec>,
+    /// An upscale: enlarge the one input by this factor (`1 < scale <=`
+    /// [`MAX_UPSCALE`]); the job sets `width`/`height` to the input's size
+    /// times it. `None` for every other operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f32>,
 }
+
+/// Largest upscale factor `upscale_image` takes (upscalers offer 2× to 4×,
+/// some 8×; the store keeps at most `store::MAX_PIXELS`).
+pub const MAX_UPSCALE: f32 = 8.0;
 
 impl GenerateSpec {
     /// A text-to-image spec with default settings.
@@ -275,9 +283,12 @@ impl GenerateSpec {
         })
     }
 
-    /// The operation these inputs ask for: generate without inputs, inpaint
-    /// with a mask, otherwise edit.
+    /// The operation this spec asks for: upscale with a `scale`, generate
+    /// without inputs, inpaint with a mask, otherwise edit.
     pub fn operation(&self) -> Operation {
+        if self.scale.is_some() {
+            return Operation::Upscale;
+        }
         match (self.inputs.is_empty(), self.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
             (true, _) => Operation::Generate,
             (false, true) => Operation::Inpaint,
@@ -317,6 +328,10 @@ pub struct Recipe {
     /// a structured prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_prompt: Option<String>,
+    /// An upscale's factor (the settings' width and height are its target
+    /// size); absent for other operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f32>,
 }
 
 fn first_recipe_version() -> u32 {
@@ -362,6 +377,7 @@ mod tests {
             settings,
             images: vec![],
             source_prompt: Some("a heron".into()),
+            scale: None,
         };
         let read: Recipe = serde_json::from_value(serde_json::to_value(&recipe).unwrap()).unwrap();
         assert_eq!(read, recipe);

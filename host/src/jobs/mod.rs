@@ -5,6 +5,7 @@
 mod record;
 mod recover;
 mod run;
+mod upscale;
 pub mod validate;
 
 pub use record::{JobLock, JobRecord, JobStatus, ResumeInfo};
@@ -126,20 +127,37 @@ impl Jobs {
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store.root()), spec)?;
+        let mut spec = spec;
         let operation = spec.operation();
-        let route = self.registry().route(spec.settings.provider.as_deref(), spec.settings.model.as_deref()).await?;
+        let settings = &spec.settings;
+        let route =
+            self.registry().route_for(settings.provider.as_deref(), settings.model.as_deref(), Some(operation)).await?;
         // A model that cannot inpaint may still take a mask with an edit.
         let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
             Operation::Edit
         } else {
             operation
         };
-        let warnings = validate::check(&spec, operation, &route.model)?;
         // Every input is fetched and checked whole before any is written, so
         // a request refused for one of them leaves nothing in the store.
-        let input_field = |index: usize| format!("images[{index}].image");
+        let input_field = |index: usize| match operation {
+            Operation::Upscale => "image".to_string(),
+            _ => format!("images[{index}].image"),
+        };
         let mut staged = Vec::with_capacity(spec.inputs.len());
-        for (index, input) in spec.inputs.iter().enumerate() {
+        if operation == Operation::Upscale {
+            // The target size is the input's times the factor, so the
+            // input is fetched before the size is checked.
+            let scale = upscale::check_request(&spec)?;
+            let input = self.inputs.stage(&spec.inputs[0].id).await.map_err(|e| FieldError::field("image", e))?;
+            let target = upscale::target_size(scale, self.staged_size(&input)?, &route.model)?;
+            let s = &mut spec.settings;
+            (s.width, s.height, s.aspect_ratio, s.size_tier) = (Some(target.width), Some(target.height), None, None);
+            spec.scale = Some(scale);
+            staged.push(input);
+        }
+        let warnings = validate::check(&spec, operation, &route.model)?;
+        for (index, input) in spec.inputs.iter().enumerate().skip(staged.len()) {
             staged.push(self.inputs.stage(&input.id).await.map_err(|e| FieldError::field(&input_field(index), e))?);
         }
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
@@ -147,7 +165,6 @@ impl Jobs {
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;
-        let mut spec = spec;
         for (index, (input, staged)) in spec.inputs.iter_mut().zip(staged).enumerate() {
             input.id = self.inputs.import(staged).await.map_err(|e| FieldError::field(&input_field(index), e))?;
         }
@@ -199,6 +216,19 @@ impl Jobs {
                 jobs.live.lock().unwrap().remove(&id);
             }
         });
+    }
+
+    /// The width and height of a staged input (from its sidecar when it is
+    /// already stored, else from its checked header).
+    fn staged_size(&self, staged: &crate::inputs::Staged) -> Result<crate::model::Dimensions, FieldError> {
+        let (width, height) = match staged {
+            crate::inputs::Staged::Stored(id) => {
+                let stored = self.store.get(id).map_err(|e| FieldError::field("image", format!("{e:#}")))?;
+                (stored.sidecar.width, stored.sidecar.height)
+            }
+            crate::inputs::Staged::New { image, .. } => (image.probe().width, image.probe().height),
+        };
+        Ok(crate::model::Dimensions { width, height })
     }
 
     /// Turn a finished record into images, or its error.

@@ -412,6 +412,7 @@ impl JobRun {
             settings,
             images: self.spec.inputs.clone(),
             source_prompt: self.spec.settings.structured_prompt.is_some().then(|| self.spec.prompt.clone()),
+            scale: self.spec.scale,
         }
     }
 

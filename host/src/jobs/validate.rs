@@ -44,7 +44,11 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     }
     let structured = s.structured_prompt.as_ref().map(crate::prompting::parse).transpose()?;
     let prompt = spec.prompt.trim();
-    if prompt.is_empty() && !structured.as_ref().is_some_and(|p| p.describes_content()) {
+    // An upscaler needs no prompt (a creative one takes it as a hint).
+    if prompt.is_empty()
+        && operation != Operation::Upscale
+        && !structured.as_ref().is_some_and(|p| p.describes_content())
+    {
         let message = match structured {
             Some(_) => {
                 "must not be empty when structured_prompt has no subject, subjects or scene: say what the image shows"
@@ -123,6 +127,9 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
             "images",
             format!("model `{}` takes at most {} input images (got {references})", model.id, model.max_input_images),
         ));
+    }
+    if operation == Operation::Upscale && references != 1 {
+        return Err(invalid("image", "give exactly one image to upscale".into()));
     }
     if operation != Operation::Generate && references == 0 {
         return Err(invalid("images", "an edit needs at least one image with role `reference`".into()));

@@ -6,7 +6,7 @@
 //! error. The schemas `tools/list` shows are untouched.
 
 use super::assets::{DeleteArgs, ListImagesArgs, ShowArgs, VaryArgs};
-use super::tools::{EditArgs, GenerateArgs, JobArgs, ListModelsArgs};
+use super::tools::{EditArgs, GenerateArgs, JobArgs, ListModelsArgs, UpscaleArgs};
 use crate::jobs::FieldError;
 use crate::request::Settings;
 use serde::de::DeserializeOwned;
@@ -28,6 +28,7 @@ pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, FieldError> {
     match tool {
         "generate_image" => fits::<GenerateArgs>(arguments),
         "edit_image" => fits::<EditArgs>(arguments),
+        "upscale_image" => fits::<UpscaleArgs>(arguments),
         "get_generation_status" | "cancel_generation" => fits::<JobArgs>(arguments),
         "list_models" => fits::<ListModelsArgs>(arguments),
         "show_image" => fits::<ShowArgs>(arguments),

@@ -109,7 +109,7 @@ pub struct VaryArgs {
     pub prompt: Option<String>,
     #[serde(flatten)]
     pub settings: Settings,
-    /// Seconds to wait before returning a job id instead.
+    /// Seconds to wait before a job id is returned instead.
     #[serde(default)]
     #[schemars(with = "u64")]
     pub wait_seconds: Option<u64>,
@@ -129,8 +129,7 @@ fn id_of(handle: &str) -> &str {
 #[tool_router(router = asset_router, vis = "pub(super)")]
 impl EaselServer {
     /// Show a stored image, optionally resized, cropped, rotated, flipped or
-    /// re-encoded; always within the preview byte budget, with its
-    /// resource link, file path and URL.
+    /// re-encoded, within the preview byte budget.
     #[tool(output_schema = output_schema::<ShowOutput>(), annotations(title = "Show image", read_only_hint = true, open_world_hint = false))]
     async fn show_image(&self, Parameters(args): Parameters<ShowArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);
@@ -308,10 +307,8 @@ impl EaselServer {
         ))
     }
 
-    /// Re-run the request that made an image (its settings and params) with
-    /// a new seed, random unless given, and any overrides; params merge key
-    /// by key (null removes one). A model without seeds re-runs unseeded and
-    /// the result says so.
+    /// Re-run the request that made an image with a new seed (random unless
+    /// given) and any overrides; params merge key by key (null removes one).
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Vary image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn vary_image(
         &self,
@@ -325,7 +322,11 @@ impl EaselServer {
         // With a structured prompt the sidecar's prompt is the compiled
         // text: re-run the caller's own prose and recompile.
         let source_prompt = original.recipe.as_ref().and_then(|r| r.source_prompt.clone());
-        let Some(prompt) = args.prompt.or(source_prompt).or(original.prompt.clone()) else {
+        // An upscale may have had no prompt at all.
+        let upscaled = original.recipe.as_ref().is_some_and(|r| r.scale.is_some());
+        let Some(prompt) =
+            args.prompt.or(source_prompt).or(original.prompt.clone()).or_else(|| upscaled.then(String::new))
+        else {
             return Ok(error_result(&FieldError::field(
                 "image",
                 format!("image {} was imported, not generated; use edit_image with it as a reference", original.id),
@@ -334,11 +335,12 @@ impl EaselServer {
         // The recipe as recorded; sidecars from before typed recipes (version
         // 1) lack provider, model and negative prompt there, and sidecars
         // without one re-run the prompt on the parents.
-        let (mut base, inputs) = match original.recipe.clone() {
-            Some(recipe) => (recipe.settings, recipe.images),
+        let (mut base, inputs, scale) = match original.recipe.clone() {
+            Some(recipe) => (recipe.settings, recipe.images, recipe.scale),
             None => (
                 Settings::default(),
                 original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect(),
+                None,
             ),
         };
         base.provider = base.provider.or(original.provider.clone());
@@ -370,7 +372,7 @@ impl EaselServer {
             settings.seed = Some(u64::from(rand::random::<u32>()));
         }
         let seed = settings.seed;
-        let spec = GenerateSpec { prompt, settings, inputs };
+        let spec = GenerateSpec { prompt, settings, inputs, scale };
         let mut result = self.run_generation(spec, args.wait_seconds, context).await;
         if let (Err(model), None, false) = (&model_takes_seed, seed, result.is_error == Some(true)) {
             let note = format!(
@@ -381,8 +383,8 @@ impl EaselServer {
         Ok(result)
     }
 
-    /// Delete a stored image — whole or damaged — and its cached views.
-    /// Images made from it keep its id in their lineage, marked deleted.
+    /// Delete a stored image (whole or damaged) and its cached views; images
+    /// made from it keep its id in their lineage.
     #[tool(output_schema = output_schema::<DeleteOutput>(), annotations(title = "Delete image", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false))]
     async fn delete_image(&self, Parameters(args): Parameters<DeleteArgs>) -> Result<CallToolResult, ErrorData> {
         let id = id_of(&args.image);

@@ -32,7 +32,7 @@ pub struct GenerateArgs {
     pub reference_images: Vec<String>,
     #[serde(flatten)]
     pub settings: Settings,
-    /// Seconds to wait before returning a job id instead (default from the deployment, max 300).
+    /// Seconds to wait before a job id is returned instead (max 300).
     #[serde(default)]
     #[schemars(with = "u64")]
     pub wait_seconds: Option<u64>,
@@ -42,8 +42,7 @@ pub struct GenerateArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageArg {
-    /// Store id (from generate_image), `image://ID` URI, `data:image/…;base64,…` URI,
-    /// http(s) URL, or a file path inside the deployment's allowed directories.
+    /// Store id, image:// URI, data: URI, http(s) URL or allowed file path.
     pub image: String,
     /// `reference` (default): the image to edit or take after; `mask`: where to edit.
     #[serde(default = "reference")]
@@ -66,17 +65,63 @@ pub struct EditArgs {
     pub images: Vec<ImageArg>,
     #[serde(flatten)]
     pub settings: Settings,
-    /// Seconds to wait before returning a job id instead.
+    /// Seconds to wait before a job id is returned instead.
     #[serde(default)]
     #[schemars(with = "u64")]
     pub wait_seconds: Option<u64>,
+}
+
+/// `upscale_image`'s arguments: the image, the factor, and the few
+/// settings an upscaler takes.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpscaleArgs {
+    /// Store id, image:// URI, data: URI, http(s) URL or allowed file path.
+    pub image: String,
+    /// Factor for width and height, more than 1 and at most 8 (default 2).
+    #[serde(default)]
+    #[schemars(with = "f32")]
+    pub scale: Option<f32>,
+    /// Hint for upscalers that take one.
+    #[serde(default)]
+    pub prompt: String,
+    /// Provider id (default: the deployment's).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub provider: Option<String>,
+    /// Upscale model (default: the provider's first).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub model: Option<String>,
+    /// Provider-native parameters.
+    #[serde(default)]
+    #[schemars(with = "crate::request::Params")]
+    pub params: Option<crate::request::Params>,
+    /// Seconds to wait before a job id is returned instead.
+    #[serde(default)]
+    #[schemars(with = "u64")]
+    pub wait_seconds: Option<u64>,
+}
+
+impl UpscaleArgs {
+    /// The job spec `upscale_image` runs: one reference input and the factor.
+    pub(crate) fn into_spec(self) -> GenerateSpec {
+        let settings =
+            Settings { provider: self.provider, model: self.model, params: self.params, ..Settings::default() };
+        GenerateSpec {
+            prompt: self.prompt,
+            settings: settings.normalized(),
+            inputs: vec![InputSpec { id: self.image, role: ImageRole::Reference }],
+            scale: Some(self.scale.unwrap_or(2.0)),
+        }
+    }
 }
 
 impl GenerateArgs {
     /// The job spec `generate_image` runs; `wait_seconds` is not part of it.
     pub(crate) fn into_spec(self) -> GenerateSpec {
         let inputs = self.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect();
-        GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs }
+        GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs, scale: None }
     }
 }
 
@@ -89,7 +134,7 @@ impl EditArgs {
             return Err(FieldError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
         }
         let inputs = self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect();
-        Ok(GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs })
+        Ok(GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs, scale: None })
     }
 }
 
@@ -102,9 +147,9 @@ pub struct JobArgs {
 
 #[tool_router(vis = "pub(super)")]
 impl EaselServer {
-    /// Generate images from a text prompt. Returns image ids, small previews,
-    /// image:// resource links and file paths; if generation outlives the wait,
-    /// returns a job_id for get_generation_status. May cost money with paid providers.
+    /// Generate images from a prompt. Returns ids, previews, image:// links
+    /// and paths, or a job_id (get_generation_status) if it outlives the
+    /// wait. May cost money with paid providers.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Generate image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn generate_image(
         &self,
@@ -115,9 +160,9 @@ impl EaselServer {
         Ok(self.run_generation(args.into_spec(), wait, context).await)
     }
 
-    /// Edit images: give input images by id (from generate_image) with role
-    /// `reference` (and optionally one `mask`) plus what to change. The result
-    /// records its parents. May cost money with paid providers.
+    /// Edit images given by id with role `reference` (optionally one `mask`)
+    /// and what to change; the result records its parents. May cost money
+    /// with paid providers.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Edit image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
     async fn edit_image(
         &self,
@@ -129,6 +174,18 @@ impl EaselServer {
             Ok(spec) => Ok(self.run_generation(spec, wait, context).await),
             Err(error) => Ok(error_result(&error)),
         }
+    }
+
+    /// Upscale an image by a factor with an upscale model (list_models
+    /// operation upscale); the result records its parent.
+    #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Upscale image", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true))]
+    async fn upscale_image(
+        &self,
+        Parameters(args): Parameters<UpscaleArgs>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let wait = args.wait_seconds;
+        Ok(self.run_generation(args.into_spec(), wait, context).await)
     }
 
     /// Status of a generation job; returns its images once it has succeeded.
@@ -164,9 +221,8 @@ impl EaselServer {
         })
     }
 
-    /// List the configured image providers with their status (ready,
-    /// unconfigured with the reason, disabled, unavailable), models, model
-    /// lifecycle (deprecated/retired) and price per image where known.
+    /// The configured providers: status (ready, unconfigured and why,
+    /// disabled, unavailable), models, lifecycle and price per image.
     #[tool(output_schema = output_schema::<ProvidersOutput>(), annotations(title = "List providers", read_only_hint = true, open_world_hint = false))]
     async fn list_providers(&self) -> Result<CallToolResult, ErrorData> {
         let summaries = self.app.registry().summaries().await;
@@ -188,9 +244,8 @@ impl EaselServer {
         Ok(json_result(text, to_json(&ProvidersOutput { providers: summaries })))
     }
 
-    /// Full capabilities of each model (sizes, aspect ratios, limits,
-    /// supported parameters, prompt advice), optionally for one provider,
-    /// one operation, or models matching a query.
+    /// Each model's capabilities (sizes, ratios, limits, parameters, prompt
+    /// advice), filtered by provider, operation or query words.
     #[tool(output_schema = output_schema::<ModelsOutput>(), annotations(title = "List models", read_only_hint = true, open_world_hint = false))]
     async fn list_models(&self, Parameters(args): Parameters<ListModelsArgs>) -> Result<CallToolResult, ErrorData> {
         let registry = self.app.registry();

@@ -14,7 +14,7 @@ use crate::config::{Deployment, PluginEntry};
 use crate::egress::EgressPolicy;
 use crate::egress::secrets::SecretSet;
 use crate::field_error::FieldError;
-use crate::model::{Lifecycle, ModelInfo, ProviderInfo};
+use crate::model::{Lifecycle, ModelInfo, Operation, ProviderInfo};
 use crate::runtime::state::PluginContext;
 use crate::runtime::{Limits, Plugin, Runtime};
 use serde::Serialize;
@@ -402,6 +402,67 @@ impl Registry {
     /// Pick provider and model. With neither, the default provider's default
     /// model; with only a model, the first ready provider that has it.
     pub async fn route(&self, provider: Option<&str>, model: Option<&str>) -> Result<Route, FieldError> {
+        self.route_for(provider, model, None).await
+    }
+
+    /// [`Registry::route`] for a request that needs `operation`: without a
+    /// model, the provider's default model when it can do it, else the
+    /// provider's first model that can (so `upscale_image` reaches the
+    /// upscaler, not the text-to-image default).
+    ///
+    /// Errors: as `route`, and a chosen provider or model that cannot do
+    /// `operation` (an inpaint also goes to a model that can edit), naming a
+    /// configured provider and model that can.
+    pub async fn route_for(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+        operation: Option<Operation>,
+    ) -> Result<Route, FieldError> {
+        let route = self.route_model(provider, model, operation).await?;
+        let Some(operation) = operation else { return Ok(route) };
+        if can_do(&route.model, operation) {
+            return Ok(route);
+        }
+        let verb = format!("{operation:?}").to_lowercase();
+        let instead = match self.able_to(operation).await {
+            Some((provider, model)) => format!("provider `{provider}` model `{model}` can"),
+            None => format!("no configured provider has a model that can {verb}"),
+        };
+        let (field, message) = match model {
+            Some(_) => ("model", format!("model `{}` cannot {verb}; {instead}", route.model.id)),
+            None => ("provider", format!("provider `{}` has no model that can {verb}; {instead}", route.provider.id)),
+        };
+        Err(FieldError::field(field, message))
+    }
+
+    /// The first ready provider (the default first) and its first listed,
+    /// non-retired model that can do `operation`.
+    async fn able_to(&self, operation: Operation) -> Option<(String, String)> {
+        let default = self.default_provider();
+        let ordered = self
+            .providers
+            .iter()
+            .filter(|p| Some(p.id.as_str()) == default)
+            .chain(self.providers.iter().filter(|p| Some(p.id.as_str()) != default));
+        for provider in ordered {
+            if provider.status().await != Status::Ready {
+                continue;
+            }
+            let Ok(info) = provider.info().await else { continue };
+            if let Some(model) = info.models.iter().find(|m| able(m, operation)) {
+                return Some((provider.id.clone(), model.id.clone()));
+            }
+        }
+        None
+    }
+
+    async fn route_model(
+        &self,
+        provider: Option<&str>,
+        model: Option<&str>,
+        operation: Option<Operation>,
+    ) -> Result<Route, FieldError> {
         let provider = match (provider, model) {
             (Some(id), _) => self.get(id).cloned().ok_or_else(|| {
                 FieldError::field(
@@ -448,6 +509,14 @@ impl Registry {
                     ),
                 )
             })?,
+            None if operation.is_some_and(|op| {
+                info.find_model(&info.default_model).is_none_or(|m| !can_do(&m, op))
+                    && info.models.iter().any(|m| able(m, op))
+            }) =>
+            {
+                let op = operation.expect("checked above");
+                info.models.iter().find(|m| able(m, op)).cloned().expect("checked above")
+            }
             None => info.find_model(&info.default_model).map(|m| m.into_owned()).ok_or_else(|| {
                 FieldError::field(
                     "model",
@@ -476,6 +545,19 @@ impl Registry {
     fn names(&self) -> String {
         self.providers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// Whether `model` takes requests for `operation` (a mask goes with an edit
+/// to a model that cannot inpaint).
+fn can_do(model: &ModelInfo, operation: Operation) -> bool {
+    model.operations.contains(&operation)
+        || (operation == Operation::Inpaint && model.operations.contains(&Operation::Edit))
+}
+
+/// Whether `model` is one to route `operation` to by itself: it lists the
+/// operation, is not retired, and is a real id (not a `*` pattern).
+fn able(model: &ModelInfo, operation: Operation) -> bool {
+    can_do(model, operation) && model.lifecycle != Lifecycle::Retired && !model.id.contains('*')
 }
 
 fn model_summary(model: &ModelInfo) -> ModelSummary {

@@ -2,12 +2,14 @@
 //!
 //! It renders abstract PNG art from a hash of (prompt, seed, size) — the same
 //! inputs always give the same bytes — and edits by a deterministic tint and
-//! blend of the input image. It exists so that the whole pipeline (MCP tool →
+//! blend of the input image; its `placeholder-upscale` model resizes an image
+//! for real. It exists so that the whole pipeline (MCP tool →
 //! host → sandboxed plugin → store) can run and be tested with no keys and no
 //! network. It imports nothing but `log`.
 
 mod edit;
 mod render;
+mod upscale;
 
 wit_bindgen::generate!({
     path: "../../wit/v0.3.0",
@@ -44,39 +46,43 @@ impl Guest for Placeholder {
             display_name: "Placeholder (offline)".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             description: "Deterministic abstract art rendered inside the sandbox: no key, no network, no cost.".into(),
-            models: vec![ModelInfo {
-                id: MODEL_ID.into(),
-                display_name: "Placeholder v1".into(),
-                aliases: vec!["placeholder".into(), "default".into()],
-                operations: vec![Operation::Generate, Operation::Edit, Operation::Inpaint, Operation::Variation],
-                aspect_ratios: ASPECT_RATIOS.iter().map(|s| s.to_string()).collect(),
-                size_tiers: SIZE_TIERS.iter().map(|(n, _)| n.to_string()).collect(),
-                sizes: vec![],
-                min_side: 16,
-                max_side: MAX_SIDE,
-                size_multiple: 1,
-                default_size: Dimensions { width: 1024, height: 1024 },
-                max_images: 4,
-                max_input_images: 4,
-                features: Features::NEGATIVE_PROMPT
-                    | Features::SEED
-                    | Features::STEPS
-                    | Features::GUIDANCE
-                    | Features::STRENGTH
-                    | Features::MASK
-                    | Features::CUSTOM_SIZE,
-                output_formats: vec!["image/png".into()],
-                lifecycle: Lifecycle::Current,
-                replacement: None,
-                price_per_image_usd: Some(0.0),
-                // The placeholder has no provider parameters: say so, so
-                // that `params` sent to it are refused instead of ignored.
-                parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),
-                prompt_style: PromptStyle::NaturalLanguage,
-                prompt_notes: Some(
-                    "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it.".into(),
-                ),
-            }],
+            models: vec![
+                ModelInfo {
+                    id: MODEL_ID.into(),
+                    display_name: "Placeholder v1".into(),
+                    aliases: vec!["placeholder".into(), "default".into()],
+                    operations: vec![Operation::Generate, Operation::Edit, Operation::Inpaint, Operation::Variation],
+                    aspect_ratios: ASPECT_RATIOS.iter().map(|s| s.to_string()).collect(),
+                    size_tiers: SIZE_TIERS.iter().map(|(n, _)| n.to_string()).collect(),
+                    sizes: vec![],
+                    min_side: 16,
+                    max_side: MAX_SIDE,
+                    size_multiple: 1,
+                    default_size: Dimensions { width: 1024, height: 1024 },
+                    max_images: 4,
+                    max_input_images: 4,
+                    features: Features::NEGATIVE_PROMPT
+                        | Features::SEED
+                        | Features::STEPS
+                        | Features::GUIDANCE
+                        | Features::STRENGTH
+                        | Features::MASK
+                        | Features::CUSTOM_SIZE,
+                    output_formats: vec!["image/png".into()],
+                    lifecycle: Lifecycle::Current,
+                    replacement: None,
+                    price_per_image_usd: Some(0.0),
+                    // The placeholder has no provider parameters: say so, so
+                    // that `params` sent to it are refused instead of ignored.
+                    parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),
+                    prompt_style: PromptStyle::NaturalLanguage,
+                    prompt_notes: Some(
+                        "Any prompt works; the picture is abstract art seeded by the prompt, not a depiction of it."
+                            .into(),
+                    ),
+                },
+                upscaler(),
+            ],
             default_model: MODEL_ID.into(),
             secrets: vec![],
             hosts: vec![],
@@ -84,10 +90,20 @@ impl Guest for Placeholder {
     }
 
     fn submit(request: GenerationRequest) -> Result<Submission, ProviderError> {
-        if request.model != MODEL_ID {
+        let upscaling = request.model == upscale::UPSCALE_MODEL_ID;
+        if request.model != MODEL_ID && !upscaling {
             return Err(ProviderError::Unsupported(format!(
-                "model `{}` is not served by the placeholder; use `{MODEL_ID}`",
-                request.model
+                "model `{}` is not served by the placeholder; use `{MODEL_ID}` (or `{}` to upscale)",
+                request.model,
+                upscale::UPSCALE_MODEL_ID
+            )));
+        }
+        if upscaling != (request.operation == Operation::Upscale) {
+            return Err(ProviderError::Unsupported(format!(
+                "`{}` does {}; use `{}`",
+                request.model,
+                if upscaling { "only upscale" } else { "not upscale" },
+                if upscaling { MODEL_ID } else { upscale::UPSCALE_MODEL_ID }
             )));
         }
         let (width, height) = output_size(&request)?;
@@ -102,6 +118,7 @@ impl Guest for Placeholder {
             let seed = base_seed.wrapping_add(u64::from(index)) & SEED_MASK;
             let rgba = match request.operation {
                 Operation::Generate => render::render(&request, seed, width, height),
+                Operation::Upscale => upscale::upscale(&request, width, height)?,
                 _ => edit::transform(&request, seed, width, height)?,
             };
             images.push(ImageOutput {
@@ -127,6 +144,34 @@ impl Guest for Placeholder {
 
     fn cancel(_token: String) -> Result<(), ProviderError> {
         Ok(())
+    }
+}
+
+/// The upscale model: one input, any factor the host allows, up to
+/// [`upscale::MAX_UPSCALE_SIDE`] a side, free.
+fn upscaler() -> ModelInfo {
+    ModelInfo {
+        id: upscale::UPSCALE_MODEL_ID.into(),
+        display_name: "Placeholder upscaler (bilinear)".into(),
+        aliases: vec![],
+        operations: vec![Operation::Upscale],
+        aspect_ratios: vec![],
+        size_tiers: vec![],
+        sizes: vec![],
+        min_side: 16,
+        max_side: upscale::MAX_UPSCALE_SIDE,
+        size_multiple: 1,
+        default_size: Dimensions { width: 2048, height: 2048 },
+        max_images: 1,
+        max_input_images: 1,
+        features: Features::CUSTOM_SIZE,
+        output_formats: vec!["image/png".into()],
+        lifecycle: Lifecycle::Current,
+        replacement: None,
+        price_per_image_usd: Some(0.0),
+        parameters: Some(r#"{"type": "object", "additionalProperties": false}"#.into()),
+        prompt_style: PromptStyle::NaturalLanguage,
+        prompt_notes: Some("A plain bilinear resize: it adds no detail and ignores the prompt.".into()),
     }
 }
 

@@ -23,8 +23,10 @@ Wire protocol (every route is also served under /api, like the real server):
   POST /interrupt [{"prompt_id"}]                     stops that running prompt (no body: all running)
   GET  /view?filename=&subfolder=&type=               the PNG (400 for ".." or a leading "/", 404 if missing)
   POST /upload/image (multipart: image, type, subfolder, overwrite) -> {"name", "subfolder", "type"}
-  GET  /object_info, /object_info/{Class}             node definitions (checkpoints, samplers, schedulers)
-  GET  /models, /models/checkpoints                   folder names, checkpoint file names
+  GET  /object_info, /object_info/{Class}             node definitions (checkpoints, samplers, schedulers, upscale
+                                                      models as UpscaleModelLoader's V3 ["COMBO", {"options"}]); {} for
+                                                      a class it does not have
+  GET  /models, /models/checkpoints, /models/upscale_models   folder names, checkpoint / upscale model file names
   GET  /system_stats                                  a minimal stats object
   GET  /ws?clientId=ID   a real RFC 6455 websocket: `status` on connect; for the running prompt queued with that
        client_id, execution_start, execution_cached, `executing` per node, KSampler `progress` 1..steps over
@@ -35,7 +37,10 @@ Wire protocol (every route is also served under /api, like the real server):
 Job life (deterministic, advanced by GET /history/{id} polls): `queued_polls` polls pending (default 2;
 position reported through phantom jobs ahead in /queue), `running_polls` polls running (default 2),
 then done: one real PNG per batch item, of the size the graph asks for (EmptyLatentImage, or
-LoadImage → ImageScale → VAEEncode → RepeatLatentBatch), saved as output files. A running prompt's websocket
+LoadImage → ImageScale → VAEEncode → RepeatLatentBatch, or LoadImage → ImageUpscaleWithModel (the factor in the
+model's name, `x4`/`4x`, else 4) → ImageScale; comfyui_nodes.image_size), saved as output files. An
+UpscaleModelLoader whose model_name is not in state.upscale_models fails when it runs (execution_error,
+FileNotFoundError), as ComfyUI does: v0.3.64 does not check V3 combo values at /prompt. A running prompt's websocket
 plays its execution instead, then finishes it. state.history_polls counts GET /history/{id}, state.ws_connections
 lists every /ws request ({client_id, headers}).
 
@@ -46,6 +51,8 @@ Markers in the positive prompt text (any string input of the graph):
   [fake:bad_checkpoint] validation says ckpt_name is not in the list (a checkpoint removed meanwhile)
   [fake:legacy_errors]  this prompt's 400 uses the older plain-string `error`
   [fake:fast]           done at the first poll
+
+Node definitions, /prompt validation and output sizes live in comfyui_nodes.py.
 
 Test hooks:
   GET    /__fake/requests  JSON list of every request: {method, path (with query), headers, body_len, json, form}
@@ -65,131 +72,14 @@ import uuid
 from http.server import ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from fakekit import FakeHandler, make_png, png_size, serve_in_foreground, serve_in_thread
+from comfyui_nodes import OUTPUT_NODES, err, image_size, node_defs, validate
+from fakekit import FakeHandler, make_png, serve_in_foreground, serve_in_thread
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
-SAMPLERS = ["euler", "euler_ancestral", "heun", "dpm_2", "dpmpp_2m", "dpmpp_sde", "dpmpp_2m_sde", "lcm", "ddim", "uni_pc"]
-SCHEDULERS = ["simple", "sgm_uniform", "karras", "exponential", "ddim_uniform", "beta", "normal", "linear_quadratic", "kl_optimal"]
-MAX_RES = 16384
-OUTPUT_NODES = {"SaveImage", "PreviewImage"}
+UPSCALE_MODELS = ["RealESRGAN_x4plus.pth", "RealESRGAN_x2plus.pth"]
 MARKER = re.compile(r"\[fake:([a-z_]+)\]")
 
 
-def node_defs(state: "ComfyState") -> dict:
-    """object_info entries for the core nodes this fake knows (shapes as in server.py `node_info`)."""
-    def INT(default, lo, hi, step=1):
-        return ["INT", {"default": default, "min": lo, "max": hi, "step": step}]
-
-    def FLOAT(default, lo, hi, step=0.01):
-        return ["FLOAT", {"default": default, "min": lo, "max": hi, "step": step}]
-
-    inputs = {
-        "CheckpointLoaderSimple": ({"ckpt_name": [list(state.checkpoints), {"tooltip": "The name of the checkpoint (model) to load."}]},
-                                   ["MODEL", "CLIP", "VAE"], "loaders", False),
-        "CLIPTextEncode": ({"text": ["STRING", {"multiline": True, "dynamicPrompts": True}], "clip": ["CLIP", {}]},
-                           ["CONDITIONING"], "conditioning", False),
-        "EmptyLatentImage": ({"width": INT(512, 16, MAX_RES, 8), "height": INT(512, 16, MAX_RES, 8), "batch_size": INT(1, 1, 4096)},
-                             ["LATENT"], "latent", False),
-        "KSampler": ({"model": ["MODEL", {}], "seed": INT(0, 0, 0xFFFFFFFFFFFFFFFF), "steps": INT(20, 1, 10000),
-                      "cfg": FLOAT(8.0, 0.0, 100.0, 0.1), "sampler_name": [list(SAMPLERS), {}], "scheduler": [list(SCHEDULERS), {}],
-                      "positive": ["CONDITIONING", {}], "negative": ["CONDITIONING", {}], "latent_image": ["LATENT", {}],
-                      "denoise": FLOAT(1.0, 0.0, 1.0)}, ["LATENT"], "sampling", False),
-        "VAEDecode": ({"samples": ["LATENT", {}], "vae": ["VAE", {}]}, ["IMAGE"], "latent", False),
-        "VAEEncode": ({"pixels": ["IMAGE", {}], "vae": ["VAE", {}]}, ["LATENT"], "latent", False),
-        "RepeatLatentBatch": ({"samples": ["LATENT", {}], "amount": INT(1, 1, 64)}, ["LATENT"], "latent/batch", False),
-        "ImageScale": ({"image": ["IMAGE", {}], "upscale_method": [["nearest-exact", "bilinear", "area", "bicubic", "lanczos"], {}],
-                        "width": INT(512, 0, MAX_RES), "height": INT(512, 0, MAX_RES), "crop": [["disabled", "center"], {}]},
-                       ["IMAGE"], "image/upscaling", False),
-        "LoadImage": ({"image": [sorted(name for (kind, sub, name) in state.files if kind == "input" and not sub), {"image_upload": True}]},
-                      ["IMAGE", "MASK"], "image", False),
-        "SaveImage": ({"images": ["IMAGE", {}], "filename_prefix": ["STRING", {"default": "ComfyUI"}]}, [], "image", True),
-        "PreviewImage": ({"images": ["IMAGE", {}]}, [], "image", True),
-    }
-    out = {}
-    for name, (required, outputs, category, output_node) in inputs.items():
-        out[name] = {"input": {"required": required, "optional": {}, "hidden": {}}, "input_order": {"required": list(required)},
-                     "output": outputs, "output_is_list": [False] * len(outputs), "output_name": outputs, "name": name,
-                     "display_name": name, "description": "", "python_module": "nodes", "category": category,
-                     "output_node": output_node}
-    return out
-
-
-def err(kind: str, message: str, details: str, **extra) -> dict:
-    return {"type": kind, "message": message, "details": details, "extra_info": extra}
-
-
-def validate(graph: object, state: "ComfyState", markers: set[str]) -> tuple[dict | None, dict]:
-    """(error, node_errors) as execution.validate_prompt builds them; error None when valid."""
-    defs = node_defs(state)
-    if not isinstance(graph, dict):
-        return err("invalid_prompt", "Cannot execute because the prompt is not an object.", ""), {}
-    for node_id, node in graph.items():
-        if not isinstance(node, dict) or "class_type" not in node:
-            return err("invalid_prompt", "Cannot execute because a node is missing the class_type property.", f"Node ID '#{node_id}'"), {}
-        if node["class_type"] not in defs:
-            return err("invalid_prompt", f"Cannot execute because node {node['class_type']} does not exist.", f"Node ID '#{node_id}'"), {}
-    outputs = [i for i, n in graph.items() if n["class_type"] in OUTPUT_NODES]
-    if not outputs:
-        return err("prompt_no_outputs", "Prompt has no outputs", ""), {}
-    node_errors: dict = {}
-    for node_id, node in graph.items():
-        spec = defs[node["class_type"]]["input"]["required"]
-        inputs = node.get("inputs") or {}
-        problems = []
-        for name, (kind, opts) in spec.items():
-            if name not in inputs:
-                problems.append(err("required_input_missing", "Required input is missing", name, input_name=name))
-                continue
-            value = inputs[name]
-            if isinstance(value, list) and not isinstance(kind, list):
-                if len(value) != 2 or str(value[0]) not in graph:
-                    problems.append(err("bad_linked_input", "Bad linked input, must be a length-2 list of [node_id, slot_index]",
-                                        name, input_name=name, received_value=value))
-                    continue
-                source = defs[graph[str(value[0])]["class_type"]]["output"]
-                got = source[value[1]] if isinstance(value[1], int) and value[1] < len(source) else None
-                if got != kind:
-                    problems.append(err("return_type_mismatch", "Return type mismatch between linked nodes",
-                                        f"{name}, received_type({got}) mismatch input_type({kind})", input_name=name))
-                continue
-            if kind in ("INT", "FLOAT"):
-                try:
-                    number = int(value) if kind == "INT" else float(value)
-                    if isinstance(value, bool):
-                        raise ValueError("bool")
-                except (TypeError, ValueError) as e:
-                    problems.append(err("invalid_input_type", f"Failed to convert an input value to a {kind} value",
-                                        f"{name}, {value}, {e}", input_name=name, received_value=value))
-                    continue
-                if number < opts["min"]:
-                    problems.append(err("value_smaller_than_min", f"Value {number} smaller than min of {opts['min']}", name,
-                                        input_name=name, received_value=value))
-                elif number > opts["max"]:
-                    problems.append(err("value_bigger_than_max", f"Value {number} bigger than max of {opts['max']}", name,
-                                        input_name=name, received_value=value))
-            elif isinstance(kind, list):
-                if node["class_type"] == "LoadImage":
-                    if ("input", *split_name(str(value))) not in state.files:
-                        problems.append(err("custom_validation_failed", "Custom validation failed for node",
-                                            f"image - Invalid image file: {value}", input_name=name))
-                else:
-                    if name == "ckpt_name" and "bad_checkpoint" in markers:
-                        kind = [k for k in kind if k != value]
-                    if value not in kind:
-                        problems.append(err("value_not_in_list", "Value not in list", f"{name}: '{value}' not in {kind}",
-                                            input_name=name, input_config=[kind, opts], received_value=value))
-        if problems:
-            node_errors[node_id] = {"errors": problems, "dependent_outputs": outputs, "class_type": node["class_type"]}
-    if node_errors:
-        lines = "\n".join(f"{e['message']}: {e['details']}" for n in node_errors.values() for e in n["errors"])
-        return err("prompt_outputs_failed_validation", "Prompt outputs failed validation", lines), node_errors
-    return None, {}
-
-
-def split_name(value: str) -> tuple[str, str]:
-    """'sub/name.png' -> ('sub', 'name.png')."""
-    sub, _, name = value.rpartition("/")
-    return sub, name
 
 
 class Job:
@@ -209,8 +99,9 @@ class Job:
 
 class ComfyState:
     def __init__(self, checkpoints=None, queued_polls: int = 2, running_polls: int = 2, legacy_errors: bool = False,
-                 object_info: bool = True, ws_status: int = 101, sample_secs: float = 1.5):
+                 object_info: bool = True, ws_status: int = 101, sample_secs: float = 1.5, upscale_models=None):
         self.checkpoints = list(CHECKPOINTS if checkpoints is None else checkpoints)
+        self.upscale_models = list(UPSCALE_MODELS if upscale_models is None else upscale_models)
         self.queued_polls, self.running_polls = queued_polls, running_polls
         self.legacy_errors, self.object_info = legacy_errors, object_info
         self.ws_status, self.sample_secs = ws_status, sample_secs
@@ -273,10 +164,20 @@ class ComfyState:
                 "exception_type": "torch.OutOfMemoryError", "traceback": ["  File \"execution.py\", line 496, in execute\n"],
                 "current_inputs": {}, "current_outputs": {}, "timestamp": start + 4000}])
             return "error", False, messages, outputs
+        missing = next((i for i, n in job.graph.items() if n["class_type"] == "UpscaleModelLoader"
+                        and n["inputs"].get("model_name") not in self.upscale_models), None)
+        if missing is not None:  # folder_paths.get_full_path_or_raise, when the node runs
+            name = job.graph[missing]["inputs"].get("model_name")
+            messages.append(["execution_error", {
+                "prompt_id": job.id, "node_id": missing, "node_type": "UpscaleModelLoader", "executed": [],
+                "exception_message": f"Model in folder 'upscale_models' with filename '{name}' not found.",
+                "exception_type": "FileNotFoundError", "traceback": [], "current_inputs": {}, "current_outputs": {},
+                "timestamp": start + 10}])
+            return "error", False, messages, outputs
         for node_id, node in job.graph.items():
             if node["class_type"] not in OUTPUT_NODES:
                 continue
-            width, height, batch = self.image_size(job.graph, node["inputs"]["images"][0])
+            width, height, batch = image_size(job.graph, node["inputs"]["images"][0], self.files)
             kind = "output" if node["class_type"] == "SaveImage" else "temp"
             prefix = str(node["inputs"].get("filename_prefix", "ComfyUI")) if kind == "output" else "ComfyUI_temp"
             images = []
@@ -301,31 +202,6 @@ class ComfyState:
         job.history = {"prompt": job.queue_item(), "outputs": outputs,
                        "status": {"status_str": status, "completed": completed, "messages": messages},
                        "meta": {i: {"node_id": i, "display_node": i, "parent_node": None, "real_node_id": i} for i in outputs}}
-
-    def image_size(self, graph: dict, node_id: str, depth: int = 0) -> tuple[int, int, int]:
-        """(width, height, batch) flowing out of a node, following links back."""
-        node = graph.get(str(node_id)) or {}
-        inputs, kind = node.get("inputs") or {}, node.get("class_type")
-        link = lambda name: self.image_size(graph, inputs[name][0], depth + 1)  # noqa: E731
-        if depth > 50:
-            return 512, 512, 1
-        if kind == "EmptyLatentImage":
-            return int(inputs["width"]), int(inputs["height"]), int(inputs["batch_size"])
-        if kind == "RepeatLatentBatch":
-            w, h, b = link("samples")
-            return w, h, b * int(inputs["amount"])
-        if kind == "ImageScale":
-            w, h, b = link("image")
-            tw, th = int(inputs["width"]), int(inputs["height"])
-            if tw == 0 and th == 0:
-                return w, h, b
-            return (tw or round(w * th / h)), (th or round(h * tw / w)), b
-        if kind == "LoadImage":
-            data = self.files.get(("input", *split_name(str(inputs["image"]))), b"")
-            w, h = png_size(data) or (512, 512)
-            return w, h, 1
-        upstream = {"KSampler": "latent_image", "VAEDecode": "samples", "VAEEncode": "pixels"}.get(kind)
-        return link(upstream) if upstream and isinstance(inputs.get(upstream), list) else (512, 512, 1)
 
 
 class Handler(FakeHandler):
@@ -410,6 +286,8 @@ class Handler(FakeHandler):
             return self.send_json(200, ["checkpoints", "loras", "vae", "embeddings", "upscale_models"])
         if method == "GET" and path == "/models/checkpoints":
             return self.send_json(200, s.checkpoints)
+        if method == "GET" and path == "/models/upscale_models":
+            return self.send_json(200, s.upscale_models)
         if method == "GET" and path == "/system_stats":
             return self.send_json(200, {"system": {"os": "posix", "comfyui_version": "0.3.64-fake", "python_version": sys.version},
                                         "devices": [{"name": "fake", "type": "cpu", "index": 0, "vram_total": 0, "vram_free": 0}]})
@@ -501,12 +379,13 @@ class Handler(FakeHandler):
                 return
         self.ws_text("execution_start", {"prompt_id": job.id, "timestamp": now()})
         self.ws_text("execution_cached", {"nodes": [], "prompt_id": job.id, "timestamp": now()})
+        failing = next((data["node_id"] for event, data in messages if event == "execution_error"), None)
         for node_id in graph_order(job.graph):
             node, job.last_node = job.graph[node_id], node_id
             self.ws_text("executing", {"node": node_id, "display_node": node_id, "prompt_id": job.id})
             if node["class_type"] == "KSampler" and not self.sample(job, node_id, node):
                 break
-            if node["class_type"] == "KSampler" and status == "error":
+            if node_id == failing:
                 with s.lock:
                     s.record_history(job, status, completed, messages, outputs)
                 self.ws_text("execution_error", next(data for event, data in messages if event == "execution_error"))
@@ -590,6 +469,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--checkpoint", action="append", help="a checkpoint file name (repeatable; default: SD1.5 and SDXL base)")
+    parser.add_argument("--upscale-model", action="append",
+                        help="an upscale_models file name (repeatable; default: RealESRGAN x4plus and x2plus)")
     parser.add_argument("--queued-polls", type=int, default=2)
     parser.add_argument("--running-polls", type=int, default=2)
     parser.add_argument("--legacy-errors", action="store_true", help="400s carry `error` as a plain string (older ComfyUI)")
@@ -600,7 +481,7 @@ def main() -> None:
     args = parser.parse_args()
     server = make_server(args.port, args.host, checkpoints=args.checkpoint, queued_polls=args.queued_polls,
                          running_polls=args.running_polls, legacy_errors=args.legacy_errors, object_info=not args.no_object_info,
-                         ws_status=args.ws_status, sample_secs=args.sample_secs)
+                         ws_status=args.ws_status, sample_secs=args.sample_secs, upscale_models=args.upscale_model)
     server.verbose = args.verbose  # type: ignore[attr-defined]
     serve_in_foreground(server, server.state.base_url)  # type: ignore[attr-defined]
 

@@ -18,7 +18,9 @@ Wire protocol (what the real queue host https://queue.fal.run does):
                                             the log lines new since the last; closed after COMPLETED
                                             (fal's "Stream request status", fal-js queue.streamStatus)
   GET  /{owner}/{app}/requests/{id}         the model output {"images":[{url,width,height,
-                                            content_type}],"seed",...}, or the failure's status + detail
+                                            content_type}],"seed",...}, or the failure's status + detail;
+                                            fal-ai/clarity-upscaler answers one {"image": {...}, "seed",
+                                            "timings"} instead (fal-js ClarityUpscalerOutput)
   PUT  /{owner}/{app}/requests/{id}/cancel  202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
                                             | 404 NOT_FOUND
   GET  /files/{name}.png                    output images (production: https://v3.fal.media/...),
@@ -54,6 +56,11 @@ A wrong or missing key gives 401. Real validation also applies: a missing prompt
 num_images outside 1..4, a bad image_size, a missing image_url / image_urls on
 image-to-image / edit endpoints -> 422 detail[] naming the field.
 
+fal-ai/clarity-upscaler (docs/providers/fal.md#upscaling): prompt optional (fal's default applies),
+image_url required, upscale_factor a number 1..4 (default 2) -> else 422 detail[] naming the field;
+the output is a real PNG of the input's size x upscale_factor (rounded). The fake reads the input's
+size from a PNG data: URI only (any other image_url -> 422 on image_url, a limit of the fake).
+
 Test hooks (no auth):
   GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
   DELETE /__fake/requests  clears that list
@@ -84,6 +91,9 @@ FLUX_PRESETS = {
     "landscape_16_9": (1024, 576),
 }
 BANANA_TIERS = {"0.5K": 512, "1K": 1024, "2K": 2048, "4K": 4096}
+CLARITY = "fal-ai/clarity-upscaler"
+# Clarity's upscale_factor: default and inclusive range (fal's llms.txt for the endpoint).
+CLARITY_FACTOR = (2, 1, 4)
 MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "echo_auth", "gateway_503", "upstream_503",
            "no_stream")
 # Iterations of the fake's tqdm bar.
@@ -244,6 +254,8 @@ class Handler(FakeHandler):
 
     @staticmethod
     def validate(endpoint: str, body: dict) -> list[dict]:
+        if endpoint == CLARITY:
+            return validate_clarity(body)
         errors = []
         prompt = body.get("prompt")
         if not isinstance(prompt, str) or not prompt.strip():
@@ -366,6 +378,8 @@ class Handler(FakeHandler):
     def render(self, job: Job) -> dict:
         """Make the output images (called once per job, under the lock)."""
         st, body = self.state, job.body
+        if job.endpoint == CLARITY:
+            return self.render_clarity(job)
         width, height = output_size(job.endpoint, body)
         seed = body.get("seed") if isinstance(body.get("seed"), int) else int(job.id[:8], 16)
         images = []
@@ -379,6 +393,17 @@ class Handler(FakeHandler):
         if "nano-banana" in job.endpoint:
             out["description"] = ""
         return out
+
+    def render_clarity(self, job: Job) -> dict:
+        """Clarity's output: one `image` object (not `images[]`), the input upscaled by upscale_factor."""
+        st, body = self.state, job.body
+        width, height = clarity_size(body)
+        seed = body.get("seed") if isinstance(body.get("seed"), int) else int(job.id[:8], 16)
+        name = f"{job.id}-upscaled.png"
+        st.files[name] = make_png(width, height, f"upscaled|{body.get('prompt')}|{seed}")
+        image = {"url": f"{st.base_url}/files/{name}", "content_type": "image/png", "file_name": name,
+                 "file_size": len(st.files[name]), "width": width, "height": height}
+        return {"image": image, "seed": seed, "timings": {"inference": 0.42}}
 
     def cancel(self, job: Job | None) -> None:
         if job is None:
@@ -426,6 +451,33 @@ def output_size(endpoint: str, body: dict) -> tuple[int, int]:
     if isinstance(size, dict):
         return size["width"], size["height"]
     return data_uri_png_size(first_input) or FLUX_PRESETS["landscape_4_3"]
+
+
+def validate_clarity(body: dict) -> list[dict]:
+    """fal's checks for fal-ai/clarity-upscaler's input, as 422 detail[] items."""
+    errors = []
+    prompt = body.get("prompt")
+    if prompt is not None and not isinstance(prompt, str):
+        errors.append(field_error("prompt", "Input should be a valid string", "string_type", prompt))
+    if data_uri_png_size(body.get("image_url")) is None:
+        errors.append(field_error("image_url", "Field required (the fake reads PNG data: URIs only)", "missing",
+                                  body.get("image_url")))
+    default, low, high = CLARITY_FACTOR
+    factor = body.get("upscale_factor", default)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        errors.append(field_error("upscale_factor", "Input should be a valid number", "float_type", factor))
+    elif factor < low:
+        errors.append(field_error("upscale_factor", f"Input should be greater than or equal to {low}", "greater_than_equal", factor))
+    elif factor > high:
+        errors.append(field_error("upscale_factor", f"Input should be less than or equal to {high}", "less_than_equal", factor))
+    return errors
+
+
+def clarity_size(body: dict) -> tuple[int, int]:
+    """Clarity's output size: the input PNG's size times upscale_factor, rounded."""
+    width, height = data_uri_png_size(body["image_url"])
+    factor = body.get("upscale_factor", CLARITY_FACTOR[0])
+    return max(1, round(width * factor)), max(1, round(height * factor))
 
 
 def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",

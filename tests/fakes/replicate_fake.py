@@ -60,6 +60,12 @@ A wrong or missing token gives 401. Real validation also applies: a missing prom
 num_outputs outside 1..4, an unknown aspect_ratio or output_format -> 422 invalid_fields;
 a malformed version -> 422 "Invalid version or not permitted".
 
+nightmareai/real-esrgan (docs/providers/replicate.md#upscaling), a community model: created through
+POST /v1/predictions with "version": ESRGAN_VERSION (or "nightmareai/real-esrgan:<that version>");
+the fake knows that version's model. Its input: image required (the fake reads PNG data: URIs only),
+scale a number 0..10 (default 4), face_enhance a boolean; no prompt. Output: one URL string (not a
+list) to a real PNG of int(width * scale) x int(height * scale), as Real-ESRGAN sizes it.
+
 Test hooks (no auth):
   GET    /__fake/requests  JSON list of every request: {method, path, headers (names lower-case), body_len, json}
   DELETE /__fake/requests  clears that list
@@ -91,6 +97,10 @@ TIERS = {"1K": 1024, "2K": 2048, "4K": 4096}
 MARKERS = ("validation", "nsfw", "rate_limit", "server_error", "model_error", "slow", "fast", "echo_auth", "no_stream")
 TERMINAL = ("succeeded", "failed", "canceled")
 NSFW_ERROR = "All generated images contained NSFW content. Try running it again with a different prompt."
+# nightmareai/real-esrgan's pinned version (plugins/replicate/src/upscale.rs) and its model.
+ESRGAN = "nightmareai/real-esrgan"
+ESRGAN_VERSION = "b3ef194191d13140337468c916c2c5b96dd0cb06dffc032a022a31807f6a5ea8"
+KNOWN_VERSIONS = {ESRGAN_VERSION: ESRGAN}
 VERSION = re.compile(r"^(?:[a-z0-9_.-]+/[a-z0-9_.-]+(?::[0-9a-f]{64})?|[0-9a-f]{64})$")
 
 
@@ -250,6 +260,8 @@ class ReplicateState:
         return seed if isinstance(seed, int) else int(hashlib.sha256(p.id.encode()).hexdigest()[:6], 16)
 
     def render(self, p: Prediction) -> object:
+        if p.model == ESRGAN:
+            return self.render_esrgan(p)
         width, height = output_size(p.input)
         ext = "png"
         urls = []
@@ -259,6 +271,38 @@ class ReplicateState:
             self.files[name] = make_png(width, height, f"{p.input.get('prompt')}|{self.seed(p)}|{i}")
             urls.append(f"{self.base_url}/files/{name}")
         return urls[0] if "nano-banana" in p.model else urls
+
+
+    def render_esrgan(self, p: Prediction) -> str:
+        """Real-ESRGAN's output: one URL string to the input upscaled by `scale`."""
+        width, height = esrgan_size(p.input)
+        name = f"{p.id}-out.png"
+        self.files[name] = make_png(width, height, f"upscaled|{p.id}")
+        return f"{self.base_url}/files/{name}"
+
+
+def esrgan_size(inp: dict) -> tuple[int, int]:
+    """int(side * scale), as Real-ESRGAN's RealESRGANer.enhance resizes (a tiny epsilon keeps 2.0 * 427 whole)."""
+    width, height = data_uri_png_size(inp["image"])
+    scale = inp.get("scale", 4)
+    return max(1, int(width * scale + 1e-9)), max(1, int(height * scale + 1e-9))
+
+
+def validate_esrgan(inp: dict) -> list[dict]:
+    """The input checks of nightmareai/real-esrgan's schema, as invalid_fields."""
+    fields = []
+    if data_uri_png_size(inp.get("image")) is None:
+        fields.append({"type": "required", "field": "input", "description": "image is required (the fake reads PNG data: URIs only)"})
+    scale = inp.get("scale", 4)
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)):
+        fields.append({"type": "invalid_type", "field": "input.scale", "description": "Invalid type. Expected: number"})
+    elif scale < 0:
+        fields.append({"type": "number_gte", "field": "input.scale", "description": "Must be greater than or equal to 0"})
+    elif scale > 10:
+        fields.append({"type": "number_lte", "field": "input.scale", "description": "Must be less than or equal to 10"})
+    if "face_enhance" in inp and not isinstance(inp["face_enhance"], bool):
+        fields.append({"type": "invalid_type", "field": "input.face_enhance", "description": "Invalid type. Expected: boolean"})
+    return fields
 
 
 def output_size(inp: dict) -> tuple[int, int]:
@@ -348,8 +392,8 @@ class Handler(FakeHandler):
                 return self.send_json(422, problem(422, "Invalid version or not permitted",
                                                    "The specified version does not exist (or perhaps you don't have permission to use it?)"))
             name, _, hexid = ref.partition(":")
-            model = name if "/" in name else "owner/model"
             version = hexid or (ref if "/" not in ref else "hidden")
+            model = name if "/" in name else KNOWN_VERSIONS.get(version, "owner/model")
         inp = body.get("input")
         if not isinstance(inp, dict):
             return self.send_json(422, invalid([{"type": "required", "field": "input", "description": "input is required"}]))
@@ -359,7 +403,7 @@ class Handler(FakeHandler):
                                   {"Retry-After": "1"})
         if "server_error" in scripted:
             return self.send_json(500, problem(500, "Internal Server Error", "Something went wrong on our end; please retry."))
-        fields = validate(inp)
+        fields = validate_esrgan(inp) if model == ESRGAN else validate(inp)
         if "validation" in scripted:
             fields.append({"type": "enum", "field": "input.aspect_ratio",
                            "description": "aspect_ratio must be one of the following: \"1:1\", \"16:9\", \"21:9\", \"2:3\", "

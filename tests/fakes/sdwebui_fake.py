@@ -12,6 +12,13 @@ Wire protocol (what `webui.sh --api` serves):
                                              "info": "<JSON *string*: prompt, seed, all_seeds, width, height, ...>"}
   POST /sdapi/v1/img2img   docs/providers/sdwebui.md#img2img: init_images (required, else 404 "Init image not found"), mask,
                            denoising_strength; "parameters" echoes init_images/mask as null
+  POST /sdapi/v1/extra-single-image  docs/providers/sdwebui.md#upscaling: {"image": <base64>, "resize_mode": 0|1,
+                           "upscaling_resize" (factor, mode 0), "upscaling_resize_w"/"_h" (mode 1), "upscaling_crop",
+                           "upscaler_1", "upscaler_2", ...} -> {"image": <base64 PNG of the upscaled size>, "html_info"}.
+                           Sizes as A1111 computes them: mode 1 scales by max(w/iw, h/ih), the upscaled size is rounded
+                           down to a multiple of 8, and upscaling_crop (default true) then makes it exactly w x h; the
+                           "None" upscaler returns the input's size. PNG inputs only (the fake reads their IHDR).
+  GET  /sdapi/v1/upscalers [{"name", "model_name", "model_path", "model_url", "scale"}]: None, Lanczos, Nearest, R-ESRGAN 4x+
   GET  /sdapi/v1/sd-models, /samplers, /schedulers, /options;  POST /sdapi/v1/options {"sd_model_checkpoint"}
   GET  /sdapi/v1/progress  {"progress", "eta_relative", "state": {..., "job_count", ...}, "current_task", ...}
   POST /sdapi/v1/interrupt, /sdapi/v1/skip, /sdapi/v1/refresh-checkpoints
@@ -29,6 +36,8 @@ Errors, as A1111 sends them:
   body validation     422 {"detail": [{"loc": ["body", <field>], "msg", "type"}]} (FastAPI)
   unknown sampler     400 {"error": "HTTPException", "detail": "Sampler not found", "body": "", "errors": ""}
   bad base64 image    500 {"error": "HTTPException", "detail": "Invalid encoded image", ...}
+  unknown upscaler    500 {"error": "AssertionError", "detail": "", "body": "", "errors": "could not find upscaler named X"}
+  extras validation   422 on resize_mode (0 or 1), upscaling_resize_w/_h (>= 1), upscaling_resize (> 0), visibilities (0..1)
 Markers in the prompt:
   [fake:server_error]  500 {"error": "OutOfMemoryError", "detail": "", "body": "", "errors": "CUDA out of memory..."}
   [fake:validation]    422 on body.steps
@@ -37,7 +46,8 @@ Markers in the prompt:
   [fake:grid]          return_grid: a grid image first, "index_of_first_image": 1 in info
 
 Test hooks (no auth):  GET /__fake/requests (list of {method, path, headers, json}),
-                       DELETE /__fake/requests, GET /__fake/state (generations, interrupts).
+                       DELETE /__fake/requests, GET /__fake/state (generations, interrupts, upscales: one
+                       {"upscaler", "input_size", "output_size", "resize_mode"} per extra-single-image answered).
 """
 
 from __future__ import annotations
@@ -66,6 +76,13 @@ SAMPLERS = ["DPM++ 2M", "DPM++ SDE", "Euler a", "Euler", "DDIM", "UniPC"]
 SCHEDULERS = [("automatic", "Automatic"), ("uniform", "Uniform"), ("karras", "Karras"), ("exponential", "Exponential")]
 INT_FIELDS = ("steps", "width", "height", "batch_size", "n_iter", "seed", "subseed", "mask_blur", "inpainting_fill", "resize_mode")
 FLOAT_FIELDS = ("cfg_scale", "denoising_strength", "subseed_strength", "image_cfg_scale")
+UPSCALERS = [
+    {"name": "None", "model_name": None, "model_path": None, "model_url": None, "scale": 4},
+    {"name": "Lanczos", "model_name": None, "model_path": None, "model_url": None, "scale": 4},
+    {"name": "Nearest", "model_name": None, "model_path": None, "model_url": None, "scale": 4},
+    {"name": "R-ESRGAN 4x+", "model_name": "R-ESRGAN 4x+",
+     "model_path": "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth", "model_url": None, "scale": 4},
+]
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 8.00 GiB total capacity; 6.10 GiB already allocated)"
 
 
@@ -98,6 +115,7 @@ class State:
         self.interrupted = False
         self.interrupts: list[dict] = []
         self.generations: list[dict] = []
+        self.upscales: list[dict] = []
 
     def find_checkpoint(self, name: str) -> dict | None:
         for c in CHECKPOINTS:
@@ -217,6 +235,78 @@ def generate(state: State, body: dict, img2img: bool) -> dict:
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
+def validate_extras(body: dict) -> None:
+    """Pydantic checks of ExtrasSingleImageRequest (modules/api/models.py)."""
+    if "resize_mode" in body and body["resize_mode"] not in (0, 1):
+        raise unprocessable("resize_mode", "unexpected value; permitted: 0, 1", "value_error.const")
+    for field in ("upscaling_resize_w", "upscaling_resize_h"):
+        value = body.get(field, 512)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise unprocessable(field, "value is not a valid integer", "type_error.integer")
+        if value < 1:
+            raise unprocessable(field, "ensure this value is greater than or equal to 1", "value_error.number.not_ge")
+    factor = body.get("upscaling_resize", 2)
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+        raise unprocessable("upscaling_resize", "value is not a valid float", "type_error.float")
+    if factor <= 0:
+        raise unprocessable("upscaling_resize", "ensure this value is greater than 0", "value_error.number.not_gt")
+    for field in ("gfpgan_visibility", "codeformer_visibility", "codeformer_weight", "extras_upscaler_2_visibility"):
+        value = body.get(field, 0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise unprocessable(field, "value is not a valid float", "type_error.float")
+        if not 0 <= value <= 1:
+            kind, bound = ("not_ge", "greater than or equal to 0") if value < 0 else ("not_le", "less than or equal to 1")
+            raise unprocessable(field, f"ensure this value is {bound}", f"value_error.number.{kind}")
+    for field in ("upscaler_1", "upscaler_2", "image"):
+        if field in body and not isinstance(body[field], str):
+            raise unprocessable(field, "str type expected", "type_error.str")
+
+
+def upscale(state: State, body: dict) -> dict:
+    """extras_single_image_api: decode, look the upscalers up, upscale (under the queue lock)."""
+    validate_extras(body)
+    data = decode_image(body.get("image", ""))
+    if data is None:
+        raise handled(500, "HTTPException", "Invalid encoded image")
+    size = png_size(data)
+    if size is None:
+        raise handled(500, "NotImplementedError", "", "the fake upscales PNG inputs only")
+    names = [u["name"] for u in UPSCALERS]
+    for field in ("upscaler_1", "upscaler_2"):
+        name = body.get(field, "None")
+        if name != "None" and name not in names:
+            raise handled(500, "AssertionError", "", f"could not find upscaler named {name}")
+    upscaler = body.get("upscaler_1", "None")
+    (iw, ih), mode = size, body.get("resize_mode", 0)
+    if upscaler == "None":
+        width, height = iw, ih  # scripts/postprocessing_upscale.py returns before upscaling
+    else:
+        if mode == 1:
+            target = (body.get("upscaling_resize_w", 512), body.get("upscaling_resize_h", 512))
+            factor = max(target[0] / iw, target[1] / ih)
+        else:
+            factor = body.get("upscaling_resize", 2)
+        # modules/upscaler.py Upscaler.upscale: the size is rounded down to a multiple of 8 ...
+        width, height = int((iw * factor) // 8 * 8), int((ih * factor) // 8 * 8)
+        if mode == 1 and body.get("upscaling_crop", True):
+            width, height = target  # ... and "Crop to fit" pastes it onto a canvas of exactly the asked size
+    if width < 1 or height < 1:
+        raise handled(500, "ValueError", "", "height and width must be > 0")
+    with state.generation_lock:
+        with state.lock:
+            state.job = "extras"
+        time.sleep(0.02)
+        with state.lock:
+            state.job = ""
+    seed = f"upscale|{upscaler}|{hash(data)}"
+    info = f"Postprocess upscale {'to' if mode == 1 else 'by'}: " + \
+        (f"{body.get('upscaling_resize_w', 512)}x{body.get('upscaling_resize_h', 512)}" if mode == 1 else f"{body.get('upscaling_resize', 2)}")
+    with state.lock:
+        state.upscales.append({"upscaler": upscaler, "input_size": [iw, ih], "output_size": [width, height], "resize_mode": mode})
+    return {"image": base64.b64encode(make_png(width, height, seed)).decode(),
+            "html_info": f"<div class='infotext'>\n<p>\n{info}, Postprocess upscaler: {upscaler}\n</p>\n</div>\n"}
+
+
 class Handler(FakeHandler):
     server_version = "uvicorn"
     sys_version = ""
@@ -282,7 +372,8 @@ class Handler(FakeHandler):
                 return 200, list(s.recorded)
         if path == "/__fake/state":
             with s.lock:
-                return 200, {"generations": s.generations, "interrupts": s.interrupts, "checkpoint": s.checkpoint}
+                return 200, {"generations": s.generations, "interrupts": s.interrupts, "checkpoint": s.checkpoint,
+                             "upscales": s.upscales}
         if path == "/internal/progress" and method == "POST":
             return 200, self.task_progress(parsed or {})
         if not path.startswith("/sdapi/v1/") or not s.api:
@@ -293,6 +384,12 @@ class Handler(FakeHandler):
             if not isinstance(parsed, dict):
                 raise FakeError(422, {"detail": [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]})
             return 200, generate(s, parsed, route[1] == "/img2img")
+        if route == ("POST", "/extra-single-image"):
+            if not isinstance(parsed, dict):
+                raise FakeError(422, {"detail": [{"loc": ["body"], "msg": "field required", "type": "value_error.missing"}]})
+            return 200, upscale(s, parsed)
+        if route == ("GET", "/upscalers"):
+            return 200, UPSCALERS
         if route == ("GET", "/sd-models"):
             return 200, CHECKPOINTS
         if route == ("GET", "/samplers"):

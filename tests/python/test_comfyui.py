@@ -25,6 +25,7 @@ if not EASEL_BIN:
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import comfyui_fake  # noqa: E402
 from conftest import closed_port, failed, is_error, outputs, run_mcp, structured, text_of  # noqa: E402
+from fakekit import png_size as png_size_of  # noqa: E402
 from imagebytes import png_size  # noqa: E402
 
 WASM = os.environ.get("EASEL_COMFYUI_WASM")
@@ -340,7 +341,9 @@ def test_mcp_list_providers_shows_checkpoints_or_why_comfyui_is_down(setup):
     result = run_mcp(setup, body)
     [comfy] = [p for p in structured(result)["providers"] if p["id"] == "comfyui"]
     assert comfy["status"] == "ready", comfy
-    assert [m["id"] for m in comfy["models"]] == [SD15, SDXL]
+    # The checkpoints first, then the upscalers (the plugin's own order).
+    assert [m["id"] for m in comfy["models"]] == [SD15, SDXL, "upscaler:RealESRGAN_x4plus.pth",
+                                                  "upscaler:RealESRGAN_x2plus.pth", "upscaler:lanczos"]
 
     down = f"http://127.0.0.1:{closed_port()}"
     setup.write_config(base_url=down, allowed=[down])
@@ -374,3 +377,75 @@ def test_mcp_vary_image_on_a_workflow_without_a_seed_reruns_it_and_records_no_se
     assert len(graphs) == 2, "generate and the variation ran; the explicit seed was refused before any request"
     assert all(find(g["prompt"], "KSampler")["seed"] == 777 for g in graphs)
     assert is_error(seeded) and "seed" in text_of(seeded), text_of(seeded)
+
+
+# -- upscaling --------------------------------------------------------------------------------
+
+UPSCALE_GRAPH = ["ImageScale", "ImageUpscaleWithModel", "LoadImage", "SaveImage", "UpscaleModelLoader"]
+
+
+def mcp_upscale(setup, width: int, height: int, **arguments):
+    """generate_image (a source of width x height), then upscale_image of it with `arguments`, then list_models
+    for operation "upscale": (source, upscale result, its metadata sidecar or None, listed upscale models)."""
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a lighthouse", "provider": "comfyui",
+                                                          "width": width, "height": height})
+        assert not is_error(made), made.content
+        source = structured(made)["images"][0]
+        up = await session.call_tool("upscale_image", {"image": source["id"], "provider": "comfyui", **arguments})
+        meta = None
+        if not is_error(up):
+            resource = await session.read_resource(f"image://{structured(up)['images'][0]['id']}/metadata")
+            meta = json.loads(resource.contents[0].text)
+        listed = await session.call_tool("list_models", {"provider": "comfyui", "operation": "upscale"})
+        return source, up, meta, listed
+
+    return run_mcp(setup, body)
+
+
+def test_mcp_upscale_image_runs_the_upscale_model_then_resizes_to_twice_the_size(setup):
+    source, up, meta, listed = mcp_upscale(setup, 192, 128, scale=2)
+    assert not is_error(up), text_of(up)
+    [image] = structured(up)["images"]
+    assert (image["width"], image["height"]) == (384, 256)
+    assert png_size(image["path"]) == (384, 256)
+    assert structured(up)["model"] == "upscaler:RealESRGAN_x4plus.pth", "the first upscaler, not the default checkpoint"
+    assert meta["parents"] == [source["id"]]
+
+    # Generating uploads nothing; the upscale uploads the stored source and loads exactly that file.
+    [upload] = setup.requests("POST", "/upload/image")
+    assert upload["form"]["type"] == "input"
+    name = upload["form"]["image"]
+    assert png_size_of(setup.server.state.files[("input", "", name)]) == (192, 128)
+    graph = setup.prompts()[-1]["prompt"]
+    assert sorted(classes(graph).values()) == UPSCALE_GRAPH
+    ids = {class_type: node_id for node_id, class_type in classes(graph).items()}
+    assert find(graph, "LoadImage") == {"image": name}
+    assert find(graph, "UpscaleModelLoader") == {"model_name": "RealESRGAN_x4plus.pth"}
+    assert find(graph, "ImageUpscaleWithModel") == {"upscale_model": [ids["UpscaleModelLoader"], 0], "image": [ids["LoadImage"], 0]}
+    resize = find(graph, "ImageScale")
+    assert resize == {"image": [ids["ImageUpscaleWithModel"], 0], "upscale_method": "lanczos", "width": 384, "height": 256,
+                      "crop": "disabled"}, "the 4x model's 768x512 is resized to the asked 2x"
+    assert find(graph, "SaveImage")["images"] == [ids["ImageScale"], 0]
+
+    assert not is_error(listed), text_of(listed)
+    models = structured(listed)["models"]
+    assert [(m["provider"], m["model"]["id"]) for m in models] == [
+        ("comfyui", "upscaler:RealESRGAN_x4plus.pth"), ("comfyui", "upscaler:RealESRGAN_x2plus.pth"), ("comfyui", "upscaler:lanczos")]
+    for m in models:
+        assert m["model"]["operations"] == ["upscale"] and m["model"]["max_input_images"] == 1, m
+
+
+def test_mcp_upscale_without_upscale_models_resamples_with_image_scale_alone(make_setup):
+    setup = make_setup(upscale_models=[])
+    source, up, meta, listed = mcp_upscale(setup, 160, 96, scale=2)
+    assert not is_error(up), text_of(up)
+    [image] = structured(up)["images"]
+    assert (image["width"], image["height"]) == (320, 192)
+    assert png_size(image["path"]) == (320, 192)
+    assert structured(up)["model"] == "upscaler:lanczos"
+    graph = setup.prompts()[-1]["prompt"]
+    assert sorted(classes(graph).values()) == ["ImageScale", "LoadImage", "SaveImage"]
+    resize = find(graph, "ImageScale")
+    assert (resize["width"], resize["height"], resize["upscale_method"]) == (320, 192, "lanczos")
+    assert [m["model"]["id"] for m in structured(listed)["models"]] == ["upscaler:lanczos"]

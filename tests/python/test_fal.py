@@ -294,3 +294,39 @@ def test_mcp_cancel_reaches_fal(setup):
     assert len(cancels) == 1 and cancels[0]["path"].endswith("/cancel"), setup.requests()
     assert cancels[0]["path"].startswith("/fal-ai/flux/requests/")
     assert cancels[0]["headers"]["authorization"] == f"Key {KEY}"
+
+
+# -- upscaling with fal-ai/clarity-upscaler (docs/providers/fal.md#upscaling) -----------------
+
+def test_mcp_upscale_image_doubles_a_stored_image_with_clarity_upscaler(setup):
+    from fakekit import data_uri_png_size
+
+    async def body(session):
+        listed = await session.call_tool("list_models", {"provider": "fal", "operation": "upscale"})
+        made = await session.call_tool("generate_image", {"prompt": "a house", "provider": "fal", "width": 512, "height": 384})
+        assert not is_error(made), made.content
+        source = structured(made)["images"][0]
+        upscaled = await session.call_tool("upscale_image", {"image": source["id"], "scale": 2, "provider": "fal"})
+        return listed, source, upscaled
+
+    listed, source, result = run_mcp(setup, body)
+    assert not is_error(listed), listed.content
+    upscalers = [m["model"] for m in structured(listed)["models"] if m["provider"] == "fal"]
+    # The host takes the first upscale model of the provider when none is named.
+    assert upscalers[0]["id"] == "fal-ai/clarity-upscaler", [m["id"] for m in upscalers]
+    assert upscalers[0]["operations"] == ["upscale"] and upscalers[0]["max_input_images"] == 1
+    assert not is_error(result), result.content
+    assert (source["width"], source["height"]) == (512, 384)
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (1024, 768)
+    assert png_size(image["path"]) == (1024, 768), "the stored file is the fake's 2x PNG"
+    assert image["model"] == "fal-ai/clarity-upscaler" and image["parents"] == [source["id"]]
+    upscale = submits(setup)[-1]
+    assert upscale["path"] == "/fal-ai/clarity-upscaler"
+    sent = upscale["json"]
+    assert sent["upscale_factor"] == 2
+    assert data_uri_png_size(sent["image_url"]) == (512, 384), "the stored image went as a data: URI"
+    assert "prompt" not in sent and "num_images" not in sent, "no prompt given: fal's default applies"
+    # Status and result of the upscale use the endpoint's own owner/app.
+    [job] = [j for j in setup.server.state.jobs.values() if j.endpoint == "fal-ai/clarity-upscaler"]
+    assert any(r["path"] == f"/fal-ai/clarity-upscaler/requests/{job.id}" for r in setup.requests())

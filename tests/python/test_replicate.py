@@ -352,3 +352,41 @@ def test_mcp_cancel_reaches_replicate(setup):
     assert cancels[0]["headers"]["authorization"] == f"Bearer {KEY}"
     [prediction] = setup.server.state.predictions.values()
     assert prediction.status == "canceled"
+
+
+# -- upscaling with nightmareai/real-esrgan (docs/providers/replicate.md#upscaling) -----------
+
+def test_mcp_upscale_image_doubles_a_stored_image_with_real_esrgan(setup):
+    from fakekit import data_uri_png_size
+
+    async def body(session):
+        listed = await session.call_tool("list_models", {"provider": "replicate", "operation": "upscale"})
+        made = await session.call_tool("generate_image", {"prompt": "a house", "provider": "replicate",
+                                                          "model": f"stability-ai/sdxl:{VERSION}", "width": 320, "height": 240})
+        assert not is_error(made), made.content
+        source = structured(made)["images"][0]
+        upscaled = await session.call_tool("upscale_image", {"image": source["id"], "scale": 2, "provider": "replicate"})
+        return listed, source, upscaled
+
+    listed, source, result = run_mcp(setup, body)
+    assert not is_error(listed), listed.content
+    upscalers = [m["model"] for m in structured(listed)["models"] if m["provider"] == "replicate"]
+    # The host takes the first upscale model of the provider when none is named.
+    assert upscalers[0]["id"] == "nightmareai/real-esrgan", [m["id"] for m in upscalers]
+    assert upscalers[0]["operations"] == ["upscale"] and upscalers[0]["max_input_images"] == 1
+    assert not is_error(result), result.content
+    assert (source["width"], source["height"]) == (320, 240)
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (640, 480)
+    assert png_size(image["path"]) == (640, 480), "the stored file is the fake's 2x PNG"
+    assert image["model"] == "nightmareai/real-esrgan" and image["parents"] == [source["id"]]
+    create = creates(setup)[-1]
+    # A community model: created by its pinned version, not through /v1/models/.../predictions.
+    assert create["path"] == "/v1/predictions"
+    assert create["json"]["version"] == replicate_fake.ESRGAN_VERSION
+    inp = create["json"]["input"]
+    assert inp["scale"] == 2
+    assert data_uri_png_size(inp["image"]) == (320, 240), "the stored image went as a data: URI"
+    assert "prompt" not in inp, "Real-ESRGAN takes no prompt"
+    [p] = [p for p in setup.server.state.predictions.values() if p.model == "nightmareai/real-esrgan"]
+    assert p.status == "succeeded" and isinstance(p.output, str), "one URL string, as the real model answers"

@@ -305,7 +305,9 @@ def test_mcp_list_providers_shows_checkpoints_and_the_loaded_default(setup):
     result = run_mcp(setup, body)
     [provider] = [p for p in structured(result)["providers"] if p["id"] == "sdwebui"]
     assert provider["status"] == "ready"
-    assert [m["id"] for m in provider["models"]] == ["v1-5-pruned-emaonly", "sd_xl_base_1.0"]
+    # The checkpoints, then one upscale model per upscaler the fake lists (not "None"), R-ESRGAN 4x+ first.
+    assert [m["id"] for m in provider["models"]] == ["v1-5-pruned-emaonly", "sd_xl_base_1.0", "upscaler:R-ESRGAN 4x+",
+                                                     "upscaler:Lanczos", "upscaler:Nearest"]
     assert provider["default_model"] == "v1-5-pruned-emaonly"
     assert V15 in provider["models"][0]["aliases"]
 
@@ -356,3 +358,68 @@ def test_mcp_cancel_interrupts_the_running_generation(setup):
     while not setup.generations() and time.time() < deadline:
         time.sleep(0.05)
     assert setup.generations()[0]["interrupted"], "the fake stopped sampling at once"
+
+
+# -- upscaling through the Extras route (docs/providers/sdwebui.md#upscaling) ----------------
+
+def test_mcp_upscale_image_goes_to_extra_single_image_and_doubles_the_image(setup):
+    async def body(session):
+        listed = await session.call_tool("list_models", {"provider": "sdwebui", "operation": "upscale"})
+        made = await session.call_tool("generate_image", {"prompt": "a lighthouse", "provider": "sdwebui",
+                                                          "width": 256, "height": 192})
+        assert not is_error(made), made.content
+        source = structured(made)["images"][0]
+        upscaled = await session.call_tool("upscale_image", {"image": source["id"], "scale": 2, "provider": "sdwebui"})
+        return listed, source, upscaled
+
+    listed, source, result = run_mcp(setup, body)
+    assert not is_error(listed), listed.content
+    upscalers = [m["model"] for m in structured(listed)["models"] if m["provider"] == "sdwebui"]
+    assert [m["id"] for m in upscalers] == ["upscaler:R-ESRGAN 4x+", "upscaler:Lanczos", "upscaler:Nearest"], \
+        "one model per upscaler the server lists, without \"None\"; the checkpoints do not upscale"
+    assert all(m["operations"] == ["upscale"] and m["max_input_images"] == 1 and m["size_multiple"] == 1
+               for m in upscalers), upscalers
+
+    assert not is_error(result), result.content
+    assert (source["width"], source["height"]) == (256, 192)
+    [image] = structured(result)["images"]
+    assert (image["width"], image["height"]) == (512, 384)
+    assert png_size(image["path"]) == (512, 384), "the stored file is the fake's upscaled PNG"
+    assert structured(result)["model"] == "upscaler:R-ESRGAN 4x+", "the host takes the provider's first upscale model"
+    assert image["parents"] == [source["id"]]
+
+    [call] = setup.posts("extra-single-image")
+    sent = call["json"]
+    assert (sent["resize_mode"], sent["upscaling_resize_w"], sent["upscaling_resize_h"]) == (1, 512, 384)
+    assert (sent["upscaler_1"], sent["upscaler_2"], sent["upscaling_crop"]) == ("R-ESRGAN 4x+", "None", True)
+    sent_png = base64.b64decode(sent["image"])
+    assert sent_png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", sent_png[16:24]) == (256, 192), \
+        "the stored image went as plain base64"
+    assert len(setup.posts("txt2img")) == 1 and setup.posts("img2img") == [], "the upscale ran no generation"
+    assert setup.server.state.upscales == [{"upscaler": "R-ESRGAN 4x+", "input_size": [256, 192],
+                                           "output_size": [512, 384], "resize_mode": 1}]
+
+
+def test_mcp_upscale_errors_from_the_server_are_readable(setup):
+    async def body(session):
+        made = await session.call_tool("generate_image", {"prompt": "a barn", "provider": "sdwebui",
+                                                          "width": 128, "height": 128})
+        assert not is_error(made), made.content
+        source = structured(made)["images"][0]["id"]
+        unknown = await session.call_tool("upscale_image", {"image": source, "scale": 2, "provider": "sdwebui",
+                                                            "model": "upscaler:Lanczos",
+                                                            "params": {"upscaler_2": "Nope",
+                                                                       "extras_upscaler_2_visibility": 0.5}})
+        reserved = await session.call_tool("upscale_image", {"image": source, "scale": 2, "provider": "sdwebui",
+                                                             "params": {"upscaler_1": "Nearest"}})
+        return unknown, reserved
+
+    unknown, reserved = run_mcp(setup, body)
+    assert is_error(unknown), unknown.content
+    assert "no upscaler `Nope`" in text_of(unknown) and "upscaler_2" in text_of(unknown), text_of(unknown)
+    [call] = setup.posts("extra-single-image")
+    assert call["json"]["upscaler_1"] == "Lanczos" and call["json"]["upscaler_2"] == "Nope"
+    assert is_error(reserved) and "upscaler_1" in text_of(reserved) and "model argument" in text_of(reserved), \
+        text_of(reserved)
+    assert len(setup.posts("extra-single-image")) == 1, "a refused params never reached the server"
+    assert setup.server.state.upscales == []

@@ -3,6 +3,7 @@
 //! failing that, `GET /models/checkpoints` (docs/providers/comfyui.md#models); sampler and
 //! scheduler names from `GET /object_info/KSampler` go into prompt notes.
 //! What a model can do follows from the workflow templates' placeholders.
+//! The upscale models follow the checkpoints ([`crate::upscale::discover`]).
 
 use crate::api;
 use crate::client::Client;
@@ -10,6 +11,7 @@ use crate::settings::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, Settings, TOKEN_SECRET}
 use crate::types::{
     Features, Host, Level, Lifecycle, ModelInfo, Operation, PromptStyle, ProviderError, ProviderInfo, SecretNeed,
 };
+use crate::upscale;
 use crate::workflow::{Kind, Template};
 
 /// Model id used when a custom workflow loads its own model (no
@@ -56,7 +58,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
     } else {
         checkpoints.clone()
     };
-    let models: Vec<ModelInfo> = ids
+    let mut models: Vec<ModelInfo> = ids
         .iter()
         .map(|id| {
             let stem = stem(id);
@@ -88,6 +90,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
             }
         })
         .collect();
+    models.extend(upscale::models(&upscale::discover(&client), &ids));
 
     let default_model = match &settings.default_checkpoint {
         Some(wanted) if ids.iter().any(|id| id == wanted) => wanted.clone(),
@@ -105,7 +108,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         display_name: "ComfyUI".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         description: format!(
-            "A local ComfyUI server at {} running API-format workflows (txt2img, img2img) on its checkpoints.",
+            "A local ComfyUI server at {} running API-format workflows (txt2img, img2img) on its checkpoints, and upscaling with its upscale models.",
             settings.base
         ),
         models,
@@ -168,7 +171,7 @@ fn prompt_notes(settings: &Settings, options: Option<(Vec<String>, Vec<String>)>
 }
 
 /// `sub/name.safetensors` → `name`.
-fn stem(id: &str) -> &str {
+pub(crate) fn stem(id: &str) -> &str {
     let file = id.rsplit(['/', '\\']).next().unwrap_or(id);
     match file.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && ext.len() <= 12 => stem,
@@ -223,9 +226,19 @@ mod tests {
             json!({"KSampler": {"input": {"required": {
             "sampler_name": [["euler", "dpmpp_2m"], {}], "scheduler": [["normal", "karras"], {}]}}}}),
         );
+        mock.route_json(
+            "GET",
+            "/object_info/UpscaleModelLoader",
+            200,
+            json!({"UpscaleModelLoader": {"input": {"required": {"model_name": ["COMBO", {"options": ["4x.pth"]}]}}}}),
+        );
         let info = describe(&mock).unwrap();
         let ids: Vec<_> = info.models.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]);
+        assert_eq!(
+            ids,
+            ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors", "upscaler:4x.pth", "upscaler:lanczos"],
+            "the checkpoints come first, the upscalers after them"
+        );
         assert_eq!(info.default_model, "sd_xl_base_1.0.safetensors");
         assert_eq!(info.hosts, ["http://127.0.0.1:8188"]);
         let (sd15, sdxl) = (&info.models[0], &info.models[1]);
@@ -246,6 +259,7 @@ mod tests {
         mock.route_json("GET", "/object_info/CheckpointLoaderSimple", 200, json!({}));
         mock.route_json("GET", "/models/checkpoints", 200, json!(["only.safetensors"]));
         mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
+        mock.route_json("GET", "/object_info/UpscaleModelLoader", 200, json!({}));
         let info = describe(&mock).unwrap();
         assert_eq!(info.default_model, "only.safetensors");
     }

@@ -2,7 +2,8 @@
 //!
 //! - submit: fill the txt2img or img2img template (uploading the input image
 //!   with `POST /upload/image` first), queue it with `POST /prompt` and a
-//!   fresh `client_id`, return `pending(token)`;
+//!   fresh `client_id`, return `pending(token)`; an upscale builds its
+//!   graph in [`crate::upscale`] and is queued the same way;
 //! - poll: `GET /history/{id}` (`{}` until the prompt finishes — docs/providers/comfyui.md#history-and-files);
 //!   while unfinished, `GET /queue` gives `queued(position)` or `running`;
 //!   a running prompt's progress comes from ComfyUI's websocket for up to
@@ -21,6 +22,7 @@ use crate::token::{JobToken, Token};
 use crate::types::{
     Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission,
 };
+use crate::upscale;
 use crate::workflow::{Kind, Template};
 use easel_plugin_kit::multipart::Form;
 use serde_json::{Value, json};
@@ -34,13 +36,23 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let kind = match request.operation {
         Operation::Generate => Kind::Txt2Img,
         Operation::Edit => Kind::Img2Img,
+        Operation::Upscale => return upscale::submit(host, &settings, request),
         other => {
             return Err(ProviderError::Unsupported(format!(
-                "the ComfyUI plugin does generate and edit (img2img), not {}",
+                "the ComfyUI plugin does generate, edit (img2img) and upscale, not {}",
                 format!("{other:?}").to_lowercase()
             )));
         }
     };
+    if upscale::Upscaler::from_id(&request.model).is_some() {
+        return Err(ProviderError::invalid(
+            Some("model"),
+            format!(
+                "`{}` is an upscaler: it only upscales (upscale_image); generate and edit with a checkpoint model",
+                request.model
+            ),
+        ));
+    }
     let custom = match kind {
         Kind::Txt2Img => settings.workflow_txt2img.as_deref(),
         Kind::Img2Img => settings.workflow_img2img.as_deref(),
@@ -104,21 +116,35 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         values.insert("image", json!(upload(&client, image)?));
     }
     let graph = template.fill(&values)?;
+    let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
+    let what = format!("{}x{} x{}, {seed_note}", size.width, size.height, request.count);
+    queue(&client, &graph, seed, request.count, &what)
+}
 
+/// Queue a filled `graph` with `POST /prompt` and a fresh `client_id`, log
+/// it (`what` describes the job) and return `pending(token)`; `seed` and
+/// `count` go into the token for `poll`.
+///
+/// Errors: a 400 refusal via [`errors::prompt_rejected`] (`invalid-request`
+/// naming the node and input), other statuses via [`errors::status`].
+pub(crate) fn queue(
+    client: &Client<'_>,
+    graph: &Value,
+    seed: Option<u64>,
+    count: u32,
+    what: &str,
+) -> Result<Submission, ProviderError> {
+    let host = client.host;
     let client_id = format!("{:016x}{:016x}", host.random_u64(), host.random_u64());
-    let response = client.post_json("/prompt", api::prompt_body(&graph, &client_id))?;
+    let response = client.post_json("/prompt", api::prompt_body(graph, &client_id))?;
     let prompt_id = match response.status {
         200..=299 => api::parse_queued(&response.body)?,
         400 => return Err(errors::prompt_rejected(&response)),
         _ => return Err(errors::status(&client.base, "POST /prompt", &response)),
     };
-    let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
-    host.log(
-        Level::Info,
-        &format!("comfyui: queued prompt {prompt_id} ({}x{} x{}, {seed_note})", size.width, size.height, request.count),
-    );
+    host.log(Level::Info, &format!("comfyui: queued prompt {prompt_id} ({what})"));
     host.progress(Some(0.05), &format!("queued at ComfyUI as prompt {}", short(&prompt_id)));
-    let token = Token { base: settings.base, prompt_id, client_id, seed, count: request.count };
+    let token = Token { base: client.base.clone(), prompt_id, client_id, seed, count };
     Ok(Submission::Pending(token.encode()))
 }
 
@@ -177,7 +203,7 @@ fn input_image(kind: Kind, request: &Request) -> Result<Option<&crate::types::In
 
 /// `POST /upload/image` (multipart, `type=input`, overwrite by content
 /// name) → the name a `LoadImage` node takes.
-fn upload(client: &Client<'_>, image: &crate::types::InputImage) -> Result<String, ProviderError> {
+pub(crate) fn upload(client: &Client<'_>, image: &crate::types::InputImage) -> Result<String, ProviderError> {
     let filename =
         format!("easel-{:016x}.{}", fnv1a(&image.data), easel_plugin_kit::image::file_extension(&image.mime_type));
     let mut form = Form::new();

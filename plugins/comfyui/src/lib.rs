@@ -1,5 +1,6 @@
 //! Easel's ComfyUI provider: runs API-format workflows (built-in txt2img
-//! and img2img templates, or the operator's own) on a local ComfyUI server
+//! and img2img templates, or the operator's own, and a built-in upscale
+//! graph — [`upscale`]) on a local ComfyUI server
 //! through the host's egress, polls `/history` (with live progress from
 //! ComfyUI's websocket while a prompt runs), and returns the images inline
 //! from `/view`. Wire protocol: `docs/providers/comfyui.md
@@ -17,6 +18,7 @@ pub mod flow;
 pub mod live;
 pub mod settings;
 pub mod token;
+pub mod upscale;
 pub mod workflow;
 
 #[cfg(test)]

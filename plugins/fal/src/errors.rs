@@ -108,6 +108,7 @@ pub fn easel_field(fal: &str) -> Option<&'static str> {
         "num_inference_steps" => "steps",
         "guidance_scale" => "guidance",
         "strength" => "strength",
+        "upscale_factor" => "scale",
         "image_url" | "image_urls" | "mask_url" => "images",
         "model" | "endpoint_id" => "model",
         _ => return None,

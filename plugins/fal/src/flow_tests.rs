@@ -284,3 +284,104 @@ fn a_refused_key_or_a_rate_limit_on_the_stream_is_the_status_calls_error() {
     assert!(matches!(poll(&host, &token), Err(ProviderError::RateLimited { retry_after_ms: Some(2000), .. })));
     assert!(status_polls(&host).is_empty(), "no plain poll after an auth or rate-limit answer");
 }
+
+// -- upscaling with fal-ai/clarity-upscaler (docs/providers/fal.md#upscaling) ----------------
+
+use crate::types::{Dims, InputImage, Role};
+
+const CLARITY_SUBMITTED: &str = r#"{"request_id":"u1","response_url":"http://127.0.0.1:9/fal-ai/clarity-upscaler/requests/u1",
+  "status_url":"http://127.0.0.1:9/fal-ai/clarity-upscaler/requests/u1/status",
+  "cancel_url":"http://127.0.0.1:9/fal-ai/clarity-upscaler/requests/u1/cancel","status":"IN_QUEUE","queue_position":0}"#;
+
+/// Clarity's output: one `image` object, not `images[]` (fal-js `ClarityUpscalerOutput`).
+const CLARITY_RESULT: &str = r#"{"image":{"url":"http://127.0.0.1:9/files/up.png","content_type":"image/png",
+  "file_name":"up.png","file_size":4242,"width":1024,"height":768},"seed":1234,"timings":{"inference":2.5}}"#;
+
+/// What the host sends for `upscale_image {scale: 2}` of a 512x384 PNG.
+fn upscale_request(model: &str) -> Request {
+    Request {
+        operation: Operation::Upscale,
+        images: vec![InputImage {
+            role: Role::Reference,
+            mime_type: "image/png".into(),
+            width: 512,
+            height: 384,
+            data: b"\x89PNG\r\n\x1a\nsmall".to_vec(),
+        }],
+        size: Some(Dims { width: 1024, height: 768 }),
+        ..Request::text(model, "")
+    }
+}
+
+#[test]
+fn an_upscale_posts_the_image_and_the_factor_to_clarity_and_reads_its_single_image() {
+    let host = mock();
+    host.answer(200, CLARITY_SUBMITTED);
+    let Submission::Pending(token) = submit(&host, &upscale_request("clarity-upscaler")).unwrap() else {
+        panic!("fal's queue always answers pending")
+    };
+    let sent = host.request(0);
+    assert_eq!((sent.method.as_str(), sent.url.as_str()), ("POST", "http://127.0.0.1:9/fal-ai/clarity-upscaler"));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"image_url": "data:image/png;base64,iVBORw0KGgpzbWFsbA==", "upscale_factor": 2.0}),
+        "no prompt (fal's default applies), no num_images, no output_format"
+    );
+    // No stream is scripted: one plain status poll, then the result.
+    host.answer(200, r#"{"status":"COMPLETED","logs":[]}"#);
+    host.answer(200, CLARITY_RESULT);
+    let JobState::Done(images) = poll(&host, &token).unwrap() else { panic!("completed") };
+    assert_eq!(images.len(), 1);
+    assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/up.png".into(), headers: vec![] });
+    assert_eq!((images[0].width, images[0].height, images[0].seed), (Some(1024), Some(768), Some(1234)));
+    assert_eq!(host.sent.borrow().last().unwrap().url, "http://127.0.0.1:9/fal-ai/clarity-upscaler/requests/u1");
+}
+
+#[test]
+fn an_upscale_prompt_and_params_reach_clarity() {
+    let host = mock();
+    host.answer(200, CLARITY_SUBMITTED);
+    let request = Request {
+        prompt: "weathered brick, fine detail".into(),
+        seed: Some(5),
+        size: Some(Dims { width: 1536, height: 1152 }),
+        extra: Some(r#"{"creativity": 0.2, "resemblance": 0.9}"#.into()),
+        ..upscale_request("fal-ai/clarity-upscaler")
+    };
+    submit(&host, &request).unwrap();
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(body["upscale_factor"], 3.0);
+    assert_eq!((body["prompt"].as_str(), body["seed"].as_u64()), (Some("weathered brick, fine detail"), Some(5)));
+    assert_eq!((body["creativity"].as_f64(), body["resemblance"].as_f64()), (Some(0.2), Some(0.9)));
+}
+
+#[test]
+fn an_upscale_past_claritys_four_times_is_refused_naming_scale_before_anything_is_sent() {
+    let host = mock();
+    let request =
+        Request { size: Some(Dims { width: 2560, height: 1920 }), ..upscale_request("fal-ai/clarity-upscaler") };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "scale");
+    assert!(message.contains("1 to 4") && message.contains("5.00"), "{message}");
+    let request =
+        Request { extra: Some(r#"{"image_url": "https://x/y.png"}"#.into()), ..upscale_request("clarity-upscaler") };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params.image_url");
+    assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
+fn clarity_is_the_first_upscale_model_and_other_ids_still_pass_through() {
+    let info = describe(&mock());
+    let upscalers: Vec<&str> =
+        info.models.iter().filter(|m| m.operations.contains(&Operation::Upscale)).map(|m| m.id.as_str()).collect();
+    assert_eq!(upscalers[0], "fal-ai/clarity-upscaler");
+    assert!(upscalers.contains(&"*/*"), "the generic patterns keep every operation");
+    // An upscale to an endpoint the table does not know keeps the generic body.
+    let host = mock();
+    host.answer(200, SUBMITTED);
+    submit(&host, &upscale_request("fal-ai/some/other-upscaler")).unwrap();
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(host.request(0).url, "http://127.0.0.1:9/fal-ai/some/other-upscaler");
+    assert_eq!(body["image_size"], serde_json::json!({"width": 1024, "height": 768}));
+    assert!(body.get("upscale_factor").is_none() && body["image_url"].is_string());
+}

@@ -4,6 +4,7 @@
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_PRESETS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
+use crate::upscale;
 use easel_plugin_kit::codec::data_uri;
 use easel_plugin_kit::params;
 use easel_plugin_kit::size::nearest_ratio;
@@ -20,6 +21,7 @@ pub struct Submit {
 
 /// Map `request` to an endpoint and input. `output_format` (config) is sent
 /// when the family accepts it: FLUX `jpeg`/`png`, nano-banana also `webp`.
+/// The upscaler's input is built by [`upscale::build`].
 pub fn build(request: &Request, output_format: Option<&str>) -> Result<Submit, ProviderError> {
     let family = models::family(&request.model);
     let endpoint = models::endpoint(&request.model, request.operation);
@@ -77,6 +79,8 @@ pub fn build(request: &Request, output_format: Option<&str>) -> Result<Submit, P
             }
             insert_format(&mut body, output_format, &["png", "jpeg", "webp"]);
         }
+        // An upscaler's input shares none of the fields above.
+        Family::Clarity => return upscale::build(request, endpoint),
         Family::Generic => {
             if let Some(size) = request.size {
                 body.insert("image_size".into(), json!({"width": size.width, "height": size.height}));

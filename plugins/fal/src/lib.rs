@@ -14,6 +14,7 @@ pub mod models;
 pub mod status;
 pub mod stream;
 pub mod token;
+pub mod upscale;
 
 use easel_plugin_kit::Provider;
 pub use easel_plugin_kit::types;

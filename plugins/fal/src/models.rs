@@ -18,6 +18,9 @@ pub enum Family {
     /// Gemini "nano banana" resold: `aspect_ratio`, optional `resolution`
     /// (`pro`); edits go to `<id>/edit` with `image_urls`.
     NanoBanana { resolution: bool },
+    /// Clarity Upscaler (a diffusion upscaler steered by a ControlNet): `image_url`,
+    /// `upscale_factor` 1–4 and optional SD-style prompts; Upscale only ([`crate::upscale`]).
+    Clarity,
     /// Any other endpoint id: every common field under its usual fal name.
     Generic,
 }
@@ -62,7 +65,7 @@ struct Entry {
     notes: &'static str,
 }
 
-const TABLE: [Entry; 4] = [
+const TABLE: [Entry; 5] = [
     Entry {
         id: "fal-ai/flux/dev",
         name: "FLUX.1 [dev] (fal)",
@@ -111,6 +114,21 @@ const TABLE: [Entry; 4] = [
         price: None,
         notes: "Conversational prompts; edits keep the subject. Sizes come from aspect_ratio; width/height map to the nearest ratio.",
     },
+    Entry {
+        id: crate::upscale::CLARITY,
+        name: "Clarity Upscaler (fal)",
+        aliases: &["clarity-upscaler"],
+        family: Family::Clarity,
+        edits: false,
+        lifecycle: Lifecycle::Current,
+        replacement: None,
+        // docs/providers/fal.md#upscaling: $0.03 per megapixel, which depends on the size [P].
+        price: None,
+        notes: "Creative upscaler (upscale_image only), 1x to 4x: re-draws detail, guided by an optional SD-style tag prompt \
+                (fal's default \"masterpiece, best quality, highres\" when none is given). The factor is sent as \
+                upscale_factor. params: creativity (0-1, default 0.35; higher invents more), resemblance (default 0.6; \
+                higher keeps closer to the input), enable_safety_checker. Priced by fal at $0.03 per megapixel.",
+    },
 ];
 
 /// The family of a model id (built-in ids and their aliases; anything else is generic).
@@ -135,7 +153,7 @@ pub fn endpoint(id: &str, operation: Operation) -> String {
         (Operation::Generate, _) => entry.id.to_string(),
         (_, Family::Flux) => format!("{}/image-to-image", entry.id),
         (_, Family::NanoBanana { .. }) => format!("{}/edit", entry.id),
-        (_, Family::Generic) => entry.id.to_string(),
+        (_, Family::Clarity | Family::Generic) => entry.id.to_string(),
     }
 }
 
@@ -215,6 +233,27 @@ fn info(entry: &Entry) -> ModelInfo {
             output_formats: strings(&["image/png", "image/jpeg", "image/webp"]),
             ..base
         },
+        Family::Clarity => ModelInfo {
+            operations: vec![Operation::Upscale],
+            prompt_style: PromptStyle::WeightedTags,
+            min_side: 64,
+            // fal documents no output limit [M]; 8192 is the most the host stores a side.
+            max_side: 8192,
+            size_multiple: 1,
+            default_size: Dims { width: 2048, height: 2048 },
+            max_images: 1,
+            max_input_images: 1,
+            features: Features {
+                negative_prompt: true,
+                seed: true,
+                steps: true,
+                guidance: true,
+                custom_size: true,
+                ..Features::default()
+            },
+            output_formats: strings(&["image/png", "image/jpeg"]),
+            ..base
+        },
         Family::Generic => base,
     }
 }
@@ -289,5 +328,21 @@ mod tests {
         }
         let schnell = models.iter().find(|m| m.id == "fal-ai/flux/schnell").unwrap();
         assert!(!schnell.features.guidance && schnell.operations == vec![Operation::Generate]);
+        // The upscaler only upscales, and is the first model that does (the host picks
+        // the first upscale model of a provider when none is named).
+        let first = models.iter().find(|m| m.operations.contains(&Operation::Upscale)).unwrap();
+        assert_eq!(
+            (first.id.as_str(), first.operations.as_slice()),
+            ("fal-ai/clarity-upscaler", &[Operation::Upscale][..])
+        );
+        assert_eq!((first.max_input_images, first.size_multiple, first.max_side), (1, 1, 8192));
+        assert!(first.features.custom_size && first.sizes.is_empty());
+    }
+
+    #[test]
+    fn the_upscaler_keeps_its_own_endpoint() {
+        assert_eq!(endpoint("clarity-upscaler", Operation::Upscale), "fal-ai/clarity-upscaler");
+        assert_eq!(family("fal-ai/clarity-upscaler"), Family::Clarity);
+        assert_eq!(canonical("clarity-upscaler"), "fal-ai/clarity-upscaler");
     }
 }

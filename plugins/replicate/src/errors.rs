@@ -85,6 +85,7 @@ pub fn easel_field(name: &str) -> Option<&'static str> {
         "num_inference_steps" => "steps",
         "guidance" | "guidance_scale" => "guidance",
         "prompt_strength" => "strength",
+        "scale" => "scale",
         "image" | "input_image" | "image_input" | "input_images" | "mask" => "images",
         "version" | "model" => "model",
         _ => return None,

@@ -350,3 +350,102 @@ fn old_tokens_and_stream_secs_zero_poll_without_the_stream() {
     assert!(matches!(poll(&host, &token).unwrap(), JobState::Done(_)));
     assert_eq!((stream_opens(&host), prediction_gets(&host)), (0, 1));
 }
+
+// -- upscaling with nightmareai/real-esrgan (docs/providers/replicate.md#upscaling) ----------
+
+use crate::types::{Dims, InputImage, Operation, Role};
+use crate::upscale::ESRGAN_VERSION;
+
+/// What the host sends for `upscale_image {scale: 2}` of a 320x240 PNG.
+fn upscale_request(model: &str) -> Request {
+    Request {
+        operation: Operation::Upscale,
+        images: vec![InputImage {
+            role: Role::Reference,
+            mime_type: "image/png".into(),
+            width: 320,
+            height: 240,
+            data: b"\x89PNG\r\n\x1a\nsmall".to_vec(),
+        }],
+        size: Some(Dims { width: 640, height: 480 }),
+        ..Request::text(model, "")
+    }
+}
+
+/// Replicate's prediction for the pinned version: `output` is one URL string, not a list.
+fn esrgan_prediction(status: &str) -> String {
+    let output = if status == "succeeded" { r#""http://127.0.0.1:9/files/up.png""# } else { "null" };
+    format!(
+        r#"{{"id":"e1","model":"nightmareai/real-esrgan","version":"{ESRGAN_VERSION}","status":"{status}",
+        "input":{{"image":"data:image/png;base64,…","scale":2}},"output":{output},"logs":"","error":null,
+        "urls":{{"get":"http://127.0.0.1:9/v1/predictions/e1","cancel":"http://127.0.0.1:9/v1/predictions/e1/cancel"}}}}"#
+    )
+}
+
+#[test]
+fn an_upscale_creates_a_prediction_of_the_pinned_version_with_the_image_and_the_factor() {
+    let host = mock();
+    host.answer(201, &esrgan_prediction("starting"));
+    let Submission::Pending(token) = submit(&host, &upscale_request("real-esrgan")).unwrap() else {
+        panic!("starting is pending")
+    };
+    let sent = host.request(0);
+    assert_eq!((sent.method.as_str(), sent.url.as_str()), ("POST", "http://127.0.0.1:9/v1/predictions"));
+    let body: Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"version": ESRGAN_VERSION,
+                           "input": {"image": "data:image/png;base64,iVBORw0KGgpzbWFsbA==", "scale": 2.0}}),
+        "a community model goes by version; no prompt, num_outputs or output_format"
+    );
+    host.answer(200, &esrgan_prediction("succeeded"));
+    let JobState::Done(images) = poll(&host, &token).unwrap() else { panic!("succeeded") };
+    assert_eq!(images.len(), 1, "one URL string is one image");
+    assert_eq!(images[0].data, ImageData::Remote { url: "http://127.0.0.1:9/files/up.png".into(), headers: vec![] });
+    assert_eq!(host.request(1).url, "http://127.0.0.1:9/v1/predictions/e1");
+}
+
+#[test]
+fn an_upscale_finished_within_prefer_wait_is_done_and_a_named_version_is_used_as_given() {
+    let host = mock();
+    host.answer(201, &esrgan_prediction("succeeded"));
+    let other = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let request = Request {
+        extra: Some(r#"{"face_enhance": true}"#.into()),
+        size: Some(Dims { width: 1280, height: 960 }),
+        ..upscale_request(&format!("nightmareai/real-esrgan:{other}"))
+    };
+    let Submission::Done(images) = submit(&host, &request).unwrap() else { panic!("the 201 carried the output") };
+    assert!(matches!(&images[0].data, ImageData::Remote { url, .. } if url.ends_with("/files/up.png")));
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(body["version"], other);
+    assert_eq!((body["input"]["scale"].as_f64(), body["input"]["face_enhance"].as_bool()), (Some(4.0), Some(true)));
+}
+
+#[test]
+fn an_upscale_past_ten_times_is_refused_naming_scale_before_anything_is_created() {
+    let host = mock();
+    let request = Request { size: Some(Dims { width: 3520, height: 2640 }), ..upscale_request("real-esrgan") };
+    let message = easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "scale");
+    assert!(message.contains("at most 10") && message.contains("11.00"), "{message}");
+    let request = Request { extra: Some(r#"{"image": "https://x/y.png"}"#.into()), ..upscale_request("real-esrgan") };
+    easel_plugin_kit::testing::expect_invalid(submit(&host, &request), "params.image");
+    assert!(host.sent.borrow().is_empty());
+}
+
+#[test]
+fn real_esrgan_is_the_first_upscale_model_and_other_ids_still_pass_through() {
+    let info = describe(&mock());
+    let upscalers: Vec<&str> =
+        info.models.iter().filter(|m| m.operations.contains(&Operation::Upscale)).map(|m| m.id.as_str()).collect();
+    assert_eq!(upscalers[0], "nightmareai/real-esrgan");
+    assert!(upscalers.contains(&"*/*"), "the generic patterns keep every operation");
+    // An upscale with a model the table does not know keeps the generic input and path.
+    let host = mock();
+    host.answer(201, STARTING);
+    submit(&host, &upscale_request("someone/other-upscaler")).unwrap();
+    assert_eq!(host.request(0).url, "http://127.0.0.1:9/v1/models/someone/other-upscaler/predictions");
+    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!((body["input"]["width"].as_u64(), body["input"]["height"].as_u64()), (Some(640), Some(480)));
+    assert!(body["input"].get("scale").is_none() && body["input"]["image"].is_string());
+}

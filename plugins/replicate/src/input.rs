@@ -4,6 +4,7 @@
 
 use crate::models::{self, BANANA_RATIOS, BANANA_TIERS, FLUX_RATIOS, Family};
 use crate::types::{Operation, ProviderError, Request, Role};
+use crate::upscale;
 use easel_plugin_kit::codec::data_uri;
 use easel_plugin_kit::params;
 use easel_plugin_kit::size::nearest_ratio;
@@ -21,6 +22,11 @@ pub struct Create {
 /// the family takes it (`jpeg` is spelled `jpg` on Replicate).
 pub fn build(request: &Request, output_format: Option<&str>) -> Result<Create, ProviderError> {
     let id = models::canonical(&request.model);
+    // A built-in community model runs its pinned version through `/predictions`.
+    let id = match models::pinned_version(&id) {
+        Some(version) => format!("{id}:{version}"),
+        None => id,
+    };
     let input = build_input(request, output_format)?;
     let (name, version) = match id.split_once(':') {
         Some((name, version)) => (name, Some(version)),
@@ -50,8 +56,12 @@ fn is_version(text: &str) -> bool {
     text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The model `input` object.
+/// The model `input` object (an upscaler's comes from [`upscale::esrgan_input`]).
 pub fn build_input(request: &Request, output_format: Option<&str>) -> Result<Map<String, Value>, ProviderError> {
+    let family = models::family(&request.model);
+    if family == Family::Esrgan {
+        return upscale::esrgan_input(request);
+    }
     let mut input = Map::new();
     input.insert("prompt".into(), json!(request.prompt));
     if let Some(seed) = request.seed {
@@ -63,7 +73,9 @@ pub fn build_input(request: &Request, output_format: Option<&str>) -> Result<Map
     if is_edit && references.is_empty() {
         return Err(ProviderError::invalid(Some("images"), "an edit needs at least one image with role `reference`"));
     }
-    match models::family(&request.model) {
+    match family {
+        // Built above: an upscaler's input shares none of these fields.
+        Family::Esrgan => {}
         Family::Flux { dev } => {
             input.insert("num_outputs".into(), json!(request.count.max(1)));
             if let Some(ratio) = ratio_for(request, &FLUX_RATIOS) {

@@ -18,6 +18,7 @@ pub mod live;
 pub mod models;
 pub mod prediction;
 pub mod token;
+pub mod upscale;
 
 use easel_plugin_kit::Provider;
 pub use easel_plugin_kit::types;

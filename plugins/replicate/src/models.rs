@@ -17,6 +17,9 @@ pub enum Family {
     /// Gemini image models resold: `aspect_ratio`, `image_input: [..]`,
     /// `output_format` jpg/png, one image per call; `pro` adds `resolution`.
     NanoBanana { pro: bool },
+    /// nightmareai/real-esrgan, a community GAN upscaler run by pinned version:
+    /// `image`, `scale` 0–10, `face_enhance`; no prompt; Upscale only ([`crate::upscale`]).
+    Esrgan,
     /// Any other `owner/name[:version]`: only the fields the caller set,
     /// under their most common Replicate names.
     Generic,
@@ -36,10 +39,14 @@ struct Entry {
     family: Family,
     lifecycle: Lifecycle,
     replacement: Option<&'static str>,
+    /// The version a bare `owner/name` runs: community models are created
+    /// through `/v1/predictions` with a version (docs/providers/replicate.md#upscaling);
+    /// `None` for official models, which take none.
+    version: Option<&'static str>,
     notes: &'static str,
 }
 
-const TABLE: [Entry; 4] = [
+const TABLE: [Entry; 5] = [
     Entry {
         id: "black-forest-labs/flux-schnell",
         name: "FLUX.1 [schnell] (Replicate)",
@@ -47,6 +54,7 @@ const TABLE: [Entry; 4] = [
         family: Family::Flux { dev: false },
         lifecycle: Lifecycle::Current,
         replacement: None,
+        version: None,
         notes: "Fast 4-step model: short, concrete prompts. Sizes come from aspect_ratio (about 1 megapixel); \
                 width/height map to the nearest ratio. Text-to-image only.",
     },
@@ -57,6 +65,7 @@ const TABLE: [Entry; 4] = [
         family: Family::Flux { dev: true },
         lifecycle: Lifecycle::Current,
         replacement: None,
+        version: None,
         notes: "Natural-language prompts of one to three sentences; steps up to 50, guidance around 3. \
                 Edits are img2img from one reference with `strength` (Replicate's prompt_strength, default 0.8).",
     },
@@ -67,6 +76,7 @@ const TABLE: [Entry; 4] = [
         family: Family::NanoBanana { pro: true },
         lifecycle: Lifecycle::Current,
         replacement: None,
+        version: None,
         notes: "Conversational prompts; strong at legible text and multi-image edits. Sizes come from aspect_ratio \
                 plus size tier 1K/2K/4K.",
     },
@@ -78,7 +88,20 @@ const TABLE: [Entry; 4] = [
         // docs/providers/replicate.md#models: gemini-2.5-flash-image is probably discontinued upstream [S].
         lifecycle: Lifecycle::Deprecated,
         replacement: Some("google/nano-banana-pro"),
+        version: None,
         notes: "Conversational prompts; edits keep the subject. One image per call; sizes come from aspect_ratio.",
+    },
+    Entry {
+        id: crate::upscale::ESRGAN,
+        name: "Real-ESRGAN (nightmareai, Replicate)",
+        aliases: &["real-esrgan"],
+        family: Family::Esrgan,
+        lifecycle: Lifecycle::Current,
+        replacement: None,
+        version: Some(crate::upscale::ESRGAN_VERSION),
+        notes: "Fast GAN upscaler (upscale_image only), any factor up to 10: sharpens and restores, invents little. \
+                Takes no prompt (one given is not sent). params: face_enhance (true runs GFPGAN on faces). \
+                A community model: billed by GPU time and it may cold-boot; runs a pinned version.",
     },
 ];
 
@@ -90,6 +113,16 @@ fn find(id: &str) -> Option<&'static Entry> {
 /// The family of `owner/name[:version]` (built-ins by name, else generic).
 pub fn family(id: &str) -> Family {
     find(id).map_or(Family::Generic, |e| e.family)
+}
+
+/// The version a bare built-in `owner/name` (or alias) is run with, when it
+/// is a community model; `None` for an id that names its own version, an
+/// official model, or an id the table does not know.
+pub fn pinned_version(id: &str) -> Option<&'static str> {
+    if id.contains(':') {
+        return None;
+    }
+    find(id).and_then(|e| e.version)
 }
 
 /// Built-in alias → `owner/name`; any other id as given.
@@ -165,6 +198,18 @@ fn info(entry: &Entry) -> ModelInfo {
             output_formats: strings(&["image/png", "image/jpeg"]),
             ..base
         },
+        Family::Esrgan => ModelInfo {
+            operations: vec![Operation::Upscale],
+            min_side: 16,
+            // No documented limit [M]; 8192 is the most the host stores a side.
+            max_side: 8192,
+            default_size: Dims { width: 2048, height: 2048 },
+            max_images: 1,
+            max_input_images: 1,
+            features: Features { custom_size: true, ..Features::default() },
+            output_formats: strings(&["image/png"]),
+            ..base
+        },
         Family::Generic => base,
     }
 }
@@ -235,7 +280,28 @@ mod tests {
             if let Some(r) = &m.replacement {
                 assert!(models.iter().any(|x| &x.id == r));
             }
-            assert_eq!(m.operations.contains(&Operation::Edit), m.max_input_images > 0, "{}", m.id);
+            let takes_images = m.operations.contains(&Operation::Edit) || m.operations.contains(&Operation::Upscale);
+            assert_eq!(takes_images, m.max_input_images > 0, "{}", m.id);
+        }
+        let first = models.iter().find(|m| m.operations.contains(&Operation::Upscale)).unwrap();
+        assert_eq!(
+            (first.id.as_str(), first.operations.as_slice()),
+            ("nightmareai/real-esrgan", &[Operation::Upscale][..])
+        );
+        assert_eq!((first.max_input_images, first.size_multiple, first.max_side), (1, 1, 8192));
+        assert!(first.features.custom_size && !first.features.seed);
+    }
+
+    #[test]
+    fn the_community_upscaler_runs_a_pinned_version_unless_the_id_names_one() {
+        assert_eq!(family("real-esrgan"), Family::Esrgan);
+        assert_eq!(canonical("real-esrgan"), "nightmareai/real-esrgan");
+        assert_eq!(pinned_version("nightmareai/real-esrgan"), Some(crate::upscale::ESRGAN_VERSION));
+        assert_eq!(pinned_version("real-esrgan"), Some(crate::upscale::ESRGAN_VERSION));
+        assert_eq!(pinned_version(&format!("nightmareai/real-esrgan:{}", "0".repeat(64))), None);
+        assert_eq!(family(&format!("nightmareai/real-esrgan:{}", "0".repeat(64))), Family::Esrgan);
+        for official in ["black-forest-labs/flux-dev", "google/nano-banana-pro", "someone/other"] {
+            assert_eq!(pinned_version(official), None, "{official}");
         }
     }
 }

@@ -89,10 +89,13 @@ pub fn build(
         (Operation::Generate, Some(_)) | (Operation::Edit | Operation::Inpaint | Operation::Variation, Some(_)) => {
             Endpoint::Img2img
         }
+        // Upscales go to the `upscaler:<name>` models (crate::upscale); the
+        // host only sends them to models that list `upscale`.
         (Operation::Upscale, _) => {
-            return Err(ProviderError::Unsupported(
-                "upscaling is not offered by the sdwebui plugin; use edit with a larger size instead".into(),
-            ));
+            return Err(ProviderError::Unsupported(format!(
+                "checkpoint models do not upscale; use an upscaler model such as `{}Lanczos` (list_models with operation \"upscale\" lists them)",
+                crate::upscale::PREFIX
+            )));
         }
         (_, None) => {
             return Err(ProviderError::invalid(Some("images"), "an edit needs an image with role `reference`"));

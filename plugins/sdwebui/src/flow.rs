@@ -10,15 +10,18 @@
 //! `force_task_id`). While that poll blocks, `cancel(token)` can look the
 //! task up in `POST /internal/progress` and `POST /sdapi/v1/interrupt` it.
 //! In `sync` mode `submit` generates and returns `done`; nothing can cancel.
+//! Upscales (the `upscaler:<name>` models) always run inside `submit`: see
+//! [`crate::upscale`].
 
 use crate::api::{self, Endpoint, Task};
 use crate::models::{self, Checkpoint, Shape};
 use crate::response::{self, SECRET};
 use crate::token::{JobToken, Token, new_task_id};
 use crate::types::{
-    Host, HttpRequest, HttpResponse, JobState, Level, Output, ProviderError, ProviderInfo, Request, SecretNeed,
-    Submission,
+    Host, HttpRequest, HttpResponse, JobState, Level, Operation, Output, ProviderError, ProviderInfo, Request,
+    SecretNeed, Submission,
 };
+use crate::upscale;
 use easel_plugin_kit::config;
 use easel_plugin_kit::config::{config_object, config_str, config_u64, config_url};
 use easel_plugin_kit::http::{Upstream, egress_error};
@@ -45,6 +48,9 @@ pub struct Settings {
     pub base: String,
     pub mode: Mode,
     pub default_model: Option<String>,
+    /// The upscaler listed first among the upscale models (so the host
+    /// picks it when an upscale names no model); see [`upscale::order`].
+    pub default_upscaler: Option<String>,
     pub default_size: Option<(u32, u32)>,
     pub max_images: u32,
     pub params: Map<String, Value>,
@@ -70,6 +76,7 @@ impl Settings {
             base: config_url(host, "base_url", DEFAULT_BASE_URL),
             mode,
             default_model: config_str(host, "default_model"),
+            default_upscaler: config_str(host, "default_upscaler"),
             default_size,
             max_images: config_u64(host, "max_images").map_or(DEFAULT_MAX_IMAGES, |n| n.clamp(1, 64) as u32),
             params: config_object(host, "params")?,
@@ -95,7 +102,7 @@ impl Settings {
     }
 
     /// One request; `Err` only when no HTTP answer came back.
-    fn send(
+    pub(crate) fn send(
         &self,
         host: &dyn Host,
         method: &str,
@@ -117,7 +124,7 @@ impl Settings {
     }
 
     /// GET a JSON document; non-2xx answers are classified.
-    fn get_json(&self, host: &dyn Host, path: &str) -> Result<Value, ProviderError> {
+    pub(crate) fn get_json(&self, host: &dyn Host, path: &str) -> Result<Value, ProviderError> {
         let response = self.send(host, "GET", path, None, QUICK_TIMEOUT_MS)?;
         if !response.is_success() {
             return Err(response::classify(&response, &self.base, self.auth));
@@ -146,6 +153,8 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
     let loaded = optional("/sdapi/v1/options")
         .and_then(|o| o.get("sd_model_checkpoint").and_then(Value::as_str).map(String::from));
     let default_model = pick_default(&checkpoints, s.default_model.as_deref(), loaded.as_deref(), host);
+    let mut models = models::model_infos(&checkpoints, &shape);
+    models.extend(upscale::model_infos(&upscale::discover(host, &s), &checkpoints));
     Ok(ProviderInfo {
         id: "sdwebui".into(),
         display_name: "Stable Diffusion WebUI (AUTOMATIC1111)".into(),
@@ -154,7 +163,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
             "AUTOMATIC1111 Stable Diffusion WebUI (or a fork with the same /sdapi/v1 API: Forge, reForge, SD.Next) at {}: your own GPU, your checkpoints, no cost per image.",
             s.base
         ),
-        models: models::model_infos(&checkpoints, &shape),
+        models,
         default_model,
         secrets: vec![SecretNeed {
             name: SECRET.into(),
@@ -183,6 +192,9 @@ fn pick_default(checkpoints: &[Checkpoint], configured: Option<&str>, loaded: Op
 /// generate now (`sync`) or hand back a token for `poll` (`deferred`).
 pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
     let s = Settings::read(host)?;
+    if request.operation == Operation::Upscale || upscale::name_of(&request.model).is_some() {
+        return upscale::submit(host, &s, request);
+    }
     let checkpoints = models::checkpoints(&s.get_json(host, "/sdapi/v1/sd-models")?);
     let checkpoint = checkpoints.iter().find(|c| c.answers_to(&request.model)).ok_or_else(|| {
         ProviderError::invalid(
@@ -358,7 +370,7 @@ fn interrupt(host: &dyn Host, s: &Settings) -> Result<(), ProviderError> {
     Ok(())
 }
 
-fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
+pub(crate) fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
     ProviderError::Upstream {
         status: response.status,
         message: format!(

@@ -58,14 +58,22 @@ fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
     );
     host.answer(404, r#"{"detail":"Not Found"}"#);
     host.answer(200, r#"{"sd_model_checkpoint":"sd_xl_base_1.0.safetensors [31e35c80fc]","samples_format":"png"}"#);
+    host.answer(200, r#"[{"name":"None","model_name":null,"model_path":null,"model_url":null,"scale":4},{"name":"Lanczos","model_name":null,"model_path":null,"model_url":null,"scale":4}]"#);
     let info = describe(&host).unwrap();
     assert_eq!(
         paths(&host),
-        ["GET /sdapi/v1/sd-models", "GET /sdapi/v1/samplers", "GET /sdapi/v1/schedulers", "GET /sdapi/v1/options"]
+        [
+            "GET /sdapi/v1/sd-models",
+            "GET /sdapi/v1/samplers",
+            "GET /sdapi/v1/schedulers",
+            "GET /sdapi/v1/options",
+            "GET /sdapi/v1/upscalers"
+        ]
     );
     assert_eq!(
         info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
-        ["v1-5-pruned-emaonly", "sd_xl_base_1.0"]
+        ["v1-5-pruned-emaonly", "sd_xl_base_1.0", "upscaler:Lanczos"],
+        "the checkpoints, then one upscale model per upscaler (docs/providers/sdwebui.md#upscaling)"
     );
     assert_eq!(info.default_model, "sd_xl_base_1.0");
     assert_eq!(info.hosts, ["http://127.0.0.1:7860"]);

@@ -1,7 +1,8 @@
 //! Easel's AUTOMATIC1111 Stable Diffusion WebUI provider: txt2img, img2img
 //! and inpainting through the server's `/sdapi/v1` API (docs/providers/sdwebui.md), one
 //! model per checkpoint, the checkpoint chosen per request with
-//! `override_settings.sd_model_checkpoint`.
+//! `override_settings.sd_model_checkpoint`; and upscaling through the
+//! Extras route, one `upscaler:<name>` model per upscaler ([`upscale`]).
 //!
 //! The server must run with `--api`. A loopback or LAN address is only
 //! reachable when `allowed_hosts` names it literally, e.g.
@@ -15,6 +16,10 @@
 //!   `submit` generates and returns the images (no cancel). See [`flow`].
 //! - `default_model`: a checkpoint (model name, title or hash); default: the
 //!   checkpoint the server has loaded.
+//! - `default_upscaler`: the upscaler (name, e.g. `"Lanczos"`, or model id)
+//!   listed first among the upscale models, which the host picks when an
+//!   upscale names no model; default `R-ESRGAN 4x+` when the server has
+//!   it, else the server's first.
 //! - `default_size`: `"WxH"` when a request gives no size; default 1024x1024
 //!   for checkpoints named like SDXL/SD3/Flux/Pony, else 512x512.
 //! - `max_images`: largest batch (`count`), default 8.
@@ -39,6 +44,7 @@ pub mod flow;
 pub mod models;
 pub mod response;
 pub mod token;
+pub mod upscale;
 
 pub use easel_plugin_kit::types;
 

@@ -1,4 +1,4 @@
-//! The `easel` command line: `serve`, `generate`, `plugins list|check`. Every
+//! The `easel` command line: `serve`, `generate`, `run`, `plugins list|check`. Every
 //! command boots the same [`App`] that the MCP tools use.
 
 use crate::app::{App, Paths};
@@ -75,6 +75,18 @@ pub enum Command {
     /// Generate (or, with --image, edit; with --upscale, upscale) images and
     /// print `ID<TAB>PATH` per image.
     Generate(GenerateCmd),
+    /// Run a pipeline file (run_pipeline's `{"steps": [...]}`) as one job,
+    /// printing each step's progress, then `ID<TAB>PATH` per image it shows.
+    Run {
+        /// The pipeline, JSON.
+        file: PathBuf,
+        /// Copy the images it shows into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seconds to wait for the whole pipeline (default 1800).
+        #[arg(long, default_value_t = 1800)]
+        wait: u64,
+    },
     /// Inspect the configured plugins.
     Plugins {
         #[command(subcommand)]
@@ -276,8 +288,67 @@ pub async fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Generate(cmd) => generate(&*boot(&cli, deployment, false)?, cmd).await,
+        Command::Run { file, out, wait } => {
+            run_pipeline(&*boot(&cli, deployment, false)?, file, out.as_deref(), *wait).await
+        }
         Command::Plugins { command } => plugins(&*boot(&cli, deployment, true)?, command).await,
     }
+}
+
+/// `easel run FILE`: read and check the pipeline, run it with progress on
+/// stderr, print a line per step and `ID<TAB>PATH` per image it shows.
+async fn run_pipeline(host: &App, file: &Path, out: Option<&Path>, wait: u64) -> Result<()> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let pipeline: crate::pipeline::Pipeline =
+        serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
+    let printer = tokio::spawn(async move {
+        while let Some(p) = progress_rx.recv().await {
+            match p.fraction {
+                Some(f) => eprintln!("[{:>3.0}%] {}", f * 100.0, p.message),
+                None => eprintln!("[ .. ] {}", p.message),
+            }
+        }
+    });
+    let outcome =
+        host.jobs.run_pipeline(pipeline, Some("cli".into()), Some(progress_tx), Duration::from_secs(wait)).await;
+    let job_id = |e: &crate::jobs::FieldError| match &e.field {
+        Some(field) => format!("{}: {field}: {}", file.display(), e.message),
+        None => format!("{}: {}", file.display(), e.message),
+    };
+    let (job, images) = match outcome {
+        Ok(Outcome::Done { job, images }) => (job, images),
+        Ok(Outcome::Pending { job }) => {
+            printer.abort();
+            bail!("pipeline job {} is still running after {wait} s; raise --wait", job.id)
+        }
+        Err(e) => {
+            let _ = printer.await;
+            bail!("{}", job_id(&e))
+        }
+    };
+    let _ = printer.await;
+    for outcome in job.pipeline.iter().flat_map(|p| &p.outcomes) {
+        eprintln!("step `{}` ({}): {}", outcome.id, outcome.op.name(), outcome.images.join(" "));
+    }
+    print_images(images, out)
+}
+
+/// Print `ID<TAB>PATH` per image, copying each into `out` first when given.
+fn print_images(images: Vec<crate::store::StoredImage>, out: Option<&Path>) -> Result<()> {
+    for image in images {
+        let path = match out {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let target = dir.join(image.path.file_name().expect("store paths have file names"));
+                std::fs::copy(&image.path, &target).with_context(|| format!("copying to {}", target.display()))?;
+                target
+            }
+            None => image.path.clone(),
+        };
+        println!("{}\t{}", image.sidecar.id, path.display());
+    }
+    Ok(())
 }
 
 async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
@@ -321,19 +392,7 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
     for warning in &job.warnings {
         eprintln!("warning: {warning}");
     }
-    for image in images {
-        let path = match &cmd.out {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                let target = dir.join(image.path.file_name().expect("store paths have file names"));
-                std::fs::copy(&image.path, &target).with_context(|| format!("copying to {}", target.display()))?;
-                target
-            }
-            None => image.path.clone(),
-        };
-        println!("{}\t{}", image.sidecar.id, path.display());
-    }
-    Ok(())
+    print_images(images, cmd.out.as_deref())
 }
 
 /// A file the user named is imported as is (it is their own machine);

@@ -18,6 +18,7 @@ pub mod inputs;
 pub mod jobs;
 pub mod mcp;
 pub mod model;
+pub mod pipeline;
 pub mod plugin_check;
 pub mod prompting;
 pub mod providers;

@@ -89,11 +89,10 @@ pub struct Settings {
     #[schemars(with = "f32")]
     #[arg(long)]
     pub strength: Option<f32>,
-    /// Instead of/beside prompt, compiled per model: subject,
-    /// subjects[{description,position,attributes}], scene,
-    /// style{medium,descriptors}, composition{shot,angle,lens,framing},
-    /// lighting, palette, mood, text[{content,placement,style}] (exact),
-    /// negative. vary: changed keys only (null removes).
+    /// Instead of/beside prompt: subject, subjects[{description,position,
+    /// attributes}], scene, style{medium,descriptors}, composition{shot,
+    /// angle,lens,framing}, lighting, palette, mood,
+    /// text[{content,placement,style}], negative. vary: changed keys (null removes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Params")]
     #[arg(long, value_name = "JSON", value_parser = json_object)]

@@ -16,7 +16,7 @@ if not INSPECTOR:
     pytest.skip("EASEL_INSPECTOR is not set: tests/run.sh installs @modelcontextprotocol/inspector and sets it",
                 allow_module_level=True)
 
-TOOLS = {"generate_image", "edit_image", "upscale_image", "get_generation_status", "cancel_generation", "list_providers", "list_models",
+TOOLS = {"generate_image", "edit_image", "upscale_image", "run_pipeline", "get_generation_status", "cancel_generation", "list_providers", "list_models",
          "show_image", "list_images", "vary_image", "delete_image", "save_style", "delete_style"}
 
 

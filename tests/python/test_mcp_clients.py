@@ -49,7 +49,10 @@ async def test_tools_have_descriptions_and_truthful_annotations(target):
         for tool in tools.values():
             assert tool.description, f"{tool.name} has no description"
         generate = tools["generate_image"].annotations
-        assert field(generate, "readOnlyHint") is False and field(generate, "openWorldHint") is True
+        # Hints equal to MCP's defaults are left out (readOnlyHint false,
+        # openWorldHint true); a generation is not destructive.
+        assert field(generate, "readOnlyHint") in (False, None) and field(generate, "openWorldHint") in (True, None)
+        assert field(generate, "destructiveHint") is False
         assert field(tools["list_providers"].annotations, "readOnlyHint") is True
         schema = field(tools["generate_image"], "inputSchema")
         for name in ["prompt", "provider", "model", "width", "height", "aspect_ratio", "count", "seed", "negative_prompt", "steps", "guidance"]:

@@ -2,14 +2,17 @@
 //! progress, store results, and hand back either the images or — when the
 //! bounded wait runs out — a job id that `status` answers later.
 
+mod pipeline;
 mod record;
 mod recover;
 mod run;
 mod upscale;
 pub mod validate;
+mod vary;
 
-pub use record::{JobLock, JobRecord, JobStatus, ResumeInfo};
+pub use record::{JobLock, JobRecord, JobStatus, PipelineState, ResumeInfo};
 pub use recover::Recovery;
+pub use vary::Variation;
 
 use crate::inputs::InputResolver;
 use crate::model::Operation;
@@ -204,9 +207,21 @@ impl Jobs {
     /// (through `state`) until `retention` after it ends; by then its final
     /// record is on disk, where `status` finds it. This keeps the live map
     /// bounded by the jobs in flight.
-    fn start(self: &Arc<Self>, id: &str, job: run::JobRun, mut state: watch::Receiver<JobRecord>) {
+    fn start(self: &Arc<Self>, id: &str, job: run::JobRun, state: watch::Receiver<JobRecord>) {
         let cancel = job.cancel.clone();
-        tokio::spawn(job.execute());
+        self.start_task(id, cancel, job.execute(), state);
+    }
+
+    /// Run `task` (a job or a pipeline) as job `id`: `cancel` is its cancel
+    /// switch, `state` its published record (see [`Jobs::start`]).
+    fn start_task(
+        self: &Arc<Self>,
+        id: &str,
+        cancel: tokio_util::sync::CancellationToken,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+        mut state: watch::Receiver<JobRecord>,
+    ) {
+        tokio::spawn(task);
         self.live.lock().unwrap().insert(id.to_string(), LiveJob { state: state.clone(), cancel });
         let (jobs, id, retention) = (Arc::downgrade(self), id.to_string(), self.retention);
         tokio::spawn(async move {
@@ -293,6 +308,14 @@ impl Jobs {
             return Ok(record);
         }
         let mut record = record;
+        // A pipeline left by an earlier process: stop the step it was running.
+        if let Some(child) =
+            record.pipeline.as_ref().and_then(|p| p.outcomes.last()).filter(|o| !o.status.is_terminal())
+            && let Some(child) = &child.job_id
+            && child != job_id
+        {
+            let _ = Box::pin(self.cancel(child)).await;
+        }
         if let Some(token) = &record.token
             && let Some(provider) = self.registry().get(&record.provider).cloned()
             && let Ok(plugin) = provider.plugin().await

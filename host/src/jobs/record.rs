@@ -66,6 +66,18 @@ pub struct JobRecord {
     /// dropped once the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ResumeInfo>,
+    /// A pipeline job: its steps and what each has done so far.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<PipelineState>,
+}
+
+/// A pipeline job's definition and progress: `outcomes[i]` is step `i`'s
+/// (the last one may still be running, through its own job).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineState {
+    pub definition: crate::pipeline::Pipeline,
+    #[serde(default)]
+    pub outcomes: Vec<crate::pipeline::StepOutcome>,
 }
 
 /// The request behind a job, as a restarted server needs it to poll the
@@ -100,6 +112,7 @@ impl JobRecord {
             error_field: None,
             warnings: Vec::new(),
             resume: None,
+            pipeline: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! After a restart: find the jobs a dead process left unfinished, poll their
 //! provider job tokens again, and mark the ones that cannot be resumed failed
-//! with the reason — so no job stays "running" forever.
+//! with the reason — so no job stays "running" forever; and carry on with
+//! the pipelines they left, from the step each had reached.
 
 use super::run::{JobRun, build_request};
 use super::{JobLock, JobRecord, JobStatus, Jobs};
@@ -34,6 +35,10 @@ impl Jobs {
             .filter_map(|e| e.file_name().to_str()?.strip_suffix(".json").map(str::to_string))
             .filter(|id| JobRecord::is_valid_id(id))
             .collect();
+        // Pipelines last: each waits for the job of the step it had reached,
+        // which this pass resumes (or marks failed) first.
+        let mut ids = ids;
+        ids.sort_by_key(|id| JobRecord::load(&dir, id).is_some_and(|r| r.pipeline.is_some()));
         for id in ids {
             if self.live.lock().unwrap().contains_key(&id) {
                 continue;
@@ -51,6 +56,12 @@ impl Jobs {
             };
             // Re-read under the lock: the previous holder may have finished it.
             let Some(record) = JobRecord::load(&dir, &id).filter(|r| !r.status.is_terminal()) else { continue };
+            if record.pipeline.is_some() {
+                tracing::info!(job = %id, "resumed an unfinished pipeline after a restart");
+                self.resume_pipeline(record, Some(lock));
+                recovery.resumed.push(id);
+                continue;
+            }
             match self.resume(record.clone(), lock).await {
                 Ok(()) => {
                     tracing::info!(job = %id, provider = %record.provider, "resumed an unfinished job after a restart");

@@ -37,11 +37,14 @@ pub(super) fn check(tool: &str, arguments: &Value) -> Result<bool, FieldError> {
         "delete_image" => fits::<DeleteArgs>(arguments),
         "save_style" => fits::<crate::styles::Style>(arguments),
         "delete_style" => fits::<super::styles::DeleteStyleArgs>(arguments),
+        "run_pipeline" => fits::<super::pipelines::PipelineArgs>(arguments),
         other => Ok(NO_ARGUMENTS.contains(&other)),
     }
 }
 
-fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, FieldError> {
+/// Whether `arguments` deserialize as `T`; errors name the field at fault
+/// (see [`check`]).
+pub(crate) fn fits<T: DeserializeOwned>(arguments: &Value) -> Result<bool, FieldError> {
     match serde_path_to_error::deserialize::<_, T>(arguments) {
         Ok(_) => Ok(true),
         Err(error) => {

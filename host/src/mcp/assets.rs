@@ -8,8 +8,7 @@ use super::outputs::{
     to_json,
 };
 use super::results::{error_result, json_result, resource_link};
-use crate::jobs::{FieldError, GenerateSpec, InputSpec};
-use crate::model::ImageRole;
+use crate::jobs::FieldError;
 use crate::request::Settings;
 use crate::store::gallery::{self, Filter};
 use crate::store::views::ViewSpec;
@@ -315,66 +314,12 @@ impl EaselServer {
         Parameters(args): Parameters<VaryArgs>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, ErrorData> {
-        let original = match self.app.store().metadata(id_of(&args.image)) {
-            Ok(s) => s,
-            Err(e) => return Ok(error_result(&FieldError::field("image", format!("{e:#}")))),
+        let variation = match self.app.jobs.variation(&args.image, args.prompt, args.settings).await {
+            Ok(variation) => variation,
+            Err(error) => return Ok(error_result(&error)),
         };
-        // With a structured prompt the sidecar's prompt is the compiled
-        // text: re-run the caller's own prose and recompile.
-        let source_prompt = original.recipe.as_ref().and_then(|r| r.source_prompt.clone());
-        // An upscale may have had no prompt at all.
-        let upscaled = original.recipe.as_ref().is_some_and(|r| r.scale.is_some());
-        let Some(prompt) =
-            args.prompt.or(source_prompt).or(original.prompt.clone()).or_else(|| upscaled.then(String::new))
-        else {
-            return Ok(error_result(&FieldError::field(
-                "image",
-                format!("image {} was imported, not generated; use edit_image with it as a reference", original.id),
-            )));
-        };
-        // The recipe as recorded; sidecars from before typed recipes (version
-        // 1) lack provider, model and negative prompt there, and sidecars
-        // without one re-run the prompt on the parents.
-        let (mut base, inputs, scale) = match original.recipe.clone() {
-            Some(recipe) => (recipe.settings, recipe.images, recipe.scale),
-            None => (
-                Settings::default(),
-                original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect(),
-                None,
-            ),
-        };
-        base.provider = base.provider.or(original.provider.clone());
-        base.model = base.model.or(original.model.clone());
-        // (The sidecar's negative prompt also holds a structured prompt's
-        // negatives, which the recipe's structured prompt carries itself.)
-        if base.structured_prompt.is_none() {
-            base.negative_prompt = base.negative_prompt.or(original.negative_prompt.clone());
-        }
-        // One new image with a new seed unless the caller says otherwise.
-        base.count = None;
-        base.seed = None;
-        let overrides = args.settings.normalized();
-        // Params are provider-native: they do not carry over to another provider.
-        if overrides.provider.is_some() && overrides.provider != base.provider {
-            base.params = None;
-        }
-        let mut settings = base.overridden_by(overrides);
-        settings.count = settings.count.or(Some(1));
-        // Only a model that takes a seed gets a fresh one; a routing error is
-        // left for run_generation to report.
-        let model_takes_seed =
-            match self.app.registry().route(settings.provider.as_deref(), settings.model.as_deref()).await {
-                Ok(route) => route.model.features.seed.then_some(()).ok_or(route.model.id),
-                Err(_) => Ok(()),
-            };
-        if settings.seed.is_none() && model_takes_seed.is_ok() {
-            // 32-bit: the range every provider accepts.
-            settings.seed = Some(u64::from(rand::random::<u32>()));
-        }
-        let seed = settings.seed;
-        let spec = GenerateSpec { prompt, settings, inputs, scale };
-        let mut result = self.run_generation(spec, args.wait_seconds, context).await;
-        if let (Err(model), None, false) = (&model_takes_seed, seed, result.is_error == Some(true)) {
+        let mut result = self.run_generation(variation.spec, args.wait_seconds, context).await;
+        if let (Some(model), false) = (&variation.seedless_model, result.is_error == Some(true)) {
             let note = format!(
                 "note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model"
             );

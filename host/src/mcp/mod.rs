@@ -8,6 +8,7 @@ mod assets;
 pub mod http;
 mod listener;
 pub mod outputs;
+mod pipelines;
 mod prompts;
 mod resources;
 pub mod results;
@@ -16,6 +17,7 @@ pub mod stdio;
 mod styles;
 mod surface;
 pub(crate) mod tools;
+pub(crate) use arguments::fits;
 
 use crate::app::App;
 use crate::config::PreviewSettings;
@@ -49,9 +51,18 @@ impl EaselServer {
     /// default bounded wait.
     pub fn new(app: Arc<App>) -> EaselServer {
         let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
-        let mut tool_router = Self::tool_router() + Self::asset_router() + Self::style_router();
+        let mut tool_router =
+            Self::tool_router() + Self::asset_router() + Self::style_router() + Self::pipeline_router();
         for route in tool_router.map.values_mut() {
             route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
+            // A hint equal to MCP's default (readOnly false, destructive
+            // true, idempotent false, openWorld true) says nothing: drop it.
+            if let Some(a) = route.attr.annotations.as_mut() {
+                a.read_only_hint = a.read_only_hint.filter(|&hint| hint);
+                a.destructive_hint = a.destructive_hint.filter(|&hint| !hint);
+                a.idempotent_hint = a.idempotent_hint.filter(|&hint| hint);
+                a.open_world_hint = a.open_world_hint.filter(|&hint| !hint);
+            }
         }
         let read_only = app.deployment.server.read_only;
         let mut prompt_router = Self::prompt_router();

@@ -6,6 +6,7 @@
 
 use crate::jobs::{JobRecord, JobStatus};
 use crate::model::ModelInfo;
+use crate::pipeline::StepOutcome;
 use crate::providers::ProviderSummary;
 use crate::store::StoredImage;
 use chrono::{DateTime, Utc};
@@ -98,8 +99,26 @@ pub fn compact_input_schema(schema: &JsonObject) -> Arc<JsonObject> {
                 if object.get("additionalProperties") == Some(&Value::Bool(true)) {
                     object.remove("additionalProperties");
                 }
-                if object.get("default") == Some(&Value::Null) {
+                // An empty or false default says no more than `required` does.
+                if object.get("default").is_some_and(|d| {
+                    d.is_null()
+                        || d == &Value::Bool(false)
+                        || d.as_str() == Some("")
+                        || d.as_object().is_some_and(|o| o.is_empty())
+                        || d.as_array().is_some_and(|a| a.is_empty())
+                }) {
                     object.remove("default");
+                }
+                // u64's JSON-safe bound (schemars writes it for seeds).
+                if object.get("maximum").and_then(Value::as_u64) == Some(9007199254740991) {
+                    object.remove("maximum");
+                }
+                // A struct's own doc comment, on a `$defs` entry, repeats what
+                // the property that uses it says.
+                if let Some(Value::Object(defs)) = object.get_mut("$defs") {
+                    defs.values_mut().filter_map(Value::as_object_mut).for_each(|def| {
+                        def.remove("description");
+                    });
                 }
                 if object
                     .get("format")
@@ -202,12 +221,29 @@ pub struct JobOutput {
     /// 0.0 ..= 1.0 when known.
     pub progress: Option<f32>,
     pub message: Option<String>,
+    // queue_position, created_at and updated_at are returned but left out
+    // of the schema (extra properties are allowed): every model reads it.
+    #[schemars(skip)]
     pub queue_position: Option<u32>,
     pub error: Option<String>,
-    #[schemars(with = "String")]
+    #[schemars(skip)]
     pub created_at: DateTime<Utc>,
-    #[schemars(with = "String")]
+    #[schemars(skip)]
     pub updated_at: DateTime<Utc>,
+    /// A pipeline's steps (declared in run_pipeline's schema only: every
+    /// other job leaves it out).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub steps: Option<Vec<StepOutcome>>,
+}
+
+/// `run_pipeline`'s `structuredContent` (for its schema): a job's, with
+/// what each step did.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PipelineOutput {
+    #[serde(flatten)]
+    pub job: JobOutput,
+    pub steps: Vec<StepOutcome>,
 }
 
 impl JobOutput {
@@ -228,6 +264,7 @@ impl JobOutput {
             error: job.error.clone(),
             created_at: job.created_at,
             updated_at: job.updated_at,
+            steps: job.pipeline.as_ref().map(|p| p.outcomes.clone()),
         }
     }
 }

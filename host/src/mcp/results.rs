@@ -50,6 +50,7 @@ pub async fn images_result(store: &Store, images: &[StoredImage], job: &JobRecor
             text.push_str(&format!("\n  revised prompt: {}", truncate(revised, 300)));
         }
     }
+    text.push_str(&steps_text(job));
     if let Some(compiled) = job.compiled_prompt() {
         text.push_str(&format!("\ncompiled prompt: {}", truncate(compiled, 600)));
     }
@@ -93,6 +94,21 @@ pub async fn images_result(store: &Store, images: &[StoredImage], job: &JobRecor
     result
 }
 
+/// A pipeline job's steps, a line each (nothing for other jobs).
+pub fn steps_text(job: &JobRecord) -> String {
+    let Some(pipeline) = &job.pipeline else { return String::new() };
+    let mut text = String::new();
+    for outcome in &pipeline.outcomes {
+        let status = serde_json::to_value(outcome.status).unwrap_or_default();
+        let status = status.as_str().unwrap_or("?");
+        text.push_str(&format!("\n- step `{}` ({}): {status}", outcome.id, outcome.op.name()));
+        if !outcome.images.is_empty() {
+            text.push_str(&format!(", images {}", outcome.images.join(", ")));
+        }
+    }
+    text
+}
+
 /// A job still running when the wait ran out.
 pub fn pending_result(job: &JobRecord) -> CallToolResult {
     let mut text = format!(
@@ -102,6 +118,7 @@ pub fn pending_result(job: &JobRecord) -> CallToolResult {
     if let Some(position) = job.queue_position {
         text.push_str(&format!(" Queue position: {position}."));
     }
+    text.push_str(&steps_text(job));
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(status_json(job));
     result

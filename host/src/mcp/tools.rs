@@ -16,7 +16,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// Longest bounded wait a caller may ask for, seconds.
-const MAX_WAIT_SECONDS: u64 = 300;
+pub(super) const MAX_WAIT_SECONDS: u64 = 300;
 
 /// `generate_image`'s arguments: the prompt, reference images, the shared
 /// [`Settings`] (flattened: `width`, `seed`, `params`, …) and the wait.
@@ -141,7 +141,7 @@ impl EditArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JobArgs {
-    /// Job id returned by generate_image or edit_image (job_…).
+    /// Job id (job_…) a generating tool or run_pipeline returned.
     pub job_id: String,
 }
 
@@ -320,43 +320,61 @@ impl EaselServer {
         wait_seconds: Option<u64>,
         context: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let wait = Duration::from_secs(wait_seconds.unwrap_or(self.wait_secs).min(MAX_WAIT_SECONDS));
+        let wait = self.bounded_wait(wait_seconds);
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
-        let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
-        let forwarder = context.meta.get_progress_token().map(|token| {
-            let peer = context.peer.clone();
-            tokio::spawn(async move {
-                // Whole tenths of a percent: an f32 fraction widened to f64
-                // would read 5.000000074505806 for 0.05.
-                let mut last = 0u32;
-                while let Some(event) = progress_rx.recv().await {
-                    let mut tenths = event.fraction.map(|f| (f64::from(f) * 1000.0).round() as u32).unwrap_or(last);
-                    if tenths <= last {
-                        tenths = last + 1;
-                    }
-                    last = tenths.min(999);
-                    let value = f64::from(last) / 10.0;
-                    let param = ProgressNotificationParam::new(token.clone(), value)
-                        .with_total(100.0)
-                        .with_message(event.message);
-                    if peer.notify_progress(param).await.is_err() {
-                        break;
-                    }
-                }
-            })
-        });
-        let outcome = self.app.jobs.generate(spec, caller, forwarder.is_some().then_some(progress_tx), wait).await;
-        if let Some(mut forwarder) = forwarder {
-            // Let queued notifications go out before the result, then stop:
-            // a job that outlives this call must not notify a finished request.
-            if tokio::time::timeout(Duration::from_millis(200), &mut forwarder).await.is_err() {
-                forwarder.abort();
-            }
-        }
+        let (progress, forwarder) = self.progress_forwarder(&context);
+        let outcome = self.app.jobs.generate(spec, caller, progress, wait).await;
+        Self::finish_forwarding(forwarder).await;
         match outcome {
             Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => error_result(&error),
+        }
+    }
+}
+
+/// A task sending a job's progress to the client as MCP progress notifications.
+type Forwarder = Option<tokio::task::JoinHandle<()>>;
+
+impl EaselServer {
+    /// When the client sent a progress token: a sender for the job's
+    /// progress and the task that turns it into notifications (percent,
+    /// strictly increasing, in whole tenths).
+    pub(super) fn progress_forwarder(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<tokio::sync::mpsc::UnboundedSender<JobProgress>>, Forwarder) {
+        let Some(token) = context.meta.get_progress_token() else { return (None, None) };
+        let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
+        let peer = context.peer.clone();
+        let forwarder = tokio::spawn(async move {
+            // Whole tenths of a percent: an f32 fraction widened to f64
+            // would read 5.000000074505806 for 0.05.
+            let mut last = 0u32;
+            while let Some(event) = progress_rx.recv().await {
+                let mut tenths = event.fraction.map(|f| (f64::from(f) * 1000.0).round() as u32).unwrap_or(last);
+                if tenths <= last {
+                    tenths = last + 1;
+                }
+                last = tenths.min(999);
+                let value = f64::from(last) / 10.0;
+                let param =
+                    ProgressNotificationParam::new(token.clone(), value).with_total(100.0).with_message(event.message);
+                if peer.notify_progress(param).await.is_err() {
+                    break;
+                }
+            }
+        });
+        (Some(progress_tx), Some(forwarder))
+    }
+
+    /// Let queued notifications go out before the result, then stop: a job
+    /// that outlives this call must not notify a finished request.
+    pub(super) async fn finish_forwarding(forwarder: Forwarder) {
+        if let Some(mut forwarder) = forwarder
+            && tokio::time::timeout(Duration::from_millis(200), &mut forwarder).await.is_err()
+        {
+            forwarder.abort();
         }
     }
 }

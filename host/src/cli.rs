@@ -301,15 +301,7 @@ async fn run_pipeline(host: &App, file: &Path, out: Option<&Path>, wait: u64) ->
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let pipeline: crate::pipeline::Pipeline =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
-    let printer = tokio::spawn(async move {
-        while let Some(p) = progress_rx.recv().await {
-            match p.fraction {
-                Some(f) => eprintln!("[{:>3.0}%] {}", f * 100.0, p.message),
-                None => eprintln!("[ .. ] {}", p.message),
-            }
-        }
-    });
+    let (progress_tx, printer) = progress_printer();
     let outcome =
         host.jobs.run_pipeline(pipeline, Some("cli".into()), Some(progress_tx), Duration::from_secs(wait)).await;
     let job_id = |e: &crate::jobs::FieldError| match &e.field {
@@ -332,6 +324,21 @@ async fn run_pipeline(host: &App, file: &Path, out: Option<&Path>, wait: u64) ->
         eprintln!("step `{}` ({}): {}", outcome.id, outcome.op.name(), outcome.images.join(" "));
     }
     print_images(images, out)
+}
+
+/// A progress sender and the task printing what it gets on stderr
+/// (`[ 42%] message`, or `[ .. ] message` without a fraction).
+fn progress_printer() -> (tokio::sync::mpsc::UnboundedSender<JobProgress>, tokio::task::JoinHandle<()>) {
+    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
+    let printer = tokio::spawn(async move {
+        while let Some(p) = progress_rx.recv().await {
+            match p.fraction {
+                Some(f) => eprintln!("[{:>3.0}%] {}", f * 100.0, p.message),
+                None => eprintln!("[ .. ] {}", p.message),
+            }
+        }
+    });
+    (progress_tx, printer)
 }
 
 /// Print `ID<TAB>PATH` per image, copying each into `out` first when given.
@@ -361,15 +368,7 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
     }
     let settings = Settings { params: cmd.params()?, ..cmd.settings.clone() };
     let spec = GenerateSpec { prompt: cmd.prompt.clone(), settings: settings.normalized(), inputs, scale: cmd.upscale };
-    let (progress_tx, mut progress_rx) = tokio::sync::mpsc::unbounded_channel::<JobProgress>();
-    let printer = tokio::spawn(async move {
-        while let Some(p) = progress_rx.recv().await {
-            match p.fraction {
-                Some(f) => eprintln!("[{:>3.0}%] {}", f * 100.0, p.message),
-                None => eprintln!("[ .. ] {}", p.message),
-            }
-        }
-    });
+    let (progress_tx, printer) = progress_printer();
     let outcome = host.jobs.generate(spec, Some("cli".into()), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
     if matches!(outcome, Ok(Outcome::Pending { .. })) {
         // The job still runs (and holds a progress sender): stop printing.

@@ -191,15 +191,24 @@ impl Jobs {
             cancel: Default::default(),
         };
         self.start(&record.id, job, state_rx.clone());
+        self.wait_outcome(&mut state_rx, wait).await
+    }
 
-        let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
+    /// Wait up to `wait` for the job behind `state` to end: its images or
+    /// error, else (still running) [`Outcome::Pending`].
+    async fn wait_outcome(
+        &self,
+        state: &mut watch::Receiver<JobRecord>,
+        wait: Duration,
+    ) -> Result<Outcome, FieldError> {
+        let finished = tokio::time::timeout(wait, state.wait_for(|r| r.status.is_terminal()))
             .await
             .map(|waited| waited.map(|record| record.clone()));
         match finished {
             Ok(Ok(record)) => self.outcome(record),
             // The task ended without a terminal state (it panicked): report what it left.
-            Ok(Err(_)) => self.outcome(state_rx.borrow().clone()),
-            Err(_) => Ok(Outcome::Pending { job: state_rx.borrow().clone() }),
+            Ok(Err(_)) => self.outcome(state.borrow().clone()),
+            Err(_) => Ok(Outcome::Pending { job: state.borrow().clone() }),
         }
     }
 

@@ -44,14 +44,7 @@ impl Jobs {
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
         self.launch_pipeline(&record.id, state_tx, state_rx.clone(), lock, caller, progress);
-        let finished = tokio::time::timeout(wait, state_rx.wait_for(|r| r.status.is_terminal()))
-            .await
-            .map(|waited| waited.map(|record| record.clone()));
-        match finished {
-            Ok(Ok(record)) => self.outcome(record),
-            Ok(Err(_)) => self.outcome(state_rx.borrow().clone()),
-            Err(_) => Ok(Outcome::Pending { job: state_rx.borrow().clone() }),
-        }
+        self.wait_outcome(&mut state_rx, wait).await
     }
 
     /// Carry on with a pipeline a dead process left (see `recover`): from

@@ -7,6 +7,7 @@ mod arguments;
 mod assets;
 pub mod http;
 mod listener;
+mod listing;
 pub mod outputs;
 mod pipelines;
 mod prompts;
@@ -53,17 +54,6 @@ impl EaselServer {
         let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
         let mut tool_router =
             Self::tool_router() + Self::asset_router() + Self::style_router() + Self::pipeline_router();
-        for route in tool_router.map.values_mut() {
-            route.attr.input_schema = outputs::compact_input_schema(&route.attr.input_schema);
-            // A hint equal to MCP's default (readOnly false, destructive
-            // true, idempotent false, openWorld true) says nothing: drop it.
-            if let Some(a) = route.attr.annotations.as_mut() {
-                a.read_only_hint = a.read_only_hint.filter(|&hint| hint);
-                a.destructive_hint = a.destructive_hint.filter(|&hint| !hint);
-                a.idempotent_hint = a.idempotent_hint.filter(|&hint| hint);
-                a.open_world_hint = a.open_world_hint.filter(|&hint| !hint);
-            }
-        }
         let read_only = app.deployment.server.read_only;
         let mut prompt_router = Self::prompt_router();
         if read_only {
@@ -73,6 +63,8 @@ impl EaselServer {
                 .retain(|_, route| route.attr.annotations.as_ref().and_then(|a| a.read_only_hint) == Some(true));
             prompt_router.map.clear();
         }
+        // After the read-only cut, so no tool refers to one that is hidden.
+        listing::compact_tools(tool_router.map.values_mut().map(|route| &mut route.attr));
         EaselServer { app, preview, wait_secs, base_url: None, tool_router, prompt_router, read_only }
     }
 

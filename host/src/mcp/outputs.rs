@@ -80,67 +80,6 @@ fn shallow(schema: &Value, defs: &Value, depth: usize) -> Value {
     Value::Object(out)
 }
 
-/// `schema` without what costs tokens and tells a model nothing: the
-/// `$schema` dialect (MCP's default, JSON Schema 2020-12, is what rmcp
-/// writes), number `format`s (`uint32`, `float`), the `minimum: 0` of
-/// unsigned integers, `additionalProperties: true` (the default) and
-/// `default: null`; descriptions, other ranges and required fields stay.
-/// Applied to every tool's input schema.
-pub fn compact_input_schema(schema: &JsonObject) -> Arc<JsonObject> {
-    fn strip(value: &mut Value) {
-        match value {
-            Value::Object(object) => {
-                object.remove("$schema");
-                if object.get("type").and_then(Value::as_str) == Some("integer")
-                    && object.get("minimum").and_then(Value::as_u64) == Some(0)
-                {
-                    object.remove("minimum");
-                }
-                if object.get("additionalProperties") == Some(&Value::Bool(true)) {
-                    object.remove("additionalProperties");
-                }
-                // An empty or false default says no more than `required` does.
-                if object.get("default").is_some_and(|d| {
-                    d.is_null()
-                        || d == &Value::Bool(false)
-                        || d.as_str() == Some("")
-                        || d.as_object().is_some_and(|o| o.is_empty())
-                        || d.as_array().is_some_and(|a| a.is_empty())
-                }) {
-                    object.remove("default");
-                }
-                // u64's JSON-safe bound (schemars writes it for seeds).
-                if object.get("maximum").and_then(Value::as_u64) == Some(9007199254740991) {
-                    object.remove("maximum");
-                }
-                // A struct's own doc comment, on a `$defs` entry, repeats what
-                // the property that uses it says.
-                if let Some(Value::Object(defs)) = object.get_mut("$defs") {
-                    defs.values_mut().filter_map(Value::as_object_mut).for_each(|def| {
-                        def.remove("description");
-                    });
-                }
-                if object
-                    .get("format")
-                    .and_then(Value::as_str)
-                    .is_some_and(|f| f.starts_with("uint") || f.starts_with("int") || f == "float" || f == "double")
-                {
-                    object.remove("format");
-                }
-                object.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    let mut value = Value::Object(schema.clone());
-    strip(&mut value);
-    match value {
-        Value::Object(object) => Arc::new(object),
-        _ => unreachable!("a schema object stays an object"),
-    }
-}
-
 /// One stored image. While a job runs only `id` and `uri` are known; the
 /// other fields are then `null` (and `parents` empty).
 #[derive(Debug, Clone, Default, Serialize, JsonSchema)]

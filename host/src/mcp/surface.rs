@@ -26,8 +26,14 @@ impl EaselServer {
         };
         let mut tools = self.tool_router.list_all();
         for tool in &mut tools {
-            let has_provider = tool.input_schema.get("properties").and_then(|p| p.get("provider")).is_some();
-            if !has_provider {
+            // Only where the field is described: `listing` leaves it to
+            // generate_image's when that is listed.
+            let described_here = tool
+                .input_schema
+                .get("properties")
+                .and_then(|p| p.get("provider"))
+                .is_some_and(|field| field.get("description").is_some());
+            if !described_here {
                 continue;
             }
             let mut schema = (*tool.input_schema).clone();

@@ -138,12 +138,26 @@ async fn the_tool_list_offers_params_and_stays_within_its_token_budget() {
     let tool = |name: &str| tools.iter().find(|t| t["name"] == name).unwrap().clone();
     let (generate, vary) = (tool("generate_image"), tool("vary_image"));
     for field in ["count", "seed", "provider", "structured_prompt"] {
-        assert!(generate["inputSchema"]["properties"][field]["description"].is_string(), "generate_image describes {field}");
-        assert_eq!(vary["inputSchema"]["properties"][field]["description"], Value::Null, "vary_image leaves {field} to generate_image");
+        assert!(
+            generate["inputSchema"]["properties"][field]["description"].is_string(),
+            "generate_image describes {field}"
+        );
+        assert_eq!(
+            vary["inputSchema"]["properties"][field]["description"],
+            Value::Null,
+            "vary_image leaves {field} to generate_image"
+        );
     }
     assert!(vary["description"].as_str().unwrap().contains("generate_image"), "{}", vary["description"]);
-    assert!(vary["inputSchema"]["properties"]["image"]["description"].is_string(), "vary_image's own fields stay described");
-    assert_eq!(generate["inputSchema"]["properties"]["seed"]["maximum"], json!(9_007_199_254_740_991u64), "seeds stay JavaScript-safe");
+    assert!(
+        vary["inputSchema"]["properties"]["image"]["description"].is_string(),
+        "vary_image's own fields stay described"
+    );
+    assert_eq!(
+        generate["inputSchema"]["properties"]["seed"]["maximum"],
+        json!(9_007_199_254_740_991u64),
+        "seeds stay JavaScript-safe"
+    );
     // Every model reads the whole list on every turn: about 4 bytes a token,
     // and the budget is 5,000 tokens.
     let bytes = serde_json::to_string(&tools).unwrap().len();

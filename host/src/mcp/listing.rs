@@ -142,4 +142,3 @@ fn unwrap_lines(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
-

@@ -123,6 +123,19 @@ pub struct ServerSettings {
     /// sets it too.
     #[serde(default)]
     pub read_only: bool,
+    /// What a paid call does when the client cannot be asked to confirm
+    /// the spend (it offers no elicitation): `"proceed"` (the default over
+    /// stdio) or `"refuse"` (the default over HTTP).
+    #[serde(default)]
+    pub unconfirmed_spend: Option<UnconfirmedSpend>,
+}
+
+/// `[server] unconfirmed_spend`: see [`ServerSettings::unconfirmed_spend`].
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UnconfirmedSpend {
+    Proceed,
+    Refuse,
 }
 
 /// `[inputs]`: where input images (for edits) may come from besides the store.
@@ -194,6 +207,19 @@ pub struct PluginEntry {
     /// Price per image in USD by model id, overriding the plugin's figures.
     #[serde(default)]
     pub prices: BTreeMap<String, f64>,
+    /// Whether calls cost money, so an MCP client is asked to confirm each
+    /// one first (elicitation). Default: paid when `allowed_hosts` names a
+    /// public host (a cloud API), free when every host is loopback or
+    /// private (self-hosted ComfyUI, SD WebUI, a test fake) or there are none.
+    #[serde(default)]
+    pub paid: Option<bool>,
+}
+
+impl PluginEntry {
+    /// [`PluginEntry::paid`], its default worked out.
+    pub fn is_paid(&self) -> bool {
+        self.paid.unwrap_or_else(|| self.allowed_hosts.iter().any(|host| host.is_public()))
+    }
 }
 
 fn yes() -> bool {

@@ -42,10 +42,13 @@ def stdio_params(args, env=None):
 
 
 @asynccontextmanager
-async def connect(target):
-    """`target`: StdioServerParameters (stdio) or an http URL (streamable HTTP)."""
+async def connect(target, elicitation_callback=None):
+    """`target`: StdioServerParameters (stdio) or an http URL (streamable HTTP).
+    With `elicitation_callback(context, params)` the client offers elicitation:
+    on 2025-11-25 it answers `elicitation/create`, on 2026-07-28 the SDK fulfils
+    `input_required` results with it and retries the call."""
     if SDK_V2:
-        async with mcp.Client(target, mode="auto") as client:
+        async with mcp.Client(target, mode="auto", elicitation_callback=elicitation_callback) as client:
             yield Connected(client, str(client.protocol_version))
         return
     from mcp import ClientSession
@@ -54,14 +57,14 @@ async def connect(target):
         from mcp.client.streamable_http import streamablehttp_client
 
         async with streamablehttp_client(target) as (read, write, _):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, elicitation_callback=elicitation_callback) as session:
                 init = await session.initialize()
                 yield Connected(session, str(init.protocolVersion))
     else:
         from mcp.client.stdio import stdio_client
 
         async with stdio_client(target) as (read, write):
-            async with ClientSession(read, write) as session:
+            async with ClientSession(read, write, elicitation_callback=elicitation_callback) as session:
                 init = await session.initialize()
                 yield Connected(session, str(init.protocolVersion))
 

@@ -58,6 +58,16 @@ pub enum HostPattern {
 }
 
 impl AllowedHost {
+    /// Whether the entry can reach the public internet: a DNS name other
+    /// than `localhost`, or a public IP literal.
+    pub fn is_public(&self) -> bool {
+        match &self.host {
+            HostPattern::Exact(name) => name != "localhost",
+            HostPattern::Subdomains(_) => true,
+            HostPattern::Ip(ip) => !is_non_public(*ip),
+        }
+    }
+
     /// Whether `url` is covered by this entry (scheme, host and port).
     pub fn matches(&self, url: &Url) -> bool {
         let scheme_ok = matches!((self.scheme, url.scheme()), (Scheme::Http, "http") | (Scheme::Https, "https"));

@@ -3,6 +3,7 @@
 //! bounded wait runs out — a job id that `status` answers later.
 
 mod pipeline;
+mod quote;
 mod record;
 mod recover;
 mod run;
@@ -10,6 +11,7 @@ mod upscale;
 pub mod validate;
 mod vary;
 
+pub use quote::Quote;
 pub use record::{JobLock, JobRecord, JobStatus, PipelineState, ResumeInfo};
 pub use recover::Recovery;
 pub use vary::Variation;

@@ -199,7 +199,7 @@ impl PipelineRun {
                             Err(e) => return fail(e.message, e.field),
                         }
                     }
-                    let spec = match self.plan(step.op, args).await {
+                    let spec = match plan_step(&self.jobs, step.op, args).await {
                         Ok(spec) => spec,
                         Err(e) => return fail(e.message, e.field),
                     };
@@ -299,24 +299,6 @@ impl PipelineRun {
         Ok(id.to_string())
     }
 
-    /// The job spec a generating step runs, from its resolved arguments.
-    async fn plan(&self, op: StepOp, args: Value) -> Result<crate::jobs::GenerateSpec, FieldError> {
-        fn parse<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, FieldError> {
-            crate::mcp::fits::<T>(&args)?;
-            serde_json::from_value(args).map_err(|e| FieldError::other(e.to_string()))
-        }
-        match op {
-            StepOp::Generate => Ok(parse::<GenerateArgs>(args)?.into_spec()),
-            StepOp::Edit => parse::<EditArgs>(args)?.into_spec(),
-            StepOp::Upscale => Ok(parse::<UpscaleArgs>(args)?.into_spec()),
-            StepOp::Vary => {
-                let vary = parse::<VaryStepArgs>(args)?;
-                Ok(self.jobs.variation(&vary.image, vary.prompt, vary.settings).await?.spec)
-            }
-            StepOp::View => unreachable!("a view step runs no job"),
-        }
-    }
-
     fn pipeline(&self) -> PipelineState {
         self.state.borrow().pipeline.clone().expect("a pipeline job's record has its pipeline")
     }
@@ -397,5 +379,24 @@ async fn forward_step_progress(
     while let Some(report) = reports.recv().await {
         let fraction = report.fraction.map(|f| (index as f32 + f.clamp(0.0, 1.0)) / total as f32);
         publish(&state, progress.as_ref(), fraction, format!("{label}: {}", report.message));
+    }
+}
+
+/// The job spec a generating step runs, from its resolved arguments
+/// (a `vary` step reads its source image's recipe from the store).
+pub(super) async fn plan_step(jobs: &Jobs, op: StepOp, args: Value) -> Result<crate::jobs::GenerateSpec, FieldError> {
+    fn parse<T: serde::de::DeserializeOwned>(args: Value) -> Result<T, FieldError> {
+        crate::mcp::fits::<T>(&args)?;
+        serde_json::from_value(args).map_err(|e| FieldError::other(e.to_string()))
+    }
+    match op {
+        StepOp::Generate => Ok(parse::<GenerateArgs>(args)?.into_spec()),
+        StepOp::Edit => parse::<EditArgs>(args)?.into_spec(),
+        StepOp::Upscale => Ok(parse::<UpscaleArgs>(args)?.into_spec()),
+        StepOp::Vary => {
+            let vary = parse::<VaryStepArgs>(args)?;
+            Ok(jobs.variation(&vary.image, vary.prompt, vary.settings).await?.spec)
+        }
+        StepOp::View => unreachable!("a view step runs no job"),
     }
 }

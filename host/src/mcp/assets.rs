@@ -8,13 +8,15 @@ use super::outputs::{
     to_json,
 };
 use super::results::{error_result, json_result, resource_link};
+use super::spend::Answers;
 use crate::jobs::FieldError;
 use crate::request::Settings;
 use crate::store::gallery::{self, Filter};
 use crate::store::views::ViewSpec;
 use base64::Engine as _;
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ContentBlock};
+use rmcp::model::{CallToolResponse, CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -312,20 +314,24 @@ impl EaselServer {
     async fn vary_image(
         &self,
         Parameters(args): Parameters<VaryArgs>,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
         let variation = match self.app.jobs.variation(&args.image, args.prompt, args.settings).await {
             Ok(variation) => variation,
-            Err(error) => return Ok(error_result(&error)),
+            Err(error) => return Ok(error_result(&error).into()),
         };
-        let mut result = self.run_generation(variation.spec, args.wait_seconds, context).await;
+        let answers = Answers { responses, state };
+        let response = self.run_generation(variation.spec, args.wait_seconds, context, answers).await;
+        let CallToolResponse::Complete(mut result) = response else { return Ok(response) };
         if let (Some(model), false) = (&variation.seedless_model, result.is_error == Some(true)) {
             let note = format!(
                 "note: model `{model}` takes no seed, so this variation re-ran the same request without one; how much it differs depends on the model"
             );
             result.content.insert(1.min(result.content.len()), ContentBlock::text(note));
         }
-        Ok(result)
+        Ok(result.into())
     }
 
     /// Delete a stored image (whole or damaged) and its cached views; images

@@ -14,6 +14,7 @@ mod prompts;
 mod resources;
 pub mod results;
 pub mod sessions;
+mod spend;
 pub mod stdio;
 mod styles;
 mod surface;

@@ -5,10 +5,12 @@
 use super::EaselServer;
 use super::outputs::{PipelineOutput, output_schema};
 use super::results::{error_result, pending_result};
+use super::spend::{Answers, Confirmation};
 use crate::jobs::Outcome;
 use crate::pipeline::{Pipeline, Step};
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::CallToolResult;
+use rmcp::model::CallToolResponse;
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -35,18 +37,31 @@ impl EaselServer {
     async fn run_pipeline(
         &self,
         Parameters(args): Parameters<PipelineArgs>,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
+        let pipeline = Pipeline { steps: args.steps };
+        // A pipeline that fails its checks is refused below, asking nothing.
+        if pipeline.check().is_ok() {
+            let quotes = self.app.jobs.quote_pipeline(&pipeline).await;
+            let binding = serde_json::to_string(&pipeline.steps).unwrap_or_default();
+            let answers = Answers { responses, state };
+            if let Confirmation::Answer(answer) = self.confirm_spend(&quotes, &binding, &context, answers).await {
+                return Ok(answer);
+            }
+        }
         let wait = self.bounded_wait(args.wait_seconds);
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress, forwarder) = self.progress_forwarder(&context);
-        let outcome = self.app.jobs.run_pipeline(Pipeline { steps: args.steps }, caller, progress, wait).await;
+        let outcome = self.app.jobs.run_pipeline(pipeline, caller, progress, wait).await;
         Self::finish_forwarding(forwarder).await;
         Ok(match outcome {
             Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => error_result(&error),
-        })
+        }
+        .into())
     }
 }
 

@@ -4,11 +4,13 @@
 use super::EaselServer;
 use super::outputs::{JobOutput, ModelsOutput, ProviderModel, ProvidersOutput, output_schema, to_json};
 use super::results::{error_result, json_result, pending_result, status_json};
+use super::spend::{Answers, Confirmation};
 use crate::jobs::{FieldError, GenerateSpec, InputSpec, JobProgress, Outcome};
 use crate::model::ImageRole;
 use crate::request::Settings;
+use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::{CallToolResult, ProgressNotificationParam};
+use rmcp::model::{CallToolResponse, CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -154,10 +156,12 @@ impl EaselServer {
     async fn generate_image(
         &self,
         Parameters(args): Parameters<GenerateArgs>,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
         let wait = args.wait_seconds;
-        Ok(self.run_generation(args.into_spec(), wait, context).await)
+        Ok(self.run_generation(args.into_spec(), wait, context, Answers { responses, state }).await)
     }
 
     /// Edit images given by id with role `reference` (optionally one `mask`)
@@ -167,12 +171,14 @@ impl EaselServer {
     async fn edit_image(
         &self,
         Parameters(args): Parameters<EditArgs>,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
         let wait = args.wait_seconds;
         match args.into_spec() {
-            Ok(spec) => Ok(self.run_generation(spec, wait, context).await),
-            Err(error) => Ok(error_result(&error)),
+            Ok(spec) => Ok(self.run_generation(spec, wait, context, Answers { responses, state }).await),
+            Err(error) => Ok(error_result(&error).into()),
         }
     }
 
@@ -182,10 +188,12 @@ impl EaselServer {
     async fn upscale_image(
         &self,
         Parameters(args): Parameters<UpscaleArgs>,
+        InputResponses(responses): InputResponses,
+        RequestState(state): RequestState,
         context: RequestContext<RoleServer>,
-    ) -> Result<CallToolResult, ErrorData> {
+    ) -> Result<CallToolResponse, ErrorData> {
         let wait = args.wait_seconds;
-        Ok(self.run_generation(args.into_spec(), wait, context).await)
+        Ok(self.run_generation(args.into_spec(), wait, context, Answers { responses, state }).await)
     }
 
     /// Status of a generation job; returns its images once it has succeeded.
@@ -319,7 +327,19 @@ impl EaselServer {
         spec: GenerateSpec,
         wait_seconds: Option<u64>,
         context: RequestContext<RoleServer>,
-    ) -> CallToolResult {
+        answers: Answers,
+    ) -> CallToolResponse {
+        // The seed is left out of what the user confirms: it costs nothing,
+        // and vary_image draws a new one each round.
+        let binding = serde_json::to_value(&spec).map(|mut v| {
+            v.as_object_mut().map(|o| o.remove("seed"));
+            v.to_string()
+        });
+        let quote = self.app.jobs.quote(&spec).await;
+        let confirmation = self.confirm_spend(quote.as_slice(), &binding.unwrap_or_default(), &context, answers).await;
+        if let Confirmation::Answer(answer) = confirmation {
+            return answer;
+        }
         let wait = self.bounded_wait(wait_seconds);
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress, forwarder) = self.progress_forwarder(&context);
@@ -330,6 +350,7 @@ impl EaselServer {
             Ok(Outcome::Pending { job }) => pending_result(&job),
             Err(error) => error_result(&error),
         }
+        .into()
     }
 }
 

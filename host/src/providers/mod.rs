@@ -94,6 +94,8 @@ pub struct ProviderSummary {
     pub default_model: Option<String>,
     pub models: Vec<ModelSummary>,
     pub is_default: bool,
+    /// Calls are confirmed with the user first (`paid` in plugins.toml).
+    pub paid: bool,
 }
 
 /// A model line in `list_providers`.
@@ -149,6 +151,11 @@ impl Provider {
     /// Whether its entry is enabled (`enabled = false` turns it off).
     pub fn enabled(&self) -> bool {
         self.entry().enabled
+    }
+
+    /// Whether its calls cost money ([`PluginEntry::is_paid`]).
+    pub fn paid(&self) -> bool {
+        self.entry().is_paid()
     }
 
     /// This provider's `[plugins.ID]` entry.
@@ -393,6 +400,7 @@ impl Registry {
                     default_model: info.as_ref().map(|i| i.default_model.clone()),
                     models: info.map(|i| i.models.iter().map(model_summary).collect()).unwrap_or_default(),
                     is_default,
+                    paid: provider.paid(),
                 }
             }
         });

@@ -22,6 +22,8 @@
 
 mod builtin_settings;
 mod plugin_source;
+mod routing;
+pub use routing::{AUTO, RoutingSettings};
 
 use crate::egress::allowed_hosts::AllowedHost;
 use crate::egress::secrets::SecretSpec;
@@ -50,6 +52,8 @@ pub struct Deployment {
     pub inputs: InputSettings,
     #[serde(default)]
     pub server: ServerSettings,
+    #[serde(default)]
+    pub routing: RoutingSettings,
     /// Plugins by id (the id is the provider name users see).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,
@@ -384,6 +388,7 @@ impl Deployment {
         }
         builtin_settings::check(&deployment, text, &origin)?;
         in_range("[inputs] max_mib", deployment.inputs.max_mib, 4096, &origin)?;
+        routing::check(&deployment, &origin)?;
         if let Some(provider) = &deployment.defaults.provider
             && !deployment.plugins.contains_key(provider.get_ref())
         {

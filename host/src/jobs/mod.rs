@@ -134,9 +134,12 @@ impl Jobs {
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store.root()), spec)?;
         let mut spec = spec;
         let operation = spec.operation();
-        let settings = &spec.settings;
-        let route =
-            self.registry().route_for(settings.provider.as_deref(), settings.model.as_deref(), Some(operation)).await?;
+        let (route, routing) = self.route(&spec, operation).await?;
+        if routing.is_some() {
+            // The recipe names what ran, so vary_image reproduces it.
+            spec.settings.provider = Some(route.provider.id.clone());
+            spec.settings.model = Some(route.model.id.clone());
+        }
         // A model that cannot inpaint may still take a mask with an edit.
         let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
             Operation::Edit
@@ -167,6 +170,7 @@ impl Jobs {
         }
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
+        record.routing = routing;
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;
@@ -194,6 +198,25 @@ impl Jobs {
         };
         self.start(&record.id, job, state_rx.clone());
         self.wait_outcome(&mut state_rx, wait).await
+    }
+
+    /// The provider and model `spec` goes to: the ones it names, or with
+    /// `provider: "auto"` the ones `providers::auto` chooses, with the
+    /// sentence saying why.
+    pub(crate) async fn route(
+        &self,
+        spec: &GenerateSpec,
+        operation: Operation,
+    ) -> Result<(crate::providers::Route, Option<String>), FieldError> {
+        let settings = &spec.settings;
+        let registry = self.registry();
+        if settings.provider.as_deref() == Some(crate::config::AUTO) {
+            let chosen = registry.route_auto(spec, operation).await?;
+            return Ok((chosen.route, Some(chosen.reason)));
+        }
+        let route =
+            registry.route_for(settings.provider.as_deref(), settings.model.as_deref(), Some(operation)).await?;
+        Ok((route, None))
     }
 
     /// Wait up to `wait` for the job behind `state` to end: its images or

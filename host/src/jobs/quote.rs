@@ -64,11 +64,7 @@ impl Jobs {
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store().root()), spec.clone()).ok()?;
         let operation = spec.operation();
         let settings = &spec.settings;
-        let route = self
-            .registry()
-            .route_for(settings.provider.as_deref(), settings.model.as_deref(), Some(operation))
-            .await
-            .ok()?;
+        let (route, _) = self.route(&spec, operation).await.ok()?;
         // An upscale's size is only known once its input is fetched.
         if operation != Operation::Upscale {
             let checked = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {

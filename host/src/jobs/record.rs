@@ -62,6 +62,9 @@ pub struct JobRecord {
     pub error_field: Option<String>,
     #[serde(default)]
     pub warnings: Vec<String>,
+    /// With `provider: "auto"`: which provider and model were chosen and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub routing: Option<String>,
     /// What a restarted server needs to finish the job through its token;
     /// dropped once the job ends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -111,6 +114,7 @@ impl JobRecord {
             error: None,
             error_field: None,
             warnings: Vec::new(),
+            routing: None,
             resume: None,
             pipeline: None,
         }

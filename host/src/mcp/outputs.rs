@@ -154,6 +154,11 @@ pub struct JobOutput {
     pub images: Vec<ImageFacts>,
     pub previews: Vec<PreviewFacts>,
     pub warnings: Vec<String>,
+    /// provider "auto": what was chosen and why (left out of the schema
+    /// like the fields below).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(skip)]
+    pub routing: Option<String>,
     /// The prompt structured_prompt compiled to, as the provider got it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compiled_prompt: Option<String>,
@@ -196,6 +201,7 @@ impl JobOutput {
             images: job.images.iter().map(|id| ImageFacts::id_only(id)).collect(),
             previews: Vec::new(),
             warnings: job.warnings.clone(),
+            routing: job.routing.clone(),
             compiled_prompt: job.compiled_prompt().map(str::to_string),
             progress: job.progress,
             message: job.message.clone(),

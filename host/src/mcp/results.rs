@@ -54,6 +54,9 @@ pub async fn images_result(store: &Store, images: &[StoredImage], job: &JobRecor
     if let Some(compiled) = job.compiled_prompt() {
         text.push_str(&format!("\ncompiled prompt: {}", truncate(compiled, 600)));
     }
+    if let Some(routing) = &job.routing {
+        text.push_str(&format!("\n{routing}"));
+    }
     for warning in &job.warnings {
         text.push_str(&format!("\nwarning: {warning}"));
     }

@@ -20,7 +20,7 @@ impl EaselServer {
         ids.sort_by_key(|id| Some(id) != default.as_ref());
         let described = match &default {
             Some(default) if !ids.is_empty() => {
-                format!("One of {} (default {default})", ids.join(", "))
+                format!("One of {}, or auto to let Easel choose (default {default})", ids.join(", "))
             }
             _ => "Provider id from list_providers".to_string(),
         };

@@ -5,9 +5,11 @@
 //! knows which are unconfigured and why, applies price overrides, and
 //! routes a request to a provider and model.
 
+pub mod auto;
 mod reload;
 pub(crate) mod source;
 
+pub use auto::AutoRoute;
 pub use reload::{Fingerprint, ReloadReport};
 
 use crate::config::{Deployment, PluginEntry};
@@ -318,6 +320,8 @@ impl Provider {
 pub struct Registry {
     providers: Vec<Arc<Provider>>,
     default_provider: Option<String>,
+    /// `[routing]`, for `provider: "auto"` (`auto`).
+    routing: crate::config::RoutingSettings,
     runtime: Arc<Runtime>,
     cache_dir: PathBuf,
 }
@@ -349,7 +353,8 @@ impl Registry {
             preload_all(providers.iter().filter(|p| p.entry().enabled));
         }
         let default_provider = deployment.defaults.provider.as_ref().map(|p| p.get_ref().clone());
-        Arc::new(Registry { providers, default_provider, runtime, cache_dir })
+        let routing = deployment.routing.clone();
+        Arc::new(Registry { providers, default_provider, routing, runtime, cache_dir })
     }
 
     pub fn providers(&self) -> &[Arc<Provider>] {

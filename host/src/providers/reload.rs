@@ -120,6 +120,7 @@ impl Registry {
         let next = Arc::new(Registry {
             providers,
             default_provider,
+            routing: deployment.routing.clone(),
             runtime: self.runtime.clone(),
             cache_dir: self.cache_dir.clone(),
         });
@@ -129,12 +130,13 @@ impl Registry {
     }
 }
 
-/// Top-level sections other than `plugins` (and `[defaults] provider`,
-/// which a reload applies) that differ between the two files.
+/// Top-level sections other than `plugins` and `routing` (and `[defaults]
+/// provider`, which a reload applies) that differ between the two files.
 fn sections_changed(running: &Deployment, next: &Deployment) -> Vec<String> {
     let table = |d: &Deployment| -> toml::Table {
         let mut table: toml::Table = toml::from_str(&d.origin.text).unwrap_or_default();
         table.remove("plugins");
+        table.remove("routing");
         if let Some(toml::Value::Table(defaults)) = table.get_mut("defaults") {
             defaults.remove("provider");
         }

@@ -388,6 +388,9 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
         Outcome::Done { job, images } => (job, images),
         Outcome::Pending { job } => bail!("job {} is still running after {} s; raise --wait", job.id, cmd.wait),
     };
+    if let Some(routing) = &job.routing {
+        eprintln!("{routing}");
+    }
     for warning in &job.warnings {
         eprintln!("warning: {warning}");
     }

@@ -29,7 +29,7 @@ pub const MAX_PARAMS_KEYS: usize = 64;
 /// the job record and the sidecar recipe.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema, clap::Args)]
 pub struct Settings {
-    /// Provider id from list_providers (default: the deployment's).
+    /// Provider id from list_providers, or `auto` to let Easel choose (default: the deployment's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     #[arg(long)]

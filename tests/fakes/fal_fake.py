@@ -515,3 +515,19 @@ def main() -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def plugin_toml(base: str, source: str = 'builtin = "fal"', extra: str = "") -> str:
+    """The `[plugins.fal]` table that points the fal plugin at this fake at `base`, the
+    key read from $FAL_KEY and bound to the fake; `extra` lines go into the table."""
+    return f"""
+[plugins.fal]
+{source}
+allowed_hosts = ["{base}"]
+{extra}
+[plugins.fal.secrets.FAL_KEY]
+env = "FAL_KEY"
+hosts = ["{base}"]
+[plugins.fal.config]
+queue_url = "{base}"
+"""

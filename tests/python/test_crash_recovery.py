@@ -68,15 +68,7 @@ def fal_config(root: Path, base: str) -> Path:
 [defaults]
 provider = "fal"
 
-[plugins.fal]
-builtin = "fal"
-allowed_hosts = ["{base}"]
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+{fal_fake.plugin_toml(base)}""")
     return config
 
 

@@ -42,15 +42,7 @@ class Setup:
 provider = "fal"
 wait_secs = 20
 
-[plugins.fal]
-{source}
-allowed_hosts = ["{base}"]
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+{fal_fake.plugin_toml(base, source=source)}""")
         self.env = {**os.environ, "FAL_KEY": KEY, "EASEL_CACHE": str(cache)}
 
     def cli(self, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess:

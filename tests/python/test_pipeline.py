@@ -141,15 +141,7 @@ provider = "fal"
 [plugins.placeholder]
 builtin = "placeholder"
 
-[plugins.fal]
-builtin = "fal"
-allowed_hosts = ["{base}"]
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+{fal_fake.plugin_toml(base)}""")
     return config
 
 

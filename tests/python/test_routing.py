@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fakes"))
 import fal_fake  # noqa: E402
 
 FAL_KEY = "fal-routing-test-key"
+FAL_PRICES = 'prices = { "fal-ai/flux/dev" = 0.025 }'
 
 
 def routed(root: Path, base: str, routing: str) -> Path:
@@ -41,16 +42,7 @@ allowed_hosts = ["https://api.openai.com"]
 env = "EASEL_TEST_UNSET_OPENAI_KEY"
 hosts = ["https://api.openai.com"]
 
-[plugins.fal]
-builtin = "fal"
-allowed_hosts = ["{base}"]
-prices = {{ "fal-ai/flux/dev" = 0.025 }}
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+{fal_fake.plugin_toml(base, extra=FAL_PRICES)}""")
     return config
 
 

@@ -30,6 +30,7 @@ MODEL = "fal-ai/flux/schnell"
 
 def paid_fal(root: Path, base: str, paid="true", server="") -> Path:
     config = root / "plugins.toml"
+    extra = f'paid = {paid}\nprices = {{ "{MODEL}" = 0.04 }}'
     config.write_text(f"""
 {server}
 [defaults]
@@ -38,17 +39,7 @@ provider = "fal"
 [plugins.placeholder]
 builtin = "placeholder"
 
-[plugins.fal]
-builtin = "fal"
-paid = {paid}
-allowed_hosts = ["{base}"]
-prices = {{ "{MODEL}" = 0.04 }}
-[plugins.fal.secrets.FAL_KEY]
-env = "FAL_KEY"
-hosts = ["{base}"]
-[plugins.fal.config]
-queue_url = "{base}"
-""")
+{fal_fake.plugin_toml(base, extra=extra)}""")
     return config
 
 

@@ -186,3 +186,17 @@ def test_over_http_the_user_is_asked_too(tmp_path, store_dir, cache_dir, fal):
         server.stop()
     assert not field(result, "isError"), text_of(result)
     assert len(user.asked) == 1 and len(submissions(fake)) == 1
+
+
+def test_a_pipeline_step_moved_to_a_paid_provider_is_asked_about(tmp_path, store_dir, cache_dir, fal):
+    fake, base = fal
+    steps = [
+        {"id": "sketch", "op": "generate", "provider": "placeholder", "args": {"prompt": "a kite", "width": 256, "height": 256}},
+        {"id": "real", "op": "vary", "provider": "fal", "model": MODEL, "args": {"image": "$sketch.images[0]"}},
+    ]
+    user = User("decline")
+    result = call(store_dir, cache_dir, paid_fal(tmp_path, base), "run_pipeline", {"steps": steps}, user)
+    assert field(result, "isError"), text_of(result)
+    assert user.asked == [f"Spend ~$0.04 for 1 image with `{MODEL}` on fal? "
+                          "Nothing is sent to the provider until you accept."], user.asked
+    assert submissions(fake) == [] and stored(store_dir) == [], "declined before even the free step ran"

@@ -115,10 +115,21 @@ impl Jobs {
             let quote = match (step.op, varies_step) {
                 (StepOp::Vary, Some(source)) => {
                     let count = args.get("count").and_then(Value::as_u64).and_then(|c| u32::try_from(c).ok());
-                    quoted
-                        .iter()
-                        .find(|(id, _)| *id == source)
-                        .map(|(_, quote)| Quote { images: count.unwrap_or(quote.images), ..quote.clone() })
+                    let named = |key| args.get(key).and_then(Value::as_str).map(str::to_string);
+                    let (provider, model) = (named("provider"), named("model"));
+                    let from_source = quoted.iter().find(|(id, _)| *id == source).map(|(_, quote)| quote.clone());
+                    match (provider, model, from_source) {
+                        // The variation runs elsewhere: quote where.
+                        (provider @ Some(_), model, _) | (provider, model @ Some(_), _) => {
+                            let mut spec = GenerateSpec::text("a variation");
+                            (spec.settings.provider, spec.settings.model) = (provider, model);
+                            spec.settings.count = count;
+                            self.quote(&spec).await
+                        }
+                        (None, None, source) => {
+                            source.map(|quote| Quote { images: count.unwrap_or(quote.images), ..quote })
+                        }
+                    }
                 }
                 _ => match super::pipeline::plan_step(self, step.op, args).await {
                     Ok(spec) => self.quote(&spec).await,

@@ -141,11 +141,7 @@ impl Jobs {
             spec.settings.model = Some(route.model.id.clone());
         }
         // A model that cannot inpaint may still take a mask with an edit.
-        let operation = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
-            Operation::Edit
-        } else {
-            operation
-        };
+        let operation = validate::operation_for(operation, &route.model);
         // Every input is fetched and checked whole before any is written, so
         // a request refused for one of them leaves nothing in the store.
         let input_field = |index: usize| match operation {

@@ -57,22 +57,21 @@ impl Quote {
 
 impl Jobs {
     /// The quote of `spec` as [`Jobs::generate`] would run it (styles
-    /// applied, routed, checked). `None` when it would be refused before
-    /// reaching a provider: `generate` then says why, and nothing is spent,
-    /// so there is nothing to confirm.
+    /// applied, routed, checked). `None` when no enabled provider is paid,
+    /// or when it would be refused before reaching a provider: `generate`
+    /// then says why, and nothing is spent, so there is nothing to confirm.
     pub async fn quote(&self, spec: &GenerateSpec) -> Option<Quote> {
+        // Nothing to confirm, so no second routing on every free call.
+        if !self.registry().providers().iter().any(|p| p.enabled() && p.paid()) {
+            return None;
+        }
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store().root()), spec.clone()).ok()?;
         let operation = spec.operation();
         let settings = &spec.settings;
         let (route, _) = self.route(&spec, operation).await.ok()?;
         // An upscale's size is only known once its input is fetched.
         if operation != Operation::Upscale {
-            let checked = if operation == Operation::Inpaint && !route.model.operations.contains(&Operation::Inpaint) {
-                Operation::Edit
-            } else {
-                operation
-            };
-            validate::check(&spec, checked, &route.model).ok()?;
+            validate::check(&spec, validate::operation_for(operation, &route.model), &route.model).ok()?;
         }
         Some(Quote {
             provider: route.provider.id.clone(),

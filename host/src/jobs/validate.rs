@@ -21,6 +21,16 @@ pub const MAX_SEED: u64 = (1 << 53) - 1;
 
 /// Validate `spec` for `operation` on `model`. Returns warnings to show
 /// (e.g. a deprecated model) on success.
+/// The operation `model` runs for `operation`: an inpaint goes to a model
+/// that cannot inpaint as an edit that takes the mask.
+pub fn operation_for(operation: Operation, model: &ModelInfo) -> Operation {
+    if operation == Operation::Inpaint && !model.operations.contains(&Operation::Inpaint) {
+        Operation::Edit
+    } else {
+        operation
+    }
+}
+
 pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, FieldError> {
     let s = &spec.settings;
     let mut warnings = Vec::new();

@@ -162,11 +162,7 @@ fn fits(
     if operation == Operation::Upscale {
         return Ok(());
     }
-    let checked = if operation == Operation::Inpaint && !model.operations.contains(&Operation::Inpaint) {
-        Operation::Edit
-    } else {
-        operation
-    };
+    let checked = crate::jobs::validate::operation_for(operation, model);
     crate::jobs::validate::check(spec, checked, model).map(|_| ()).map_err(|e| match e.field {
         Some(field) => format!("`{field}`: {}", e.message),
         None => e.message,

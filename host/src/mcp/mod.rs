@@ -18,6 +18,7 @@ mod spend;
 pub mod stdio;
 mod styles;
 mod surface;
+mod tasks;
 pub(crate) mod tools;
 pub(crate) use arguments::fits;
 
@@ -128,6 +129,7 @@ impl ServerHandler for EaselServer {
             .enable_prompts()
             .enable_logging()
             .enable_completions()
+            .enable_tasks()
             .build();
         ServerConfig::new(capabilities)
             .with_server_info(
@@ -266,6 +268,30 @@ impl ServerHandler for EaselServer {
             CallToolResponse::Complete(result) => CallToolResponse::Complete(results::bounded_error(result)),
             other => other,
         })
+    }
+
+    async fn get_task(
+        &self,
+        request: GetTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetTaskResult, ErrorData> {
+        Ok(GetTaskResult::new(self.task_state(&request.task_id).await?))
+    }
+
+    async fn cancel_task(
+        &self,
+        request: CancelTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.cancel_task_job(&request.task_id).await
+    }
+
+    async fn update_task(
+        &self,
+        request: UpdateTaskParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.update_task_job(&request.task_id)
     }
 
     async fn list_prompts(

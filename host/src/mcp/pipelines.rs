@@ -4,9 +4,7 @@
 
 use super::EaselServer;
 use super::outputs::{PipelineOutput, output_schema};
-use super::results::{error_result, pending_result};
 use super::spend::{Answers, Confirmation};
-use crate::jobs::Outcome;
 use crate::pipeline::{Pipeline, Step};
 use rmcp::handler::server::tool::{InputResponses, RequestState};
 use rmcp::handler::server::wrapper::Parameters;
@@ -51,17 +49,13 @@ impl EaselServer {
                 return Ok(answer);
             }
         }
-        let wait = self.bounded_wait(args.wait_seconds);
+        let as_task = super::tasks::task_capable(&context);
+        let wait = super::tasks::wait_for(as_task, args.wait_seconds, self.bounded_wait(args.wait_seconds));
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress, forwarder) = self.progress_forwarder(&context);
         let outcome = self.app.jobs.run_pipeline(pipeline, caller, progress, wait).await;
         Self::finish_forwarding(forwarder).await;
-        Ok(match outcome {
-            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
-            Ok(Outcome::Pending { job }) => pending_result(&job),
-            Err(error) => error_result(&error),
-        }
-        .into())
+        Ok(self.answer(outcome, as_task).await)
     }
 }
 

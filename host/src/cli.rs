@@ -167,6 +167,10 @@ pub struct GenerateCmd {
     /// it; the prompt may be "" (a creative upscaler takes it as a hint).
     #[arg(long, value_name = "FACTOR", requires = "images", conflicts_with = "mask")]
     pub upscale: Option<f32>,
+    /// Outpaint the one --image: pixels to add as LEFT,TOP,RIGHT,BOTTOM
+    /// (e.g. 0,0,256,0 widens it to the right); Easel makes the mask.
+    #[arg(long, value_name = "L,T,R,B", requires = "images", conflicts_with_all = ["mask", "upscale"], value_parser = parse_expand)]
+    pub expand: Option<crate::request::Expand>,
     /// Copy the results into this directory.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -358,6 +362,19 @@ fn print_images(images: Vec<crate::store::StoredImage>, out: Option<&Path>) -> R
     Ok(())
 }
 
+/// `--expand L,T,R,B`: four pixel counts.
+fn parse_expand(text: &str) -> Result<crate::request::Expand, String> {
+    let sides: Vec<u32> = text
+        .split(',')
+        .map(|side| side.trim().parse::<u32>())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("`{text}`: {e}; give four pixel counts LEFT,TOP,RIGHT,BOTTOM, e.g. 0,0,256,0"))?;
+    let [left, top, right, bottom] = sides[..] else {
+        return Err(format!("`{text}` has {} numbers; give four: LEFT,TOP,RIGHT,BOTTOM, e.g. 0,0,256,0", sides.len()));
+    };
+    Ok(crate::request::Expand { left, top, right, bottom })
+}
+
 async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
     let mut inputs = Vec::new();
     for image in &cmd.images {
@@ -367,7 +384,13 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
         inputs.push(InputSpec { id: import(host, mask)?, role: ImageRole::Mask });
     }
     let settings = Settings { params: cmd.params()?, ..cmd.settings.clone() };
-    let spec = GenerateSpec { prompt: cmd.prompt.clone(), settings: settings.normalized(), inputs, scale: cmd.upscale };
+    let spec = GenerateSpec {
+        prompt: cmd.prompt.clone(),
+        settings: settings.normalized(),
+        inputs,
+        scale: cmd.upscale,
+        expand: cmd.expand,
+    };
     let (progress_tx, printer) = progress_printer();
     let outcome = host.jobs.generate(spec, Some("cli".into()), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
     if matches!(outcome, Ok(Outcome::Pending { .. })) {
@@ -381,6 +404,9 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
             Some(key) => anyhow::anyhow!("invalid --param{}: {}", key.replace('.', " "), e.message),
             // `upscale_image`'s `scale` is the CLI's --upscale.
             None if field == "scale" => anyhow::anyhow!("invalid --upscale: {}", e.message),
+            None if field == "images" || field.starts_with("images[") => {
+                anyhow::anyhow!("invalid --image: {}", e.message)
+            }
             None => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
         },
         None => anyhow::anyhow!("{}", e.message),

@@ -129,6 +129,19 @@ pub struct ProviderInfo {
     pub hosts: Vec<String>,
 }
 
+impl ModelInfo {
+    /// The ControlNet guide kinds the model takes (`canny`, `depth`, …):
+    /// the `enum` of a `control_type` property in its `parameters`, the
+    /// convention by which a plugin declares control images (the caller's
+    /// `control_type` reaches it as `params.control_type`). Empty: it takes
+    /// no control images.
+    pub fn control_types(&self) -> Vec<String> {
+        let declared =
+            self.parameters.as_ref().and_then(|schema| schema["properties"]["control_type"]["enum"].as_array());
+        declared.map(|kinds| kinds.iter().filter_map(|k| k.as_str().map(String::from)).collect()).unwrap_or_default()
+    }
+}
+
 impl ProviderInfo {
     /// What makes this description unusable, one sentence each (empty when
     /// it is consistent): a model without an id, a model id listed twice, a

@@ -212,7 +212,30 @@ pub struct GenerateSpec {
     /// times it. `None` for every other operation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f32>,
+    /// An outpaint: grow the one input by these margins; the job sets
+    /// `width`/`height` to the grown canvas and sends an inpaint of the
+    /// margins (`jobs::expand`). `None` for every other operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Expand>,
 }
+
+/// Pixels to add on each side of an image (outpainting); sides left out
+/// are 0, each at most [`MAX_EXPAND`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expand {
+    #[serde(default)]
+    pub left: u32,
+    #[serde(default)]
+    pub top: u32,
+    #[serde(default)]
+    pub right: u32,
+    #[serde(default)]
+    pub bottom: u32,
+}
+
+/// Most pixels `expand` adds on one side.
+pub const MAX_EXPAND: u32 = 4096;
 
 /// Largest upscale factor `upscale_image` takes (upscalers offer 2× to 4×,
 /// some 8×; the store keeps at most `store::MAX_PIXELS`).
@@ -288,6 +311,9 @@ impl GenerateSpec {
         if self.scale.is_some() {
             return Operation::Upscale;
         }
+        if self.expand.is_some() {
+            return Operation::Inpaint;
+        }
         match (self.inputs.is_empty(), self.inputs.iter().any(|i| i.role == ImageRole::Mask)) {
             (true, _) => Operation::Generate,
             (false, true) => Operation::Inpaint,
@@ -331,6 +357,10 @@ pub struct Recipe {
     /// size); absent for other operations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<f32>,
+    /// An outpaint's margins, as the job grew them (the settings' width
+    /// and height are the canvas); absent for other operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<Expand>,
 }
 
 fn first_recipe_version() -> u32 {
@@ -377,6 +407,7 @@ mod tests {
             images: vec![],
             source_prompt: Some("a heron".into()),
             scale: None,
+            expand: Some(Expand { right: 128, ..Expand::default() }),
         };
         let read: Recipe = serde_json::from_value(serde_json::to_value(&recipe).unwrap()).unwrap();
         assert_eq!(read, recipe);

@@ -263,3 +263,15 @@ def test_mcp_errors_are_tool_results(setup):
     blocked, retired = run_mcp(setup, body)
     assert is_error(blocked) and "safety system" in text_of(blocked), text_of(blocked)
     assert is_error(retired) and "gpt-image-1.5" in text_of(retired), text_of(retired)
+
+
+def test_expand_sends_the_grown_canvas_with_a_mask_of_the_same_size(setup):
+    [(parent, _)] = outputs(setup.generate("a room", "--width", "1024", "--height", "1024"))
+    [(child, path)] = outputs(setup.generate("more room", "--image", parent, "--expand", "0,0,512,0"))
+    assert png_size(path) == (1536, 1024), "gpt-image's 1536x1024: the canvas the margins make"
+    edit = setup.api_calls()[-1]
+    names = [p["name"] for p in edit["form"]]
+    # The fake refuses a mask whose size differs from the image's.
+    assert names.count("image[]") == 1 and names.count("mask") == 1, names
+    sidecar = json.loads(Path(path).with_suffix(".json").read_text())
+    assert sidecar["parents"] == [parent]

@@ -2,6 +2,7 @@
 //! progress, store results, and hand back either the images or — when the
 //! bounded wait runs out — a job id that `status` answers later.
 
+mod expand;
 mod pipeline;
 mod quote;
 mod record;
@@ -159,8 +160,26 @@ impl Jobs {
             (s.width, s.height, s.aspect_ratio, s.size_tier) = (Some(target.width), Some(target.height), None, None);
             spec.scale = Some(scale);
             staged.push(input);
+        } else if spec.expand.is_some() {
+            // Likewise an outpaint: the canvas is the input grown by the margins.
+            let expand = expand::check_request(&spec)?;
+            let field = input_field(0);
+            let input = self.inputs.stage(&spec.inputs[0].id).await.map_err(|e| FieldError::field(&field, e))?;
+            let (expand, canvas) = expand::canvas_size(expand, self.staged_size(&input)?, &route.model)?;
+            let s = &mut spec.settings;
+            (s.width, s.height, s.aspect_ratio, s.size_tier) = (Some(canvas.width), Some(canvas.height), None, None);
+            spec.expand = Some(expand);
+            staged.push(input);
         }
-        let warnings = validate::check(&spec, operation, &route.model)?;
+        let warnings = match validate::check(&spec, operation, &route.model) {
+            Err(mut error) if error.message.ends_with(validate::TAKES_NO_CONTROL) => {
+                if let Some((provider, model)) = self.registry().takes_control().await {
+                    error.message.push_str(&format!("; provider `{provider}` model `{model}` takes them"));
+                }
+                return Err(error);
+            }
+            checked => checked?,
+        };
         for (index, input) in spec.inputs.iter().enumerate().skip(staged.len()) {
             staged.push(self.inputs.stage(&input.id).await.map_err(|e| FieldError::field(&input_field(index), e))?);
         }

@@ -58,6 +58,9 @@ pub fn build_request(
             data,
         });
     }
+    if let (Some(expand), [source]) = (spec.expand, images.as_slice()) {
+        images = super::expand::canvas_and_mask(source, expand)?.into();
+    }
     spec.to_request(operation, model, images)
 }
 
@@ -413,6 +416,7 @@ impl JobRun {
             images: self.spec.inputs.clone(),
             source_prompt: self.spec.settings.structured_prompt.is_some().then(|| self.spec.prompt.clone()),
             scale: self.spec.scale,
+            expand: self.spec.expand,
         }
     }
 

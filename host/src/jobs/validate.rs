@@ -31,6 +31,10 @@ pub fn operation_for(operation: Operation, model: &ModelInfo) -> Operation {
     }
 }
 
+/// What a model without declared control types answers to a control image
+/// (`Jobs::generate` adds one that takes them).
+pub const TAKES_NO_CONTROL: &str = "takes no control images (it declares no `control_type` among its parameters)";
+
 pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Result<Vec<String>, FieldError> {
     let s = &spec.settings;
     let mut warnings = Vec::new();
@@ -125,7 +129,11 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
         }
     }
     let masks = spec.inputs.iter().filter(|i| i.role == crate::model::ImageRole::Mask).count();
-    let references = spec.inputs.len() - masks;
+    let controls = spec.inputs.iter().filter(|i| i.role == crate::model::ImageRole::Control).count();
+    let references = spec.inputs.len() - masks - controls;
+    if controls > 0 && model.control_types().is_empty() {
+        return Err(invalid("images", format!("model `{}` {TAKES_NO_CONTROL}", model.id)));
+    }
     if masks > 1 {
         return Err(invalid("images", "give at most one image with role `mask`".into()));
     }
@@ -141,8 +149,8 @@ pub fn check(spec: &GenerateSpec, operation: Operation, model: &ModelInfo) -> Re
     if operation == Operation::Upscale && references != 1 {
         return Err(invalid("image", "give exactly one image to upscale".into()));
     }
-    if operation != Operation::Generate && references == 0 {
-        return Err(invalid("images", "an edit needs at least one image with role `reference`".into()));
+    if operation != Operation::Generate && references + controls == 0 {
+        return Err(invalid("images", "an edit needs at least one image with role `reference` (or `control`)".into()));
     }
     Ok(warnings)
 }
@@ -483,5 +491,34 @@ mod tests {
         let err = check(&spec(), Operation::Generate, &retired).unwrap_err();
         assert_eq!(err.field.as_deref(), Some("model"));
         assert!(err.message.contains("`m2`"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_control_image_needs_a_model_that_declares_control_types_and_counts_apart_from_references() {
+        use crate::jobs::InputSpec;
+        use crate::model::ImageRole;
+        let controlled = GenerateSpec {
+            inputs: vec![
+                InputSpec { id: "a".into(), role: ImageRole::Reference },
+                InputSpec { id: "b".into(), role: ImageRole::Reference },
+                InputSpec { id: "c".into(), role: ImageRole::Control },
+            ],
+            ..spec()
+        };
+        let refused = check(&controlled, Operation::Edit, &model()).unwrap_err();
+        assert_eq!(refused.field.as_deref(), Some("images"));
+        assert!(refused.message.ends_with(TAKES_NO_CONTROL), "{}", refused.message);
+        let declaring = ModelInfo {
+            parameters: Some(
+                serde_json::json!({"type": "object", "properties": {"control_type": {"enum": ["canny", "depth"]}}}),
+            ),
+            ..model()
+        };
+        assert_eq!(declaring.control_types(), vec!["canny", "depth"]);
+        // Two references (the model's max_input_images) plus a control image.
+        assert!(check(&controlled, Operation::Edit, &declaring).is_ok());
+        let only_control =
+            GenerateSpec { inputs: vec![InputSpec { id: "c".into(), role: ImageRole::Control }], ..spec() };
+        assert!(check(&only_control, Operation::Edit, &declaring).is_ok(), "a control image alone guides a generation");
     }
 }

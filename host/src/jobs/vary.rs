@@ -34,7 +34,7 @@ impl Jobs {
         // text: re-run the caller's own prose and recompile.
         let source_prompt = original.recipe.as_ref().and_then(|r| r.source_prompt.clone());
         // An upscale may have had no prompt at all.
-        let upscaled = original.recipe.as_ref().is_some_and(|r| r.scale.is_some());
+        let upscaled = original.recipe.as_ref().is_some_and(|r| r.scale.is_some() || r.expand.is_some());
         let Some(prompt) = prompt.or(source_prompt).or(original.prompt.clone()).or_else(|| upscaled.then(String::new))
         else {
             return Err(FieldError::field(
@@ -45,11 +45,12 @@ impl Jobs {
         // The recipe as recorded; sidecars from before typed recipes (version
         // 1) lack provider, model and negative prompt there, and sidecars
         // without one re-run the prompt on the parents.
-        let (mut base, inputs, scale) = match original.recipe.clone() {
-            Some(recipe) => (recipe.settings, recipe.images, recipe.scale),
+        let (mut base, inputs, scale, expand) = match original.recipe.clone() {
+            Some(recipe) => (recipe.settings, recipe.images, recipe.scale, recipe.expand),
             None => (
                 Settings::default(),
                 original.parents.iter().map(|id| InputSpec { id: id.clone(), role: ImageRole::Reference }).collect(),
+                None,
                 None,
             ),
         };
@@ -85,6 +86,6 @@ impl Jobs {
             }
             Err(model) => settings.seed.is_none().then_some(model),
         };
-        Ok(Variation { spec: GenerateSpec { prompt, settings, inputs, scale }, seedless_model })
+        Ok(Variation { spec: GenerateSpec { prompt, settings, inputs, scale, expand }, seedless_model })
     }
 }

@@ -5,6 +5,7 @@ use super::EaselServer;
 use super::outputs::{JobOutput, ModelsOutput, ProviderModel, ProvidersOutput, output_schema, to_json};
 use super::results::{error_result, json_result, pending_result, status_json};
 use super::spend::{Answers, Confirmation};
+use super::tasks;
 use crate::jobs::{FieldError, GenerateSpec, InputSpec, JobProgress, Outcome};
 use crate::model::ImageRole;
 use crate::request::Settings;
@@ -46,9 +47,15 @@ pub struct GenerateArgs {
 pub struct ImageArg {
     /// Store id, image:// URI, data: URI, http(s) URL or allowed file path.
     pub image: String,
-    /// `reference` (default): the image to edit or take after; `mask`: where to edit.
+    /// `reference` (default): the image to edit or take after; `mask`: where to
+    /// edit; `control`: a ControlNet guide, with control_type.
     #[serde(default = "reference")]
     pub role: ImageRole,
+    /// With role control: canny, depth, pose or scribble, as the model's
+    /// params declare (list_models); sent as params.control_type.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub control_type: Option<String>,
 }
 
 fn reference() -> ImageRole {
@@ -65,6 +72,11 @@ pub struct EditArgs {
     pub prompt: String,
     /// Input images: at least one `reference`, optionally one `mask`.
     pub images: Vec<ImageArg>,
+    /// Outpaint: pixels to add per side ({left, top, right, bottom}); the
+    /// one reference is extended there, the rest kept, the mask made by Easel.
+    #[serde(default)]
+    #[schemars(with = "crate::request::Expand")]
+    pub expand: Option<crate::request::Expand>,
     #[serde(flatten)]
     pub settings: Settings,
     /// Seconds to wait before a job id is returned instead.
@@ -115,6 +127,7 @@ impl UpscaleArgs {
             settings: settings.normalized(),
             inputs: vec![InputSpec { id: self.image, role: ImageRole::Reference }],
             scale: Some(self.scale.unwrap_or(2.0)),
+            expand: None,
         }
     }
 }
@@ -123,7 +136,7 @@ impl GenerateArgs {
     /// The job spec `generate_image` runs; `wait_seconds` is not part of it.
     pub(crate) fn into_spec(self) -> GenerateSpec {
         let inputs = self.reference_images.into_iter().map(|id| InputSpec { id, role: ImageRole::Reference }).collect();
-        GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs, scale: None }
+        GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs, ..GenerateSpec::default() }
     }
 }
 
@@ -135,8 +148,23 @@ impl EditArgs {
         if self.images.is_empty() {
             return Err(FieldError::field("images", "give at least one image, e.g. [{\"image\": \"<id>\"}]"));
         }
+        let mut settings = self.settings.normalized();
+        if let Some(control_type) = control_type_of(&self.images)? {
+            let params = settings.params.get_or_insert_with(Default::default);
+            match params.get("control_type") {
+                Some(given) if given.as_str() != Some(control_type.as_str()) => {
+                    return Err(FieldError::field(
+                        "params.control_type",
+                        format!("says {given}, but the control image says `{control_type}`; give it once"),
+                    ));
+                }
+                _ => {
+                    params.insert("control_type".into(), control_type.into());
+                }
+            }
+        }
         let inputs = self.images.into_iter().map(|i| InputSpec { id: i.image, role: i.role }).collect();
-        Ok(GenerateSpec { prompt: self.prompt, settings: self.settings.normalized(), inputs, scale: None })
+        Ok(GenerateSpec { prompt: self.prompt, settings, inputs, expand: self.expand, ..GenerateSpec::default() })
     }
 }
 
@@ -199,18 +227,7 @@ impl EaselServer {
     /// Status of a generation job; returns its images once it has succeeded.
     #[tool(output_schema = output_schema::<JobOutput>(), annotations(title = "Generation status", read_only_hint = true, open_world_hint = false))]
     async fn get_generation_status(&self, Parameters(args): Parameters<JobArgs>) -> Result<CallToolResult, ErrorData> {
-        Ok(match self.app.jobs.result(&args.job_id) {
-            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
-            Ok(Outcome::Pending { job }) => pending_result(&job),
-            Err(error) => match self.app.jobs.status(&args.job_id) {
-                Ok(job) => {
-                    let mut result = error_result(&error);
-                    result.structured_content = Some(status_json(&job));
-                    result
-                }
-                Err(_) => error_result(&error),
-            },
-        })
+        Ok(self.job_result(&args.job_id).await)
     }
 
     /// Cancel a running generation job (the provider is told to stop).
@@ -303,6 +320,34 @@ fn matches_query(model: &crate::model::ModelInfo, query: Option<&str>) -> bool {
     query.to_lowercase().split_whitespace().all(|word| haystack.contains(word))
 }
 
+/// The one `control_type` of a request's control images.
+///
+/// Errors (field `images[i].control_type`): a control image without one,
+/// one on an image that is not a control image, two that differ.
+fn control_type_of(images: &[ImageArg]) -> Result<Option<String>, FieldError> {
+    let mut chosen: Option<String> = None;
+    for (index, image) in images.iter().enumerate() {
+        let field = format!("images[{index}].control_type");
+        match (image.role, image.control_type.as_deref().map(str::trim)) {
+            (ImageRole::Control, None | Some("")) => {
+                return Err(FieldError::field(&field, "a control image needs one: canny, depth, pose or scribble"));
+            }
+            (ImageRole::Control, Some(kind)) => match &chosen {
+                Some(first) if first != kind => {
+                    return Err(FieldError::field(
+                        &field,
+                        format!("`{kind}` differs from the first control image's `{first}`; give one kind per request"),
+                    ));
+                }
+                _ => chosen = Some(kind.to_string()),
+            },
+            (_, Some(_)) => return Err(FieldError::field(&field, "only for images with role `control`")),
+            (_, None) => {}
+        }
+    }
+    Ok(chosen)
+}
+
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListModelsArgs {
@@ -340,17 +385,41 @@ impl EaselServer {
         if let Confirmation::Answer(answer) = confirmation {
             return answer;
         }
-        let wait = self.bounded_wait(wait_seconds);
+        let as_task = tasks::task_capable(&context);
+        let wait = tasks::wait_for(as_task, wait_seconds, self.bounded_wait(wait_seconds));
         let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
         let (progress, forwarder) = self.progress_forwarder(&context);
         let outcome = self.app.jobs.generate(spec, caller, progress, wait).await;
         Self::finish_forwarding(forwarder).await;
+        self.answer(outcome, as_task).await
+    }
+
+    /// A job's outcome as the call's answer: its images, a task handle for
+    /// a task-capable client ([`tasks`]), or the job id to poll.
+    pub(super) async fn answer(&self, outcome: Result<Outcome, FieldError>, as_task: bool) -> CallToolResponse {
         match outcome {
+            Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await.into(),
+            Ok(Outcome::Pending { job }) if as_task => tasks::created(&job),
+            Ok(Outcome::Pending { job }) => pending_result(&job).into(),
+            Err(error) => error_result(&error).into(),
+        }
+    }
+
+    /// What `get_generation_status` answers for a job: its images once it
+    /// succeeded, its state while it runs, the error (with the state) after.
+    pub(super) async fn job_result(&self, job_id: &str) -> CallToolResult {
+        match self.app.jobs.result(job_id) {
             Ok(Outcome::Done { job, images }) => self.images_result(&images, &job).await,
             Ok(Outcome::Pending { job }) => pending_result(&job),
-            Err(error) => error_result(&error),
+            Err(error) => match self.app.jobs.status(job_id) {
+                Ok(job) => {
+                    let mut result = error_result(&error);
+                    result.structured_content = Some(status_json(&job));
+                    result
+                }
+                Err(_) => error_result(&error),
+            },
         }
-        .into()
     }
 }
 
@@ -397,5 +466,45 @@ impl EaselServer {
         {
             forwarder.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(role: ImageRole, control_type: Option<&str>) -> ImageArg {
+        ImageArg { image: "img_1".into(), role, control_type: control_type.map(String::from) }
+    }
+
+    #[test]
+    fn a_control_type_goes_with_control_images_only_and_one_kind_per_request() {
+        let guided = [image(ImageRole::Reference, None), image(ImageRole::Control, Some("canny"))];
+        assert_eq!(control_type_of(&guided).unwrap().as_deref(), Some("canny"));
+        assert_eq!(control_type_of(&[image(ImageRole::Reference, None)]).unwrap(), None);
+        for (images, field) in [
+            (vec![image(ImageRole::Control, None)], "images[0].control_type"),
+            (vec![image(ImageRole::Reference, Some("depth"))], "images[0].control_type"),
+            (
+                vec![image(ImageRole::Control, Some("canny")), image(ImageRole::Control, Some("pose"))],
+                "images[1].control_type",
+            ),
+        ] {
+            assert_eq!(control_type_of(&images).unwrap_err().field.as_deref(), Some(field));
+        }
+    }
+
+    #[test]
+    fn an_edit_with_a_control_image_carries_its_type_in_params() {
+        let args: EditArgs = serde_json::from_value(serde_json::json!({
+            "prompt": "a dancer", "images": [{"image": "img_1", "role": "control", "control_type": "pose"}]}))
+        .unwrap();
+        let spec = args.into_spec().unwrap();
+        assert_eq!(spec.settings.params.unwrap()["control_type"], "pose");
+        let clash: EditArgs = serde_json::from_value(serde_json::json!({
+            "prompt": "x", "params": {"control_type": "depth"},
+            "images": [{"image": "img_1", "role": "control", "control_type": "pose"}]}))
+        .unwrap();
+        assert_eq!(clash.into_spec().unwrap_err().field.as_deref(), Some("params.control_type"));
     }
 }

@@ -438,7 +438,7 @@ impl Registry {
             return Ok(route);
         }
         let verb = format!("{operation:?}").to_lowercase();
-        let instead = match self.able_to(operation).await {
+        let instead = match self.first_model_where(|m| able(m, operation)).await {
             Some((provider, model)) => format!("provider `{provider}` model `{model}` can"),
             None => format!("no configured provider has a model that can {verb}"),
         };
@@ -449,9 +449,16 @@ impl Registry {
         Err(FieldError::field(field, message))
     }
 
-    /// The first ready provider (the default first) and its first listed,
-    /// non-retired model that can do `operation`.
-    async fn able_to(&self, operation: Operation) -> Option<(String, String)> {
+    /// The first ready provider that has a model taking control images (see
+    /// [`ModelInfo::control_types`]), with that model: what an error names
+    /// when a request's control image went to a model without them.
+    pub async fn takes_control(&self) -> Option<(String, String)> {
+        self.first_model_where(|m| m.lifecycle != Lifecycle::Retired && !m.control_types().is_empty()).await
+    }
+
+    /// The first ready provider (the default first) and its first listed
+    /// model for which `wanted` holds.
+    async fn first_model_where(&self, wanted: impl Fn(&ModelInfo) -> bool) -> Option<(String, String)> {
         let default = self.default_provider();
         let ordered = self
             .providers
@@ -463,7 +470,7 @@ impl Registry {
                 continue;
             }
             let Ok(info) = provider.info().await else { continue };
-            if let Some(model) = info.models.iter().find(|m| able(m, operation)) {
+            if let Some(model) = info.models.iter().find(|m| wanted(m)) {
                 return Some((provider.id.clone(), model.id.clone()));
             }
         }

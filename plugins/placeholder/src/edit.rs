@@ -53,7 +53,13 @@ fn decode(bytes: &[u8], field: &str) -> Result<image::DynamicImage, ProviderErro
 /// Mask as 0..=255 "edit here" weights: max(transparency, luminance).
 fn edit_mask(bytes: &[u8], width: u32, height: u32) -> Result<GrayImage, ProviderError> {
     let mask = decode(bytes, "mask")?.to_rgba8();
-    let mask = image::imageops::resize(&mask, width, height, FilterType::Triangle);
+    // Resampled only when its size differs: a same-size resize would blur
+    // the mask's edge into pixels it keeps.
+    let mask = if mask.dimensions() == (width, height) {
+        mask
+    } else {
+        image::imageops::resize(&mask, width, height, FilterType::Triangle)
+    };
     Ok(GrayImage::from_fn(width, height, |x, y| {
         let [r, g, b, a] = mask.get_pixel(x, y).0;
         let luminance = ((u32::from(r) * 3 + u32::from(g) * 6 + u32::from(b)) / 10) as u8;

@@ -10,6 +10,9 @@ Import: server, base_url = start(key="test-key", port=0)   # serves in a thread
 Wire protocol (what https://api.replicate.com does):
   POST /v1/models/{owner}/{name}/predictions  {"input": {...}} -> 201 prediction ("version": "hidden")
   POST /v1/predictions                        {"version": "<64 hex>" | "owner/name[:<64 hex>]", "input"}
+  GET  /v1/models/{owner}/{name}              the model, with latest_version.openapi_schema (components.schemas.Input:
+                                              SDXL's inputs for every model here); owner "nobody" -> 404
+  GET  /v1/models/{owner}/{name}/versions/{id} the version, with its openapi_schema
   GET  /v1/predictions/{id}                   the prediction object
   POST /v1/predictions/{id}/cancel            -> 200 the prediction, now "canceled"
   GET  /stream/v1/files/bcwr-{id}             the prediction's server-sent-event stream, its urls.stream
@@ -359,6 +362,8 @@ class Handler(FakeHandler):
             if p is None or not p.streams:
                 return self.send_json(404, problem(404, "Not found", "The requested stream could not be found."))
             return self.serve_stream(p, auth)
+        if (m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)(?:/versions/([0-9a-f]{64}))?", path)) and method == "GET":
+            return self.model_answer(m.group(1), m.group(2), m.group(3))
         if m := re.fullmatch(r"/v1/models/([^/]+)/([^/]+)/predictions", path):
             if method == "POST":
                 return self.create(f"{m.group(1)}/{m.group(2)}", parsed, version_required=False, auth=auth)
@@ -380,6 +385,21 @@ class Handler(FakeHandler):
                     st.advance(p)
                     return self.send_json(200, st.as_json(p))
         self.send_json(404, problem(404, "Not found", "The requested resource could not be found."))
+
+    def model_answer(self, owner: str, name: str, version: str | None) -> None:
+        """The model (or one version) as Replicate answers it: the version's
+        `openapi_schema` has `components.schemas.Input`, the model's input schema
+        (docs/providers/replicate.md#model-schemas)."""
+        if owner == "nobody":
+            return self.send_json(404, {"detail": "Not found.", "status": 404})
+        schema = {"openapi": "3.0.2", "components": {"schemas": {"Input": SDXL_INPUT, "Output": {
+            "type": "array", "items": {"type": "string", "format": "uri"}}}}}
+        vid = version or "a00d0b7dcbb9c3fbb34ba87d2d5b46c56969c84a628bf778a7fdaec30b1b99c5"
+        ver = {"id": vid, "created_at": "2024-01-01T00:00:00Z", "cog_version": "0.9.0", "openapi_schema": schema}
+        if version:
+            return self.send_json(200, ver)
+        return self.send_json(200, {"url": f"https://replicate.com/{owner}/{name}", "owner": owner, "name": name,
+                                    "visibility": "public", "run_count": 1, "latest_version": ver})
 
     def create(self, model: str | None, body: object, version_required: bool, auth: str) -> None:
         st = self.state
@@ -464,6 +484,31 @@ class Handler(FakeHandler):
         if data is None:
             return self.send_json(404, problem(404, "Not found", "File not found"))
         self.send(200, data, "image/png")
+
+
+# The input schema of stability-ai/sdxl as cog publishes it (abridged: the fields Easel maps,
+# plus scheduler and refine, which cog writes as enums).
+SDXL_INPUT = {
+    "type": "object", "title": "Input", "required": ["prompt"],
+    "properties": {
+        "prompt": {"type": "string", "title": "Prompt", "x-order": 0},
+        "negative_prompt": {"type": "string", "x-order": 1},
+        "image": {"type": "string", "format": "uri", "x-order": 2},
+        "mask": {"type": "string", "format": "uri", "x-order": 3},
+        "width": {"type": "integer", "default": 1024, "x-order": 4},
+        "height": {"type": "integer", "default": 1024, "x-order": 5},
+        "num_outputs": {"type": "integer", "default": 1, "minimum": 1, "maximum": 4, "x-order": 6},
+        "scheduler": {"enum": ["DDIM", "DPMSolverMultistep", "HeunDiscrete", "KarrasDPM", "K_EULER_ANCESTRAL",
+                               "K_EULER", "PNDM"], "type": "string", "default": "K_EULER", "x-order": 7},
+        "num_inference_steps": {"type": "integer", "default": 50, "minimum": 1, "maximum": 500, "x-order": 8},
+        "guidance_scale": {"type": "number", "default": 7.5, "minimum": 1, "maximum": 50, "x-order": 9},
+        "prompt_strength": {"type": "number", "default": 0.8, "minimum": 0, "maximum": 1, "x-order": 10},
+        "seed": {"type": "integer", "x-order": 11},
+        "refine": {"enum": ["no_refiner", "expert_ensemble_refiner", "base_image_refiner"], "type": "string",
+                   "default": "no_refiner", "x-order": 12},
+        "disable_safety_checker": {"type": "boolean", "default": False, "x-order": 13},
+    },
+}
 
 
 def validate(inp: dict) -> list[dict]:

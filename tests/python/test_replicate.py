@@ -390,3 +390,36 @@ def test_mcp_upscale_image_doubles_a_stored_image_with_real_esrgan(setup):
     assert "prompt" not in inp, "Real-ESRGAN takes no prompt"
     [p] = [p for p in setup.server.state.predictions.values() if p.model == "nightmareai/real-esrgan"]
     assert p.status == "succeeded" and isinstance(p.output, str), "one URL string, as the real model answers"
+
+
+# -- a model's own input schema (docs/providers/replicate.md#model-schemas) --------------------
+
+def test_mcp_an_unlisted_model_is_checked_against_its_schema_fetched_once(setup):
+    model = "stability-ai/sdxl"
+
+    async def body(session):
+        first = await session.call_tool("generate_image", {
+            "prompt": "a castle", "provider": "replicate", "model": model, "width": 640, "height": 480,
+            "params": {"scheduler": "DDIM"}})
+        second = await session.call_tool("generate_image", {
+            "prompt": "a tower", "provider": "replicate", "model": model, "steps": 30})
+        bad_choice = await session.call_tool("generate_image", {
+            "prompt": "x", "provider": "replicate", "model": model, "params": {"scheduler": "PLMS"}})
+        bad_arg = await session.call_tool("generate_image", {
+            "prompt": "x", "provider": "replicate", "model": model, "aspect_ratio": "16:9"})
+        missing = await session.call_tool("generate_image", {
+            "prompt": "x", "provider": "replicate", "model": "nobody/nothing"})
+        return first, second, bad_choice, bad_arg, missing
+
+    first, second, bad_choice, bad_arg, missing = run_mcp(setup, body)
+    assert not is_error(first) and not is_error(second), (first.content, second.content)
+    schema_gets = [r for r in setup.requests() if r["method"] == "GET" and r["path"] == f"/v1/models/{model}"]
+    assert len(schema_gets) == 1, "the host kept the schema for the later calls"
+    assert "easel-cache" not in schema_gets[0]["headers"], "the cache header never leaves the host"
+    bodies = [c["json"]["input"] for c in creates(setup)]
+    assert len(bodies) == 2, "the refused calls created nothing"
+    assert bodies[0]["scheduler"] == "DDIM" and bodies[1]["num_inference_steps"] == 30
+    texts = [" ".join(c.text for c in r.content if getattr(c, "text", None)) for r in (bad_choice, bad_arg, missing)]
+    assert is_error(bad_choice) and "params.scheduler" in texts[0] and "K_EULER" in texts[0], texts[0]
+    assert is_error(bad_arg) and "aspect_ratio" in texts[1] and "num_inference_steps" in texts[1], texts[1]
+    assert is_error(missing) and "nobody/nothing" in texts[2], texts[2]

@@ -23,6 +23,7 @@
 //! and plain numbers.
 
 pub mod allowed_hosts;
+pub mod cache;
 mod client;
 pub mod headers;
 mod policy;

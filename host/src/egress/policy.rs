@@ -64,6 +64,8 @@ pub struct EgressPolicy {
     client: reqwest::Client,
     /// Answers requests instead of the network (`plugins check` only).
     scripted: Option<std::sync::Arc<dyn ScriptedUpstream>>,
+    /// GET answers a plugin asked to keep (`Easel-Cache`, [`super::cache`]).
+    cache: std::sync::Arc<super::cache::ResponseCache>,
 }
 
 impl EgressPolicy {
@@ -118,7 +120,16 @@ impl EgressPolicy {
         max_response_bytes: u64,
         max_timeout: Duration,
     ) -> Self {
-        EgressPolicy { name, allow, secrets, max_response_bytes, max_timeout, client: client::shared(), scripted: None }
+        EgressPolicy {
+            name,
+            allow,
+            secrets,
+            max_response_bytes,
+            max_timeout,
+            client: client::shared(),
+            scripted: None,
+            cache: Default::default(),
+        }
     }
 
     /// This policy with `upstream` answering [`fetch`](Self::fetch) instead
@@ -171,10 +182,18 @@ impl EgressPolicy {
     /// the whole exchange within the request's timeout (at most the
     /// policy's), the body read up to the cap and decoded, and secrets
     /// redacted from what comes back. Redirects are returned, not followed.
-    pub async fn fetch(&self, request: EgressRequest) -> Result<EgressResponse, EgressError> {
+    /// A GET with `Easel-Cache: max-age=N` may be answered from this
+    /// policy's cache ([`super::cache`]); the header is never sent.
+    pub async fn fetch(&self, mut request: EgressRequest) -> Result<EgressResponse, EgressError> {
+        let keep =
+            super::cache::requested_age(&request.method, &mut request.headers).map_err(EgressError::InvalidRequest)?;
         let prepared = self.prepare(request)?;
         if let Some(upstream) = &self.scripted {
             return self.scripted_answer(upstream.as_ref(), prepared);
+        }
+        let cache_key = keep.map(|_| super::cache::key(prepared.url.as_str(), &prepared.headers));
+        if let Some(answer) = cache_key.as_ref().and_then(|key| self.cache.get(key)) {
+            return Ok(answer);
         }
         let (url, timeout) = (prepared.url.clone(), prepared.timeout);
         let builder = self.builder(prepared);
@@ -182,7 +201,13 @@ impl EgressPolicy {
             let response = builder.send().await.map_err(|e| self.describe_error(&url, &e))?;
             self.read_response(response, &url).await
         };
-        tokio::time::timeout(timeout, exchange).await.map_err(|_| EgressError::Timeout(timed_out(&url, timeout)))?
+        let answer = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| EgressError::Timeout(timed_out(&url, timeout)))??;
+        if let (Some(key), Some(age)) = (cache_key, keep) {
+            self.cache.put(key, age, &answer);
+        }
+        Ok(answer)
     }
 
     /// Everything [`fetch`](Self::fetch) checks before it sends: the URL

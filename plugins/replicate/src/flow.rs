@@ -92,8 +92,11 @@ pub fn describe(host: &dyn Host) -> ProviderInfo {
 pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
     require_token(host)?;
     let output_format = host.config("output_format").or_else(|| Some("png".into()));
-    let create = input::build(request, output_format.as_deref())?;
+    let mut create = input::build(request, output_format.as_deref())?;
     let base = api_base(host);
+    if models::family(&request.model) == models::Family::Generic {
+        check_against_schema(host, &base, request, &mut create)?;
+    }
     let wait = config_u64(host, "prefer_wait_secs").unwrap_or(DEFAULT_PREFER_WAIT).min(60);
     let mut headers = auth_headers();
     headers.push(("Content-Type".into(), "application/json".into()));
@@ -239,6 +242,69 @@ pub fn api_base(host: &dyn Host) -> String {
 fn origin_of(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
     format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest))
+}
+
+/// Check a model without a table entry against its own input schema
+/// ([`crate::schema`]), fetched once an hour through the host's cache. A
+/// schema that cannot be had (a network error, a model with no public
+/// version) leaves the check to Replicate's 422; an unknown model is
+/// refused here.
+fn check_against_schema(
+    host: &dyn Host,
+    base: &str,
+    request: &Request,
+    create: &mut input::Create,
+) -> Result<(), ProviderError> {
+    let id = models::canonical(&request.model);
+    let Some(path) = crate::schema::path_for(&id) else { return Ok(()) };
+    let mut headers = auth_headers();
+    headers.push(("Easel-Cache".into(), format!("max-age={}", crate::schema::SCHEMA_CACHE_SECS)));
+    let url = format!("{base}{path}");
+    let answer = match host.fetch(HttpRequest {
+        method: "GET".into(),
+        url: url.clone(),
+        headers,
+        body: vec![],
+        timeout_ms: Some(20_000),
+    }) {
+        Ok(answer) => answer,
+        Err(e) => {
+            host.log(
+                Level::Warn,
+                &format!(
+                    "replicate: no input schema for `{id}` ({}); Replicate checks the input",
+                    egress_error(e, &Upstream::cloud("Replicate"), &url)
+                ),
+            );
+            return Ok(());
+        }
+    };
+    if answer.status == 404 {
+        return Err(ProviderError::invalid(
+            Some("model"),
+            format!(
+                "Replicate has no model `{id}` (or it is private to another account); search replicate.com/explore for its owner/name"
+            ),
+        ));
+    }
+    let Some(schema) =
+        answer.json().filter(|_| answer.is_success()).and_then(|v| crate::schema::input_schema(&v).cloned())
+    else {
+        host.log(
+            Level::Warn,
+            &format!(
+                "replicate: `{id}` answered {} without an input schema; Replicate checks the input",
+                answer.status
+            ),
+        );
+        return Ok(());
+    };
+    let from_params: Vec<String> = easel_plugin_kit::params::parse(request.extra.as_deref())?.keys().cloned().collect();
+    let Some(Value::Object(input)) = create.body.get_mut("input") else { return Ok(()) };
+    let easel_name = |key: &str| {
+        input::RESERVED.iter().find(|(k, _)| *k == key).map(|(_, easel)| easel.split(' ').next().unwrap_or(easel))
+    };
+    crate::schema::check(&id, &schema, input, &from_params, easel_name)
 }
 
 fn auth_headers() -> Vec<(String, String)> {

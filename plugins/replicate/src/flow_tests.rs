@@ -442,10 +442,56 @@ fn real_esrgan_is_the_first_upscale_model_and_other_ids_still_pass_through() {
     assert!(upscalers.contains(&"*/*"), "the generic patterns keep every operation");
     // An upscale with a model the table does not know keeps the generic input and path.
     let host = mock();
+    let input = serde_json::json!({"properties": {"image": {"type": "string"}, "width": {"type": "integer"}, "height": {"type": "integer"}}});
+    host.route_json(
+        "GET",
+        "/v1/models/someone/other-upscaler",
+        200,
+        serde_json::json!({"latest_version": {"openapi_schema": {"components": {"schemas": {"Input": input}}}}}),
+    );
     host.answer(201, STARTING);
     submit(&host, &upscale_request("someone/other-upscaler")).unwrap();
-    assert_eq!(host.request(0).url, "http://127.0.0.1:9/v1/models/someone/other-upscaler/predictions");
-    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
+    assert_eq!(host.request(0).url, "http://127.0.0.1:9/v1/models/someone/other-upscaler");
+    assert!(
+        host.request(0).headers.iter().any(|(k, v)| k == "Easel-Cache" && v == "max-age=3600"),
+        "the schema is kept by the host"
+    );
+    assert_eq!(host.request(1).url, "http://127.0.0.1:9/v1/models/someone/other-upscaler/predictions");
+    let body: Value = serde_json::from_slice(&host.request(1).body).unwrap();
     assert_eq!((body["input"]["width"].as_u64(), body["input"]["height"].as_u64()), (Some(640), Some(480)));
     assert!(body["input"].get("scale").is_none() && body["input"]["image"].is_string());
+}
+
+#[test]
+fn an_unlisted_model_is_checked_against_its_own_schema_before_anything_is_created() {
+    let host = mock();
+    let input = serde_json::json!({"required": ["prompt"], "properties": {
+        "prompt": {"type": "string"}, "num_inference_steps": {"type": "integer", "maximum": 50}}});
+    host.route_json(
+        "GET",
+        "/v1/models/someone/painter",
+        200,
+        serde_json::json!({"latest_version": {"openapi_schema": {"components": {"schemas": {"Input": input}}}}}),
+    );
+    let mut request = Request::text("someone/painter", "a fox");
+    request.steps = Some(80);
+    let error = submit(&host, &request).unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::InvalidRequest { field: Some(f), message } if f == "steps" && message.contains("maximum 50")),
+        "{error:?}"
+    );
+    request.steps = None;
+    request.extra = Some(r#"{"style": "oil"}"#.into());
+    let error = submit(&host, &request).unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::InvalidRequest { field: Some(f), message } if f == "params.style" && message.contains("num_inference_steps, prompt")),
+        "{error:?}"
+    );
+    assert!(host.sent.borrow().iter().all(|r| r.method == "GET"), "nothing was created");
+
+    let gone = mock();
+    gone.route_json("GET", "/v1/models/nobody/nothing", 404, serde_json::json!({"detail": "Not found."}));
+    request.model = "nobody/nothing".into();
+    let error = submit(&gone, &request).unwrap_err();
+    assert!(matches!(&error, ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"), "{error:?}");
 }

@@ -17,6 +17,7 @@ pub mod input;
 pub mod live;
 pub mod models;
 pub mod prediction;
+pub mod schema;
 pub mod token;
 pub mod upscale;
 

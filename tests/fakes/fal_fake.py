@@ -23,6 +23,10 @@ Wire protocol (what the real queue host https://queue.fal.run does):
                                             "timings"} instead (fal-js ClarityUpscalerOutput)
   PUT  /{owner}/{app}/requests/{id}/cancel  202 CANCELLATION_REQUESTED | 400 ALREADY_COMPLETED
                                             | 404 NOT_FOUND
+  GET  /v1/models?endpoint_id=ID&expand=openapi-3.0
+                                            the model search (production: https://api.fal.ai): each
+                                            endpoint with its OpenAPI document, the input schema behind
+                                            its POST body; owner `nobody` is not listed; no key needed
   GET  /files/{name}.png                    output images (production: https://v3.fal.media/...),
                                             real PNGs of the size asked for; no auth, like the CDN
 Every queue call needs "Authorization: Key <key>"; otherwise 401 {"detail": ...}.
@@ -78,7 +82,7 @@ import threading
 import time
 import uuid
 from http.server import ThreadingHTTPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from fakekit import FakeHandler, data_uri_png_size, make_png, serve_in_foreground, serve_in_thread
 
@@ -186,6 +190,8 @@ class Handler(FakeHandler):
             })
         if path.startswith("/files/") and method == "GET":
             return self.serve_file(path[len("/files/"):])
+        if path == "/v1/models" and method == "GET":
+            return self.model_search(parse_qs(query))
         auth = self.headers.get("Authorization", "")
         if auth != f"Key {st.key}":
             detail = "Missing authorization header" if not auth else "Invalid authorization: the key is not valid"
@@ -209,6 +215,25 @@ class Handler(FakeHandler):
         if method == "POST":
             return self.submit(path.strip("/"), raw, auth)
         return self.send_json(404, {"detail": "Not found"})
+
+    # -- model search (api.fal.ai) ---------------------------------------------------------
+    def model_search(self, query: dict) -> None:
+        """`GET /v1/models?endpoint_id=ID&expand=openapi-3.0`: each endpoint asked for, with its
+        OpenAPI document when expanded; owner `nobody` is not listed. No key is needed."""
+        models = []
+        for endpoint in query.get("endpoint_id", []):
+            if endpoint.startswith("nobody/"):
+                continue
+            item = {"endpoint_id": endpoint, "metadata": {"display_name": endpoint, "category": "text-to-image",
+                                                          "status": "active"}}
+            if "openapi-3.0" in query.get("expand", []):
+                name = "".join(part.title() for part in re.split(r"[^A-Za-z0-9]+", endpoint)) + "Input"
+                item["openapi"] = {"openapi": "3.0.4", "info": {"title": endpoint},
+                                   "paths": {f"/{endpoint}": {"post": {"requestBody": {"required": True, "content": {
+                                       "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}}}},
+                                   "components": {"schemas": {name: ENDPOINT_INPUTS.get(endpoint, GENERIC_INPUT)}}}
+            models.append(item)
+        return self.send_json(200, {"models": models, "next_cursor": None, "has_more": False})
 
     # -- queue ----------------------------------------------------------------------------
     def submit(self, endpoint: str, raw: bytes, auth: str) -> None:
@@ -480,6 +505,30 @@ def clarity_size(body: dict) -> tuple[int, int]:
     return max(1, round(width * factor)), max(1, round(height * factor))
 
 
+# Input schemas the model search serves: fal-ai/flux-lora's (abridged from its OpenAPI document:
+# no steps mapping beyond num_inference_steps, LoRAs as [{path, scale}]), and a broad one for
+# every other endpoint so that the plugin's generic mapping passes.
+ENDPOINT_INPUTS = {
+    "fal-ai/flux-lora": {"type": "object", "required": ["prompt"], "properties": {
+        "prompt": {"type": "string"},
+        "image_size": {"anyOf": [{"enum": ["square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3",
+                                           "landscape_16_9"], "type": "string"}, {"type": "object"}]},
+        "num_inference_steps": {"type": "integer", "minimum": 1, "maximum": 50},
+        "seed": {"type": "integer"},
+        "loras": {"type": "array", "items": {"type": "object"}},
+        "guidance_scale": {"type": "number", "minimum": 0, "maximum": 35},
+        "num_images": {"type": "integer", "minimum": 1, "maximum": 4},
+        "enable_safety_checker": {"type": "boolean"},
+        "output_format": {"enum": ["jpeg", "png"], "type": "string"},
+        "sync_mode": {"type": "boolean"},
+    }},
+}
+GENERIC_INPUT = {"type": "object", "properties": {key: {} for key in (
+    "prompt", "negative_prompt", "image_size", "aspect_ratio", "resolution", "num_images", "seed",
+    "num_inference_steps", "guidance_scale", "strength", "image_url", "image_urls", "mask_url",
+    "output_format", "enable_safety_checker", "sync_mode", "loras", "upscale_factor")}}
+
+
 def make_server(key: str = "test-key", port: int = 0, host: str = "127.0.0.1",
                 queue_polls: int = 2, run_polls: int = 2, stream_interval: float = 0.3) -> ThreadingHTTPServer:
     state = FalState(key, queue_polls, run_polls, stream_interval)
@@ -530,4 +579,5 @@ env = "FAL_KEY"
 hosts = ["{base}"]
 [plugins.fal.config]
 queue_url = "{base}"
+api_url = "{base}"
 """

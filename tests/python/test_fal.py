@@ -322,3 +322,37 @@ def test_mcp_upscale_image_doubles_a_stored_image_with_clarity_upscaler(setup):
     # Status and result of the upscale use the endpoint's own owner/app.
     [job] = [j for j in setup.server.state.jobs.values() if j.endpoint == "fal-ai/clarity-upscaler"]
     assert any(r["path"] == f"/fal-ai/clarity-upscaler/requests/{job.id}" for r in setup.requests())
+
+
+# -- an endpoint's own input schema (docs/providers/fal.md#endpoint-schemas) -------------------
+
+def test_mcp_an_endpoint_outside_the_table_is_checked_against_its_schema_fetched_once(setup):
+    lora = [{"path": "https://example.com/style.safetensors", "scale": 0.8}]
+
+    async def body(session):
+        first = await session.call_tool("generate_image", {
+            "prompt": "a fox", "provider": "fal", "model": "fal-ai/flux-lora", "params": {"loras": lora}})
+        second = await session.call_tool("generate_image", {
+            "prompt": "a hare", "provider": "fal", "model": "fal-ai/flux-lora", "steps": 20})
+        too_many = await session.call_tool("generate_image", {
+            "prompt": "x", "provider": "fal", "model": "fal-ai/flux-lora", "steps": 80})
+        unknown = await session.call_tool("generate_image", {
+            "prompt": "x", "provider": "fal", "model": "fal-ai/flux-lora", "params": {"lora_scale": 1}})
+        unlisted = await session.call_tool("generate_image", {"prompt": "x", "provider": "fal", "model": "nobody/nothing"})
+        return first, second, too_many, unknown, unlisted
+
+    first, second, too_many, unknown, unlisted = run_mcp(setup, body)
+    assert not is_error(first) and not is_error(second), (first.content, second.content)
+    searches = [r for r in setup.requests() if r["method"] == "GET" and r["path"].startswith("/v1/models?")]
+    lora_searches = [r for r in searches if "endpoint_id=fal-ai/flux-lora&" in r["path"]]
+    assert len(lora_searches) == 1, "the host kept the schema for the later calls"
+    assert len(searches) == 2, "one more for nobody/nothing"
+    assert "authorization" not in lora_searches[0]["headers"] and "easel-cache" not in lora_searches[0]["headers"]
+    submits = [r["json"] for r in setup.requests() if r["method"] == "POST"]
+    assert len(submits) == 2, "the refused calls queued nothing"
+    assert submits[0]["loras"] == lora and submits[1]["num_inference_steps"] == 20
+    assert "image_urls" not in submits[0]
+    texts = [" ".join(c.text for c in r.content if getattr(c, "text", None)) for r in (too_many, unknown, unlisted)]
+    assert is_error(too_many) and "steps" in texts[0] and "maximum 50" in texts[0], texts[0]
+    assert is_error(unknown) and "params.lora_scale" in texts[1] and "loras" in texts[1], texts[1]
+    assert is_error(unlisted) and "nobody/nothing" in texts[2], texts[2]

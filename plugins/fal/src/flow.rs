@@ -72,7 +72,10 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
     let mut request = request.clone();
     request.model = models::canonical(&request.model);
     let output_format = host.config("output_format").or_else(|| Some("png".into()));
-    let call = input::build(&request, output_format.as_deref())?;
+    let mut call = input::build(&request, output_format.as_deref())?;
+    if models::family(&request.model) == models::Family::Generic {
+        check_against_schema(host, &request, &mut call.body)?;
+    }
     let queue = config_url(host, "queue_url", DEFAULT_QUEUE_URL);
     let url = format!("{queue}/{}", call.endpoint);
     host.log(Level::Debug, &format!("fal submit {} ({} image(s))", call.endpoint, request.count));
@@ -237,6 +240,51 @@ fn require_key(host: &dyn Host) -> Result<(), ProviderError> {
             "FAL_KEY is not set: put a fal API key (https://fal.ai/dashboard/keys) in the environment variable named in [plugins.fal.secrets.FAL_KEY]".into(),
         ))
     }
+}
+
+/// Check an endpoint outside the table against its own input schema
+/// ([`crate::schema`]): an endpoint the model search does not list is
+/// refused; one whose schema cannot be had is left to fal's 422.
+fn check_against_schema(host: &dyn Host, request: &Request, body: &mut Value) -> Result<(), ProviderError> {
+    let api = config_url(host, "api_url", crate::schema::DEFAULT_API_URL);
+    let url = crate::schema::url_for(&api, &request.model);
+    let headers = vec![
+        ("Accept".to_string(), "application/json".to_string()),
+        ("Easel-Cache".into(), format!("max-age={}", crate::schema::SCHEMA_CACHE_SECS)),
+    ];
+    let skip = |why: String| {
+        host.log(Level::Warn, &format!("fal: no input schema for `{}` ({why}); fal checks the input", request.model));
+        Ok(())
+    };
+    let answer = match host.fetch(HttpRequest {
+        method: "GET".into(),
+        url: url.clone(),
+        headers,
+        body: vec![],
+        timeout_ms: Some(20_000),
+    }) {
+        Ok(answer) if answer.is_success() => answer,
+        Ok(answer) => return skip(format!("the model search answered {}", answer.status)),
+        Err(e) => return skip(egress_error(e, &Upstream::cloud("fal"), &url).to_string()),
+    };
+    let Some(listed) = answer.json() else { return skip("the model search answered no JSON".into()) };
+    let schema = match crate::schema::input_schema(&listed, &request.model) {
+        None => {
+            return Err(ProviderError::invalid(
+                Some("model"),
+                format!("fal lists no endpoint `{}`; find endpoint ids at fal.ai/models", request.model),
+            ));
+        }
+        Some(None) => return skip("its OpenAPI document has no JSON input".into()),
+        Some(Some(schema)) => schema,
+    };
+    let Some(input) = body.as_object_mut() else { return Ok(()) };
+    crate::schema::fit_alternates(schema, input);
+    let from_params: Vec<String> = easel_plugin_kit::params::parse(request.extra.as_deref())?.keys().cloned().collect();
+    let easel_name = |key: &str| {
+        input::RESERVED.iter().find(|(k, _)| *k == key).map(|(_, easel)| easel.split(' ').next().unwrap_or(easel))
+    };
+    easel_plugin_kit::input_schema::check(&request.model, schema, input, &from_params, easel_name)
 }
 
 fn send(

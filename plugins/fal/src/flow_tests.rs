@@ -378,10 +378,54 @@ fn clarity_is_the_first_upscale_model_and_other_ids_still_pass_through() {
     assert!(upscalers.contains(&"*/*"), "the generic patterns keep every operation");
     // An upscale to an endpoint the table does not know keeps the generic body.
     let host = mock();
+    host.route_json(
+        "GET",
+        "/v1/models",
+        200,
+        listing("fal-ai/some/other-upscaler", &["prompt", "image_url", "image_size"]),
+    );
     host.answer(200, SUBMITTED);
     submit(&host, &upscale_request("fal-ai/some/other-upscaler")).unwrap();
-    let body: Value = serde_json::from_slice(&host.request(0).body).unwrap();
-    assert_eq!(host.request(0).url, "http://127.0.0.1:9/fal-ai/some/other-upscaler");
+    assert!(host.request(0).url.ends_with("/v1/models?endpoint_id=fal-ai/some/other-upscaler&expand=openapi-3.0"));
+    assert!(host.request(0).headers.iter().any(|(k, v)| k == "Easel-Cache" && v == "max-age=3600"));
+    assert!(host.request(0).headers.iter().all(|(k, _)| k != "Authorization"), "the key stays with the queue");
+    let body: Value = serde_json::from_slice(&host.request(1).body).unwrap();
+    assert_eq!(host.request(1).url, "http://127.0.0.1:9/fal-ai/some/other-upscaler");
     assert_eq!(body["image_size"], serde_json::json!({"width": 1024, "height": 768}));
     assert!(body.get("upscale_factor").is_none() && body["image_url"].is_string());
+}
+
+/// A model-search answer listing `endpoint` with an input schema of `fields` (strings).
+fn listing(endpoint: &str, fields: &[&str]) -> Value {
+    let properties: serde_json::Map<String, Value> =
+        fields.iter().map(|f| (f.to_string(), serde_json::json!({}))).collect();
+    serde_json::json!({"models": [{"endpoint_id": endpoint, "openapi": {
+        "paths": {format!("/{endpoint}"): {"post": {"requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Input"}}}}}}},
+        "components": {"schemas": {"Input": {"type": "object", "properties": properties}}}}}]})
+}
+
+#[test]
+fn an_endpoint_outside_the_table_is_checked_against_its_schema_before_it_is_queued() {
+    let host = mock();
+    host.route_json("GET", "/v1/models", 200, listing("fal-ai/flux-lora", &["prompt", "loras", "image_size"]));
+    let mut request = Request::text("fal-ai/flux-lora", "a fox");
+    request.steps = Some(20);
+    let error = submit(&host, &request).unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::InvalidRequest { field: Some(f), message } if f == "steps" && message.contains("image_size, loras, prompt")),
+        "{error:?}"
+    );
+    request.steps = None;
+    request.extra = Some(r#"{"lora_scale": 1}"#.into());
+    let error = submit(&host, &request).unwrap_err();
+    assert!(
+        matches!(&error, ProviderError::InvalidRequest { field: Some(f), .. } if f == "params.lora_scale"),
+        "{error:?}"
+    );
+    assert!(host.sent.borrow().iter().all(|r| r.method == "GET"), "nothing was queued");
+
+    let unlisted = mock();
+    unlisted.route_json("GET", "/v1/models", 200, serde_json::json!({"models": [], "has_more": false}));
+    let error = submit(&unlisted, &Request::text("nobody/nothing", "x")).unwrap_err();
+    assert!(matches!(&error, ProviderError::InvalidRequest { field: Some(f), .. } if f == "model"), "{error:?}");
 }

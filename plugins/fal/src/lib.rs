@@ -11,6 +11,7 @@ pub mod errors;
 pub mod flow;
 pub mod input;
 pub mod models;
+pub mod schema;
 pub mod status;
 pub mod stream;
 pub mod token;

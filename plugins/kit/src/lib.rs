@@ -34,6 +34,7 @@ pub mod config;
 pub mod html;
 pub mod http;
 pub mod image;
+pub mod input_schema;
 pub mod multipart;
 pub mod params;
 pub mod random;

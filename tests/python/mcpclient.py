@@ -92,3 +92,19 @@ async def generate_many(url, prefix, count, size=1024):
     async with anyio.create_task_group() as group:
         for n in range(count):
             group.start_soon(one, n)
+
+
+def stdio_session(args, body):
+    """Run `body(client)` against `easel serve` with `args` (see conftest.easel_args) over stdio."""
+    async def main():
+        async with connect(stdio_params(args)) as client:
+            return await body(client)
+
+    return anyio.run(main)
+
+
+async def sidecar(client, image_id):
+    """An image's sidecar, read through the `image://{id}/metadata` resource."""
+    import json
+
+    return json.loads((await client.read_resource(f"image://{image_id}/metadata")).contents[0].text)

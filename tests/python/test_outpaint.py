@@ -7,29 +7,19 @@ vary_image outpaints the same input again. Bad margins, a mask given beside
 and store nothing. The CLI's `--expand` does the same; the OpenAI plugin's
 masked edit of the grown canvas is in test_openai.py."""
 
-import json
 from pathlib import Path
 
-import anyio
 import pytest
 
 from conftest import easel_args, outputs, structured, text_of
 from imagebytes import png_pixels, png_size
 
 pytest.importorskip("mcp")
-from mcpclient import connect, field, stdio_params  # noqa: E402
+from mcpclient import field, sidecar, stdio_session  # noqa: E402
 
 
 def session(store_dir, cache_dir, body):
-    async def main():
-        async with connect(stdio_params(easel_args(store_dir, cache_dir))) as client:
-            return await body(client)
-
-    return anyio.run(main)
-
-
-async def sidecar(client, image_id):
-    return json.loads((await client.read_resource(f"image://{image_id}/metadata")).contents[0].text)
+    return stdio_session(easel_args(store_dir, cache_dir), body)
 
 
 def test_expand_grows_the_canvas_keeps_the_original_and_its_lineage(store_dir, cache_dir):

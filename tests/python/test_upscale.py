@@ -8,29 +8,19 @@ naming the field and a model that can, and store nothing. The CLI's
 tested against their fakes in test_sdwebui.py, test_fal.py, test_replicate.py
 and test_comfyui.py."""
 
-import json
 import subprocess
 
-import anyio
 import pytest
 
 from conftest import easel_args, outputs, structured, text_of
 from imagebytes import png_size
 
 pytest.importorskip("mcp")
-from mcpclient import connect, field, stdio_params  # noqa: E402
+from mcpclient import field, sidecar, stdio_session  # noqa: E402
 
 
 def session(store_dir, cache_dir, body):
-    async def main():
-        async with connect(stdio_params(easel_args(store_dir, cache_dir))) as client:
-            return await body(client)
-
-    return anyio.run(main)
-
-
-async def sidecar(client, image_id):
-    return json.loads((await client.read_resource(f"image://{image_id}/metadata")).contents[0].text)
+    return stdio_session(easel_args(store_dir, cache_dir), body)
 
 
 def stored_images(store_dir):

@@ -280,11 +280,13 @@ fn check_against_schema(host: &dyn Host, request: &Request, body: &mut Value) ->
     };
     let Some(input) = body.as_object_mut() else { return Ok(()) };
     crate::schema::fit_alternates(schema, input);
-    let from_params: Vec<String> = easel_plugin_kit::params::parse(request.extra.as_deref())?.keys().cloned().collect();
-    let easel_name = |key: &str| {
-        input::RESERVED.iter().find(|(k, _)| *k == key).map(|(_, easel)| easel.split(' ').next().unwrap_or(easel))
-    };
-    easel_plugin_kit::input_schema::check(&request.model, schema, input, &from_params, easel_name)
+    easel_plugin_kit::input_schema::check_request(
+        &request.model,
+        schema,
+        input,
+        request.extra.as_deref(),
+        input::RESERVED,
+    )
 }
 
 fn send(

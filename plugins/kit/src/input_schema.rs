@@ -61,6 +61,25 @@ pub fn check(
     Ok(())
 }
 
+/// [`check`] for a request whose `params` are `extra` (the WIT text) and
+/// whose mapped fields are the plugin's `reserved` table (input key →
+/// Easel argument, e.g. `("num_inference_steps", "steps")`; the first word
+/// of a longer name such as "aspect_ratio or size" is the argument named).
+///
+/// Errors: as [`check`], and `params` that do not parse.
+pub fn check_request(
+    model: &str,
+    schema: &Map<String, Value>,
+    input: &mut Map<String, Value>,
+    extra: Option<&str>,
+    reserved: &[crate::params::Reserved<'static>],
+) -> Result<(), ProviderError> {
+    let from_params: Vec<String> = crate::params::parse(extra)?.keys().cloned().collect();
+    let easel_name =
+        |key: &str| reserved.iter().find(|(k, _)| *k == key).map(|(_, easel)| easel.split(' ').next().unwrap_or(easel));
+    check(model, schema, input, &from_params, easel_name)
+}
+
 /// Whether `value` fits a property schema's `type`, `enum`, `minimum` and
 /// `maximum` (the keywords cog writes; others are Replicate's to check).
 pub fn value_fits(value: &Value, declared: &Value) -> Result<(), String> {

@@ -299,12 +299,8 @@ fn check_against_schema(
         );
         return Ok(());
     };
-    let from_params: Vec<String> = easel_plugin_kit::params::parse(request.extra.as_deref())?.keys().cloned().collect();
     let Some(Value::Object(input)) = create.body.get_mut("input") else { return Ok(()) };
-    let easel_name = |key: &str| {
-        input::RESERVED.iter().find(|(k, _)| *k == key).map(|(_, easel)| easel.split(' ').next().unwrap_or(easel))
-    };
-    crate::schema::check(&id, &schema, input, &from_params, easel_name)
+    easel_plugin_kit::input_schema::check_request(&id, &schema, input, request.extra.as_deref(), input::RESERVED)
 }
 
 fn auth_headers() -> Vec<(String, String)> {

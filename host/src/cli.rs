@@ -404,9 +404,6 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
             Some(key) => anyhow::anyhow!("invalid --param{}: {}", key.replace('.', " "), e.message),
             // `upscale_image`'s `scale` is the CLI's --upscale.
             None if field == "scale" => anyhow::anyhow!("invalid --upscale: {}", e.message),
-            None if field == "images" || field.starts_with("images[") => {
-                anyhow::anyhow!("invalid --image: {}", e.message)
-            }
             None => anyhow::anyhow!("invalid --{}: {}", field.replace('_', "-"), e.message),
         },
         None => anyhow::anyhow!("{}", e.message),

@@ -1,9 +1,9 @@
 """A local fake of AUTOMATIC1111 Stable Diffusion WebUI's API (docs/providers/sdwebui.md),
 for testing Easel's sdwebui plugin without a GPU. Standard library only.
 
-Run:    python3 tests/fakes/sdwebui_fake.py --port 0 [--basic user:pass] [--no-api]
+Run:    python3 tests/fakes/sdwebui_fake.py --port 0 [--basic user:pass] [--no-api] [--no-controlnet] [--no-loras]
         -> prints one line "LISTENING http://127.0.0.1:<port>" and serves until killed.
-Import: server, base_url = start(port=0, basic=None, api=True)   # serves in a thread
+Import: server, base_url = start(port=0, basic=None, api=True, controlnet=True, loras=True)   # serves in a thread
         ...; server.shutdown(); server.server_close()
         server.state holds what happened (requests, generations, interrupts).
 
@@ -23,6 +23,24 @@ Wire protocol (what `webui.sh --api` serves):
   GET  /sdapi/v1/progress  {"progress", "eta_relative", "state": {..., "job_count", ...}, "current_task", ...}
   POST /sdapi/v1/interrupt, /sdapi/v1/skip, /sdapi/v1/refresh-checkpoints
   POST /internal/progress  {"id_task"} -> {"active", "queued", "completed", "progress", "eta", "textinfo", ...}
+  GET  /controlnet/control_types  (sd-webui-controlnet; docs/providers/sdwebui.md#controlnet-and-lora)
+                           {"control_types": {<tag>: {"module_list", "model_list", "default_option", "default_model"}}}:
+                           All, Canny, Depth, OpenPose with a model each; Scribble/Sketch and Lineart without ("None").
+                           404 with controlnet=False (no extension). Added on the app by the extension, so not behind
+                           --api-auth (the fake also serves it with --no-api; whether A1111 does was not checked).
+  GET  /sdapi/v1/loras     (A1111's built-in Lora extension) [{"name", "alias", "path", "metadata"}]: add_detail,
+                           pixel-art-xl. 404 with loras=False. Registered on the app (not add_api_route): no --api-auth;
+                           served with --no-api too, as for the ControlNet route.
+  alwayson_scripts         in txt2img/img2img: a name A1111 has no always-on script for is 422 "always on script X not
+                           found" (the fake knows Refiner, Seed, Sampler, Hypertile, Soft Inpainting, Extra options,
+                           and ControlNet when enabled; case-insensitive). ControlNet units (scripts/external_code.py
+                           ControlNetUnit fields) are checked as the extension would: an enabled unit's image must decode
+                           (500 "Invalid encoded image"), its model be one the fake lists (500 RuntimeError "model not
+                           found: X"; "None" is "You have not selected any ControlNet Model."), resize_mode/control_mode
+                           valid and weight a number (500 ValueError); the fake also wants a module it lists. Units past control_net_unit_count (3) are
+                           ignored, as A1111 does. Each enabled unit appends one detected map to "images".
+  <lora:NAME:WEIGHT>       in the prompt: recorded per generation ("loras": [{"name", "weight", "found"}]); unknown
+                           names are only a warning, as in A1111.
 Generation runs under one global lock, like A1111: concurrent requests wait (they show as
 "queued" in /internal/progress). `force_task_id` names the task; otherwise "task(<random>)".
 `override_settings.sd_model_checkpoint` (title, model name or hash) picks the checkpoint for one
@@ -48,6 +66,7 @@ Markers in the prompt:
 Test hooks (no auth):  GET /__fake/requests (list of {method, path, headers, json}),
                        DELETE /__fake/requests, GET /__fake/state (generations, interrupts, upscales: one
                        {"upscaler", "input_size", "output_size", "resize_mode"} per extra-single-image answered).
+                       Each generation records "controlnet": [{"module", "model", "weight", "image_size"}] and "loras".
 """
 
 from __future__ import annotations
@@ -56,6 +75,7 @@ import argparse
 import base64
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -83,6 +103,42 @@ UPSCALERS = [
     {"name": "R-ESRGAN 4x+", "model_name": "R-ESRGAN 4x+",
      "model_path": "https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth", "model_url": None, "scale": 4},
 ]
+CANNY_MODEL = "control_v11p_sd15_canny [d14c016b]"
+DEPTH_MODEL = "control_v11f1p_sd15_depth [cfd03158]"
+OPENPOSE_MODEL = "control_v11p_sd15_openpose [cab727d4]"
+CONTROLNET_MODELS = ["None", CANNY_MODEL, DEPTH_MODEL, OPENPOSE_MODEL]
+
+
+def control_type(modules: list[str], default_option: str, default_model: str) -> dict:
+    """One entry of /controlnet/control_types, as global_state.select_control_type builds it: "None" first."""
+    models = ["None"] if default_model == "None" else ["None", default_model]
+    return {"module_list": ["none", *modules], "model_list": models, "default_option": default_option,
+            "default_model": default_model}
+
+
+CONTROL_TYPES = {
+    "All": {"module_list": ["none", "canny", "depth_midas", "openpose_full", "scribble_pidinet", "lineart_standard"],
+            "model_list": CONTROLNET_MODELS, "default_option": "none", "default_model": "None"},
+    "Canny": control_type(["canny", "invert (from white bg & black line)"], "canny", CANNY_MODEL),
+    "Depth": control_type(["depth_anything", "depth_midas", "depth_zoe"], "depth_midas", DEPTH_MODEL),
+    "OpenPose": control_type(["openpose", "openpose_face", "openpose_full", "dw_openpose_full"], "openpose_full", OPENPOSE_MODEL),
+    "Lineart": control_type(["lineart_standard (from white bg & black line)", "lineart_realistic"],
+                            "lineart_standard (from white bg & black line)", "None"),
+    "Scribble/Sketch": control_type(["scribble_hed", "scribble_pidinet", "scribble_xdog"], "scribble_pidinet", "None"),
+}
+CONTROLNET_MODULES = sorted({m for t in CONTROL_TYPES.values() for m in t["module_list"]})
+CONTROLNET_UNIT_COUNT = 3  # the extension's control_net_unit_count default (secondary)
+RESIZE_MODES = ("Just Resize", "Crop and Resize", "Resize and Fill", "Inner Fit (Scale to Fit)", "Outer Fit (Shrink to Fit)",
+                "Scale to Fit (Inner Fit)", "Envelope (Outer Fit)")
+CONTROL_MODES = ("Balanced", "My prompt is more important", "ControlNet is more important")
+ALWAYSON_SCRIPTS = ("refiner", "seed", "sampler", "hypertile", "soft inpainting", "extra options")
+LORAS = [
+    {"name": "add_detail", "alias": "add_detail", "path": "/models/Lora/add_detail.safetensors",
+     "metadata": {"ss_network_module": "networks.lora", "ss_network_dim": "32"}},
+    {"name": "pixel-art-xl", "alias": "pixelart", "path": "/models/Lora/pixel-art-xl.safetensors",
+     "metadata": {"ss_network_module": "networks.lora", "ss_base_model_version": "sdxl_base_v1-0"}},
+]
+RE_EXTRA_NET = re.compile(r"<(\w+):([^>]+)>")  # modules/extra_networks.py re_extra_net
 OOM = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 8.00 GiB total capacity; 6.10 GiB already allocated)"
 
 
@@ -100,9 +156,11 @@ def decode_image(text: object) -> bytes | None:
 
 
 class State:
-    def __init__(self, basic: str | None, api: bool):
+    def __init__(self, basic: str | None, api: bool, controlnet: bool = True, loras: bool = True):
         self.basic = basic
         self.api = api
+        self.controlnet = controlnet  # the sd-webui-controlnet extension is installed
+        self.loras = loras            # the built-in Lora extension answers /sdapi/v1/loras
         self.lock = threading.Lock()          # protects the fields below
         self.generation_lock = threading.Lock()  # A1111's queue_lock: one generation at a time
         self.recorded: list[dict] = []
@@ -156,9 +214,71 @@ def validate(body: dict) -> None:
         raise unprocessable("override_settings", "value is not a valid dict", "type_error.dict")
 
 
+def controlnet_units(state: State, body: dict) -> list[dict]:
+    """A1111's init_script_args for alwayson_scripts, then sd-webui-controlnet's checks of its units."""
+    scripts = body.get("alwayson_scripts")
+    if scripts is None:
+        return []
+    if not isinstance(scripts, dict):
+        raise unprocessable("alwayson_scripts", "value is not a valid dict", "type_error.dict")
+    units: list[dict] = []
+    for name, entry in scripts.items():
+        lowered = name.lower()
+        if lowered not in ALWAYSON_SCRIPTS and not (lowered == "controlnet" and state.controlnet):
+            raise handled(422, "HTTPException", f"always on script {name} not found")
+        if lowered != "controlnet" or not isinstance(entry, dict) or "args" not in entry:
+            continue
+        args = entry["args"]
+        if not isinstance(args, list):
+            raise handled(500, "TypeError", "", f"object of type {type(args).__name__} has no len()")
+        for unit in args[:CONTROLNET_UNIT_COUNT]:  # A1111 passes at most the script's argument slots
+            if not isinstance(unit, dict):
+                raise handled(500, "TypeError", "", "ControlNetUnit() argument after ** must be a mapping")
+            if not unit.get("enabled", True):
+                continue
+            weight = unit.get("weight", 1.0)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+                raise handled(500, "ValueError", "", f"could not convert {weight!r} to float (ControlNet unit weight)")
+            if unit.get("resize_mode", "Crop and Resize") not in RESIZE_MODES + (0, 1, 2, 3):
+                raise handled(500, "ValueError", "", f"{unit['resize_mode']!r} is not a valid ResizeMode")
+            if unit.get("control_mode", "Balanced") not in CONTROL_MODES + (0, 1, 2):
+                raise handled(500, "ValueError", "", f"{unit['control_mode']!r} is not a valid ControlMode")
+            module = unit.get("module") or "none"
+            if module not in CONTROLNET_MODULES:
+                raise handled(500, "ValueError", "", f"preprocessor not found: {module}")
+            model = unit.get("model")
+            if model in (None, "None"):
+                raise handled(500, "RuntimeError", "", "You have not selected any ControlNet Model.")
+            if model not in CONTROLNET_MODELS:
+                raise handled(500, "RuntimeError", "", f"model not found: {model}")
+            data = decode_image(unit.get("image") or unit.get("input_image"))
+            if data is None:
+                raise handled(500, "HTTPException", "Invalid encoded image")
+            units.append({"module": module, "model": model, "weight": weight,
+                          "image_size": list(png_size(data)) if png_size(data) else None})
+    return units
+
+
+def loras_in(prompt: str) -> list[dict]:
+    """The <lora:NAME:WEIGHT> tags of a prompt, as the Lora extension reads them (unknown names are only a warning)."""
+    names = {lora["name"] for lora in LORAS} | {lora["alias"] for lora in LORAS}
+    found = []
+    for kind, args in RE_EXTRA_NET.findall(prompt):
+        if kind not in ("lora", "lyco"):
+            continue
+        items = args.split(":")
+        try:
+            weight = float(items[1]) if len(items) > 1 else 1.0
+        except ValueError:
+            weight = 1.0
+        found.append({"name": items[0], "weight": weight, "found": items[0] in names})
+    return found
+
+
 def generate(state: State, body: dict, img2img: bool) -> dict:
     prompt = body.get("prompt", "")
     validate(body)
+    controlnet = controlnet_units(state, body)
     if "[fake:validation]" in prompt:
         raise unprocessable("steps", "value is not a valid integer", "type_error.integer")
     sampler = body.get("sampler_name") or body.get("sampler_index") or "Euler"
@@ -215,6 +335,8 @@ def generate(state: State, body: dict, img2img: bool) -> dict:
     if "[fake:grid]" in prompt and batch > 1:
         images.insert(0, base64.b64encode(make_png(width * 2, height, "grid")).decode())
         first = 1
+    for unit in controlnet:  # the extension appends each unit's detected map
+        images.append(base64.b64encode(make_png(width, height, f"detected map|{unit['module']}")).decode())
     info = {
         "prompt": prompt, "all_prompts": [prompt] * batch, "negative_prompt": body.get("negative_prompt", ""),
         "all_negative_prompts": [body.get("negative_prompt", "")] * batch, "seed": seed, "all_seeds": seeds,
@@ -231,7 +353,8 @@ def generate(state: State, body: dict, img2img: bool) -> dict:
     with state.lock:
         state.generations.append({"task": task, "img2img": img2img, "seeds": seeds, "checkpoint": checkpoint,
                                   "width": width, "height": height, "interrupted": interrupted,
-                                  "init_size": png_size(init) if init else None})
+                                  "init_size": png_size(init) if init else None, "controlnet": controlnet,
+                                  "loras": loras_in(prompt)})
     return {"images": images, "parameters": parameters, "info": json.dumps(info)}
 
 
@@ -376,6 +499,13 @@ class Handler(FakeHandler):
                              "upscales": s.upscales}
         if path == "/internal/progress" and method == "POST":
             return 200, self.task_progress(parsed or {})
+        # Extension routes, registered on the app itself: --api-auth does not cover them.
+        if path == "/controlnet/control_types" and method == "GET" and s.controlnet:
+            return 200, {"control_types": CONTROL_TYPES}
+        if path == "/sdapi/v1/loras":
+            if method == "GET" and s.loras:
+                return 200, LORAS
+            raise FakeError(404, {"detail": "Not Found"})
         if not path.startswith("/sdapi/v1/") or not s.api:
             raise FakeError(404, {"detail": "Not Found"})
         self.check_auth()
@@ -447,10 +577,11 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-def start(port: int = 0, basic: str | None = None, api: bool = True, host: str = "127.0.0.1"):
-    """Serve in a background thread; returns (server, base_url)."""
+def start(port: int = 0, basic: str | None = None, api: bool = True, host: str = "127.0.0.1",
+          controlnet: bool = True, loras: bool = True):
+    """Serve in a background thread; returns (server, base_url). controlnet/loras=False: without that extension."""
     server = Server((host, port), Handler)
-    server.state = State(basic, api)
+    server.state = State(basic, api, controlnet, loras)
     serve_in_thread(server, "sdwebui-fake")
     return server, f"http://{host}:{server.server_address[1]}"
 
@@ -461,8 +592,10 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--basic", help="user:pass for --api-auth style HTTP Basic on /sdapi routes")
     parser.add_argument("--no-api", action="store_true", help="serve like the UI without --api (/sdapi is 404)")
+    parser.add_argument("--no-controlnet", action="store_true", help="without sd-webui-controlnet (/controlnet is 404)")
+    parser.add_argument("--no-loras", action="store_true", help="without the Lora extension (/sdapi/v1/loras is 404)")
     args = parser.parse_args()
-    server, base = start(args.port, args.basic, not args.no_api, args.host)
+    server, base = start(args.port, args.basic, not args.no_api, args.host, not args.no_controlnet, not args.no_loras)
     print(f"LISTENING {base}", flush=True)
     try:
         threading.Event().wait()

@@ -423,3 +423,127 @@ def test_mcp_upscale_errors_from_the_server_are_readable(setup):
         text_of(reserved)
     assert len(setup.posts("extra-single-image")) == 1, "a refused params never reached the server"
     assert setup.server.state.upscales == []
+
+
+# -- ControlNet and LoRA (docs/providers/sdwebui.md#controlnet-and-lora) ----------------------
+
+def checkpoint_models(result) -> dict:
+    """The sdwebui checkpoint models of a list_models result, by id."""
+    return {m["model"]["id"]: m["model"] for m in structured(result)["models"]
+            if m["provider"] == "sdwebui" and not m["model"]["id"].startswith("upscaler:")}
+
+
+def test_mcp_list_models_declares_controlnet_types_with_models_and_the_servers_loras(setup):
+    async def body(session):
+        return await session.call_tool("list_models", {"provider": "sdwebui"})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    models = checkpoint_models(result)
+    assert set(models) == {"v1-5-pruned-emaonly", "sd_xl_base_1.0"}
+    for model in models.values():
+        schema = model["parameters"]
+        assert schema["type"] == "object" and "additionalProperties" not in schema, schema
+        props = schema["properties"]
+        assert props["control_type"]["enum"] == ["canny", "depth", "pose"], \
+            "the fake's Scribble/Sketch and Lineart have no model"
+        assert (props["control_weight"]["minimum"], props["control_weight"]["maximum"]) == (0, 2)
+        lora = props["loras"]
+        assert lora["maxItems"] == 8
+        assert lora["items"]["properties"]["name"]["enum"] == [item["name"] for item in sdwebui_fake.LORAS]
+        assert lora["items"]["required"] == ["name"]
+        assert "ControlNet" in model["prompt_notes"] and "<lora:" in model["prompt_notes"]
+    paths = [r["path"] for r in setup.requests() if r["method"] == "GET"]
+    assert "/controlnet/control_types" in paths and "/sdapi/v1/loras" in paths
+
+
+def test_mcp_loras_in_params_reach_the_prompt_as_lora_tags(setup):
+    async def body(session):
+        return await session.call_tool("generate_image", {
+            "prompt": "a red fox", "provider": "sdwebui", "width": 128, "height": 128,
+            "params": {"loras": [{"name": "add_detail", "weight": 0.7}], "sampler_name": "Euler a"}})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    [call] = setup.posts("txt2img")
+    sent = call["json"]
+    assert sent["prompt"].endswith("<lora:add_detail:0.7>"), sent["prompt"]
+    assert sent["prompt"] == "a red fox <lora:add_detail:0.7>"
+    assert "loras" not in sent and sent["sampler_name"] == "Euler a", "loras never reach the body; other params do"
+    assert "alwayson_scripts" not in sent, "no control image, no ControlNet unit"
+    [gen] = setup.generations()
+    assert gen["loras"] == [{"name": "add_detail", "weight": 0.7, "found": True}]
+
+
+def test_mcp_an_unknown_lora_is_refused_before_the_server_sees_it(setup):
+    async def body(session):
+        return await session.call_tool("generate_image", {"prompt": "a fox", "provider": "sdwebui",
+                                                          "params": {"loras": [{"name": "nope", "weight": 1}]}})
+
+    result = run_mcp(setup, body)
+    assert is_error(result), result.content
+    assert "loras" in text_of(result), text_of(result)
+    assert setup.posts("txt2img") == []
+
+
+def test_mcp_a_server_without_the_extensions_declares_no_control_type(tmp_path, cache_dir, fake):
+    server, base = fake(controlnet=False, loras=False)
+    setup = Setup(tmp_path, cache_dir, base, server)
+
+    async def body(session):
+        listed = await session.call_tool("list_models", {"provider": "sdwebui"})
+        made = await session.call_tool("generate_image", {"prompt": "a barn", "provider": "sdwebui",
+                                                          "width": 128, "height": 128})
+        return listed, made
+
+    listed, made = run_mcp(setup, body)
+    assert not is_error(listed), listed.content
+    for model in checkpoint_models(listed).values():
+        assert not (model.get("parameters") or {}).get("properties", {}).get("control_type"), model
+        assert model.get("parameters") is None, "neither extension: nothing declared, as before"
+    assert not is_error(made), made.content
+    assert len(setup.posts("txt2img")) == 1
+
+
+def test_mcp_controlnet_without_loras_declares_only_control_type(tmp_path, cache_dir, fake):
+    server, base = fake(loras=False)
+    setup = Setup(tmp_path, cache_dir, base, server)
+
+    async def body(session):
+        return await session.call_tool("list_models", {"provider": "sdwebui"})
+
+    result = run_mcp(setup, body)
+    assert not is_error(result), result.content
+    for model in checkpoint_models(result).values():
+        props = model["parameters"]["properties"]
+        assert props["control_type"]["enum"] == ["canny", "depth", "pose"] and "loras" not in props, props
+
+
+def test_mcp_a_control_image_through_edit_image_reaches_controlnet_and_other_models_refuse_it(setup, tmp_path):
+    import base64
+
+    from fakekit import make_png
+
+    guide = "data:image/png;base64," + base64.b64encode(make_png(256, 256, "pose")).decode()
+
+    async def body(session):
+        guided = await session.call_tool("edit_image", {
+            "prompt": "a dancer", "provider": "sdwebui",
+            "images": [{"image": guide, "role": "control", "control_type": "pose"}]})
+        missing_kind = await session.call_tool("edit_image", {
+            "prompt": "a dancer", "provider": "sdwebui", "images": [{"image": guide, "role": "control"}]})
+        no_model = await session.call_tool("edit_image", {
+            "prompt": "a dancer", "provider": "sdwebui",
+            "images": [{"image": guide, "role": "control", "control_type": "scribble"}]})
+        return guided, missing_kind, no_model
+
+    guided, missing_kind, no_model = run_mcp(setup, body)
+    assert not is_error(guided), text_of(guided)
+    [call] = setup.posts("txt2img")
+    [unit] = call["json"]["alwayson_scripts"]["controlnet"]["args"]
+    assert unit["enabled"] is True and "openpose" in unit["module"].lower(), unit
+    [gen] = setup.generations()
+    assert gen["controlnet"][0]["model"] == unit["model"]
+    assert is_error(missing_kind) and "images[0].control_type" in text_of(missing_kind)
+    assert is_error(no_model) and "params.control_type" in text_of(no_model), text_of(no_model)
+    assert len(setup.posts("txt2img")) == 1, "the refused calls reached no server"

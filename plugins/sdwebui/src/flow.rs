@@ -14,6 +14,8 @@
 //! [`crate::upscale`].
 
 use crate::api::{self, Endpoint, Task};
+use crate::control;
+use crate::lora;
 use crate::models::{self, Checkpoint, Shape};
 use crate::response::{self, SECRET};
 use crate::token::{JobToken, Token, new_task_id};
@@ -34,7 +36,7 @@ pub const DEFAULT_MAX_IMAGES: u32 = 8;
 /// Asked-for timeout of one generation; the host caps it at the plugin's
 /// `timeout_secs` (120 s by default).
 const DEFAULT_GENERATION_TIMEOUT_MS: u32 = 900_000;
-const QUICK_TIMEOUT_MS: u32 = 15_000;
+pub(crate) const QUICK_TIMEOUT_MS: u32 = 15_000;
 
 /// `submit` returns `pending` and `poll` generates, or `submit` generates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,13 +144,16 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
             s.base
         )));
     }
-    // Optional extras: older builds lack /schedulers; failures only cost notes.
+    // Optional extras: older builds lack /schedulers, and ControlNet and
+    // LoRA are extensions; a failure costs only notes or that feature.
     let optional = |path: &str| s.get_json(host, path).ok();
     let shape = Shape {
         default_size: s.default_size,
         max_images: s.max_images,
         samplers: models::names(optional("/sdapi/v1/samplers").as_ref(), false),
         schedulers: models::names(optional("/sdapi/v1/schedulers").as_ref(), true),
+        control_types: optional(control::ROUTE).map(|a| control::offered(&a)).unwrap_or_default(),
+        loras: optional(lora::ROUTE).map(|a| lora::names(&a)).unwrap_or_default(),
     };
     let loaded = optional("/sdapi/v1/options")
         .and_then(|o| o.get("sd_model_checkpoint").and_then(Value::as_str).map(String::from));
@@ -208,8 +213,13 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         )
     })?;
     let size = s.default_size.unwrap_or_else(|| models::default_size_for(checkpoint));
+    // With control images, the server's ControlNet types (nothing is kept from describe).
+    let kind = match api::Params::of(request)?.control {
+        Some(wanted) => Some(control::pick(&control::fetch(host, &s)?, &wanted, &s.base)?.clone()),
+        None => None,
+    };
     let task_id = new_task_id();
-    let task = api::build(request, Some(&checkpoint.title), &s.params, size, &task_id)?;
+    let task = api::build(request, Some(&checkpoint.title), &s.params, size, &task_id, kind.as_ref())?;
     match s.mode {
         Mode::Sync => generate(host, &s, &task, &request.model)?.map(Submission::Done),
         Mode::Deferred => {

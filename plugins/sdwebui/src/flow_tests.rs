@@ -59,6 +59,9 @@ fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
     host.answer(404, r#"{"detail":"Not Found"}"#);
     host.answer(200, r#"{"sd_model_checkpoint":"sd_xl_base_1.0.safetensors [31e35c80fc]","samples_format":"png"}"#);
     host.answer(200, r#"[{"name":"None","model_name":null,"model_path":null,"model_url":null,"scale":4},{"name":"Lanczos","model_name":null,"model_path":null,"model_url":null,"scale":4}]"#);
+    // Neither extension: both optional routes are 404.
+    host.route_json("GET", "/controlnet/", 404, json!({"detail": "Not Found"}));
+    host.route_json("GET", "/sdapi/v1/loras", 404, json!({"detail": "Not Found"}));
     let info = describe(&host).unwrap();
     assert_eq!(
         paths(&host),
@@ -66,10 +69,13 @@ fn describe_lists_checkpoints_and_defaults_to_the_loaded_one() {
             "GET /sdapi/v1/sd-models",
             "GET /sdapi/v1/samplers",
             "GET /sdapi/v1/schedulers",
+            "GET /controlnet/control_types",
+            "GET /sdapi/v1/loras",
             "GET /sdapi/v1/options",
             "GET /sdapi/v1/upscalers"
         ]
     );
+    assert_eq!(info.models[0].parameters, None, "no extension, no parameters: as before");
     assert_eq!(
         info.models.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["v1-5-pruned-emaonly", "sd_xl_base_1.0", "upscaler:Lanczos"],

@@ -3,6 +3,10 @@
 //! model per checkpoint, the checkpoint chosen per request with
 //! `override_settings.sd_model_checkpoint`; and upscaling through the
 //! Extras route, one `upscaler:<name>` model per upscaler ([`upscale`]).
+//! Where the server has them, ControlNet (the sd-webui-controlnet
+//! extension: control images, [`control`]) and LoRA (A1111's Lora
+//! extension: `params.loras`, [`lora`]), declared in each checkpoint's
+//! `parameters` schema ([`models::parameters`]).
 //!
 //! The server must run with `--api`. A loopback or LAN address is only
 //! reachable when `allowed_hosts` names it literally, e.g.
@@ -40,7 +44,9 @@
 //! world `image-provider` (wasm32 only).
 
 pub mod api;
+pub mod control;
 pub mod flow;
+pub mod lora;
 pub mod models;
 pub mod response;
 pub mod token;
@@ -73,3 +79,6 @@ impl Provider for SdWebUi {
 }
 
 easel_plugin_kit::export_provider!(SdWebUi);
+
+#[cfg(test)]
+mod guidance_tests;

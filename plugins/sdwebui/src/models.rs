@@ -1,7 +1,10 @@
 //! Capability discovery from the server itself (docs/providers/sdwebui.md#endpoints): one model
 //! per checkpoint of `GET /sdapi/v1/sd-models`, samplers and schedulers from
-//! `/samplers` and `/schedulers` for the prompt notes, and the loaded
-//! checkpoint (`sd_model_checkpoint` of `GET /sdapi/v1/options`) as default.
+//! `/samplers` and `/schedulers` for the prompt notes, the loaded
+//! checkpoint (`sd_model_checkpoint` of `GET /sdapi/v1/options`) as default,
+//! and each checkpoint's `parameters` schema: ControlNet types and LoRA
+//! names when the server has them ([`parameters`],
+//! docs/providers/sdwebui.md#controlnet-and-lora).
 //!
 //! `sd-models` items: `{"title": "v1-5-pruned-emaonly.safetensors
 //! [6ce0161689]", "model_name": "v1-5-pruned-emaonly", "hash": "6ce0161689",
@@ -9,9 +12,11 @@
 //! and hash are aliases, and the title is what `override_settings` gets.
 
 use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
+use crate::control::{self, ControlType};
+use crate::lora;
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 use easel_plugin_kit::text::text_of;
-use serde_json::Value;
+use serde_json::{Map, Value, json};
 
 /// One checkpoint the server lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,11 +88,60 @@ pub struct Shape {
     pub max_images: u32,
     pub samplers: Vec<String>,
     pub schedulers: Vec<String>,
+    /// The ControlNet types the server has a model for ([`control::offered`]).
+    pub control_types: Vec<ControlType>,
+    /// The LoRA names it lists ([`lora::names`]).
+    pub loras: Vec<String>,
+}
+
+/// The `parameters` JSON Schema (draft 2020-12) of every checkpoint: the
+/// params the plugin reads itself. Undeclared keys stay allowed (no
+/// `additionalProperties: false`): they go into the body as they are.
+///
+/// - `control_type` `{"enum": [...]}` and `control_weight` (0..=2) when the
+///   server offers a ControlNet type; the host sends control images only
+///   to models that declare `control_type`.
+/// - `loras`: up to 8 `{"name": <enum of the server's LoRAs>, "weight": -4..=4}`
+///   when the server lists LoRAs.
+///
+/// `None` when neither is available (an A1111 without these extensions).
+pub fn parameters(shape: &Shape) -> Option<Value> {
+    let mut properties = Map::new();
+    if !shape.control_types.is_empty() {
+        let kinds: Vec<&str> = shape.control_types.iter().map(|t| t.kind).collect();
+        properties.insert(
+            "control_type".into(),
+            json!({"type": "string", "enum": kinds,
+                   "description": "ControlNet guide kind of the request's control image(s) (role `control`): the server's sd-webui-controlnet preprocessor and model for it run on the image"}),
+        );
+        properties.insert(
+            "control_weight".into(),
+            json!({"type": "number", "minimum": 0, "maximum": control::MAX_WEIGHT as i64, "default": control::DEFAULT_WEIGHT as i64,
+                   "description": "How strongly the control image steers the result (ControlNet unit weight), default 1"}),
+        );
+    }
+    if !shape.loras.is_empty() {
+        properties.insert(
+            "loras".into(),
+            json!({"type": "array", "maxItems": lora::MAX_LORAS,
+                   "description": "LoRAs to apply, each added to the prompt as <lora:name:weight>",
+                   "items": {"type": "object",
+                             "properties": {"name": {"enum": shape.loras, "description": "A LoRA the server lists (GET /sdapi/v1/loras)"},
+                                            "weight": {"type": "number", "minimum": -(lora::MAX_WEIGHT as i64), "maximum": lora::MAX_WEIGHT as i64,
+                                                       "description": "Multiplier, default 1"}},
+                             "required": ["name"], "additionalProperties": false}}),
+        );
+    }
+    if properties.is_empty() {
+        return None;
+    }
+    Some(json!({"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object", "properties": properties}))
 }
 
 /// One model per checkpoint.
 pub fn model_infos(checkpoints: &[Checkpoint], shape: &Shape) -> Vec<ModelInfo> {
     let notes = prompt_notes(shape);
+    let parameters = parameters(shape);
     checkpoints
         .iter()
         .map(|c| {
@@ -125,7 +179,7 @@ pub fn model_infos(checkpoints: &[Checkpoint], shape: &Shape) -> Vec<ModelInfo> 
                 lifecycle: Lifecycle::Current,
                 replacement: None,
                 price_per_image_usd: Some(0.0),
-                parameters: None,
+                parameters: parameters.clone(),
                 prompt_style: PromptStyle::WeightedTags,
                 prompt_notes: Some(notes.clone()),
             }
@@ -147,6 +201,24 @@ fn prompt_notes(shape: &Shape) -> String {
         notes.push_str(&format!(" Schedulers: {}.", shape.schedulers.join(", ")));
     }
     notes.push_str(" Pick a sampler/scheduler with `params` in [plugins.sdwebui.config] (e.g. params = { sampler_name = \"DPM++ 2M\", scheduler = \"Karras\" }) or per request in `params`.");
+    // One sentence on the extensions the server has.
+    let mut extensions = Vec::new();
+    if !shape.control_types.is_empty() {
+        let kinds: Vec<&str> = shape.control_types.iter().map(|t| t.kind).collect();
+        extensions.push(format!(
+            "ControlNet: give a control image (role `control`; a plain photo, the preprocessor makes the map) with control_type {} and optional control_weight 0–2",
+            kinds.join(", ")
+        ));
+    }
+    if let Some(first) = shape.loras.first() {
+        extensions.push(format!(
+            "LoRA: params.loras = [{{\"name\": \"{first}\", \"weight\": 0.8}}] adds <lora:name:weight> to the prompt ({} on this server)",
+            shape.loras.len()
+        ));
+    }
+    if !extensions.is_empty() {
+        notes.push_str(&format!(" {}.", extensions.join("; ")));
+    }
     notes
 }
 
@@ -189,6 +261,69 @@ mod tests {
         assert!(cps[0].answers_to("v1-5-pruned-emaonly.safetensors"));
         assert!(cps[0].answers_to("6CE0161689"));
         assert!(!cps[0].answers_to("sd_xl_base_1.0"));
+    }
+
+    fn kind(kind: &'static str, model: &str) -> ControlType {
+        ControlType { kind, tag: kind.into(), module: kind.into(), model: model.into() }
+    }
+
+    #[test]
+    fn parameters_declare_control_types_and_loras_the_server_has() {
+        let shape = Shape {
+            max_images: 1,
+            control_types: vec![kind("canny", "control_v11p_sd15_canny [d14c016b]"), kind("pose", "op [1]")],
+            loras: vec!["add_detail".into(), "pixel-art-xl".into()],
+            ..Shape::default()
+        };
+        let models = model_infos(&checkpoints(&list()), &shape);
+        let schema = models[0].parameters.clone().unwrap();
+        assert_eq!(models[1].parameters.as_ref(), Some(&schema), "every checkpoint declares the same");
+        assert_eq!(schema["$schema"], "https://json-schema.org/draft/2020-12/schema");
+        assert_eq!(schema["type"], "object");
+        assert!(schema.get("additionalProperties").is_none(), "undeclared params still reach the body");
+        let p = &schema["properties"];
+        assert_eq!(p["control_type"]["enum"], json!(["canny", "pose"]));
+        assert_eq!(
+            (p["control_weight"]["minimum"].as_f64(), p["control_weight"]["maximum"].as_f64()),
+            (Some(0.0), Some(2.0))
+        );
+        assert_eq!(p["loras"]["maxItems"], 8);
+        assert_eq!(p["loras"]["items"]["properties"]["name"]["enum"], json!(["add_detail", "pixel-art-xl"]));
+        assert_eq!(
+            p["loras"]["items"]["properties"]["weight"],
+            json!({"type": "number", "minimum": -4, "maximum": 4, "description": "Multiplier, default 1"})
+        );
+        assert_eq!(
+            (&p["loras"]["items"]["required"], &p["loras"]["items"]["additionalProperties"]),
+            (&json!(["name"]), &json!(false))
+        );
+        assert!(["control_type", "control_weight", "loras"].iter().all(|k| p[k]["description"].is_string()));
+        let notes = models[0].prompt_notes.as_deref().unwrap();
+        assert!(
+            notes.contains("control_type canny, pose")
+                && notes.contains("<lora:name:weight>")
+                && notes.contains("(2 on this server)"),
+            "{notes}"
+        );
+    }
+
+    #[test]
+    fn parameters_declare_only_what_is_there() {
+        let controls = Shape { control_types: vec![kind("depth", "d [2]")], ..Shape::default() };
+        let schema = parameters(&controls).unwrap();
+        assert_eq!(schema["properties"]["control_type"]["enum"], json!(["depth"]));
+        assert!(schema["properties"].get("loras").is_none(), "no loras listed, no loras property");
+        let loras = Shape { loras: vec!["add_detail".into()], ..Shape::default() };
+        let schema = parameters(&loras).unwrap();
+        assert!(
+            schema["properties"].get("control_type").is_none() && schema["properties"].get("control_weight").is_none()
+        );
+        assert!(schema["properties"]["loras"].is_object());
+        let plain = Shape { max_images: 8, ..Shape::default() };
+        assert_eq!(parameters(&plain), None);
+        let models = model_infos(&checkpoints(&list()), &plain);
+        assert_eq!(models[0].parameters, None, "an A1111 without the extensions behaves as before");
+        assert!(!models[0].prompt_notes.as_deref().unwrap().contains("ControlNet"));
     }
 
     #[test]

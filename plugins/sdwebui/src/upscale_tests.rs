@@ -49,8 +49,11 @@ const UPSCALERS: &str = r#"[{"name":"None","model_name":null,"model_path":null,"
   {"name":"ESRGAN_4x","model_name":"ESRGAN_4x","model_path":"https://github.com/cszn/KAIR/releases/download/v1.0/ESRGAN.pth","model_url":null,"scale":4},
   {"name":"R-ESRGAN 4x+","model_name":"R-ESRGAN 4x+","model_path":"https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth","model_url":null,"scale":4}]"#;
 
-/// Answer describe's calls: checkpoints, samplers, schedulers, options, then `upscalers`.
+/// Answer describe's calls: checkpoints, samplers, schedulers, options, then `upscalers`
+/// (ControlNet's and LoRA's listings are 404: neither extension).
 fn describe_with(host: &Mock, status: u16, upscalers: &str) -> ProviderInfo {
+    host.route_json("GET", "/controlnet/", 404, json!({"detail": "Not Found"}));
+    host.route_json("GET", "/sdapi/v1/loras", 404, json!({"detail": "Not Found"}));
     host.answer(200, MODELS);
     host.answer(200, "[]");
     host.answer(200, "[]");
@@ -320,6 +323,6 @@ fn checkpoints_do_not_upscale_and_upscalers_only_upscale() {
     expect_invalid(flow_submit(&host, &none), "image");
     assert!(host.sent.borrow().is_empty(), "nothing reached the server");
     // The checkpoint body builder refuses an upscale too, should one get there.
-    let e = crate::api::build(&request("sd_xl_base_1.0", (64, 64), None), None, &Map::new(), (512, 512), "t");
+    let e = crate::api::build(&request("sd_xl_base_1.0", (64, 64), None), None, &Map::new(), (512, 512), "t", None);
     assert!(matches!(e, Err(ProviderError::Unsupported(m)) if m.contains("upscaler:Lanczos")));
 }

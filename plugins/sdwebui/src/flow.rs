@@ -392,4 +392,4 @@ pub(crate) fn not_json(response: &HttpResponse, path: &str) -> ProviderError {
 
 #[cfg(test)]
 #[path = "flow_tests.rs"]
-mod tests;
+pub(crate) mod tests;

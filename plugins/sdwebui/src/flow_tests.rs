@@ -11,8 +11,8 @@ fn mock() -> Mock {
     Mock { config: [("base_url".to_string(), "http://127.0.0.1:7860/".to_string())].into(), ..Mock::default() }
 }
 
-/// "METHOD /path" of every request sent.
-fn paths(host: &Mock) -> Vec<String> {
+/// "METHOD /path" of every request sent (also used by the upscale and guidance tests).
+pub(crate) fn paths(host: &Mock) -> Vec<String> {
     host.sent
         .borrow()
         .iter()

@@ -4,6 +4,7 @@
 //! refusal naming its field — against a scripted host answering like A1111
 //! with sd-webui-controlnet and the built-in Lora extension.
 
+use crate::flow::tests::paths;
 use crate::flow::{describe, submit};
 use crate::token::{JobToken, Token};
 use crate::types::{InputImage, Operation, ProviderError, ProviderInfo, Request, Role, Submission};
@@ -81,14 +82,6 @@ fn queued(host: &Mock, request: &Request) -> Value {
         Submission::Pending(token) => Token::decode(&token).unwrap().body,
         other => panic!("{other:?}"),
     }
-}
-
-fn paths(host: &Mock) -> Vec<String> {
-    host.sent
-        .borrow()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860")))
-        .collect()
 }
 
 #[test]

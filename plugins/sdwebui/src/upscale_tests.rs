@@ -4,6 +4,7 @@
 //! (docs/providers/sdwebui.md#upscaling).
 
 use super::*;
+use crate::flow::tests::paths;
 use crate::flow::{describe, submit as flow_submit};
 use crate::types::{EgressError, InputImage};
 use easel_plugin_kit::testing::{ScriptedHost as Mock, expect_invalid};
@@ -17,14 +18,6 @@ fn idle() -> Mock {
     let host = mock();
     host.route_json("GET", "/sdapi/v1/progress", 200, json!({"progress": 0, "state": {"job_count": 0}}));
     host
-}
-
-fn paths(host: &Mock) -> Vec<String> {
-    host.sent
-        .borrow()
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.url.trim_start_matches("http://127.0.0.1:7860")))
-        .collect()
 }
 
 fn sent_body(host: &Mock, index: usize) -> Value {

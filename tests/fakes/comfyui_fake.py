@@ -27,6 +27,8 @@ Wire protocol (every route is also served under /api, like the real server):
                                                       models as UpscaleModelLoader's V3 ["COMBO", {"options"}]); {} for
                                                       a class it does not have
   GET  /models, /models/checkpoints, /models/upscale_models   folder names, checkpoint / upscale model file names
+       ControlNetLoader's control_net_name and LoraLoader's lora_name list `controlnets` and `loras` (CONTROLNETS and
+       LORAS unless given; [] makes a server without them)
   GET  /system_stats                                  a minimal stats object
   GET  /ws?clientId=ID   a real RFC 6455 websocket: `status` on connect; for the running prompt queued with that
        client_id, execution_start, execution_cached, `executing` per node, KSampler `progress` 1..steps over
@@ -77,6 +79,10 @@ from fakekit import FakeHandler, make_png, serve_in_foreground, serve_in_thread
 
 CHECKPOINTS = ["v1-5-pruned-emaonly.safetensors", "sd_xl_base_1.0.safetensors"]
 UPSCALE_MODELS = ["RealESRGAN_x4plus.pth", "RealESRGAN_x2plus.pth"]
+# models/controlnet: canny, depth and openpose (no scribble model), and a lineart one that is no Easel kind.
+CONTROLNETS = ["control_v11p_sd15_canny.pth", "control_v11f1p_sd15_depth.pth", "control_v11p_sd15_openpose.pth",
+               "control_v11p_sd15_lineart.pth"]
+LORAS = ["add_detail.safetensors", "styles/pixel-art-xl.safetensors"]
 MARKER = re.compile(r"\[fake:([a-z_]+)\]")
 
 
@@ -99,9 +105,12 @@ class Job:
 
 class ComfyState:
     def __init__(self, checkpoints=None, queued_polls: int = 2, running_polls: int = 2, legacy_errors: bool = False,
-                 object_info: bool = True, ws_status: int = 101, sample_secs: float = 1.5, upscale_models=None):
+                 object_info: bool = True, ws_status: int = 101, sample_secs: float = 1.5, upscale_models=None,
+                 controlnets=None, loras=None):
         self.checkpoints = list(CHECKPOINTS if checkpoints is None else checkpoints)
         self.upscale_models = list(UPSCALE_MODELS if upscale_models is None else upscale_models)
+        self.controlnets = list(CONTROLNETS if controlnets is None else controlnets)
+        self.loras = list(LORAS if loras is None else loras)
         self.queued_polls, self.running_polls = queued_polls, running_polls
         self.legacy_errors, self.object_info = legacy_errors, object_info
         self.ws_status, self.sample_secs = ws_status, sample_secs
@@ -283,7 +292,7 @@ class Handler(FakeHandler):
             name = path[len("/object_info/"):] if path.startswith("/object_info/") else None
             return self.send_json(200, defs if name is None else ({name: defs[name]} if name in defs else {}))
         if method == "GET" and path == "/models":
-            return self.send_json(200, ["checkpoints", "loras", "vae", "embeddings", "upscale_models"])
+            return self.send_json(200, ["checkpoints", "loras", "vae", "embeddings", "upscale_models", "controlnet"])
         if method == "GET" and path == "/models/checkpoints":
             return self.send_json(200, s.checkpoints)
         if method == "GET" and path == "/models/upscale_models":

@@ -2,11 +2,14 @@
 //! from `GET /object_info/CheckpointLoaderSimple` (`ckpt_name` options) or,
 //! failing that, `GET /models/checkpoints` (docs/providers/comfyui.md#models); sampler and
 //! scheduler names from `GET /object_info/KSampler` go into prompt notes.
-//! What a model can do follows from the workflow templates' placeholders.
+//! What a model can do follows from the workflow templates' placeholders;
+//! its `parameters` declare the ControlNet kinds and LoRAs the server has
+//! ([`crate::guidance`]).
 //! The upscale models follow the checkpoints ([`crate::upscale::discover`]).
 
 use crate::api;
 use crate::client::Client;
+use crate::guidance;
 use crate::settings::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, Settings, TOKEN_SECRET};
 use crate::types::{
     Features, Host, Level, Lifecycle, ModelInfo, Operation, PromptStyle, ProviderError, ProviderInfo, SecretNeed,
@@ -45,7 +48,6 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
         custom_size: txt2img.has("width") && txt2img.has("height"),
     };
     let max_images = if txt2img.has("batch_size") { settings.max_images } else { 1 };
-    let notes = prompt_notes(&settings, samplers);
 
     let ids: Vec<String> = if checkpoints.is_empty() {
         if txt2img.has("checkpoint") {
@@ -58,6 +60,9 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
     } else {
         checkpoints.clone()
     };
+    let offer = guidance::Offer::discover(&client);
+    let parameters = offer.parameters();
+    let notes = prompt_notes(&settings, samplers, &offer);
     let mut models: Vec<ModelInfo> = ids
         .iter()
         .map(|id| {
@@ -84,7 +89,7 @@ pub fn describe(host: &dyn Host) -> Result<ProviderInfo, ProviderError> {
                 lifecycle: Lifecycle::Current,
                 replacement: None,
                 price_per_image_usd: Some(0.0),
-                parameters: None,
+                parameters: parameters.clone(),
                 prompt_style: PromptStyle::WeightedTags,
                 prompt_notes: Some(notes.clone()),
             }
@@ -153,7 +158,7 @@ fn ksampler_options(client: &Client<'_>) -> Option<(Vec<String>, Vec<String>)> {
     Some((samplers, schedulers))
 }
 
-fn prompt_notes(settings: &Settings, options: Option<(Vec<String>, Vec<String>)>) -> String {
+fn prompt_notes(settings: &Settings, options: Option<(Vec<String>, Vec<String>)>, offer: &guidance::Offer) -> String {
     let mut notes = String::from(
         "Stable Diffusion-style checkpoint: describe the picture as comma-separated keywords or a short sentence (subject, style, lighting); use negative_prompt for what to avoid. ",
     );
@@ -166,6 +171,18 @@ fn prompt_notes(settings: &Settings, options: Option<(Vec<String>, Vec<String>)>
         if !schedulers.is_empty() {
             notes.push_str(&format!(" Schedulers: {}.", schedulers.join(", ")));
         }
+    }
+    if !offer.controlnets.is_empty() {
+        notes.push_str(&format!(
+            " ControlNet: give a control image (role `control`) with control_type {} and optional control_weight 0–2; canny takes a plain image, the others the map itself.",
+            offer.kinds().join("/")
+        ));
+    }
+    if let Some(first) = offer.loras.first() {
+        notes.push_str(&format!(
+            " LoRA: params.loras = [{{\"name\": \"{first}\", \"weight\": 0.8}}] ({} on this server).",
+            offer.loras.len()
+        ));
     }
     notes
 }
@@ -232,6 +249,9 @@ mod tests {
             200,
             json!({"UpscaleModelLoader": {"input": {"required": {"model_name": ["COMBO", {"options": ["4x.pth"]}]}}}}),
         );
+        let controlnets = ["control_v11p_sd15_canny.pth", "control_v11p_sd15_lineart.pth"];
+        mock.route_json("GET", "/object_info/ControlNetLoader", 200, object_info("ControlNetLoader", "control_net_name", &controlnets));
+        mock.route_json("GET", "/object_info/LoraLoader", 200, object_info("LoraLoader", "lora_name", &["detail.safetensors"]));
         let info = describe(&mock).unwrap();
         let ids: Vec<_> = info.models.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(
@@ -251,6 +271,11 @@ mod tests {
         assert_eq!(sd15.price_per_image_usd, Some(0.0));
         let notes = sd15.prompt_notes.as_deref().unwrap();
         assert!(notes.contains("dpmpp_2m") && notes.contains("karras"), "{notes}");
+        assert!(notes.contains("control_type canny") && notes.contains("detail.safetensors"), "{notes}");
+        let params = sd15.parameters.as_ref().unwrap();
+        assert_eq!(params["properties"]["control_type"]["enum"], json!(["canny"]));
+        assert_eq!(params["properties"]["loras"]["items"]["properties"]["name"]["enum"], json!(["detail.safetensors"]));
+        assert!(info.models[2].parameters.as_ref().is_none_or(|p| p["properties"].get("loras").is_none()), "upscalers take no LoRAs");
     }
 
     #[test]
@@ -260,8 +285,11 @@ mod tests {
         mock.route_json("GET", "/models/checkpoints", 200, json!(["only.safetensors"]));
         mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
         mock.route_json("GET", "/object_info/UpscaleModelLoader", 200, json!({}));
+        mock.route_json("GET", "/object_info/ControlNetLoader", 404, json!({}));
+        mock.route_json("GET", "/object_info/LoraLoader", 200, json!({}));
         let info = describe(&mock).unwrap();
         assert_eq!(info.default_model, "only.safetensors");
+        assert_eq!(info.models[0].parameters, None, "no ControlNet or LoRA nodes: nothing declared");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `submit`, `poll` and `cancel` over the [`Host`] trait (docs/providers/comfyui.md):
 //!
 //! - submit: fill the txt2img or img2img template (uploading the input image
-//!   with `POST /upload/image` first), queue it with `POST /prompt` and a
+//!   with `POST /upload/image` first), splice in LoRA and ControlNet nodes
+//!   ([`crate::guidance`]; control images are uploaded too), queue it with `POST /prompt` and a
 //!   fresh `client_id`, return `pending(token)`; an upscale builds its
 //!   graph in [`crate::upscale`] and is queued the same way;
 //! - poll: `GET /history/{id}` (`{}` until the prompt finishes — docs/providers/comfyui.md#history-and-files);
@@ -16,11 +17,12 @@ use crate::api::{self, History, QueueSpot};
 use crate::client::Client;
 use crate::describe::WORKFLOW_MODEL;
 use crate::errors;
+use crate::guidance;
 use crate::live::{self, short};
 use crate::settings::{self, Extra, Settings};
 use crate::token::{JobToken, Token};
 use crate::types::{
-    Dims, Host, ImageData, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission,
+    Dims, Host, ImageData, InputImage, JobState, Level, Operation, Output, ProviderError, Request, Role, Submission,
 };
 use crate::upscale;
 use crate::workflow::{Kind, Template};
@@ -33,8 +35,12 @@ const SEED_LIMIT: u64 = 1 << 53;
 
 pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, ProviderError> {
     let settings = Settings::load(host)?;
+    let references = request.images.iter().filter(|i| i.role == Role::Reference).count();
+    let controls: Vec<&InputImage> = request.images.iter().filter(|i| i.role == Role::Control).collect();
     let kind = match request.operation {
         Operation::Generate => Kind::Txt2Img,
+        // Control images alone guide a text-to-image run.
+        Operation::Edit if references == 0 && !controls.is_empty() => Kind::Txt2Img,
         Operation::Edit => Kind::Img2Img,
         Operation::Upscale => return upscale::submit(host, &settings, request),
         other => {
@@ -66,6 +72,8 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         ));
     }
     let input = input_image(kind, request)?;
+    let mut params = easel_plugin_kit::params::parse(request.extra.as_deref())?;
+    let (control, loras) = guidance::take(&mut params, request)?;
     let extra = Extra::parse(request.extra.as_deref())?;
     let max_images = if template.has("batch_size") { settings.max_images } else { 1 };
     if request.count < 1 || request.count > max_images {
@@ -115,7 +123,15 @@ pub fn submit(host: &dyn Host, request: &Request) -> Result<Submission, Provider
         host.progress(Some(0.02), "uploading the input image to ComfyUI");
         values.insert("image", json!(upload(&client, image)?));
     }
-    let graph = template.fill(&values)?;
+    let mut graph = template.fill(&values)?;
+    guidance::add_loras(&mut graph, &loras)?;
+    if let Some(control) = control {
+        let offer = guidance::Offer::discover(&client);
+        let controlnet = offer.controlnet_for(&control.kind, &settings.base)?.to_string();
+        host.progress(Some(0.03), &format!("uploading {} control image(s) to ComfyUI", controls.len()));
+        let names = controls.iter().map(|image| upload(&client, image)).collect::<Result<Vec<_>, _>>()?;
+        guidance::add_control(&mut graph, &control.kind, &controlnet, &names, control.weight)?;
+    }
     let seed_note = seed.map_or_else(|| "the workflow's own seed".to_string(), |s| format!("seed {s}"));
     let what = format!("{}x{} x{}, {seed_note}", size.width, size.height, request.count);
     queue(&client, &graph, seed, request.count, &what)
@@ -180,13 +196,13 @@ fn needed(kind: Kind, r: &Request) -> Vec<(&'static str, &'static str)> {
 }
 
 /// The one reference image an img2img request carries.
-fn input_image(kind: Kind, request: &Request) -> Result<Option<&crate::types::InputImage>, ProviderError> {
+fn input_image(kind: Kind, request: &Request) -> Result<Option<&InputImage>, ProviderError> {
     if request.images.iter().any(|i| i.role == Role::Mask) {
         return Err(ProviderError::Unsupported(
             "masks (inpainting) need a mask-aware workflow; this plugin's workflows do img2img only".into(),
         ));
     }
-    let references: Vec<_> = request.images.iter().filter(|i| i.role != Role::Mask).collect();
+    let references: Vec<_> = request.images.iter().filter(|i| i.role == Role::Reference).collect();
     match (kind, references.as_slice()) {
         (Kind::Txt2Img, []) => Ok(None),
         (Kind::Txt2Img, _) => {
@@ -203,7 +219,7 @@ fn input_image(kind: Kind, request: &Request) -> Result<Option<&crate::types::In
 
 /// `POST /upload/image` (multipart, `type=input`, overwrite by content
 /// name) → the name a `LoadImage` node takes.
-pub(crate) fn upload(client: &Client<'_>, image: &crate::types::InputImage) -> Result<String, ProviderError> {
+pub(crate) fn upload(client: &Client<'_>, image: &InputImage) -> Result<String, ProviderError> {
     let filename =
         format!("easel-{:016x}.{}", fnv1a(&image.data), easel_plugin_kit::image::file_extension(&image.mime_type));
     let mut form = Form::new();

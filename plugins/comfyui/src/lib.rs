@@ -1,6 +1,7 @@
 //! Easel's ComfyUI provider: runs API-format workflows (built-in txt2img
 //! and img2img templates, or the operator's own, and a built-in upscale
-//! graph — [`upscale`]) on a local ComfyUI server
+//! graph — [`upscale`]), with ControlNet and LoRA nodes spliced in
+//! ([`guidance`]), on a local ComfyUI server
 //! through the host's egress, polls `/history` (with live progress from
 //! ComfyUI's websocket while a prompt runs), and returns the images inline
 //! from `/view`. Wire protocol: `docs/providers/comfyui.md
@@ -15,6 +16,7 @@ pub mod client;
 pub mod describe;
 pub mod errors;
 pub mod flow;
+pub mod guidance;
 pub mod live;
 pub mod settings;
 pub mod token;

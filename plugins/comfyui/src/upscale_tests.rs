@@ -56,6 +56,9 @@ fn server(upscale_info: HttpResponse) -> ScriptedHost {
     );
     mock.route_json("GET", "/object_info/KSampler", 200, json!({}));
     mock.route("GET", "/object_info/UpscaleModelLoader", vec![Ok(upscale_info)]);
+    // No ControlNet or LoRA nodes on this server.
+    mock.route_json("GET", "/object_info/ControlNetLoader", 200, json!({}));
+    mock.route_json("GET", "/object_info/LoraLoader", 200, json!({}));
     mock
 }
 

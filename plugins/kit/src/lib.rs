@@ -10,6 +10,7 @@
 //! | [`html`] | HTML error pages summarised in messages |
 //! | [`config`] | reading `[plugins.NAME.config]` values |
 //! | [`params`] | the caller's provider parameters (`Request::extra`) |
+//! | [`guidance`] | ControlNet and LoRA params of local SD servers |
 //! | [`token`] | versioned job tokens ([`token::JobToken`]) |
 //! | [`multipart`] | `multipart/form-data` bodies |
 //! | [`codec`] | base64 and `data:` URIs |
@@ -31,6 +32,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod guidance;
 pub mod html;
 pub mod http;
 pub mod image;

@@ -172,6 +172,17 @@ pub fn json_response(status: u16, body: &serde_json::Value) -> HttpResponse {
 
 /// Assert that `result` is an `invalid-request` naming `field`; returns its message.
 #[track_caller]
+/// A tiny PNG-signed input image with role `control` (a ControlNet guide).
+pub fn control_image() -> crate::types::InputImage {
+    crate::types::InputImage {
+        role: crate::types::Role::Control,
+        mime_type: "image/png".into(),
+        width: 8,
+        height: 8,
+        data: b"\x89PNG".to_vec(),
+    }
+}
+
 pub fn expect_invalid<T: std::fmt::Debug>(result: Result<T, crate::types::ProviderError>, field: &str) -> String {
     match result {
         Err(crate::types::ProviderError::InvalidRequest { field: Some(f), message }) if f == field => message,

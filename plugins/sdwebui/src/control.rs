@@ -19,13 +19,7 @@ use serde_json::{Map, Value, json};
 /// The extension's route listing its control types.
 pub const ROUTE: &str = "/controlnet/control_types";
 
-/// Easel's control types, in the order they are declared.
-pub const KINDS: [&str; 4] = ["canny", "depth", "pose", "scribble"];
-
-/// `control_weight` when the request gives none (`ControlNetUnit.weight`'s default).
-pub const DEFAULT_WEIGHT: f64 = 1.0;
-/// The largest `control_weight` (the extension's UI slider goes 0..=2).
-pub const MAX_WEIGHT: f64 = 2.0;
+pub use easel_plugin_kit::guidance::{CONTROL_KINDS as KINDS, Control as Wanted, take_control as take};
 
 /// Whether the extension's tag `tag` is Easel's `kind`: canny → `Canny`,
 /// depth → `Depth`, pose → `OpenPose`, scribble → a tag starting with
@@ -80,68 +74,6 @@ pub fn offered(answer: &Value) -> Vec<ControlType> {
             })
         })
         .collect()
-}
-
-/// What a request asks of ControlNet: `params.control_type` (as given) and
-/// `params.control_weight` (default 1).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Wanted {
-    pub kind: String,
-    pub weight: f64,
-}
-
-/// Take `control_type` and `control_weight` out of the request's params.
-/// `Some` when the request has control images (role `control`).
-///
-/// Errors (`invalid-request`): a control image without `control_type`, or
-/// `control_type`/`control_weight` without a control image
-/// (`params.control_type` / `params.control_weight`); a `control_type`
-/// that is not a string; a weight that is not a number in 0..=2.
-pub fn take(params: &mut Map<String, Value>, request: &Request) -> Result<Option<Wanted>, ProviderError> {
-    let kind = params.remove("control_type");
-    let weight = params.remove("control_weight");
-    let has_control = request.images.iter().any(|i| i.role == Role::Control);
-    if !has_control {
-        return match (kind, weight) {
-            (None, None) => Ok(None),
-            (Some(_), _) => Err(ProviderError::invalid(
-                Some("params.control_type"),
-                "applies to control images: give an image with role `control` (a ControlNet guide), or leave control_type out",
-            )),
-            (None, Some(_)) => Err(ProviderError::invalid(
-                Some("params.control_weight"),
-                "applies to control images: give an image with role `control` and a control_type",
-            )),
-        };
-    }
-    let kind = match kind {
-        Some(Value::String(k)) if !k.trim().is_empty() => k.trim().to_ascii_lowercase(),
-        None | Some(Value::Null) => {
-            return Err(ProviderError::invalid(
-                Some("params.control_type"),
-                format!("a control image (role `control`) needs a control_type: one of {}", KINDS.join(", ")),
-            ));
-        }
-        Some(other) => {
-            return Err(ProviderError::invalid(
-                Some("params.control_type"),
-                format!("must be one of {} (got {other})", KINDS.join(", ")),
-            ));
-        }
-    };
-    let weight = match weight {
-        None | Some(Value::Null) => DEFAULT_WEIGHT,
-        Some(value) => match value.as_f64() {
-            Some(w) if (0.0..=MAX_WEIGHT).contains(&w) => w,
-            _ => {
-                return Err(ProviderError::invalid(
-                    Some("params.control_weight"),
-                    format!("must be a number from 0 to 2 (got {value})"),
-                ));
-            }
-        },
-    };
-    Ok(Some(Wanted { kind, weight }))
 }
 
 /// The server's control types, for a submit with a control image (a
@@ -211,7 +143,7 @@ pub fn units(images: &[InputImage], kind: &ControlType, weight: f64) -> Vec<Valu
                 "image": b64(&image.data),
                 "module": kind.module,
                 "model": kind.model,
-                "weight": (weight * 1000.0).round() / 1000.0,
+                "weight": easel_plugin_kit::guidance::short_weight(weight),
                 "pixel_perfect": true,
                 "resize_mode": "Crop and Resize",
                 "control_mode": "Balanced",
@@ -309,46 +241,6 @@ mod tests {
         assert!(tag_is("pose", "OpenPose") && !tag_is("pose", "Openpose_face") && !tag_is("canny", "All"));
     }
 
-    fn with_control(extra: Value) -> (Map<String, Value>, Request) {
-        let mut r = Request::text("m", "x");
-        r.images = vec![InputImage {
-            role: Role::Control,
-            mime_type: "image/png".into(),
-            width: 8,
-            height: 8,
-            data: b"\x89PNG".to_vec(),
-        }];
-        (extra.as_object().unwrap().clone(), r)
-    }
-
-    #[test]
-    fn take_reads_type_and_weight_and_names_what_is_wrong() {
-        let (mut p, r) = with_control(json!({"control_type": "Canny", "control_weight": 0.5, "steps_x": 1}));
-        assert_eq!(take(&mut p, &r).unwrap(), Some(Wanted { kind: "canny".into(), weight: 0.5 }));
-        assert_eq!(Value::Object(p), json!({"steps_x": 1}), "the plugin's keys are taken out");
-        let (mut p, r) = with_control(json!({"control_type": "depth"}));
-        assert_eq!(take(&mut p, &r).unwrap().unwrap().weight, 1.0);
-        let field = |extra: Value, control: bool| {
-            let (mut p, mut r) = with_control(extra);
-            if !control {
-                r.images.clear();
-            }
-            match take(&mut p, &r) {
-                Err(ProviderError::InvalidRequest { field: Some(f), .. }) => f,
-                other => panic!("{other:?}"),
-            }
-        };
-        assert_eq!(field(json!({}), true), "params.control_type");
-        assert_eq!(field(json!({"control_type": 3}), true), "params.control_type");
-        assert_eq!(field(json!({"control_type": "canny", "control_weight": 2.5}), true), "params.control_weight");
-        assert_eq!(field(json!({"control_type": "canny", "control_weight": "1"}), true), "params.control_weight");
-        assert_eq!(field(json!({"control_type": "canny"}), false), "params.control_type");
-        assert_eq!(field(json!({"control_weight": 1}), false), "params.control_weight");
-        let (mut p, mut r) = with_control(json!({"other": 1}));
-        r.images.clear();
-        assert_eq!(take(&mut p, &r).unwrap(), None);
-    }
-
     #[test]
     fn pick_names_the_types_the_server_has() {
         let types = offered(&answer());
@@ -367,7 +259,8 @@ mod tests {
 
     #[test]
     fn units_go_first_and_other_scripts_stay() {
-        let (_, r) = with_control(json!({}));
+        let mut r = Request::text("m", "x");
+        r.images = vec![easel_plugin_kit::testing::control_image()];
         let kind = &offered(&answer())[0];
         let units = units(&r.images, kind, 0.75);
         assert_eq!(

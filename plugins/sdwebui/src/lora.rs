@@ -15,18 +15,7 @@ use serde_json::{Map, Value};
 /// The Lora extension's listing route.
 pub const ROUTE: &str = "/sdapi/v1/loras";
 
-/// The most LoRAs one request may name.
-pub const MAX_LORAS: usize = 8;
-/// The weight range offered (the UI's "Lora" multiplier has no hard
-/// bound; beyond ±4 results are noise).
-pub const MAX_WEIGHT: f64 = 4.0;
-
-/// One LoRA to apply: its `name` as `/sdapi/v1/loras` lists it and its multiplier.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Lora {
-    pub name: String,
-    pub weight: f64,
-}
+pub use easel_plugin_kit::guidance::Lora;
 
 /// Whether a name can be written inside `<lora:NAME:WEIGHT>`.
 pub fn usable(name: &str) -> bool {
@@ -47,61 +36,13 @@ pub fn names(answer: &Value) -> Vec<String> {
     out
 }
 
-/// Take `loras` (`[{"name": "<lora name>", "weight": <number, default 1>}]`)
-/// out of the request's params.
-///
-/// Errors (`invalid-request`): not a list of at most [`MAX_LORAS`] objects
-/// (`params.loras`, `params.loras[i]`); a name that is missing, not a
-/// string, or holds `<`, `>` or `:` (`params.loras[i].name`); a weight
-/// that is not a number in ±[`MAX_WEIGHT`] (`params.loras[i].weight`).
+/// Take `params.loras` out of the request's params
+/// ([`easel_plugin_kit::guidance::take_loras`]), refusing names that
+/// `<lora:NAME:WEIGHT>` cannot carry.
 pub fn take(params: &mut Map<String, Value>) -> Result<Vec<Lora>, ProviderError> {
-    let list = match params.remove("loras") {
-        None | Some(Value::Null) => return Ok(vec![]),
-        Some(Value::Array(list)) if list.len() <= MAX_LORAS => list,
-        Some(_) => {
-            return Err(ProviderError::invalid(
-                Some("params.loras"),
-                format!("must be a list of at most {MAX_LORAS} {{\"name\", \"weight\"}} objects"),
-            ));
-        }
-    };
-    list.iter()
-        .enumerate()
-        .map(|(i, item)| {
-            let at = |member: &str| format!("params.loras[{i}]{member}");
-            let Some(item) = item.as_object() else {
-                return Err(ProviderError::invalid(Some(&at("")), "must be an object {\"name\", \"weight\"}"));
-            };
-            let name = match item.get("name") {
-                Some(Value::String(name)) if usable(name) => name.trim().to_string(),
-                Some(Value::String(name)) => {
-                    return Err(ProviderError::invalid(
-                        Some(&at(".name")),
-                        format!("`{name}` cannot be written as <lora:NAME:WEIGHT> (empty, or holds <, > or :)"),
-                    ));
-                }
-                _ => {
-                    return Err(ProviderError::invalid(
-                        Some(&at(".name")),
-                        "give the LoRA's name (list_models lists them)",
-                    ));
-                }
-            };
-            let weight = match item.get("weight") {
-                None | Some(Value::Null) => 1.0,
-                Some(value) => match value.as_f64() {
-                    Some(w) if w.abs() <= MAX_WEIGHT => w,
-                    _ => {
-                        return Err(ProviderError::invalid(
-                            Some(&at(".weight")),
-                            format!("must be a number from -{MAX_WEIGHT} to {MAX_WEIGHT} (got {value})"),
-                        ));
-                    }
-                },
-            };
-            Ok(Lora { name, weight })
-        })
-        .collect()
+    easel_plugin_kit::guidance::take_loras(params, |name| {
+        if usable(name) { Ok(()) } else { Err("cannot be written as <lora:NAME:WEIGHT> (it holds <, > or :)".into()) }
+    })
 }
 
 /// `prompt` with ` <lora:NAME:WEIGHT>` appended for each LoRA, the weight
@@ -119,7 +60,7 @@ pub fn prompt_with(prompt: &str, loras: &[Lora]) -> String {
 
 /// A weight as A1111 users write it: `1`, `0.8`, `0.125`.
 fn short(weight: f64) -> String {
-    let rounded = (weight * 1000.0).round() / 1000.0;
+    let rounded = easel_plugin_kit::guidance::short_weight(weight);
     if rounded == 0.0 { "0".into() } else { format!("{rounded}") }
 }
 
@@ -153,24 +94,8 @@ mod tests {
         let odd = [Lora { name: "n".into(), weight: -0.25 }, Lora { name: "m".into(), weight: 0.70000001 }];
         assert_eq!(prompt_with("x", &odd), "x <lora:n:-0.25> <lora:m:0.7>");
         assert_eq!(prompt_with("x", &[]), "x");
-    }
-
-    #[test]
-    fn bad_loras_name_their_field() {
-        let nine: Vec<Value> = (0..9).map(|_| json!({"name": "a"})).collect();
-        for (loras, field) in [
-            (json!({"name": "a"}), "params.loras"),
-            (Value::Array(nine), "params.loras"),
-            (json!(["a"]), "params.loras[0]"),
-            (json!([{"name": "a"}, {"name": "<lora:x:1>"}]), "params.loras[1].name"),
-            (json!([{"name": "a:b"}]), "params.loras[0].name"),
-            (json!([{"weight": 1}]), "params.loras[0].name"),
-            (json!([{"name": "a", "weight": "1"}]), "params.loras[0].weight"),
-            (json!([{"name": "a", "weight": 5}]), "params.loras[0].weight"),
-        ] {
-            let mut p = Map::new();
-            p.insert("loras".into(), loras);
-            easel_plugin_kit::testing::expect_invalid(take(&mut p), field);
-        }
+        let mut colon = json!({"loras": [{"name": "a:b"}]}).as_object().unwrap().clone();
+        let message = easel_plugin_kit::testing::expect_invalid(take(&mut colon), "params.loras[0].name");
+        assert!(message.contains("<lora:NAME:WEIGHT>"), "{message}");
     }
 }

@@ -12,11 +12,10 @@
 //! and hash are aliases, and the title is what `override_settings` gets.
 
 use crate::api::{MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE};
-use crate::control::{self, ControlType};
-use crate::lora;
+use crate::control::ControlType;
 use crate::types::{Dims, Features, Lifecycle, ModelInfo, Operation, PromptStyle};
 use easel_plugin_kit::text::text_of;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// One checkpoint the server lists.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,32 +105,14 @@ pub struct Shape {
 ///
 /// `None` when neither is available (an A1111 without these extensions).
 pub fn parameters(shape: &Shape) -> Option<Value> {
-    let mut properties = Map::new();
-    if !shape.control_types.is_empty() {
-        let kinds: Vec<&str> = shape.control_types.iter().map(|t| t.kind).collect();
-        properties.insert(
-            "control_type".into(),
-            json!({"type": "string", "enum": kinds,
-                   "description": "ControlNet guide kind of the request's control image(s) (role `control`): the server's sd-webui-controlnet preprocessor and model for it run on the image"}),
-        );
-        properties.insert(
-            "control_weight".into(),
-            json!({"type": "number", "minimum": 0, "maximum": control::MAX_WEIGHT as i64, "default": control::DEFAULT_WEIGHT as i64,
-                   "description": "How strongly the control image steers the result (ControlNet unit weight), default 1"}),
-        );
-    }
-    if !shape.loras.is_empty() {
-        properties.insert(
-            "loras".into(),
-            json!({"type": "array", "maxItems": lora::MAX_LORAS,
-                   "description": "LoRAs to apply, each added to the prompt as <lora:name:weight>",
-                   "items": {"type": "object",
-                             "properties": {"name": {"enum": shape.loras, "description": "A LoRA the server lists (GET /sdapi/v1/loras)"},
-                                            "weight": {"type": "number", "minimum": -(lora::MAX_WEIGHT as i64), "maximum": lora::MAX_WEIGHT as i64,
-                                                       "description": "Multiplier, default 1"}},
-                             "required": ["name"], "additionalProperties": false}}),
-        );
-    }
+    let kinds: Vec<&str> = shape.control_types.iter().map(|t| t.kind).collect();
+    let properties = easel_plugin_kit::guidance::properties(
+        &kinds,
+        "the server's sd-webui-controlnet preprocessor and model for it run on the image",
+        &shape.loras,
+        "each added to the prompt as <lora:name:weight>",
+        "GET /sdapi/v1/loras",
+    );
     if properties.is_empty() {
         return None;
     }

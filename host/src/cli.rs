@@ -276,16 +276,32 @@ pub async fn run(cli: Cli) -> Result<()> {
                         None => Vec::new(),
                     };
                     tokens.extend(crate::mcp::http::tokens_from_env()?);
-                    if tokens.is_empty() && !host.is_loopback() {
+                    let settings = &booted.deployment.server;
+                    let addr = SocketAddr::new(*host, *port);
+                    if tokens.is_empty() && settings.auth.is_none() && !host.is_loopback() {
+                        anyhow::bail!(
+                            "refusing to serve on {host} with no authentication: anyone who can reach it could generate images at your cost; fix: set [server.auth] (OAuth sign-in) or --tokens-file, or bind --host 127.0.0.1"
+                        );
+                    }
+                    let public_url = match &settings.public_url {
+                        Some(url) => Some(crate::auth::public_url(Some(url), "")?),
+                        None => None,
+                    };
+                    if let Some(auth) = &settings.auth
+                        && auth.allowed_emails.is_empty()
+                    {
                         eprintln!(
-                            "easel: warning: serving on {host} without --tokens-file: anyone who can reach it can generate images"
+                            "easel: warning: [server.auth] has no allowed_emails: every user {} signs in may generate images",
+                            auth.issuer
                         );
                     }
                     let options = crate::mcp::http::HttpOptions {
-                        addr: SocketAddr::new(*host, *port),
+                        addr,
                         allowed_hosts: allow_hosts.clone(),
                         tokens,
                         max_sessions: *max_sessions,
+                        auth: settings.auth.clone(),
+                        public_url,
                     };
                     crate::mcp::http::serve(server, options).await
                 }

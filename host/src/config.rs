@@ -119,7 +119,7 @@ fn default_max_bytes() -> usize {
 }
 
 /// `[server]`: how the MCP surface is offered.
-#[derive(Debug, Deserialize, Default, Clone, Copy)]
+#[derive(Debug, Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Offer only the tools that change nothing (`list_*`, `show_image`,
@@ -132,6 +132,45 @@ pub struct ServerSettings {
     /// stdio) or `"refuse"` (the default over HTTP).
     #[serde(default)]
     pub unconfirmed_spend: Option<UnconfirmedSpend>,
+    /// The scheme and host clients reach this server at, behind a proxy
+    /// (`https://easel.example.com`): the OAuth resource is
+    /// `{public_url}/mcp`, and results link images under it. Default: the
+    /// address `easel serve` binds.
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// `[server.auth]`: OAuth sign-in over HTTP ([`crate::auth`]).
+    #[serde(default)]
+    pub auth: Option<AuthSettings>,
+}
+
+/// `[server.auth]`: Easel as an OAuth 2.1 resource server (MCP
+/// authorization). Every `/mcp` request then needs a bearer JWT from
+/// `issuer`, for the audience `{public_url}/mcp`.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// The authorization server's issuer identifier, exactly as its tokens
+    /// carry it in `iss` (`https://accounts.google.com`,
+    /// `https://kc.example.com/realms/team`); its metadata and keys are
+    /// read from it.
+    pub issuer: String,
+    /// The issuer's key set, when its metadata cannot be discovered.
+    #[serde(default)]
+    pub jwks_uri: Option<String>,
+    /// Accepted `aud` values. Default: `{public_url}/mcp` and `{public_url}`.
+    #[serde(default)]
+    pub audiences: Vec<String>,
+    /// Scopes every token must grant (advertised in the metadata). Default: none.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Who may use the tools: addresses and `*@domain` entries, any case.
+    /// Empty: every user the issuer signs in. Others may sign in, and
+    /// every tool tells them they are not allowed and why.
+    #[serde(default)]
+    pub allowed_emails: Vec<String>,
+    /// Who sees everyone's usage; admins are always allowed.
+    #[serde(default)]
+    pub admin_emails: Vec<String>,
 }
 
 /// `[server] unconfirmed_spend`: see [`ServerSettings::unconfirmed_spend`].

@@ -3,10 +3,12 @@
 //! `providers` → `runtime` → (plugin) → `egress` → upstream, and images
 //! back into `store`; `app` wires them once. Components come from
 //! `providers::source`, which pulls OCI artifacts through `registry`
-//! (also `easel plugins push`), itself over `egress`. `request`, `model` and
+//! (also `easel plugins push`), itself over `egress`. `auth` says who an
+//! HTTP caller is (OAuth bearer tokens, the email allow-list). `request`, `model` and
 //! `field_error` are the shared vocabulary at the bottom.
 
 pub mod app;
+pub mod auth;
 pub mod blocking;
 pub mod cli;
 pub mod config;

@@ -35,6 +35,10 @@ pub enum PolicyName {
     /// `easel plugins push` to an OCI registry: public hosts over https, and
     /// the registry's own host when it is a loopback or private literal.
     Publish,
+    /// The OAuth authorization server's metadata and signing keys
+    /// (`[server.auth] issuer`, [`crate::auth`]): public hosts over https,
+    /// and the issuer's own host when it is a loopback or private literal.
+    Issuer,
 }
 
 /// Limits of a `.wasm` download ([`EgressPolicy::plugin_source`]).
@@ -105,6 +109,12 @@ impl EgressPolicy {
         Self::own_host(PolicyName::Publish, url, limits)
     }
 
+    /// The policy for reading the authorization server at `issuer`
+    /// (metadata, JWKS): the same reach as [`publish`](Self::publish).
+    pub fn issuer(issuer: &Url, limits: SourceLimits) -> Self {
+        Self::own_host(PolicyName::Issuer, issuer, limits)
+    }
+
     /// Public hosts, plus `url`'s own host when it is a private address
     /// literal over https or a loopback one over either scheme.
     fn own_host(name: PolicyName, url: &Url, limits: SourceLimits) -> Self {
@@ -169,7 +179,7 @@ impl EgressPolicy {
         let private = literal_address(url).is_some_and(is_non_public);
         match &self.name {
             PolicyName::Plugin(_) => Err(EgressError::Denied(self.name.not_listed(url, &self.allow))),
-            PolicyName::PluginSource(_) | PolicyName::Publish if url.scheme() == "http" => {
+            PolicyName::PluginSource(_) | PolicyName::Publish | PolicyName::Issuer if url.scheme() == "http" => {
                 Err(EgressError::Denied(self.name.plain_http(url)))
             }
             _ if private => Err(EgressError::Denied(self.name.private(url))),
@@ -396,6 +406,7 @@ impl PolicyName {
                 format!("[plugins.{id}] url must be https (http only to a loopback address), not {scheme}")
             }
             PolicyName::Publish => format!("registries are reached over https (http only on loopback), not {scheme}"),
+            PolicyName::Issuer => format!("[server.auth] issuer must be https (http only on loopback), not {scheme}"),
         }
     }
 
@@ -425,6 +436,10 @@ impl PolicyName {
                 "{} is a private or loopback address; a push may only reach one when the oci:// reference names that address itself",
                 origin(url)
             ),
+            PolicyName::Issuer => format!(
+                "{} is a private or loopback address; the authorization server may only be there when [server.auth] issuer names that address itself",
+                origin(url)
+            ),
             _ => format!(
                 "{} is a private or loopback address; image URLs may only point there if [inputs] allowed_hosts lists \"{entry}\"",
                 origin(url)
@@ -438,6 +453,12 @@ impl PolicyName {
             PolicyName::Publish => {
                 return format!(
                     "{} is plain http; registries are reached over https only (http only on a loopback address)",
+                    origin(url)
+                );
+            }
+            PolicyName::Issuer => {
+                return format!(
+                    "{} is plain http; the authorization server is reached over https only (http only on a loopback address)",
                     origin(url)
                 );
             }
@@ -467,6 +488,7 @@ impl PolicyName {
                 )
             }
             PolicyName::Publish => format!("{} sent more than {} MiB in answer to a push", origin(url), cap >> 20),
+            PolicyName::Issuer => format!("{} sent more than {} MiB of OAuth metadata", origin(url), cap >> 20),
         }
     }
 
@@ -476,6 +498,7 @@ impl PolicyName {
             PolicyName::Inputs => "cannot fetch ",
             PolicyName::PluginSource(_) => "cannot download from ",
             PolicyName::Publish => "cannot push to ",
+            PolicyName::Issuer => "cannot read the authorization server at ",
         }
     }
 }

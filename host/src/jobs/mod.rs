@@ -186,6 +186,7 @@ impl Jobs {
         let mut record = JobRecord::new(&route.provider.id, &route.model.id, &spec.prompt);
         record.warnings = warnings;
         record.routing = routing;
+        record.caller = caller.clone();
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;

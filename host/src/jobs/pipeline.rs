@@ -38,6 +38,7 @@ impl Jobs {
         let prompt = pipeline.steps.iter().find_map(|s| s.args.get("prompt")?.as_str()).unwrap_or_default();
         let mut record = JobRecord::new(PIPELINE_PROVIDER, &ops.join(" → "), prompt);
         record.pipeline = Some(PipelineState { definition: pipeline, outcomes: Vec::new() });
+        record.caller = caller.clone();
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;

@@ -72,6 +72,10 @@ pub struct JobRecord {
     /// A pipeline job: its steps and what each has done so far.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pipeline: Option<PipelineState>,
+    /// Who asked: the MCP client's name and, over HTTP with sign-in, the
+    /// user (`claude-ai (alice@example.org)`); `cli` from the command line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
 }
 
 /// A pipeline job's definition and progress: `outcomes[i]` is step `i`'s
@@ -116,6 +120,7 @@ impl JobRecord {
             warnings: Vec::new(),
             routing: None,
             resume: None,
+            caller: None,
             pipeline: None,
         }
     }

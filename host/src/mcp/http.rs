@@ -1,13 +1,16 @@
 //! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`),
 //! `/i/{id}.{ext}` (originals and views) and `/health`, bound to 127.0.0.1
-//! by default. Every route checks `Host`/`Origin` and bearer tokens
-//! (`access`); `/mcp` caps request bodies and open legacy sessions
+//! by default, and the OAuth protected-resource metadata
+//! (`/.well-known/oauth-protected-resource`, RFC 9728). Every route checks
+//! `Host`/`Origin` and bearer tokens (`access`; OAuth access tokens through
+//! [`crate::auth`]), and hands the [`Caller`] to the tools; `/mcp` caps request bodies and open legacy sessions
 //! (`sessions`); the connections have header, body and idle timeouts
 //! (`listener`).
 
 use super::EaselServer;
 use super::access::Access;
 use super::sessions::{CappedSessions, RETRY_AFTER_SECS};
+use crate::auth::{Authenticator, Caller, METADATA_PATH, Refusal};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -36,13 +39,18 @@ pub struct HttpOptions {
     /// Most legacy MCP sessions at once; an `initialize` past it gets HTTP
     /// 503. Stateless (2026-07-28) requests open no session and are not counted.
     pub max_sessions: usize,
+    /// `[server.auth]`: OAuth bearer tokens from its issuer are accepted
+    /// (beside any static `tokens`), and required when there are none.
+    pub auth: Option<crate::config::AuthSettings>,
+    /// `[server] public_url`; `None`: the bound address.
+    pub public_url: Option<String>,
 }
 
 /// Serve until ctrl-c (see [`HttpOptions`]).
 ///
 /// Errors: the address cannot be bound.
 pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<()> {
-    let HttpOptions { addr, allowed_hosts, tokens, max_sessions } = options;
+    let HttpOptions { addr, allowed_hosts, tokens, max_sessions, auth, public_url } = options;
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
@@ -56,7 +64,12 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
-    let server = server.with_base_url(format!("http://{local}"));
+    let public_url = public_url.unwrap_or_else(|| format!("http://{local}"));
+    let auth = match &auth {
+        Some(settings) => Some(Arc::new(Authenticator::new(settings, &public_url)?)),
+        None => None,
+    };
+    let server = server.with_base_url(public_url);
     let store = server.app().store().clone();
     let sessions = Arc::new(CappedSessions::new(max_sessions));
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
@@ -96,28 +109,45 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
             }
         },
     ));
+    let metadata = auth.as_ref().map(|a| a.metadata()).unwrap_or(serde_json::Value::Null);
+    let metadata_route = move || {
+        let metadata = metadata.clone();
+        async move {
+            if metadata.is_null() {
+                (StatusCode::NOT_FOUND, "this server takes no OAuth tokens ([server.auth] is not set)").into_response()
+            } else {
+                axum::Json(metadata).into_response()
+            }
+        }
+    };
     let router = axum::Router::new()
         .route("/health", axum::routing::get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        // RFC 9728 §3.1: the resource's path after the well-known segment, and the root form.
+        .route(METADATA_PATH, axum::routing::get(metadata_route.clone()))
+        .route(&format!("{METADATA_PATH}/mcp"), axum::routing::get(metadata_route))
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
         .nest("/mcp", mcp);
     let access = Arc::new(Access::new(port, &allowed_hosts, tokens));
     let router = router.layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            let access = access.clone();
+        move |mut request: axum::extract::Request, next: axum::middleware::Next| {
+            let (access, auth) = (access.clone(), auth.clone());
             async move {
                 if let Err(refused) = access.check_origin(request.headers()) {
                     return refused.into_response();
                 }
-                let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-                if !access.needs_token() || request.uri().path() == "/health" || access.authorized(header) {
+                let path = request.uri().path();
+                if path == "/health" || path.starts_with(METADATA_PATH) {
                     return next.run(request).await;
                 }
-                let mut refused = (StatusCode::UNAUTHORIZED, "missing or wrong bearer token").into_response();
-                refused
-                    .headers_mut()
-                    .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
-                refused
+                let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+                match caller_of(&access, auth.as_deref(), header).await {
+                    Ok(caller) => {
+                        request.extensions_mut().insert(caller);
+                        next.run(request).await
+                    }
+                    Err(refused) => refused,
+                }
             }
         },
     ));
@@ -128,6 +158,56 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
     })
     .await;
     Ok(())
+}
+
+/// Who sends a request with this `Authorization` header: one of the static
+/// tokens, a valid OAuth access token, or (neither configured) the local
+/// user.
+///
+/// Errors: the response to send instead: 401 with a challenge naming the
+/// resource metadata (OAuth) or plain `Bearer`, 403 for missing scopes.
+async fn caller_of(
+    access: &Access,
+    auth: Option<&Authenticator>,
+    header: Option<&str>,
+) -> Result<Caller, axum::response::Response> {
+    use axum::http::header::WWW_AUTHENTICATE;
+    let challenge = |status: StatusCode, value: String, body: String| {
+        let mut response = (status, body).into_response();
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        }
+        response
+    };
+    if access.needs_token() && access.authorized(header) {
+        return Ok(Caller::static_token());
+    }
+    let Some(auth) = auth else {
+        if !access.needs_token() {
+            return Ok(Caller::local());
+        }
+        return Err(challenge(StatusCode::UNAUTHORIZED, "Bearer".into(), "missing or wrong bearer token".into()));
+    };
+    let token = header
+        .map(str::trim)
+        .and_then(|h| h.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"));
+    let Some((_, token)) = token else {
+        return Err(challenge(
+            StatusCode::UNAUTHORIZED,
+            auth.bare_challenge(),
+            "sign in: this server needs an OAuth access token (see WWW-Authenticate)".into(),
+        ));
+    };
+    auth.authenticate(token.trim()).await.map_err(|refusal| {
+        let (status, body) = match &refusal {
+            Refusal::Unauthenticated(why) => (StatusCode::UNAUTHORIZED, why.clone()),
+            Refusal::InsufficientScope { needed } => {
+                (StatusCode::FORBIDDEN, format!("the access token lacks the scope(s) {}", needed.join(" ")))
+            }
+        };
+        challenge(status, auth.challenge(&refusal), body)
+    })
 }
 
 /// Whether a JSON-RPC body is an `initialize` request (the only one that

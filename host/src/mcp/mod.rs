@@ -31,6 +31,28 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool_handler};
 use std::sync::Arc;
 
+/// Who sent the request behind `context`: the [`Caller`](crate::auth::Caller)
+/// the HTTP layer found (`crate::mcp::http`), or the local user over stdio.
+pub(crate) fn caller_of(context: &RequestContext<RoleServer>) -> crate::auth::Caller {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::auth::Caller>().cloned())
+        .unwrap_or_else(crate::auth::Caller::local)
+}
+
+/// How a job records who asked: the MCP client's name, and the signed-in
+/// user (`name (alice@example.org)`) when there is one.
+pub(crate) fn requester(context: &RequestContext<RoleServer>) -> Option<String> {
+    let client = context.peer.peer_info().map(|info| info.client_info.name.clone());
+    let caller = caller_of(context);
+    match (client, caller.subject.as_str()) {
+        (client, "local") => client,
+        (Some(client), _) => Some(format!("{client} ({})", caller.label())),
+        (None, _) => Some(caller.label()),
+    }
+}
+
 /// Images listed by `resources/list` (newest first).
 const RESOURCE_LIST_LIMIT: usize = 50;
 
@@ -255,6 +277,10 @@ impl ServerHandler for EaselServer {
                 ),
                 None,
             ));
+        }
+        if let Some(why) = caller_of(&context).refused {
+            let refusal = crate::field_error::FieldError::other(format!("`{}` is not allowed: {why}", request.name));
+            return Ok(results::error_result(&refusal).into());
         }
         let arguments = serde_json::Value::Object(request.arguments.take().unwrap_or_default());
         let checked = arguments::check(&request.name, &arguments);

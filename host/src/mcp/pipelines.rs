@@ -51,7 +51,7 @@ impl EaselServer {
         }
         let as_task = super::tasks::task_capable(&context);
         let wait = super::tasks::wait_for(as_task, args.wait_seconds, self.bounded_wait(args.wait_seconds));
-        let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
+        let caller = super::requester(&context);
         let (progress, forwarder) = self.progress_forwarder(&context);
         let outcome = self.app.jobs.run_pipeline(pipeline, caller, progress, wait).await;
         Self::finish_forwarding(forwarder).await;

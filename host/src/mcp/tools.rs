@@ -387,7 +387,7 @@ impl EaselServer {
         }
         let as_task = tasks::task_capable(&context);
         let wait = tasks::wait_for(as_task, wait_seconds, self.bounded_wait(wait_seconds));
-        let caller = context.peer.peer_info().map(|info| info.client_info.name.clone());
+        let caller = super::requester(&context);
         let (progress, forwarder) = self.progress_forwarder(&context);
         let outcome = self.app.jobs.generate(spec, caller, progress, wait).await;
         Self::finish_forwarding(forwarder).await;

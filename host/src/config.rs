@@ -138,6 +138,10 @@ pub struct ServerSettings {
     /// address `easel serve` binds.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// How long the signed `/i/` links in results stay valid when the HTTP
+    /// server requires authentication, seconds (default 86400).
+    #[serde(default)]
+    pub link_lifetime_secs: Option<u64>,
     /// `[server.auth]`: OAuth sign-in over HTTP ([`crate::auth`]).
     #[serde(default)]
     pub auth: Option<AuthSettings>,

@@ -61,8 +61,7 @@ def issuer():
     issuer.stop()
 
 
-@pytest.fixture
-def server(tmp_path, cache_dir, issuer):
+def start_server(tmp_path, cache_dir, issuer, server_table: str = "") -> HttpServer:
     config = tmp_path / "plugins.toml"
     config.write_text(f"""
 [defaults]
@@ -71,13 +70,21 @@ provider = "placeholder"
 [plugins.placeholder]
 builtin = "placeholder"
 
+[server]
+{server_table}
+
 [server.auth]
 issuer = "{issuer.url}"
 scopes = ["easel"]
 allowed_emails = {json.dumps(ALLOWED)}
 admin_emails = {json.dumps(ADMINS)}
 """)
-    server = HttpServer(easel_args(tmp_path / "store", cache_dir, config))
+    return HttpServer(easel_args(tmp_path / "store", cache_dir, config))
+
+
+@pytest.fixture
+def server(tmp_path, cache_dir, issuer):
+    server = start_server(tmp_path, cache_dir, issuer)
     yield server
     server.stop()
 
@@ -203,6 +210,55 @@ def test_bad_tokens_are_refused_with_the_reason(server, issuer):
         assert good == 200
     finally:
         other.stop()
+
+
+def fetch(url: str, token: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=20) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read()
+
+
+def make_image(server, token: str) -> dict:
+    async def body(client):
+        made = await client.call_tool("generate_image", {"prompt": "a kite", "width": 128, "height": 96})
+        assert not is_error(made), text_of(made)
+        return structured(made)["images"][0]
+
+    return call(server, token, body)
+
+
+def test_result_links_are_signed_and_fetch_without_the_token_but_not_once_changed(server, issuer):
+    token = issuer.token(**claims_for(server, "ann@example.com"))
+    image = make_image(server, token)
+    url = image["url"]
+    assert url.startswith(f"{server.base}/i/{image['id']}.png?exp=") and "&sig=" in url, url
+    status, body = fetch(url)
+    assert status == 200 and body.startswith(b"\x89PNG"), (status, body[:80])
+    forged_id = url.replace(image["id"], image["id"][:-1] + ("0" if image["id"][-1] != "0" else "1"))
+    forged_view = url.replace("?exp=", "?width=4096&exp=")
+    for forged in (forged_id, forged_view, url[:-1] + ("0" if url[-1] != "0" else "1")):
+        status, body = fetch(forged)
+        assert status == 403 and b"signature" in body, (forged, status, body)
+    bare = url.split("?")[0]
+    assert fetch(bare)[0] == 401, "an unsigned link still needs the token"
+    assert fetch(bare, token)[0] == 200
+
+
+def test_signed_links_expire(tmp_path, cache_dir, issuer):
+    server = start_server(tmp_path, cache_dir, issuer, "link_lifetime_secs = 1")
+    try:
+        token = issuer.token(**claims_for(server, "ann@example.com"))
+        url = make_image(server, token)["url"]
+        import time
+
+        time.sleep(2.2)
+        status, body = fetch(url)
+        assert status == 403 and b"expired" in body, (status, body)
+    finally:
+        server.stop()
 
 
 def test_serving_beyond_loopback_without_authentication_is_refused(tmp_path, cache_dir):

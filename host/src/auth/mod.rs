@@ -3,10 +3,12 @@
 //! JWTs from the trusted issuer ([`issuer`], checked in [`token`]), the
 //! RFC 9728 protected-resource metadata that tells a client where to sign
 //! in, the `401`/`403` challenges that point at it, and the deployment's
-//! email lists ([`emails`]). Over stdio the caller is [`Caller::local`].
+//! email lists ([`emails`]); and the signed `/i/` links a client fetches
+//! without its token ([`links`]). Over stdio the caller is [`Caller::local`].
 
 mod emails;
 mod issuer;
+pub mod links;
 mod token;
 
 pub use emails::EmailList;

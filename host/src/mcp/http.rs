@@ -69,8 +69,23 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         Some(settings) => Some(Arc::new(Authenticator::new(settings, &public_url)?)),
         None => None,
     };
-    let server = server.with_base_url(public_url);
+    let mut server = server.with_base_url(public_url);
     let store = server.app().store().clone();
+    // Behind authentication, result links are signed so a client can fetch
+    // them without its token ([`crate::auth::links`]).
+    let links = if tokens.is_empty() && auth.is_none() {
+        None
+    } else {
+        let lifetime = server
+            .app()
+            .deployment
+            .server
+            .link_lifetime_secs
+            .map_or(crate::auth::links::DEFAULT_LIFETIME, std::time::Duration::from_secs);
+        let signer = Arc::new(crate::auth::links::LinkSigner::load_or_create(store.root(), lifetime)?);
+        server = server.with_links(signer.clone());
+        Some(signer)
+    };
     let sessions = Arc::new(CappedSessions::new(max_sessions));
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     let mcp = axum::Router::new().fallback_service(service).layer(axum::middleware::from_fn(
@@ -131,7 +146,7 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
     let access = Arc::new(Access::new(port, &allowed_hosts, tokens));
     let router = router.layer(axum::middleware::from_fn(
         move |mut request: axum::extract::Request, next: axum::middleware::Next| {
-            let (access, auth) = (access.clone(), auth.clone());
+            let (access, auth, links) = (access.clone(), auth.clone(), links.clone());
             async move {
                 if let Err(refused) = access.check_origin(request.headers()) {
                     return refused.into_response();
@@ -139,6 +154,15 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
                 let path = request.uri().path();
                 if path == "/health" || path.starts_with(METADATA_PATH) {
                     return next.run(request).await;
+                }
+                if let Some(links) = links.as_deref()
+                    && path.starts_with("/i/")
+                {
+                    match signed_link(links, request) {
+                        Ok(request) => return next.run(request).await,
+                        Err(Ok(unsigned)) => request = unsigned,
+                        Err(Err(refused)) => return refused,
+                    }
                 }
                 let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
                 match caller_of(&access, auth.as_deref(), header).await {
@@ -158,6 +182,40 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
     })
     .await;
     Ok(())
+}
+
+/// An `/i/` request carrying a signed link: `Ok` with the signature taken
+/// off the query (what `serve_image` reads as the view) when it verifies;
+/// `Err(Ok(request))` when it is not a signed link (the token is checked as
+/// for any route); `Err(Err(403))` when it is expired or forged.
+#[allow(clippy::result_large_err)]
+fn signed_link(
+    links: &crate::auth::links::LinkSigner,
+    request: axum::extract::Request,
+) -> Result<axum::extract::Request, Result<axum::extract::Request, axum::response::Response>> {
+    use crate::auth::links::LinkRefusal;
+    let (path, query) = (request.uri().path().to_string(), request.uri().query().unwrap_or("").to_string());
+    match links.verify(&path, &query, crate::auth::links::now()) {
+        Ok(view) => {
+            let (mut parts, body) = request.into_parts();
+            let uri = if view.is_empty() { path } else { format!("{path}?{view}") };
+            match uri.parse() {
+                Ok(uri) => parts.uri = uri,
+                Err(_) => return Err(Err((StatusCode::BAD_REQUEST, "bad image link").into_response())),
+            }
+            Ok(axum::extract::Request::from_parts(parts, body))
+        }
+        Err(LinkRefusal::Unsigned) => Err(Ok(request)),
+        Err(LinkRefusal::Expired) => Err(Err((
+            StatusCode::FORBIDDEN,
+            "this image link has expired; ask for the image again (show_image or list_images) for a fresh link",
+        )
+            .into_response())),
+        Err(LinkRefusal::Forged) => {
+            Err(Err((StatusCode::FORBIDDEN, "this image link's signature does not match its image, view or expiry")
+                .into_response()))
+        }
+    }
 }
 
 /// Who sends a request with this `Authorization` header: one of the static

@@ -64,6 +64,8 @@ pub struct EaselServer {
     wait_secs: u64,
     /// `http://host:port` when served over HTTP: results then carry `/i/` URLs.
     base_url: Option<String>,
+    /// Signs those URLs when the HTTP server requires authentication.
+    links: Option<Arc<crate::auth::links::LinkSigner>>,
     tool_router: ToolRouter<EaselServer>,
     /// The `#[prompt]` methods in `prompts`.
     prompt_router: PromptRouter<EaselServer>,
@@ -89,7 +91,7 @@ impl EaselServer {
         }
         // After the read-only cut, so no tool refers to one that is hidden.
         listing::compact_tools(tool_router.map.values_mut().map(|route| &mut route.attr));
-        EaselServer { app, preview, wait_secs, base_url: None, tool_router, prompt_router, read_only }
+        EaselServer { app, preview, wait_secs, base_url: None, links: None, tool_router, prompt_router, read_only }
     }
 
     /// Results will carry `{base_url}/i/{id}.{ext}` links.
@@ -103,9 +105,27 @@ impl EaselServer {
         &self.app
     }
 
+    /// Results' `/i/` links will be signed by `links` ([`crate::auth::links`]).
+    pub fn with_links(mut self, links: Arc<crate::auth::links::LinkSigner>) -> EaselServer {
+        self.links = Some(links);
+        self
+    }
+
     /// `{base}/i/{id}.{ext}` when served over HTTP.
     fn image_url(&self, id: &str, mime_type: &str) -> Option<String> {
-        self.base_url.as_ref().map(|base| format!("{base}/i/{id}.{}", crate::store::extension(mime_type)))
+        self.view_url(id, mime_type, "")
+    }
+
+    /// `{base}/i/{id}.{ext}?{view}` when served over HTTP, signed to expire
+    /// when the server requires authentication.
+    fn view_url(&self, id: &str, mime_type: &str, view: &str) -> Option<String> {
+        let base = self.base_url.as_ref()?;
+        let path = format!("/i/{id}.{}", crate::store::extension(mime_type));
+        Some(match &self.links {
+            Some(links) => format!("{base}{}", links.sign(&path, view, crate::auth::links::now())),
+            None if view.is_empty() => format!("{base}{path}"),
+            None => format!("{base}{path}?{view}"),
+        })
     }
 
     /// Add `url` to an image's JSON facts when served over HTTP.

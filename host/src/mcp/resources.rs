@@ -99,14 +99,8 @@ impl EaselServer {
     ) -> ReadResourceResult {
         let s = &stored.sidecar;
         let (mime, url) = match view {
-            Some((query, mime)) => (
-                mime.to_string(),
-                self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}?{query}", s.id, crate::store::extension(mime))),
-            ),
-            None => (
-                s.mime_type.clone(),
-                self.base_url.as_ref().map(|b| format!("{b}/i/{}.{}", s.id, crate::store::extension(&s.mime_type))),
-            ),
+            Some((query, mime)) => (mime.to_string(), self.view_url(&s.id, mime, query)),
+            None => (s.mime_type.clone(), self.image_url(&s.id, &s.mime_type)),
         };
         // A JPEG this size fits the limit whatever the pixels (even noise).
         let edge = if limit >= MAX_INLINE_STDIO_BYTES { 1024 } else { 512 };

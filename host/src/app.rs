@@ -68,7 +68,9 @@ impl App {
         let runtime = Runtime::new(Some(paths.cache.join("compiled")))?;
         let registry = Registry::start(deployment.clone(), runtime, paths.cache.clone(), preload);
         let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);
+        let ledger = crate::ledger::Ledger::open(store.root())?;
         let jobs = Jobs::new(registry, store, inputs);
+        jobs.attach_ledger(ledger, deployment.caps);
         let (surface, _) = tokio::sync::broadcast::channel(4);
         Ok(Arc::new(App { jobs, deployment, surface, reloading: tokio::sync::Mutex::new(()) }))
     }

@@ -322,8 +322,10 @@ async fn run_pipeline(host: &App, file: &Path, out: Option<&Path>, wait: u64) ->
     let pipeline: crate::pipeline::Pipeline =
         serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let (progress_tx, printer) = progress_printer();
-    let outcome =
-        host.jobs.run_pipeline(pipeline, Some("cli".into()), Some(progress_tx), Duration::from_secs(wait)).await;
+    let outcome = host
+        .jobs
+        .run_pipeline(pipeline, crate::jobs::Requester::cli(), Some(progress_tx), Duration::from_secs(wait))
+        .await;
     let job_id = |e: &crate::jobs::FieldError| match &e.field {
         Some(field) => format!("{}: {field}: {}", file.display(), e.message),
         None => format!("{}: {}", file.display(), e.message),
@@ -408,7 +410,8 @@ async fn generate(host: &App, cmd: &GenerateCmd) -> Result<()> {
         expand: cmd.expand,
     };
     let (progress_tx, printer) = progress_printer();
-    let outcome = host.jobs.generate(spec, Some("cli".into()), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
+    let outcome =
+        host.jobs.generate(spec, crate::jobs::Requester::cli(), Some(progress_tx), Duration::from_secs(cmd.wait)).await;
     if matches!(outcome, Ok(Outcome::Pending { .. })) {
         // The job still runs (and holds a progress sender): stop printing.
         printer.abort();

@@ -54,6 +54,9 @@ pub struct Deployment {
     pub server: ServerSettings,
     #[serde(default)]
     pub routing: RoutingSettings,
+    /// `[caps]`: spending caps per user and overall ([`crate::ledger::Caps`]).
+    #[serde(default)]
+    pub caps: crate::ledger::Caps,
     /// Plugins by id (the id is the provider name users see).
     #[serde(default)]
     pub plugins: BTreeMap<String, PluginEntry>,

@@ -4,7 +4,8 @@
 //! back into `store`; `app` wires them once. Components come from
 //! `providers::source`, which pulls OCI artifacts through `registry`
 //! (also `easel plugins push`), itself over `egress`. `auth` says who an
-//! HTTP caller is (OAuth bearer tokens, the email allow-list). `request`, `model` and
+//! HTTP caller is (OAuth bearer tokens, the email allow-list); `ledger`
+//! records every generation's cost and enforces the caps. `request`, `model` and
 //! `field_error` are the shared vocabulary at the bottom.
 
 pub mod app;
@@ -18,6 +19,7 @@ pub mod field_error;
 pub mod fuzz_targets;
 pub mod inputs;
 pub mod jobs;
+pub mod ledger;
 pub mod mcp;
 pub mod model;
 pub mod pipeline;

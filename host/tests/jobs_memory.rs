@@ -23,7 +23,7 @@ async fn finished_jobs_leave_memory_after_their_retention_and_status_then_reads_
             settings: Settings { width: Some(64), height: Some(64), ..Settings::default() },
             ..GenerateSpec::default()
         };
-        match jobs.generate(spec, None, None, Duration::from_secs(30)).await {
+        match jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(30)).await {
             Ok(Outcome::Done { job, images }) => finished.push((job.id, images[0].sidecar.id.clone())),
             Ok(Outcome::Pending { .. }) => panic!("the placeholder did not finish"),
             Err(e) => panic!("the placeholder failed: {e}"),

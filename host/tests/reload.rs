@@ -44,7 +44,7 @@ async fn run(app: &App, provider: &str, prompt: &str) -> Result<(), easel::jobs:
         },
         ..GenerateSpec::default()
     };
-    app.jobs.generate(spec, None, None, Duration::from_secs(30)).await.map(|_| ())
+    app.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(30)).await.map(|_| ())
 }
 
 /// A loopback upstream whose `/slow` answers "slow answer" after 1.5 s.

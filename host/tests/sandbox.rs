@@ -143,7 +143,7 @@ async fn a_plugin_importing_filesystem_or_sockets_is_refused_at_load() {
         settings: Settings { provider: Some("escapee".into()), ..Settings::default() },
         ..GenerateSpec::default()
     };
-    let err = h.jobs.generate(spec, None, None, Duration::from_secs(10)).await.err().unwrap();
+    let err = h.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(10)).await.err().unwrap();
     assert!(
         err.message.contains("cannot take requests") && err.message.contains("wasi:filesystem/"),
         "{}",

@@ -44,7 +44,8 @@ async fn a_cancel_during_the_submit_is_sent_the_moment_the_job_token_arrives() {
         settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
         ..GenerateSpec::default()
     };
-    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else {
+    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::ZERO).await
+    else {
         panic!("a zero wait returns a pending job")
     };
     let answered = h.jobs.cancel(&job.id).await.unwrap();
@@ -88,7 +89,8 @@ async fn a_cancel_during_a_short_submit_waits_for_it_and_answers_canceled() {
         settings: Settings { provider: Some("hostile".into()), ..Settings::default() },
         ..GenerateSpec::default()
     };
-    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, None, None, Duration::ZERO).await else {
+    let Ok(Outcome::Pending { job }) = h.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::ZERO).await
+    else {
         panic!("pending")
     };
     let answered = h.jobs.cancel(&job.id).await.unwrap();

@@ -155,7 +155,7 @@ async fn a_model_that_describe_claims_but_submit_rejects_fails_readably() {
         },
         ..GenerateSpec::default()
     };
-    let err = match h.jobs.generate(spec, None, None, Duration::from_secs(10)).await {
+    let err = match h.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(10)).await {
         Ok(_) => panic!("the ghost model unexpectedly worked"),
         Err(e) => e,
     };

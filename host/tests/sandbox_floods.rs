@@ -54,7 +54,7 @@ async fn a_progress_flood_is_coalesced_and_cut_and_memory_stays_flat() {
     let started = Instant::now();
     let err = h
         .jobs
-        .generate(spec, None, Some(tx), Duration::from_secs(60))
+        .generate(spec, easel::jobs::Requester::cli(), Some(tx), Duration::from_secs(60))
         .await
         .err()
         .expect("the hostile call fails on purpose");
@@ -143,8 +143,12 @@ async fn a_backtracking_model_pattern_is_matched_at_once_and_other_providers_kee
         settings: Settings { model: Some(format!("{}c", "a".repeat(60))), ..Settings::default() },
         ..GenerateSpec::default()
     };
-    let err =
-        h.jobs.generate(spec, None, None, Duration::from_secs(30)).await.err().expect("no provider has that model");
+    let err = h
+        .jobs
+        .generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(30))
+        .await
+        .err()
+        .expect("no provider has that model");
     assert!(err.message.contains("no ready provider offers model"), "{}", err.message);
     assert!(started.elapsed() < Duration::from_secs(20), "routing past the pattern took {:?}", started.elapsed());
     h.placeholder_still_works().await;

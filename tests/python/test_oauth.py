@@ -268,3 +268,20 @@ def test_serving_beyond_loopback_without_authentication_is_refused(tmp_path, cac
     assert result.returncode != 0
     assert "refusing to serve on 0.0.0.0 with no authentication" in result.stderr and "fix:" in result.stderr, \
         result.stderr
+
+
+def test_usage_is_per_user_and_only_admins_see_everyone(server, issuer):
+    ann = issuer.token(**claims_for(server, "ann@example.com"))
+    boss = issuer.token(**claims_for(server, "boss@team.example"))
+    make_image(server, ann)
+
+    async def own_then_all(client):
+        return await client.call_tool("get_usage", {}), await client.call_tool("get_usage", {"everyone": True})
+
+    ann_own, ann_all = call(server, ann, own_then_all)
+    boss_own, boss_all = call(server, boss, own_then_all)
+    assert [(u["user"], u["today"]["images"]) for u in structured(ann_own)["users"]] == [("ann@example.com", 1)]
+    assert is_error(ann_all) and "only admins" in text_of(ann_all), text_of(ann_all)
+    assert [(u["user"], u["today"]["images"]) for u in structured(boss_own)["users"]] == [("boss@team.example", 0)]
+    assert not is_error(boss_all), text_of(boss_all)
+    assert [u["user"] for u in structured(boss_all)["users"]] == ["ann@example.com"]

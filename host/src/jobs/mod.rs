@@ -3,6 +3,7 @@
 //! bounded wait runs out — a job id that `status` answers later.
 
 mod expand;
+mod ledger;
 mod pipeline;
 mod quote;
 mod record;
@@ -70,6 +71,24 @@ pub struct Jobs {
     live: Mutex<HashMap<String, LiveJob>>,
     /// How long a finished job stays in `live`.
     retention: Duration,
+    /// The cost ledger and the caps it enforces ([`Jobs::attach_ledger`]).
+    ledger: std::sync::OnceLock<(crate::ledger::Ledger, crate::ledger::Caps)>,
+}
+
+/// Who asks for a job: how it is recorded (`label`: the MCP client and
+/// user, `cli`) and whose spend it is in the ledger (`user`: an email,
+/// `token`, or `local`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requester {
+    pub label: Option<String>,
+    pub user: String,
+}
+
+impl Requester {
+    /// `easel generate` / `easel run`.
+    pub fn cli() -> Requester {
+        Requester { label: Some("cli".into()), user: "local".into() }
+    }
 }
 
 impl Jobs {
@@ -92,6 +111,7 @@ impl Jobs {
             inputs,
             live: Mutex::new(HashMap::new()),
             retention,
+            ledger: std::sync::OnceLock::new(),
         })
     }
 
@@ -128,10 +148,11 @@ impl Jobs {
     pub async fn generate(
         self: &Arc<Self>,
         spec: GenerateSpec,
-        caller: Option<String>,
+        requester: Requester,
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
+        let caller = requester.label.clone();
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store.root()), spec)?;
         let mut spec = spec;
         let operation = spec.operation();
@@ -187,6 +208,7 @@ impl Jobs {
         record.warnings = warnings;
         record.routing = routing;
         record.caller = caller.clone();
+        record.user = Some(requester.user.clone());
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;
@@ -198,6 +220,7 @@ impl Jobs {
         record.prompt = request.prompt.clone();
         record.structured = spec.settings.structured_prompt.is_some();
         record.resume = Some(ResumeInfo { spec: spec.clone(), operation, caller: caller.clone() });
+        self.reserve(&record, &requester, &request, operation, &route.model).await?;
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
         let job = run::JobRun {
@@ -274,8 +297,12 @@ impl Jobs {
         tokio::spawn(task);
         self.live.lock().unwrap().insert(id.to_string(), LiveJob { state: state.clone(), cancel });
         let (jobs, id, retention) = (Arc::downgrade(self), id.to_string(), self.retention);
+        let ledger = self.ledger.get().map(|(ledger, _)| ledger.clone());
         tokio::spawn(async move {
-            let _ = state.wait_for(|r| r.status.is_terminal()).await;
+            let ended = state.wait_for(|r| r.status.is_terminal()).await.map(|r| r.clone());
+            if let (Some(ledger), Ok(record)) = (ledger, ended) {
+                ledger::settle(&ledger, &record).await;
+            }
             tokio::time::sleep(retention).await;
             if let Some(jobs) = jobs.upgrade() {
                 jobs.live.lock().unwrap().remove(&id);

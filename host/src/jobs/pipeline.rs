@@ -4,7 +4,7 @@
 //! cancel that reaches the step running, and a record that lets a
 //! restarted server carry on from the step it had reached.
 
-use super::{FieldError, JobLock, JobProgress, JobRecord, JobStatus, Jobs, Outcome, PipelineState};
+use super::{FieldError, JobLock, JobProgress, JobRecord, JobStatus, Jobs, Outcome, PipelineState, Requester};
 use crate::mcp::tools::{EditArgs, GenerateArgs, UpscaleArgs};
 use crate::pipeline::{Pipeline, Reference, StepOp, StepOutcome, VaryStepArgs, ViewArgs, parse_reference};
 use serde_json::Value;
@@ -29,7 +29,7 @@ impl Jobs {
     pub async fn run_pipeline(
         self: &Arc<Self>,
         pipeline: Pipeline,
-        caller: Option<String>,
+        requester: Requester,
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
         wait: Duration,
     ) -> Result<Outcome, FieldError> {
@@ -38,13 +38,14 @@ impl Jobs {
         let prompt = pipeline.steps.iter().find_map(|s| s.args.get("prompt")?.as_str()).unwrap_or_default();
         let mut record = JobRecord::new(PIPELINE_PROVIDER, &ops.join(" → "), prompt);
         record.pipeline = Some(PipelineState { definition: pipeline, outcomes: Vec::new() });
-        record.caller = caller.clone();
+        record.caller = requester.label.clone();
+        record.user = Some(requester.user.clone());
         let lock = JobLock::try_acquire(&self.store.jobs_dir(), &record.id).map_err(|e| {
             FieldError::other(format!("cannot create the job's lock file in {}: {e}", self.store.jobs_dir().display()))
         })?;
         let _ = record.persist(&self.store.jobs_dir());
         let (state_tx, mut state_rx) = watch::channel(record.clone());
-        self.launch_pipeline(&record.id, state_tx, state_rx.clone(), lock, caller, progress);
+        self.launch_pipeline(&record.id, state_tx, state_rx.clone(), lock, requester, progress);
         self.wait_outcome(&mut state_rx, wait).await
     }
 
@@ -52,8 +53,11 @@ impl Jobs {
     /// the step it had reached, waiting first for that step's own job.
     pub(super) fn resume_pipeline(self: &Arc<Self>, record: JobRecord, lock: Option<JobLock>) {
         let id = record.id.clone();
+        // Its later steps are charged to whoever started it.
+        let requester =
+            Requester { label: record.caller.clone(), user: record.user.clone().unwrap_or_else(|| "local".into()) };
         let (state_tx, state_rx) = watch::channel(record);
-        self.launch_pipeline(&id, state_tx, state_rx, lock, None, None);
+        self.launch_pipeline(&id, state_tx, state_rx, lock, requester, None);
     }
 
     fn launch_pipeline(
@@ -62,11 +66,11 @@ impl Jobs {
         state: watch::Sender<JobRecord>,
         state_rx: watch::Receiver<JobRecord>,
         lock: Option<JobLock>,
-        caller: Option<String>,
+        requester: Requester,
         progress: Option<mpsc::UnboundedSender<JobProgress>>,
     ) {
         let cancel = CancellationToken::new();
-        let run = PipelineRun { jobs: self.clone(), state, cancel: cancel.clone(), caller, progress, lock };
+        let run = PipelineRun { jobs: self.clone(), state, cancel: cancel.clone(), requester, progress, lock };
         self.start_task(id, cancel, run.execute(), state_rx);
     }
 
@@ -106,7 +110,7 @@ struct PipelineRun {
     jobs: Arc<Jobs>,
     state: watch::Sender<JobRecord>,
     cancel: CancellationToken,
-    caller: Option<String>,
+    requester: Requester,
     progress: Option<mpsc::UnboundedSender<JobProgress>>,
     lock: Option<JobLock>,
 }
@@ -212,7 +216,7 @@ impl PipelineRun {
                         (index, total),
                         label.clone(),
                     ));
-                    match self.jobs.generate(spec, self.caller.clone(), Some(progress_tx), Duration::ZERO).await {
+                    match self.jobs.generate(spec, self.requester.clone(), Some(progress_tx), Duration::ZERO).await {
                         Ok(Outcome::Done { job, .. } | Outcome::Pending { job }) => {
                             self.set_outcome(index, step.id.clone(), step.op, |o| {
                                 o.status = JobStatus::Running;

@@ -76,6 +76,9 @@ pub struct JobRecord {
     /// user (`claude-ai (alice@example.org)`); `cli` from the command line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub caller: Option<String>,
+    /// Whose spend it is in the cost ledger (an email, `token`, `local`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// A pipeline job's definition and progress: `outcomes[i]` is step `i`'s
@@ -121,6 +124,7 @@ impl JobRecord {
             routing: None,
             resume: None,
             caller: None,
+            user: None,
             pipeline: None,
         }
     }

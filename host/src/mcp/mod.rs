@@ -20,6 +20,7 @@ mod styles;
 mod surface;
 mod tasks;
 pub(crate) mod tools;
+mod usage;
 pub(crate) use arguments::fits;
 
 use crate::app::App;
@@ -41,16 +42,18 @@ pub(crate) fn caller_of(context: &RequestContext<RoleServer>) -> crate::auth::Ca
         .unwrap_or_else(crate::auth::Caller::local)
 }
 
-/// How a job records who asked: the MCP client's name, and the signed-in
-/// user (`name (alice@example.org)`) when there is one.
-pub(crate) fn requester(context: &RequestContext<RoleServer>) -> Option<String> {
+/// Who asks for a job: recorded as the MCP client's name, with the
+/// signed-in user (`name (alice@example.org)`) when there is one; the
+/// ledger's user is that user (or `local`).
+pub(crate) fn requester(context: &RequestContext<RoleServer>) -> crate::jobs::Requester {
     let client = context.peer.peer_info().map(|info| info.client_info.name.clone());
     let caller = caller_of(context);
-    match (client, caller.subject.as_str()) {
+    let label = match (client, caller.subject.as_str()) {
         (client, "local") => client,
         (Some(client), _) => Some(format!("{client} ({})", caller.label())),
         (None, _) => Some(caller.label()),
-    }
+    };
+    crate::jobs::Requester { label, user: caller.label() }
 }
 
 /// Images listed by `resources/list` (newest first).
@@ -78,8 +81,11 @@ impl EaselServer {
     /// default bounded wait.
     pub fn new(app: Arc<App>) -> EaselServer {
         let (preview, wait_secs) = (app.deployment.preview, app.deployment.defaults.wait_secs);
-        let mut tool_router =
-            Self::tool_router() + Self::asset_router() + Self::style_router() + Self::pipeline_router();
+        let mut tool_router = Self::tool_router()
+            + Self::asset_router()
+            + Self::style_router()
+            + Self::pipeline_router()
+            + Self::usage_router();
         let read_only = app.deployment.server.read_only;
         let mut prompt_router = Self::prompt_router();
         if read_only {

@@ -69,7 +69,7 @@ impl Harness {
             settings: Settings { provider: Some(provider.into()), ..Settings::default() },
             ..GenerateSpec::default()
         };
-        match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
+        match self.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(30)).await {
             Ok(_) => panic!("{provider} `{prompt}` unexpectedly succeeded"),
             Err(e) => e,
         }
@@ -82,7 +82,7 @@ impl Harness {
             settings: Settings { width: Some(64), height: Some(48), ..Settings::default() },
             ..GenerateSpec::default()
         };
-        match self.jobs.generate(spec, None, None, Duration::from_secs(30)).await {
+        match self.jobs.generate(spec, easel::jobs::Requester::cli(), None, Duration::from_secs(30)).await {
             Ok(Outcome::Done { images, .. }) => {
                 assert_eq!((images[0].sidecar.width, images[0].sidecar.height), (64, 48))
             }

@@ -250,8 +250,18 @@ mod tests {
             json!({"UpscaleModelLoader": {"input": {"required": {"model_name": ["COMBO", {"options": ["4x.pth"]}]}}}}),
         );
         let controlnets = ["control_v11p_sd15_canny.pth", "control_v11p_sd15_lineart.pth"];
-        mock.route_json("GET", "/object_info/ControlNetLoader", 200, object_info("ControlNetLoader", "control_net_name", &controlnets));
-        mock.route_json("GET", "/object_info/LoraLoader", 200, object_info("LoraLoader", "lora_name", &["detail.safetensors"]));
+        mock.route_json(
+            "GET",
+            "/object_info/ControlNetLoader",
+            200,
+            object_info("ControlNetLoader", "control_net_name", &controlnets),
+        );
+        mock.route_json(
+            "GET",
+            "/object_info/LoraLoader",
+            200,
+            object_info("LoraLoader", "lora_name", &["detail.safetensors"]),
+        );
         let info = describe(&mock).unwrap();
         let ids: Vec<_> = info.models.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(
@@ -275,7 +285,10 @@ mod tests {
         let params = sd15.parameters.as_ref().unwrap();
         assert_eq!(params["properties"]["control_type"]["enum"], json!(["canny"]));
         assert_eq!(params["properties"]["loras"]["items"]["properties"]["name"]["enum"], json!(["detail.safetensors"]));
-        assert!(info.models[2].parameters.as_ref().is_none_or(|p| p["properties"].get("loras").is_none()), "upscalers take no LoRAs");
+        assert!(
+            info.models[2].parameters.as_ref().is_none_or(|p| p["properties"].get("loras").is_none()),
+            "upscalers take no LoRAs"
+        );
     }
 
     #[test]

@@ -243,7 +243,8 @@ pub fn add_control(
     }
     let mut ids = Ids::after(nodes);
     let loader = ids.next();
-    let mut added = vec![(loader.clone(), json!({"class_type": CONTROLNET_LOADER, "inputs": {"control_net_name": controlnet}}))];
+    let mut added =
+        vec![(loader.clone(), json!({"class_type": CONTROLNET_LOADER, "inputs": {"control_net_name": controlnet}}))];
     let mut hints = Vec::with_capacity(images.len());
     for image in images {
         let load = ids.next();

@@ -21,13 +21,8 @@ fn txt2img() -> Value {
 }
 
 fn class_ids(graph: &Value, class: &str) -> Vec<String> {
-    let mut ids: Vec<String> = graph
-        .as_object()
-        .unwrap()
-        .iter()
-        .filter(|(_, n)| n["class_type"] == class)
-        .map(|(id, _)| id.clone())
-        .collect();
+    let mut ids: Vec<String> =
+        graph.as_object().unwrap().iter().filter(|(_, n)| n["class_type"] == class).map(|(id, _)| id.clone()).collect();
     ids.sort_by_key(|id| id.parse::<u64>().unwrap_or(u64::MAX));
     ids
 }
@@ -77,14 +72,18 @@ fn parameters_declare_what_the_server_has_and_nothing_when_it_has_none() {
 #[test]
 fn loras_chain_after_the_checkpoint_and_take_over_its_model_and_clip_links() {
     let mut graph = txt2img();
-    let loras = [Lora { name: "a.safetensors".into(), weight: 0.8 }, Lora { name: "b.safetensors".into(), weight: -0.5 }];
+    let loras =
+        [Lora { name: "a.safetensors".into(), weight: 0.8 }, Lora { name: "b.safetensors".into(), weight: -0.5 }];
     add_loras(&mut graph, &loras).unwrap();
     let chain = class_ids(&graph, "LoraLoader");
     assert_eq!(chain.len(), 2);
     let (first, second) = (&graph[&chain[0]]["inputs"], &graph[&chain[1]]["inputs"]);
     assert_eq!((&first["model"], &first["clip"]), (&link("4", 0), &link("4", 1)));
     assert_eq!((&second["model"], &second["clip"]), (&link(&chain[0], 0), &link(&chain[0], 1)));
-    assert_eq!((&first["lora_name"], &first["strength_model"], &first["strength_clip"]), (&json!("a.safetensors"), &json!(0.8), &json!(0.8)));
+    assert_eq!(
+        (&first["lora_name"], &first["strength_model"], &first["strength_clip"]),
+        (&json!("a.safetensors"), &json!(0.8), &json!(0.8))
+    );
     assert_eq!(second["strength_model"], json!(-0.5));
     assert_eq!(graph["3"]["inputs"]["model"], link(&chain[1], 0), "the sampler's MODEL comes from the last LoRA");
     for encoder in class_ids(&graph, "CLIPTextEncode") {
@@ -118,7 +117,10 @@ fn a_control_image_goes_in_front_of_the_samplers_conditioning() {
     assert_eq!((&a["strength"], &a["start_percent"], &a["end_percent"]), (&json!(0.7), &json!(0.0), &json!(1.0)));
     assert_eq!(graph[&loader]["inputs"]["control_net_name"], json!("op.pth"));
     assert_eq!(graph[&loads[0]]["inputs"]["image"], json!("easel-1.png"));
-    assert_eq!((&graph["3"]["inputs"]["positive"], &graph["3"]["inputs"]["negative"]), (&link(&apply, 0), &link(&apply, 1)));
+    assert_eq!(
+        (&graph["3"]["inputs"]["positive"], &graph["3"]["inputs"]["negative"]),
+        (&link(&apply, 0), &link(&apply, 1))
+    );
     assert!(class_ids(&graph, "Canny").is_empty());
     let max_before = txt2img().as_object().unwrap().keys().filter_map(|k| k.parse::<u64>().ok()).max().unwrap();
     assert!(apply.parse::<u64>().unwrap() > max_before, "new nodes get fresh numeric ids");

@@ -125,7 +125,8 @@ pub fn take_loras(
             };
             let name = match item.get("name") {
                 Some(Value::String(name)) if !name.trim().is_empty() => {
-                    rule(name.trim()).map_err(|why| ProviderError::invalid(Some(&at(".name")), format!("`{name}` {why}")))?;
+                    rule(name.trim())
+                        .map_err(|why| ProviderError::invalid(Some(&at(".name")), format!("`{name}` {why}")))?;
                     name.trim().to_string()
                 }
                 _ => {
@@ -159,7 +160,13 @@ pub fn take_loras(
 /// what the server does with a control image, `lora_note` how a LoRA is
 /// applied and `lora_source` where the names come from; all three become
 /// descriptions a model reads.
-pub fn properties(kinds: &[&str], control_note: &str, loras: &[String], lora_note: &str, lora_source: &str) -> Map<String, Value> {
+pub fn properties(
+    kinds: &[&str],
+    control_note: &str,
+    loras: &[String],
+    lora_note: &str,
+    lora_source: &str,
+) -> Map<String, Value> {
     let mut properties = Map::new();
     if !kinds.is_empty() {
         properties.insert(
@@ -258,7 +265,10 @@ mod tests {
     fn properties_declare_only_what_the_server_has() {
         let both = properties(&["canny", "pose"], "as given", &["add_detail".into()], "as tags", "GET /loras");
         assert_eq!(both["control_type"]["enum"], json!(["canny", "pose"]));
-        assert_eq!((both["control_weight"]["minimum"].as_f64(), both["control_weight"]["maximum"].as_f64()), (Some(0.0), Some(2.0)));
+        assert_eq!(
+            (both["control_weight"]["minimum"].as_f64(), both["control_weight"]["maximum"].as_f64()),
+            (Some(0.0), Some(2.0))
+        );
         assert_eq!(both["loras"]["items"]["properties"]["name"]["enum"], json!(["add_detail"]));
         assert!(both["control_type"]["description"].as_str().unwrap().ends_with("as given"));
         assert!(properties(&[], "", &[], "", "").is_empty());

@@ -12,7 +12,7 @@
 
 use crate::flow::{QUICK_TIMEOUT_MS, Settings};
 use crate::response;
-use crate::types::{Host, InputImage, ProviderError, Request, Role};
+use crate::types::{Host, InputImage, ProviderError, Role};
 use easel_plugin_kit::codec::b64;
 use serde_json::{Map, Value, json};
 
@@ -194,6 +194,7 @@ pub fn attach(body: &mut Map<String, Value>, units: Vec<Value>) -> Result<(), Pr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Request;
 
     /// A `/controlnet/control_types` answer shaped like the extension's
     /// (global_state.select_control_type): "None" first in every model list.

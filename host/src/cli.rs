@@ -67,7 +67,7 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
         /// Offer only the tools that change nothing (list_providers,
-        /// list_models, list_images, show_image, get_generation_status) and
+        /// list_models, list_images, show_image, get_generation_status, get_usage) and
         /// no prompts; the same as `[server] read_only = true`.
         #[arg(long)]
         read_only: bool,

@@ -126,7 +126,7 @@ fn default_max_bytes() -> usize {
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     /// Offer only the tools that change nothing (`list_*`, `show_image`,
-    /// `get_generation_status`) and no prompts; `easel serve --read-only`
+    /// `get_generation_status`, `get_usage`) and no prompts; `easel serve --read-only`
     /// sets it too.
     #[serde(default)]
     pub read_only: bool,

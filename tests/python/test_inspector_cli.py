@@ -17,7 +17,7 @@ if not INSPECTOR:
                 allow_module_level=True)
 
 TOOLS = {"generate_image", "edit_image", "upscale_image", "run_pipeline", "get_generation_status", "cancel_generation", "list_providers", "list_models",
-         "show_image", "list_images", "vary_image", "delete_image", "save_style", "delete_style"}
+         "show_image", "list_images", "vary_image", "delete_image", "save_style", "delete_style", "get_usage"}
 
 
 def inspect(target, *method):

@@ -24,7 +24,7 @@ if not EASEL_BIN:
     pytest.skip("EASEL_BIN is not set: build the host and point EASEL_BIN at the easel binary", allow_module_level=True)
 
 BASE = '[defaults]\nprovider = "placeholder"\n\n[plugins.placeholder]\nbuiltin = "placeholder"\n'
-READ_ONLY_TOOLS = {"get_generation_status", "list_images", "list_models", "list_providers", "show_image"}
+READ_ONLY_TOOLS = {"get_generation_status", "get_usage", "list_images", "list_models", "list_providers", "show_image"}
 
 
 @pytest.mark.parametrize("how", ["flag", "config"])

@@ -280,11 +280,15 @@ fn templates(dir: &Path) -> String {
         {
             continue;
         }
+        // Named from CARGO_MANIFEST_DIR at compile time, not as an absolute
+        // path: two checkouts share one CARGO_TARGET_DIR, and this script
+        // is not rerun when only the checkout moves.
+        let inside_package = file.strip_prefix(dir.parent().and_then(Path::parent).unwrap_or(dir)).unwrap_or(&file);
         out.push_str(&format!(
-            "    ({:?}, {:?}, include_str!({:?})),\n",
+            "    ({:?}, {:?}, include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), {:?}))),\n",
             lang.as_os_str().to_string_lossy(),
             rest.to_string_lossy(),
-            file.display().to_string()
+            format!("/{}", inside_package.display())
         ));
     }
     out.push_str("];\n");

@@ -292,7 +292,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     {
                         eprintln!(
                             "easel: warning: [server.auth] has no allowed_emails: every user {} signs in may generate images",
-                            auth.issuer
+                            auth.signs_in()
                         );
                     }
                     let options = crate::mcp::http::HttpOptions {
@@ -302,6 +302,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         max_sessions: *max_sessions,
                         auth: settings.auth.clone(),
                         public_url,
+                        base_dir: booted.deployment.origin.base_dir.clone(),
                     };
                     crate::mcp::http::serve(server, options).await
                 }

@@ -20,7 +20,9 @@
 //! base_url = "https://api.openai.com/v1"
 //! ```
 
+mod auth;
 mod builtin_settings;
+pub use auth::{AuthSettings, LoginSettings};
 mod plugin_source;
 mod routing;
 pub use routing::{AUTO, RoutingSettings};
@@ -148,36 +150,6 @@ pub struct ServerSettings {
     /// `[server.auth]`: OAuth sign-in over HTTP ([`crate::auth`]).
     #[serde(default)]
     pub auth: Option<AuthSettings>,
-}
-
-/// `[server.auth]`: Easel as an OAuth 2.1 resource server (MCP
-/// authorization). Every `/mcp` request then needs a bearer JWT from
-/// `issuer`, for the audience `{public_url}/mcp`.
-#[derive(Debug, Deserialize, Default, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct AuthSettings {
-    /// The authorization server's issuer identifier, exactly as its tokens
-    /// carry it in `iss` (`https://accounts.google.com`,
-    /// `https://kc.example.com/realms/team`); its metadata and keys are
-    /// read from it.
-    pub issuer: String,
-    /// The issuer's key set, when its metadata cannot be discovered.
-    #[serde(default)]
-    pub jwks_uri: Option<String>,
-    /// Accepted `aud` values. Default: `{public_url}/mcp` and `{public_url}`.
-    #[serde(default)]
-    pub audiences: Vec<String>,
-    /// Scopes every token must grant (advertised in the metadata). Default: none.
-    #[serde(default)]
-    pub scopes: Vec<String>,
-    /// Who may use the tools: addresses and `*@domain` entries, any case.
-    /// Empty: every user the issuer signs in. Others may sign in, and
-    /// every tool tells them they are not allowed and why.
-    #[serde(default)]
-    pub allowed_emails: Vec<String>,
-    /// Who sees everyone's usage; admins are always allowed.
-    #[serde(default)]
-    pub admin_emails: Vec<String>,
 }
 
 /// `[server] unconfirmed_spend`: see [`ServerSettings::unconfirmed_spend`].

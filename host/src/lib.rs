@@ -13,6 +13,7 @@ pub mod auth;
 pub mod blocking;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod egress;
 pub mod field_error;
 #[doc(hidden)]

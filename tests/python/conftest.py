@@ -56,9 +56,9 @@ def easel_args(store_dir, cache_dir, config=None):
 class HttpServer:
     """`easel serve --transport http --port 0` as a child process."""
 
-    def __init__(self, args, env=None, serve_args=()):
+    def __init__(self, args, env=None, serve_args=(), port=0):
         self.proc = subprocess.Popen(
-            args + ["serve", "--transport", "http", "--port", "0", *serve_args],
+            args + ["serve", "--transport", "http", "--port", str(port), *serve_args],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

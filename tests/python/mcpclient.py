@@ -42,18 +42,19 @@ def stdio_params(args, env=None):
 
 
 @asynccontextmanager
-async def connect(target, elicitation_callback=None, headers=None):
+async def connect(target, elicitation_callback=None, headers=None, auth=None):
     """`target`: StdioServerParameters (stdio) or an http URL (streamable HTTP).
     With `elicitation_callback(context, params)` the client offers elicitation:
     on 2025-11-25 it answers `elicitation/create`, on 2026-07-28 the SDK fulfils
     `input_required` results with it and retries the call. `headers` go with every
-    HTTP request (e.g. an `Authorization` bearer token)."""
+    HTTP request (e.g. an `Authorization` bearer token); `auth` is an httpx(2) `Auth`
+    such as the SDK's `OAuthClientProvider`."""
     if SDK_V2:
-        if headers and isinstance(target, str):
+        if (headers or auth) and isinstance(target, str):
             from mcp.client.streamable_http import streamable_http_client
             from mcp.shared._httpx_utils import create_mcp_http_client
 
-            target = streamable_http_client(target, http_client=create_mcp_http_client(headers=headers))
+            target = streamable_http_client(target, http_client=create_mcp_http_client(headers=headers, auth=auth))
         async with mcp.Client(target, mode="auto", elicitation_callback=elicitation_callback) as client:
             yield Connected(client, str(client.protocol_version))
         return
@@ -62,7 +63,7 @@ async def connect(target, elicitation_callback=None, headers=None):
     if isinstance(target, str):
         from mcp.client.streamable_http import streamablehttp_client
 
-        async with streamablehttp_client(target, headers=headers) as (read, write, _):
+        async with streamablehttp_client(target, headers=headers, auth=auth) as (read, write, _):
             async with ClientSession(read, write, elicitation_callback=elicitation_callback) as session:
                 init = await session.initialize()
                 yield Connected(session, str(init.protocolVersion))

@@ -29,8 +29,10 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Issuer {
     /// The configured issuer identifier, as tokens carry it in `iss`.
     pub id: String,
-    /// Set in config, or read from the metadata on first use.
-    jwks_uri: Mutex<Option<Url>>,
+    /// Set in config, else read from the metadata.
+    jwks_uri: Option<Url>,
+    /// The metadata document, read on first use (and again after a failure).
+    metadata: tokio::sync::OnceCell<serde_json::Value>,
     keys: Mutex<Keys>,
     policy: EgressPolicy,
 }
@@ -52,7 +54,13 @@ impl Issuer {
             .map(|u| Url::parse(u).with_context(|| format!("[server.auth] jwks_uri `{u}` is not a URL")))
             .transpose()?;
         let policy = EgressPolicy::issuer(&url, SourceLimits { max_bytes: MAX_DOCUMENT_BYTES, timeout: READ_TIMEOUT });
-        Ok(Issuer { id: id.to_string(), jwks_uri: Mutex::new(jwks_uri), keys: Mutex::new(Keys::default()), policy })
+        Ok(Issuer {
+            id: id.to_string(),
+            jwks_uri,
+            metadata: Default::default(),
+            keys: Mutex::new(Keys::default()),
+            policy,
+        })
     }
 
     /// The metadata URLs to try, in order: RFC 8414 (path appended after
@@ -78,8 +86,36 @@ impl Issuer {
         serde_json::from_slice(&response.body).with_context(|| format!("GET {url} is not JSON"))
     }
 
-    /// `jwks_uri` from the issuer's metadata.
-    async fn discover(&self) -> Result<Url> {
+    /// POST `body` with `headers` to `url`, one of the issuer's
+    /// endpoints, through its egress policy: `(status, body)`.
+    ///
+    /// Errors: the policy refuses the URL or a header, or the exchange fails.
+    pub async fn post(&self, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<(u16, Vec<u8>)> {
+        let request =
+            crate::egress::EgressRequest { method: "POST".into(), url: url.to_string(), headers, body, timeout: None };
+        let response = self.policy.fetch(request).await.with_context(|| format!("POST {url}"))?;
+        Ok((response.status, response.body))
+    }
+
+    /// The issuer's metadata, read on first use.
+    ///
+    /// Errors: no metadata URL answers JSON, or it names another issuer.
+    pub async fn metadata(&self) -> Result<&serde_json::Value> {
+        self.metadata.get_or_try_init(|| self.discover()).await
+    }
+
+    /// An endpoint URL from the metadata (`authorization_endpoint`,
+    /// `token_endpoint`).
+    ///
+    /// Errors: the metadata cannot be read or lacks it.
+    pub async fn endpoint(&self, field: &str) -> Result<Url> {
+        let value = self.metadata().await?[field]
+            .as_str()
+            .with_context(|| format!("the metadata of issuer {} has no {field}", self.id))?;
+        Url::parse(value).with_context(|| format!("{field} `{value}` of issuer {} is not a URL", self.id))
+    }
+
+    async fn discover(&self) -> Result<serde_json::Value> {
         let mut failures = Vec::new();
         for url in self.metadata_urls() {
             match self.get_json(&url).await {
@@ -87,14 +123,11 @@ impl Issuer {
                     let said = metadata["issuer"].as_str().unwrap_or_default();
                     if said.trim_end_matches('/') != self.id.trim_end_matches('/') {
                         bail!(
-                            "the metadata at {url} names issuer `{said}`, not `{}`; fix: set [server.auth] issuer to exactly the issuer its tokens carry",
+                            "the metadata at {url} names issuer `{said}`, not `{}`; fix: set the issuer to exactly the one its tokens carry",
                             self.id
                         );
                     }
-                    let jwks = metadata["jwks_uri"]
-                        .as_str()
-                        .with_context(|| format!("the metadata at {url} has no jwks_uri"))?;
-                    return Url::parse(jwks).with_context(|| format!("jwks_uri `{jwks}` at {url} is not a URL"));
+                    return Ok(metadata);
                 }
                 Err(e) => failures.push(format!("{e:#}")),
             }
@@ -116,16 +149,9 @@ impl Issuer {
         }
         let may_refresh = stale || keys.fetched.is_none_or(|at| at.elapsed() > REFRESH_FLOOR);
         if may_refresh {
-            let jwks_uri = {
-                let mut cached = self.jwks_uri.lock().await;
-                match cached.clone() {
-                    Some(uri) => uri,
-                    None => {
-                        let uri = self.discover().await?;
-                        *cached = Some(uri.clone());
-                        uri
-                    }
-                }
+            let jwks_uri = match &self.jwks_uri {
+                Some(uri) => uri.clone(),
+                None => self.endpoint("jwks_uri").await?,
             };
             let document = self.get_json(jwks_uri.as_str()).await?;
             let set: JwkSet = serde_json::from_value(document)
@@ -170,5 +196,21 @@ mod tests {
             ]
         );
         assert!(Issuer::new("not a url", None).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_flood_of_unknown_key_ids_costs_the_issuer_one_fetch_per_refresh_floor() {
+        let key =
+            crate::auth::server::keys::SigningKey::from_pem(crate::auth::server::keys::tests::TEST_KEY.as_bytes())
+                .unwrap();
+        let upstream = crate::egress::test_server::serve(serde_json::to_vec(&key.jwks()).unwrap()).await;
+        let issuer = Issuer::new(&upstream.base, Some(&format!("{}/file", upstream.base))).unwrap();
+        let kid = key.jwk().common.key_id.clone();
+        assert_eq!(issuer.key(kid.as_deref()).await.unwrap().common.key_id, kid);
+        for n in 0..50 {
+            let unknown = issuer.key(Some(&format!("made-up-{n}"))).await.unwrap_err();
+            assert!(format!("{unknown:#}").contains("has no signing key"), "{unknown:#}");
+        }
+        assert_eq!(upstream.seen.lock().unwrap().len(), 1, "50 made-up key ids fetched nothing more within 30 s");
     }
 }

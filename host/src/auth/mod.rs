@@ -9,6 +9,7 @@
 mod emails;
 mod issuer;
 pub mod links;
+pub mod server;
 mod token;
 
 pub use emails::EmailList;
@@ -63,7 +64,9 @@ pub enum Refusal {
 
 /// The resource server: checks tokens and says where to get one.
 pub struct Authenticator {
-    issuer: issuer::Issuer,
+    /// The issuer identifier tokens must carry in `iss`.
+    issuer_id: String,
+    keys: Keys,
     /// This server's resource identifier, `{public_url}/mcp` (RFC 8707).
     resource: String,
     audiences: Vec<String>,
@@ -73,12 +76,46 @@ pub struct Authenticator {
     admins: EmailList,
 }
 
+/// Where the keys that sign access tokens come from.
+enum Keys {
+    /// An outside issuer's JWKS, fetched ([`issuer`]).
+    Remote(issuer::Issuer),
+    /// Easel's own authorization server's key ([`server`]).
+    Own(jsonwebtoken::jwk::Jwk),
+}
+
 impl Authenticator {
-    /// The authenticator of `settings`, for a server reached at
-    /// `public_url` (scheme and authority, no path).
+    /// The authenticator of `settings` trusting its outside `issuer`, for
+    /// a server reached at `public_url` (scheme and authority, no path).
     ///
-    /// Errors: a setting that does not parse (named, with the fix).
+    /// Errors: no issuer is set, or a setting does not parse (named, with the fix).
     pub fn new(settings: &AuthSettings, public_url: &str) -> Result<Authenticator> {
+        let Some(id) = settings.issuer.as_deref() else {
+            anyhow::bail!(
+                "[server.auth] needs either issuer = \"https://…\" (an outside authorization server) or a [server.auth.login] table (Easel signs users in through a provider such as Google)"
+            );
+        };
+        Self::with_keys(
+            settings,
+            public_url,
+            id.to_string(),
+            Keys::Remote(issuer::Issuer::new(id, settings.jwks_uri.as_deref())?),
+        )
+    }
+
+    /// The authenticator of `settings` trusting Easel's own authorization
+    /// server `own`.
+    ///
+    /// Errors: a setting that does not parse.
+    pub fn with_own_issuer(
+        settings: &AuthSettings,
+        public_url: &str,
+        own: &server::AuthorizationServer,
+    ) -> Result<Authenticator> {
+        Self::with_keys(settings, public_url, own.issuer().to_string(), Keys::Own(own.jwk().clone()))
+    }
+
+    fn with_keys(settings: &AuthSettings, public_url: &str, issuer_id: String, keys: Keys) -> Result<Authenticator> {
         let public_url = public_url.trim_end_matches('/');
         let resource = format!("{public_url}/mcp");
         let mut audiences = settings.audiences.clone();
@@ -86,7 +123,8 @@ impl Authenticator {
             audiences = vec![resource.clone(), public_url.to_string()];
         }
         Ok(Authenticator {
-            issuer: issuer::Issuer::new(&settings.issuer, settings.jwks_uri.as_deref())?,
+            issuer_id,
+            keys,
             metadata_url: format!("{public_url}{METADATA_PATH}"),
             resource,
             audiences,
@@ -105,7 +143,7 @@ impl Authenticator {
     pub fn metadata(&self) -> serde_json::Value {
         serde_json::json!({
             "resource": self.resource,
-            "authorization_servers": [self.issuer.id],
+            "authorization_servers": [self.issuer_id],
             "scopes_supported": self.scopes,
             "bearer_methods_supported": ["header"],
             "resource_name": "Easel image generation",
@@ -144,9 +182,18 @@ impl Authenticator {
     /// [`Refusal::InsufficientScope`] when it lacks a configured scope.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Refusal> {
         let header = token::header(token).map_err(Refusal::Unauthenticated)?;
-        let key =
-            self.issuer.key(header.kid.as_deref()).await.map_err(|e| Refusal::Unauthenticated(format!("{e:#}")))?;
-        let claims = token::verify(token, header.alg, &key, &self.issuer.id, &self.audiences)
+        let key = match &self.keys {
+            Keys::Remote(issuer) => {
+                issuer.key(header.kid.as_deref()).await.map_err(|e| Refusal::Unauthenticated(format!("{e:#}")))?
+            }
+            Keys::Own(key) if header.kid.is_none() || header.kid == key.common.key_id => key.clone(),
+            Keys::Own(_) => {
+                return Err(Refusal::Unauthenticated(
+                    "the access token was signed with a key this server no longer has; sign in again".into(),
+                ));
+            }
+        };
+        let claims = token::verify(token, header.alg, &key, &self.issuer_id, &self.audiences)
             .map_err(Refusal::Unauthenticated)?;
         let granted = claims.scopes();
         let missing: Vec<String> = self.scopes.iter().filter(|s| !granted.contains(s)).cloned().collect();
@@ -208,7 +255,7 @@ mod tests {
     fn authenticator(allowed: &[&str], admins: &[&str], scopes: &[&str]) -> Authenticator {
         let strings = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let settings = AuthSettings {
-            issuer: "https://id.example.com".into(),
+            issuer: Some("https://id.example.com".into()),
             allowed_emails: strings(allowed),
             admin_emails: strings(admins),
             scopes: strings(scopes),

@@ -39,6 +39,10 @@ pub enum PolicyName {
     /// (`[server.auth] issuer`, [`crate::auth`]): public hosts over https,
     /// and the issuer's own host when it is a loopback or private literal.
     Issuer,
+    /// Client ID Metadata Documents of MCP clients signing in
+    /// ([`crate::auth::server`]): public hosts over https, and the origins
+    /// `[server.auth.login] client_metadata_hosts` lists.
+    ClientMetadata,
 }
 
 /// Limits of a `.wasm` download ([`EgressPolicy::plugin_source`]).
@@ -115,6 +119,12 @@ impl EgressPolicy {
         Self::own_host(PolicyName::Issuer, issuer, limits)
     }
 
+    /// The policy for reading clients' metadata documents: public https
+    /// hosts, and the origins in `allow` (`client_metadata_hosts`).
+    pub fn client_metadata(allow: Vec<AllowedHost>, limits: SourceLimits) -> Self {
+        Self::named(PolicyName::ClientMetadata, allow, SecretSet::default(), limits.max_bytes, limits.timeout)
+    }
+
     /// Public hosts, plus `url`'s own host when it is a private address
     /// literal over https or a loopback one over either scheme.
     fn own_host(name: PolicyName, url: &Url, limits: SourceLimits) -> Self {
@@ -179,7 +189,9 @@ impl EgressPolicy {
         let private = literal_address(url).is_some_and(is_non_public);
         match &self.name {
             PolicyName::Plugin(_) => Err(EgressError::Denied(self.name.not_listed(url, &self.allow))),
-            PolicyName::PluginSource(_) | PolicyName::Publish | PolicyName::Issuer if url.scheme() == "http" => {
+            PolicyName::PluginSource(_) | PolicyName::Publish | PolicyName::Issuer | PolicyName::ClientMetadata
+                if url.scheme() == "http" =>
+            {
                 Err(EgressError::Denied(self.name.plain_http(url)))
             }
             _ if private => Err(EgressError::Denied(self.name.private(url))),
@@ -407,6 +419,7 @@ impl PolicyName {
             }
             PolicyName::Publish => format!("registries are reached over https (http only on loopback), not {scheme}"),
             PolicyName::Issuer => format!("[server.auth] issuer must be https (http only on loopback), not {scheme}"),
+            PolicyName::ClientMetadata => format!("a client id URL must be https, not {scheme}"),
         }
     }
 
@@ -440,6 +453,10 @@ impl PolicyName {
                 "{} is a private or loopback address; the authorization server may only be there when [server.auth] issuer names that address itself",
                 origin(url)
             ),
+            PolicyName::ClientMetadata => format!(
+                "{} is a private or loopback address; a client id URL may only be there when [server.auth.login] client_metadata_hosts lists \"{entry}\"",
+                origin(url)
+            ),
             _ => format!(
                 "{} is a private or loopback address; image URLs may only point there if [inputs] allowed_hosts lists \"{entry}\"",
                 origin(url)
@@ -459,6 +476,12 @@ impl PolicyName {
             PolicyName::Issuer => {
                 return format!(
                     "{} is plain http; the authorization server is reached over https only (http only on a loopback address)",
+                    origin(url)
+                );
+            }
+            PolicyName::ClientMetadata => {
+                return format!(
+                    "{} is plain http; client id URLs must be https unless [server.auth.login] client_metadata_hosts lists the origin",
                     origin(url)
                 );
             }
@@ -489,6 +512,9 @@ impl PolicyName {
             }
             PolicyName::Publish => format!("{} sent more than {} MiB in answer to a push", origin(url), cap >> 20),
             PolicyName::Issuer => format!("{} sent more than {} MiB of OAuth metadata", origin(url), cap >> 20),
+            PolicyName::ClientMetadata => {
+                format!("{} sent more than {} KiB of client metadata", origin(url), cap >> 10)
+            }
         }
     }
 
@@ -499,6 +525,7 @@ impl PolicyName {
             PolicyName::PluginSource(_) => "cannot download from ",
             PolicyName::Publish => "cannot push to ",
             PolicyName::Issuer => "cannot read the authorization server at ",
+            PolicyName::ClientMetadata => "cannot read the client's metadata at ",
         }
     }
 }

@@ -11,11 +11,10 @@
 
 pub mod caps;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
 
 pub use caps::{CapRefusal, Caps};
 
@@ -79,8 +78,7 @@ pub struct Usage {
 /// The ledger of one store; cheap to clone.
 #[derive(Clone)]
 pub struct Ledger {
-    connection: Arc<Mutex<Connection>>,
-    path: PathBuf,
+    db: crate::db::Db,
 }
 
 impl Ledger {
@@ -88,37 +86,19 @@ impl Ledger {
     ///
     /// Errors: the file cannot be opened, or a migration fails.
     pub fn open(store_root: &Path) -> Result<Ledger> {
-        let path = store_root.join(FILE);
-        let connection =
-            Connection::open(&path).with_context(|| format!("opening the cost ledger {}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(10))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        let applied: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied.max(0) as usize) {
-            connection
-                .execute_batch(migration)
-                .with_context(|| format!("migrating the cost ledger {} to version {}", path.display(), index + 1))?;
-            connection.pragma_update(None, "user_version", index as i64 + 1)?;
-        }
-        Ok(Ledger { connection: Arc::new(Mutex::new(connection)), path })
+        Ok(Ledger { db: crate::db::Db::open(&store_root.join(FILE), MIGRATIONS, "the cost ledger")? })
     }
 
     /// Where the ledger lives.
     pub fn path(&self) -> &Path {
-        &self.path
+        self.db.path()
     }
 
     async fn with<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let connection = self.connection.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .context("the ledger task stopped")?
+        self.db.with(work).await
     }
 
     /// Reserve `entry` against `caps` at `now`: refused (nothing written)

@@ -1,6 +1,7 @@
 //! Unit tests of the ledger against a real SQLite file.
 
 use super::*;
+use std::path::PathBuf;
 
 fn store() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("easel-ledger-{}", uuid::Uuid::new_v4().simple()));

@@ -10,6 +10,7 @@
 use super::EaselServer;
 use super::access::Access;
 use super::sessions::{CappedSessions, RETRY_AFTER_SECS};
+use crate::auth::server::AuthorizationServer;
 use crate::auth::{Authenticator, Caller, METADATA_PATH, Refusal};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -44,13 +45,15 @@ pub struct HttpOptions {
     pub auth: Option<crate::config::AuthSettings>,
     /// `[server] public_url`; `None`: the bound address.
     pub public_url: Option<String>,
+    /// Where relative paths in `[server.auth.login]` start: plugins.toml's directory.
+    pub base_dir: std::path::PathBuf,
 }
 
 /// Serve until ctrl-c (see [`HttpOptions`]).
 ///
 /// Errors: the address cannot be bound.
 pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<()> {
-    let HttpOptions { addr, allowed_hosts, tokens, max_sessions, auth, public_url } = options;
+    let HttpOptions { addr, allowed_hosts, tokens, max_sessions, auth, public_url, base_dir } = options;
     let listener =
         tokio::net::TcpListener::bind(addr).await.map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let local = listener.local_addr()?;
@@ -65,12 +68,26 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .with_allowed_origins(origins)
         .with_max_request_body_bytes(MAX_REQUEST_BYTES);
     let public_url = public_url.unwrap_or_else(|| format!("http://{local}"));
-    let auth = match &auth {
-        Some(settings) => Some(Arc::new(Authenticator::new(settings, &public_url)?)),
+    let store = server.app().store().clone();
+    // `[server.auth.login]`: Easel is the authorization server too.
+    let own_issuer = match auth.as_ref().and_then(|a| a.login.as_ref().map(|login| (a, login))) {
+        Some((settings, login)) => {
+            let own = AuthorizationServer::new(settings, login, &public_url, store.root(), &base_dir)?;
+            eprintln!(
+                "easel: signing users in at {} (register {} as the redirect URI of its OAuth client)",
+                login.provider,
+                own.upstream_redirect_uri()
+            );
+            Some(Arc::new(own))
+        }
         None => None,
     };
+    let auth = match (&auth, &own_issuer) {
+        (Some(settings), Some(own)) => Some(Arc::new(Authenticator::with_own_issuer(settings, &public_url, own)?)),
+        (Some(settings), None) => Some(Arc::new(Authenticator::new(settings, &public_url)?)),
+        (None, _) => None,
+    };
     let mut server = server.with_base_url(public_url);
-    let store = server.app().store().clone();
     // Behind authentication, result links are signed so a client can fetch
     // them without its token ([`crate::auth::links`]).
     let links = if tokens.is_empty() && auth.is_none() {
@@ -143,6 +160,10 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
         .nest("/mcp", mcp);
+    let router = match own_issuer {
+        Some(own) => router.merge(own.router()),
+        None => router,
+    };
     let access = Arc::new(Access::new(port, &allowed_hosts, tokens));
     let router = router.layer(axum::middleware::from_fn(
         move |mut request: axum::extract::Request, next: axum::middleware::Next| {
@@ -152,7 +173,9 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
                     return refused.into_response();
                 }
                 let path = request.uri().path();
-                if path == "/health" || path.starts_with(METADATA_PATH) {
+                // The OAuth metadata and the authorization server's own
+                // endpoints are how a caller gets a token.
+                if path == "/health" || path.starts_with("/.well-known/") || path.starts_with("/oauth/") {
                     return next.run(request).await;
                 }
                 if let Some(links) = links.as_deref()

@@ -14,6 +14,7 @@ import http.cookiejar
 import http.server
 import json
 import secrets
+import shutil
 import subprocess
 import threading
 import urllib.error
@@ -26,6 +27,9 @@ import pytest
 from conftest import HttpServer, easel_args, is_error, structured, text_of
 from mcpclient import SDK_V2, connect, sidecar
 from test_oauth import Issuer, NODE_TOOLS  # noqa: F401  (skips this module the same way)
+
+if not shutil.which("openssl"):
+    pytest.skip("openssl is not on PATH: it makes the signing key of these tests", allow_module_level=True)
 
 ALLOWED = ["ann@example.com"]
 

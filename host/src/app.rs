@@ -69,8 +69,10 @@ impl App {
         let registry = Registry::start(deployment.clone(), runtime, paths.cache.clone(), preload);
         let inputs = InputResolver::new(store.clone(), &deployment.inputs, &deployment.origin.base_dir);
         let ledger = crate::ledger::Ledger::open(store.root())?;
+        let preferences = Arc::new(crate::preferences::Preferences::open(store.root())?);
         let jobs = Jobs::new(registry, store, inputs);
         jobs.attach_ledger(ledger, deployment.caps);
+        jobs.attach_preferences(preferences);
         let (surface, _) = tokio::sync::broadcast::channel(4);
         Ok(Arc::new(App { jobs, deployment, surface, reloading: tokio::sync::Mutex::new(()) }))
     }

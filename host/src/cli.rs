@@ -71,6 +71,10 @@ pub enum Command {
         /// no prompts; the same as `[server] read_only = true`.
         #[arg(long)]
         read_only: bool,
+        /// Loopback only: ignore [server.auth] and bearer tokens; every
+        /// request (and the /ui dashboard) is the local user, an admin.
+        #[arg(long)]
+        no_auth: bool,
     },
     /// Generate (or, with --image, edit; with --upscale, upscale) images and
     /// print `ID<TAB>PATH` per image.
@@ -247,7 +251,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     }
     let mut deployment = load_deployment(&cli).map_err(|e| anyhow::anyhow!("{e}"))?;
     match &cli.command {
-        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions, watch, read_only } => {
+        Command::Serve { transport, host, port, allow_hosts, tokens_file, max_sessions, watch, read_only, no_auth } => {
             deployment.server.read_only |= *read_only;
             let booted = boot(&cli, deployment, true)?;
             match &cli.config {
@@ -271,14 +275,24 @@ pub async fn run(cli: Cli) -> Result<()> {
             match transport {
                 Transport::Stdio => server.serve_stdio().await,
                 Transport::Http => {
-                    let mut tokens = match tokens_file {
-                        Some(path) => crate::mcp::http::read_tokens(path)?,
-                        None => Vec::new(),
-                    };
-                    tokens.extend(crate::mcp::http::tokens_from_env()?);
                     let settings = &booted.deployment.server;
+                    let (tokens, auth) = if *no_auth {
+                        if !host.is_loopback() {
+                            anyhow::bail!(
+                                "refusing --no-auth on {host}: without authentication the server must listen on loopback only; fix: drop --host or bind --host 127.0.0.1"
+                            );
+                        }
+                        (Vec::new(), None)
+                    } else {
+                        let mut tokens = match tokens_file {
+                            Some(path) => crate::mcp::http::read_tokens(path)?,
+                            None => Vec::new(),
+                        };
+                        tokens.extend(crate::mcp::http::tokens_from_env()?);
+                        (tokens, settings.auth.clone())
+                    };
                     let addr = SocketAddr::new(*host, *port);
-                    if tokens.is_empty() && settings.auth.is_none() && !host.is_loopback() {
+                    if tokens.is_empty() && auth.is_none() && !host.is_loopback() {
                         anyhow::bail!(
                             "refusing to serve on {host} with no authentication: anyone who can reach it could generate images at your cost; fix: set [server.auth] (OAuth sign-in) or --tokens-file, or bind --host 127.0.0.1"
                         );
@@ -287,7 +301,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         Some(url) => Some(crate::auth::public_url(Some(url), "")?),
                         None => None,
                     };
-                    if let Some(auth) = &settings.auth
+                    if let Some(auth) = &auth
                         && auth.allowed_emails.is_empty()
                     {
                         eprintln!(
@@ -300,7 +314,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                         allowed_hosts: allow_hosts.clone(),
                         tokens,
                         max_sessions: *max_sessions,
-                        auth: settings.auth.clone(),
+                        auth,
                         public_url,
                         base_dir: booted.deployment.origin.base_dir.clone(),
                     };

@@ -40,6 +40,14 @@ impl Db {
         &self.path
     }
 
+    /// Run `work` on the connection on this thread: for start-up, before
+    /// any request is served.
+    ///
+    /// Errors: `work`'s own.
+    pub fn with_now<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        work(&mut self.connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
     /// Run `work` on the connection, on a blocking thread.
     ///
     /// Errors: `work`'s own, or the blocking task stopping.

@@ -39,18 +39,7 @@ impl LinkSigner {
     ///
     /// Errors: the key file cannot be read or written.
     pub fn load_or_create(store_root: &Path, lifetime: Duration) -> Result<LinkSigner> {
-        let path = store_root.join(KEY_FILE);
-        let key = match std::fs::read(&path) {
-            Ok(key) if key.len() >= 32 => key,
-            _ => {
-                let key: [u8; 32] = rand::random();
-                let dir = path.parent().expect("the key file has a directory");
-                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-                write_private(&path, &key).with_context(|| format!("writing the link key {}", path.display()))?;
-                key.to_vec()
-            }
-        };
-        Ok(LinkSigner { key, lifetime })
+        Ok(LinkSigner { key: load_or_create_key(&store_root.join(KEY_FILE), "the link key")?, lifetime })
     }
 
     /// A signer with a fixed key (tests).
@@ -115,6 +104,23 @@ fn split(query: &str) -> ((Option<&str>, Option<&str>), String) {
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The HMAC key in the file at `path` (`what` names it in errors): read,
+/// or on first use 32 random bytes written readable by the owner only.
+///
+/// Errors: the file cannot be written.
+pub fn load_or_create_key(path: &Path, what: &str) -> Result<Vec<u8>> {
+    match std::fs::read(path) {
+        Ok(key) if key.len() >= 32 => Ok(key),
+        _ => {
+            let key: [u8; 32] = rand::random();
+            let dir = path.parent().expect("the key file has a directory");
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_private(path, &key).with_context(|| format!("writing {what} {}", path.display()))?;
+            Ok(key.to_vec())
+        }
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

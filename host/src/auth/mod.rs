@@ -204,6 +204,14 @@ impl Authenticator {
     }
 
     fn caller_of(&self, claims: token::Claims) -> Caller {
+        self.caller_for(&claims.sub, claims.email.as_deref(), claims.email_verified)
+    }
+
+    /// The caller signed in as `subject` with `email` (`email_verified`
+    /// as the issuer said it), under this deployment's email lists: the
+    /// same answer for a bearer token and a dashboard sign-in.
+    pub fn caller_for(&self, subject: &str, email: Option<&str>, email_verified: Option<bool>) -> Caller {
+        let claims = token::Claims::identity(subject.to_string(), email.map(str::to_string), email_verified);
         let email = claims.email.as_deref().map(|e| e.trim().to_lowercase()).filter(|e| !e.is_empty());
         let verified = claims.email_verified != Some(false);
         let listed = |list: &EmailList| verified && email.as_deref().is_some_and(|e| list.contains(e));

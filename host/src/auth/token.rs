@@ -28,6 +28,13 @@ pub struct Claims {
 }
 
 impl Claims {
+    /// Claims of an identity without scopes (a dashboard sign-in).
+    pub fn identity(sub: String, email: Option<String>, email_verified: Option<bool>) -> Claims {
+        Claims { sub, email, email_verified, scope: None, scp: None }
+    }
+}
+
+impl Claims {
     /// The scopes granted.
     pub fn scopes(&self) -> Vec<String> {
         let mut out: Vec<String> = self.scope.as_deref().unwrap_or("").split_whitespace().map(String::from).collect();

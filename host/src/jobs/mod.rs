@@ -73,6 +73,8 @@ pub struct Jobs {
     retention: Duration,
     /// The cost ledger and the caps it enforces ([`Jobs::attach_ledger`]).
     ledger: std::sync::OnceLock<(crate::ledger::Ledger, crate::ledger::Caps)>,
+    /// Each user's default model ([`Jobs::attach_preferences`]).
+    preferences: std::sync::OnceLock<Arc<crate::preferences::Preferences>>,
 }
 
 /// Who asks for a job: how it is recorded (`label`: the MCP client and
@@ -112,6 +114,7 @@ impl Jobs {
             live: Mutex::new(HashMap::new()),
             retention,
             ledger: std::sync::OnceLock::new(),
+            preferences: std::sync::OnceLock::new(),
         })
     }
 
@@ -140,6 +143,17 @@ impl Jobs {
         &self.store
     }
 
+    /// Route a user's requests that name no provider and no model to the
+    /// default model they chose in `preferences`. Set once, at boot.
+    pub fn attach_preferences(&self, preferences: Arc<crate::preferences::Preferences>) {
+        let _ = self.preferences.set(preferences);
+    }
+
+    /// The preferences attached at boot, if any.
+    pub fn preferences(&self) -> Option<&Arc<crate::preferences::Preferences>> {
+        self.preferences.get()
+    }
+
     /// Run a generation (`Operation::Generate` without inputs, otherwise an
     /// edit) and wait up to `wait` for it. Progress goes to `progress`.
     ///
@@ -156,7 +170,7 @@ impl Jobs {
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store.root()), spec)?;
         let mut spec = spec;
         let operation = spec.operation();
-        let (route, routing) = self.route(&spec, operation).await?;
+        let (route, routing) = self.route(&spec, operation, Some(&requester.user)).await?;
         if routing.is_some() {
             // The recipe names what ran, so vary_image reproduces it.
             spec.settings.provider = Some(route.provider.id.clone());
@@ -229,6 +243,7 @@ impl Jobs {
             request,
             spec,
             caller,
+            user: Some(requester.user.clone()),
             progress,
             state: state_tx,
             resume_token: None,
@@ -240,18 +255,32 @@ impl Jobs {
     }
 
     /// The provider and model `spec` goes to: the ones it names, or with
-    /// `provider: "auto"` the ones `providers::auto` chooses, with the
-    /// sentence saying why.
+    /// `provider: "auto"` the ones `providers::auto` chooses, or — naming
+    /// neither — `user`'s default model when it can do `operation` (else
+    /// the deployment's default); with a sentence saying why when it was
+    /// not the request's own choice or the deployment's default.
     pub(crate) async fn route(
         &self,
         spec: &GenerateSpec,
         operation: Operation,
+        user: Option<&str>,
     ) -> Result<(crate::providers::Route, Option<String>), FieldError> {
         let settings = &spec.settings;
         let registry = self.registry();
         if settings.provider.as_deref() == Some(crate::config::AUTO) {
             let chosen = registry.route_auto(spec, operation).await?;
             return Ok((chosen.route, Some(chosen.reason)));
+        }
+        if settings.provider.is_none()
+            && settings.model.is_none()
+            && let Some(chosen) = user.and_then(|u| self.preferences.get()?.default_model(u))
+            && let Ok(route) = registry.route_for(Some(&chosen.provider), Some(&chosen.model), Some(operation)).await
+        {
+            let reason = format!(
+                "provider `{}` model `{}`: your default model (chosen on the dashboard's settings page)",
+                chosen.provider, chosen.model
+            );
+            return Ok((route, Some(reason)));
         }
         let route =
             registry.route_for(settings.provider.as_deref(), settings.model.as_deref(), Some(operation)).await?;

@@ -56,11 +56,11 @@ impl Quote {
 }
 
 impl Jobs {
-    /// The quote of `spec` as [`Jobs::generate`] would run it (styles
+    /// The quote of `spec` from `user` as [`Jobs::generate`] would run it (styles
     /// applied, routed, checked). `None` when no enabled provider is paid,
     /// or when it would be refused before reaching a provider: `generate`
     /// then says why, and nothing is spent, so there is nothing to confirm.
-    pub async fn quote(&self, spec: &GenerateSpec) -> Option<Quote> {
+    pub async fn quote(&self, spec: &GenerateSpec, user: &str) -> Option<Quote> {
         // Nothing to confirm, so no second routing on every free call.
         if !self.registry().providers().iter().any(|p| p.enabled() && p.paid()) {
             return None;
@@ -68,7 +68,7 @@ impl Jobs {
         let spec = crate::styles::apply(&crate::styles::StyleBook::new(self.store().root()), spec.clone()).ok()?;
         let operation = spec.operation();
         let settings = &spec.settings;
-        let (route, _) = self.route(&spec, operation).await.ok()?;
+        let (route, _) = self.route(&spec, operation, Some(user)).await.ok()?;
         // An upscale's size is only known once its input is fetched.
         if operation != Operation::Upscale {
             validate::check(&spec, validate::operation_for(operation, &route.model), &route.model).ok()?;
@@ -89,7 +89,7 @@ impl Jobs {
     /// will be: a seed as any seed, and a `vary` of an earlier step's image
     /// as that step's provider and model again. A step that would be
     /// refused before reaching a provider has no quote.
-    pub async fn quote_pipeline(&self, pipeline: &Pipeline) -> Vec<Quote> {
+    pub async fn quote_pipeline(&self, pipeline: &Pipeline, user: &str) -> Vec<Quote> {
         let mut quoted: Vec<(&str, Quote)> = Vec::new();
         for (index, step) in pipeline.steps.iter().enumerate() {
             if step.op == StepOp::View {
@@ -123,7 +123,7 @@ impl Jobs {
                             let mut spec = GenerateSpec::text("a variation");
                             (spec.settings.provider, spec.settings.model) = (provider, model);
                             spec.settings.count = count;
-                            self.quote(&spec).await
+                            self.quote(&spec, user).await
                         }
                         (None, None, source) => {
                             source.map(|quote| Quote { images: count.unwrap_or(quote.images), ..quote })
@@ -131,7 +131,7 @@ impl Jobs {
                     }
                 }
                 _ => match super::pipeline::plan_step(self, step.op, args).await {
-                    Ok(spec) => self.quote(&spec).await,
+                    Ok(spec) => self.quote(&spec, user).await,
                     Err(_) => None,
                 },
             };

@@ -114,6 +114,7 @@ impl Jobs {
             request,
             spec: info.spec,
             caller: info.caller,
+            user: record.user.clone(),
             progress: None,
             state: state_tx,
             resume_token: Some(token),

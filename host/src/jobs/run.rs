@@ -71,6 +71,8 @@ pub struct JobRun {
     pub request: GenerationRequest,
     pub spec: GenerateSpec,
     pub caller: Option<String>,
+    /// Whose images these are (`Requester::user`), written to each sidecar.
+    pub user: Option<String>,
     pub progress: Option<mpsc::UnboundedSender<JobProgress>>,
     pub state: watch::Sender<JobRecord>,
     /// Set when a restarted server picks the job up again: skip the submit
@@ -376,6 +378,7 @@ impl JobRun {
                 self.spec.inputs.iter().map(|i| i.id.trim_start_matches("image://").to_string()).collect();
             sidecar.cost_estimate_usd = self.route.model.price_per_image_usd;
             sidecar.caller = self.caller.clone();
+            sidecar.user = self.user.clone();
             sidecar.job_id = Some(job_id.clone());
             let store = self.store.clone();
             let stored = crate::blocking::image_work(move || store.put_with_preview(&bytes, sidecar, share))

@@ -235,8 +235,15 @@ impl EaselServer {
             Ok(t) => t,
             Err(e) => return Ok(error_result(&FieldError::field("until", e))),
         };
-        let filter =
-            Filter { provider: args.provider, model: args.model, origin: args.origin, text: args.text, since, until };
+        let filter = Filter {
+            provider: args.provider,
+            model: args.model,
+            origin: args.origin,
+            text: args.text,
+            since,
+            until,
+            user: None,
+        };
         let catalog = self.app.store().catalog().map_err(|e| ErrorData::internal_error(format!("{e:#}"), None))?;
         let first_page = args.cursor.as_deref().is_none_or(str::is_empty);
         let (items, next) =

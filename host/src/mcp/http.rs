@@ -1,5 +1,6 @@
 //! Streamable HTTP transport: `/mcp` (rmcp's `StreamableHttpService`),
-//! `/i/{id}.{ext}` (originals and views) and `/health`, bound to 127.0.0.1
+//! `/i/{id}.{ext}` (originals and views), `/health` and the dashboard
+//! (`/ui`, [`crate::ui`], which checks its own session cookie), bound to 127.0.0.1
 //! by default, and the OAuth protected-resource metadata
 //! (`/.well-known/oauth-protected-resource`, RFC 9728). Every route checks
 //! `Host`/`Origin` and bearer tokens (`access`; OAuth access tokens through
@@ -74,9 +75,10 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         Some((settings, login)) => {
             let own = AuthorizationServer::new(settings, login, &public_url, store.root(), &base_dir)?;
             eprintln!(
-                "easel: signing users in at {} (register {} as the redirect URI of its OAuth client)",
+                "easel: signing users in at {} (register {} and, for the dashboard, {} as redirect URIs of its OAuth client)",
                 login.provider,
-                own.upstream_redirect_uri()
+                own.upstream_redirect_uri(),
+                own.upstream().redirect_uri_at(crate::ui::CALLBACK_PATH)
             );
             Some(Arc::new(own))
         }
@@ -87,6 +89,7 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         (Some(settings), None) => Some(Arc::new(Authenticator::new(settings, &public_url)?)),
         (None, _) => None,
     };
+    let https = public_url.starts_with("https://");
     let mut server = server.with_base_url(public_url);
     // Behind authentication, result links are signed so a client can fetch
     // them without its token ([`crate::auth::links`]).
@@ -103,6 +106,14 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         server = server.with_links(signer.clone());
         Some(signer)
     };
+    let sign_in = match (&own_issuer, &auth) {
+        (Some(own), Some(policy)) => crate::ui::SignIn::Login { server: own.clone(), policy: policy.clone() },
+        _ if tokens.is_empty() && auth.is_none() => crate::ui::SignIn::Open,
+        _ => crate::ui::SignIn::Unavailable(
+            "the dashboard signs people in through Easel's own sign-in ([server.auth.login]), which this server does not have: it takes bearer tokens or an outside issuer's tokens only. On your own machine, `easel serve --transport http --no-auth` shows the dashboard without signing in.".into(),
+        ),
+    };
+    let dashboard = crate::ui::Dashboard::new(server.app().clone(), sign_in, links.clone(), https)?;
     let sessions = Arc::new(CappedSessions::new(max_sessions));
     let service = StreamableHttpService::new(move || Ok(server.clone()), sessions.clone(), config);
     let mcp = axum::Router::new().fallback_service(service).layer(axum::middleware::from_fn(
@@ -159,7 +170,8 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
         .route(&format!("{METADATA_PATH}/mcp"), axum::routing::get(metadata_route))
         .route("/i/{file}", axum::routing::get(serve_image))
         .with_state(store)
-        .nest("/mcp", mcp);
+        .nest("/mcp", mcp)
+        .merge(Arc::new(dashboard).router());
     let router = match own_issuer {
         Some(own) => router.merge(own.router()),
         None => router,
@@ -175,7 +187,13 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
                 let path = request.uri().path();
                 // The OAuth metadata and the authorization server's own
                 // endpoints are how a caller gets a token.
-                if path == "/health" || path.starts_with("/.well-known/") || path.starts_with("/oauth/") {
+                // The dashboard checks its own session cookie.
+                if path == "/health"
+                    || path.starts_with("/.well-known/")
+                    || path.starts_with("/oauth/")
+                    || path == "/ui"
+                    || path.starts_with("/ui/")
+                {
                     return next.run(request).await;
                 }
                 if let Some(links) = links.as_deref()
@@ -200,6 +218,7 @@ pub async fn serve(server: EaselServer, options: HttpOptions) -> anyhow::Result<
     ));
     // One line on stderr that scripts can wait for.
     eprintln!("easel: MCP over streamable HTTP at http://{local}/mcp");
+    eprintln!("easel: dashboard at http://{local}/ui");
     super::listener::run(listener, router, async {
         let _ = tokio::signal::ctrl_c().await;
     })

@@ -42,7 +42,7 @@ impl EaselServer {
         let pipeline = Pipeline { steps: args.steps };
         // A pipeline that fails its checks is refused below, asking nothing.
         if pipeline.check().is_ok() {
-            let quotes = self.app.jobs.quote_pipeline(&pipeline).await;
+            let quotes = self.app.jobs.quote_pipeline(&pipeline, &super::requester(&context).user).await;
             let binding = serde_json::to_string(&pipeline.steps).unwrap_or_default();
             let answers = Answers { responses, state };
             if let Confirmation::Answer(answer) = self.confirm_spend(&quotes, &binding, &context, answers).await {

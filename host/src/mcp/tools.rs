@@ -380,7 +380,7 @@ impl EaselServer {
             v.as_object_mut().map(|o| o.remove("seed"));
             v.to_string()
         });
-        let quote = self.app.jobs.quote(&spec).await;
+        let quote = self.app.jobs.quote(&spec, &super::requester(&context).user).await;
         let confirmation = self.confirm_spend(quote.as_slice(), &binding.unwrap_or_default(), &context, answers).await;
         if let Confirmation::Answer(answer) = confirmation {
             return answer;

@@ -1,5 +1,5 @@
 //! The gallery: stored images filtered (provider, model, origin, date, text
-//! in the prompt) and paginated, newest first.
+//! in the prompt, whose they are) and paginated, newest first.
 
 use super::Sidecar;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -18,6 +18,9 @@ pub struct Filter {
     pub text: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
+    /// Whose images ([`Sidecar::user`]; case-insensitive): the dashboard's
+    /// per-user gallery.
+    pub user: Option<String>,
 }
 
 /// `2026-11-21` (start of day, UTC) or RFC 3339.
@@ -38,6 +41,7 @@ impl Filter {
         let origin = serde_json::to_value(s.origin).ok().and_then(|v| v.as_str().map(String::from));
         let text = self.text.as_deref().map(str::to_lowercase);
         same(&self.provider, s.provider.as_deref())
+            && same(&self.user, s.user.as_deref())
             && same(&self.model, s.model.as_deref())
             && same(&self.origin, origin.as_deref())
             && self.since.is_none_or(|since| s.created_at >= since)

@@ -62,6 +62,10 @@ pub struct Sidecar {
     /// Who asked (MCP client name, `cli`).
     #[serde(default)]
     pub caller: Option<String>,
+    /// Whose image it is: the signed-in user (an email, `token`, or `local`),
+    /// as the cost ledger names them; `None` for imports and older images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Generation job that produced it.
     #[serde(default)]
     pub job_id: Option<String>,
@@ -118,6 +122,7 @@ impl Sidecar {
             parents: Vec::new(),
             cost_estimate_usd: None,
             caller: None,
+            user: None,
             job_id: None,
             source: None,
         }

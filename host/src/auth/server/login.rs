@@ -125,49 +125,72 @@ impl Upstream {
         })
     }
 
-    /// Easel's redirect URI, as it must be registered at the provider.
+    /// The provider's issuer URL.
+    pub fn provider(&self) -> &str {
+        &self.issuer.id
+    }
+
+    /// Easel's redirect URI for MCP clients' sign-ins, as it must be
+    /// registered at the provider.
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
 
-    async fn client(&self) -> Result<OidcClient> {
+    /// The redirect URI at `path` of the same public URL (the dashboard's
+    /// own, `/ui/callback`, registered at the provider beside the first).
+    pub fn redirect_uri_at(&self, path: &str) -> String {
+        let base = self.redirect_uri.strip_suffix(CALLBACK_PATH).unwrap_or(&self.redirect_uri);
+        format!("{base}{path}")
+    }
+
+    async fn client(&self, redirect_uri: &str) -> Result<OidcClient> {
         let auth = self.issuer.endpoint("authorization_endpoint").await?;
         let token = self.issuer.endpoint("token_endpoint").await?;
         Ok(oauth2::Client::new(ClientId::new(self.client_id.clone()))
             .set_client_secret(ClientSecret::new(self.client_secret.clone()))
             .set_auth_uri(AuthUrl::from_url(auth))
             .set_token_uri(TokenUrl::from_url(token))
-            .set_redirect_uri(RedirectUrl::new(self.redirect_uri.clone())?)
+            .set_redirect_uri(RedirectUrl::new(redirect_uri.to_string())?)
             .set_auth_type(AuthType::RequestBody))
     }
 
-    /// Where to send the browser to sign in, carrying `state` and `nonce`,
-    /// and the PKCE verifier to keep for [`Upstream::identity`].
+    /// Where to send the browser to sign in, coming back to `redirect_uri`
+    /// with `state`; the ID token will carry `nonce`. `login_hint` (OpenID
+    /// Connect Core §3.1.2.1) pre-fills the account. Also the PKCE verifier
+    /// to keep for [`Upstream::identity`].
     ///
     /// Errors: the provider's metadata cannot be read.
-    pub async fn authorize_url(&self, state: &str, nonce: &str) -> Result<(String, String)> {
+    pub async fn authorize_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        login_hint: Option<&str>,
+    ) -> Result<(String, String)> {
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let state = state.to_string();
-        let (url, _) = self
-            .client()
-            .await?
+        let client = self.client(redirect_uri).await?;
+        let mut request = client
             .authorize_url(move || CsrfToken::new(state))
             .add_scopes(self.scopes.iter().cloned().map(Scope::new))
             .add_extra_param("nonce", nonce)
-            .set_pkce_challenge(challenge)
-            .url();
+            .set_pkce_challenge(challenge);
+        if let Some(hint) = login_hint {
+            request = request.add_extra_param("login_hint", hint);
+        }
+        let (url, _) = request.url();
         Ok((url.to_string(), verifier.secret().clone()))
     }
 
-    /// Who signed in: `code` from the callback exchanged with `verifier`,
-    /// and the ID token checked for `nonce`.
+    /// Who signed in: `code` from the callback at `redirect_uri` exchanged
+    /// with `verifier`, and the ID token checked for `nonce`.
     ///
     /// Errors: the exchange fails (the provider's error said), or the ID
     /// token is missing or does not verify.
-    pub async fn identity(&self, code: &str, verifier: &str, nonce: &str) -> Result<Identity> {
+    pub async fn identity(&self, redirect_uri: &str, code: &str, verifier: &str, nonce: &str) -> Result<Identity> {
         let http = Egress(&self.issuer);
         let answer = self
-            .client()
+            .client(redirect_uri)
             .await?
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))

@@ -107,6 +107,16 @@ impl AuthorizationServer {
         self.upstream.redirect_uri()
     }
 
+    /// The upstream provider people sign in at (the dashboard signs in there too).
+    pub fn upstream(&self) -> &login::Upstream {
+        &self.upstream
+    }
+
+    /// Whether the public URL is https (cookies are then `Secure`).
+    pub fn https(&self) -> bool {
+        self.https
+    }
+
     /// The authorization server metadata (RFC 8414 §2).
     pub fn metadata(&self) -> serde_json::Value {
         let at = |path: &str| format!("{}{path}", self.issuer);

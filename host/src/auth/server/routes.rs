@@ -228,7 +228,7 @@ async fn authorize(State(server): State<Server>, Query(params): Query<Params>) -
         Ok(id) => id,
         Err(busy) => return fail("temporarily_unavailable", &busy),
     };
-    let (url, verifier) = match server.upstream.authorize_url(&id, &nonce).await {
+    let (url, verifier) = match server.upstream.authorize_url(server.upstream.redirect_uri(), &id, &nonce, None).await {
         Ok(made) => made,
         Err(e) => {
             server.grants.finish(&id);
@@ -289,7 +289,11 @@ async fn callback(State(server): State<Server>, headers: HeaderMap, Query(params
     let Some(code) = params.get("code") else {
         return pages::error(StatusCode::BAD_REQUEST, "the provider sent no code");
     };
-    let identity = match server.upstream.identity(code, &pending.upstream_verifier, &pending.nonce).await {
+    let identity = match server
+        .upstream
+        .identity(server.upstream.redirect_uri(), code, &pending.upstream_verifier, &pending.nonce)
+        .await
+    {
         Ok(identity) => identity,
         Err(e) => {
             server.grants.finish(&id);

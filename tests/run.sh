@@ -10,6 +10,9 @@
 #   4. plugin authoring: `easel plugins new` per language, built with that
 #      language's toolchain, its own test, then `easel plugins check`,
 #   5. the official MCP conformance suite over streamable HTTP.
+# The dashboard's test drives Debian's headless Chromium (installed here when
+# run as root or with sudo) through selenium; its screenshots go to
+# tests/artifacts/dashboard (or $EASEL_ARTIFACTS/dashboard).
 # Tools go to $EASEL_TOOLS (default ~/.cache/easel-test-tools), builds to
 # $CARGO_TARGET_DIR (default ~/.cache/easel-target), so reruns are incremental.
 set -euo pipefail
@@ -52,6 +55,17 @@ if ! command -v docker-registry >/dev/null 2>&1; then
 fi
 command -v docker-registry || echo "docker-registry is not installed: the OCI registry tests will say they were skipped"
 
+step "headless Chromium for the dashboard tests (Debian's chromium and chromium-driver)"
+# tests/python/test_dashboard.py drives it with selenium; it skips, saying so, without them.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null || true
+  elif command -v sudo >/dev/null 2>&1; then
+    (sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null || true
+  fi
+fi
+command -v chromedriver || echo "chromium-driver is not installed: the dashboard's browser test will say it was skipped"
+
 step "build (host and WASI plugins)"
 cargo build --release --locked -p easel
 export EASEL_BIN="$CARGO_TARGET_DIR/release/easel"
@@ -82,7 +96,7 @@ step "MCP client tools (pip, npm)"
 for line in "mcp1:mcp<2" "mcp2:mcp>=2.3"; do
   venv="$TOOLS/${line%%:*}"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --disable-pip-version-check "${line#*:}" pytest anyio
+  "$venv/bin/pip" install -q --disable-pip-version-check "${line#*:}" pytest anyio selenium
 done
 # oauth2-mock-server: the OAuth issuer of tests/python/test_oauth.py (run by tests/auth/issuer.mjs).
 if [ ! -x "$TOOLS/node/node_modules/.bin/conformance" ] || [ ! -x "$TOOLS/node/node_modules/.bin/mcp-inspector" ] \
